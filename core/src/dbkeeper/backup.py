@@ -1,0 +1,333 @@
+"""Backups as a Python API: create, list, show, verify, restore, delete and prune.
+
+:class:`BackupManager` is what the CLI calls; it knows no engine. The selected driver
+writes raw bytes into artifacts; this module runs them through the stage pipeline into
+the :class:`~dbkeeper.repository.Repository` and writes the manifest last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from dbkeeper.contract import (
+    ArtifactReader,
+    ArtifactWriter,
+    BackupFacts,
+    DumpRequest,
+    InspectRequest,
+    RestoreRequest,
+    RestoreResult,
+)
+from dbkeeper.errors import BackupError, ConfigError, IntegrityError
+from dbkeeper.manifest import ArtifactRecord, Manifest, Provenance, utc_now
+from dbkeeper.pipeline import DecodeChain, EncodeChain, Stage, StagePlan
+from dbkeeper.plugins import Driver, Plugins, load_plugins
+from dbkeeper.progress import Reporter, SilentReporter
+from dbkeeper.repository import Entry, Repository, Status
+from dbkeeper.retention import Decision, Policy, decide
+from dbkeeper.urls import DatabaseURL
+
+DEFAULT_COMPRESSION = "zstd"
+INTEGRITY_STAGE = "sha256"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of ``verify``: empty ``problems`` means the backup is good."""
+
+    id: str
+    deep: bool
+    checked_bytes: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing was found wrong."""
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """What ``prune`` keeps and deletes: decisions on complete backups, plus leftovers."""
+
+    decisions: list[Decision]
+    incomplete: list[Entry]
+    damaged: list[Entry]
+
+    @property
+    def doomed(self) -> list[str]:
+        """Ids of every backup that is (or would be) deleted."""
+        return [d.manifest.id for d in self.decisions if not d.keep] + [e.id for e in self.incomplete]
+
+
+class _ArtifactSink:
+    """Turns a driver's artifacts into pipeline-encoded, atomically committed files."""
+
+    def __init__(self, draft: Any, plans: Sequence[StagePlan], reporter: Reporter) -> None:
+        self._draft = draft
+        self._plans = plans
+        self._reporter = reporter
+        self.records: list[ArtifactRecord] = []
+
+    @contextlib.contextmanager
+    def open(self, name: str, *, size_hint: int | None = None) -> Iterator[ArtifactWriter]:
+        file_name = name + "".join(plan.stage.suffix for plan in self._plans)
+        atomic = self._draft.create(file_name)
+        try:
+            with self._reporter.task(f"backup {name}", size_hint) as advance:
+                chain = EncodeChain(self._plans, atomic.file, advance)
+                yield chain
+                stages = chain.finish()
+            atomic.commit()
+        except BaseException:
+            atomic.discard()
+            raise
+        self.records.append(ArtifactRecord(name, file_name, chain.raw.total, chain.stored.total, stages))
+
+
+class _ArtifactSource:
+    """Opens a backup's artifacts through their inverse chains, checked while streaming."""
+
+    def __init__(self, entry: Entry, plugins: Plugins, reporter: Reporter, *, only_integrity: bool = False) -> None:
+        assert entry.manifest is not None
+        self._entry = entry
+        self._reporter = reporter
+        self._artifacts = {a.name: a for a in entry.manifest.artifacts}
+        self._stages = {
+            a.name: _resolve_stages(a, plugins, only_integrity=only_integrity) for a in entry.manifest.artifacts
+        }
+
+    def names(self) -> list[str]:
+        return list(self._artifacts)
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[ArtifactReader]:
+        artifact = self._artifacts[name]
+        path = self._entry.path / artifact.file
+        label = f"{self._entry.id}/{artifact.file}"
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise IntegrityError(f"artifact {label} cannot be read ({exc.strerror}); use another backup") from None
+        if size != artifact.stored_bytes:
+            raise IntegrityError(
+                f"artifact {label} is {size} bytes, the manifest records {artifact.stored_bytes}: "
+                "it was truncated or changed — use another backup"
+            )
+        with path.open("rb", buffering=0) as file, self._reporter.task(f"read {name}", size) as advance:
+            chain = DecodeChain(self._stages[name], file, label, on_stored=advance)
+            yield chain
+            while chain.read(1 << 20):  # whatever the reader left: the checks need the end
+                pass
+
+
+def _resolve_stages(
+    artifact: ArtifactRecord, plugins: Plugins, *, only_integrity: bool
+) -> list[tuple[Stage, Mapping[str, Any]]]:
+    resolved = [(plugins.stage(r["name"], r.get("distribution")).stage, r) for r in artifact.stages]
+    if only_integrity:
+        while resolved and resolved[0][0].kind != "integrity":
+            resolved.pop(0)
+    return resolved
+
+
+def _facts(manifest: Manifest) -> BackupFacts:
+    return BackupFacts(
+        id=manifest.id,
+        format=manifest.format,
+        engine_version=manifest.engine_version,
+        database=manifest.database,
+        row_counts=manifest.row_counts,
+        details=manifest.details,
+    )
+
+
+def row_count_problems(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
+    """Differences between recorded and found row counts, one line each."""
+    problems = [f"table {t!r} is missing (the manifest records {n} rows)" for t, n in expected.items() if t not in found]
+    problems += [f"table {t!r} is not in the manifest" for t in found if t not in expected]
+    problems += [
+        f"table {t!r} has {found[t]} rows, the manifest records {n}"
+        for t, n in expected.items()
+        if t in found and found[t] != n
+    ]
+    return problems
+
+
+class BackupManager:
+    """Creates and manages the backups in one directory.
+
+    ``plugins`` defaults to every installed plugin; ``reporter`` shows progress (silent by
+    default, for library use).
+    """
+
+    def __init__(self, directory: Path | str, *, plugins: Plugins | None = None, reporter: Reporter | None = None) -> None:
+        self.repository = Repository(directory)
+        self.plugins = plugins or load_plugins()
+        self.reporter = reporter or SilentReporter()
+
+    def _plan(self, compression: str, options: Mapping[str, Any]) -> list[StagePlan]:
+        codec = self.plugins.stage(compression)
+        if codec.stage.kind != "compression":
+            names = sorted(n for n, s in self.plugins.stages.items() if s.stage.kind == "compression")
+            raise ConfigError(f"{compression!r} is not a compression stage; choose one of {', '.join(names)}")
+        check = self.plugins.stage(INTEGRITY_STAGE)
+        plans = [
+            StagePlan(codec.stage, codec.provider.distribution, dict(options)),
+            StagePlan(check.stage, check.provider.distribution, {}),
+        ]
+        for plan in plans:  # reject bad options before any work is done
+            plan.stage.encoder(_Discard(), plan.options).finish()
+        return plans
+
+    def backup(
+        self,
+        url: str | DatabaseURL,
+        *,
+        compression: str = DEFAULT_COMPRESSION,
+        compression_options: Mapping[str, Any] | None = None,
+        format: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """Back up the database at *url*; return the manifest of the complete backup."""
+        url = url if isinstance(url, DatabaseURL) else DatabaseURL.parse(url)
+        driver = self.plugins.driver_for(url)
+        chosen = format or driver.info.formats[0]
+        if chosen not in driver.info.formats:
+            raise ConfigError(
+                f"the {driver.name} driver writes formats {', '.join(driver.info.formats)}, not {chosen!r}"
+            )
+        plans = self._plan(compression, compression_options or {})
+        started = utc_now()
+        with self.repository.draft() as draft, self.repository.scratch() as scratch:
+            sink = _ArtifactSink(draft, plans, self.reporter)
+            result = driver.dump(
+                DumpRequest(driver.name, url, chosen, sink, scratch, dict(options or {}))
+            )
+            if not sink.records:
+                raise BackupError(f"the {driver.name} driver wrote no artifact (a driver bug)")
+            manifest = Manifest(
+                id=draft.id,
+                dbkeeper_version=version("dbkeeper"),
+                driver=Provenance(driver.name, driver.provider.distribution, driver.provider.version),
+                engine=result.engine,
+                engine_version=result.engine_version,
+                database=result.database,
+                source_url=url.safe(),
+                format=chosen,
+                started_at=started,
+                finished_at=utc_now(),
+                artifacts=sink.records,
+                row_counts=result.row_counts,
+                details=result.details,
+            )
+            draft.commit(manifest)
+        return manifest
+
+    def list(self) -> list[Entry]:
+        """Every backup directory, oldest first, complete or not."""
+        return self.repository.entries()
+
+    def get(self, ref: str) -> Manifest:
+        """The manifest of the complete backup *ref* (id, unique prefix, or ``latest``)."""
+        manifest = self.repository.complete(ref).manifest
+        assert manifest is not None
+        return manifest
+
+    def delete(self, ref: str) -> str:
+        """Delete backup *ref*, complete or not; return its id."""
+        entry = self.repository.find(ref)
+        self.repository.delete(entry)
+        return entry.id
+
+    def _driver_for_backup(self, manifest: Manifest) -> Driver:
+        return self.plugins.driver_named(manifest.driver.name, manifest.driver.distribution)
+
+    def verify(self, ref: str, *, deep: bool = False) -> VerifyReport:
+        """Check stored bytes against the manifest; *deep* also reads the database inside."""
+        entry = self.repository.complete(ref)
+        manifest = entry.manifest
+        assert manifest is not None
+        problems: list[str] = []
+        source = _ArtifactSource(entry, self.plugins, self.reporter, only_integrity=not deep)
+        try:
+            if deep:
+                driver = self._driver_for_backup(manifest)
+                with self.repository.scratch() as scratch:
+                    contents = driver.inspect_backup(InspectRequest(driver.name, _facts(manifest), source, scratch))
+                problems += contents.problems + row_count_problems(manifest.row_counts, contents.row_counts)
+            else:
+                for name in source.names():
+                    with source.open(name) as reader:
+                        while reader.read(1 << 20):
+                            pass
+        except IntegrityError as exc:
+            problems.append(str(exc))
+        return VerifyReport(manifest.id, deep, manifest.stored_bytes, problems)
+
+    def restore(
+        self,
+        ref: str,
+        target: str | DatabaseURL,
+        *,
+        force: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> RestoreResult:
+        """Restore backup *ref* into *target*, verifying every byte on the way."""
+        entry = self.repository.complete(ref)
+        manifest = entry.manifest
+        assert manifest is not None
+        url = target if isinstance(target, DatabaseURL) else DatabaseURL.parse(target)
+        driver = self._driver_for_backup(manifest)
+        if self.plugins.driver_for(url) is not driver:
+            raise ConfigError(
+                f"backup {manifest.id} is a {driver.name} backup; restore it into a URL the "
+                f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
+            )
+        source = _ArtifactSource(entry, self.plugins, self.reporter)
+        with self.repository.scratch() as scratch:
+            result = driver.restore(
+                RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options or {}))
+            )
+        if problems := row_count_problems(manifest.row_counts, result.row_counts):
+            raise IntegrityError(f"restored {result.database}, but {problems[0]}")
+        return result
+
+    def prune(self, policy: Policy, *, dry_run: bool = False) -> PrunePlan:
+        """Delete what *policy* does not keep, and incomplete leftovers; *dry_run* only plans."""
+        entries = self.repository.entries()
+        manifests = [e.manifest for e in entries if e.status is Status.COMPLETE and e.manifest]
+        plan = PrunePlan(
+            decisions=decide(manifests, policy),
+            incomplete=[e for e in entries if e.status is Status.INCOMPLETE],
+            damaged=[e for e in entries if e.status is Status.DAMAGED],
+        )
+        if not dry_run:
+            by_id = {e.id: e for e in entries}
+            for backup_id in plan.doomed:
+                self.repository.delete(by_id[backup_id])
+            for stale in self.repository.stale_scratch():
+                try:
+                    shutil.rmtree(stale)
+                except OSError as exc:
+                    raise BackupError(f"could not remove stale scratch directory {stale}: {exc}") from None
+        return plan
+
+
+class _Discard:
+    """A sink that drops everything (for checking stage options up front)."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
+def backup_database(url: str, directory: Path | str = "backups", **kwargs: Any) -> Manifest:
+    """Back up *url* into *directory* with default settings; see :meth:`BackupManager.backup`."""
+    return BackupManager(directory).backup(url, **kwargs)
+

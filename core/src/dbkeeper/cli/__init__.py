@@ -1,0 +1,74 @@
+"""The ``dbkeeper`` command line: a thin layer over the Python API.
+
+Data goes to stdout, notes and progress to stderr. Exit status: 0 success, 1 error,
+2 usage error, 130 interrupted. Errors are one line; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from dbkeeper.cli.app import App
+from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
+from dbkeeper.cli.connection_commands import connections, query
+from dbkeeper.cli.plugin_commands import plugins
+from dbkeeper.errors import DbkeeperError
+from dbkeeper.urls import redact
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="DBKEEPER_CONFIG", help="Configuration file (default: ./dbkeeper.toml).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes, only results.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs on errors.")
+@click.version_option(version("dbkeeper"), prog_name="dbkeeper")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) -> None:
+    """Keep databases healthy: verified, streaming backups and restores, queries, plugins."""
+    ctx.obj = App(config_path=config_path, quiet=quiet, debug=debug)
+
+
+for command in (backup, backups, verify, restore, prune, connections, query, plugins):
+    cli.add_command(command)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so partial files are cleaned up."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with its status; errors are one line unless --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        status = cli.main(args=args, prog_name="dbkeeper", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted; nothing partial was left behind", err=True)
+        sys.exit(130)
+    except DbkeeperError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))} "
+                   "(this is a bug: rerun with --debug and report the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

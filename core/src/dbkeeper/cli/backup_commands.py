@@ -1,0 +1,231 @@
+"""``backup``, ``backups list|show|delete``, ``verify``, ``restore`` and ``prune``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dbkeeper.cli.app import App, dir_option, json_option, pass_app
+from dbkeeper.cli.output import emit_json, human_bytes, note, print_table
+
+
+@click.command()
+@click.argument("connection", required=False)
+@dir_option
+@click.option("--compress", help="Compression stage: zstd (default), gzip or none.")
+@click.option("--level", type=int, help="Compression level (zstd 1-22, default 3; gzip 1-9).")
+@click.option("--threads", type=int, help="zstd worker threads (default: all cores).")
+@click.option("--format", "format_", help="Dump format (sqlite: sqlite or sql); default: the driver's first.")
+@json_option
+@pass_app
+def backup(
+    app: App,
+    connection: str | None,
+    directory: Path | None,
+    compress: str | None,
+    level: int | None,
+    threads: int | None,
+    format_: str | None,
+    json_output: bool,
+) -> None:
+    """Back up CONNECTION (a name from dbkeeper.toml or a URL; default: DATABASE_URL).
+
+    Prints the new backup's id, or its manifest with --json.
+    """
+    defaults = app.config.backup
+    label, url = app.config.resolve(connection)
+    options = {
+        key: value
+        for key, value in (("level", level if level is not None else defaults.level),
+                           ("threads", threads if threads is not None else defaults.threads))
+        if value is not None
+    }
+    manifest = app.backups(directory, json_output=json_output).backup(
+        url,
+        compression=compress or defaults.compress or "zstd",
+        compression_options=options,
+        format=format_ or defaults.format,
+    )
+    if json_output:
+        emit_json(manifest.to_dict())
+        return
+    click.echo(manifest.id)
+    if not app.quiet:
+        seconds = (manifest.finished_at - manifest.started_at).total_seconds()
+        note(
+            f"backed up {label} ({manifest.engine}, {manifest.format}): {human_bytes(manifest.raw_bytes)} → "
+            f"{human_bytes(manifest.stored_bytes)}, {sum(manifest.row_counts.values())} rows "
+            f"in {len(manifest.row_counts)} tables, {seconds:.1f}s"
+        )
+
+
+@click.group()
+def backups() -> None:
+    """List, show and delete backups."""
+
+
+def _summary(entry: Any) -> dict[str, Any]:
+    manifest = entry.manifest
+    data: dict[str, Any] = {"id": entry.id, "status": str(entry.status)}
+    if manifest:
+        data |= {
+            "engine": manifest.engine,
+            "database": manifest.database,
+            "format": manifest.format,
+            "source_url": manifest.source_url,
+            "finished_at": manifest.to_dict()["finished_at"],
+            "raw_bytes": manifest.raw_bytes,
+            "stored_bytes": manifest.stored_bytes,
+        }
+    if entry.problem:
+        data["problem"] = entry.problem
+    return data
+
+
+@backups.command("list")
+@dir_option
+@json_option
+@pass_app
+def list_backups(app: App, directory: Path | None, json_output: bool) -> None:
+    """List every backup, oldest first, including incomplete ones."""
+    entries = app.backups(directory).list()
+    if json_output:
+        emit_json([_summary(e) for e in entries])
+        return
+    if not entries:
+        note(f"no backups in {app.config.backup_directory(directory)}")
+        return
+    rows = []
+    for entry in entries:
+        m = entry.manifest
+        rows.append(
+            [entry.id, entry.status, m.engine, m.database, m.format, human_bytes(m.stored_bytes),
+             f"{m.finished_at:%Y-%m-%d %H:%M:%S}Z"]
+            if m
+            else [entry.id, entry.status, "", "", "", "", entry.problem or ""]
+        )
+    print_table(["ID", "STATUS", "ENGINE", "DATABASE", "FORMAT", "SIZE", "FINISHED"], rows)
+
+
+@backups.command("show")
+@click.argument("backup_id")
+@dir_option
+@json_option
+@pass_app
+def show_backup(app: App, backup_id: str, directory: Path | None, json_output: bool) -> None:
+    """Show the manifest of BACKUP_ID (an id, a unique prefix, or 'latest')."""
+    data = app.backups(directory).get(backup_id).to_dict()
+    if json_output:
+        emit_json(data)
+        return
+    for key in ("id", "engine", "engine_version", "database", "source_url", "format", "started_at",
+                "finished_at", "dbkeeper_version"):
+        click.echo(f"{key:16} {data[key]}")
+    driver = data["driver"]
+    click.echo(f"{'driver':16} {driver['name']} ({driver['distribution']} {driver['version']})")
+    click.echo(f"{'size':16} {human_bytes(data['raw_bytes'])} raw, {human_bytes(data['stored_bytes'])} stored")
+    for artifact in data["artifacts"]:
+        stages = " → ".join(s["name"] for s in artifact["stages"])
+        click.echo(f"{'artifact':16} {artifact['file']} ({stages})")
+        for stage in artifact["stages"]:
+            if "digest" in stage:
+                click.echo(f"{stage['name']:16} {stage['digest']}")
+    click.echo("rows")
+    print_table(["  TABLE", "ROWS"], [[f"  {t}", n] for t, n in sorted(data["row_counts"].items())])
+
+
+@backups.command("delete")
+@click.argument("backup_id")
+@dir_option
+@pass_app
+def delete_backup(app: App, backup_id: str, directory: Path | None) -> None:
+    """Delete BACKUP_ID (complete or incomplete)."""
+    deleted = app.backups(directory).delete(backup_id)
+    note(f"deleted {deleted}")
+
+
+@click.command()
+@click.argument("backup_id")
+@click.option("--deep", is_flag=True, help="Also decompress everything and check the database inside.")
+@dir_option
+@json_option
+@pass_app
+def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_output: bool) -> None:
+    """Check BACKUP_ID's stored bytes against its manifest's SHA256 (exit 1 if they differ)."""
+    report = app.backups(directory, json_output=json_output).verify(backup_id, deep=deep)
+    if json_output:
+        emit_json({"id": report.id, "deep": report.deep, "ok": report.ok, "checked_bytes": report.checked_bytes,
+                   "problems": report.problems})
+    elif report.ok:
+        click.echo(f"ok {report.id} ({'deep, ' if deep else ''}{human_bytes(report.checked_bytes)} checked)")
+    else:
+        for problem in report.problems:
+            note(f"problem: {problem}")
+        note(f"error: backup {report.id} failed verification; do not restore it — use another backup")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("backup_id")
+@click.argument("target")
+@click.option("--force", is_flag=True, help="Replace a target that already holds data.")
+@dir_option
+@json_option
+@pass_app
+def restore(app: App, backup_id: str, target: str, force: bool, directory: Path | None, json_output: bool) -> None:
+    """Restore BACKUP_ID into TARGET (a connection name or URL), verifying as it streams."""
+    _, url = app.config.resolve(target)
+    manager = app.backups(directory, json_output=json_output)
+    backup_id = manager.get(backup_id).id
+    result = manager.restore(backup_id, url, force=force)
+    if json_output:
+        emit_json({"id": backup_id, "database": result.database, "row_counts": result.row_counts})
+    elif not app.quiet:
+        note(f"restored {backup_id} into {result.database}: {sum(result.row_counts.values())} rows "
+             f"in {len(result.row_counts)} tables, checksum verified")
+
+
+@click.command()
+@click.option("--keep-last", type=int, help="Keep the N newest backups of each source.")
+@click.option("--keep-within", help="Keep backups within this long of each source's newest (7d, 2w, 1m).")
+@click.option("--keep-daily", type=int, help="Keep the newest backup of each of the last N days with one.")
+@click.option("--keep-weekly", type=int, help="Keep the newest backup of each of the last N weeks with one.")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
+@dir_option
+@json_option
+@pass_app
+def prune(
+    app: App,
+    keep_last: int | None,
+    keep_within: str | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    dry_run: bool,
+    directory: Path | None,
+    json_output: bool,
+) -> None:
+    """Delete backups no policy keeps, and incomplete ones; per source, never the newest."""
+    from dbkeeper.retention import Policy, parse_duration
+
+    policy = Policy(keep_last, parse_duration(keep_within) if keep_within else None, keep_daily, keep_weekly)
+    plan = app.backups(directory).prune(policy, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    if json_output:
+        emit_json({
+            "dry_run": dry_run,
+            "keep": [{"id": d.manifest.id, "reasons": list(d.reasons)} for d in plan.decisions if d.keep],
+            "delete": plan.doomed,
+        })
+        return
+    for decision in plan.decisions:
+        if decision.keep:
+            click.echo(f"keep {decision.manifest.id} ({', '.join(decision.reasons)})")
+        else:
+            click.echo(f"{verb} {decision.manifest.id}")
+    for entry in plan.incomplete:
+        click.echo(f"{verb} {entry.id} (incomplete)")
+    for entry in plan.damaged:
+        note(f"warning: {entry.id} has a damaged manifest and was left alone: {entry.problem}")

@@ -1,0 +1,148 @@
+"""Configuration: ``dbkeeper.toml``, ``DATABASE_URL``, and named connections.
+
+Example ``dbkeeper.toml``::
+
+    backup_dir = "backups"            # relative to this file
+
+    [backup]
+    compress = "zstd"                 # zstd | gzip | none
+    level = 3
+    threads = 2
+
+    [connections.app]
+    url = "sqlite:///app.db"
+
+    [connections.prod]
+    url = "postgresql://app:${PROD_DB_PASSWORD}@db.internal/app"
+
+``${NAME}`` is replaced by the environment variable *NAME* when the connection is used,
+so secrets stay out of the file. The file is found through ``--config``, then
+``DBKEEPER_CONFIG``, then ``./dbkeeper.toml``; a connection argument is a URL or a name,
+and when it is omitted ``DATABASE_URL`` is used, then the connection named ``default``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbkeeper.errors import ConfigError
+from dbkeeper.urls import redact
+
+CONFIG_ENV = "DBKEEPER_CONFIG"
+DATABASE_URL_ENV = "DATABASE_URL"
+DEFAULT_FILE = "dbkeeper.toml"
+DEFAULT_BACKUP_DIR = "backups"
+DEFAULT_CONNECTION = "default"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class BackupDefaults:
+    """The ``[backup]`` table: defaults for ``dbkeeper backup``."""
+
+    compress: str | None = None
+    level: int | None = None
+    threads: int | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The loaded configuration (empty when there is no file)."""
+
+    path: Path | None = None
+    backup_dir: Path | None = None
+    backup: BackupDefaults = BackupDefaults()
+    connections: dict[str, str] = field(default_factory=dict)
+
+    def connection_url(self, name: str) -> str:
+        """The URL of connection *name*, with ``${VAR}`` references substituted."""
+        if name not in self.connections:
+            known = ", ".join(sorted(self.connections)) or "none"
+            where = self.path or DEFAULT_FILE
+            raise ConfigError(f"no connection named {name!r} in {where} (defined: {known})")
+        return expand_env(self.connections[name], f"connection {name!r}")
+
+    def resolve(self, ref: str | None) -> tuple[str, str]:
+        """A connection argument → ``(label, url)``: a URL, a name, or the default."""
+        if ref and "://" in ref:
+            return redact(ref), ref
+        if ref:
+            return ref, self.connection_url(ref)
+        if env_url := os.environ.get(DATABASE_URL_ENV):
+            return DATABASE_URL_ENV, env_url
+        if DEFAULT_CONNECTION in self.connections:
+            return DEFAULT_CONNECTION, self.connection_url(DEFAULT_CONNECTION)
+        raise ConfigError(
+            f"no connection given: pass a name or URL, set {DATABASE_URL_ENV}, or define "
+            f"[connections.{DEFAULT_CONNECTION}] in {DEFAULT_FILE}"
+        )
+
+    def backup_directory(self, override: Path | str | None) -> Path:
+        """``--dir``, else the configured ``backup_dir``, else ``./backups``."""
+        if override:
+            return Path(override)
+        return self.backup_dir or Path(DEFAULT_BACKUP_DIR)
+
+
+def expand_env(text: str, where: str) -> str:
+    """Replace ``${VAR}`` with the environment's value; a missing variable is an error."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where} uses ${{{name}}}, which is not set in the environment")
+        return os.environ[name]
+
+    return _ENV_REFERENCE.sub(value, text)
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"{where}: {key} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load the configuration file; without one, an empty configuration."""
+    explicit = path or os.environ.get(CONFIG_ENV)
+    file = Path(explicit) if explicit else Path(DEFAULT_FILE)
+    if not file.is_file():
+        if explicit:
+            raise ConfigError(f"configuration file {file} does not exist")
+        return Config()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+    where = str(file)
+    unknown = set(data) - {"backup_dir", "backup", "connections"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    backup_dir = _typed(data, "backup_dir", str, where)
+    backup = data.get("backup", {})
+    connections = data.get("connections", {})
+    if not isinstance(backup, dict) or not isinstance(connections, dict):
+        raise ConfigError(f"{where}: [backup] and [connections.NAME] must be tables")
+    urls = {}
+    for name, table in connections.items():
+        if not isinstance(table, dict) or not isinstance(table.get("url"), str):
+            raise ConfigError(f"{where}: [connections.{name}] needs url = \"scheme://...\"")
+        urls[name] = table["url"]
+    return Config(
+        path=file,
+        backup_dir=(file.parent / backup_dir) if backup_dir else None,
+        backup=BackupDefaults(
+            compress=_typed(backup, "compress", str, f"{where} [backup]"),
+            level=_typed(backup, "level", int, f"{where} [backup]"),
+            threads=_typed(backup, "threads", int, f"{where} [backup]"),
+            format=_typed(backup, "format", str, f"{where} [backup]"),
+        ),
+        connections=urls,
+    )

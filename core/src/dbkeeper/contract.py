@@ -1,0 +1,181 @@
+"""The objects that cross the plugin boundary: what hooks receive and what they return.
+
+Hooks take a single request object so that fields can be added without breaking plugins
+written against an older core; results are plain dataclasses the core records in the
+manifest. Nothing here imports a database library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dbkeeper.urls import DatabaseURL
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """A driver a plugin provides, as registered through ``dbkeeper_register_drivers``.
+
+    ``schemes`` are the URL backends it serves (``postgresql`` serves ``postgresql://`` and
+    ``postgresql+psycopg://``); ``formats`` are the dump formats it writes, the first being
+    the default.
+    """
+
+    name: str
+    schemes: tuple[str, ...]
+    formats: tuple[str, ...]
+    description: str = ""
+
+
+class ArtifactWriter(Protocol):
+    """A writable, binary stream into the backup pipeline (compression, then checksum)."""
+
+    def write(self, data: bytes, /) -> int:
+        """Push *data* into the pipeline; returns ``len(data)``."""
+        ...
+
+
+class ArtifactReader(Protocol):
+    """A readable, binary stream out of a stored artifact, decoded and verified.
+
+    ``read()`` returns ``b""`` only after the whole stored file has been read and every
+    integrity stage has matched; a mismatch raises :class:`dbkeeper.errors.IntegrityError`
+    from ``read()``. Commit nothing before it has returned ``b""``.
+    """
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to *size* decoded bytes; ``b""`` at the verified end."""
+        ...
+
+
+class ArtifactSink(Protocol):
+    """Where a driver writes the artifacts of one backup."""
+
+    def open(self, name: str, *, size_hint: int | None = None) -> AbstractContextManager[ArtifactWriter]:
+        """Open artifact *name* (``chinook.db``); the core adds the stages' suffixes.
+
+        *size_hint* is the expected number of raw bytes, for progress and ETA. The artifact
+        is complete when the context exits without an exception.
+        """
+        ...
+
+
+class ArtifactSource(Protocol):
+    """Where a driver reads the artifacts of one backup from."""
+
+    def names(self) -> list[str]:
+        """The artifact names, in the order they were written."""
+        ...
+
+    def open(self, name: str) -> AbstractContextManager[ArtifactReader]:
+        """Open artifact *name* for reading, decoded and verified while streaming."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """Asks a driver for a SQLAlchemy engine for ``url``.
+
+    ``create`` is true when the caller may create the database (a restore target);
+    otherwise a missing database is an error (:class:`dbkeeper.errors.DatabaseNotFoundError`).
+    """
+
+    driver: str
+    url: DatabaseURL
+    create: bool = False
+
+
+@dataclass(frozen=True)
+class DumpRequest:
+    """Asks a driver to write a consistent snapshot of ``url`` into ``artifacts``.
+
+    ``scratch_dir`` is a private directory (mode 0700, on the backup's file system) for
+    any temporary file the driver needs; the core removes it afterwards.
+    """
+
+    driver: str
+    url: DatabaseURL
+    format: str
+    artifacts: ArtifactSink
+    scratch_dir: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    """What a driver reports about a dump; recorded in the manifest.
+
+    ``row_counts`` maps each table (schema-qualified where the engine has schemas) to the
+    number of rows in the snapshot. ``details`` holds driver-specific facts (JSON values).
+    """
+
+    engine: str
+    engine_version: str
+    database: str
+    row_counts: dict[str, int]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackupFacts:
+    """What a backup recorded, as far as a driver needs it to restore or inspect it."""
+
+    id: str
+    format: str
+    engine_version: str
+    database: str
+    row_counts: Mapping[str, int]
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """Asks a driver to restore ``backup`` from ``artifacts`` into ``url``.
+
+    The target must never be left half-written: write beside it and swap, or restore in
+    one transaction. An existing target holding data is refused with
+    :class:`dbkeeper.errors.TargetNotEmptyError` unless ``force`` is true.
+    """
+
+    driver: str
+    url: DatabaseURL
+    backup: BackupFacts
+    artifacts: ArtifactSource
+    scratch_dir: Path
+    force: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a driver reports after a restore: the database it wrote and its row counts."""
+
+    database: str
+    row_counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class InspectRequest:
+    """Asks a driver to read a whole backup and report what is inside (``verify --deep``)."""
+
+    driver: str
+    backup: BackupFacts
+    artifacts: ArtifactSource
+    scratch_dir: Path
+
+
+@dataclass(frozen=True)
+class BackupContents:
+    """What a driver found inside a backup: row counts per table and any problems.
+
+    ``problems`` are one-line descriptions (a failed integrity check, an unreadable
+    object); the core adds any difference from the manifest's row counts.
+    """
+
+    row_counts: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+

@@ -1,0 +1,162 @@
+"""Connections and queries: named connections over SQLAlchemy engines made by drivers.
+
+>>> with DatabaseManager() as dbs:
+...     app = dbs.add("app", "sqlite:///app.db")
+...     result = app.execute("SELECT name FROM artists WHERE id = :id", {"id": 1})
+...     with app.transaction() as tx:
+...         tx.execute("UPDATE artists SET name = :n WHERE id = 1", {"n": "AC/DC"})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.config import Config
+from dbkeeper.errors import DatabaseError
+from dbkeeper.plugins import Plugins, load_plugins
+from dbkeeper.urls import DatabaseURL, redact
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.engine import Engine
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """The outcome of one statement: column names, rows, affected row count, seconds taken."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+    duration: float
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """The rows as ``{column: value}`` dictionaries."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
+    """Run one statement. With *params*, ``:name`` placeholders are bound; without, the
+    SQL goes to the database as written (so ``'10:30'`` needs no escaping)."""
+    from sqlalchemy import exc, text
+
+    started = time.perf_counter()
+    try:
+        if params is None:
+            cursor = conn.exec_driver_sql(sql)
+        else:
+            cursor = conn.execute(text(sql), dict(params))
+        columns = list(cursor.keys()) if cursor.returns_rows else []
+        rows = [tuple(row) for row in cursor] if cursor.returns_rows else []
+    except exc.SQLAlchemyError as error:
+        raise DatabaseError(f"query failed: {redact(_first_line(error))}") from None
+    return QueryResult(columns, rows, cursor.rowcount, time.perf_counter() - started)
+
+
+def _first_line(error: BaseException) -> str:
+    detail = getattr(error, "orig", None) or error
+    return f"{type(detail).__name__}: {str(detail).strip().splitlines()[0] if str(detail).strip() else ''}"
+
+
+class Transaction:
+    """Statements run on one connection inside one transaction."""
+
+    def __init__(self, conn: SAConnection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a statement inside the transaction."""
+        return _run(self._conn, sql, params)
+
+
+class Connection:
+    """A named database connection. The engine is created on first use."""
+
+    def __init__(self, name: str, url: DatabaseURL, plugins: Plugins) -> None:
+        self.name = name
+        self.url = url
+        self._plugins = plugins
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, made by the driver that serves the URL."""
+        if self._engine is None:
+            self._engine = self._plugins.driver_for(self.url).connect(self.url)
+        return self._engine
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[SAConnection]:
+        from sqlalchemy import exc
+
+        try:
+            conn = self.engine.connect()
+        except exc.SQLAlchemyError as error:
+            raise DatabaseError(f"cannot connect to {self.url}: {redact(_first_line(error))}") from None
+        with conn:
+            yield conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run one statement in its own transaction, committed when it succeeds."""
+        with self._connection() as conn, conn.begin():
+            return _run(conn, sql, params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A transaction: committed when the block succeeds, rolled back when it raises."""
+        with self._connection() as conn, conn.begin():
+            yield Transaction(conn)
+
+    def server_version(self) -> str:
+        """Connect and return the server's version as the dialect reports it."""
+        with self._connection() as conn:
+            info = conn.dialect.server_version_info
+        return ".".join(str(part) for part in info) if info else "unknown"
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+class DatabaseManager:
+    """Several named connections at once, from a configuration or added by hand."""
+
+    def __init__(self, config: Config | None = None, *, plugins: Plugins | None = None) -> None:
+        self.config = config or Config()
+        self.plugins = plugins or load_plugins()
+        self._connections: dict[str, Connection] = {}
+
+    def add(self, name: str, url: str | DatabaseURL) -> Connection:
+        """Add (or replace) connection *name*."""
+        if name in self._connections:
+            self._connections.pop(name).close()
+        parsed = url if isinstance(url, DatabaseURL) else DatabaseURL.parse(url)
+        self.plugins.driver_for(parsed)  # fail now, with the install hint, not at first query
+        connection = self._connections[name] = Connection(name, parsed, self.plugins)
+        return connection
+
+    def get(self, ref: str | None = None) -> Connection:
+        """A connection by name or URL (see :meth:`Config.resolve`), opened on first use."""
+        if ref in self._connections:
+            return self._connections[ref]
+        label, url = self.config.resolve(ref)
+        return self._connections.get(label) or self.add(label, url)
+
+    def close(self) -> None:
+        """Close every connection."""
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    def __enter__(self) -> DatabaseManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+

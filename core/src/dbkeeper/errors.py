@@ -1,0 +1,68 @@
+"""The errors dbkeeper raises on purpose.
+
+Every message is one line that says what went wrong and what to do about it; the CLI
+prints it as ``error: <message>`` and exits with status 1, without a traceback unless
+``--debug`` is given. Anything that is not a :class:`DbkeeperError` is a bug.
+"""
+
+from __future__ import annotations
+
+
+class DbkeeperError(Exception):
+    """Base class: a failure the user can act on, described in one line."""
+
+
+class ConfigError(DbkeeperError):
+    """The configuration file, an environment variable or a connection name is wrong."""
+
+
+class InvalidURLError(DbkeeperError):
+    """A database URL cannot be parsed."""
+
+
+class PluginError(DbkeeperError):
+    """A plugin is missing, broken, or conflicts with another."""
+
+
+class DriverNotFoundError(PluginError):
+    """No installed plugin provides a driver for a URL scheme."""
+
+
+class StageNotFoundError(PluginError):
+    """A pipeline stage named by a command or a manifest is not installed."""
+
+
+class PluginConflictError(PluginError):
+    """Two plugins claim the same driver, URL scheme or stage name."""
+
+
+class UnsupportedOperationError(PluginError):
+    """The driver selected for a URL does not implement an operation."""
+
+
+class DatabaseError(DbkeeperError):
+    """The database refused or failed an operation (connection, query, dump or restore)."""
+
+
+class DatabaseNotFoundError(DatabaseError):
+    """The database a URL names does not exist."""
+
+
+class TargetNotEmptyError(DatabaseError):
+    """A restore target already holds data and ``force`` was not given."""
+
+
+class BackupError(DbkeeperError):
+    """A backup cannot be found, read, written or deleted."""
+
+
+class BackupNotFoundError(BackupError):
+    """No complete backup matches an id."""
+
+
+class ManifestError(BackupError):
+    """A manifest is unreadable, of an unknown schema version, or was edited."""
+
+
+class IntegrityError(BackupError):
+    """Stored bytes or restored contents differ from what the manifest records."""

@@ -1,0 +1,113 @@
+"""The dbkeeper plugin contract: every hook a plugin may implement.
+
+Plugins are modules or objects with functions marked ``@dbkeeper.hookimpl`` whose names
+and arguments match the specifications below (pluggy checks both when a plugin loads).
+Distributions advertise their plugin through the ``dbkeeper`` entry-point group::
+
+    [project.entry-points.dbkeeper]
+    mydb = "dbkeeper_mydb.plugin"
+
+**Dispatch.** Registration hooks are called once per plugin. The driver hooks
+(``dbkeeper_connect``, ``dbkeeper_dump``, ``dbkeeper_restore``,
+``dbkeeper_inspect_backup``) are ``firstresult`` and are called only on the plugin that
+registered the driver selected by the URL scheme, plus any plugin that registers no
+driver at all — so a plugin that only observes (timing, audit, notification) can wrap
+every call with ``@hookimpl(wrapper=True)`` without ever being asked to do a driver's
+work. A driver plugin never has to return ``None`` for "not mine"; returning ``None``
+means the operation is not supported by that driver.
+
+The engine-specific hooks still to come (``dbkeeper_migrate``,
+``dbkeeper_collect_metrics``) follow the same request/result shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from dbkeeper.contract import (
+        BackupContents,
+        ConnectRequest,
+        DriverInfo,
+        DumpRequest,
+        DumpResult,
+        InspectRequest,
+        RestoreRequest,
+        RestoreResult,
+    )
+    from dbkeeper.pipeline import Stage
+
+PROJECT = "dbkeeper"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
+    """Register the database drivers this plugin provides.
+
+    Call ``register(DriverInfo(name=..., schemes=(...), formats=(...)))`` once per driver.
+    A driver name or URL scheme already registered by another plugin is an error that
+    names both distributions. Called once per plugin, when the plugin manager is built.
+    Returns nothing.
+    """
+
+
+@hookspec
+def dbkeeper_register_stages(register: Callable[[Stage], None]) -> None:
+    """Register the pipeline stages (compression codecs, integrity checks) this plugin provides.
+
+    Call ``register(stage)`` with an object following :class:`dbkeeper.pipeline.Stage`.
+    The built-in ``zstd``, ``gzip``, ``none`` and ``sha256`` stages are registered this
+    way too. A stage name already registered is an error naming both distributions.
+    Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_connect(request: ConnectRequest) -> Engine | None:
+    """Return a SQLAlchemy :class:`~sqlalchemy.engine.Engine` for ``request.url``.
+
+    Creating the engine must not open a connection. Raise
+    :class:`dbkeeper.errors.DatabaseNotFoundError` when the database does not exist and
+    ``request.create`` is false. ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_dump(request: DumpRequest) -> DumpResult | None:
+    """Write a consistent snapshot of ``request.url`` into ``request.artifacts``.
+
+    Stream: never hold the database, or a large part of it, in memory. Open each artifact
+    with ``request.artifacts.open(name, size_hint=...)`` and write raw bytes in chunks;
+    the core compresses and checksums them on the way to disk. Return a
+    :class:`~dbkeeper.contract.DumpResult` with the row count of every table *in the
+    snapshot*. Raise :class:`dbkeeper.errors.DatabaseError` on failure.
+    ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_restore(request: RestoreRequest) -> RestoreResult | None:
+    """Restore ``request.backup`` from ``request.artifacts`` into ``request.url``.
+
+    Read every artifact to its end (``b""``) before making anything visible: the end is
+    where the checksum is proven. Never leave the target half-written, and refuse a
+    target holding data unless ``request.force``. Return a
+    :class:`~dbkeeper.contract.RestoreResult`. ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents | None:
+    """Read a whole backup and report what is inside, for ``dbkeeper verify --deep``.
+
+    Check what the engine can check (SQLite: ``PRAGMA integrity_check``) and count the
+    rows of every table; the core compares the counts with the manifest. Use
+    ``request.scratch_dir`` for temporary files. ``firstresult``: the selected driver answers.
+    """

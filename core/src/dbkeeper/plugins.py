@@ -1,0 +1,282 @@
+"""Finding, loading and calling plugins: the typed facade over pluggy.
+
+:func:`load_plugins` builds a :class:`Plugins` object: the built-in stages plus every
+plugin advertised in the ``dbkeeper`` entry-point group, except those named in
+``DBKEEPER_DISABLE_PLUGINS``. A plugin that fails to import or does not match the hook
+contract is recorded as a :class:`PluginFailure` and the others still work. Two plugins
+claiming the same driver, URL scheme or stage raise :class:`PluginConflictError`.
+
+Library code calls typed methods on :class:`Driver` objects; nothing outside this module
+touches ``pm.hook``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, entry_points, version
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from dbkeeper import hookspecs
+from dbkeeper.contract import (
+    BackupContents,
+    ConnectRequest,
+    DriverInfo,
+    DumpRequest,
+    DumpResult,
+    InspectRequest,
+    RestoreRequest,
+    RestoreResult,
+)
+from dbkeeper.errors import (
+    DriverNotFoundError,
+    PluginConflictError,
+    StageNotFoundError,
+    UnsupportedOperationError,
+)
+from dbkeeper.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from dbkeeper.pipeline import Stage
+
+DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
+"""Comma-separated entry-point or distribution names that are not loaded."""
+
+BUILTIN = "dbkeeper"
+
+INSTALL_HINTS = {
+    "sqlite": "dbkeeper-sqlite",
+    "postgresql": "dbkeeper-postgresql",
+    "postgres": "dbkeeper-postgresql",
+    "mysql": "dbkeeper-mysql",
+    "mariadb": "dbkeeper-mysql",
+}
+"""First-party distributions by URL scheme, for the install hint of an unknown scheme."""
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """A loaded plugin: its entry-point name, distribution and version."""
+
+    name: str
+    distribution: str
+    version: str
+    plugin: object = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded, and why."""
+
+    name: str
+    distribution: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RegisteredStage:
+    """A pipeline stage and the plugin that registered it."""
+
+    stage: Stage
+    provider: PluginRecord
+
+
+def _hook_name(operation: str) -> str:
+    return f"dbkeeper_{operation}"
+
+
+class Driver:
+    """One registered driver; its methods call the owning plugin's hooks."""
+
+    def __init__(self, info: DriverInfo, provider: PluginRecord, pm: pluggy.PluginManager, others: list[object]) -> None:
+        self.info = info
+        self.provider = provider
+        self._pm = pm
+        self._others = others
+
+    @property
+    def name(self) -> str:
+        """The driver's name (``sqlite``)."""
+        return self.info.name
+
+    def _call(self, operation: str, request: object) -> Any:
+        caller = self._pm.subset_hook_caller(_hook_name(operation), remove_plugins=self._others)
+        result = caller(request=request)
+        if result is None:
+            raise UnsupportedOperationError(
+                f"the {self.name} driver ({self.provider.distribution} {self.provider.version}) "
+                f"does not support {operation.replace('_', ' ')}; upgrade it or use another driver"
+            )
+        return result
+
+    def connect(self, url: DatabaseURL, *, create: bool = False) -> Engine:
+        """Return a SQLAlchemy engine for *url* (no connection is opened yet)."""
+        return self._call("connect", ConnectRequest(driver=self.name, url=url, create=create))
+
+    def dump(self, request: DumpRequest) -> DumpResult:
+        """Write a snapshot into the request's artifacts."""
+        return self._call("dump", request)
+
+    def restore(self, request: RestoreRequest) -> RestoreResult:
+        """Restore a backup into the request's URL."""
+        return self._call("restore", request)
+
+    def inspect_backup(self, request: InspectRequest) -> BackupContents:
+        """Read a whole backup and report what is inside."""
+        return self._call("inspect_backup", request)
+
+
+class Plugins:
+    """The loaded plugins: drivers by name and scheme, stages by name, and failures."""
+
+    def __init__(self, pm: pluggy.PluginManager, records: list[PluginRecord], failures: list[PluginFailure]) -> None:
+        self._pm = pm
+        self.records = records
+        self.failures = failures
+        self.drivers: dict[str, Driver] = {}
+        self.stages: dict[str, RegisteredStage] = {}
+        self._schemes: dict[str, Driver] = {}
+        driver_infos = {record.name: self._collect(record, "register_drivers") for record in records}
+        driver_plugins = [record.plugin for record in records if driver_infos[record.name]]
+        for record in records:
+            others = [plugin for plugin in driver_plugins if plugin is not record.plugin]
+            for info in driver_infos[record.name]:
+                self._add_driver(Driver(info, record, pm, others))
+            for stage in self._collect(record, "register_stages"):
+                self._add_stage(RegisteredStage(stage, record))
+
+    def _collect(self, record: PluginRecord, hook: str) -> list[Any]:
+        """Call a registration hook on one plugin and return what it registered."""
+        registered: list[Any] = []
+        others = [other.plugin for other in self.records if other is not record]
+        self._pm.subset_hook_caller(_hook_name(hook), remove_plugins=others)(register=registered.append)
+        return registered
+
+    def _add_driver(self, driver: Driver) -> None:
+        _claim(self.drivers, driver.name, driver, "driver", lambda d: d.provider)
+        for scheme in driver.info.schemes:
+            _claim(self._schemes, scheme.lower(), driver, "URL scheme", lambda d: d.provider)
+
+    def _add_stage(self, registered: RegisteredStage) -> None:
+        _claim(self.stages, registered.stage.name, registered, "pipeline stage", lambda s: s.provider)
+
+    def driver_for(self, url: DatabaseURL) -> Driver:
+        """The driver that serves *url*'s scheme, or an error saying what to install."""
+        driver = self._schemes.get(url.backend)
+        if driver is None:
+            raise DriverNotFoundError(self._missing(f"'{url.backend}://'", url.backend, "driver"))
+        return driver
+
+    def driver_named(self, name: str, distribution: str | None = None) -> Driver:
+        """The driver registered as *name* (as recorded in a manifest)."""
+        driver = self.drivers.get(name)
+        if driver is None:
+            raise DriverNotFoundError(self._missing(f"driver {name!r}", name, "driver", distribution))
+        return driver
+
+    def stage(self, name: str, distribution: str | None = None) -> RegisteredStage:
+        """The stage registered as *name*, or an error naming the distribution to install."""
+        registered = self.stages.get(name)
+        if registered is None:
+            raise StageNotFoundError(self._missing(f"pipeline stage {name!r}", name, "stage", distribution))
+        return registered
+
+    def _missing(self, what: str, key: str, kind: str, distribution: str | None = None) -> str:
+        distribution = distribution or INSTALL_HINTS.get(key) or f"dbkeeper-{key}"
+        for failure in self.failures:
+            if failure.distribution == distribution or failure.name == key:
+                return (
+                    f"no {kind} for {what}: plugin {failure.name!r} from {failure.distribution} "
+                    f"failed to load ({failure.error}); run 'dbkeeper plugins' for details"
+                )
+        return f"no {kind} for {what} — pip install {distribution}"
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One JSON-ready entry per loaded plugin, for ``dbkeeper plugins``."""
+        return [
+            {
+                "name": record.name,
+                "distribution": record.distribution,
+                "version": record.version,
+                "hooks": sorted(caller.name for caller in self._pm.get_hookcallers(record.plugin) or []),
+                "drivers": [
+                    {"name": d.name, "schemes": list(d.info.schemes), "formats": list(d.info.formats)}
+                    for d in self.drivers.values()
+                    if d.provider is record
+                ],
+                "stages": [
+                    {"name": s.stage.name, "kind": s.stage.kind}
+                    for s in self.stages.values()
+                    if s.provider is record
+                ],
+            }
+            for record in self.records
+        ]
+
+
+def _claim(table: dict[str, Any], key: str, value: Any, what: str, provider: Callable[[Any], PluginRecord]) -> None:
+    """Add *value* under *key*, or raise naming both distributions if the key is taken."""
+    if key in table:
+        first, second = provider(table[key]), provider(value)
+        raise PluginConflictError(
+            f"{what} {key!r} is provided by both {first.distribution} (plugin {first.name!r}) and "
+            f"{second.distribution} (plugin {second.name!r}); uninstall one, or set "
+            f"{DISABLE_ENV}={second.name}"
+        )
+    table[key] = value
+
+
+def _disabled() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def load_plugins(*, entry_points_group: str | None = hookspecs.PROJECT, extra: Iterable[tuple[str, object]] = ()) -> Plugins:
+    """Build the plugin manager: built-ins, then entry points, then *extra* ``(name, plugin)`` pairs.
+
+    Pass ``entry_points_group=None`` to skip discovery (tests, embedding); *extra* plugins
+    are registered as if they came from an entry point named *name*.
+    """
+    from dbkeeper import stages
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    records = [PluginRecord(BUILTIN, BUILTIN, _distribution_version(BUILTIN), stages)]
+    pm.register(stages, name=BUILTIN)
+    failures: list[PluginFailure] = []
+    disabled = _disabled()
+
+    candidates: list[tuple[str, str, str, Callable[[], object]]] = []
+    if entry_points_group:
+        for ep in entry_points(group=entry_points_group):
+            dist = ep.dist.name if ep.dist else ep.name
+            if ep.name in disabled or dist in disabled:
+                continue
+            candidates.append((ep.name, dist, ep.dist.version if ep.dist else "unknown", ep.load))
+    for name, plugin in extra:
+        candidates.append((name, name, "unknown", lambda plugin=plugin: plugin))
+
+    for name, dist, ver, load in candidates:
+        plugin: object | None = None
+        try:
+            plugin = load()
+            pm.register(plugin, name=name)
+            pm.check_pending()
+        except Exception as exc:  # a broken plugin must not take the others down
+            if plugin is not None and pm.is_registered(plugin):
+                pm.unregister(plugin)
+            failures.append(PluginFailure(name, dist, f"{type(exc).__name__}: {exc}".strip()))
+            continue
+        records.append(PluginRecord(name, dist, ver, plugin))
+    return Plugins(pm, records, failures)

@@ -1,0 +1,252 @@
+"""The backup directory on disk, and the protocol that makes a backup complete.
+
+Layout: ``<root>/<backup-id>/`` holds the artifacts and ``manifest.json``. A backup is
+written as: directory created (0700) and locked → each artifact written under
+``<file>.partial`` (0600), fsynced, renamed, directory fsynced → manifest written the
+same way, *last*. So a directory without ``manifest.json`` is never a complete backup:
+while its writer holds the lock it is *running*, afterwards it is *incomplete* (the
+writer died) and ``prune`` removes it. Deleting removes the manifest first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+
+from dbkeeper.errors import BackupError, BackupNotFoundError, ManifestError
+from dbkeeper.manifest import Manifest, utc_now
+
+MANIFEST = "manifest.json"
+PARTIAL = ".partial"
+SCRATCH_PREFIX = ".scratch-"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class Status(StrEnum):
+    """Where a backup directory stands."""
+
+    COMPLETE = "complete"
+    RUNNING = "running"
+    INCOMPLETE = "incomplete"
+    DAMAGED = "damaged"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A backup directory, its status, and its manifest when it is complete."""
+
+    id: str
+    path: Path
+    status: Status
+    manifest: Manifest | None = None
+    problem: str | None = None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or creation inside *path* durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_dir(path: Path, *, exclusive: bool) -> Iterator[bool]:
+    """Try to lock directory *path*; yield whether the lock was obtained (never waits).
+
+    The lock is an ``flock`` on the directory itself, so it dies with its process: a
+    killed writer leaves no lock behind.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+class AtomicFile:
+    """A file written under ``<name>.partial`` (0600) and renamed into place on commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + PARTIAL)
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
+
+    def commit(self) -> None:
+        """fsync, rename into place, fsync the directory."""
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.partial, self.path)
+        fsync_dir(self.path.parent)
+
+    def discard(self) -> None:
+        """Close and remove the partial file."""
+        self.file.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write *data* to *path* through an :class:`AtomicFile`."""
+    atomic = AtomicFile(path)
+    try:
+        atomic.file.write(data)
+    except BaseException:
+        atomic.discard()
+        raise
+    atomic.commit()
+
+
+class BackupDraft:
+    """A backup being written: create artifact files, then commit the manifest."""
+
+    def __init__(self, backup_id: str, path: Path) -> None:
+        self.id = backup_id
+        self.path = path
+
+    def create(self, file_name: str) -> AtomicFile:
+        """Start writing artifact *file_name*."""
+        if "/" in file_name or file_name.startswith(".") or file_name == MANIFEST:
+            raise BackupError(f"invalid artifact name {file_name!r} (a driver bug)")
+        return AtomicFile(self.path / file_name)
+
+    def commit(self, manifest: Manifest) -> None:
+        """Write the manifest, which makes the backup complete."""
+        write_atomically(self.path / MANIFEST, manifest.to_json().encode())
+
+
+class Repository:
+    """The backups under one directory."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def _ensure_root(self) -> None:
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def draft(self) -> Iterator[BackupDraft]:
+        """Create a new, locked backup directory; remove it again if the block fails."""
+        self._ensure_root()
+        while True:
+            backup_id = f"{utc_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+            path = self.root / backup_id
+            try:
+                path.mkdir(mode=DIR_MODE)
+                break
+            except FileExistsError:
+                continue
+        fsync_dir(self.root)
+        with locked_dir(path, exclusive=True) as locked:
+            if not locked:  # cannot happen: the directory is brand new
+                raise BackupError(f"could not lock new backup directory {path}")
+            try:
+                yield BackupDraft(backup_id, path)
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A private, locked temporary directory under the root, removed afterwards."""
+        self._ensure_root()
+        path = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
+        path.mkdir(mode=DIR_MODE)
+        try:
+            with locked_dir(path, exclusive=True):
+                yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def entries(self) -> list[Entry]:
+        """Every backup directory, oldest first, with its status."""
+        if not self.root.is_dir():
+            return []
+        return [self._entry(path) for path in sorted(self.root.iterdir()) if _is_backup_dir(path)]
+
+    def _entry(self, path: Path) -> Entry:
+        manifest_path = path / MANIFEST
+        if manifest_path.is_file():
+            try:
+                manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"), label=path.name)
+            except (ManifestError, OSError, UnicodeDecodeError) as exc:
+                return Entry(path.name, path, Status.DAMAGED, problem=str(exc))
+            return Entry(path.name, path, Status.COMPLETE, manifest)
+        with locked_dir(path, exclusive=False) as free:
+            return Entry(path.name, path, Status.INCOMPLETE if free else Status.RUNNING)
+
+    def stale_scratch(self) -> list[Path]:
+        """Scratch directories left by killed processes."""
+        if not self.root.is_dir():
+            return []
+        stale = []
+        for path in self.root.glob(f"{SCRATCH_PREFIX}*"):
+            with locked_dir(path, exclusive=True) as free:
+                if free:
+                    stale.append(path)
+        return stale
+
+    def find(self, ref: str) -> Entry:
+        """The backup named by an id, a unique id prefix, or ``latest`` (newest complete)."""
+        entries = self.entries()
+        if ref == "latest":
+            complete = [e for e in entries if e.status is Status.COMPLETE]
+            if not complete:
+                raise BackupNotFoundError(f"no complete backup in {self.root}; create one with 'dbkeeper backup'")
+            return max(complete, key=lambda e: e.manifest.finished_at)  # type: ignore[union-attr]
+        matches = [e for e in entries if e.id == ref] or [e for e in entries if e.id.startswith(ref)]
+        if not matches:
+            raise BackupNotFoundError(
+                f"no backup {ref!r} in {self.root}; run 'dbkeeper backups list' to see the ids"
+            )
+        if len(matches) > 1:
+            raise BackupNotFoundError(
+                f"{ref!r} matches {len(matches)} backups ({', '.join(e.id for e in matches[:3])}, …); "
+                "give more of the id"
+            )
+        return matches[0]
+
+    def complete(self, ref: str) -> Entry:
+        """Like :meth:`find`, but only a complete backup is accepted."""
+        entry = self.find(ref)
+        if entry.status is Status.DAMAGED:
+            raise ManifestError(entry.problem or f"manifest of backup {entry.id} is damaged")
+        if entry.status is not Status.COMPLETE:
+            raise BackupNotFoundError(
+                f"backup {entry.id} is {entry.status}: its writer "
+                + ("is still running" if entry.status is Status.RUNNING else "stopped before it finished")
+                + "; it cannot be used (prune removes incomplete backups)"
+            )
+        return entry
+
+    def delete(self, entry: Entry) -> None:
+        """Delete a backup: manifest first, so a half-deleted backup never looks complete."""
+        with locked_dir(entry.path, exclusive=True) as free:
+            if not free:
+                raise BackupError(f"backup {entry.id} is still being written; wait for it to finish")
+            try:
+                (entry.path / MANIFEST).unlink(missing_ok=True)
+                fsync_dir(entry.path)
+                shutil.rmtree(entry.path)
+            except OSError as exc:
+                raise BackupError(f"could not delete backup {entry.id}: {exc}") from None
+        fsync_dir(self.root)
+
+
+def _is_backup_dir(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".")

@@ -1,0 +1,19 @@
+"""The built-in pipeline stages, registered through the same hook a third-party stage uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dbkeeper.hookspecs import hookimpl
+from dbkeeper.pipeline import Stage
+from dbkeeper.stages.gzip import GzipStage
+from dbkeeper.stages.none import NoCompressionStage
+from dbkeeper.stages.sha256 import Sha256Stage
+from dbkeeper.stages.zstd import ZstdStage
+
+
+@hookimpl
+def dbkeeper_register_stages(register: Callable[[Stage], None]) -> None:
+    """Register ``zstd`` (the default codec), ``gzip``, ``none`` and ``sha256``."""
+    for stage in (ZstdStage(), GzipStage(), NoCompressionStage(), Sha256Stage()):
+        register(stage)

@@ -1,0 +1,107 @@
+"""SQLite database files: locating them from URLs, opening, counting and checking them."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, IntegrityError
+from dbkeeper.urls import DatabaseURL
+
+IN_MEMORY = {"", ":memory:"}
+
+
+def database_path(url: DatabaseURL) -> Path:
+    """The file a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL names."""
+    if (url.database or "") in IN_MEMORY or url.query.get("mode") == "memory":
+        raise DatabaseError(
+            f"{url} is an in-memory database, which has no file to back up or restore; "
+            "use sqlite:///path/to/file.db"
+        )
+    return Path(url.database or "").expanduser()
+
+
+def require_file(path: Path) -> None:
+    """Raise DatabaseNotFoundError unless *path* is an existing file."""
+    if not path.is_file():
+        raise DatabaseNotFoundError(
+            f"SQLite database file {path} does not exist — check the URL: sqlite:///relative/path.db "
+            "or sqlite:////absolute/path.db"
+        )
+
+
+@contextlib.contextmanager
+def opened(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+    """An autocommit connection to the file at *path*, closed afterwards; never creates it when *readonly*."""
+    target = f"{path.resolve().as_uri()}?mode=ro" if readonly else str(path)
+    try:
+        conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open SQLite database {path}: {exc}") from None
+    try:
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"SQLite database {path}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def table_names(conn: sqlite3.Connection) -> list[str]:
+    """User tables (not SQLite's own ``sqlite_*`` tables), sorted."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+        "ORDER BY name"
+    )
+    return [name for (name,) in rows]
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows per user table, read in the connection's current transaction."""
+    return {
+        name: conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()[0]
+        for name in table_names(conn)
+    }
+
+
+def has_tables(path: Path) -> bool:
+    """Whether the file at *path* exists and holds any schema object (or is not SQLite at all)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    try:
+        with opened(path, readonly=True) as conn:
+            return conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0
+    except DatabaseError:
+        return True  # not a database we understand: treat as data worth keeping
+
+
+def integrity_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
+    """What ``PRAGMA quick_check``/``integrity_check`` reports, or nothing when the file is sound."""
+    pragma = "quick_check" if quick else "integrity_check"
+    try:
+        results = [row[0] for row in conn.execute(f"PRAGMA {pragma}(20)")]
+    except sqlite3.DatabaseError as exc:
+        return [f"{pragma} failed: {exc}"]
+    return [] if results == ["ok"] else [f"{pragma}: {line}" for line in results]
+
+
+def check_restored(path: Path, expected: dict[str, int] | None) -> dict[str, int]:
+    """Check a freshly written database and return its row counts; raise if it is unsound."""
+    with opened(path) as conn:
+        problems = integrity_problems(conn, quick=True)
+        counts = row_counts(conn) if not problems else {}
+    if problems:
+        raise IntegrityError(f"the restored database fails its check ({problems[0]}); the target was not touched")
+    if expected is not None and counts != expected:
+        differing = sorted(set(counts) ^ set(expected) | {t for t in counts if counts[t] != expected.get(t)})
+        raise IntegrityError(
+            f"the restored database's row counts differ from the backup's (tables: {', '.join(differing[:5])}); "
+            "the target was not touched"
+        )
+    return counts

@@ -1,0 +1,174 @@
+"""The two backup formats: ``sqlite`` (the database file itself) and ``sql`` (a text dump).
+
+Each format knows how to *dump* a consistent snapshot of a source file into an artifact
+and how to *materialize* an artifact back into a database file. Restore and deep verify
+both materialize; they differ only in where the file goes and what is checked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
+from dbkeeper.errors import DatabaseError
+
+from dbkeeper_sqlite.files import opened, row_counts
+
+CHUNK = 1 << 20
+SQL_BATCH = 1 << 20  # bytes of SQL text gathered before one write into the pipeline
+
+
+class Format(Protocol):
+    """How one backup format is written and read back."""
+
+    name: str
+    suffix: str
+
+    def dump(self, source: Path, artifacts: ArtifactSink, scratch: Path) -> DumpResult:
+        """Write a consistent snapshot of *source* as one artifact."""
+        ...
+
+    def materialize(self, reader: ArtifactReader, dest: Path) -> None:
+        """Write the database the artifact holds into the (new, empty) file *dest*."""
+        ...
+
+
+def _details(conn: sqlite3.Connection) -> dict[str, object]:
+    return {
+        "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
+        "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+        "user_version": conn.execute("PRAGMA user_version").fetchone()[0],
+    }
+
+
+def _result(source: Path, conn: sqlite3.Connection) -> DumpResult:
+    return DumpResult(
+        engine="sqlite",
+        engine_version=sqlite3.sqlite_version,
+        database=source.stem,
+        row_counts=row_counts(conn),
+        details=_details(conn),
+    )
+
+
+def _private_file(path: Path) -> None:
+    """Create *path* empty and readable by its owner only (SQLite keeps the mode)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+class FileFormat:
+    """The database file, copied with SQLite's online backup API in one step.
+
+    One step means one read transaction on the source: a consistent snapshot even while
+    other processes write (in WAL mode they are not even blocked). The copy goes to a
+    scratch file, which is then streamed into the pipeline; ``zstd -dc`` of the artifact
+    is a database equal to the source.
+    """
+
+    name = "sqlite"
+    suffix = ".db"
+
+    def dump(self, source: Path, artifacts: ArtifactSink, scratch: Path) -> DumpResult:
+        """Snapshot *source* into *scratch*, count its rows, stream it into the artifact."""
+        snapshot = scratch / "snapshot.db"
+        _private_file(snapshot)
+        with opened(source, readonly=True) as src, opened(snapshot) as dst:
+            dst.execute("PRAGMA journal_mode = OFF")
+            dst.execute("PRAGMA synchronous = OFF")
+            try:
+                src.backup(dst, pages=-1)
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"cannot read SQLite database {source}: {exc}") from None
+            result = _result(source, dst)
+        with snapshot.open("rb") as file, artifacts.open(
+            source.stem + self.suffix, size_hint=snapshot.stat().st_size
+        ) as out:
+            shutil.copyfileobj(file, out, CHUNK)
+        snapshot.unlink()
+        return result
+
+    def materialize(self, reader: ArtifactReader, dest: Path) -> None:
+        """The artifact is the file: copy it."""
+        with dest.open("r+b") as file:
+            shutil.copyfileobj(reader, file, CHUNK)
+            file.flush()
+            os.fsync(file.fileno())
+
+
+class SqlFormat:
+    """A logical dump (``CREATE``/``INSERT`` statements) that ``sqlite3 new.db < dump.sql`` loads.
+
+    Written by Python's ``iterdump`` inside one read transaction, so the text is a
+    consistent snapshot; read back statement by statement, never whole.
+    """
+
+    name = "sql"
+    suffix = ".sql"
+
+    def dump(self, source: Path, artifacts: ArtifactSink, scratch: Path) -> DumpResult:
+        """Dump *source* as SQL text, in one read transaction."""
+        with opened(source, readonly=True) as conn:
+            conn.execute("BEGIN")
+            result = _result(source, conn)
+            with artifacts.open(source.stem + self.suffix) as out:
+                batch: list[str] = []
+                size = 0
+                for statement in conn.iterdump():
+                    batch.append(statement)
+                    size += len(statement)
+                    if size >= SQL_BATCH:
+                        out.write(("\n".join(batch) + "\n").encode())
+                        batch, size = [], 0
+                out.write(("\n".join(batch) + "\n").encode())
+            conn.execute("COMMIT")
+        return result
+
+    def materialize(self, reader: ArtifactReader, dest: Path) -> None:
+        """Run the dump's statements one at a time against *dest*."""
+        with opened(dest) as conn:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            pending = ""
+            for line in _lines(reader):
+                pending += line
+                if sqlite3.complete_statement(pending):
+                    try:
+                        conn.execute(pending)
+                    except sqlite3.Error as exc:
+                        raise DatabaseError(f"the SQL dump does not load: {exc} in {pending[:80]!r}") from None
+                    pending = ""
+            if pending.strip():
+                raise DatabaseError(f"the SQL dump ends inside a statement: {pending[:80]!r}")
+            conn.execute("PRAGMA synchronous = FULL")
+        with dest.open("rb") as file:
+            os.fsync(file.fileno())
+
+
+def _lines(reader: ArtifactReader) -> Iterator[str]:
+    """Yield decoded lines (with their newline) from *reader*, streaming."""
+    rest = b""
+    while chunk := reader.read(CHUNK):
+        *lines, rest = (rest + chunk).split(b"\n")
+        for line in lines:
+            yield line.decode() + "\n"
+    if rest:
+        yield rest.decode()
+
+
+FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (FileFormat(), SqlFormat())}
+
+
+def format_of(backup: BackupFacts) -> Format:
+    """The format a backup was written in, or an error if this driver does not know it."""
+    try:
+        return FORMATS[backup.format]
+    except KeyError:
+        raise DatabaseError(
+            f"backup {backup.id} is in format {backup.format!r}, which this SQLite driver does not "
+            f"read ({', '.join(FORMATS)}); upgrade dbkeeper-sqlite"
+        ) from None

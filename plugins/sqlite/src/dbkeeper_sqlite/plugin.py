@@ -1,0 +1,98 @@
+"""The SQLite driver's hook implementations.
+
+URLs: ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` (SQLAlchemy's
+form, ``sqlite+pysqlite://`` too). Formats: ``sqlite`` (default, the database file) and
+``sql`` (a text dump ``sqlite3`` loads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dbkeeper import hookimpl
+from dbkeeper.contract import (
+    BackupContents,
+    ConnectRequest,
+    DriverInfo,
+    DumpRequest,
+    DumpResult,
+    InspectRequest,
+    RestoreRequest,
+    RestoreResult,
+)
+
+from dbkeeper_sqlite.files import (
+    check_restored,
+    database_path,
+    integrity_problems,
+    opened,
+    require_file,
+    row_counts,
+)
+from dbkeeper_sqlite.formats import FORMATS, format_of
+from dbkeeper_sqlite.target import beside, refuse_unless_empty
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+DRIVER = DriverInfo(
+    name="sqlite",
+    schemes=("sqlite",),
+    formats=tuple(FORMATS),
+    description="SQLite files: online-backup snapshots and SQL dumps",
+)
+
+
+@hookimpl
+def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
+    """Register the ``sqlite`` driver."""
+    register(DRIVER)
+
+
+@hookimpl
+def dbkeeper_connect(request: ConnectRequest) -> Engine:
+    """A SQLAlchemy engine for the file; a missing file is an error unless creating."""
+    from sqlalchemy import create_engine
+
+    path = database_path(request.url)
+    if not request.create:
+        require_file(path)
+    return create_engine(request.url.sa_url)
+
+
+@hookimpl
+def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+    """Snapshot the database in the requested format."""
+    source = database_path(request.url)
+    require_file(source)
+    return FORMATS[request.format].dump(source, request.artifacts, request.scratch_dir)
+
+
+@hookimpl
+def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+    """Materialize the backup beside the target, check it, and swap it into place."""
+    target = database_path(request.url)
+    refuse_unless_empty(target, request.force)
+    fmt = format_of(request.backup)
+    (name,) = request.artifacts.names()
+    with beside(target) as temp:
+        with request.artifacts.open(name) as reader:
+            fmt.materialize(reader, temp)
+        counts = check_restored(temp, dict(request.backup.row_counts))
+    return RestoreResult(database=str(target), row_counts=counts)
+
+
+@hookimpl
+def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
+    """Materialize the backup in scratch space; run ``PRAGMA integrity_check`` and count rows."""
+    fmt = format_of(request.backup)
+    (name,) = request.artifacts.names()
+    scratch = request.scratch_dir / "inspect.db"
+    scratch.touch(mode=0o600)
+    with request.artifacts.open(name) as reader:
+        fmt.materialize(reader, scratch)
+    with opened(scratch) as conn:
+        problems = integrity_problems(conn, quick=False)
+        counts = row_counts(conn) if not problems else {}
+    return BackupContents(row_counts=counts, problems=problems)
