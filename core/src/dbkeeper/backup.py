@@ -150,7 +150,9 @@ def _facts(manifest: Manifest) -> BackupFacts:
 
 def row_count_problems(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
     """Differences between recorded and found row counts, one line each."""
-    problems = [f"table {t!r} is missing (the manifest records {n} rows)" for t, n in expected.items() if t not in found]
+    problems = [
+        f"table {t!r} is missing (the manifest records {n} rows)" for t, n in expected.items() if t not in found
+    ]
     problems += [f"table {t!r} is not in the manifest" for t in found if t not in expected]
     problems += [
         f"table {t!r} has {found[t]} rows, the manifest records {n}"
@@ -167,7 +169,9 @@ class BackupManager:
     default, for library use).
     """
 
-    def __init__(self, directory: Path | str, *, plugins: Plugins | None = None, reporter: Reporter | None = None) -> None:
+    def __init__(
+        self, directory: Path | str, *, plugins: Plugins | None = None, reporter: Reporter | None = None
+    ) -> None:
         self.repository = Repository(directory)
         self.plugins = plugins or load_plugins()
         self.reporter = reporter or SilentReporter()
@@ -207,9 +211,7 @@ class BackupManager:
         started = utc_now()
         with self.repository.draft() as draft, self.repository.scratch() as scratch:
             sink = _ArtifactSink(draft, plans, self.reporter)
-            result = driver.dump(
-                DumpRequest(driver.name, url, chosen, sink, scratch, dict(options or {}))
-            )
+            result = driver.dump(DumpRequest(driver.name, url, chosen, sink, scratch, dict(options or {})))
             if not sink.records:
                 raise BackupError(f"the {driver.name} driver wrote no artifact (a driver bug)")
             manifest = Manifest(
@@ -330,4 +332,3 @@ class _Discard:
 def backup_database(url: str, directory: Path | str = "backups", **kwargs: Any) -> Manifest:
     """Back up *url* into *directory* with default settings; see :meth:`BackupManager.backup`."""
     return BackupManager(directory).backup(url, **kwargs)
-

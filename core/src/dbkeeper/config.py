@@ -104,7 +104,7 @@ def expand_env(text: str, where: str) -> str:
 
 def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = table.get(key)
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+    if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
         raise ConfigError(f"{where}: {key} must be a {kind.__name__}, not {value!r}")
     return value
 
@@ -133,7 +133,7 @@ def load_config(path: Path | str | None = None) -> Config:
     urls = {}
     for name, table in connections.items():
         if not isinstance(table, dict) or not isinstance(table.get("url"), str):
-            raise ConfigError(f"{where}: [connections.{name}] needs url = \"scheme://...\"")
+            raise ConfigError(f'{where}: [connections.{name}] needs url = "scheme://..."')
         urls[name] = table["url"]
     return Config(
         path=file,

@@ -178,4 +178,3 @@ class BackupContents:
 
     row_counts: dict[str, int]
     problems: list[str] = field(default_factory=list)
-

@@ -40,16 +40,15 @@ class QueryResult:
 
 
 def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
-    """Run one statement. With *params*, ``:name`` placeholders are bound; without, the
-    SQL goes to the database as written (so ``'10:30'`` needs no escaping)."""
+    """Run one statement.
+
+    With *params*, ``:name`` placeholders are bound; without, the SQL goes to the database as written (so ``'10:30'`` needs no escaping).
+    """
     from sqlalchemy import exc, text
 
     started = time.perf_counter()
     try:
-        if params is None:
-            cursor = conn.exec_driver_sql(sql)
-        else:
-            cursor = conn.execute(text(sql), dict(params))
+        cursor = conn.exec_driver_sql(sql) if params is None else conn.execute(text(sql), dict(params))
         columns = list(cursor.keys()) if cursor.returns_rows else []
         rows = [tuple(row) for row in cursor] if cursor.returns_rows else []
     except exc.SQLAlchemyError as error:
@@ -159,4 +158,3 @@ class DatabaseManager:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-

@@ -88,9 +88,7 @@ def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, ty
             allowed = ", ".join(sorted(known)) or "none"
             raise StageOptionError(f"stage {stage!r} has no option {key!r} (its options: {allowed})")
         if not isinstance(value, known[key]) or isinstance(value, bool):
-            raise StageOptionError(
-                f"stage {stage!r} option {key!r} must be {known[key].__name__}, not {value!r}"
-            )
+            raise StageOptionError(f"stage {stage!r} option {key!r} must be {known[key].__name__}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -233,6 +231,5 @@ class DecodeChain:
         except Exception:  # the codec layer fails again: the checks above it decide
             pass
         raise IntegrityError(
-            f"artifact {self._label} is damaged ({exc}); it cannot be restored — "
-            "use another backup"
+            f"artifact {self._label} is damaged ({exc}); it cannot be restored — use another backup"
         ) from exc

@@ -93,7 +93,9 @@ def _hook_name(operation: str) -> str:
 class Driver:
     """One registered driver; its methods call the owning plugin's hooks."""
 
-    def __init__(self, info: DriverInfo, provider: PluginRecord, pm: pluggy.PluginManager, others: list[object]) -> None:
+    def __init__(
+        self, info: DriverInfo, provider: PluginRecord, pm: pluggy.PluginManager, others: list[object]
+    ) -> None:
         self.info = info
         self.provider = provider
         self._pm = pm
@@ -210,9 +212,7 @@ class Plugins:
                     if d.provider is record
                 ],
                 "stages": [
-                    {"name": s.stage.name, "kind": s.stage.kind}
-                    for s in self.stages.values()
-                    if s.provider is record
+                    {"name": s.stage.name, "kind": s.stage.kind} for s in self.stages.values() if s.provider is record
                 ],
             }
             for record in self.records
@@ -242,7 +242,9 @@ def _distribution_version(name: str) -> str:
         return "unknown"
 
 
-def load_plugins(*, entry_points_group: str | None = hookspecs.PROJECT, extra: Iterable[tuple[str, object]] = ()) -> Plugins:
+def load_plugins(
+    *, entry_points_group: str | None = hookspecs.PROJECT, extra: Iterable[tuple[str, object]] = ()
+) -> Plugins:
     """Build the plugin manager: built-ins, then entry points, then *extra* ``(name, plugin)`` pairs.
 
     Pass ``entry_points_group=None`` to skip discovery (tests, embedding); *extra* plugins

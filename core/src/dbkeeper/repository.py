@@ -211,9 +211,7 @@ class Repository:
             return max(complete, key=lambda e: e.manifest.finished_at)  # type: ignore[union-attr]
         matches = [e for e in entries if e.id == ref] or [e for e in entries if e.id.startswith(ref)]
         if not matches:
-            raise BackupNotFoundError(
-                f"no backup {ref!r} in {self.root}; run 'dbkeeper backups list' to see the ids"
-            )
+            raise BackupNotFoundError(f"no backup {ref!r} in {self.root}; run 'dbkeeper backups list' to see the ids")
         if len(matches) > 1:
             raise BackupNotFoundError(
                 f"{ref!r} matches {len(matches)} backups ({', '.join(e.id for e in matches[:3])}, …); "

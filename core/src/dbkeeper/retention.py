@@ -41,8 +41,9 @@ class Policy:
     def __post_init__(self) -> None:
         counts = (self.keep_last, self.keep_daily, self.keep_weekly)
         if all(value is None for value in (*counts, self.keep_within)):
-            raise ConfigError("a retention policy needs at least one of --keep-last, --keep-within, "
-                              "--keep-daily, --keep-weekly")
+            raise ConfigError(
+                "a retention policy needs at least one of --keep-last, --keep-within, --keep-daily, --keep-weekly"
+            )
         if any(value is not None and value < 1 for value in counts):
             raise ConfigError("--keep-last, --keep-daily and --keep-weekly must be 1 or more")
 

@@ -113,10 +113,7 @@ class DatabaseURL:
     @property
     def query(self) -> dict[str, str]:
         """Query parameters (``?sslmode=require``); repeated keys keep their last value."""
-        return {
-            key: value if isinstance(value, str) else value[-1]
-            for key, value in self.sa_url.query.items()
-        }
+        return {key: value if isinstance(value, str) else value[-1] for key, value in self.sa_url.query.items()}
 
     def safe(self) -> str:
         """The URL as text with the password replaced by ***."""

@@ -24,8 +24,13 @@ from dbkeeper.urls import redact
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              envvar="DBKEEPER_CONFIG", help="Configuration file (default: ./dbkeeper.toml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="DBKEEPER_CONFIG",
+    help="Configuration file (default: ./dbkeeper.toml).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes, only results.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs on errors.")
 @click.version_option(version("dbkeeper"), prog_name="dbkeeper")
@@ -68,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
-        click.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))} "
-                   "(this is a bug: rerun with --debug and report the traceback)", err=True)
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {redact(str(exc))} "
+            "(this is a bug: rerun with --debug and report the traceback)",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)

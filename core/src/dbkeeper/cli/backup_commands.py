@@ -38,8 +38,10 @@ def backup(
     label, url = app.config.resolve(connection)
     options = {
         key: value
-        for key, value in (("level", level if level is not None else defaults.level),
-                           ("threads", threads if threads is not None else defaults.threads))
+        for key, value in (
+            ("level", level if level is not None else defaults.level),
+            ("threads", threads if threads is not None else defaults.threads),
+        )
         if value is not None
     }
     manifest = app.backups(directory, json_output=json_output).backup(
@@ -101,8 +103,15 @@ def list_backups(app: App, directory: Path | None, json_output: bool) -> None:
     for entry in entries:
         m = entry.manifest
         rows.append(
-            [entry.id, entry.status, m.engine, m.database, m.format, human_bytes(m.stored_bytes),
-             f"{m.finished_at:%Y-%m-%d %H:%M:%S}Z"]
+            [
+                entry.id,
+                entry.status,
+                m.engine,
+                m.database,
+                m.format,
+                human_bytes(m.stored_bytes),
+                f"{m.finished_at:%Y-%m-%d %H:%M:%S}Z",
+            ]
             if m
             else [entry.id, entry.status, "", "", "", "", entry.problem or ""]
         )
@@ -120,8 +129,17 @@ def show_backup(app: App, backup_id: str, directory: Path | None, json_output: b
     if json_output:
         emit_json(data)
         return
-    for key in ("id", "engine", "engine_version", "database", "source_url", "format", "started_at",
-                "finished_at", "dbkeeper_version"):
+    for key in (
+        "id",
+        "engine",
+        "engine_version",
+        "database",
+        "source_url",
+        "format",
+        "started_at",
+        "finished_at",
+        "dbkeeper_version",
+    ):
         click.echo(f"{key:16} {data[key]}")
     driver = data["driver"]
     click.echo(f"{'driver':16} {driver['name']} ({driver['distribution']} {driver['version']})")
@@ -156,8 +174,15 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
     """Check BACKUP_ID's stored bytes against its manifest's SHA256 (exit 1 if they differ)."""
     report = app.backups(directory, json_output=json_output).verify(backup_id, deep=deep)
     if json_output:
-        emit_json({"id": report.id, "deep": report.deep, "ok": report.ok, "checked_bytes": report.checked_bytes,
-                   "problems": report.problems})
+        emit_json(
+            {
+                "id": report.id,
+                "deep": report.deep,
+                "ok": report.ok,
+                "checked_bytes": report.checked_bytes,
+                "problems": report.problems,
+            }
+        )
     elif report.ok:
         click.echo(f"ok {report.id} ({'deep, ' if deep else ''}{human_bytes(report.checked_bytes)} checked)")
     else:
@@ -184,8 +209,10 @@ def restore(app: App, backup_id: str, target: str, force: bool, directory: Path 
     if json_output:
         emit_json({"id": backup_id, "database": result.database, "row_counts": result.row_counts})
     elif not app.quiet:
-        note(f"restored {backup_id} into {result.database}: {sum(result.row_counts.values())} rows "
-             f"in {len(result.row_counts)} tables, checksum verified")
+        note(
+            f"restored {backup_id} into {result.database}: {sum(result.row_counts.values())} rows "
+            f"in {len(result.row_counts)} tables, checksum verified"
+        )
 
 
 @click.command()
@@ -214,11 +241,13 @@ def prune(
     plan = app.backups(directory).prune(policy, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     if json_output:
-        emit_json({
-            "dry_run": dry_run,
-            "keep": [{"id": d.manifest.id, "reasons": list(d.reasons)} for d in plan.decisions if d.keep],
-            "delete": plan.doomed,
-        })
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "keep": [{"id": d.manifest.id, "reasons": list(d.reasons)} for d in plan.decisions if d.keep],
+                "delete": plan.doomed,
+            }
+        )
         return
     for decision in plan.decisions:
         if decision.keep:

@@ -31,7 +31,7 @@ def list_connections(app: App, json_output: bool) -> None:
     elif found:
         print_table(["NAME", "URL", "SOURCE"], found)
     else:
-        note("no connections: add [connections.NAME] url = \"...\" to dbkeeper.toml, or set DATABASE_URL")
+        note('no connections: add [connections.NAME] url = "..." to dbkeeper.toml, or set DATABASE_URL')
 
 
 @connections.command("test")
@@ -49,8 +49,15 @@ def test_connection(app: App, name: str | None, json_output: bool) -> None:
         connection.execute("SELECT 1")
         elapsed = time.perf_counter() - started
     if json_output:
-        emit_json({"name": connection.name, "url": str(connection.url), "ok": True,
-                   "server_version": server, "seconds": round(elapsed, 4)})
+        emit_json(
+            {
+                "name": connection.name,
+                "url": str(connection.url),
+                "ok": True,
+                "server_version": server,
+                "seconds": round(elapsed, 4),
+            }
+        )
     else:
         click.echo(f"ok {connection.name}: {connection.url} (server {server}, {elapsed * 1000:.1f} ms)")
 
@@ -67,8 +74,9 @@ def query(app: App, connection: str, sql: str, json_output: bool) -> None:
     with DatabaseManager(app.config, plugins=app.plugins) as dbs:
         result = dbs.get(connection).execute(sql)
     if json_output:
-        emit_json({"columns": result.columns, "rows": result.rows, "rowcount": result.rowcount,
-                   "duration": result.duration})
+        emit_json(
+            {"columns": result.columns, "rows": result.rows, "rowcount": result.rowcount, "duration": result.duration}
+        )
     elif result.columns:
         print_table(result.columns, result.rows)
         note(f"({len(result.rows)} rows, {result.duration * 1000:.1f} ms)")

@@ -20,13 +20,19 @@ def plugins(app: App, json_output: bool) -> None:
         emit_json({"plugins": described, "failed": failures})
         return
     rows = [
-        [p["name"], p["distribution"], p["version"],
-         ", ".join(f"{d['name']} ({'/'.join(d['schemes'])})" for d in p["drivers"]) or "-",
-         ", ".join(s["name"] for s in p["stages"]) or "-",
-         ", ".join(h.removeprefix("dbkeeper_") for h in p["hooks"])]
+        [
+            p["name"],
+            p["distribution"],
+            p["version"],
+            ", ".join(f"{d['name']} ({'/'.join(d['schemes'])})" for d in p["drivers"]) or "-",
+            ", ".join(s["name"] for s in p["stages"]) or "-",
+            ", ".join(h.removeprefix("dbkeeper_") for h in p["hooks"]),
+        ]
         for p in described
     ]
     print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "DRIVERS", "STAGES", "HOOKS"], rows)
     for failure in failures:
-        note(f"failed: plugin {failure['name']!r} ({failure['distribution']}): {failure['error']} "
-             f"— reinstall it, or set DBKEEPER_DISABLE_PLUGINS={failure['name']}")
+        note(
+            f"failed: plugin {failure['name']!r} ({failure['distribution']}): {failure['error']} "
+            f"— reinstall it, or set DBKEEPER_DISABLE_PLUGINS={failure['name']}"
+        )

@@ -60,7 +60,7 @@ class _GzipReader:
 
 
 class GzipStage:
-    """Gzip (deflate) compression, readable by ``gzip -d``. Option: ``level`` (1–9, default 6)."""
+    """Gzip (deflate) compression, readable by ``gzip -d``. Option: ``level`` (1-9, default 6)."""
 
     name = "gzip"
     kind: StageKind = "compression"

@@ -31,7 +31,7 @@ class _ZstdEncoder:
 
 
 class ZstdStage:
-    """Zstandard compression. Options: ``level`` (1–22, default 3), ``threads`` (default: all cores)."""
+    """Zstandard compression. Options: ``level`` (1-22, default 3), ``threads`` (default: all cores)."""
 
     name = "zstd"
     kind: StageKind = "compression"
@@ -45,9 +45,7 @@ class ZstdStage:
         level = options.get("level", DEFAULT_LEVEL)
         threads = options.get("threads", os.cpu_count() or 1)
         if not 1 <= level <= zstandard.MAX_COMPRESSION_LEVEL:
-            raise StageOptionError(
-                f"zstd level must be 1 to {zstandard.MAX_COMPRESSION_LEVEL}, not {level}"
-            )
+            raise StageOptionError(f"zstd level must be 1 to {zstandard.MAX_COMPRESSION_LEVEL}, not {level}")
         if threads < 0:
             raise StageOptionError(f"zstd threads must be 0 (none) or more, not {threads}")
         compressor = zstandard.ZstdCompressor(level=level, threads=threads)

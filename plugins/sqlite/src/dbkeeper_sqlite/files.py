@@ -17,8 +17,7 @@ def database_path(url: DatabaseURL) -> Path:
     """The file a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL names."""
     if (url.database or "") in IN_MEMORY or url.query.get("mode") == "memory":
         raise DatabaseError(
-            f"{url} is an in-memory database, which has no file to back up or restore; "
-            "use sqlite:///path/to/file.db"
+            f"{url} is an in-memory database, which has no file to back up or restore; use sqlite:///path/to/file.db"
         )
     return Path(url.database or "").expanduser()
 
@@ -51,8 +50,7 @@ def opened(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection
 def table_names(conn: sqlite3.Connection) -> list[str]:
     """User tables (not SQLite's own ``sqlite_*`` tables), sorted."""
     rows = conn.execute(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-        "ORDER BY name"
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
     )
     return [name for (name,) in rows]
 
@@ -65,8 +63,7 @@ def quote_identifier(name: str) -> str:
 def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Rows per user table, read in the connection's current transaction."""
     return {
-        name: conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()[0]
-        for name in table_names(conn)
+        name: conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()[0] for name in table_names(conn)
     }
 
 

@@ -85,9 +85,10 @@ class FileFormat:
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot read SQLite database {source}: {exc}") from None
             result = _result(source, dst)
-        with snapshot.open("rb") as file, artifacts.open(
-            source.stem + self.suffix, size_hint=snapshot.stat().st_size
-        ) as out:
+        with (
+            snapshot.open("rb") as file,
+            artifacts.open(source.stem + self.suffix, size_hint=snapshot.stat().st_size) as out,
+        ):
             shutil.copyfileobj(file, out, CHUNK)
         snapshot.unlink()
         return result

@@ -25,8 +25,7 @@ def refuse_unless_empty(target: Path, force: bool) -> None:
     """Raise TargetNotEmptyError when *target* holds data and *force* is false."""
     if not force and has_tables(target):
         raise TargetNotEmptyError(
-            f"restore target {target} already holds data; pass --force to replace it, "
-            "or restore into a new file"
+            f"restore target {target} already holds data; pass --force to replace it, or restore into a new file"
         )
 
 
