@@ -9,4 +9,4 @@ if [ ! -x .tools/bin/uv ]; then
   python3 -m venv .tools
   .tools/bin/pip install --quiet uv
 fi
-.tools/bin/uv sync --quiet --locked --all-packages --python "$(command -v python3)"
+.tools/bin/uv sync --quiet --locked --all-packages --compile-bytecode --python "$(command -v python3)"

@@ -38,6 +38,7 @@ DATABASE_URL_ENV = "DATABASE_URL"
 DEFAULT_FILE = "dbkeeper.toml"
 DEFAULT_BACKUP_DIR = "backups"
 DEFAULT_CONNECTION = "default"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -70,8 +71,8 @@ class Config:
 
     def resolve(self, ref: str | None) -> tuple[str, str]:
         """A connection argument → ``(label, url)``: a URL, a name, or the default."""
-        if ref and "://" in ref:
-            return redact(ref), ref
+        if ref and ("://" in ref or not _NAME.match(ref)):
+            return redact(ref), ref  # a URL, or something meant as one: parsing will say what is wrong
         if ref:
             return ref, self.connection_url(ref)
         if env_url := os.environ.get(DATABASE_URL_ENV):

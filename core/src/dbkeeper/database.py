@@ -42,7 +42,8 @@ class QueryResult:
 def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
     """Run one statement.
 
-    With *params*, ``:name`` placeholders are bound; without, the SQL goes to the database as written (so ``'10:30'`` needs no escaping).
+    With *params*, ``:name`` placeholders are bound; without, the SQL goes to the
+    database as written (so ``'10:30'`` needs no escaping).
     """
     from sqlalchemy import exc, text
 

@@ -1,7 +1,7 @@
 """Database URLs: parsing, driver selection, and keeping passwords out of sight.
 
 URLs follow SQLAlchemy's ``dialect+driver://user:password@host:port/database?key=value``
-form. Parsing is done by SQLAlchemy (imported lazily, only when a URL is parsed). Every
+form (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Every
 password seen while parsing is remembered so that :func:`redact` can blank it out of any
 text that leaves the process: errors, logs and manifests.
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from dbkeeper.errors import InvalidURLError
 
@@ -52,72 +54,70 @@ def url_scheme(raw: str) -> str:
 
 @dataclass(frozen=True)
 class DatabaseURL:
-    """A parsed database URL. ``str()`` and ``repr()`` never show the password."""
+    """A parsed database URL. ``str()`` and ``repr()`` never show the password.
+
+    Parsing uses the standard library, so dispatching a URL to its driver imports no
+    database library; :attr:`sa_url` builds SQLAlchemy's URL when a driver needs one.
+    """
 
     raw: str
-    sa_url: URL
+    scheme: str
+    username: str | None
+    password: str | None
+    host: str | None
+    port: int | None
+    database: str | None
+    query: dict[str, str]
 
     @classmethod
     def parse(cls, raw: str) -> DatabaseURL:
         """Parse *raw*; raise InvalidURLError with an example of a valid URL when it is malformed."""
-        url_scheme(raw)
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
+        scheme = url_scheme(raw)
+        parts = urlsplit(raw)
         try:
-            sa_url = make_url(raw)
-        except (ArgumentError, ValueError) as exc:
+            port = parts.port
+        except ValueError:
             raise InvalidURLError(
-                f"malformed database URL {redact(raw)!r} ({redact(str(exc))}): "
+                f"malformed database URL {redact(raw)!r}: the port is not a number; "
                 "expected dialect[+driver]://[user[:password]@]host[:port]/database"
             ) from None
-        remember_secret(sa_url.password if isinstance(sa_url.password, str) else None)
-        return cls(raw=raw, sa_url=sa_url)
-
-    @property
-    def scheme(self) -> str:
-        """The full scheme, e.g. ``postgresql+psycopg``."""
-        return url_scheme(self.raw)
+        password = unquote(parts.password) if parts.password is not None else None
+        remember_secret(password)
+        return cls(
+            raw=raw,
+            scheme=scheme,
+            username=unquote(parts.username) if parts.username else None,
+            password=password,
+            host=parts.hostname,
+            port=port,
+            database=unquote(parts.path[1:]) or None,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        )
 
     @property
     def backend(self) -> str:
         """The scheme without the ``+driver`` part, e.g. ``postgresql``; it selects the driver."""
-        return self.sa_url.get_backend_name().lower()
+        return self.scheme.split("+", 1)[0]
 
-    @property
-    def database(self) -> str | None:
-        """The database part: a name, or for file-based engines a path."""
-        return self.sa_url.database
+    @cached_property
+    def sa_url(self) -> URL:
+        """SQLAlchemy's URL object for the same text (imports SQLAlchemy)."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
 
-    @property
-    def username(self) -> str | None:
-        """The user name, if any."""
-        return self.sa_url.username
-
-    @property
-    def password(self) -> str | None:
-        """The password, if any. Never log or print it."""
-        password = self.sa_url.password
-        return password if isinstance(password, str) else None
-
-    @property
-    def host(self) -> str | None:
-        """The host name, if any."""
-        return self.sa_url.host
-
-    @property
-    def port(self) -> int | None:
-        """The port, if any."""
-        return self.sa_url.port
-
-    @property
-    def query(self) -> dict[str, str]:
-        """Query parameters (``?sslmode=require``); repeated keys keep their last value."""
-        return {key: value if isinstance(value, str) else value[-1] for key, value in self.sa_url.query.items()}
+        try:
+            return make_url(self.raw)
+        except (ArgumentError, ValueError) as exc:
+            raise InvalidURLError(f"malformed database URL {self.safe()!r}: {redact(str(exc))}") from None
 
     def safe(self) -> str:
         """The URL as text with the password replaced by ***."""
-        return self.sa_url.render_as_string(hide_password=True)
+        parts = urlsplit(self.raw)
+        if parts.password is None:
+            return self.raw
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:{_MASK}@{hostport}"))
 
     def __str__(self) -> str:
         return self.safe()

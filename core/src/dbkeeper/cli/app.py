@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -53,6 +54,29 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def _set_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    app = ctx.find_object(App)
+    if value and app is not None:
+        setattr(app, param.name or "", True)
+
+
+def global_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept ``--quiet`` and ``--debug`` after the command name too (``dbkeeper backup -q``)."""
+    quiet = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_flag,
+        help="No progress bars or notes, only results.",
+    )
+    debug = click.option(
+        "--debug", is_flag=True, expose_value=False, callback=_set_flag, help="Show the traceback of an error."
+    )
+    return quiet(debug(command))
+
 
 json_option = click.option("--json", "json_output", is_flag=True, help="Print machine-readable JSON.")
 dir_option = click.option(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from dbkeeper.cli.app import App, dir_option, json_option, pass_app
+from dbkeeper.cli.app import App, dir_option, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json, human_bytes, note, print_table
 
 
@@ -19,6 +19,7 @@ from dbkeeper.cli.output import emit_json, human_bytes, note, print_table
 @click.option("--threads", type=int, help="zstd worker threads (default: all cores).")
 @click.option("--format", "format_", help="Dump format (sqlite: sqlite or sql); default: the driver's first.")
 @json_option
+@global_flags
 @pass_app
 def backup(
     app: App,
@@ -89,6 +90,7 @@ def _summary(entry: Any) -> dict[str, Any]:
 @backups.command("list")
 @dir_option
 @json_option
+@global_flags
 @pass_app
 def list_backups(app: App, directory: Path | None, json_output: bool) -> None:
     """List every backup, oldest first, including incomplete ones."""
@@ -122,6 +124,7 @@ def list_backups(app: App, directory: Path | None, json_output: bool) -> None:
 @click.argument("backup_id")
 @dir_option
 @json_option
+@global_flags
 @pass_app
 def show_backup(app: App, backup_id: str, directory: Path | None, json_output: bool) -> None:
     """Show the manifest of BACKUP_ID (an id, a unique prefix, or 'latest')."""
@@ -157,6 +160,7 @@ def show_backup(app: App, backup_id: str, directory: Path | None, json_output: b
 @backups.command("delete")
 @click.argument("backup_id")
 @dir_option
+@global_flags
 @pass_app
 def delete_backup(app: App, backup_id: str, directory: Path | None) -> None:
     """Delete BACKUP_ID (complete or incomplete)."""
@@ -169,6 +173,7 @@ def delete_backup(app: App, backup_id: str, directory: Path | None) -> None:
 @click.option("--deep", is_flag=True, help="Also decompress everything and check the database inside.")
 @dir_option
 @json_option
+@global_flags
 @pass_app
 def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_output: bool) -> None:
     """Check BACKUP_ID's stored bytes against its manifest's SHA256 (exit 1 if they differ)."""
@@ -199,6 +204,7 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
 @click.option("--force", is_flag=True, help="Replace a target that already holds data.")
 @dir_option
 @json_option
+@global_flags
 @pass_app
 def restore(app: App, backup_id: str, target: str, force: bool, directory: Path | None, json_output: bool) -> None:
     """Restore BACKUP_ID into TARGET (a connection name or URL), verifying as it streams."""
@@ -223,6 +229,7 @@ def restore(app: App, backup_id: str, target: str, force: bool, directory: Path 
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
 @dir_option
 @json_option
+@global_flags
 @pass_app
 def prune(
     app: App,

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from dbkeeper.cli.app import App, json_option, pass_app
+from dbkeeper.cli.app import App, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json, note, print_table
 from dbkeeper.config import DATABASE_URL_ENV
 from dbkeeper.urls import redact
@@ -20,6 +20,7 @@ def connections() -> None:
 
 @connections.command("list")
 @json_option
+@global_flags
 @pass_app
 def list_connections(app: App, json_output: bool) -> None:
     """List connections from dbkeeper.toml and DATABASE_URL (passwords masked)."""
@@ -37,6 +38,7 @@ def list_connections(app: App, json_output: bool) -> None:
 @connections.command("test")
 @click.argument("name", required=False)
 @json_option
+@global_flags
 @pass_app
 def test_connection(app: App, name: str | None, json_output: bool) -> None:
     """Connect to NAME (or DATABASE_URL) and report the server version and round-trip time."""
@@ -66,6 +68,7 @@ def test_connection(app: App, name: str | None, json_output: bool) -> None:
 @click.argument("connection")
 @click.argument("sql")
 @json_option
+@global_flags
 @pass_app
 def query(app: App, connection: str, sql: str, json_output: bool) -> None:
     """Run SQL on CONNECTION (a name or URL) and print the result."""

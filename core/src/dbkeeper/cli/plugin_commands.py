@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from dbkeeper.cli.app import App, json_option, pass_app
+from dbkeeper.cli.app import App, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json, note, print_table
 
 
 @click.command()
 @json_option
+@global_flags
 @pass_app
 def plugins(app: App, json_output: bool) -> None:
     """List plugins: distribution, version, hooks, drivers and stages, and load failures."""

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     import zstandard
 
 DEFAULT_LEVEL = 3
+JOB_SIZE = 4 << 20
+"""Bytes per multi-threaded job. zstd's own default (4 windows, 8 MiB at level 3) keeps
+about 70 MiB in flight with two workers; 4 MiB jobs halve that and are no slower."""
 
 
 class _ZstdEncoder:
@@ -48,7 +51,10 @@ class ZstdStage:
             raise StageOptionError(f"zstd level must be 1 to {zstandard.MAX_COMPRESSION_LEVEL}, not {level}")
         if threads < 0:
             raise StageOptionError(f"zstd threads must be 0 (none) or more, not {threads}")
-        compressor = zstandard.ZstdCompressor(level=level, threads=threads)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, threads=threads, job_size=JOB_SIZE if threads else 0
+        )
+        compressor = zstandard.ZstdCompressor(compression_params=params)
         writer = compressor.stream_writer(sink, closefd=False, write_size=CHUNK_SIZE)
         return _ZstdEncoder(writer, level)
 

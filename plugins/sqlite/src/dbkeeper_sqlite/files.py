@@ -11,6 +11,8 @@ from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, IntegrityError
 from dbkeeper.urls import DatabaseURL
 
 IN_MEMORY = {"", ":memory:"}
+BUSY_TIMEOUT = 60.0
+"""Seconds to wait for another process's lock (a writer committing) before giving up."""
 
 
 def database_path(url: DatabaseURL) -> Path:
@@ -36,7 +38,9 @@ def opened(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection
     """An autocommit connection to the file at *path*, closed afterwards; never creates it when *readonly*."""
     target = f"{path.resolve().as_uri()}?mode=ro" if readonly else str(path)
     try:
-        conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            target, uri=readonly, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
+        )
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open SQLite database {path}: {exc}") from None
     try:

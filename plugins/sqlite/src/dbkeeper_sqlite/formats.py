@@ -81,7 +81,10 @@ class FileFormat:
             dst.execute("PRAGMA journal_mode = OFF")
             dst.execute("PRAGMA synchronous = OFF")
             try:
+                src.execute("BEGIN")  # take the read lock through the busy handler, not
+                src.execute("SELECT count(*) FROM sqlite_schema")  # backup()'s 250 ms polling
                 src.backup(dst, pages=-1)
+                src.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot read SQLite database {source}: {exc}") from None
             result = _result(source, dst)
