@@ -109,7 +109,9 @@ def test_snapshot_is_consistent_while_a_writer_is_busy(tmp_path: Path, journal_m
         conn.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL)")
         conn.execute("CREATE TABLE totals (rows INTEGER NOT NULL, amount INTEGER NOT NULL)")
         conn.execute("INSERT INTO totals VALUES (0, 0)")
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "6", str(pause)], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), "6", str(pause)], stdout=subprocess.PIPE, text=True
+    )
     backups = tmp_path / "backups"
     ids = []
     time.sleep(0.5)

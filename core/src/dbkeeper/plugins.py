@@ -225,8 +225,8 @@ def _claim(table: dict[str, Any], key: str, value: Any, what: str, provider: Cal
         first, second = provider(table[key]), provider(value)
         raise PluginConflictError(
             f"{what} {key!r} is provided by both {first.distribution} (plugin {first.name!r}) and "
-            f"{second.distribution} (plugin {second.name!r}); uninstall one, or set "
-            f"{DISABLE_ENV}={second.name}"
+            f"{second.distribution} (plugin {second.name!r}); uninstall one, or disable one with "
+            f"{DISABLE_ENV}={first.name} or {DISABLE_ENV}={second.name}"
         )
     table[key] = value
 

@@ -144,7 +144,8 @@ class Repository:
         """Create a new, locked backup directory; remove it again if the block fails."""
         self._ensure_root()
         while True:
-            backup_id = f"{utc_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+            now = utc_now()
+            backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
             path = self.root / backup_id
             try:
                 path.mkdir(mode=DIR_MODE)

@@ -74,7 +74,7 @@ def _newest_per_bucket(group: Sequence[Manifest], n: int, bucket: Callable[[date
 
 
 def decide(manifests: Sequence[Manifest], policy: Policy) -> list[Decision]:
-    """Apply *policy* to complete backups; return one decision per backup, newest first."""
+    """Apply *policy* to complete backups; return one decision per backup, oldest first."""
     groups: dict[str, list[Manifest]] = defaultdict(list)
     for manifest in sorted(manifests, key=lambda m: m.finished_at, reverse=True):
         groups[manifest.source_url].append(manifest)
@@ -93,4 +93,4 @@ def decide(manifests: Sequence[Manifest], policy: Policy) -> list[Decision]:
         for manifest in group:
             reasons = tuple(name for name, ids in rules if manifest.id in ids)
             decisions.append(Decision(manifest, reasons))
-    return decisions
+    return sorted(decisions, key=lambda d: d.manifest.finished_at)
