@@ -32,7 +32,7 @@ from dbkeeper.urls import redact
     help="Configuration file (default: ./dbkeeper.toml).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes, only results.")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs on errors.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
 @click.version_option(version("dbkeeper"), prog_name="dbkeeper")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) -> None:
