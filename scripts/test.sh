@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# Install everything (scripts/setup.sh), lint, and run the whole test suite.
+# Install everything (Python packages, native tools, database servers), lint, and run the
+# whole test suite; the tests start and stop their own servers on loopback.
 # Usage: bash scripts/test.sh [pytest arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-command -v sqlite3 >/dev/null && command -v zstd >/dev/null || {
-  echo "installing the native peers the tests compare against (sqlite3, zstd)" >&2
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3 zstd >/dev/null
-}
+bash scripts/ensure-packages.sh
 .venv/bin/ruff check --quiet .
 exec .venv/bin/pytest "$@"

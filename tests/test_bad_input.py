@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import artifact_of, assert_one_line_error, dbkeeper, sqlite_dump
 from dbkeeper.manifest import seal
 

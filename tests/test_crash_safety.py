@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import BIN, assert_one_line_error, dbkeeper, make_db, sqlite_dump
 
 

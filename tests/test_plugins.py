@@ -203,5 +203,5 @@ def test_unsupported_operation_names_the_driver() -> None:
     from dbkeeper.errors import UnsupportedOperationError
     from dbkeeper.urls import DatabaseURL
 
-    with pytest.raises(UnsupportedOperationError, match="the mini driver .* does not support connect"):
+    with pytest.raises(UnsupportedOperationError, match=r"the mini driver .* does not support connect"):
         plugins.driver_for(DatabaseURL.parse("mini://x")).connect(DatabaseURL.parse("mini://x"))

@@ -116,7 +116,7 @@ def test_a_failed_delete_is_an_error(chinook: Path, backups: Path, monkeypatch: 
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(repository.shutil, "rmtree", refuse)
-    with pytest.raises(BackupError, match="could not delete backup .*Permission denied"):
+    with pytest.raises(BackupError, match=r"could not delete backup .*Permission denied"):
         BackupManager(backups).prune(Policy(keep_last=1))
 
 

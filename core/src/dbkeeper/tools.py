@@ -1,0 +1,155 @@
+"""Native client tools (``pg_dump``, ``mariadb-dump``, ``psql`` …) as ends of the pipeline.
+
+Engine-neutral plumbing for drivers: a tool's stdout streamed into an artifact; a
+verified artifact streamed into a tool's stdin, holding back the final chunk until the
+checksum has been proven, so a tool that commits at the end of its input never commits
+unverified data; stderr kept for a one-line error; and private (0600) files for
+credentials, so that passwords never appear in process arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from dbkeeper.contract import ArtifactReader, ArtifactWriter
+from dbkeeper.errors import DatabaseError
+from dbkeeper.pipeline import CHUNK_SIZE
+from dbkeeper.urls import redact
+
+
+def find_tool(names: Sequence[str], install_hint: str) -> str:
+    """The path of the first of *names* on ``PATH``, or an error saying what to install."""
+    for name in names:
+        if path := shutil.which(name):
+            return path
+    raise DatabaseError(f"{' or '.join(names)} not found on PATH — {install_hint}")
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Create *path* readable by its owner only, holding *text* (a password file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    return path
+
+
+def feed_verified(reader: ArtifactReader, write: Callable[[bytes], Any]) -> int:
+    """Copy *reader* into *write*, delivering the last chunk only after the end was verified.
+
+    :class:`~dbkeeper.contract.ArtifactReader` proves the checksum when it returns
+    ``b""``; until then the final chunk is withheld, so a consumer never sees a complete
+    input that turns out to be damaged. Returns the number of bytes written.
+    """
+    total = 0
+    pending = reader.read(CHUNK_SIZE)
+    while pending:
+        following = reader.read(CHUNK_SIZE)  # raises IntegrityError at a bad end
+        write(pending)
+        total += len(pending)
+        pending = following
+    return total
+
+
+class Tool:
+    """A running tool; stderr is drained in the background and its tail kept for errors."""
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None, stdin: bool, stdout: bool) -> None:
+        self.name = Path(argv[0]).name
+        self._stderr_tail: deque[str] = deque(maxlen=20)
+        try:
+            self.process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={**os.environ, **(env or {})},
+            )
+        except OSError as exc:
+            raise DatabaseError(f"cannot run {self.name}: {exc.strerror}") from None
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if text := line.decode(errors="replace").strip():
+                self._stderr_tail.append(redact(text))
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        """The last lines the tool wrote to stderr (passwords masked)."""
+        self._drain.join(timeout=5)
+        return list(self._stderr_tail)
+
+    def error_line(self) -> str:
+        """The most telling stderr line: the last error, else the last line."""
+        lines = self.stderr_lines
+        errors = [line for line in lines if "error" in line.lower() or "fatal" in line.lower()]
+        return (errors or lines or ["(no message)"])[-1]
+
+    def wait(self) -> None:
+        """Wait for the tool; a non-zero exit becomes a DatabaseError with its stderr."""
+        code = self.process.wait()
+        if code != 0:
+            raise DatabaseError(f"{self.name} failed (exit {code}): {self.error_line()}")
+
+    def kill(self) -> None:
+        """Stop the tool at once (its work is abandoned) and reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@contextlib.contextmanager
+def running(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: bool = False, stdout: bool = False
+) -> Iterator[Tool]:
+    """Run a tool for the block; on an error in the block, kill it; on success, wait for it."""
+    tool = Tool(argv, env=env, stdin=stdin, stdout=stdout)
+    try:
+        yield tool
+    except BaseException:
+        tool.kill()
+        raise
+    finally:
+        for pipe in (tool.process.stdin, tool.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+    tool.wait()
+
+
+def stream_out(argv: Sequence[str], out: ArtifactWriter, *, env: Mapping[str, str] | None = None) -> int:
+    """Run a tool and stream its stdout into *out*; return the bytes copied."""
+    with running(argv, env=env, stdout=True) as tool:
+        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        total = 0
+        while chunk := stdout.read(CHUNK_SIZE):
+            out.write(chunk)
+            total += len(chunk)
+    return total
+
+
+def stream_in(argv: Sequence[str], reader: ArtifactReader, *, env: Mapping[str, str] | None = None) -> int:
+    """Run a tool fed from a verified artifact (see :func:`feed_verified`); return the bytes fed.
+
+    If the artifact turns out damaged, the tool is killed before it sees the end of its
+    input. If the tool stops reading early, its own error is raised.
+    """
+    with running(argv, env=env, stdin=True) as tool:
+        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        try:
+            return feed_verified(reader, stdin.write)
+        except BrokenPipeError:
+            code = tool.process.wait()
+            raise DatabaseError(
+                f"{tool.name} failed (exit {code}) before reading all its input: {tool.error_line()}"
+            ) from None

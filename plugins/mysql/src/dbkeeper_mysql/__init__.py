@@ -1,0 +1,1 @@
+"""dbkeeper-mysql: the MySQL/MariaDB driver for dbkeeper (entry point ``mysql``)."""

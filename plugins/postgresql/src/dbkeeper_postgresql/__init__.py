@@ -1,0 +1,1 @@
+"""dbkeeper-postgresql: the PostgreSQL driver for dbkeeper (entry point ``postgresql``)."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL driver's hook implementations (work in progress: registers nothing yet)."""
