@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import ROOT, artifact_of, dbkeeper, sqlite_dump
+from helpers import ROOT, artifact_of, dbkeeper, sqlite_dump
 
 SCHEMA = ROOT / "core" / "src" / "dbkeeper" / "manifest.schema.json"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import artifact_of, assert_one_line_error, dbkeeper, sqlite_dump
 from dbkeeper.manifest import seal
+from helpers import artifact_of, assert_one_line_error, dbkeeper, sqlite_dump
 
 
 @pytest.fixture

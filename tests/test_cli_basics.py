@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BIN, ROOT, dbkeeper
+from helpers import BIN, ROOT, dbkeeper
 
 HEAVY = ("sqlalchemy", "rich", "zstandard", "sqlite3")
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, dbkeeper
 from dbkeeper.config import Config, load_config
 from dbkeeper.database import DatabaseManager
 from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError
+from helpers import assert_one_line_error, dbkeeper
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, assert_one_line_error, dbkeeper, make_db, sqlite_dump
+from helpers import BIN, assert_one_line_error, dbkeeper, make_db, sqlite_dump
 
 
 @pytest.fixture(scope="module")

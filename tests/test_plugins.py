@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, dbkeeper, sqlite_dump
 from dbkeeper.contract import DriverInfo
 from dbkeeper.errors import PluginConflictError
 from dbkeeper.hookspecs import hookimpl
 from dbkeeper.plugins import load_plugins
+from helpers import assert_one_line_error, dbkeeper, sqlite_dump
 
 
 def install_fake(site: Path, distribution: str, entry_point: str, source: str) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, dbkeeper
 from dbkeeper.errors import BackupError, ConfigError
 from dbkeeper.manifest import Manifest, Provenance
 from dbkeeper.retention import Policy, decide, parse_duration
+from helpers import assert_one_line_error, dbkeeper
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

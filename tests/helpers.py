@@ -1,0 +1,76 @@
+"""Helpers shared by every test module: the real CLI as a process, native-tool comparisons."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+CHINOOK_SQLITE = DATASETS / "chinook" / "Chinook_Sqlite.sql"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Run:
+    """The outcome of one ``dbkeeper`` process."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+def dbkeeper(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True) -> Run:
+    """Run the installed ``dbkeeper`` command as a real process."""
+    inherited = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    full_env = {**inherited, "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run(
+        [str(BIN / "dbkeeper"), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+    result = Run(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dbkeeper {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return result
+
+
+def sqlite_dump(path: Path) -> str:
+    """``sqlite3 PATH .dump`` — the native tool is the judge of equality."""
+    return subprocess.run(["sqlite3", str(path), ".dump"], capture_output=True, text=True, check=True).stdout
+
+
+def assert_one_line_error(run: Run, *fragments: str) -> None:
+    """An error is one ``error: …`` line on stderr, exit 1, and no traceback."""
+    assert run.code == 1, (run.code, run.err)
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("error: "), run.err
+    assert "Traceback" not in run.err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def artifact_of(backups: Path, backup_id: str) -> Path:
+    """The single artifact file of a backup."""
+    (artifact,) = [p for p in (backups / backup_id).iterdir() if p.name != "manifest.json"]
+    return artifact
+
+
+def make_db(path: Path, rows: int, *, blob_size: int = 0) -> Path:
+    """A database of *rows* mixed rows (text, numbers, optional random blobs)."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL, payload BLOB)")
+    conn.executemany(
+        "INSERT INTO item (name, price, payload) VALUES (?, ?, ?)",
+        ((f"item {i} ünïcode", i * 1.25, os.urandom(blob_size) if blob_size else None) for i in range(rows)),
+    )
+    conn.commit()
+    conn.close()
+    return path
