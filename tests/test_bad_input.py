@@ -171,3 +171,10 @@ def test_usage_errors_exit_2() -> None:
 def test_prune_without_policy(backups: Path) -> None:
     assert_one_line_error(dbkeeper("prune", "--dir", str(backups), check=False), "--keep-last")
     assert_one_line_error(dbkeeper("prune", "--keep-within", "soon", "--dir", str(backups), check=False), "7d")
+
+
+def test_options_the_driver_does_not_support(chinook: Path, backups: Path, backup_id: str) -> None:
+    run = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--jobs", "2", check=False)
+    assert_one_line_error(run, "the sqlite driver does not support the 'jobs' option for backups")
+    run = dbkeeper("restore", backup_id, "sqlite:///x.db", "--table", "Album", "--dir", str(backups), check=False)
+    assert_one_line_error(run, "does not support the 'tables' option for restores")

@@ -148,6 +148,16 @@ def _facts(manifest: Manifest) -> BackupFacts:
     )
 
 
+def _check_options(driver: Driver, work: str, options: Mapping[str, Any], supported: Sequence[str]) -> None:
+    """Refuse options the driver did not declare, naming what it does support."""
+    if unknown := sorted(set(options) - set(supported)):
+        offered = ", ".join(supported) or "none"
+        raise ConfigError(
+            f"the {driver.name} driver does not support the {unknown[0]!r} option for {work} "
+            f"(options it supports: {offered})"
+        )
+
+
 def row_count_problems(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
     """Differences between recorded and found row counts, one line each."""
     problems = [
@@ -208,6 +218,7 @@ class BackupManager:
                 f"the {driver.name} driver writes formats {', '.join(driver.info.formats)}, not {chosen!r}"
             )
         plans = self._plan(compression, compression_options or {})
+        _check_options(driver, "backups", options or {}, driver.info.dump_options)
         started = utc_now()
         with self.repository.draft() as draft, self.repository.scratch() as scratch:
             sink = _ArtifactSink(draft, plans, self.reporter)
@@ -292,6 +303,7 @@ class BackupManager:
                 f"backup {manifest.id} is a {driver.name} backup; restore it into a URL the "
                 f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
             )
+        _check_options(driver, "restores", options or {}, driver.info.restore_options)
         source = _ArtifactSource(entry, self.plugins, self.reporter)
         with self.repository.scratch() as scratch:
             result = driver.restore(

@@ -22,13 +22,21 @@ class DriverInfo:
 
     ``schemes`` are the URL backends it serves (``postgresql`` serves ``postgresql://`` and
     ``postgresql+psycopg://``); ``formats`` are the dump formats it writes, the first being
-    the default.
+    the default. ``dump_options`` and ``restore_options`` name the options it accepts in
+    ``DumpRequest.options`` and ``RestoreRequest.options``; the core refuses any other
+    before calling the driver. The common ones, as the CLI passes them:
+
+    - ``jobs`` (int): work on this many tables at once (``--jobs``);
+    - ``tables`` (list of str): restore only these tables (``--table``);
+    - ``schemas`` (list of str): restore only these schemas (``--schema``).
     """
 
     name: str
     schemes: tuple[str, ...]
     formats: tuple[str, ...]
     description: str = ""
+    dump_options: tuple[str, ...] = ()
+    restore_options: tuple[str, ...] = ()
 
 
 class ArtifactWriter(Protocol):

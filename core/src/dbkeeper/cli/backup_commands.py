@@ -18,6 +18,7 @@ from dbkeeper.cli.output import emit_json, human_bytes, note, print_table
 @click.option("--level", type=int, help="Compression level (zstd 1-22, default 3; gzip 1-9).")
 @click.option("--threads", type=int, help="zstd worker threads (default: all cores).")
 @click.option("--format", "format_", help="Dump format (sqlite: sqlite or sql); default: the driver's first.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Dump this many tables at once (drivers that support it).")
 @json_option
 @global_flags
 @pass_app
@@ -29,6 +30,7 @@ def backup(
     level: int | None,
     threads: int | None,
     format_: str | None,
+    jobs: int | None,
     json_output: bool,
 ) -> None:
     """Back up CONNECTION (a name from dbkeeper.toml or a URL; default: DATABASE_URL).
@@ -50,6 +52,7 @@ def backup(
         compression=compress or defaults.compress or "zstd",
         compression_options=options,
         format=format_ or defaults.format,
+        options=driver_options(jobs=jobs),
     )
     if json_output:
         emit_json(manifest.to_dict())
@@ -62,6 +65,11 @@ def backup(
             f"{human_bytes(manifest.stored_bytes)}, {sum(manifest.row_counts.values())} rows "
             f"in {len(manifest.row_counts)} tables, {seconds:.1f}s"
         )
+
+
+def driver_options(**given: object) -> dict[str, object]:
+    """The driver options the user actually gave (``--jobs``, ``--table`` …), as the core passes them."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in given.items() if value}
 
 
 @click.group()
@@ -202,16 +210,31 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
 @click.argument("backup_id")
 @click.argument("target")
 @click.option("--force", is_flag=True, help="Replace a target that already holds data.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Restore this many tables at once (drivers that support it).")
+@click.option("--table", "tables", multiple=True, help="Restore only this table (repeatable).")
+@click.option("--schema", "schemas", multiple=True, help="Restore only this schema (repeatable).")
 @dir_option
 @json_option
 @global_flags
 @pass_app
-def restore(app: App, backup_id: str, target: str, force: bool, directory: Path | None, json_output: bool) -> None:
+def restore(
+    app: App,
+    backup_id: str,
+    target: str,
+    force: bool,
+    jobs: int | None,
+    tables: tuple[str, ...],
+    schemas: tuple[str, ...],
+    directory: Path | None,
+    json_output: bool,
+) -> None:
     """Restore BACKUP_ID into TARGET (a connection name or URL), verifying as it streams."""
     _, url = app.config.resolve(target)
     manager = app.backups(directory, json_output=json_output)
     backup_id = manager.get(backup_id).id
-    result = manager.restore(backup_id, url, force=force)
+    result = manager.restore(
+        backup_id, url, force=force, options=driver_options(jobs=jobs, tables=tables, schemas=schemas)
+    )
     if json_output:
         emit_json({"id": backup_id, "database": result.database, "row_counts": result.row_counts})
     elif not app.quiet:
