@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Reporter(Protocol):
@@ -30,11 +31,18 @@ class SilentReporter:
 
 
 class TerminalReporter:
-    """A rich progress bar on stderr with bytes done, rate and time remaining."""
+    """Rich progress bars on stderr with bytes done, rate and time remaining.
 
-    @contextlib.contextmanager
-    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        """Show a bar for the duration of the block."""
+    Tasks may run at once (a driver dumping several tables in parallel): they share one
+    display, which stays up while any task is running.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._display: Any = None
+        self._active = 0
+
+    def _open(self) -> Any:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -52,9 +60,28 @@ class TerminalReporter:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-            task_id = progress.add_task(description, total=total)
-            yield lambda n: progress.advance(task_id, n)
+        display = Progress(*columns, console=Console(stderr=True), transient=True)
+        display.start()
+        return display
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """Show a bar for the duration of the block."""
+        with self._lock:
+            if self._display is None:
+                self._display = self._open()
+            self._active += 1
+            display = self._display
+            task_id = display.add_task(description, total=total)
+        try:
+            yield lambda n: display.advance(task_id, n)
+        finally:
+            with self._lock:
+                display.remove_task(task_id)
+                self._active -= 1
+                if self._active == 0:
+                    display.stop()
+                    self._display = None
 
 
 def reporter_for(*, quiet: bool) -> Reporter:
