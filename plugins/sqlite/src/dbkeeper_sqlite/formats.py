@@ -16,7 +16,6 @@ from typing import Protocol
 
 from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
 from dbkeeper.errors import DatabaseError
-
 from dbkeeper_sqlite.files import opened, row_counts
 
 CHUNK = 1 << 20

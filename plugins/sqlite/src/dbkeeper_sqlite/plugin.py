@@ -21,7 +21,6 @@ from dbkeeper.contract import (
     RestoreRequest,
     RestoreResult,
 )
-
 from dbkeeper_sqlite.files import (
     check_restored,
     database_path,

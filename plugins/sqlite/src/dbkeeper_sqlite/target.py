@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dbkeeper.errors import DatabaseError, TargetNotEmptyError
-
 from dbkeeper_sqlite.files import has_tables, opened
 
 _SIDECARS = ("-wal", "-shm", "-journal")
