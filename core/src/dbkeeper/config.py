@@ -11,6 +11,7 @@ Example ``dbkeeper.toml``::
 
     [connections.app]
     url = "sqlite:///app.db"
+    migrations = "db/migrations"      # relative to this file; default ./migrations
 
     [connections.prod]
     url = "postgresql://app:${PROD_DB_PASSWORD}@db.internal/app"
@@ -37,6 +38,7 @@ CONFIG_ENV = "DBKEEPER_CONFIG"
 DATABASE_URL_ENV = "DATABASE_URL"
 DEFAULT_FILE = "dbkeeper.toml"
 DEFAULT_BACKUP_DIR = "backups"
+DEFAULT_MIGRATIONS_DIR = "migrations"
 DEFAULT_CONNECTION = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -60,6 +62,7 @@ class Config:
     backup_dir: Path | None = None
     backup: BackupDefaults = BackupDefaults()
     connections: dict[str, str] = field(default_factory=dict)
+    migration_dirs: dict[str, Path] = field(default_factory=dict)
 
     def connection_url(self, name: str) -> str:
         """The URL of connection *name*, with ``${VAR}`` references substituted."""
@@ -83,6 +86,12 @@ class Config:
             f"no connection given: pass a name or URL, set {DATABASE_URL_ENV}, or define "
             f"[connections.{DEFAULT_CONNECTION}] in {DEFAULT_FILE}"
         )
+
+    def migrations_directory(self, connection: str, override: Path | str | None) -> Path:
+        """``--dir``, else the connection's ``migrations`` setting, else ``./migrations``."""
+        if override:
+            return Path(override)
+        return self.migration_dirs.get(connection) or Path(DEFAULT_MIGRATIONS_DIR)
 
     def backup_directory(self, override: Path | str | None) -> Path:
         """``--dir``, else the configured ``backup_dir``, else ``./backups``."""
@@ -132,10 +141,13 @@ def load_config(path: Path | str | None = None) -> Config:
     if not isinstance(backup, dict) or not isinstance(connections, dict):
         raise ConfigError(f"{where}: [backup] and [connections.NAME] must be tables")
     urls = {}
+    migration_dirs = {}
     for name, table in connections.items():
         if not isinstance(table, dict) or not isinstance(table.get("url"), str):
             raise ConfigError(f'{where}: [connections.{name}] needs url = "scheme://..."')
         urls[name] = table["url"]
+        if migrations := _typed(table, "migrations", str, f"{where} [connections.{name}]"):
+            migration_dirs[name] = file.parent / migrations
     return Config(
         path=file,
         backup_dir=(file.parent / backup_dir) if backup_dir else None,
@@ -146,4 +158,5 @@ def load_config(path: Path | str | None = None) -> Config:
             format=_typed(backup, "format", str, f"{where} [backup]"),
         ),
         connections=urls,
+        migration_dirs=migration_dirs,
     )

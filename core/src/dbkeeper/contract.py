@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dbkeeper.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True)
@@ -186,3 +189,45 @@ class BackupContents:
 
     row_counts: dict[str, int]
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    """Asks a driver for the engine-specific half of migrations for ``url``."""
+
+    driver: str
+    url: DatabaseURL
+
+
+class MigrationDialect(Protocol):
+    """What migrations need from an engine; the core does the rest (see ``dbkeeper.migrations``).
+
+    Every method receives a SQLAlchemy connection in autocommit mode, dedicated to the
+    migration run: the core sends ``COMMIT``/``ROLLBACK`` itself.
+    """
+
+    transactional_ddl: bool
+    """Whether DDL can be rolled back (SQLite, PostgreSQL: yes; MySQL/MariaDB: no)."""
+
+    supports_no_transaction: bool
+    """Whether ``-- dbkeeper: no-transaction`` migrations can run safely on this engine."""
+
+    def split(self, script: str) -> list[str]:
+        """Split a migration part into the statements to execute one by one, in order."""
+        ...
+
+    def lock(self, conn: Connection, timeout: float) -> AbstractContextManager[None]:
+        """Hold the engine's migration lock on *conn* for the block.
+
+        ``pg_advisory_lock``, ``GET_LOCK``: a lock that dies with the session. Raise
+        :class:`dbkeeper.migrations.MigrationError` when *timeout* seconds pass first.
+        Engines whose write lock is per transaction (SQLite) may take nothing here.
+        """
+        ...
+
+    def begin(self, conn: Connection, timeout: float) -> None:
+        """Open the transaction one migration runs in, holding the write lock.
+
+        ``BEGIN IMMEDIATE`` on SQLite; raise MigrationError after *timeout* seconds.
+        """
+        ...

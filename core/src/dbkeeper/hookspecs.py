@@ -9,15 +9,15 @@ Distributions advertise their plugin through the ``dbkeeper`` entry-point group:
 
 **Dispatch.** Registration hooks are called once per plugin. The driver hooks
 (``dbkeeper_connect``, ``dbkeeper_dump``, ``dbkeeper_restore``,
-``dbkeeper_inspect_backup``) are ``firstresult`` and are called only on the plugin that
+``dbkeeper_inspect_backup``, ``dbkeeper_migrate``) are ``firstresult`` and are called only on the plugin that
 registered the driver selected by the URL scheme, plus any plugin that registers no
 driver at all — so a plugin that only observes (timing, audit, notification) can wrap
 every call with ``@hookimpl(wrapper=True)`` without ever being asked to do a driver's
 work. A driver plugin never has to return ``None`` for "not mine"; returning ``None``
 means the operation is not supported by that driver.
 
-The engine-specific hooks still to come (``dbkeeper_migrate``,
-``dbkeeper_collect_metrics``) follow the same request/result shape.
+The engine-specific hook still to come (``dbkeeper_collect_metrics``) follows the same
+request/result shape.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
         DumpRequest,
         DumpResult,
         InspectRequest,
+        MigrateRequest,
+        MigrationDialect,
         RestoreRequest,
         RestoreResult,
     )
@@ -110,4 +112,15 @@ def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents | None:
     Check what the engine can check (SQLite: ``PRAGMA integrity_check``) and count the
     rows of every table; the core compares the counts with the manifest. Use
     ``request.scratch_dir`` for temporary files. ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect | None:
+    """Return the engine-specific half of schema migrations for ``request.url``.
+
+    The result follows :class:`~dbkeeper.contract.MigrationDialect`: whether DDL is
+    transactional, how a script is split into statements, the migration lock and how a
+    migration's transaction begins. Discovery, ordering, checksums, history, the locking
+    protocol and recovery are the core's. ``firstresult``: the selected driver answers.
     """

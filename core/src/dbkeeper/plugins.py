@@ -28,6 +28,8 @@ from dbkeeper.contract import (
     DumpRequest,
     DumpResult,
     InspectRequest,
+    MigrateRequest,
+    MigrationDialect,
     RestoreRequest,
     RestoreResult,
 )
@@ -131,6 +133,10 @@ class Driver:
     def inspect_backup(self, request: InspectRequest) -> BackupContents:
         """Read a whole backup and report what is inside."""
         return self._call("inspect_backup", request)
+
+    def migration_dialect(self, url: DatabaseURL) -> MigrationDialect:
+        """The engine-specific half of migrations for *url*."""
+        return self._call("migrate", MigrateRequest(driver=self.name, url=url))
 
 
 class Plugins:

@@ -18,6 +18,7 @@ import click
 from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
+from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.plugin_commands import plugins
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.urls import redact
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) 
     ctx.obj = App(config_path=config_path, quiet=quiet, debug=debug)
 
 
-for command in (backup, backups, verify, restore, prune, connections, query, plugins):
+for command in (backup, backups, verify, restore, prune, migrate, connections, query, plugins):
     cli.add_command(command)
 
 

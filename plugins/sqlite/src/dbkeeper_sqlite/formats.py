@@ -17,6 +17,7 @@ from typing import Protocol
 from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
 from dbkeeper.errors import DatabaseError
 from dbkeeper_sqlite.files import opened, row_counts
+from dbkeeper_sqlite.statements import split_statements
 
 CHUNK = 1 << 20
 SQL_BATCH = 1 << 20  # bytes of SQL text gathered before one write into the pipeline
@@ -136,17 +137,11 @@ class SqlFormat:
         with opened(dest) as conn:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
-            pending = ""
-            for line in _lines(reader):
-                pending += line
-                if sqlite3.complete_statement(pending):
-                    try:
-                        conn.execute(pending)
-                    except sqlite3.Error as exc:
-                        raise DatabaseError(f"the SQL dump does not load: {exc} in {pending[:80]!r}") from None
-                    pending = ""
-            if pending.strip():
-                raise DatabaseError(f"the SQL dump ends inside a statement: {pending[:80]!r}")
+            for statement in split_statements(_lines(reader)):
+                try:
+                    conn.execute(statement)
+                except sqlite3.Error as exc:
+                    raise DatabaseError(f"the SQL dump does not load: {exc} in {statement[:80]!r}") from None
             conn.execute("PRAGMA synchronous = FULL")
         with dest.open("rb") as file:
             os.fsync(file.fileno())

@@ -18,6 +18,8 @@ from dbkeeper.contract import (
     DumpRequest,
     DumpResult,
     InspectRequest,
+    MigrateRequest,
+    MigrationDialect,
     RestoreRequest,
     RestoreResult,
 )
@@ -30,6 +32,7 @@ from dbkeeper_sqlite.files import (
     row_counts,
 )
 from dbkeeper_sqlite.formats import FORMATS, format_of
+from dbkeeper_sqlite.migrations import SqliteMigrations
 from dbkeeper_sqlite.target import beside, refuse_unless_empty
 
 if TYPE_CHECKING:
@@ -95,3 +98,9 @@ def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
         problems = integrity_problems(conn, quick=False)
         counts = row_counts(conn) if not problems else {}
     return BackupContents(row_counts=counts, problems=problems)
+
+
+@hookimpl
+def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
+    """Transactional migrations serialised on SQLite's write lock."""
+    return SqliteMigrations()

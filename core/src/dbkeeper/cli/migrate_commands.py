@@ -1,0 +1,222 @@
+"""``migrate new|up|down|status|history|check|repair``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from dbkeeper.cli.app import App, global_flags, json_option, pass_app
+from dbkeeper.cli.output import emit_json, note, print_table
+
+if TYPE_CHECKING:
+    from dbkeeper.migrations import MigrationManager
+
+migrations_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Migrations directory (default: the connection's 'migrations' setting, else ./migrations).",
+)
+connection_argument = click.argument("connection", required=False)
+lock_timeout_option = click.option(
+    "--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the migration lock."
+)
+
+
+def _manager(app: App, connection: str | None, directory: Path | None, lock_timeout: float = 60.0) -> MigrationManager:
+    from dbkeeper.migrations import MigrationManager
+
+    label, url = app.config.resolve(connection)
+    return MigrationManager(
+        url, app.config.migrations_directory(label, directory), plugins=app.plugins, lock_timeout=lock_timeout
+    )
+
+
+@click.group()
+def migrate() -> None:
+    """Schema migrations: tracked, checksummed, dependency-ordered, never half-applied."""
+
+
+@migrate.command("new")
+@click.argument("name")
+@migrations_dir_option
+@global_flags
+@pass_app
+def new(app: App, name: str, directory: Path | None) -> None:
+    """Create an empty migration file NAME (timestamped) and print its path."""
+    from dbkeeper.migrations import create_migration
+
+    click.echo(create_migration(directory or app.config.migrations_directory("default", None), name))
+
+
+def _print_plan(plan: list, direction: str) -> None:
+    for migration, statements in plan:
+        mode = "in one transaction" if migration.transaction else "without a transaction"
+        click.echo(f"-- {migration.id} ({direction}, {mode})")
+        for statement in statements:
+            click.echo(statement if statement.rstrip().endswith(";") else statement + ";")
+    if not plan:
+        note("nothing to do")
+
+
+@migrate.command("up")
+@connection_argument
+@click.option("--to", "to", metavar="ID", help="Stop after this migration.")
+@click.option("--dry-run", is_flag=True, help="Print exactly the SQL that would run; change nothing.")
+@click.option("--allow-out-of-order", is_flag=True, help="Apply migrations older than the newest applied one.")
+@migrations_dir_option
+@lock_timeout_option
+@json_option
+@global_flags
+@pass_app
+def up(
+    app: App,
+    connection: str | None,
+    to: str | None,
+    dry_run: bool,
+    allow_out_of_order: bool,
+    directory: Path | None,
+    lock_timeout: float,
+    json_output: bool,
+) -> None:
+    """Apply pending migrations to CONNECTION (a name or URL; default: DATABASE_URL)."""
+    manager = _manager(app, connection, directory, lock_timeout)
+    if dry_run:
+        _print_plan(manager.plan("up", to=to, allow_out_of_order=allow_out_of_order), "up")
+        return
+    results = manager.up(to=to, allow_out_of_order=allow_out_of_order)
+    _report(app, results, json_output)
+
+
+def _report(app: App, results: list, json_output: bool) -> None:
+    if json_output:
+        emit_json(
+            [
+                {
+                    "id": r.id,
+                    "direction": r.direction,
+                    "outcome": r.outcome,
+                    "statements": len(r.statements),
+                    "seconds": round(r.duration, 4),
+                }
+                for r in results
+            ]
+        )
+        return
+    for result in results:
+        count = len(result.statements)
+        plural = "" if count == 1 else "s"
+        click.echo(f"{result.outcome} {result.id} ({count} statement{plural}, {result.duration * 1000:.0f} ms)")
+    if not results and not app.quiet:
+        note("nothing to do: the database is up to date")
+
+
+@migrate.command("down")
+@connection_argument
+@click.option("--steps", type=click.IntRange(min=1), help="Roll back this many migrations (default 1).")
+@click.option("--to", "to", metavar="ID", help="Roll back every migration applied after this one.")
+@click.option("--dry-run", is_flag=True, help="Print exactly the SQL that would run; change nothing.")
+@migrations_dir_option
+@lock_timeout_option
+@json_option
+@global_flags
+@pass_app
+def down(
+    app: App,
+    connection: str | None,
+    steps: int | None,
+    to: str | None,
+    dry_run: bool,
+    directory: Path | None,
+    lock_timeout: float,
+    json_output: bool,
+) -> None:
+    """Roll back the newest applied migration(s) of CONNECTION with their down parts."""
+    if steps is not None and to is not None:
+        raise click.UsageError("give --steps or --to, not both")
+    manager = _manager(app, connection, directory, lock_timeout)
+    if dry_run:
+        _print_plan(manager.plan("down", steps=steps, to=to), "down")
+        return
+    _report(app, manager.down(steps=steps, to=to), json_output)
+
+
+@migrate.command("status")
+@connection_argument
+@migrations_dir_option
+@json_option
+@global_flags
+@pass_app
+def status(app: App, connection: str | None, directory: Path | None, json_output: bool) -> None:
+    """Show every migration and whether it is applied, pending, drifted, missing or failed."""
+    statuses = _manager(app, connection, directory).status()
+    if json_output:
+        emit_json([s.__dict__ for s in statuses])
+    elif statuses:
+        print_table(
+            ["ID", "STATE", "APPLIED AT", "NOTE"], [[s.id, s.state, s.applied_at or "", s.note] for s in statuses]
+        )
+    else:
+        note("no migrations: create one with 'dbkeeper migrate new NAME'")
+
+
+@migrate.command("history")
+@connection_argument
+@migrations_dir_option
+@json_option
+@global_flags
+@pass_app
+def history(app: App, connection: str | None, directory: Path | None, json_output: bool) -> None:
+    """Show every recorded attempt to apply or roll back a migration, oldest first."""
+    events = _manager(app, connection, directory).history()
+    if json_output:
+        emit_json([e.as_dict() for e in events])
+        return
+    rows = [
+        [
+            e.seq,
+            e.id,
+            e.direction,
+            e.outcome,
+            e.started_at,
+            e.applied_by,
+            "" if e.duration_ms is None else f"{e.duration_ms} ms",
+            e.detail or "",
+        ]
+        for e in events
+    ]
+    print_table(["SEQ", "ID", "DIR", "OUTCOME", "AT", "BY", "TOOK", "DETAIL"], rows)
+
+
+@migrate.command("check")
+@connection_argument
+@migrations_dir_option
+@global_flags
+@pass_app
+def check(app: App, connection: str | None, directory: Path | None) -> None:
+    """Exit 1 if a migration is pending, drifted, missing or failed, or the graph is broken (for CI)."""
+    problems = _manager(app, connection, directory).check()
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise click.exceptions.Exit(1)
+    if not app.quiet:
+        note("ok: every migration is applied and unchanged")
+
+
+@migrate.command("repair")
+@connection_argument
+@click.option("--applied", is_flag=True, help="Record the failed migrations as applied (you completed them by hand).")
+@migrations_dir_option
+@lock_timeout_option
+@global_flags
+@pass_app
+def repair(app: App, connection: str | None, applied: bool, directory: Path | None, lock_timeout: float) -> None:
+    """Clear failed or interrupted migrations after fixing the database by hand."""
+    repaired = _manager(app, connection, directory, lock_timeout).repair(applied=applied)
+    for migration_id in repaired:
+        click.echo(f"repaired {migration_id} (now {'applied' if applied else 'pending'})")
+    if not repaired:
+        note("nothing to repair")

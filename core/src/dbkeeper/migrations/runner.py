@@ -1,0 +1,149 @@
+"""Running one migration: in a transaction where the engine allows, else journaled.
+
+Transactional (SQLite, PostgreSQL): the statements and the history row commit together,
+or nothing does. Journaled (MySQL/MariaDB DDL, ``no-transaction`` migrations): each
+statement commits on its own, so the history row records, before and after every
+statement, how far it got; on failure the completed statements are reversed with the
+other part's statements (the down part is the up part's inverse, statement by statement,
+in reverse order), and if that is impossible the migration is marked failed with the
+statements that ran listed, until ``migrate repair``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from dbkeeper.contract import MigrationDialect
+from dbkeeper.migrations import history
+from dbkeeper.migrations.files import Migration, MigrationError
+from dbkeeper.urls import redact
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What happened to one migration: ``applied``, ``rolled back`` or ``planned`` (dry run)."""
+
+    id: str
+    direction: str
+    outcome: str
+    statements: list[str]
+    duration: float = 0.0
+
+
+def statements_of(migration: Migration, direction: str, dialect: MigrationDialect) -> list[str]:
+    """The statements of the up or down part, as the engine will run them."""
+    script = migration.up if direction == "up" else migration.down
+    if not script:
+        raise MigrationError(f"migration {migration.id} has no down part ({migration.path}); it cannot be rolled back")
+    return dialect.split(script)
+
+
+def _error_text(error: Exception) -> str:
+    detail = getattr(error, "orig", None) or error
+    return redact(" ".join(str(detail).split()))[:300]
+
+
+def run_in_transaction(
+    conn: Connection, migration: Migration, direction: str, statements: Sequence[str]
+) -> MigrationResult:
+    """Run the statements inside the caller's open transaction and record success there too."""
+    started = time.perf_counter()
+    for number, statement in enumerate(statements, start=1):
+        try:
+            conn.exec_driver_sql(statement)
+        except SQLAlchemyError as error:
+            raise MigrationError(
+                f"migration {migration.id} ({direction}) failed at statement {number} of {len(statements)}: "
+                f"{_error_text(error)}; it was rolled back and nothing was recorded"
+            ) from None
+    duration = time.perf_counter() - started
+    history.record(
+        conn, migration.id, direction, migration.checksum, "success",
+        duration_ms=round(duration * 1000), statements_started=len(statements),
+        statements_done=len(statements), statements_total=len(statements),
+    )  # fmt: skip
+    return MigrationResult(migration.id, direction, _done(direction), list(statements), duration)
+
+
+def _done(direction: str) -> str:
+    return "applied" if direction == "up" else "rolled back"
+
+
+def run_journaled(
+    conn: Connection, migration: Migration, direction: str, statements: Sequence[str], dialect: MigrationDialect
+) -> MigrationResult:
+    """Run statement by statement, each committed, with the journal kept in the history row."""
+    started = time.perf_counter()
+    seq = history.record(conn, migration.id, direction, migration.checksum, "running", statements_total=len(statements))
+    for number, statement in enumerate(statements, start=1):
+        history.amend(conn, seq, statements_started=number)
+        try:
+            conn.exec_driver_sql(statement)
+        except SQLAlchemyError as error:
+            reason = f"statement {number} of {len(statements)} failed: {_error_text(error)}"
+            undo(conn, migration, direction, seq, done=number - 1, reason=reason, dialect=dialect)
+        history.amend(conn, seq, statements_done=number)
+    duration = time.perf_counter() - started
+    history.amend(conn, seq, outcome="success", duration_ms=round(duration * 1000))
+    return MigrationResult(migration.id, direction, _done(direction), list(statements), duration)
+
+
+def inverse_statements(migration: Migration, direction: str, done: int, dialect: MigrationDialect) -> list[str] | None:
+    """The statements that reverse the first *done* ones, or None when the file cannot say."""
+    forward = dialect.split(migration.up if direction == "up" else migration.down)
+    other = migration.down if direction == "up" else migration.up
+    backward = dialect.split(other) if other else []
+    if len(backward) != len(forward):
+        return None
+    return backward[len(backward) - done :] if done else []
+
+
+def undo(
+    conn: Connection, migration: Migration, direction: str, seq: int, *, done: int, reason: str,
+    dialect: MigrationDialect,
+) -> None:  # fmt: skip
+    """Reverse the *done* completed statements of a failed journaled run, then raise.
+
+    Raises MigrationError in every case: either the run was undone (the database is as
+    before), or it could not be and the migration is now marked failed.
+    """
+    inverse = inverse_statements(migration, direction, done, dialect)
+    ran = f"statements 1-{done} of {migration.path.name} ran" if done else "no statement had completed"
+    if inverse is None:
+        _mark_failed(
+            conn,
+            migration,
+            seq,
+            reason,
+            f"{ran}; the down part does not match the up part "
+            "statement for statement, so they cannot be undone automatically",
+        )
+    for number, statement in enumerate(inverse, start=1):
+        try:
+            conn.exec_driver_sql(statement)
+        except SQLAlchemyError as error:
+            _mark_failed(
+                conn,
+                migration,
+                seq,
+                reason,
+                f"{ran}; undoing them failed at inverse statement {number}: {_error_text(error)}",
+            )
+    history.amend(conn, seq, outcome="undone", detail=f"{reason}; {ran} and were undone")
+    raise MigrationError(
+        f"migration {migration.id} ({direction}) {reason}; {ran} and "
+        f"{'were undone' if done else 'nothing needed undoing'} — the database is as it was before"
+    )
+
+
+def _mark_failed(conn: Connection, migration: Migration, seq: int, reason: str, what: str) -> None:
+    history.amend(conn, seq, outcome="failed", detail=f"{reason}; {what}")
+    raise MigrationError(
+        f"migration {migration.id} {reason}; {what}. Fix the database by hand, then run "
+        "'dbkeeper migrate repair'; until then migrations will not run"
+    )
