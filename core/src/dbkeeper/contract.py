@@ -163,10 +163,16 @@ class RestoreRequest:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What a driver reports after a restore: the database it wrote and its row counts."""
+    """What a driver reports after a restore: the database it wrote and its row counts.
+
+    ``tables`` names the tables a selective restore (``tables``/``schemas`` options)
+    brought back, as the manifest's row counts name them; the core then compares only
+    those. ``None`` means the whole backup was restored and every table is compared.
+    """
 
     database: str
     row_counts: dict[str, int]
+    tables: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ other line endings is not an edit.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,7 +121,8 @@ def load_migrations(directory: Path) -> list[Migration]:
         return []
     if not directory.is_dir():
         raise MigrationError(f"{directory} is not a directory of migrations")
-    return [parse_migration(path) for path in sorted(directory.glob("*.sql"))]
+    names = sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".sql") and entry.is_file())
+    return [parse_migration(directory / name) for name in names]
 
 
 def create_migration(directory: Path | str, name: str) -> Path:

@@ -13,10 +13,11 @@ failure). On engines with transactional DDL a failed migration leaves no row at 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, insert, select, update
@@ -69,14 +70,7 @@ class Event:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class State:
-    """What the history says: applied migrations (their last successful ``up``) and broken ones."""
-
-    applied: dict[str, Event]
-    broken: dict[str, Event]
-
-
+@functools.cache
 def whoami() -> str:
     """``user@host`` of this process, for ``applied_by``."""
     try:
@@ -91,10 +85,10 @@ def ensure_table(conn: Connection) -> None:
     conn.execute(CreateTable(TABLE, if_not_exists=True))
 
 
-def read(conn: Connection) -> list[Event]:
-    """Every event, oldest first; no table yet means no events."""
+def read(conn: Connection, after: int = 0) -> list[Event]:
+    """Events with ``seq`` greater than *after*, oldest first; no table yet means no events."""
     try:
-        rows = conn.execute(select(TABLE).order_by(TABLE.c.seq)).all()
+        rows = conn.execute(select(TABLE).where(TABLE.c.seq > after).order_by(TABLE.c.seq)).all()
     except (NoSuchTableError, OperationalError, ProgrammingError):
         if _table_exists(conn):
             raise
@@ -108,22 +102,38 @@ def _table_exists(conn: Connection) -> bool:
     return inspect(conn).has_table(TABLE_NAME)
 
 
-def state(events: list[Event]) -> State:
-    """Fold events into the applied set and the broken (failed or interrupted) migrations."""
-    applied: dict[str, Event] = {}
-    broken: dict[str, Event] = {}
-    for event in events:
-        if event.outcome == "success":
-            broken.pop(event.id, None)
-            if event.direction == "up":
-                applied[event.id] = event
-            else:
-                applied.pop(event.id, None)
-        elif event.outcome in BROKEN:
-            broken[event.id] = event
-        else:  # undone, repaired
-            broken.pop(event.id, None)
-    return State(applied, broken)
+@dataclass
+class State:
+    """What the history says: applied migrations (their last successful ``up``) and broken ones.
+
+    Fold events in with :meth:`add`, oldest first; ``seq`` is the last event seen, so
+    that a long run reads only what is new (writers are serialised by the migration lock,
+    so no event can appear below it later).
+    """
+
+    applied: dict[str, Event] = field(default_factory=dict)
+    broken: dict[str, Event] = field(default_factory=dict)
+    seq: int = 0
+
+    def add(self, events: list[Event]) -> State:
+        """Fold *events* into the state; returns it."""
+        for event in events:
+            self.seq = max(self.seq, event.seq)
+            if event.outcome == "success":
+                self.broken.pop(event.id, None)
+                if event.direction == "up":
+                    self.applied[event.id] = event
+                else:
+                    self.applied.pop(event.id, None)
+            elif event.outcome in BROKEN:
+                self.broken[event.id] = event
+            else:  # undone, repaired
+                self.broken.pop(event.id, None)
+        return self
+
+    def refresh(self, conn: Connection) -> State:
+        """Read and fold the events recorded since the last one seen."""
+        return self.add(read(conn, after=self.seq))
 
 
 def record(conn: Connection, migration_id: str, direction: str, checksum: str, outcome: str, **fields: Any) -> int:

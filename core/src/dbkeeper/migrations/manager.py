@@ -9,7 +9,7 @@ transactional DDL), one migration at a time.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,9 +84,9 @@ class MigrationManager:
     def _read_state(self) -> history.State:
         try:
             with self._connection(create=False) as (conn, _):
-                return history.state(history.read(conn))
+                return history.State().refresh(conn)
         except DatabaseNotFoundError:
-            return history.State({}, {})
+            return history.State()
 
     def status(self) -> list[MigrationStatus]:
         """Every migration on disk or in the history, in order, with its state."""
@@ -136,16 +136,20 @@ class MigrationManager:
             return [str(error)]
         return [f"{s.id}: {s.state}" + (f" — {s.note}" if s.note else "") for s in statuses if s.state != "applied"]
 
-    def _guard(self, current: history.State, migrations: Sequence[Migration]) -> None:
-        """Refuse to run over a failed migration, drift or a deleted migration file."""
+    def _guard(self, current: history.State, by_id: Mapping[str, Migration], ids: Iterable[str] | None = None) -> None:
+        """Refuse to run over a failed migration, drift or a deleted migration file.
+
+        Only the applied migrations in *ids* are compared with their files (all by
+        default): a long run checks each migration once, when it first sees it applied.
+        """
         if current.broken:
             event = next(iter(current.broken.values()))
             raise MigrationError(
                 f"migration {event.id} is marked {event.outcome}: {event.detail or 'its run was interrupted'}; "
                 "resolve it and run 'dbkeeper migrate repair' before migrating further"
             )
-        by_id = {m.id: m for m in migrations}
-        for migration_id, event in current.applied.items():
+        for migration_id in current.applied if ids is None else ids:
+            event = current.applied[migration_id]
             migration = by_id.get(migration_id)
             if migration is None:
                 raise MigrationError(
@@ -204,7 +208,7 @@ class MigrationManager:
         """What ``up``/``down`` would run now, with the exact statements (``--dry-run``)."""
         current = self._read_state()
         migrations = self.migrations()
-        self._guard(current, migrations)
+        self._guard(current, {m.id: m for m in migrations})
         if direction == "up":
             chosen = self._next_up(current, migrations, target.get("to"), bool(target.get("allow_out_of_order")))
         else:
@@ -237,6 +241,8 @@ class MigrationManager:
         """
         results: list[MigrationResult] = []
         plan: list[Migration] | None = None
+        current = history.State()
+        by_id = {m.id: m for m in migrations}
         with self._connection(create=direction == "up") as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
             while True:
@@ -244,13 +250,14 @@ class MigrationManager:
                 if in_transaction:
                     dialect.begin(conn, self.lock_timeout)
                 try:
-                    current = history.state(history.read(conn))
-                    self._guard(current, migrations)
+                    checked = set(current.applied)
+                    current.refresh(conn)
+                    self._guard(current, by_id, set(current.applied) - checked)
                     plan = choose(current) if plan is None else plan
-                    todo = [m for m in plan if (m.id in current.applied) == (direction == "down")]
-                    if not todo:
+                    migration = next((m for m in plan if (m.id in current.applied) == (direction == "down")), None)
+                    if migration is None:
                         break
-                    migration, statements = todo[0], statements_of(todo[0], direction, dialect)
+                    statements = statements_of(migration, direction, dialect)
                     if in_transaction and migration.transaction:
                         results.append(run_in_transaction(conn, migration, direction, statements))
                         conn.exec_driver_sql("COMMIT")
@@ -280,7 +287,7 @@ class MigrationManager:
         """
         with self._connection(create=False) as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
-            broken = history.state(history.read(conn)).broken
+            broken = history.State().refresh(conn).broken
             for event in broken.values():
                 history.record(
                     conn,
