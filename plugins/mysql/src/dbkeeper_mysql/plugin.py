@@ -1,1 +1,77 @@
-"""The MySQL/MariaDB driver's hook implementations (work in progress: registers nothing yet)."""
+"""The MySQL/MariaDB driver's hook implementations.
+
+URLs: ``mysql://``, ``mariadb://`` and ``mysql+pymysql://user:password@host:port/database``
+(``?unix_socket=/path`` for a socket, ``?charset=`` utf8mb4 by default), served by
+SQLAlchemy's ``mysql+pymysql`` dialect. Format: ``sql``, a ``mariadb-dump`` script cut at
+table boundaries (see :mod:`dbkeeper_mysql.layout`), written by ``mariadb-dump`` or, without
+the client tools, by the pure-Python dumper. See docs/mysql.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dbkeeper import hookimpl
+from dbkeeper.contract import (
+    BackupContents,
+    ConnectRequest,
+    DriverInfo,
+    DumpRequest,
+    DumpResult,
+    InspectRequest,
+    RestoreRequest,
+    RestoreResult,
+)
+from dbkeeper_mysql import dump, verify
+from dbkeeper_mysql.restore import Restore
+from dbkeeper_mysql.server import ServerTarget, admin_connection, server_info
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+DRIVER = DriverInfo(
+    name="mysql",
+    schemes=("mysql", "mariadb"),
+    formats=("sql",),
+    description="MySQL and MariaDB: mariadb-dump or pure-Python dumps, parallel checked restores",
+    dump_options=("tools",),
+    restore_options=("jobs", "tables", "tools"),
+)
+
+
+@hookimpl
+def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
+    """Register the ``mysql`` driver (``mysql://``, ``mariadb://``, ``mysql+pymysql://``)."""
+    register(DRIVER)
+
+
+@hookimpl
+def dbkeeper_connect(request: ConnectRequest) -> Engine:
+    """A SQLAlchemy engine (``mysql+pymysql``, utf8mb4 by default); no connection is opened."""
+    from sqlalchemy import create_engine
+
+    target = ServerTarget.from_url(request.url)
+    return create_engine(target.sa_url(), pool_pre_ping=True)
+
+
+@hookimpl
+def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+    """Dump the database in one consistent snapshot, table by table, counting rows."""
+    return dump.dump(request)
+
+
+@hookimpl
+def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+    """Load into a staging database, check, and swap into the target (see :mod:`dbkeeper_mysql.restore`)."""
+    target = ServerTarget.from_url(request.url)
+    with admin_connection(target) as conn:
+        info = server_info(conn)
+    loader = dump.loader_for(target, info, request.options, request.scratch_dir)
+    return Restore(request, loader).run()
+
+
+@hookimpl
+def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
+    """Read the whole backup and count each table's rows from its INSERTs."""
+    return verify.inspect(request)

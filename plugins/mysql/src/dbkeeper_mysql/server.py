@@ -1,0 +1,205 @@
+"""Reaching a MySQL or MariaDB server: URLs, PyMySQL connections, client option files.
+
+URLs: ``mysql://``, ``mariadb://`` and ``mysql+pymysql://user:password@host:port/database``,
+with ``?unix_socket=/path/to/mysqld.sock`` for a local socket and ``?charset=`` (utf8mb4
+by default). The client tools get the same connection through a private option file, so
+that the password never appears in a command line or an environment variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
+from dbkeeper.tools import private_file
+from dbkeeper.urls import DatabaseURL, redact
+
+if TYPE_CHECKING:
+    import pymysql
+    from sqlalchemy.engine import URL
+
+DEFAULT_CHARSET = "utf8mb4"
+DEFAULT_PORT = 3306
+URL_PARAMETERS = ("unix_socket", "charset")
+MAX_PACKET = 1 << 30
+"""The largest statement sent or received (the server's ``max_allowed_packet`` still applies)."""
+UNKNOWN_DATABASE = 1049
+ACCESS_DENIED_TO_DATABASE = 1044
+
+
+@dataclass(frozen=True)
+class ServerTarget:
+    """Where and as whom to connect, taken from a URL; ``str()`` never shows the password."""
+
+    url: DatabaseURL
+    host: str
+    port: int
+    unix_socket: str | None
+    user: str | None
+    password: str | None
+    database: str | None
+    charset: str
+
+    @classmethod
+    def from_url(cls, url: DatabaseURL) -> ServerTarget:
+        """Read *url*; refuse parameters this driver does not understand."""
+        if unknown := sorted(set(url.query) - set(URL_PARAMETERS)):
+            raise InvalidURLError(
+                f"unsupported parameter {unknown[0]!r} in {url.safe()} (supported: {', '.join(URL_PARAMETERS)})"
+            )
+        return cls(
+            url=url,
+            host=url.host or "localhost",
+            port=url.port or DEFAULT_PORT,
+            unix_socket=url.query.get("unix_socket") or None,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            charset=url.query.get("charset") or DEFAULT_CHARSET,
+        )
+
+    def __str__(self) -> str:
+        return self.url.safe()
+
+    def require_database(self) -> str:
+        """The database the URL names, or an error showing where it goes."""
+        if not self.database:
+            raise InvalidURLError(f"{self} names no database; add it to the URL: mysql://user@host/DATABASE")
+        return self.database
+
+    def sa_url(self) -> URL:
+        """SQLAlchemy's URL for the ``mysql+pymysql`` dialect (which serves MariaDB too)."""
+        from sqlalchemy.engine import URL
+
+        query = {"charset": self.charset}
+        if self.unix_socket:
+            query["unix_socket"] = self.unix_socket
+        return URL.create(
+            "mysql+pymysql",
+            username=self.user,
+            password=self.password,
+            host=None if self.unix_socket else self.host,
+            port=None if self.unix_socket else self.port,
+            database=self.database,
+            query=query,
+        )
+
+    def connect(self, database: str | None = None, **options: Any) -> pymysql.connections.Connection:
+        """An autocommit PyMySQL connection to *database* (default: none selected)."""
+        import pymysql
+
+        settings: dict[str, Any] = {
+            "user": self.user,
+            "password": self.password or "",
+            "database": database,
+            "charset": self.charset,
+            "autocommit": True,
+            "max_allowed_packet": MAX_PACKET,
+            **options,
+        }
+        if self.unix_socket:
+            settings["unix_socket"] = self.unix_socket
+        else:
+            settings |= {"host": self.host, "port": self.port}
+        try:
+            return pymysql.connect(**settings)
+        except pymysql.MySQLError as exc:
+            code = exc.args[0] if exc.args else None
+            if code == UNKNOWN_DATABASE:
+                raise DatabaseNotFoundError(f"database {database!r} does not exist on {self}") from None
+            raise DatabaseError(f"cannot connect to {self}: {describe(exc)}") from None
+
+    def option_file(self, directory: Path) -> Path:
+        """Write a ``[client]`` option file (mode 0600) for ``mariadb``/``mariadb-dump`` into *directory*.
+
+        Pass it as the *first* option: ``--defaults-extra-file=PATH``. Without a socket the
+        tools are told to use TCP, as PyMySQL does (they would take ``localhost`` to mean the
+        default socket).
+        """
+        lines = ["[client]", f"default-character-set={_option_value(self.charset)}"]
+        if self.user:
+            lines.append(f"user={_option_value(self.user)}")
+        if self.password is not None:
+            lines.append(f"password={_option_value(self.password)}")
+        if self.unix_socket:
+            lines += [f"socket={_option_value(self.unix_socket)}", "protocol=socket"]
+        else:
+            lines += [f"host={_option_value(self.host)}", f"port={self.port}", "protocol=tcp"]
+        return private_file(directory / "client.cnf", "\n".join(lines) + "\n")
+
+
+def _option_value(value: str) -> str:
+    """*value* double-quoted for an option file (``#`` and ``;`` would start a comment otherwise)."""
+    if "\n" in value or "\r" in value:
+        raise InvalidURLError("a user name, password or socket path with a line break cannot be passed to the tools")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def describe(exc: BaseException) -> str:
+    """A PyMySQL error as one line: ``(1045) Access denied …`` with any password masked."""
+    args = getattr(exc, "args", ())
+    coded = len(args) >= 2 and isinstance(args[0], int)
+    text = f"({args[0]}) {args[1]}" if coded else str(exc) or type(exc).__name__
+    return redact(" ".join(text.split()))
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """The server's flavour (``mariadb`` or ``mysql``) and version string."""
+
+    flavor: str
+    version: str
+
+    @property
+    def dump_tools(self) -> tuple[str, ...]:
+        """The dump tool names to look for, this flavour's own first."""
+        return ("mariadb-dump", "mysqldump") if self.flavor == "mariadb" else ("mysqldump", "mariadb-dump")
+
+    @property
+    def client_tools(self) -> tuple[str, ...]:
+        """The command-line client names to look for, this flavour's own first."""
+        return ("mariadb", "mysql") if self.flavor == "mariadb" else ("mysql", "mariadb")
+
+
+def server_info(conn: pymysql.connections.Connection) -> ServerInfo:
+    """Ask the server what it is."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT VERSION(), @@version_comment")
+        version, comment = cursor.fetchone()
+    text = _text(version)
+    flavor = "mariadb" if "mariadb" in f"{text} {_text(comment)}".lower() else "mysql"
+    return ServerInfo(flavor, text)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextlib.contextmanager
+def admin_connection(target: ServerTarget) -> Iterator[pymysql.connections.Connection]:
+    """A connection with no database selected, closed afterwards; errors become one line."""
+    import pymysql
+
+    conn = target.connect()
+    try:
+        yield conn
+    except pymysql.MySQLError as exc:
+        raise DatabaseError(f"{target}: {describe(exc)}") from None
+    finally:
+        conn.close()
+
+
+def database_defaults(conn: pymysql.connections.Connection, database: str) -> tuple[str, str] | None:
+    """The default character set and collation of *database*, or None when it does not exist."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+            "WHERE SCHEMA_NAME = %s",
+            (database,),
+        )
+        row = cursor.fetchone()
+    return (_text(row[0]), _text(row[1])) if row else None
