@@ -210,6 +210,12 @@ class MigrationDialect(Protocol):
 
     Every method receives a SQLAlchemy connection in autocommit mode, dedicated to the
     migration run: the core sends ``COMMIT``/``ROLLBACK`` itself.
+
+    Optional, for engines without transactional DDL: ``schema_fingerprint(conn) -> str``,
+    a digest of the schema (tables, columns, indexes, views, routines, triggers). The
+    journal stores it before each statement, so that a run killed inside a statement can
+    be settled by the next run: an unchanged fingerprint means the statement did not
+    take effect.
     """
 
     transactional_ddl: bool

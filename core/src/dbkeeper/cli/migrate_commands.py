@@ -100,12 +100,16 @@ def _report(app: App, results: list, json_output: bool) -> None:
                     "outcome": r.outcome,
                     "statements": len(r.statements),
                     "seconds": round(r.duration, 4),
+                    "note": r.note,
                 }
                 for r in results
             ]
         )
         return
     for result in results:
+        if result.note:
+            note(result.note)
+            continue
         count = len(result.statements)
         plural = "" if count == 1 else "s"
         click.echo(f"{result.outcome} {result.id} ({count} statement{plural}, {result.duration * 1000:.0f} ms)")

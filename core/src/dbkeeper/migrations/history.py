@@ -2,8 +2,10 @@
 
 Columns: ``seq`` (order of events), ``id``, ``direction`` (up/down), ``checksum``,
 ``outcome``, ``started_at`` (UTC, ISO 8601), ``applied_by`` (user@host), ``duration_ms``,
-``statements_started``/``statements_done``/``statements_total`` (the per-statement
-journal of engines without transactional DDL) and ``detail`` (what went wrong).
+``statements_started``/``statements_done``/``statements_total`` and ``schema_before``
+(the per-statement journal of engines without transactional DDL: the schema fingerprint
+taken before the statement last started, when the engine offers one) and ``detail``
+(what went wrong).
 
 Outcomes: ``success``; ``running`` (a non-transactional migration in progress, or whose
 process died); ``failed`` (could not be undone — needs ``migrate repair``); ``undone``
@@ -44,6 +46,7 @@ TABLE = Table(
     Column("statements_started", Integer, nullable=False),
     Column("statements_done", Integer, nullable=False),
     Column("statements_total", Integer, nullable=False),
+    Column("schema_before", String(64)),
     Column("detail", Text),
 )
 
@@ -63,6 +66,7 @@ class Event:
     statements_started: int
     statements_done: int
     statements_total: int
+    schema_before: str | None
     detail: str | None
 
     def as_dict(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, MigrationErr
 from dbkeeper.migrations.graph import order
 from dbkeeper.migrations.runner import (
     MigrationResult,
+    recover,
     run_in_transaction,
     run_journaled,
     statements_of,
@@ -245,6 +246,7 @@ class MigrationManager:
         by_id = {m.id: m for m in migrations}
         with self._connection(create=direction == "up") as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
+            results += self._recover(conn, dialect, by_id)
             while True:
                 in_transaction = dialect.transactional_ddl
                 if in_transaction:
@@ -278,6 +280,16 @@ class MigrationManager:
             if in_transaction:
                 conn.exec_driver_sql("COMMIT")
         return results
+
+    def _recover(
+        self, conn: Connection, dialect: MigrationDialect, by_id: Mapping[str, Migration]
+    ) -> list[MigrationResult]:
+        """Settle journaled runs left ``running`` by a killed process (we hold the lock: it is gone)."""
+        interrupted = [e for e in history.State().refresh(conn).broken.values() if e.outcome == "running"]
+        return [
+            MigrationResult(e.id, e.direction, "recovered", [], 0.0, recover(conn, e, by_id.get(e.id), dialect))
+            for e in interrupted
+        ]
 
     def repair(self, *, applied: bool = False) -> list[str]:
         """Resolve failed or interrupted migrations after a human fixed the database.

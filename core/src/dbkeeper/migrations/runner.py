@@ -26,13 +26,18 @@ from dbkeeper.urls import redact
 
 @dataclass(frozen=True)
 class MigrationResult:
-    """What happened to one migration: ``applied``, ``rolled back`` or ``planned`` (dry run)."""
+    """What happened to one migration.
+
+    ``outcome`` is ``applied``, ``rolled back``, or ``recovered`` (a run interrupted
+    earlier was settled; ``note`` says how).
+    """
 
     id: str
     direction: str
     outcome: str
     statements: list[str]
     duration: float = 0.0
+    note: str = ""
 
 
 def statements_of(migration: Migration, direction: str, dialect: MigrationDialect) -> list[str]:
@@ -80,8 +85,9 @@ def run_journaled(
     """Run statement by statement, each committed, with the journal kept in the history row."""
     started = time.perf_counter()
     seq = history.record(conn, migration.id, direction, migration.checksum, "running", statements_total=len(statements))
+    fingerprint = getattr(dialect, "schema_fingerprint", None)
     for number, statement in enumerate(statements, start=1):
-        history.amend(conn, seq, statements_started=number)
+        history.amend(conn, seq, statements_started=number, schema_before=fingerprint(conn) if fingerprint else None)
         try:
             conn.exec_driver_sql(statement)
         except SQLAlchemyError as error:
@@ -147,3 +153,37 @@ def _mark_failed(conn: Connection, migration: Migration, seq: int, reason: str, 
         f"migration {migration.id} {reason}; {what}. Fix the database by hand, then run "
         "'dbkeeper migrate repair'; until then migrations will not run"
     )
+
+
+def recover(conn: Connection, event: history.Event, migration: Migration | None, dialect: MigrationDialect) -> str:
+    """Settle a journaled run whose process died (its event still says ``running``).
+
+    Called under the migration lock, so that process is gone. When the journal shows
+    where it stopped — between statements, or inside one whose effect the schema
+    fingerprint reveals — the completed statements are undone and the migration is
+    pending again; otherwise it is marked failed with what ran. Returns a one-line account.
+    """
+    label = f"migration {event.id} ({event.direction}) was interrupted"
+    if migration is None or migration.checksum != event.checksum:
+        detail = f"{label}; its file is missing or changed, so it cannot be undone"
+        history.amend(conn, event.seq, outcome="failed", detail=detail)
+        return detail
+    done = event.statements_done
+    if event.statements_started > done:
+        fingerprint = getattr(dialect, "schema_fingerprint", None)
+        now = fingerprint(conn) if fingerprint and event.schema_before else None
+        if now is None:
+            detail = (
+                f"{label} inside statement {event.statements_started}: statements 1-{done} ran and statement "
+                f"{event.statements_started} may have; check the database, then run 'dbkeeper migrate repair'"
+            )
+            history.amend(conn, event.seq, outcome="failed", detail=detail)
+            return detail
+        if now != event.schema_before:
+            done = event.statements_started
+    try:
+        undo(conn, migration, event.direction, event.seq, done=done, reason=f"{label} after statement {done}",
+             dialect=dialect)  # fmt: skip
+    except MigrationError as outcome:
+        return str(outcome)
+    raise AssertionError("undo always raises")
