@@ -175,7 +175,8 @@ class Restore:
                             f"the tables were restored into {q(self.database)}, but creating its triggers, views, "
                             f"routines or events failed: {exc}"
                         ) from None
-        return RestoreResult(database=self.target.url.safe(), row_counts=counts)
+        selected = [part.name for part in self.parts if not part.sequence] if self.selective else None
+        return RestoreResult(database=self.target.url.safe(), row_counts=counts, tables=selected)
 
     # -- before anything is written --------------------------------------------------
 
