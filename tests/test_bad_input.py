@@ -154,7 +154,7 @@ def test_deep_verify_compares_row_counts(backups: Path, backup_id: str) -> None:
 
 def test_restore_into_another_engine_is_refused(backups: Path, backup_id: str) -> None:
     run = dbkeeper("restore", backup_id, "postgresql://u:pw@localhost/x", "--dir", str(backups), check=False)
-    assert_one_line_error(run, "no driver for 'postgresql://'")
+    assert_one_line_error(run, "is a sqlite backup", "restore it into a URL the sqlite driver serves")
 
 
 def test_debug_shows_the_traceback(backups: Path) -> None:
