@@ -1,1 +1,76 @@
-"""The PostgreSQL driver's hook implementations (work in progress: registers nothing yet)."""
+"""The PostgreSQL driver's hook implementations.
+
+URLs: ``postgresql://user:password@host:port/database?sslmode=require`` (also
+``postgres://`` and ``postgresql+psycopg://``; a unix socket with ``?host=/run/postgresql``).
+Formats: ``custom`` (default, a pg_dump archive) and ``sql`` (a plain script for psql).
+Options: ``jobs`` for dumps; ``jobs``, ``tables`` and ``schemas`` for restores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dbkeeper import hookimpl
+from dbkeeper.contract import (
+    BackupContents,
+    ConnectRequest,
+    DriverInfo,
+    DumpRequest,
+    DumpResult,
+    InspectRequest,
+    RestoreRequest,
+    RestoreResult,
+)
+from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
+from dbkeeper_postgresql.layout import FORMATS
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+DRIVER = DriverInfo(
+    name="postgresql",
+    schemes=SCHEMES,
+    formats=tuple(FORMATS),
+    description="PostgreSQL: pg_dump archives or SQL scripts under one snapshot, restored with pg_restore or psql",
+    dump_options=("jobs",),
+    restore_options=("jobs", "tables", "schemas"),
+)
+
+
+@hookimpl
+def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
+    """Register the ``postgresql`` driver (``postgresql://``, ``postgres://``, ``postgresql+psycopg://``)."""
+    register(DRIVER)
+
+
+@hookimpl
+def dbkeeper_connect(request: ConnectRequest) -> Engine:
+    """A SQLAlchemy engine on psycopg 3; no connection is opened until first use."""
+    from dbkeeper_postgresql.engine import create
+
+    return create(sqlalchemy_url(request.url))
+
+
+@hookimpl
+def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+    """Dump with pg_dump under one exported snapshot, counting rows in that snapshot."""
+    from dbkeeper_postgresql.dump import dump
+
+    return dump(request)
+
+
+@hookimpl
+def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+    """Restore with pg_restore or psql fed from the verified artifacts, then count the rows."""
+    from dbkeeper_postgresql.restore import restore
+
+    return restore(request)
+
+
+@hookimpl
+def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
+    """Read every artifact to its end through pg_restore and count the rows of each table."""
+    from dbkeeper_postgresql.contents import inspect
+
+    return inspect(request)

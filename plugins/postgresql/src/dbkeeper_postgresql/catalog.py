@@ -1,0 +1,217 @@
+"""What the system catalogs say about a database: its tables, their rows, and its settings.
+
+Table names are reported as ``schema.table`` keys, each part double-quoted only when it is
+not a plain lower-case identifier (``public.album``, ``"Sales Dept"."Order""Items"``), so
+a key names exactly one table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*\Z")
+USER_SCHEMAS = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
+"""SQL condition on ``pg_namespace n``: not a system, toast or temporary schema."""
+
+
+def quote_part(name: str) -> str:
+    """*name* as it appears in a key: bare when plain lower case, else double-quoted."""
+    return name if _PLAIN.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, name: str) -> str:
+    """The key of table *name* in *schema*."""
+    return f"{quote_part(schema)}.{quote_part(name)}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table whose rows a dump holds."""
+
+    schema: str
+    name: str
+    oid: int
+    size: int
+
+    @property
+    def key(self) -> str:
+        """``schema.table``, quoted where needed."""
+        return qualified(self.schema, self.name)
+
+    @property
+    def pattern(self) -> str:
+        """A pg_dump ``-t`` pattern matching exactly this table."""
+        return '"' + self.schema.replace('"', '""') + '"."' + self.name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table, view, sequence … with the catalog ids of what belongs to it (for selective restore).
+
+    ``objects`` are ``(catalog oid, object oid)`` pairs of its constraints, indexes,
+    triggers, rules, policies, column defaults, statistics and owned sequences: the
+    catalog ids that pg_dump's table of contents shows for them. ``children`` are the
+    keys of its partitions or inheritance children.
+    """
+
+    schema: str
+    name: str
+    oid: int
+    kind: str
+    objects: list[tuple[int, int]] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """``schema.name``, quoted where needed."""
+        return qualified(self.schema, self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's form."""
+        return {"oid": self.oid, "kind": self.kind, "objects": [list(o) for o in self.objects],
+                "children": self.children}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, schema: str, name: str, data: Mapping[str, Any]) -> Relation:
+        """Read the manifest's form back."""
+        return cls(schema, name, int(data["oid"]), str(data["kind"]),
+                   [(int(c), int(o)) for c, o in data.get("objects", [])], list(data.get("children", [])))  # fmt: skip
+
+
+def database_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Server version and the database's encoding and locale, as recorded in the manifest."""
+    row = conn.execute(
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int, current_database(),"
+        " pg_encoding_to_char(d.encoding), to_jsonb(d)"
+        " FROM pg_database d WHERE d.datname = current_database()"
+    ).fetchone()
+    assert row is not None
+    version, version_num, name, encoding, database = row
+    facts: dict[str, Any] = {
+        "server_version": version,
+        "server_version_num": version_num,
+        "database": name,
+        "encoding": encoding,
+        "lc_collate": database.get("datcollate"),
+        "lc_ctype": database.get("datctype"),
+    }
+    if database.get("datlocprovider") == "i":  # ICU (PostgreSQL 15+; the column was renamed in 17)
+        facts["icu_locale"] = database.get("daticulocale") or database.get("datlocale")
+    return facts
+
+
+def dumped_tables(conn: psycopg.Connection[Any]) -> tuple[list[Table], list[str]]:
+    """Tables whose rows pg_dump writes, largest first, and the keys of extension-owned tables.
+
+    Extension tables are left out of the row counts: pg_dump writes only the rows an
+    extension marked as configuration, so their counts cannot be compared.
+    """
+    rows = conn.execute(
+        f"""
+        SELECT n.nspname, c.relname, c.oid::int8, pg_table_size(c.oid),
+               EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
+                       AND e.objid = c.oid AND e.deptype = 'e')
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND {USER_SCHEMAS}
+        ORDER BY pg_table_size(c.oid) DESC, n.nspname, c.relname
+        """
+    ).fetchall()
+    tables = [Table(schema, name, oid, size) for schema, name, oid, size, in_extension in rows if not in_extension]
+    extension_tables = [qualified(schema, name) for schema, name, _, _, in_extension in rows if in_extension]
+    return tables, extension_tables
+
+
+def relations(conn: psycopg.Connection[Any]) -> list[Relation]:
+    """Every user relation and the catalog ids of what belongs to it."""
+    rows = conn.execute(
+        f"""
+        SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text,
+          coalesce((SELECT jsonb_agg(jsonb_build_array(o.classid::int8, o.objid::int8) ORDER BY o.classid, o.objid)
+            FROM (SELECT 'pg_constraint'::regclass::oid AS classid, oid AS objid FROM pg_constraint
+                    WHERE conrelid = c.oid
+                  UNION ALL SELECT 'pg_class'::regclass, indexrelid FROM pg_index WHERE indrelid = c.oid
+                  UNION ALL SELECT 'pg_trigger'::regclass, oid FROM pg_trigger
+                    WHERE tgrelid = c.oid AND NOT tgisinternal
+                  UNION ALL SELECT 'pg_rewrite'::regclass, oid FROM pg_rewrite WHERE ev_class = c.oid
+                  UNION ALL SELECT 'pg_policy'::regclass, oid FROM pg_policy WHERE polrelid = c.oid
+                  UNION ALL SELECT 'pg_attrdef'::regclass, oid FROM pg_attrdef WHERE adrelid = c.oid
+                  UNION ALL SELECT 'pg_statistic_ext'::regclass, oid FROM pg_statistic_ext WHERE stxrelid = c.oid
+                  UNION ALL SELECT 'pg_class'::regclass, d.objid FROM pg_depend d
+                    JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                    WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                      AND d.refobjid = c.oid AND d.deptype IN ('a', 'i')) o), '[]'::jsonb),
+          coalesce((SELECT jsonb_agg(jsonb_build_array(cn.nspname, cc.relname) ORDER BY cn.nspname, cc.relname)
+            FROM pg_inherits i JOIN pg_class cc ON cc.oid = i.inhrelid
+            JOIN pg_namespace cn ON cn.oid = cc.relnamespace WHERE i.inhparent = c.oid), '[]'::jsonb)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relpersistence <> 't' AND {USER_SCHEMAS}
+        ORDER BY n.nspname, c.relname
+        """
+    ).fetchall()
+    return [
+        Relation(schema, name, oid, kind, [(int(a), int(b)) for a, b in objects], [qualified(*c) for c in children])
+        for schema, name, oid, kind, objects, children in rows
+    ]
+
+
+def schemas(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """User schemas by name, with their oids."""
+    rows = conn.execute(f"SELECT n.nspname, n.oid::int8 FROM pg_namespace n WHERE {USER_SCHEMAS} ORDER BY 1")
+    return dict(rows.fetchall())
+
+
+def count_rows(conn: psycopg.Connection[Any], tables: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Exact rows of each ``(schema, table)`` (its own rows: ``ONLY``, as pg_dump copies them)."""
+    from psycopg import sql
+
+    counts = {}
+    for schema, name in tables:
+        query = sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(schema, name))
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        counts[qualified(schema, name)] = int(row[0])
+    return counts
+
+
+def user_objects(conn: psycopg.Connection[Any], limit: int = 3) -> list[str]:
+    """Some of the things a database holds besides what a new database has (empty: nothing)."""
+    rows = conn.execute(
+        f"""
+        SELECT 'relation ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_SCHEMAS}
+        UNION ALL SELECT 'schema ' || quote_ident(n.nspname) FROM pg_namespace n
+          WHERE {USER_SCHEMAS} AND n.nspname <> 'public'
+        UNION ALL SELECT 'function ' || p.oid::regprocedure::text
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {USER_SCHEMAS}
+        UNION ALL SELECT 'type ' || t.oid::regtype::text
+          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {USER_SCHEMAS} AND t.typrelid = 0
+            AND t.typelem = 0
+        UNION ALL SELECT 'extension ' || quote_ident(extname) FROM pg_extension WHERE extname <> 'plpgsql'
+        UNION ALL SELECT 'large object ' || oid FROM pg_largeobject_metadata
+        LIMIT %s
+        """,
+        (limit,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def existing_relations(conn: psycopg.Connection[Any], wanted: Iterable[tuple[str, str]]) -> list[str]:
+    """The keys of the ``(schema, name)`` relations that already exist."""
+    pairs = list(wanted)
+    if not pairs:
+        return []
+    rows = conn.execute(
+        """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN unnest(%s::text[], %s::text[]) AS w(schema, name) ON w.schema = n.nspname AND w.name = c.relname
+        ORDER BY 1, 2
+        """,
+        ([s for s, _ in pairs], [n for _, n in pairs]),
+    ).fetchall()
+    return [qualified(schema, name) for schema, name in rows]

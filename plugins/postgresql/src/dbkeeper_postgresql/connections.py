@@ -1,0 +1,157 @@
+"""Reaching a server from a dbkeeper URL: libpq parameters, passwords and connection errors.
+
+``postgresql://``, ``postgres://`` and ``postgresql+psycopg://`` URLs are accepted. The
+host, port, user and database come from the URL; every query parameter (``sslmode``,
+``host=/unix/socket/dir``, ``connect_timeout``, ``application_name`` …) is a libpq
+connection parameter and is passed through unchanged, both to psycopg and to the client
+tools. The password never reaches a command line: psycopg gets it in-process, the tools
+through a private passfile (see :func:`Endpoint.client_env`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
+from dbkeeper.tools import private_file
+from dbkeeper.urls import DatabaseURL, redact
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMES = ("postgresql", "postgres")
+"""The URL backends this driver serves (``postgresql+psycopg`` is ``postgresql`` with its DBAPI named)."""
+DBAPI = "psycopg"
+APPLICATION_NAME = "dbkeeper"
+MAINTENANCE_DATABASES = ("postgres", "template1")
+"""Where to connect to create a database or look one up, in order of preference."""
+
+MISSING_DATABASE = re.compile(r'database "(?P<name>.*)" does not exist')
+
+
+def connection_failure(text: str) -> str:
+    """The telling part of a libpq connection error, on one line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    fatal = [line for line in lines if "FATAL:" in line or "failed:" in line]
+    line = (fatal or lines or ["unknown error"])[-1]
+    line = re.sub(r"^connection failed:\s*", "", line)
+    line = re.sub(r"^connection to server (at|on) .*? failed:\s*", "", line)
+    return re.sub(r"\s+", " ", line.replace("FATAL:", "")).strip()
+
+
+def database_error(exc: BaseException, what: str) -> DatabaseError:
+    """A one-line DatabaseError for a psycopg error, passwords masked."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatabaseError(redact(f"{what}: {message}"))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One database on one server, as libpq parameters plus a password kept apart."""
+
+    url: DatabaseURL
+    params: dict[str, str]
+    password: str | None
+
+    @classmethod
+    def from_url(cls, url: DatabaseURL) -> Endpoint:
+        """The libpq parameters of *url*; an error for a DBAPI other than psycopg."""
+        if "+" in url.scheme and url.scheme.split("+", 1)[1] != DBAPI:
+            raise InvalidURLError(
+                f"{url} names the DBAPI {url.scheme.split('+', 1)[1]!r}; dbkeeper-postgresql connects with "
+                f"psycopg 3: use postgresql://, postgres:// or postgresql+psycopg://"
+            )
+        params: dict[str, str] = {"application_name": APPLICATION_NAME}
+        for key, value in (
+            ("host", url.host),
+            ("port", str(url.port) if url.port else None),
+            ("user", url.username),
+            ("dbname", url.database),
+        ):
+            if value:
+                params[key] = value
+        params.update(url.query)  # libpq parameters, passed through (host=/socket/dir too)
+        if "password" in params:
+            raise InvalidURLError(f"{url.safe()}: put the password in the URL's user:password@ part, not in ?password=")
+        return cls(url, params, url.password)
+
+    @property
+    def database(self) -> str | None:
+        """The database name the URL gives (libpq defaults it to the user name when absent)."""
+        return self.params.get("dbname")
+
+    def with_database(self, name: str) -> Endpoint:
+        """The same server and credentials, another database."""
+        return replace(self, params={**self.params, "dbname": name})
+
+    def conninfo(self) -> str:
+        """A libpq connection string without the password (safe for a command line)."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(**self.params)
+
+    @property
+    def label(self) -> str:
+        """The URL for messages, password masked, naming the database actually used."""
+        if self.params.get("dbname") == self.url.database:
+            return self.url.safe()
+        parts = urlsplit(self.url.safe())
+        return urlunsplit(parts._replace(path="/" + quote(self.params.get("dbname", ""), safe="")))
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+        """A psycopg connection; a missing database raises DatabaseNotFoundError, any failure one line."""
+        import psycopg
+
+        try:
+            return psycopg.connect(self.conninfo(), password=self.password, autocommit=autocommit)
+        except psycopg.Error as exc:
+            reason = redact(connection_failure(str(exc)))
+            if MISSING_DATABASE.search(reason):
+                raise DatabaseNotFoundError(
+                    f"cannot connect to {self.label}: {reason} — check the database name"
+                ) from None
+            raise DatabaseError(f"cannot connect to {self.label}: {reason}") from None
+
+    def connect_maintenance(self) -> psycopg.Connection[tuple[object, ...]]:
+        """An autocommit connection to a maintenance database on the same server."""
+        failure: DatabaseError | None = None
+        for name in MAINTENANCE_DATABASES:
+            try:
+                return self.with_database(name).connect(autocommit=True)
+            except DatabaseNotFoundError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    @contextlib.contextmanager
+    def client_env(self, scratch: Path) -> Iterator[dict[str, str]]:
+        """Environment for pg_dump/pg_restore/psql: the password in a private passfile.
+
+        The passfile (0600, in the private scratch directory) matches any host, port,
+        database and user, so it serves every connection of this operation; an inherited
+        ``PGPASSWORD`` is blanked so that it cannot take precedence over the URL's password.
+        Without a password in the URL the user's own ``~/.pgpass`` or ``PGPASSWORD`` apply.
+        """
+        if self.password is None:
+            yield {}
+            return
+        escaped = self.password.replace("\\", "\\\\").replace(":", "\\:")
+        path = scratch / f"pgpass-{secrets.token_hex(4)}"
+        private_file(path, f"*:*:*:*:{escaped}\n")
+        try:
+            yield {"PGPASSFILE": str(path), "PGPASSWORD": ""}
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def sqlalchemy_url(url: DatabaseURL) -> object:
+    """SQLAlchemy's URL for *url*, with the psycopg 3 dialect whatever the scheme's spelling."""
+    Endpoint.from_url(url)  # reject a foreign DBAPI with our message
+    return url.sa_url.set(drivername=f"postgresql+{DBAPI}")

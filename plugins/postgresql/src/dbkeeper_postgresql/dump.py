@@ -1,0 +1,119 @@
+"""Dumping a database: pg_dump streamed into the pipeline under one exported snapshot.
+
+A control connection opens a ``REPEATABLE READ, READ ONLY`` transaction and exports its
+snapshot (``pg_export_snapshot()``). Every pg_dump runs with ``--snapshot`` set to it,
+and the control connection counts each table's rows in that same transaction while the
+dumps run: the archive and the manifest's row counts describe the same instant, however
+busy the writers are. The transaction stays open until every pg_dump has finished.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from dbkeeper.contract import DumpRequest, DumpResult
+from dbkeeper.errors import DatabaseError
+from dbkeeper_postgresql import catalog, layout
+from dbkeeper_postgresql.clients import Client, dump_client
+from dbkeeper_postgresql.connections import Endpoint, database_error
+from dbkeeper_postgresql.streams import Crew, dump_into
+
+SESSION_SETTINGS = (
+    "SET statement_timeout = 0",
+    "SET lock_timeout = 0",
+    "SET idle_in_transaction_session_timeout = 0",
+    "SET row_security = off",  # as pg_dump: fail rather than count rows a policy hides
+)
+
+
+def dump(request: DumpRequest) -> DumpResult:
+    """Dump ``request.url`` in ``request.format``, on ``request.options["jobs"]`` streams at once."""
+    import psycopg
+
+    endpoint = Endpoint.from_url(request.url)
+    jobs = int(request.options.get("jobs", 1))
+    with endpoint.connect() as conn:
+        try:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            for statement in SESSION_SETTINGS:
+                conn.execute(statement)
+            facts = catalog.database_facts(conn)
+            pg_dump = dump_client(facts["server_version_num"], facts["server_version"])
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+            tables, extension_tables = catalog.dumped_tables(conn)
+            relations = catalog.relations(conn)
+            schemas = catalog.schemas(conn)
+        except psycopg.Error as exc:
+            raise database_error(exc, f"cannot read the catalog of {endpoint.label}") from None
+        parts = layout.plan(facts["database"], request.format, tables, jobs)
+        source = endpoint.with_database(facts["database"])
+        with source.client_env(request.scratch_dir) as env:
+            crew = Crew()
+
+            def count() -> dict[str, int]:
+                with crew.stoppable(conn.cancel):
+                    try:
+                        return catalog.count_rows(conn, ((t.schema, t.name) for t in tables))
+                    except psycopg.Error as exc:
+                        raise database_error(exc, "cannot count rows in the snapshot") from None
+
+            writers = [
+                functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, crew)
+                for part in parts
+            ]
+            counts, *_ = crew.run([count, *writers], workers=jobs + 1)
+        conn.rollback()
+    details: dict[str, Any] = {
+        "server_version": facts["server_version"],
+        "server_version_num": facts["server_version_num"],
+        "pg_dump_version": pg_dump.version,
+        "format": request.format,
+        "layout": "single" if jobs <= 1 else "parallel",
+        "parts": [part.to_json() for part in parts],
+        **{key: facts[key] for key in ("encoding", "lc_collate", "lc_ctype", "icu_locale") if key in facts},
+        "schemas": schemas,
+        "relations": {r.key: r.to_json() for r in relations},
+        "extension_tables": extension_tables,
+    }
+    return DumpResult(
+        engine="postgresql",
+        engine_version=facts["server_version"].split()[0],
+        database=facts["database"],
+        row_counts=counts,
+        details=details,
+    )
+
+
+def _dump_part(
+    request: DumpRequest,
+    pg_dump: Client,
+    source: Endpoint,
+    snapshot: str,
+    part: layout.Part,
+    parts: list[layout.Part],
+    tables: list[catalog.Table],
+    env: Mapping[str, str],
+    crew: Crew,
+) -> int:
+    """Stream one part from its own pg_dump into its artifact."""
+    by_key = {t.key: t for t in tables}
+    argv = [
+        pg_dump.path,
+        f"--dbname={source.conninfo()}",
+        f"--snapshot={snapshot}",
+        "--no-password",
+        *layout.pg_dump_options(part, request.format, parts, by_key),
+    ]
+    if part.role in (layout.WHOLE, layout.DATA):
+        held = part.tables if part.role == layout.DATA else by_key
+        hint: int | None = sum(by_key[key].size for key in held)
+    else:
+        hint = None
+    with request.artifacts.open(part.artifact, size_hint=hint) as out:
+        written = dump_into(argv, out, env, crew)
+    if written == 0:
+        raise DatabaseError(f"pg_dump wrote nothing for {part.artifact} (a pg_dump failure without a message)")
+    return written

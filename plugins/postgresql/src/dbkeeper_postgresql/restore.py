@@ -1,0 +1,313 @@
+"""Restoring a backup: pg_restore or psql fed from the verified artifacts.
+
+What a restore guarantees depends on how it runs:
+
+- **one transaction** (a single-archive backup restored without ``--jobs``):
+  ``pg_restore --single-transaction`` or ``psql --single-transaction``, fed so that the
+  last chunk arrives only after the checksum is proven. A damaged artifact or a failing
+  statement rolls everything back: the target is exactly as it was.
+- **parallel** (``--jobs N``, or a backup made with ``--jobs``): the definitions, then
+  the tables' rows several at once (each part in its own transaction), then indexes and
+  constraints with ``pg_restore --jobs``. Not one transaction: if it fails part-way, a
+  database created by the restore is dropped again; an existing one is left partly
+  restored, and the error says so.
+
+A target database that does not exist is created (``TEMPLATE template0`` with the
+source's encoding and locale). A target holding anything is refused unless ``force``,
+which makes the restore drop and re-create every object the backup holds
+(``--clean --if-exists``) in the same transaction; objects the backup does not hold are
+left alone. ``force`` is refused where the restore is not one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbkeeper.contract import ArtifactReader, ArtifactSource, RestoreRequest, RestoreResult
+from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, TargetNotEmptyError
+from dbkeeper_postgresql import catalog, layout
+from dbkeeper_postgresql.clients import Client, restore_client
+from dbkeeper_postgresql.connections import Endpoint, database_error
+from dbkeeper_postgresql.selection import Selection, split_key
+from dbkeeper_postgresql.streams import Crew, feed_into, read_head_through, run_alone
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a restore needs to know before it starts."""
+
+    request: RestoreRequest
+    target: Endpoint
+    fmt: str
+    parts: list[layout.Part]
+    jobs: int
+    selection: Selection | None
+    client: Client
+    lister: Client | None
+
+    @property
+    def atomic(self) -> bool:
+        """Whether the whole restore runs in one transaction."""
+        return len(self.parts) == 1 and self.jobs <= 1
+
+    def base_argv(self) -> list[str]:
+        """The client tool with the target connection (password: see ``client_env``)."""
+        if self.fmt == "sql":
+            return [self.client.path, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--no-password",
+                    f"--dbname={self.target.conninfo()}"]  # fmt: skip
+        return [self.client.path, f"--dbname={self.target.conninfo()}", "--no-password", "--exit-on-error"]
+
+
+def restore(request: RestoreRequest) -> RestoreResult:
+    """Restore ``request.backup`` into ``request.url``; see the module documentation for the guarantees."""
+    plan = _plan(request)
+    name = plan.target.database
+    assert name is not None
+    with _prepared_target(plan) as created:
+        with plan.target.client_env(request.scratch_dir) as env:
+            try:
+                _run(plan, env)
+            except (DatabaseError, ConfigError) as exc:
+                raise _explained(exc, plan, created) from None
+        scope = plan.selection.tables(request.backup.row_counts) if plan.selection else list(request.backup.row_counts)
+        counts = _count(plan.target, scope)
+    return RestoreResult(database=name, row_counts=counts, tables=scope if plan.selection else None)
+
+
+def _plan(request: RestoreRequest) -> Plan:
+    details = request.backup.details
+    fmt = str(details.get("format", request.backup.format))
+    if fmt not in layout.FORMATS:
+        raise DatabaseError(
+            f"backup {request.backup.id} is in format {fmt!r}, which this driver does not read "
+            f"({', '.join(layout.FORMATS)}); upgrade dbkeeper-postgresql"
+        )
+    parts = layout.parts_of(details, request.backup.id)
+    jobs = int(request.options.get("jobs", 1))
+    selection = Selection.resolve(details, request.options.get("tables", ()), request.options.get("schemas", ()))
+    if selection is not None and fmt == "sql":
+        raise ConfigError(
+            f"backup {request.backup.id} is a plain SQL script, which cannot be restored selectively; "
+            "--table and --schema need a custom-format backup (the default)"
+        )
+    target = Endpoint.from_url(request.url)
+    if not target.database:
+        raise ConfigError(f"the restore target {request.url} names no database; add /DATABASE to the URL")
+    plan_without_checks = Plan(request, target, fmt, parts, jobs, selection, _client(fmt, details), None)
+    if request.force and not plan_without_checks.atomic:
+        raise ConfigError(
+            "--force replaces objects in place, which is only safe in one transaction: restore this backup without "
+            "--jobs"
+            + (" (it was made with --jobs, so its parts restore separately)" if len(parts) > 1 else "")
+            + ", or drop the target database first"
+        )
+    lister = plan_without_checks.client if fmt == "custom" else None
+    return Plan(request, target, fmt, parts, jobs, selection, plan_without_checks.client, lister)
+
+
+def _client(fmt: str, details: Mapping[str, Any]) -> Client:
+    written_by = str(details.get("pg_dump_version", "0"))
+    return restore_client("psql" if fmt == "sql" else "pg_restore", written_by)
+
+
+@contextlib.contextmanager
+def _prepared_target(plan: Plan) -> Iterator[bool]:
+    """Create the target database when missing (and drop it again if the restore fails); check it is empty."""
+    target, details = plan.target, plan.request.backup.details
+    created = False
+    try:
+        with target.connect(autocommit=True) as conn:
+            _refuse_unless_empty(conn, plan)
+    except DatabaseNotFoundError:
+        _create_database(target, details)
+        created = True
+    try:
+        yield created
+    except BaseException:
+        if created:
+            _drop_database(target)
+        raise
+
+
+def _refuse_unless_empty(conn: Any, plan: Plan) -> None:
+    import psycopg
+
+    label = plan.target.label
+    try:
+        if plan.selection is not None:
+            clashes = catalog.existing_relations(conn, plan.selection.relation_names())
+            clashes += [f"schema {s}" for s in _existing_schemas(conn, plan.selection.schemas)]
+            if clashes and not plan.request.force:
+                raise TargetNotEmptyError(
+                    f"restore target {label} already has {', '.join(clashes[:5])}; pass --force to replace "
+                    "what the selection holds, or restore into another database"
+                )
+            return
+        found = catalog.user_objects(conn)
+    except psycopg.Error as exc:
+        raise database_error(exc, f"cannot inspect the restore target {label}") from None
+    if found and not plan.request.force:
+        raise TargetNotEmptyError(
+            f"restore target {label} already holds data ({', '.join(found)}); pass --force to replace the objects "
+            "the backup holds, or restore into a new database"
+        )
+
+
+def _existing_schemas(conn: Any, schemas: Mapping[str, int]) -> list[str]:
+    if not schemas:
+        return []
+    rows = conn.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s) AND nspname <> 'public'", (list(schemas),)
+    )
+    return [row[0] for row in rows]
+
+
+def _create_database(target: Endpoint, details: Mapping[str, Any]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    options = [sql.SQL("TEMPLATE template0")]
+    for keyword, key in (("ENCODING", "encoding"), ("LC_COLLATE", "lc_collate"), ("LC_CTYPE", "lc_ctype")):
+        if details.get(key):
+            options.append(sql.SQL("{} {}").format(sql.SQL(keyword), sql.Literal(details[key])))
+    if details.get("icu_locale"):
+        options.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(details["icu_locale"])))
+    statement = sql.SQL("CREATE DATABASE {} ").format(sql.Identifier(target.database or "")) + sql.SQL(" ").join(
+        options
+    )
+    with target.connect_maintenance() as admin:
+        try:
+            admin.execute(statement)
+        except psycopg.Error as exc:
+            raise database_error(exc, f"cannot create the restore target {target.label}") from None
+
+
+def _drop_database(target: Endpoint) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with contextlib.suppress(DatabaseError, psycopg.Error), target.connect_maintenance() as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.database or "")))
+
+
+def _explained(exc: DatabaseError | ConfigError, plan: Plan, created: bool) -> DatabaseError | ConfigError:
+    """*exc* with what it means for the target added."""
+    name = plan.target.database
+    if created:
+        outcome = f"the new database {name!r} was removed again"
+    elif plan.atomic:
+        outcome = f"nothing was restored: {name!r} is unchanged"
+    else:
+        outcome = f"{name!r} is partly restored: drop it and restore again"
+    return type(exc)(f"{exc}; {outcome}")
+
+
+def _run(plan: Plan, env: Mapping[str, str]) -> None:
+    """Restore every part in order: definitions, rows (several at once), then indexes and constraints."""
+    source = plan.request.artifacts
+    if plan.atomic:
+        _restore_part(plan, plan.parts[0], source, env, None)
+        return
+    crew = Crew()
+    for role_parts, workers in _stages(plan):
+        tasks = [functools.partial(_restore_part_somehow, plan, part, source, env, crew) for part in role_parts]
+        crew.run(tasks, workers)
+
+
+def _stages(plan: Plan) -> list[tuple[list[layout.Part], int]]:
+    """Parts grouped by what must finish before the next group starts, with how many run at once."""
+    if len(plan.parts) == 1:
+        return [(plan.parts, 1)]
+    wanted = set(plan.selection.tables(plan.request.backup.row_counts)) if plan.selection else None
+    pre = [p for p in plan.parts if p.role == layout.PRE_DATA]
+    data = [p for p in plan.parts if p.role == layout.DATA and (wanted is None or wanted & set(p.tables))]
+    post = [p for p in plan.parts if p.role == layout.POST_DATA]
+    return [(pre, 1), (data, plan.jobs), (post, 1)]
+
+
+def _restore_part_somehow(
+    plan: Plan, part: layout.Part, source: ArtifactSource, env: Mapping[str, str], crew: Crew
+) -> None:
+    """A part of a non-atomic restore: several jobs on a file where the tool can use them, else streamed."""
+    if plan.jobs > 1 and plan.fmt == "custom" and part.role in (layout.WHOLE, layout.POST_DATA):
+        _restore_from_file(plan, part, source, env, crew)
+    else:
+        _restore_part(plan, part, source, env, crew)
+
+
+def _restore_part(
+    plan: Plan,
+    part: layout.Part,
+    source: ArtifactSource,
+    env: Mapping[str, str],
+    crew: Crew | None,
+) -> None:
+    """Stream one part into pg_restore or psql, in one transaction."""
+    argv = [*plan.base_argv(), "--single-transaction"]
+    if plan.fmt == "sql":
+        argv += ["--file=-"]
+    elif plan.request.force:
+        argv += ["--clean", "--if-exists"]
+    with source.open(part.artifact) as reader:
+        if plan.selection is not None:
+            assert plan.lister is not None
+            toc, reader = read_head_through([plan.lister.path, "--list", "--verbose"], reader, env)
+            argv.append(f"--use-list={_write_list(plan, part, toc)}")
+        feed_into(argv, reader, env, crew)
+
+
+def _restore_from_file(
+    plan: Plan, part: layout.Part, source: ArtifactSource, env: Mapping[str, str], crew: Crew
+) -> None:
+    """Write a part to scratch space (verified), then let ``pg_restore --jobs`` work on it in parallel."""
+    path = plan.request.scratch_dir / f"{part.artifact}.restore"
+    with source.open(part.artifact) as reader, path.open("xb") as file:
+        _copy_verified(reader, file)
+    try:
+        argv = [*plan.base_argv(), f"--jobs={plan.jobs}"]
+        if plan.selection is not None:
+            assert plan.lister is not None
+            toc = subprocess.run(  # the archive is verified and local: listing it is quick
+                [plan.lister.path, "--list", "--verbose", str(path)], capture_output=True, text=True, check=False
+            )
+            if toc.returncode != 0:
+                raise DatabaseError(f"pg_restore --list failed: {toc.stderr.strip().splitlines()[-1:]}")
+            argv.append(f"--use-list={_write_list(plan, part, toc.stdout)}")
+        run_alone([*argv, str(path)], env, crew)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _copy_verified(reader: ArtifactReader, file: Any) -> None:
+    while chunk := reader.read(CHUNK):
+        file.write(chunk)
+
+
+def _write_list(plan: Plan, part: layout.Part, toc: str) -> Path:
+    assert plan.selection is not None
+    path = plan.request.scratch_dir / f"{part.artifact}.list"
+    path.write_text(plan.selection.list_file(toc), encoding="utf-8")
+    return path
+
+
+def _count(target: Endpoint, keys: Sequence[str]) -> dict[str, int]:
+    """Rows of each restored table, counted in the target."""
+    import psycopg
+
+    pairs = [split_key(key) for key in keys]
+    with target.connect() as conn:
+        try:
+            present = set(catalog.existing_relations(conn, pairs))
+            return catalog.count_rows(conn, [p for p, key in zip(pairs, keys, strict=True) if key in present])
+        except psycopg.Error as exc:
+            raise database_error(exc, f"cannot count the restored rows in {target.label}") from None
+        finally:
+            conn.rollback()

@@ -1,0 +1,238 @@
+"""Client tools wired to the pipeline, several at once, stopping together when one fails.
+
+Built on :mod:`dbkeeper.tools`: ``running`` (a tool killed on error, waited for on
+success) and ``feed_verified`` (an artifact fed to a tool, its last chunk held back
+until the checksum is proven). What this module adds is what a parallel dump or restore
+needs: a :class:`Crew` of threads where the first failure kills every other tool and
+cancels every query, so nothing keeps running after the operation has failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import IO, TypeVar
+
+from dbkeeper.contract import ArtifactReader, ArtifactWriter
+from dbkeeper.errors import DatabaseError, IntegrityError
+from dbkeeper.pipeline import CHUNK_SIZE
+from dbkeeper.tools import Tool, feed_verified, running
+
+T = TypeVar("T")
+
+
+class Crew:
+    """Tasks on up to *workers* threads; the first failure stops the others and is raised.
+
+    A task registers how to stop its work (kill its tool, cancel its query) with
+    :meth:`stoppable`; when any task fails, every registered stop runs, queued tasks are
+    dropped, and :meth:`run` raises the first failure once every thread has finished.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stops: dict[int, Callable[[], None]] = {}
+        self._next = 0
+        self.stopped = threading.Event()
+
+    @contextlib.contextmanager
+    def stoppable(self, stop: Callable[[], None]) -> Iterator[None]:
+        """Within the block, a failure elsewhere calls *stop* (from another thread)."""
+        with self._lock:
+            token = self._next
+            self._next += 1
+            self._stops[token] = stop
+            already = self.stopped.is_set()
+        if already:
+            stop()
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._stops[token]
+
+    def stop(self) -> None:
+        """Stop every task (idempotent)."""
+        with self._lock:
+            self.stopped.set()
+            stops = list(self._stops.values())
+        for stop in stops:
+            with contextlib.suppress(Exception):
+                stop()
+
+    def run(self, tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
+        """Run *tasks* (at most *workers* at once); return their results in order, or raise the first failure.
+
+        The failure raised is the first, in task order, that is not merely the result of
+        being stopped (a killed tool, a cancelled query).
+        """
+        if not tasks:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks))), thread_name_prefix="pg") as pool:
+            futures = [pool.submit(self._guarded, task) for task in tasks]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.done() and f.exception() is not None for f in futures):
+                self.stop()
+                for future in futures:
+                    future.cancel()
+        errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
+        if errors:
+            raise next((e for e in errors if not _consequence(e)), errors[0])
+        return [future.result() for future in futures]
+
+    def _guarded(self, task: Callable[[], T]) -> T:
+        if self.stopped.is_set():
+            raise _Stopped("stopped because another task failed")
+        return task()
+
+
+class _Stopped(Exception):
+    """A task that never started because another one had failed."""
+
+
+def _consequence(error: BaseException) -> bool:
+    """Whether *error* is only the result of being stopped (a killed tool, a cancelled query)."""
+    if isinstance(error, _Stopped):
+        return True
+    text = str(error)
+    return "exit -9" in text or "canceling statement due to user request" in text
+
+
+def _kill(tool: Tool) -> Callable[[], None]:
+    def kill() -> None:
+        if tool.process.poll() is None:
+            tool.process.kill()
+
+    return kill
+
+
+def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], crew: Crew) -> int:
+    """Run a tool and stream its stdout into *out*; return the bytes copied."""
+    with running(argv, env=env, stdout=True) as tool, crew.stoppable(_kill(tool)):
+        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        total = 0
+        while chunk := stdout.read(CHUNK_SIZE):
+            out.write(chunk)
+            total += len(chunk)
+    return total
+
+
+def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
+    """Run a tool that reads and writes files of its own (``pg_restore --jobs FILE``)."""
+    with running(argv, env=env) as tool, crew.stoppable(_kill(tool)):
+        tool.process.wait()
+
+
+def feed_into(argv: Sequence[str], reader: ArtifactReader, env: Mapping[str, str], crew: Crew | None = None) -> int:
+    """Run a tool fed from a verified artifact; return the bytes fed.
+
+    Damage found at the end kills the tool before it sees its last chunk. When the tool
+    fails first, the rest of the artifact is still checked, so damage is reported as
+    damage rather than as whatever the tool made of it.
+    """
+    with running(argv, env=env, stdin=True) as tool, crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext():
+        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        try:
+            return feed_verified(reader, stdin.write)
+        except BrokenPipeError:
+            code = tool.process.wait()
+            _drain(reader)
+            raise DatabaseError(
+                f"{tool.name} failed (exit {code}) before reading all its input: {tool.error_line()}"
+            ) from None
+
+
+def _drain(reader: ArtifactReader) -> None:
+    """Read *reader* to its end, so that damage raises IntegrityError (other errors are not ours to report)."""
+    try:
+        while reader.read(CHUNK_SIZE):
+            pass
+    except IntegrityError:
+        raise
+    except Exception:  # the tool's failure is the error to report
+        return
+
+
+def filter_through(
+    argv: Sequence[str], reader: ArtifactReader, consume: Callable[[bytes], None], env: Mapping[str, str]
+) -> None:
+    """Feed a verified artifact to a tool and pass everything it prints to *consume*."""
+    with running(argv, env=env, stdin=True, stdout=True) as tool:
+        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        failure: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                feed_verified(reader, stdin.write)
+            except BrokenPipeError:
+                _drain_into(failure, reader)
+            except BaseException as exc:
+                failure.append(exc)
+                _kill(tool)()
+            finally:
+                with contextlib.suppress(OSError):
+                    stdin.close()
+
+        feeder = threading.Thread(target=feed, name="pg-feed", daemon=True)
+        feeder.start()
+        try:
+            while chunk := stdout.read(CHUNK_SIZE):
+                consume(chunk)
+        finally:
+            feeder.join()
+        if failure:
+            raise failure[0]
+
+
+def _drain_into(failure: list[BaseException], reader: ArtifactReader) -> None:
+    try:
+        _drain(reader)
+    except IntegrityError as exc:
+        failure.append(exc)
+
+
+class PrefixedReader:
+    """An artifact reader whose first chunks were already read (and are replayed first)."""
+
+    def __init__(self, head: Sequence[bytes], rest: ArtifactReader) -> None:
+        self._head = deque(head)
+        self._rest = rest
+
+    def read(self, size: int = -1, /) -> bytes:
+        """The replayed chunks first, then the rest of the artifact (verified at its end)."""
+        if self._head:
+            return self._head.popleft()
+        return self._rest.read(size)
+
+
+def read_head_through(
+    argv: Sequence[str], reader: ArtifactReader, env: Mapping[str, str]
+) -> tuple[str, PrefixedReader]:
+    """Run a tool that reads only the start of an artifact (``pg_restore -l``); return its output.
+
+    The chunks the tool was given are kept and replayed by the returned reader, so the
+    artifact is decompressed once even though two tools read its start. Memory is bounded
+    by what the tool reads before it exits (an archive's table of contents).
+    """
+    head: list[bytes] = []
+    output: list[bytes] = []
+    with running(argv, env=env, stdin=True, stdout=True) as tool:
+        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        collector = threading.Thread(target=lambda: output.extend(iter(lambda: stdout.read(CHUNK_SIZE), b"")))
+        collector.start()
+        try:
+            while chunk := reader.read(CHUNK_SIZE):
+                head.append(chunk)
+                stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # it has read what it needs
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+            collector.join()
+    return b"".join(output).decode(errors="replace"), PrefixedReader(head, reader)

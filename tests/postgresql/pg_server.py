@@ -1,0 +1,212 @@
+"""A throwaway PostgreSQL server for tests and benchmarks: initdb, start, stop, remove.
+
+The server runs from the PostgreSQL 15 binaries as an unprivileged user (it refuses to
+run as root): ``runuser -u postgres -- …`` when we are root, creating that user when it
+does not exist, or the current user otherwise. Its data directory and unix socket live
+in a fresh directory under the system temp dir; it listens on 127.0.0.1 only, on a free
+port. Passwords are required over TCP (scram-sha-256); the unix socket trusts local
+users, for the harness's own administration.
+
+A watchdog process holds the read end of a pipe whose write end only this process
+holds: if this process dies without stopping the server (killed, crashed), the pipe
+closes, and the watchdog stops the server and removes its directory.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+PG_BIN = Path(os.environ.get("DBKEEPER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+SERVER_USER = "postgres"
+SUPERUSER = "postgres"
+SUPERUSER_PASSWORD = "root-pw-Ω"
+APP_USER = "app"
+APP_PASSWORD = "s3cret:pass\\word@/ü"
+"""The password-protected role tests use; it has characters a passfile and a URL must escape."""
+
+
+class ServerError(RuntimeError):
+    """The server could not be set up; the message says why."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _ensure_user(name: str) -> None:
+    """Create the unprivileged system user *name* if it does not exist (we are root)."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+
+
+@dataclass
+class Server:
+    """A running throwaway server; :meth:`stop` ends it and removes its files."""
+
+    root: Path
+    port: int
+    run_as: list[str]
+    watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's data directory."""
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        """The directory holding the server's unix socket."""
+        return self.root / "socket"
+
+    @property
+    def log_file(self) -> Path:
+        """The server log."""
+        return self.root / "server.log"
+
+    def url(
+        self,
+        database: str,
+        *,
+        user: str = APP_USER,
+        password: str | None = APP_PASSWORD,
+        scheme: str = "postgresql",
+        query: str = "",
+    ) -> str:
+        """A TCP URL for *database* as *user* (password URL-encoded)."""
+        auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
+        return f"{scheme}://{auth}@127.0.0.1:{self.port}/{quote(database, safe='')}" + (f"?{query}" if query else "")
+
+    def socket_url(self, database: str, *, user: str = SUPERUSER) -> str:
+        """A unix-socket URL (``?host=/dir``) for *database*; the socket trusts local users."""
+        return f"postgresql://{user}@/{quote(database, safe='')}?host={self.socket_dir}&port={self.port}"
+
+    def psql(self, sql: str, *, database: str = "postgres", check: bool = True) -> str:
+        """Run *sql* as the superuser over the unix socket with the stock ``psql``; return stdout."""
+        proc = subprocess.run(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir), "-p", str(self.port),
+             "-U", SUPERUSER, "-d", database],
+            input=sql, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise ServerError(f"psql failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def admin_env(self) -> dict[str, str]:
+        """Environment for stock client tools to reach the server as the superuser."""
+        return {**os.environ, "PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGUSER": SUPERUSER}
+
+    def stop(self) -> None:
+        """Stop the server at once and remove its directory."""
+        try:
+            if (self.data_dir / "postmaster.pid").exists():
+                subprocess.run(
+                    [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
+                    capture_output=True, timeout=60,
+                )  # fmt: skip
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+            if self.watchdog is not None:
+                assert self.watchdog.stdin is not None
+                self.watchdog.stdin.close()
+                self.watchdog.wait(timeout=60)
+
+
+def _run(argv: Sequence[str], what: str) -> None:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise ServerError(f"{what} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
+
+
+def start_server(*, settings: dict[str, str] | None = None) -> Server:
+    """initdb a new cluster in a fresh temp dir and start it; raise ServerError with the reason."""
+    if not (PG_BIN / "postgres").is_file():
+        raise ServerError(f"PostgreSQL server binaries not found in {PG_BIN}: run bash scripts/ensure-packages.sh")
+    if os.geteuid() == 0:
+        _ensure_user(SERVER_USER)
+        run_as = ["runuser", "-u", SERVER_USER, "--"]
+        owner = pwd.getpwnam(SERVER_USER)
+    else:
+        run_as, owner = [], None
+    root = Path(tempfile.mkdtemp(prefix="dbkeeper-pg-"))
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    root.chmod(0o755)  # the server user enters it; the test process (root) reads the socket
+    server = Server(root, _free_port(), run_as)
+    try:
+        server.watchdog = _watchdog(server)
+        (root / "socket").mkdir()
+        password_file = root / "pwfile"
+        password_file.write_text(SUPERUSER_PASSWORD + "\n")
+        if owner is not None:
+            for path in (root / "socket", password_file):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        _run(
+            [*run_as, str(PG_BIN / "initdb"), "-D", str(server.data_dir), "-U", SUPERUSER, f"--pwfile={password_file}",
+             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+             "--no-instructions"],
+            "initdb",
+        )  # fmt: skip
+        password_file.unlink()
+        conf = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(server.port),
+            "unix_socket_directories": f"'{server.socket_dir}'",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "60",
+            **(settings or {}),
+        }
+        with (server.data_dir / "postgresql.conf").open("a") as conf_file:
+            conf_file.writelines(f"{key} = {value}\n" for key, value in conf.items())
+        _run(
+            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-l", str(server.log_file), "-w", "-t", "60",
+             "start"],
+            "pg_ctl start",
+        )  # fmt: skip
+        _wait_ready(server)
+        server.psql(f"CREATE ROLE {APP_USER} LOGIN CREATEDB PASSWORD '{APP_PASSWORD.replace(chr(39), chr(39) * 2)}';")
+    except BaseException as exc:
+        log = server.log_file.read_text(errors="replace")[-2000:] if server.log_file.exists() else ""
+        server.stop()
+        if isinstance(exc, ServerError) and log:
+            raise ServerError(f"{exc}\nserver log:\n{log}") from None
+        raise
+    return server
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        probe = subprocess.run(
+            [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(server.port)], capture_output=True
+        )
+        if probe.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise ServerError("the server started but does not accept TCP connections on 127.0.0.1")
+        time.sleep(0.1)
+
+
+def _watchdog(server: Server) -> subprocess.Popen[bytes]:
+    """A process that stops the server and removes its files once our end of a pipe closes."""
+    pg_ctl = [*server.run_as, str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-m", "immediate", "stop"]
+    script = 'cat >/dev/null; [ -f "$1/data/postmaster.pid" ] && "${@:2}" >/dev/null 2>&1; rm -rf "$1"'
+    return subprocess.Popen(
+        ["bash", "-c", script, "watchdog", str(server.root), *pg_ctl],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
