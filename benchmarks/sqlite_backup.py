@@ -12,12 +12,15 @@ measures, in one run:
              vs  zstd -q -dc tmp.db.zst > restored_native.db
 
 Wall time is the best of --runs runs; each side first runs once untimed, then the two
-sides alternate, so both see the same warm page cache (it cannot be dropped here). Peak
+sides alternate, so both see the same warm page cache (it cannot be dropped here); before
+every run the previous output is deleted and ``sync`` empties the write-back queue. Peak
 RSS comes from GNU time's %M wrapped around each command: for dbkeeper the dbkeeper
 process; for the native pipeline, which runs under one bash, the largest of bash and
 every process it waited for (Linux reports the maximum over a process's reaped children),
 i.e. the biggest of sqlite3, zstd and sha256sum. The reported RSS is the highest of the
-runs. This is a measurement, not a test: it never fails on slow numbers.
+runs. dbkeeper fsyncs what it writes and the native commands do not; --native-fsync
+appends ``sync FILE .`` to them for a like-for-like comparison. This is a measurement,
+not a test: it never fails on slow numbers.
 """
 
 from __future__ import annotations
@@ -133,11 +136,17 @@ def compare(
     ours: tuple[Sequence[str], Callable[[], None]],
     native: tuple[Sequence[str], Callable[[], None]],
 ) -> tuple[Side, Side]:
-    """Warm up each side once, then alternate them *runs* times; each has a cleanup run first."""
+    """Warm up each side once, then alternate them *runs* times.
+
+    Before each run its cleanup deletes the previous run's output, and ``sync`` writes
+    all dirty pages out: otherwise a run pays for the write-back of whatever the run
+    before it left in the page cache (the native pipeline leaves a 1 GB ``tmp.db``).
+    """
     sides = (Side(), Side())
     for attempt in range(runs + 1):
         for side, (argv, cleanup) in zip(sides, (ours, native), strict=True):
             cleanup()
+            os.sync()
             sample = measure(argv, cwd)
             if attempt:  # the first round only warms the cache
                 side.samples.append(sample)
@@ -167,8 +176,8 @@ def remove(*paths: Path) -> Callable[[], None]:
     return cleanup
 
 
-def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, keep: bool) -> Result:
-    """Measure backup and restore of one database size."""
+def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, *, keep: bool, fsync: bool) -> Result:
+    """Measure backup and restore of one database size; *fsync* makes the native side durable too."""
     db = sample_database(size, seed, workdir)
     run_dir = workdir / f"run-{size}"
     remove(run_dir)()
@@ -179,7 +188,8 @@ def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, kee
     print(f"backup, {runs} runs each:", flush=True)
     dbkeeper_backup = [str(DBKEEPER), "--quiet", "backup", f"sqlite:///{db}", "--dir", str(backups)]
     native_backup = ["bash", "-c", f'sqlite3 {shlex.quote(str(db))} ".backup tmp.db" && '
-                     f"zstd -q -3 -T{threads} tmp.db -o tmp.db.zst && sha256sum tmp.db.zst"]
+                     f"zstd -q -3 -T{threads} tmp.db -o tmp.db.zst && sha256sum tmp.db.zst"
+                     + (" && sync tmp.db.zst ." if fsync else "")]
     backup = compare(runs, run_dir, (dbkeeper_backup, remove(backups)),
                      (native_backup, remove(run_dir / "tmp.db", run_dir / "tmp.db.zst")))
     backup_id = backup[0].samples[-1].stdout.strip().splitlines()[-1]
@@ -187,7 +197,8 @@ def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, kee
 
     print(f"restore of {backup_id}, {runs} runs each:", flush=True)
     dbkeeper_restore = [str(DBKEEPER), "--quiet", "restore", backup_id, f"sqlite:///{restored}", "--dir", str(backups)]
-    native_restore = ["bash", "-c", "zstd -q -dc tmp.db.zst > restored_native.db"]
+    native_restore = ["bash", "-c", "zstd -q -dc tmp.db.zst > restored_native.db"
+                      + (" && sync restored_native.db ." if fsync else "")]
     restore = compare(runs, run_dir, (dbkeeper_restore, remove(restored)),
                       (native_restore, remove(run_dir / "restored_native.db")))
 
@@ -205,7 +216,7 @@ def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, kee
     return result
 
 
-def print_results(results: Sequence[Result], threads: int, runs: int) -> None:
+def print_results(results: Sequence[Result], threads: int, runs: int, fsync: bool) -> None:
     """The summary table, one block per database size."""
     headers = ["database", "operation", "dbkeeper s", "native s", "ratio", "dbkeeper RSS MiB", "native RSS MiB",
                "dbkeeper CPU s", "native CPU s"]
@@ -219,6 +230,8 @@ def print_results(results: Sequence[Result], threads: int, runs: int) -> None:
     print()
     print(f"wall time: best of {runs} runs, ratio = dbkeeper / native; zstd -3 with {threads} threads on both sides")
     print("RSS: highest peak of any run; CPU: user + system seconds of all processes, lowest run")
+    if fsync:
+        print("native commands end with 'sync FILE .' (fsync of the output and its directory)")
     print("  ".join(h.rjust(w) if i > 1 else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))))
     for row in rows:
         print("  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
@@ -238,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="sample database seed (default 42)")
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="where databases and runs go")
     parser.add_argument("--keep", action="store_true", help="keep the backups and restored files")
+    parser.add_argument("--native-fsync", action="store_true",
+                        help="end the native commands with 'sync FILE .' (fsync), as dbkeeper does")
     args = parser.parse_args(argv)
     if args.size and args.sizes:
         parser.error("give --size or --sizes, not both")
@@ -256,8 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for size in sizes:
         print(f"\n== {human(size)} ==")
-        results.append(bench_size(size, args.seed, args.runs, args.workdir, threads, args.keep))
-    print_results(results, threads, args.runs)
+        result = bench_size(size, args.seed, args.runs, args.workdir, threads, keep=args.keep, fsync=args.native_fsync)
+        results.append(result)
+    print_results(results, threads, args.runs, args.native_fsync)
     print(f"load average at the end {os.getloadavg()[0]:.2f} (timings are only comparable on an idle machine)")
     return 0
 
