@@ -33,7 +33,12 @@ def test_malformed_url(url: str) -> None:
 
 
 def test_unknown_scheme_names_the_distribution_and_hides_the_password() -> None:
-    run = dbkeeper("backup", "mysql://app:hunter22@db.example/shop", check=False)
+    run = dbkeeper("backup", "oracle://app:hunter22@db.example/shop", check=False)
+    assert_one_line_error(run, "no driver for 'oracle://'", "pip install dbkeeper-oracle")
+    assert "hunter22" not in run.err + run.out
+    run = dbkeeper(
+        "backup", "mysql://app:hunter22@db.example/shop", env={"DBKEEPER_DISABLE_PLUGINS": "mysql"}, check=False
+    )
     assert_one_line_error(run, "no driver for 'mysql://'", "pip install dbkeeper-mysql")
     assert "hunter22" not in run.err + run.out
 
@@ -178,3 +183,9 @@ def test_options_the_driver_does_not_support(chinook: Path, backups: Path, backu
     assert_one_line_error(run, "the sqlite driver does not support the 'jobs' option for backups")
     run = dbkeeper("restore", backup_id, "sqlite:///x.db", "--table", "Album", "--dir", str(backups), check=False)
     assert_one_line_error(run, "does not support the 'tables' option for restores")
+
+
+def test_manifest_without_an_integrity_stage_is_refused(backups: Path, backup_id: str) -> None:
+    edit_manifest(backups, backup_id, lambda m: m["artifacts"][0]["stages"].pop(), reseal=True)
+    for command in (["verify", backup_id], ["restore", backup_id, "sqlite:///x.db"]):
+        assert_one_line_error(dbkeeper(*command, "--dir", str(backups), check=False), "no integrity stage")

@@ -26,10 +26,10 @@ from dbkeeper.contract import (
 )
 from dbkeeper.errors import BackupError, ConfigError, IntegrityError
 from dbkeeper.manifest import ArtifactRecord, Manifest, Provenance, utc_now
-from dbkeeper.pipeline import DecodeChain, EncodeChain, Stage, StagePlan
+from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
 from dbkeeper.plugins import Driver, Plugins, load_plugins
 from dbkeeper.progress import Reporter, SilentReporter
-from dbkeeper.repository import Entry, Repository, Status
+from dbkeeper.repository import BackupDraft, Entry, Repository, Status
 from dbkeeper.retention import Decision, Policy, decide
 from dbkeeper.urls import DatabaseURL
 
@@ -69,7 +69,7 @@ class PrunePlan:
 class _ArtifactSink:
     """Turns a driver's artifacts into pipeline-encoded, atomically committed files."""
 
-    def __init__(self, draft: Any, plans: Sequence[StagePlan], reporter: Reporter) -> None:
+    def __init__(self, draft: BackupDraft, plans: Sequence[StagePlan], reporter: Reporter) -> None:
         self._draft = draft
         self._plans = plans
         self._reporter = reporter
@@ -123,7 +123,7 @@ class _ArtifactSource:
         with path.open("rb", buffering=0) as file, self._reporter.task(f"read {name}", size) as advance:
             chain = DecodeChain(self._stages[name], file, label, on_stored=advance)
             yield chain
-            while chain.read(1 << 20):  # whatever the reader left: the checks need the end
+            while chain.read(CHUNK_SIZE):  # whatever the reader left: the checks need the end
                 pass
 
 
@@ -131,6 +131,10 @@ def _resolve_stages(
     artifact: ArtifactRecord, plugins: Plugins, *, only_integrity: bool
 ) -> list[tuple[Stage, Mapping[str, Any]]]:
     resolved = [(plugins.stage(r["name"], r.get("distribution")).stage, r) for r in artifact.stages]
+    if not any(stage.kind == "integrity" for stage, _ in resolved):
+        raise IntegrityError(
+            f"artifact {artifact.file} records no integrity stage, so nothing can prove its bytes; use another backup"
+        )
     if only_integrity:
         while resolved and resolved[0][0].kind != "integrity":
             resolved.pop(0)
@@ -278,7 +282,7 @@ class BackupManager:
             else:
                 for name in source.names():
                     with source.open(name) as reader:
-                        while reader.read(1 << 20):
+                        while reader.read(CHUNK_SIZE):
                             pass
         except IntegrityError as exc:
             problems.append(str(exc))
