@@ -55,6 +55,11 @@ CREATE TABLE `weird``name"with'quotes; -- and more` (
   `café` VARCHAR(40) NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
+CREATE TABLE `line
+break ``tick``` (`id` INT NOT NULL PRIMARY KEY, `v` VARCHAR(10) NULL) ENGINE=InnoDB;
+INSERT INTO `line
+break ``tick``` VALUES (1, 'x'), (2, NULL);
+
 CREATE TABLE `empty_table` (`id` INT NOT NULL PRIMARY KEY) ENGINE=InnoDB;
 
 CREATE TABLE `audit_log` (

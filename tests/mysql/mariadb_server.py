@@ -27,13 +27,17 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pymysql
+from pymysql.converters import escape_string
 
 SERVER_USER = "mysql"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 TEST_USER = "keeper"
+PASSWORD_PUNCTUATION = " #'\";%\\"
+"""Characters a password may hold that URLs, option files and SQL must each escape."""
 
 
 class ServerError(RuntimeError):
@@ -72,11 +76,14 @@ class MariaDBServer:
         """The server's error log."""
         return self.base / "error.log"
 
-    def url(self, database: str = "", *, scheme: str = "mysql", user: str = TEST_USER, socket: bool = False) -> str:
+    def url(
+        self, database: str = "", *, scheme: str = "mysql", password: str | None = None, socket: bool = False
+    ) -> str:
         """A URL for *database* as the password-protected test user, over TCP or the socket."""
+        secret = quote(self.password if password is None else password, safe="${}")
         if socket:
-            return f"{scheme}://{user}:{self.password}@localhost/{database}?unix_socket={self.socket}"
-        return f"{scheme}://{user}:{self.password}@127.0.0.1:{self.port}/{database}"
+            return f"{scheme}://{TEST_USER}:{secret}@localhost/{database}?unix_socket={self.socket}"
+        return f"{scheme}://{TEST_USER}:{secret}@127.0.0.1:{self.port}/{database}"
 
     def admin(self, database: str | None = None) -> pymysql.connections.Connection:
         """An autocommit utf8mb4 connection as root over the socket."""
@@ -176,7 +183,9 @@ class MariaDBServer:
                 ],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
             )  # fmt: skip
-            server = cls(base=base, port=port, password=secrets.token_urlsafe(12) + "-Pw!", process=process)
+            server = cls(
+                base=base, port=port, password=secrets.token_urlsafe(9) + PASSWORD_PUNCTUATION, process=process
+            )
             try:
                 server._wait_ready()
             except ServerError:
@@ -209,7 +218,7 @@ class MariaDBServer:
         statements = []
         for host in ("localhost", "127.0.0.1", "%"):
             statements += [
-                f"CREATE USER '{TEST_USER}'@'{host}' IDENTIFIED BY '{self.password}'",
+                f"CREATE USER '{TEST_USER}'@'{host}' IDENTIFIED BY '{escape_string(self.password)}'",
                 f"GRANT ALL PRIVILEGES ON *.* TO '{TEST_USER}'@'{host}' WITH GRANT OPTION",
             ]
         self.execute(*statements)

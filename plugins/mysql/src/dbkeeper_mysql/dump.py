@@ -47,9 +47,9 @@ def _tool(names: tuple[str, ...], choice: str) -> str | None:
     return next((path for name in names if (path := shutil.which(name))), None)
 
 
-def loader_for(target: ServerTarget, info: ServerInfo, options: Mapping[str, Any], scratch: Path) -> Loader:
-    """The ``mariadb`` client with a private option file, or PyMySQL."""
-    tool = _tool(info.client_tools, tools_choice(options))
+def loader_for(target: ServerTarget, info: ServerInfo, choice: str, scratch: Path) -> Loader:
+    """The ``mariadb`` client with a private option file, or PyMySQL (*choice* from :func:`tools_choice`)."""
+    tool = _tool(info.client_tools, choice)
     return ClientLoader(tool, target.option_file(scratch)) if tool else PythonLoader(target)
 
 
@@ -81,10 +81,11 @@ def _table_facts(target: ServerTarget, database: str) -> tuple[ServerInfo, tuple
 
 def dump(request: DumpRequest) -> DumpResult:
     """Back up the database the URL names into the layout's artifacts."""
+    choice = tools_choice(request.options)
     target = ServerTarget.from_url(request.url)
     database = target.require_database()
     info, (charset, collation), sequences, non_transactional = _table_facts(target, database)
-    tool = _tool(info.dump_tools, tools_choice(request.options))
+    tool = _tool(info.dump_tools, choice)
     if tool:
         dumper = _tool_version(tool)
         layout, counts = _client_dump(tool, dumper, target, database, request)

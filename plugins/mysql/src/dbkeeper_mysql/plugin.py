@@ -64,10 +64,11 @@ def dbkeeper_dump(request: DumpRequest) -> DumpResult:
 @hookimpl
 def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
     """Load into a staging database, check, and swap into the target (see :mod:`dbkeeper_mysql.restore`)."""
+    choice = dump.tools_choice(request.options)
     target = ServerTarget.from_url(request.url)
     with admin_connection(target) as conn:
         info = server_info(conn)
-    loader = dump.loader_for(target, info, request.options, request.scratch_dir)
+    loader = dump.loader_for(target, info, choice, request.scratch_dir)
     return Restore(request, loader).run()
 
 

@@ -26,6 +26,7 @@ from dbkeeper_mysql.sqltext import (
     LineFeeder,
     RowCounter,
     delimiter_command,
+    insert_head_open,
     is_comment_or_blank,
     parse_insert,
     statement_complete,
@@ -71,6 +72,7 @@ class DumpSplitter:
         self._in_objects = False
         self._feeder = LineFeeder()
         self._line: list[bytes] = []
+        self._head: list[bytes] = []
         self._statement: list[bytes] = []
         self._pending: list[bytes] = []
         self._title: list[bytes] = []
@@ -90,7 +92,7 @@ class DumpSplitter:
         """Check the dump ended cleanly and commit the last artifacts."""
         for piece, ends_line in self._feeder.end():
             self._piece(piece, ends_line)
-        if self._statement or self._rows is not None or self._title:
+        if self._statement or self._rows is not None or self._title or self._head:
             raise DumpFormatError("the dump ends inside a statement: the dump tool stopped early")
         if not self._completed:
             raise DumpFormatError("the dump has no '-- Dump completed' line: the dump tool stopped early")
@@ -113,8 +115,13 @@ class DumpSplitter:
             if ends_line and self._rows.ended():
                 self._end_insert()
             return
-        if not self._line and not self._statement and not self._title and piece.startswith(INSERT):
-            self._start_insert(piece)
+        if self._head or (not self._line and not self._statement and not self._title and piece.startswith(INSERT)):
+            self._head.append(piece)
+            head = b"".join(self._head)
+            if ends_line and insert_head_open(head):
+                return  # a table name with a line break: the INSERT's head goes on
+            self._head = []
+            self._start_insert(head)
             if ends_line and self._rows is not None and self._rows.ended():
                 self._end_insert()
             return

@@ -144,6 +144,15 @@ def parse_insert(head: bytes) -> tuple[str, int] | None:
     return table, position + 7
 
 
+def insert_head_open(head: bytes) -> bool:
+    """Whether *head* starts an INSERT whose table or column name goes on past the line's end.
+
+    Names may hold line breaks; before ``VALUES`` only names hold backticks (doubled
+    inside), so an odd count means one is still open.
+    """
+    return head.startswith(INSERT) and head.count(b"`") % 2 == 1
+
+
 def _separators(text: bytes) -> int:
     return text.count(b"),(") + text.count(b"),\n(")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dbkeeper.contract import ArtifactReader, BackupContents, InspectRequest
 from dbkeeper_mysql.layout import Layout
-from dbkeeper_mysql.sqltext import CHUNK, INSERT, RowCounter, line_pieces, parse_insert
+from dbkeeper_mysql.sqltext import CHUNK, INSERT, RowCounter, insert_head_open, line_pieces, parse_insert
 
 COMPLETED = b"-- Dump completed"
 
@@ -19,24 +19,30 @@ def count_rows(reader: ArtifactReader, table: str) -> tuple[int, list[str]]:
     rows = 0
     problems: list[str] = []
     insert: RowCounter | None = None
+    head: list[bytes] = []
     at_line_start = True
     for piece, ends_line in line_pieces(reader.read):
         if insert is not None:
             insert.feed(piece)
-        elif at_line_start and piece.startswith(INSERT):
-            parsed = parse_insert(piece)
+        elif head or (at_line_start and piece.startswith(INSERT)):
+            head.append(piece)
+            text = b"".join(head)
+            if ends_line and insert_head_open(text):
+                continue  # a name with a line break: the INSERT's head goes on
+            head = []
+            parsed = parse_insert(text)
             if parsed is None:
-                problems.append(f"table `{table}`: an INSERT that cannot be read: {piece[:60]!r}")
+                problems.append(f"table `{table}`: an INSERT that cannot be read: {text[:60]!r}")
             elif parsed[0] != table:
                 problems.append(f"table `{table}`: its part holds rows of table `{parsed[0]}`")
             else:
                 insert = RowCounter()
-                insert.feed(piece[parsed[1] :])
+                insert.feed(text[parsed[1] :])
         if ends_line and insert is not None and insert.ended():
             rows += insert.rows
             insert = None
         at_line_start = ends_line
-    if insert is not None:
+    if insert is not None or head:
         problems.append(f"table `{table}`: the part ends inside an INSERT")
     return rows, problems
 
