@@ -116,7 +116,7 @@ def statements(read: Callable[[int], bytes]) -> Iterator[bytes]:
         if line.rstrip().endswith(delimiter):
             text = b"".join(lines)
             if statement_complete(text, delimiter):
-                yield text.rstrip()[: -len(delimiter)]
+                yield text.rstrip()[: -len(delimiter)].rstrip()
                 lines = []
     if lines:
         raise DatabaseError("the SQL script ends inside a statement")
