@@ -105,6 +105,47 @@ class Server:
             raise ServerError(f"psql failed: {proc.stderr.strip()}")
         return proc.stdout
 
+    def schema_dump(self, database: str) -> str:
+        """``pg_dump --schema-only`` of *database*, without the lines that differ on every run."""
+        proc = subprocess.run(
+            ["pg_dump", "--schema-only", "-d", database], env=self.admin_env(), capture_output=True, text=True,
+            check=True, timeout=120,
+        )  # fmt: skip
+        return "".join(
+            line for line in proc.stdout.splitlines(keepends=True)
+            if not line.startswith(("\\restrict", "\\unrestrict", "-- Dumped from", "-- Dumped by"))
+        )  # fmt: skip
+
+    def contents(self, database: str) -> dict[str, object]:
+        """Everything a dump carries besides definitions, comparable across databases.
+
+        Each table's rows (as ``COPY`` text, sorted), each sequence's position, each
+        materialized view's rows and the large objects.
+        """
+        tables = self.psql(
+            "SELECT format('%I.%I', n.nspname, c.relname), c.relkind FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'm', 'S') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' "
+            "ORDER BY 1",
+            database=database,
+        ).splitlines()
+        result: dict[str, object] = {}
+        for line in tables:
+            name, kind = line.rsplit("|", 1)
+            if kind == "S":
+                result[name] = self.psql(f"SELECT last_value, is_called FROM {name}", database=database)
+            else:
+                rows = self.psql(f"COPY (SELECT * FROM ONLY {name}) TO STDOUT", database=database)
+                result[name] = sorted(rows.splitlines())
+        result["large objects"] = self.psql(
+            "SELECT oid, md5(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY 1", database=database
+        )
+        return result
+
+    def databases(self) -> set[str]:
+        """The names of the databases on the server."""
+        return set(self.psql("SELECT datname FROM pg_database").split())
+
     def admin_env(self) -> dict[str, str]:
         """Environment for stock client tools to reach the server as the superuser."""
         return {**os.environ, "PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGUSER": SUPERUSER}

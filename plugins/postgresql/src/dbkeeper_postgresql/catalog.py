@@ -109,17 +109,22 @@ def database_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 def dumped_tables(conn: psycopg.Connection[Any]) -> tuple[list[Table], list[str]]:
     """Tables whose rows pg_dump writes, largest first, and the keys of extension-owned tables.
 
+    Sizes come from the statistics (``relpages``, as pg_dump's own ordering), which
+    takes no lock: the catalog is read without waiting behind anyone's DDL.
+
     Extension tables are left out of the row counts: pg_dump writes only the rows an
     extension marked as configuration, so their counts cannot be compared.
     """
     rows = conn.execute(
         f"""
-        SELECT n.nspname, c.relname, c.oid::int8, pg_table_size(c.oid),
+        SELECT n.nspname, c.relname, c.oid::int8,
+               (c.relpages::int8 + coalesce(t.relpages, 0)) * current_setting('block_size')::int8,
                EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
                        AND e.objid = c.oid AND e.deptype = 'e')
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
         WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND {USER_SCHEMAS}
-        ORDER BY pg_table_size(c.oid) DESC, n.nspname, c.relname
+        ORDER BY 4 DESC, n.nspname, c.relname
         """
     ).fetchall()
     tables = [Table(schema, name, oid, size) for schema, name, oid, size, in_extension in rows if not in_extension]
@@ -215,3 +220,34 @@ def existing_relations(conn: psycopg.Connection[Any], wanted: Iterable[tuple[str
         ([s for s, _ in pairs], [n for _, n in pairs]),
     ).fetchall()
     return [qualified(schema, name) for schema, name in rows]
+
+
+_PROBES = {
+    "SCHEMA": "to_regnamespace(quote_ident(%(tag)s))",
+    "TYPE": "to_regtype(quote_ident(%(ns)s) || '.' || quote_ident(%(tag)s))",
+    "DOMAIN": "to_regtype(quote_ident(%(ns)s) || '.' || quote_ident(%(tag)s))",
+    "SHELL TYPE": "to_regtype(quote_ident(%(ns)s) || '.' || quote_ident(%(tag)s))",
+    "SEQUENCE": "to_regclass(quote_ident(%(ns)s) || '.' || quote_ident(%(tag)s))",
+    "COLLATION": "to_regcollation(quote_ident(%(ns)s) || '.' || quote_ident(%(tag)s))",
+    "FUNCTION": "to_regprocedure(quote_ident(%(ns)s) || '.' || quote_ident(%(name)s) || %(args)s)",
+    "PROCEDURE": "to_regprocedure(quote_ident(%(ns)s) || '.' || quote_ident(%(name)s) || %(args)s)",
+    "AGGREGATE": "to_regprocedure(quote_ident(%(ns)s) || '.' || quote_ident(%(name)s) || %(args)s)",
+}
+
+
+def absent(conn: psycopg.Connection[Any], objects: Iterable[tuple[str, str | None, str]]) -> list[bool]:
+    """For each ``(kind, schema, name)`` as pg_restore lists it (a function with its arguments), whether it is missing.
+
+    Kinds without a probe count as missing.
+    """
+    results = []
+    for kind, schema, tag in objects:
+        probe = _PROBES.get(kind)
+        if probe is None:
+            results.append(True)
+            continue
+        name, paren, args = tag.partition("(")
+        values = {"ns": schema or "", "tag": tag, "name": name, "args": paren + args}
+        row = conn.execute(f"SELECT {probe} IS NULL", values).fetchone()  # type: ignore[arg-type]
+        results.append(bool(row and row[0]))
+    return results

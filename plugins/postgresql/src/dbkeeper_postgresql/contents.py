@@ -1,9 +1,9 @@
-"""Deep verification: read every artifact to its end and count the rows of each table.
+r"""Deep verification: read every artifact to its end and count the rows of each table.
 
 A custom archive goes through ``pg_restore --data-only --file=-``, which must read the
 whole archive (a truncated one fails where ``pg_restore --list`` still succeeds); a plain
 script is read as it is and must end with pg_dump's completion line. The rows between
-each ``COPY … FROM stdin;`` and its ``\\.`` are counted, streaming, and the core compares
+each ``COPY … FROM stdin;`` and its ``\.`` are counted, streaming, and the core compares
 the counts with the manifest.
 """
 
@@ -24,12 +24,12 @@ _TAIL = 64 * 1024  # bytes of a plain script kept to look for the completion lin
 
 
 class CopyCounter:
-    """Counts rows per table in SQL text written by pg_dump or pg_restore, fed in chunks.
+    r"""Counts rows per table in SQL text written by pg_dump or pg_restore, fed in chunks.
 
     Outside a ``COPY`` block the text is read line by line (it holds only statements);
-    inside, rows are counted with ``bytes.count`` up to the ``\\.`` line, so counting
-    keeps up with the data. In COPY's text format a data line never starts with ``\\.``
-    (a backslash in data is written ``\\\\``), so that line ends the block.
+    inside, rows are counted with ``bytes.count`` up to the ``\.`` line, so counting
+    keeps up with the data. In COPY's text format a data line never starts with ``\.``
+    (a backslash in data is written ``\\``), so that line ends the block.
     """
 
     def __init__(self) -> None:

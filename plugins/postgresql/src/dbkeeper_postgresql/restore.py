@@ -34,7 +34,7 @@ from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, T
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
-from dbkeeper_postgresql.selection import Selection, split_key
+from dbkeeper_postgresql.selection import Entry, Selection, split_key
 from dbkeeper_postgresql.streams import Crew, feed_into, read_head_through, run_alone
 
 CHUNK = 1 << 20
@@ -207,7 +207,11 @@ def _explained(exc: DatabaseError | ConfigError, plan: Plan, created: bool) -> D
         outcome = f"nothing was restored: {name!r} is unchanged"
     else:
         outcome = f"{name!r} is partly restored: drop it and restore again"
-    return type(exc)(f"{exc}; {outcome}")
+    hint = ""
+    if plan.selection is not None and isinstance(exc, DatabaseError) and "does not exist" in str(exc):
+        hint = " (a selective restore needs what the chosen tables refer to: add it with --table or --schema, "
+        hint += "or restore into a database that has it)"
+    return type(exc)(f"{exc}; {outcome}{hint}")
 
 
 def _run(plan: Plan, env: Mapping[str, str]) -> None:
@@ -292,9 +296,21 @@ def _copy_verified(reader: ArtifactReader, file: Any) -> None:
 
 
 def _write_list(plan: Plan, part: layout.Part, toc: str) -> Path:
+    """The ``--use-list`` file for *part*: the selection, plus what it needs and the target lacks."""
+    import psycopg
+
     assert plan.selection is not None
+
+    def missing(entries: list[Entry]) -> set[int]:
+        with plan.target.connect(autocommit=True) as conn:
+            try:
+                lacking = catalog.absent(conn, [(e.desc or "", e.namespace, e.tag or "") for e in entries])
+            except psycopg.Error as exc:
+                raise database_error(exc, f"cannot inspect the restore target {plan.target.label}") from None
+        return {entry.id for entry, lacks in zip(entries, lacking, strict=True) if lacks}
+
     path = plan.request.scratch_dir / f"{part.artifact}.list"
-    path.write_text(plan.selection.list_file(toc), encoding="utf-8")
+    path.write_text(plan.selection.list_file(toc, missing), encoding="utf-8")
     return path
 
 

@@ -16,7 +16,7 @@ per table in the manifest at dump time), by schema name, and through the depende
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,10 @@ KNOWN_DESCS = sorted(
     reverse=True,
 )  # fmt: skip
 ALWAYS = frozenset({"ENCODING", "STDSTRINGS", "SEARCHPATH"})
+PREREQUISITES = frozenset(
+    {"SCHEMA", "TYPE", "DOMAIN", "SHELL TYPE", "FUNCTION", "PROCEDURE", "AGGREGATE", "SEQUENCE", "COLLATION"}
+)
+"""What a selection depends on and brings along when the target lacks it (a schema, a column's type …)."""
 _ENTRY = re.compile(r"^(?P<id>-?\d+); (?P<classid>\d+) (?P<objid>\d+) (?P<rest>.*)$")
 _DEPENDS = re.compile(r"^;\s*depends on:(?P<ids>(?: \d+)*)\s*$")
 
@@ -56,6 +60,7 @@ class Entry:
     catalog_id: tuple[int, int]
     desc: str | None
     namespace: str | None
+    tag: str | None
     depends_on: list[int] = field(default_factory=list)
 
 
@@ -67,11 +72,14 @@ def parse_toc(text: str, schemas: Iterable[str]) -> list[Entry]:
         if match := _ENTRY.match(line):
             rest = match["rest"]
             desc = next((d for d in KNOWN_DESCS if rest.startswith(d + " ")), None)
-            namespace = None
+            namespace = tag = None
             if desc is not None:
                 after = rest[len(desc) + 1 :]
                 namespace = next((s for s in by_length if after.startswith(s + " ")), None)
-            entries.append(Entry(line, int(match["id"]), (int(match["classid"]), int(match["objid"])), desc, namespace))
+                named = after[len(namespace) + 1 :] if namespace is not None else after.removeprefix("- ")
+                tag = named.rsplit(" ", 1)[0]  # the owner comes last
+            catalog_id = (int(match["classid"]), int(match["objid"]))
+            entries.append(Entry(line, int(match["id"]), catalog_id, desc, namespace, tag))
         elif (depends := _DEPENDS.match(line)) and entries:
             entries[-1].depends_on.extend(int(i) for i in depends["ids"].split())
     return entries
@@ -119,8 +127,11 @@ class Selection:
         """``(schema, name)`` of every chosen relation."""
         return [(r.schema, r.name) for r in self.relations.values()]
 
-    def list_file(self, toc: str) -> str:
-        """A ``pg_restore --use-list`` file restoring just this selection from the archive listed in *toc*."""
+    def list_file(self, toc: str, missing: Callable[[list[Entry]], set[int]]) -> str:
+        """A ``pg_restore --use-list`` file restoring just this selection from the archive listed in *toc*.
+
+        *missing* says which of the given prerequisite entries the target lacks (by id).
+        """
         entries = parse_toc(toc, self.all_schemas)
         by_id = {entry.id: entry for entry in entries}
         catalog_ids = {(PG_NAMESPACE, oid) for oid in self.schemas.values()}
@@ -136,6 +147,7 @@ class Selection:
             or (e.namespace is not None and e.namespace in self.schemas)
             or e.desc in ALWAYS
         }
+        selected |= _prerequisites(by_id, selected, missing)
         changed = True
         while changed:  # what belongs to selected entries: their comments, privileges, sequence values …
             changed = False
@@ -147,6 +159,23 @@ class Selection:
                     selected.add(entry.id)
                     changed = True
         return "".join(entry.line + "\n" for entry in entries if entry.id in selected)
+
+
+def _prerequisites(
+    by_id: Mapping[int, Entry], selected: set[int], missing: Callable[[list[Entry]], set[int]]
+) -> set[int]:
+    """The schemas, types, functions and sequences the selection depends on that the target lacks."""
+    needed: set[int] = set()
+    frontier = set(selected)
+    while frontier:
+        candidates = {
+            d for e in frontier for d in by_id[e].depends_on
+            if d in by_id and d not in selected and d not in needed and by_id[d].desc in PREREQUISITES
+        }  # fmt: skip
+        lacking = missing([by_id[d] for d in sorted(candidates)]) if candidates else set()
+        needed |= lacking
+        frontier = lacking
+    return needed
 
 
 def _relations(details: Mapping[str, Any]) -> dict[str, Relation]:
