@@ -57,7 +57,8 @@ class Relation:
     ``objects`` are ``(catalog oid, object oid)`` pairs of its constraints, indexes,
     triggers, rules, policies, column defaults, statistics and owned sequences: the
     catalog ids that pg_dump's table of contents shows for them. ``children`` are the
-    keys of its partitions or inheritance children.
+    keys of its partitions or inheritance children. ``requires`` are objects it needs
+    that pg_dump does not list as dependencies of its definition (its triggers' functions).
     """
 
     schema: str
@@ -66,6 +67,7 @@ class Relation:
     kind: str
     objects: list[tuple[int, int]] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    requires: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -75,13 +77,14 @@ class Relation:
     def to_json(self) -> dict[str, Any]:
         """The manifest's form."""
         return {"oid": self.oid, "kind": self.kind, "objects": [list(o) for o in self.objects],
-                "children": self.children}  # fmt: skip
+                "children": self.children, "requires": [list(o) for o in self.requires]}  # fmt: skip
 
     @classmethod
     def from_json(cls, schema: str, name: str, data: Mapping[str, Any]) -> Relation:
         """Read the manifest's form back."""
         return cls(schema, name, int(data["oid"]), str(data["kind"]),
-                   [(int(c), int(o)) for c, o in data.get("objects", [])], list(data.get("children", [])))  # fmt: skip
+                   [(int(c), int(o)) for c, o in data.get("objects", [])], list(data.get("children", [])),
+                   [(int(c), int(o)) for c, o in data.get("requires", [])])  # fmt: skip
 
 
 def database_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
@@ -153,16 +156,19 @@ def relations(conn: psycopg.Connection[Any]) -> list[Relation]:
                       AND d.refobjid = c.oid AND d.deptype IN ('a', 'i')) o), '[]'::jsonb),
           coalesce((SELECT jsonb_agg(jsonb_build_array(cn.nspname, cc.relname) ORDER BY cn.nspname, cc.relname)
             FROM pg_inherits i JOIN pg_class cc ON cc.oid = i.inhrelid
-            JOIN pg_namespace cn ON cn.oid = cc.relnamespace WHERE i.inhparent = c.oid), '[]'::jsonb)
+            JOIN pg_namespace cn ON cn.oid = cc.relnamespace WHERE i.inhparent = c.oid), '[]'::jsonb),
+          coalesce((SELECT jsonb_agg(DISTINCT jsonb_build_array('pg_proc'::regclass::oid::int8, tg.tgfoid::int8))
+            FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal), '[]'::jsonb)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relpersistence <> 't' AND {USER_SCHEMAS}
         ORDER BY n.nspname, c.relname
         """
     ).fetchall()
     return [
-        Relation(schema, name, oid, kind, [(int(a), int(b)) for a, b in objects], [qualified(*c) for c in children])
-        for schema, name, oid, kind, objects, children in rows
-    ]
+        Relation(schema, name, oid, kind, [(int(a), int(b)) for a, b in objects], [qualified(*c) for c in children],
+                 [(int(a), int(b)) for a, b in requires])
+        for schema, name, oid, kind, objects, children, requires in rows
+    ]  # fmt: skip
 
 
 def schemas(conn: psycopg.Connection[Any]) -> dict[str, int]:

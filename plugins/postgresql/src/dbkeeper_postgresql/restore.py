@@ -2,15 +2,18 @@
 
 What a restore guarantees depends on how it runs:
 
-- **one transaction** (a single-archive backup restored without ``--jobs``):
-  ``pg_restore --single-transaction`` or ``psql --single-transaction``, fed so that the
-  last chunk arrives only after the checksum is proven. A damaged artifact or a failing
-  statement rolls everything back: the target is exactly as it was.
+- **one transaction** (a single-archive backup restored without ``--jobs``): a damaged
+  artifact or a failing statement rolls everything back; the target is exactly as it
+  was. A whole custom archive goes to ``pg_restore --single-transaction``, which needs
+  every byte of it, and the last chunk is held back until the checksum is proven. A
+  plain script, or a selection (``pg_restore --use-list --file=-``, which stops reading
+  once it has what was asked for), goes to ``psql`` between a ``BEGIN`` and a
+  ``COMMIT`` that is written only after the whole artifact was verified.
 - **parallel** (``--jobs N``, or a backup made with ``--jobs``): the definitions, then
-  the tables' rows several at once (each part in its own transaction), then indexes and
-  constraints with ``pg_restore --jobs``. Not one transaction: if it fails part-way, a
-  database created by the restore is dropped again; an existing one is left partly
-  restored, and the error says so.
+  the tables' rows several parts at once (each part in its own transaction), then
+  indexes and constraints with ``pg_restore --jobs`` from a verified scratch copy. Not one
+  transaction: if it fails part-way, a database created by the restore is dropped
+  again; an existing one is left partly restored, and the error says so.
 
 A target database that does not exist is created (``TEMPLATE template0`` with the
 source's encoding and locale). A target holding anything is refused unless ``force``,
@@ -29,13 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbkeeper.contract import ArtifactReader, ArtifactSource, RestoreRequest, RestoreResult
-from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, TargetNotEmptyError
+from dbkeeper.contract import ArtifactSource, RestoreRequest, RestoreResult
+from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, DbkeeperError, TargetNotEmptyError
+from dbkeeper.tools import feed_verified
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.selection import Entry, Selection, split_key
-from dbkeeper_postgresql.streams import Crew, feed_into, read_head_through, run_alone
+from dbkeeper_postgresql.streams import Crew, feed_into, filter_through, one_transaction, read_head_through, run_alone
 
 CHUNK = 1 << 20
 
@@ -50,36 +54,40 @@ class Plan:
     parts: list[layout.Part]
     jobs: int
     selection: Selection | None
-    client: Client
-    lister: Client | None
+    pg_restore: Client | None
+    psql: Client | None
 
     @property
     def atomic(self) -> bool:
         """Whether the whole restore runs in one transaction."""
         return len(self.parts) == 1 and self.jobs <= 1
 
-    def base_argv(self) -> list[str]:
-        """The client tool with the target connection (password: see ``client_env``)."""
-        if self.fmt == "sql":
-            return [self.client.path, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--no-password",
-                    f"--dbname={self.target.conninfo()}"]  # fmt: skip
-        return [self.client.path, f"--dbname={self.target.conninfo()}", "--no-password", "--exit-on-error"]
+    def psql_argv(self) -> list[str]:
+        """The psql command reading SQL from stdin into the target, stopping at the first error."""
+        assert self.psql is not None
+        return [self.psql.path, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--no-password",
+                f"--dbname={self.target.conninfo()}", "--file=-"]  # fmt: skip
+
+    def pg_restore_argv(self, *, into_target: bool = True) -> list[str]:
+        """The pg_restore command restoring into the target (or writing SQL to stdout), cleaning first for --force."""
+        assert self.pg_restore is not None
+        argv = [self.pg_restore.path, "--exit-on-error", "--no-password"]
+        argv += [f"--dbname={self.target.conninfo()}"] if into_target else ["--file=-"]
+        return argv + (["--clean", "--if-exists"] if self.request.force else [])
 
 
 def restore(request: RestoreRequest) -> RestoreResult:
     """Restore ``request.backup`` into ``request.url``; see the module documentation for the guarantees."""
     plan = _plan(request)
-    name = plan.target.database
-    assert name is not None
-    with _prepared_target(plan) as created:
-        with plan.target.client_env(request.scratch_dir) as env:
-            try:
-                _run(plan, env)
-            except (DatabaseError, ConfigError) as exc:
-                raise _explained(exc, plan, created) from None
+    with _prepared_target(plan) as created, plan.target.client_env(request.scratch_dir) as env:
+        try:
+            _run(plan, env)
+        except DbkeeperError as exc:
+            raise _explained(exc, plan, created) from None
         scope = plan.selection.tables(request.backup.row_counts) if plan.selection else list(request.backup.row_counts)
         counts = _count(plan.target, scope)
-    return RestoreResult(database=name, row_counts=counts, tables=scope if plan.selection else None)
+    assert plan.target.database is not None
+    return RestoreResult(database=plan.target.database, row_counts=counts, tables=scope if plan.selection else None)
 
 
 def _plan(request: RestoreRequest) -> Plan:
@@ -101,39 +109,33 @@ def _plan(request: RestoreRequest) -> Plan:
     target = Endpoint.from_url(request.url)
     if not target.database:
         raise ConfigError(f"the restore target {request.url} names no database; add /DATABASE to the URL")
-    plan_without_checks = Plan(request, target, fmt, parts, jobs, selection, _client(fmt, details), None)
-    if request.force and not plan_without_checks.atomic:
+    if request.force and (len(parts) > 1 or jobs > 1):
         raise ConfigError(
             "--force replaces objects in place, which is only safe in one transaction: restore this backup without "
-            "--jobs"
-            + (" (it was made with --jobs, so its parts restore separately)" if len(parts) > 1 else "")
+            "--jobs" + (" (it was made with --jobs, so its parts restore separately)" if len(parts) > 1 else "")
             + ", or drop the target database first"
-        )
-    lister = plan_without_checks.client if fmt == "custom" else None
-    return Plan(request, target, fmt, parts, jobs, selection, plan_without_checks.client, lister)
-
-
-def _client(fmt: str, details: Mapping[str, Any]) -> Client:
+        )  # fmt: skip
     written_by = str(details.get("pg_dump_version", "0"))
-    return restore_client("psql" if fmt == "sql" else "pg_restore", written_by)
+    pg_restore = restore_client("pg_restore", written_by) if fmt == "custom" else None
+    psql = restore_client("psql", written_by) if fmt == "sql" or selection is not None else None
+    return Plan(request, target, fmt, parts, jobs, selection, pg_restore, psql)
 
 
 @contextlib.contextmanager
 def _prepared_target(plan: Plan) -> Iterator[bool]:
     """Create the target database when missing (and drop it again if the restore fails); check it is empty."""
-    target, details = plan.target, plan.request.backup.details
     created = False
     try:
-        with target.connect(autocommit=True) as conn:
+        with plan.target.connect(autocommit=True) as conn:
             _refuse_unless_empty(conn, plan)
     except DatabaseNotFoundError:
-        _create_database(target, details)
+        _create_database(plan.target, plan.request.backup.details)
         created = True
     try:
         yield created
     except BaseException:
         if created:
-            _drop_database(target)
+            _drop_database(plan.target)
         raise
 
 
@@ -180,9 +182,8 @@ def _create_database(target: Endpoint, details: Mapping[str, Any]) -> None:
             options.append(sql.SQL("{} {}").format(sql.SQL(keyword), sql.Literal(details[key])))
     if details.get("icu_locale"):
         options.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(details["icu_locale"])))
-    statement = sql.SQL("CREATE DATABASE {} ").format(sql.Identifier(target.database or "")) + sql.SQL(" ").join(
-        options
-    )
+    name = sql.Identifier(target.database or "")
+    statement = sql.SQL("CREATE DATABASE {} {}").format(name, sql.SQL(" ").join(options))
     with target.connect_maintenance() as admin:
         try:
             admin.execute(statement)
@@ -198,32 +199,29 @@ def _drop_database(target: Endpoint) -> None:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.database or "")))
 
 
-def _explained(exc: DatabaseError | ConfigError, plan: Plan, created: bool) -> DatabaseError | ConfigError:
-    """*exc* with what it means for the target added."""
+def _explained(exc: DbkeeperError, plan: Plan, created: bool) -> DbkeeperError:
+    """*exc* with what it means for the target added (same class, one line)."""
     name = plan.target.database
     if created:
-        outcome = f"the new database {name!r} was removed again"
+        outcome = f"the new database '{name}' was removed again"
     elif plan.atomic:
-        outcome = f"nothing was restored: {name!r} is unchanged"
+        outcome = f"nothing was restored: '{name}' is unchanged"
     else:
-        outcome = f"{name!r} is partly restored: drop it and restore again"
+        outcome = f"'{name}' is partly restored: drop it and restore again"
     hint = ""
-    if plan.selection is not None and isinstance(exc, DatabaseError) and "does not exist" in str(exc):
-        hint = " (a selective restore needs what the chosen tables refer to: add it with --table or --schema, "
-        hint += "or restore into a database that has it)"
+    if plan.selection is not None and "does not exist" in str(exc):
+        hint = (
+            " (a selective restore needs what the chosen tables refer to: add it with --table or --schema, "
+            "or restore into a database that has it)"
+        )
     return type(exc)(f"{exc}; {outcome}{hint}")
 
 
 def _run(plan: Plan, env: Mapping[str, str]) -> None:
-    """Restore every part in order: definitions, rows (several at once), then indexes and constraints."""
-    source = plan.request.artifacts
-    if plan.atomic:
-        _restore_part(plan, plan.parts[0], source, env, None)
-        return
+    """Restore every part in order: definitions, rows (several parts at once), then indexes and constraints."""
     crew = Crew()
-    for role_parts, workers in _stages(plan):
-        tasks = [functools.partial(_restore_part_somehow, plan, part, source, env, crew) for part in role_parts]
-        crew.run(tasks, workers)
+    for parts, workers in _stages(plan):
+        crew.run([functools.partial(_restore_part, plan, part, env, crew) for part in parts], workers)
 
 
 def _stages(plan: Plan) -> list[tuple[list[layout.Part], int]]:
@@ -237,62 +235,48 @@ def _stages(plan: Plan) -> list[tuple[list[layout.Part], int]]:
     return [(pre, 1), (data, plan.jobs), (post, 1)]
 
 
-def _restore_part_somehow(
-    plan: Plan, part: layout.Part, source: ArtifactSource, env: Mapping[str, str], crew: Crew
-) -> None:
-    """A part of a non-atomic restore: several jobs on a file where the tool can use them, else streamed."""
+def _restore_part(plan: Plan, part: layout.Part, env: Mapping[str, str], crew: Crew) -> None:
+    """Restore one part, in one transaction unless pg_restore can use several jobs on it."""
+    source = plan.request.artifacts
     if plan.jobs > 1 and plan.fmt == "custom" and part.role in (layout.WHOLE, layout.POST_DATA):
         _restore_from_file(plan, part, source, env, crew)
-    else:
-        _restore_part(plan, part, source, env, crew)
-
-
-def _restore_part(
-    plan: Plan,
-    part: layout.Part,
-    source: ArtifactSource,
-    env: Mapping[str, str],
-    crew: Crew | None,
-) -> None:
-    """Stream one part into pg_restore or psql, in one transaction."""
-    argv = [*plan.base_argv(), "--single-transaction"]
-    if plan.fmt == "sql":
-        argv += ["--file=-"]
-    elif plan.request.force:
-        argv += ["--clean", "--if-exists"]
+        return
     with source.open(part.artifact) as reader:
-        if plan.selection is not None:
-            assert plan.lister is not None
-            toc, reader = read_head_through([plan.lister.path, "--list", "--verbose"], reader, env)
-            argv.append(f"--use-list={_write_list(plan, part, toc)}")
-        feed_into(argv, reader, env, crew)
+        if plan.fmt == "sql":
+            with one_transaction(plan.psql_argv(), env, crew) as write:
+                feed_verified(reader, write)
+        elif plan.selection is None:
+            feed_into([*plan.pg_restore_argv(), "--single-transaction"], reader, env, crew)
+        else:
+            assert plan.pg_restore is not None
+            toc, reader = read_head_through([plan.pg_restore.path, "--list", "--verbose"], reader, env)
+            listing = _write_list(plan, part, toc)
+            with one_transaction(plan.psql_argv(), env, crew) as write:
+                argv = [*plan.pg_restore_argv(into_target=False), f"--use-list={listing}"]
+                filter_through(argv, reader, write, env, crew)
 
 
 def _restore_from_file(
     plan: Plan, part: layout.Part, source: ArtifactSource, env: Mapping[str, str], crew: Crew
 ) -> None:
-    """Write a part to scratch space (verified), then let ``pg_restore --jobs`` work on it in parallel."""
+    """Copy a part to scratch space (verified), then let ``pg_restore --jobs`` work on it in parallel."""
+    assert plan.pg_restore is not None
     path = plan.request.scratch_dir / f"{part.artifact}.restore"
     with source.open(part.artifact) as reader, path.open("xb") as file:
-        _copy_verified(reader, file)
+        while chunk := reader.read(CHUNK):
+            file.write(chunk)
     try:
-        argv = [*plan.base_argv(), f"--jobs={plan.jobs}"]
+        argv = [*plan.pg_restore_argv(), f"--jobs={plan.jobs}"]
         if plan.selection is not None:
-            assert plan.lister is not None
-            toc = subprocess.run(  # the archive is verified and local: listing it is quick
-                [plan.lister.path, "--list", "--verbose", str(path)], capture_output=True, text=True, check=False
+            listed = subprocess.run(
+                [plan.pg_restore.path, "--list", "--verbose", str(path)], capture_output=True, text=True, check=False
             )
-            if toc.returncode != 0:
-                raise DatabaseError(f"pg_restore --list failed: {toc.stderr.strip().splitlines()[-1:]}")
-            argv.append(f"--use-list={_write_list(plan, part, toc.stdout)}")
+            if listed.returncode != 0:
+                raise DatabaseError(f"pg_restore --list failed: {(listed.stderr.strip().splitlines() or ['?'])[-1]}")
+            argv.append(f"--use-list={_write_list(plan, part, listed.stdout)}")
         run_alone([*argv, str(path)], env, crew)
     finally:
         path.unlink(missing_ok=True)
-
-
-def _copy_verified(reader: ArtifactReader, file: Any) -> None:
-    while chunk := reader.read(CHUNK):
-        file.write(chunk)
 
 
 def _write_list(plan: Plan, part: layout.Part, toc: str) -> Path:

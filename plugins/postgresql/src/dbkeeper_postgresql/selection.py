@@ -147,7 +147,9 @@ class Selection:
             or (e.namespace is not None and e.namespace in self.schemas)
             or e.desc in ALWAYS
         }
-        selected |= _prerequisites(by_id, selected, missing)
+        required = {cid for relation in self.relations.values() for cid in relation.requires}
+        extra = {e.id for e in entries if e.catalog_id in required and e.id not in selected}
+        selected |= _prerequisites(by_id, selected, extra, missing)
         changed = True
         while changed:  # what belongs to selected entries: their comments, privileges, sequence values …
             changed = False
@@ -162,19 +164,23 @@ class Selection:
 
 
 def _prerequisites(
-    by_id: Mapping[int, Entry], selected: set[int], missing: Callable[[list[Entry]], set[int]]
+    by_id: Mapping[int, Entry], selected: set[int], extra: set[int], missing: Callable[[list[Entry]], set[int]]
 ) -> set[int]:
-    """The schemas, types, functions and sequences the selection depends on that the target lacks."""
+    """What the selection needs (schemas, types, functions, sequences) and the target lacks.
+
+    Candidates are the selected entries' dependencies, transitively, and *extra*.
+    """
     needed: set[int] = set()
     frontier = set(selected)
-    while frontier:
-        candidates = {
+    candidates = set(extra)
+    while frontier or candidates:
+        candidates |= {
             d for e in frontier for d in by_id[e].depends_on
             if d in by_id and d not in selected and d not in needed and by_id[d].desc in PREREQUISITES
         }  # fmt: skip
         lacking = missing([by_id[d] for d in sorted(candidates)]) if candidates else set()
         needed |= lacking
-        frontier = lacking
+        frontier, candidates = lacking, set()
     return needed
 
 

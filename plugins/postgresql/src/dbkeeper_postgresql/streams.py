@@ -121,9 +121,50 @@ def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], 
 
 
 def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
-    """Run a tool that reads and writes files of its own (``pg_restore --jobs FILE``)."""
-    with running(argv, env=env) as tool, crew.stoppable(_kill(tool)):
-        tool.process.wait()
+    """Run a tool that reads and writes files of its own (``pg_restore --jobs FILE``).
+
+    A failure is reported with the tool's *first* error: with ``--jobs`` the last one is
+    only "a worker process died unexpectedly".
+    """
+    tool = None
+    try:
+        with running(argv, env=env) as tool, crew.stoppable(_kill(tool)):
+            tool.process.wait()
+    except DatabaseError:
+        assert tool is not None
+        errors = [line for line in tool.stderr_lines if "error:" in line and "worker process died" not in line]
+        if not errors:
+            raise
+        raise DatabaseError(f"{tool.name} failed (exit {tool.process.returncode}): {errors[0]}") from None
+
+
+@contextlib.contextmanager
+def one_transaction(
+    argv: Sequence[str], env: Mapping[str, str], crew: Crew | None = None
+) -> Iterator[Callable[[bytes], None]]:
+    """``psql`` fed SQL between our own ``BEGIN`` and ``COMMIT``; yields the function to write SQL with.
+
+    ``COMMIT`` is written only when the block succeeds. Should anything fail — damage
+    found at the end of an artifact, a tool upstream failing, even this process being
+    killed — psql reaches the end of its input inside the open transaction, and the
+    server rolls it back. (``psql --single-transaction`` would commit at any end of input.)
+    """
+    with (
+        running(argv, env=env, stdin=True) as tool,
+        crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
+    ):
+        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+
+        def write(data: bytes) -> None:
+            try:
+                stdin.write(data)
+            except BrokenPipeError:
+                code = tool.process.wait()
+                raise DatabaseError(f"{tool.name} failed (exit {code}): {tool.error_line()}") from None
+
+        write(b"BEGIN;\n")
+        yield write
+        write(b"\nCOMMIT;\n")
 
 
 def feed_into(argv: Sequence[str], reader: ArtifactReader, env: Mapping[str, str], crew: Crew | None = None) -> int:
@@ -157,10 +198,22 @@ def _drain(reader: ArtifactReader) -> None:
 
 
 def filter_through(
-    argv: Sequence[str], reader: ArtifactReader, consume: Callable[[bytes], None], env: Mapping[str, str]
+    argv: Sequence[str],
+    reader: ArtifactReader,
+    consume: Callable[[bytes], None],
+    env: Mapping[str, str],
+    crew: Crew | None = None,
 ) -> None:
-    """Feed a verified artifact to a tool and pass everything it prints to *consume*."""
-    with running(argv, env=env, stdin=True, stdout=True) as tool:
+    """Feed a verified artifact to a tool and pass everything it prints to *consume*.
+
+    The artifact is read to its end even when the tool stops reading early (``pg_restore
+    --use-list`` does, once it has what it was asked for): the checksum is proven before
+    this returns.
+    """
+    with (
+        running(argv, env=env, stdin=True, stdout=True) as tool,
+        crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
+    ):
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
         stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
         failure: list[BaseException] = []
