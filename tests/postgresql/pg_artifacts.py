@@ -33,7 +33,8 @@ def rewrite_raw(backups: Path, backup_id: str, name: str, change: Callable[[byte
     stored = artifact_path(backups, backup_id, name)
     raw = subprocess.run(["zstd", "-dc", str(stored)], capture_output=True, check=True).stdout
     changed = change(raw)
-    stored.write_bytes(subprocess.run(["zstd", "-q", "-3", "-c"], input=changed, capture_output=True, check=True).stdout)
+    recompressed = subprocess.run(["zstd", "-q", "-3", "-c"], input=changed, capture_output=True, check=True).stdout
+    stored.write_bytes(recompressed)
     manifest_file = backups / backup_id / "manifest.json"
     manifest = Manifest.from_json(manifest_file.read_text(), label=backup_id)
     digest = hashlib.sha256(stored.read_bytes()).hexdigest()

@@ -8,7 +8,7 @@ import pytest
 from pg_artifacts import artifact_path, flip_byte
 from pg_server import Server
 
-from helpers import assert_one_line_error, dbkeeper
+from helpers import Run, assert_one_line_error, dbkeeper
 
 
 def backup_id(pg: Server, database: str, backups: Path, *args: str) -> str:
@@ -16,7 +16,7 @@ def backup_id(pg: Server, database: str, backups: Path, *args: str) -> str:
     return dbkeeper("-q", "backup", pg.url(database), "--dir", str(backups), *args).out.strip()
 
 
-def restore(pg: Server, ident: str, target: str, backups: Path, *args: str, check: bool = True):  # noqa: ANN201
+def restore(pg: Server, ident: str, target: str, backups: Path, *args: str, check: bool = True) -> Run:
     """Restore backup *ident* into database *target* with the CLI."""
     return dbkeeper("restore", ident, pg.url(target), "--dir", str(backups), *args, check=check)
 
