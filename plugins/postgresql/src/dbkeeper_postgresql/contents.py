@@ -20,7 +20,8 @@ DUMP_COMPLETE = b"-- PostgreSQL database dump complete"
 _COPY_PREFIX = b"COPY "
 _COPY_SUFFIX = b" FROM stdin;"
 _END_OF_ROWS = b"\n\\.\n"
-_TAIL = 64 * 1024  # bytes of a plain script kept to look for the completion line
+TAIL_BYTES = 64 * 1024
+"""How much of a plain script's end is kept to look for pg_dump's completion line."""
 
 
 class CopyCounter:
@@ -40,7 +41,7 @@ class CopyCounter:
 
     def feed(self, chunk: bytes) -> None:
         """Consume the next piece of text."""
-        self._tail = (self._tail + chunk)[-_TAIL:]
+        self._tail = (self._tail + chunk)[-TAIL_BYTES:]
         data = self._buffer + chunk
         pos, size = 0, len(data)
         while pos < size:

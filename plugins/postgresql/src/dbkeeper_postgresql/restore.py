@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from dbkeeper.tools import feed_verified
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
+from dbkeeper_postgresql.contents import DUMP_COMPLETE, TAIL_BYTES
 from dbkeeper_postgresql.selection import Entry, Selection, split_key
 from dbkeeper_postgresql.streams import Crew, feed_into, filter_through, one_transaction, read_head_through, run_alone
 
@@ -244,7 +245,9 @@ def _restore_part(plan: Plan, part: layout.Part, env: Mapping[str, str], crew: C
     with source.open(part.artifact) as reader:
         if plan.fmt == "sql":
             with one_transaction(plan.psql_argv(), env, crew) as write:
-                feed_verified(reader, write)
+                script = ScriptTail(write)
+                feed_verified(reader, script.write)
+                script.require_complete(part.artifact)
         elif plan.selection is None:
             feed_into([*plan.pg_restore_argv(), "--single-transaction"], reader, env, crew)
         else:
@@ -254,6 +257,24 @@ def _restore_part(plan: Plan, part: layout.Part, env: Mapping[str, str], crew: C
             with one_transaction(plan.psql_argv(), env, crew) as write:
                 argv = [*plan.pg_restore_argv(into_target=False), f"--use-list={listing}"]
                 filter_through(argv, reader, write, env, crew)
+
+
+class ScriptTail:
+    """Passes a plain script on, keeping its end to check that pg_dump finished writing it."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._tail = b""
+
+    def write(self, data: bytes) -> None:
+        """Pass *data* on."""
+        self._write(data)
+        self._tail = (self._tail + data)[-TAIL_BYTES:]
+
+    def require_complete(self, name: str) -> None:
+        """Raise unless the script ends with pg_dump's completion line (checked before COMMIT)."""
+        if DUMP_COMPLETE not in self._tail:
+            raise DatabaseError(f"{name} does not end with pg_dump's completion line: the script was cut short")
 
 
 def _restore_from_file(
