@@ -6,6 +6,7 @@ to run it in, and stop at the first failing statement with a one-line error.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -17,13 +18,12 @@ from dbkeeper.pipeline import Readable
 from dbkeeper.tools import stream_in
 from dbkeeper_mysql.server import ServerTarget, describe
 from dbkeeper_mysql.sqltext import (
+    CHUNK,
     SANDBOX,
-    RowCounter,
+    ScriptScanner,
     delimiter_command,
     is_comment_or_blank,
-    parse_insert,
     statement_complete,
-    whole_lines,
 )
 
 
@@ -83,40 +83,32 @@ def statements(read: Callable[[int], bytes]) -> Iterator[bytes]:
     """The statements of a ``mariadb-dump``-style script, without their delimiters.
 
     Comment lines and client commands (``DELIMITER``, the sandbox line) are handled here,
-    as the client handles them; INSERTs are followed with :class:`RowCounter`, other
-    statements with a full scan for quotes and comments.
+    as the client handles them; INSERTs come whole from :class:`ScriptScanner`, other
+    statements are cut with a full scan for quotes and comments.
     """
+    scanner = ScriptScanner()
     delimiter = b";"
     lines: list[bytes] = []
-    insert: RowCounter | None = None
-    for line in whole_lines(read):
-        if insert is not None:
-            lines.append(line)
-            insert.feed(line)
-            if insert.ended():
-                yield b"".join(lines).rstrip()[:-1]
-                lines, insert = [], None
-            continue
-        if not lines:
-            if is_comment_or_blank(line) or line.startswith(SANDBOX):
+    insert: list[bytes] = []
+    chunks = iter(lambda: read(CHUNK), b"")
+    for events in itertools.chain(map(scanner.feed, chunks), [scanner.end()]):
+        for event in events:
+            if event.kind in ("head", "values"):
+                insert.append(event.data)
+            elif event.kind == "end":
+                yield b"".join(insert).rstrip()[:-1]
+                insert = []
+            elif not lines and (is_comment_or_blank(event.data) or event.data.startswith(SANDBOX)):
                 continue
-            if (new_delimiter := delimiter_command(line)) is not None:
+            elif not lines and (new_delimiter := delimiter_command(event.data)) is not None:
                 delimiter = new_delimiter
-                continue
-            if delimiter == b";" and (parsed := parse_insert(line)) is not None:
-                insert = RowCounter()
-                insert.feed(line[parsed[1] :])
-                if insert.ended():
-                    yield line.rstrip()[:-1]
-                    insert = None
-                else:
-                    lines = [line]
-                continue
-        lines.append(line)
-        if line.rstrip().endswith(delimiter):
-            text = b"".join(lines)
-            if statement_complete(text, delimiter):
-                yield text.rstrip()[: -len(delimiter)].rstrip()
-                lines = []
-    if lines:
+            else:
+                lines.append(event.data)
+                if event.data.rstrip().endswith(delimiter):
+                    text = b"".join(lines)
+                    if statement_complete(text, delimiter):
+                        yield text.rstrip()[: -len(delimiter)].rstrip()
+                        lines = []
+            scanner.inserts_allowed = not lines and delimiter == b";"
+    if lines or insert:
         raise DatabaseError("the SQL script ends inside a statement")

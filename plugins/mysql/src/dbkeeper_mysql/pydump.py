@@ -5,8 +5,8 @@ It reads one consistent snapshot (``START TRANSACTION WITH CONSISTENT SNAPSHOT``
 REPEATABLE READ, as ``--single-transaction`` does) with unbuffered cursors, and writes
 what ``mariadb-dump --single-transaction --routines --triggers --events --hex-blob``
 writes: the same session settings, ``SHOW CREATE`` definitions, extended INSERTs of at
-most :data:`BATCH_BYTES` (binary values in hex, strings escaped as the server's own
-escaping does), triggers, view placeholders, events, routines and final views in
+most :data:`BATCH_BYTES` with one row per line (binary values in hex, strings escaped as
+the server's own escaping does), triggers, view placeholders, events, routines and final views in
 ``DELIMITER`` blocks. Rows are counted as they stream, in the same snapshot.
 
 Sequences, system-versioned tables and Oracle-mode packages are refused: back those up
@@ -247,7 +247,7 @@ class PythonDumper:
         if not columns:
             return 0, 0
         names = b",".join(quote_identifier(column.decode()).encode() for column, _ in columns)
-        prefix = b"INSERT INTO %s (%s) VALUES " % (_ident(name), names)
+        prefix = b"INSERT INTO %s (%s) VALUES\n" % (_ident(name), names)
         formats = [fmt for _, fmt in columns]
         rows = written = 0
         batch: list[bytes] = []
@@ -259,13 +259,13 @@ class PythonDumper:
                     [b"NULL" if value is None else fmt(value) for fmt, value in zip(formats, row, strict=True)]
                 )
                 if batch and size + len(text) > BATCH_BYTES:
-                    written += out.write(prefix + b",".join(batch) + b";\n")
+                    written += out.write(prefix + b",\n".join(batch) + b";\n")
                     batch, size = [], len(prefix)
                 batch.append(text)
-                size += len(text) + 1
+                size += len(text) + 2
                 rows += 1
         if batch:
-            written += out.write(prefix + b",".join(batch) + b";\n")
+            written += out.write(prefix + b",\n".join(batch) + b";\n")
         return rows, written
 
     def _trigger(self, conn: pymysql.connections.Connection, name: str) -> bytes:

@@ -258,7 +258,7 @@ class Restore:
         with self.request.artifacts.open(part.data) as reader:
             source: Readable = Cancellable(reader, cancel)
             if self.selective:
-                source = LineFilter(source, b"  CONSTRAINT ", self._retarget_foreign_key)
+                source = LineFilter(source, b"  CONSTRAINT ", b"LOCK TABLES ", self._retarget_foreign_key)
             try:
                 self.loader.load(staging, Concat(header, source))
             except DatabaseError as exc:

@@ -21,14 +21,11 @@ from dbkeeper.errors import DatabaseError
 from dbkeeper_mysql.layout import Layout, TablePart, triggers_artifact
 from dbkeeper_mysql.sqltext import (
     CHUNK,
-    INSERT,
     SANDBOX,
-    LineFeeder,
-    RowCounter,
+    Event,
+    ScriptScanner,
     delimiter_command,
-    insert_head_open,
     is_comment_or_blank,
-    parse_insert,
     statement_complete,
 )
 
@@ -70,29 +67,26 @@ class DumpSplitter:
         self._part: TablePart | None = None
         self._in_triggers = False
         self._in_objects = False
-        self._feeder = LineFeeder()
-        self._line: list[bytes] = []
-        self._head: list[bytes] = []
+        self._scanner = ScriptScanner()
         self._statement: list[bytes] = []
         self._pending: list[bytes] = []
         self._title: list[bytes] = []
         self._delimiter = b";"
-        self._rows: RowCounter | None = None
         self._completed = False
 
     # -- the writer side -------------------------------------------------------------
 
     def write(self, data: bytes, /) -> int:
         """Take the next chunk of the dump."""
-        for piece, ends_line in self._feeder.feed(data):
-            self._piece(piece, ends_line)
+        for event in self._scanner.feed(data):
+            self._event(event)
         return len(data)
 
     def finish(self) -> None:
         """Check the dump ended cleanly and commit the last artifacts."""
-        for piece, ends_line in self._feeder.end():
-            self._piece(piece, ends_line)
-        if self._statement or self._rows is not None or self._title or self._head:
+        for event in self._scanner.end():
+            self._event(event)
+        if self._statement or self._scanner.in_insert or self._title:
             raise DumpFormatError("the dump ends inside a statement: the dump tool stopped early")
         if not self._completed:
             raise DumpFormatError("the dump has no '-- Dump completed' line: the dump tool stopped early")
@@ -106,46 +100,27 @@ class DumpSplitter:
         """Discard the artifact being written (the dump failed)."""
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
-    # -- lines -----------------------------------------------------------------------
+    # -- lines and INSERTs -----------------------------------------------------------
 
-    def _piece(self, piece: bytes, ends_line: bool) -> None:
-        if self._rows is not None:  # more of an INSERT: long lines, or one row per line
-            self._rows.feed(piece)
-            self._emit(piece)
-            if ends_line and self._rows.ended():
-                self._end_insert()
-            return
-        if self._head or (not self._line and not self._statement and not self._title and piece.startswith(INSERT)):
-            self._head.append(piece)
-            head = b"".join(self._head)
-            if ends_line and insert_head_open(head):
-                return  # a table name with a line break: the INSERT's head goes on
-            self._head = []
-            self._start_insert(head)
-            if ends_line and self._rows is not None and self._rows.ended():
-                self._end_insert()
-            return
-        self._line.append(piece)
-        if ends_line:
-            line, self._line = b"".join(self._line), []
-            self._whole_line(line)
+    def _event(self, event: Event) -> None:
+        if event.kind == "line":
+            self._whole_line(event.data)
+        elif event.kind == "head":
+            self._start_insert(event.table, event.data)
+        elif event.kind == "values":
+            self._emit(event.data)
+        else:
+            assert self._part is not None
+            self.row_counts[self._part.name] = self.row_counts.get(self._part.name, 0) + event.rows
+        self._scanner.inserts_allowed = not self._statement and not self._title
 
-    def _start_insert(self, head: bytes) -> None:
-        parsed = parse_insert(head)
-        if parsed is None or self._part is None or self._in_triggers:
+    def _start_insert(self, table: str, head: bytes) -> None:
+        if self._part is None or self._in_triggers:
             raise DumpFormatError(f"unexpected INSERT in the dump: {head[:80]!r}")
-        table, values = parsed
         if table != self._part.name:
             raise DumpFormatError(f"an INSERT into `{table}` inside the part of table `{self._part.name}`")
         self._flush_pending()
-        self._rows = RowCounter()
-        self._rows.feed(head[values:])
         self._emit(head)
-
-    def _end_insert(self) -> None:
-        assert self._rows is not None and self._part is not None
-        self.row_counts[self._part.name] = self.row_counts.get(self._part.name, 0) + self._rows.rows
-        self._rows = None
 
     def _whole_line(self, line: bytes) -> None:
         if self._title:

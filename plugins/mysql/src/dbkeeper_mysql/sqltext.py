@@ -10,7 +10,8 @@ sent to the server in one packet.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import NamedTuple
 
 CHUNK = 1 << 20
 LINE_HEAD = 64 << 10
@@ -78,25 +79,6 @@ class LineFeeder:
         self._carry, self._mid_line = b"", False
 
 
-def line_pieces(read: Callable[[int], bytes]) -> Iterator[tuple[bytes, bool]]:
-    """Yield the stream from *read* as ``(piece, ends_line)`` pieces (see :class:`LineFeeder`)."""
-    feeder = LineFeeder()
-    while chunk := read(CHUNK):
-        yield from feeder.feed(chunk)
-    yield from feeder.end()
-
-
-def whole_lines(read: Callable[[int], bytes]) -> Iterator[bytes]:
-    """Yield complete lines from *read* (for statements that must be sent whole)."""
-    parts: list[bytes] = []
-    for piece, ends_line in line_pieces(read):
-        if ends_line:
-            yield b"".join([*parts, piece]) if parts else piece
-            parts = []
-        else:
-            parts.append(piece)
-
-
 def _identifier(text: bytes, start: int) -> tuple[str, int] | None:
     """The backtick-quoted identifier at *start* and the offset after it, or None."""
     if text[start : start + 1] != b"`":
@@ -153,32 +135,38 @@ def insert_head_open(head: bytes) -> bool:
     return head.startswith(INSERT) and head.count(b"`") % 2 == 1
 
 
-def _separators(text: bytes) -> int:
-    return text.count(b"),(") + text.count(b"),\n(")
+ROW_PER_LINE = b"),\n("
+ROW_SEPARATOR = b"),("
 
 
 class RowCounter:
-    """Follows the values of one extended INSERT, fed in pieces: its rows and its end.
+    """Counts the rows of one extended INSERT's values, fed in pieces after ``VALUES``.
 
-    Values are literals: numbers, NULL, ``0x…`` and single-quoted strings in which quotes
-    and backslashes are backslash-escaped (newlines too, so a newline outside a string only
-    separates rows, as newer mariadb-dump writes them). Rows are one more than the ``),(``
-    (or ``),`` newline ``(``) outside strings. Each piece is scanned with C-speed byte
-    operations: escape pairs are dropped, the text is split at quotes, and the parts
-    outside strings are searched.
+    mariadb-dump 10.11+ and the pure-Python dumper put each row on a line of its own, so
+    rows are separated by ``),`` newline ``(``; values never hold a raw line break (the
+    dump tools escape them), so these are counted at C speed without reading strings.
+    Values on one line (older mariadb-dump, MySQL's mysqldump) are separated by ``),(``,
+    which a string may hold too: there escape pairs are dropped, the text is split at
+    quotes, and only the parts outside strings are searched.
     """
 
     def __init__(self) -> None:
-        self.separators = 0
-        self.has_rows = False
-        self.in_string = False
+        self._line_separators = 0
+        self._separators = 0
+        self._has_rows = False
+        self._in_string = False
+        self._edge = b""  # the last bytes, for a separator split between pieces
         self._backslashes = b""  # a trailing run of backslashes, resolved by the next piece
-        self._tail = b""  # the last bytes outside strings, for a separator split between pieces
-        self._end = b""
+        self._tail = b""  # the last bytes outside strings, for a ``),(`` split between pieces
 
     def feed(self, data: bytes) -> None:
-        """Scan the next piece of the values."""
-        self._end = (self._end + data)[-3:]
+        """Count the next piece of the values."""
+        self._line_separators += data.count(ROW_PER_LINE) + (self._edge + data[:3]).count(ROW_PER_LINE)
+        self._edge = (self._edge + data)[-3:]
+        if not self._line_separators:
+            self._feed_one_line(data)
+
+    def _feed_one_line(self, data: bytes) -> None:
         if self._backslashes:
             data, self._backslashes = self._backslashes + data, b""
         if data.endswith(b"\\"):
@@ -189,31 +177,102 @@ class RowCounter:
         if b"\\" in data:
             data = data.replace(b"\\\\", b"").replace(b"\\'", b"")
         parts = data.split(b"'")
-        outside = parts[1::2] if self.in_string else parts[0::2]
-        if not self.in_string:
-            joined = self._tail + parts[0]
-            self.separators += _separators(joined) - _separators(self._tail)
-            outside = outside[1:]
-            self.has_rows = self.has_rows or b"(" in parts[0]
-        self.separators += sum(_separators(part) for part in outside)
-        self.has_rows = self.has_rows or any(b"(" in part for part in outside)
+        outside = parts[1::2] if self._in_string else [self._tail + parts[0], *parts[2::2]]
+        text = b"'".join(outside)  # a quote between the parts: no ``),(`` across a string
+        self._separators += text.count(ROW_SEPARATOR)
+        self._has_rows = self._has_rows or b"(" in text
         if len(parts) % 2 == 0:
-            self.in_string = not self.in_string
-        if self.in_string:
-            self._tail = b""
-        elif len(parts) == 1:
-            self._tail = (self._tail + parts[0])[-3:]
-        else:
-            self._tail = parts[-1][-3:]
-
-    def ended(self) -> bool:
-        """Whether what was fed so far ends the statement (``;`` at a line end, outside strings)."""
-        return not self.in_string and not self._backslashes and self._end.rstrip().endswith(b";")
+            self._in_string = not self._in_string
+        self._tail = b"" if self._in_string else outside[-1][-2:]
 
     @property
     def rows(self) -> int:
-        """The rows seen so far."""
-        return self.separators + 1 if self.has_rows else 0
+        """The rows counted so far."""
+        if self._line_separators:
+            return self._line_separators + 1
+        return self._separators + 1 if self._has_rows else 0
+
+
+class Event(NamedTuple):
+    """What :class:`ScriptScanner` found: a ``line``, or an INSERT's ``head``, ``values`` and ``end``."""
+
+    kind: str
+    data: bytes = b""
+    table: str = ""
+    rows: int = 0
+
+
+HEAD_LIMIT = 1 << 20
+"""The most bytes an INSERT's head (``INSERT INTO `t` (columns) VALUES``) may take."""
+STATEMENT_END = b";\n"
+
+
+class ScriptScanner:
+    """Walks a dump pushed in chunks: whole lines, except INSERTs, which go by at C speed.
+
+    An INSERT is recognised at a line start when :attr:`inserts_allowed` (the consumer
+    clears it inside other statements); its values are handed on in chunk-sized pieces
+    up to the ``;`` + newline that ends it (values hold no raw line breaks), with their
+    rows counted. Other lines are yielded whole.
+    """
+
+    def __init__(self) -> None:
+        self.inserts_allowed = True
+        self._carry = b""
+        self._rows: RowCounter | None = None
+
+    def feed(self, chunk: bytes) -> Iterator[Event]:
+        """The events *chunk* completes."""
+        data = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        position, size = 0, len(data)
+        while position < size:
+            if self._rows is not None:
+                end = data.find(STATEMENT_END, position)
+                stop = end + 2 if end >= 0 else size - 1 if data.endswith(b";") else size
+                if stop > position:
+                    piece = data[position:stop]
+                    self._rows.feed(piece)
+                    yield Event("values", piece)
+                if end < 0:
+                    self._carry = data[stop:]  # a ";" that a newline may follow
+                    return
+                yield Event("end", rows=self._rows.rows)
+                self._rows = None
+                position = stop
+                continue
+            newline = data.find(b"\n", position)
+            if self.inserts_allowed and (data.startswith(INSERT, position) or INSERT.startswith(data[position:])):
+                parsed = parse_insert(data[position : position + HEAD_LIMIT])
+                if parsed is not None:
+                    table, offset = parsed
+                    yield Event("head", data[position : position + offset], table)
+                    self._rows = RowCounter()
+                    position += offset
+                    continue
+                waiting = newline < 0 or insert_head_open(data[position : newline + 1])
+                if waiting and size - position < HEAD_LIMIT:
+                    self._carry = data[position:]
+                    return
+            if newline < 0:
+                self._carry = data[position:]
+                return
+            yield Event("line", data[position : newline + 1])
+            position = newline + 1
+
+    def end(self) -> Iterator[Event]:
+        """What is left at the end of the stream: a last line without a newline."""
+        if self._carry and self._rows is None:
+            yield Event("line", self._carry)
+        elif self._carry:
+            self._rows.feed(self._carry)
+            yield Event("values", self._carry)
+        self._carry = b""
+
+    @property
+    def in_insert(self) -> bool:
+        """Whether the stream so far ends inside an INSERT."""
+        return self._rows is not None
 
 
 def statement_complete(text: bytes, delimiter: bytes) -> bool:

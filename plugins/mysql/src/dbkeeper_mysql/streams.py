@@ -57,30 +57,40 @@ class Cancellable:
 class LineFilter:
     """A reader passing whole-line *edit* over the lines that start with *prefix*.
 
-    Other lines (data rows above all) pass through in pieces, untouched.
+    Filtering stops at the first line starting with *until* (the rows, in a table's
+    part): from there on everything passes through untouched, at full speed.
     """
 
-    def __init__(self, reader: Readable, prefix: bytes, edit: Callable[[bytes], bytes]) -> None:
+    def __init__(self, reader: Readable, prefix: bytes, until: bytes, edit: Callable[[bytes], bytes]) -> None:
         self._reader = reader
         self._prefix = prefix
+        self._until = until
         self._edit = edit
-        self._feeder = LineFeeder()
+        self._feeder: LineFeeder | None = LineFeeder()
         self._held: list[bytes] = []
         self._editing = False
         self._at_line_start = True
-        self._ended = False
 
     def read(self, size: int = -1, /) -> bytes:
         """The next filtered bytes; ``b""`` when the wrapped reader has ended."""
-        while not self._ended:
+        while (feeder := self._feeder) is not None:
             chunk = self._reader.read(size)
-            pieces = self._feeder.feed(chunk) if chunk else self._feeder.end()
-            self._ended = not chunk
-            if out := b"".join(self._filter(piece, ends) for piece, ends in pieces):
+            pieces = feeder.feed(chunk) if chunk else feeder.end()
+            out = b"".join(self._filter(piece, ends) for piece, ends in pieces)
+            if not chunk:
+                self._feeder = None
+            elif self._feeder is None:  # filtering stopped in this chunk: its last partial line too
+                out += b"".join(piece for piece, _ in feeder.end())
+            if out:
                 return out
-        return b""
+        return self._reader.read(size)
 
     def _filter(self, piece: bytes, ends_line: bool) -> bytes:
+        if self._feeder is None:  # past *until*: the rest of this chunk passes as it is
+            return piece
+        if self._at_line_start and piece.startswith(self._until):
+            self._feeder = None
+            return piece
         if self._at_line_start:
             self._editing = piece.startswith(self._prefix)
         self._at_line_start = ends_line

@@ -7,9 +7,11 @@ belong to the artifact's table. The dump must also end where ``mariadb-dump`` en
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dbkeeper.contract import ArtifactReader, BackupContents, InspectRequest
 from dbkeeper_mysql.layout import Layout
-from dbkeeper_mysql.sqltext import CHUNK, INSERT, RowCounter, insert_head_open, line_pieces, parse_insert
+from dbkeeper_mysql.sqltext import CHUNK, Event, ScriptScanner
 
 COMPLETED = b"-- Dump completed"
 
@@ -18,31 +20,24 @@ def count_rows(reader: ArtifactReader, table: str) -> tuple[int, list[str]]:
     """The rows of *table*'s INSERTs in *reader*, and any problem found on the way."""
     rows = 0
     problems: list[str] = []
-    insert: RowCounter | None = None
-    head: list[bytes] = []
-    at_line_start = True
-    for piece, ends_line in line_pieces(reader.read):
-        if insert is not None:
-            insert.feed(piece)
-        elif head or (at_line_start and piece.startswith(INSERT)):
-            head.append(piece)
-            text = b"".join(head)
-            if ends_line and insert_head_open(text):
-                continue  # a name with a line break: the INSERT's head goes on
-            head = []
-            parsed = parse_insert(text)
-            if parsed is None:
-                problems.append(f"table `{table}`: an INSERT that cannot be read: {text[:60]!r}")
-            elif parsed[0] != table:
-                problems.append(f"table `{table}`: its part holds rows of table `{parsed[0]}`")
-            else:
-                insert = RowCounter()
-                insert.feed(text[parsed[1] :])
-        if ends_line and insert is not None and insert.ended():
-            rows += insert.rows
-            insert = None
-        at_line_start = ends_line
-    if insert is not None or head:
+    scanner = ScriptScanner()
+
+    foreign = False
+
+    def take(events: Iterable[Event]) -> None:
+        nonlocal rows, foreign
+        for event in events:
+            if event.kind == "head":
+                foreign = event.table != table
+                if foreign:
+                    problems.append(f"table `{table}`: its part holds rows of table `{event.table}`")
+            elif event.kind == "end" and not foreign:
+                rows += event.rows
+
+    while chunk := reader.read(CHUNK):
+        take(scanner.feed(chunk))
+    take(scanner.end())
+    if scanner.in_insert:
         problems.append(f"table `{table}`: the part ends inside an INSERT")
     return rows, problems
 
