@@ -157,3 +157,21 @@ def test_restore_into_wal_target_with_force(chinook: Path, backups: Path, tmp_pa
     dbkeeper("restore", backup_id, f"sqlite:///{target}", "--dir", str(backups), "--force")
     assert sqlite_dump(target) == sqlite_dump(chinook)
     assert not Path(f"{target}-wal").exists()
+
+
+def test_sql_format_keeps_header_pragmas_and_details_describe_the_source(
+    chinook: Path, backups: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(chinook) as conn:
+        conn.execute("PRAGMA user_version = 7")
+        conn.execute("PRAGMA application_id = 42")
+        conn.execute("PRAGMA journal_mode = WAL")
+    manifest = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--format", "sql", "--json").json()
+    assert manifest["details"] == {"page_size": 4096, "journal_mode": "wal", "user_version": 7, "application_id": 42}
+    restored = tmp_path / "restored.db"
+    dbkeeper("restore", manifest["id"], f"sqlite:///{restored}", "--dir", str(backups))
+    with sqlite3.connect(restored) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (7,)
+        assert conn.execute("PRAGMA application_id").fetchone() == (42,)

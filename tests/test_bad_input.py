@@ -34,7 +34,7 @@ def test_malformed_url(url: str) -> None:
 
 def test_unknown_scheme_names_the_distribution_and_hides_the_password() -> None:
     run = dbkeeper("backup", "oracle://app:hunter22@db.example/shop", check=False)
-    assert_one_line_error(run, "no driver for 'oracle://'", "pip install dbkeeper-oracle")
+    assert_one_line_error(run, "no driver for 'oracle://'", "no installed plugin provides it", "dbkeeper plugins")
     assert "hunter22" not in run.err + run.out
     run = dbkeeper(
         "backup", "mysql://app:hunter22@db.example/shop", env={"DBKEEPER_DISABLE_PLUGINS": "mysql"}, check=False
@@ -132,7 +132,7 @@ def test_stage_that_is_not_installed(backups: Path, backup_id: str, tmp_path: Pa
 
 def test_unknown_compression_stage(chinook: Path, backups: Path) -> None:
     run = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--compress", "brotli", check=False)
-    assert_one_line_error(run, "'brotli'", "pip install")
+    assert_one_line_error(run, "'brotli'", "no installed plugin provides it")
     assert_one_line_error(
         dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--compress", "sha256", check=False),
         "not a compression stage",
@@ -189,3 +189,28 @@ def test_manifest_without_an_integrity_stage_is_refused(backups: Path, backup_id
     edit_manifest(backups, backup_id, lambda m: m["artifacts"][0]["stages"].pop(), reseal=True)
     for command in (["verify", backup_id], ["restore", backup_id, "sqlite:///x.db"]):
         assert_one_line_error(dbkeeper(*command, "--dir", str(backups), check=False), "no integrity stage")
+
+
+def test_a_damaged_source_is_not_backed_up(chinook: Path, backups: Path) -> None:
+    with chinook.open("r+b") as file:  # wreck the header of a b-tree page
+        file.seek(4096 * 2)
+        file.write(b"\0" * 8)
+    run = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), check=False)
+    assert_one_line_error(run, "is damaged", ".recover")
+    assert dbkeeper("backups", "list", "--dir", str(backups), "--json").json() == []
+
+
+def test_latest_is_refused_when_the_directory_holds_several_databases(
+    chinook: Path, backups: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.db"
+    other.write_bytes(chinook.read_bytes())
+    dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups))
+    dbkeeper("backup", f"sqlite:///{other}", "--dir", str(backups))
+    run = dbkeeper("restore", "latest", f"sqlite:///{tmp_path}/r.db", "--dir", str(backups), check=False)
+    assert_one_line_error(run, "'latest' is ambiguous", "2 databases")
+
+
+def test_quiet_means_quiet(backups: Path, backup_id: str) -> None:
+    assert dbkeeper("backups", "delete", backup_id, "--dir", str(backups), "--quiet").err == ""
+    assert dbkeeper("backups", "list", "--dir", str(backups), "-q").err == ""

@@ -76,3 +76,12 @@ def test_every_hook_has_a_docstring_and_is_implemented_by_the_sqlite_driver() ->
     for name in hookspec_names():
         assert getattr(hookspecs, name).__doc__, name
         assert hasattr(dbkeeper_sqlite.plugin, name) or hasattr(stages, name), f"nobody implements {name}"
+
+
+def test_loading_every_plugin_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\nfrom dbkeeper.plugins import load_plugins\nload_plugins()\n"
+        f"print('HEAVY=' + ','.join(m for m in {(*HEAVY, 'psycopg', 'pymysql')!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "HEAVY="

@@ -20,7 +20,12 @@ backup_dir = "bk"
 
 [backup]
 compress = "gzip"
+
+[backup.gzip]
 level = 1
+
+[backup.zstd]
+threads = 1
 
 [connections.music]
 url = "sqlite:///{chinook}"
@@ -90,6 +95,20 @@ def test_database_url_is_the_default_connection(chinook: Path, tmp_path: Path) -
     backup_id = dbkeeper("backup", "--dir", str(tmp_path / "b"), env={"DATABASE_URL": f"sqlite:///{chinook}"})
     assert backup_id.out.strip()
     assert_one_line_error(dbkeeper("backup", "--dir", str(tmp_path / "b"), cwd=tmp_path, check=False), "DATABASE_URL")
+
+
+def test_stage_options_apply_only_to_their_stage(project: Path) -> None:
+    zstd = dbkeeper("backup", "music", "--compress", "zstd", "--level", "5", "--json", cwd=project).json()
+    assert zstd["artifacts"][0]["stages"][0] == {"name": "zstd", "distribution": "dbkeeper", "level": 5}
+    none = dbkeeper("backup", "music", "--compress", "none", "--json", cwd=project).json()
+    assert none["artifacts"][0]["stages"][0]["name"] == "none"
+
+
+def test_unknown_settings_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "dbkeeper.toml").write_text("[backup]\nlevel = 3\n")
+    assert_one_line_error(dbkeeper("backups", "list", cwd=tmp_path, check=False), "unknown setting 'level'")
+    (tmp_path / "dbkeeper.toml").write_text('[connections.x]\nurl = "sqlite:///x.db"\npasword = "oops"\n')
+    assert_one_line_error(dbkeeper("connections", "list", cwd=tmp_path, check=False), "unknown setting 'pasword'")
 
 
 def test_bad_config_file(tmp_path: Path) -> None:

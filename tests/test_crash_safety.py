@@ -159,3 +159,24 @@ def test_memory_stays_flat(big_db: Path, tmp_path: Path) -> None:
     assert big_db.stat().st_size > 70 * 2**20
     assert max(rss) < 100, f"peak RSS {rss} MB"
     assert os.path.getsize(tmp_path / "r.db") == big_db.stat().st_size
+
+
+def test_kill_9_during_restore_leaves_the_target_alone_and_no_litter(big_db: Path, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    dbkeeper("backup", f"sqlite:///{big_db}", "--dir", str(backups), "--level", "1")
+    target = tmp_path / "target.db"
+    proc = subprocess.Popen(
+        [str(BIN / "dbkeeper"), "restore", "latest", f"sqlite:///{target}", "--dir", str(backups), "--quiet"]
+    )
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(".target.db.dbkeeper-restore-*")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the restore never started writing"
+        time.sleep(0.005)
+    time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert not target.exists(), "a killed restore never leaves a half-written target"
+    assert list(tmp_path.glob(".target.db.dbkeeper-restore-*")), "the killed restore's file is still there"
+    dbkeeper("restore", "latest", f"sqlite:///{target}", "--dir", str(backups))
+    assert sqlite_dump(target) == sqlite_dump(big_db)
+    assert not list(tmp_path.glob(".target.db.dbkeeper-restore-*")), "the next restore swept it away"

@@ -103,7 +103,7 @@ def test_stage_options_are_checked() -> None:
     zstd = PLUGINS.stage("zstd").stage
     with pytest.raises(StageOptionError, match="no option 'speed'"):
         zstd.encoder(io.BytesIO(), {"speed": 1})
-    with pytest.raises(StageOptionError, match="must be int"):
+    with pytest.raises(StageOptionError, match="must be an integer"):
         zstd.encoder(io.BytesIO(), {"level": "3"})
     with pytest.raises(StageOptionError, match="1 to 9"):
         PLUGINS.stage("gzip").stage.encoder(io.BytesIO(), {"level": 0})

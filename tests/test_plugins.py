@@ -205,3 +205,48 @@ def test_unsupported_operation_names_the_driver() -> None:
 
     with pytest.raises(UnsupportedOperationError, match=r"the mini driver .* does not support connect"):
         plugins.driver_for(DatabaseURL.parse("mini://x")).connect(DatabaseURL.parse("mini://x"))
+
+
+def test_a_driverless_plugin_may_observe_but_never_answer(site: Path, chinook: Path, backups: Path) -> None:
+    install_fake(
+        site,
+        "dbkeeper-yesman",
+        "yesman",
+        """
+        from dbkeeper import hookimpl
+        from dbkeeper.contract import BackupContents
+
+        @hookimpl
+        def dbkeeper_inspect_backup(request):
+            return BackupContents(row_counts=dict(request.backup.row_counts))
+        """,
+    )
+    env = env_for(site)
+    (failure,) = dbkeeper("plugins", "--json", env=env).json()["failed"]
+    assert (
+        failure["name"] == "yesman" and "registers no driver" in failure["error"] and "wrapper=True" in failure["error"]
+    )
+    backup_id = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), env=env).out.strip()
+    artifact = next(p for p in (backups / backup_id).iterdir() if p.name != "manifest.json")
+    artifact.write_bytes(artifact.read_bytes()[:-10] + b"0123456789")
+    assert dbkeeper("verify", backup_id, "--deep", "--dir", str(backups), env=env, check=False).code == 1
+
+
+def test_a_plugin_whose_registration_fails_is_reported(site: Path) -> None:
+    install_fake(
+        site,
+        "dbkeeper-crashy",
+        "crashy",
+        """
+        from dbkeeper import hookimpl
+
+        @hookimpl
+        def dbkeeper_register_stages(register):
+            raise RuntimeError("cannot find libcrashy")
+        """,
+    )
+    listed = dbkeeper("plugins", "--json", env=env_for(site)).json()
+    assert listed["failed"] == [
+        {"name": "crashy", "distribution": "dbkeeper-crashy", "error": "RuntimeError: cannot find libcrashy"}
+    ]
+    assert {p["name"] for p in listed["plugins"]} >= {"dbkeeper", "sqlite"}

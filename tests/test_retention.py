@@ -109,15 +109,21 @@ def test_a_failed_delete_is_an_error(chinook: Path, backups: Path, monkeypatch: 
     from dbkeeper import repository
     from dbkeeper.backup import BackupManager
 
-    for _ in range(2):
-        dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--level", "1")
+    ids = [
+        dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--level", "1").out.strip() for _ in range(3)
+    ]
+    real_rmtree = repository.shutil.rmtree
 
-    def refuse(path: object) -> None:
-        raise PermissionError(13, "Permission denied", str(path))
+    def refuse_the_oldest(path: Path) -> None:
+        if Path(path).name == ids[0]:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_rmtree(path)
 
-    monkeypatch.setattr(repository.shutil, "rmtree", refuse)
-    with pytest.raises(BackupError, match=r"could not delete backup .*Permission denied"):
+    monkeypatch.setattr(repository.shutil, "rmtree", refuse_the_oldest)
+    with pytest.raises(BackupError, match=r"could not delete .*Permission denied") as raised:
         BackupManager(backups).prune(Policy(keep_last=1))
+    assert list(raised.value.plan.failed) == [ids[0]], "the failure is reported"
+    assert not (backups / ids[1]).exists(), "the other deletions still happened"
 
 
 def test_deleting_a_running_backup_is_refused(backups: Path) -> None:
@@ -126,3 +132,14 @@ def test_deleting_a_running_backup_is_refused(backups: Path) -> None:
     with Repository(backups).draft() as draft:
         run = dbkeeper("backups", "delete", draft.id, "--dir", str(backups), check=False)
         assert_one_line_error(run, "still being written")
+
+
+def test_prune_touches_only_backup_directories(chinook: Path, tmp_path: Path) -> None:
+    for name in ("photos", "app", "2026-notes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "keep.txt").write_text("mine")
+    dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(tmp_path))
+    assert [e["status"] for e in dbkeeper("backups", "list", "--dir", str(tmp_path), "--json").json()] == ["complete"]
+    plan = dbkeeper("prune", "--keep-last", "1", "--dir", str(tmp_path), "--json").json()
+    assert plan["delete"] == []
+    assert all((tmp_path / name / "keep.txt").exists() for name in ("photos", "app", "2026-notes"))

@@ -59,11 +59,22 @@ class PrunePlan:
     decisions: list[Decision]
     incomplete: list[Entry]
     damaged: list[Entry]
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def doomed(self) -> list[str]:
         """Ids of every backup that is (or would be) deleted."""
         return [d.manifest.id for d in self.decisions if not d.keep] + [e.id for e in self.incomplete]
+
+
+class PruneError(BackupError):
+    """Some deletions failed; ``plan.failed`` says which and why, the rest were done."""
+
+    def __init__(self, plan: PrunePlan) -> None:
+        first_id, first_error = next(iter(plan.failed.items()))
+        more = f" (and {len(plan.failed) - 1} more)" if len(plan.failed) > 1 else ""
+        super().__init__(f"prune could not delete {first_id}: {first_error}{more}")
+        self.plan = plan
 
 
 class _ArtifactSink:
@@ -99,6 +110,7 @@ class _ArtifactSource:
         self._entry = entry
         self._reporter = reporter
         self._artifacts = {a.name: a for a in entry.manifest.artifacts}
+        self.bytes_read = 0
         self._stages = {
             a.name: _resolve_stages(a, plugins, only_integrity=only_integrity) for a in entry.manifest.artifacts
         }
@@ -122,9 +134,12 @@ class _ArtifactSource:
             )
         with path.open("rb", buffering=0) as file, self._reporter.task(f"read {name}", size) as advance:
             chain = DecodeChain(self._stages[name], file, label, on_stored=advance)
-            yield chain
-            while chain.read(CHUNK_SIZE):  # whatever the reader left: the checks need the end
-                pass
+            try:
+                yield chain
+                while chain.read(CHUNK_SIZE):  # whatever the reader left: the checks need the end
+                    pass
+            finally:
+                self.bytes_read += chain.stored.total
 
 
 def _resolve_stages(
@@ -278,7 +293,9 @@ class BackupManager:
                 driver = self._driver_for_backup(manifest)
                 with self.repository.scratch() as scratch:
                     contents = driver.inspect_backup(InspectRequest(driver.name, _facts(manifest), source, scratch))
-                problems += contents.problems + row_count_problems(manifest.row_counts, contents.row_counts)
+                problems += contents.problems
+                if contents.row_counts is not None:
+                    problems += row_count_problems(manifest.row_counts, contents.row_counts)
             else:
                 for name in source.names():
                     with source.open(name) as reader:
@@ -286,7 +303,7 @@ class BackupManager:
                             pass
         except IntegrityError as exc:
             problems.append(str(exc))
-        return VerifyReport(manifest.id, deep, manifest.stored_bytes, problems)
+        return VerifyReport(manifest.id, deep, source.bytes_read, problems)
 
     def restore(
         self,
@@ -332,12 +349,17 @@ class BackupManager:
         if not dry_run:
             by_id = {e.id: e for e in entries}
             for backup_id in plan.doomed:
-                self.repository.delete(by_id[backup_id])
+                try:
+                    self.repository.delete(by_id[backup_id])
+                except BackupError as exc:
+                    plan.failed[backup_id] = str(exc)
             for stale in self.repository.stale_scratch():
                 try:
                     shutil.rmtree(stale)
                 except OSError as exc:
-                    raise BackupError(f"could not remove stale scratch directory {stale}: {exc}") from None
+                    plan.failed[stale.name] = f"could not remove stale scratch directory {stale}: {exc.strerror}"
+            if plan.failed:
+                raise PruneError(plan)
         return plan
 
 

@@ -5,7 +5,10 @@ Example ``dbkeeper.toml``::
     backup_dir = "backups"            # relative to this file
 
     [backup]
-    compress = "zstd"                 # zstd | gzip | none
+    compress = "zstd"                 # zstd | gzip | none, or a plugin's codec
+    format = "sqlite"                 # the driver's dump format
+
+    [backup.zstd]                     # options for a stage, used when it is chosen
     level = 3
     threads = 2
 
@@ -41,17 +44,17 @@ DEFAULT_BACKUP_DIR = "backups"
 DEFAULT_MIGRATIONS_DIR = "migrations"
 DEFAULT_CONNECTION = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
 class BackupDefaults:
-    """The ``[backup]`` table: defaults for ``dbkeeper backup``."""
+    """The ``[backup]`` table: defaults for ``dbkeeper backup``; sub-tables hold stage options."""
 
     compress: str | None = None
-    level: int | None = None
-    threads: int | None = None
     format: str | None = None
+    stage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,13 @@ def expand_env(text: str, where: str) -> str:
 def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = table.get(key)
     if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
-        raise ConfigError(f"{where}: {key} must be a {kind.__name__}, not {value!r}")
+        raise ConfigError(f"{where}: {key} must be {TYPE_NAMES.get(kind, kind.__name__)}, not {value!r}")
     return value
+
+
+def _known_keys(table: dict[str, Any], known: set[str], where: str) -> None:
+    if unknown := sorted(set(table) - known):
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -132,19 +140,20 @@ def load_config(path: Path | str | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
     where = str(file)
-    unknown = set(data) - {"backup_dir", "backup", "connections"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    _known_keys(data, {"backup_dir", "backup", "connections"}, where)
     backup_dir = _typed(data, "backup_dir", str, where)
     backup = data.get("backup", {})
     connections = data.get("connections", {})
     if not isinstance(backup, dict) or not isinstance(connections, dict):
         raise ConfigError(f"{where}: [backup] and [connections.NAME] must be tables")
+    scalars = {key for key, value in backup.items() if not isinstance(value, dict)}
+    _known_keys(dict.fromkeys(scalars), {"compress", "format"}, f"{where} [backup]")
     urls = {}
     migration_dirs = {}
     for name, table in connections.items():
         if not isinstance(table, dict) or not isinstance(table.get("url"), str):
             raise ConfigError(f'{where}: [connections.{name}] needs url = "scheme://..."')
+        _known_keys(table, {"url", "migrations"}, f"{where} [connections.{name}]")
         urls[name] = table["url"]
         if migrations := _typed(table, "migrations", str, f"{where} [connections.{name}]"):
             migration_dirs[name] = file.parent / migrations
@@ -153,9 +162,8 @@ def load_config(path: Path | str | None = None) -> Config:
         backup_dir=(file.parent / backup_dir) if backup_dir else None,
         backup=BackupDefaults(
             compress=_typed(backup, "compress", str, f"{where} [backup]"),
-            level=_typed(backup, "level", int, f"{where} [backup]"),
-            threads=_typed(backup, "threads", int, f"{where} [backup]"),
             format=_typed(backup, "format", str, f"{where} [backup]"),
+            stage_options={key: value for key, value in backup.items() if isinstance(value, dict)},
         ),
         connections=urls,
         migration_dirs=migration_dirs,

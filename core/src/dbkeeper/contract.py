@@ -190,10 +190,11 @@ class BackupContents:
     """What a driver found inside a backup: row counts per table and any problems.
 
     ``problems`` are one-line descriptions (a failed integrity check, an unreadable
-    object); the core adds any difference from the manifest's row counts.
+    object); the core adds any difference from the manifest's row counts. ``row_counts``
+    is None when the contents are too damaged to count.
     """
 
-    row_counts: dict[str, int]
+    row_counts: dict[str, int] | None
     problems: list[str] = field(default_factory=list)
 
 

@@ -88,7 +88,8 @@ def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, ty
             allowed = ", ".join(sorted(known)) or "none"
             raise StageOptionError(f"stage {stage!r} has no option {key!r} (its options: {allowed})")
         if not isinstance(value, known[key]) or isinstance(value, bool):
-            raise StageOptionError(f"stage {stage!r} option {key!r} must be {known[key].__name__}, not {value!r}")
+            kind = "an integer" if known[key] is int else known[key].__name__
+            raise StageOptionError(f"stage {stage!r} option {key!r} must be {kind}, not {value!r}")
 
 
 @dataclass(frozen=True)

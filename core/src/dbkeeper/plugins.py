@@ -36,6 +36,7 @@ from dbkeeper.contract import (
 from dbkeeper.errors import (
     DriverNotFoundError,
     PluginConflictError,
+    PluginError,
     StageNotFoundError,
     UnsupportedOperationError,
 )
@@ -86,6 +87,10 @@ class RegisteredStage:
 
     stage: Stage
     provider: PluginRecord
+
+
+DRIVER_OPERATIONS = ("connect", "dump", "restore", "inspect_backup", "migrate")
+"""The driver hooks, without their ``dbkeeper_`` prefix: answered only by the selected driver."""
 
 
 def _hook_name(operation: str) -> str:
@@ -149,14 +154,41 @@ class Plugins:
         self.drivers: dict[str, Driver] = {}
         self.stages: dict[str, RegisteredStage] = {}
         self._schemes: dict[str, Driver] = {}
-        driver_infos = {record.name: self._collect(record, "register_drivers") for record in records}
-        driver_plugins = [record.plugin for record in records if driver_infos[record.name]]
-        for record in records:
+        registered: dict[str, tuple[list[DriverInfo], list[Stage]]] = {}
+        for record in list(records):
+            try:
+                registered[record.name] = (
+                    self._collect(record, "register_drivers"),
+                    self._collect(record, "register_stages"),
+                )
+                if not registered[record.name][0]:
+                    self._require_observer(record)
+            except Exception as exc:  # a broken plugin must not take the others down
+                self._drop(record, exc)
+        driver_plugins = [record.plugin for record in self.records if registered[record.name][0]]
+        for record in self.records:
+            drivers, stages = registered[record.name]
             others = [plugin for plugin in driver_plugins if plugin is not record.plugin]
-            for info in driver_infos[record.name]:
+            for info in drivers:
                 self._add_driver(Driver(info, record, pm, others))
-            for stage in self._collect(record, "register_stages"):
+            for stage in stages:
                 self._add_stage(RegisteredStage(stage, record))
+
+    def _require_observer(self, record: PluginRecord) -> None:
+        """A plugin without a driver may only wrap driver hooks, never answer them."""
+        for operation in DRIVER_OPERATIONS:
+            for impl in getattr(self._pm.hook, _hook_name(operation)).get_hookimpls():
+                if impl.plugin is record.plugin and not (impl.wrapper or impl.hookwrapper):
+                    raise PluginError(
+                        f"it implements {_hook_name(operation)} but registers no driver; a plugin that "
+                        "only observes must use @hookimpl(wrapper=True)"
+                    )
+
+    def _drop(self, record: PluginRecord, exc: Exception) -> None:
+        """Unload a plugin that failed while registering, and record why."""
+        self._pm.unregister(record.plugin)
+        self.records.remove(record)
+        self.failures.append(PluginFailure(record.name, record.distribution, f"{type(exc).__name__}: {exc}".strip()))
 
     def _collect(self, record: PluginRecord, hook: str) -> list[Any]:
         """Call a registration hook on one plugin and return what it registered."""
@@ -195,14 +227,19 @@ class Plugins:
         return registered
 
     def _missing(self, what: str, key: str, kind: str, distribution: str | None = None) -> str:
-        distribution = distribution or INSTALL_HINTS.get(key) or f"dbkeeper-{key}"
+        distribution = distribution or INSTALL_HINTS.get(key)
         for failure in self.failures:
             if failure.distribution == distribution or failure.name == key:
                 return (
                     f"no {kind} for {what}: plugin {failure.name!r} from {failure.distribution} "
                     f"failed to load ({failure.error}); run 'dbkeeper plugins' for details"
                 )
-        return f"no {kind} for {what} — pip install {distribution}"
+        if distribution:
+            return f"no {kind} for {what} — pip install {distribution}"
+        return (
+            f"no {kind} for {what}: no installed plugin provides it — install the plugin that does "
+            f"(third-party plugins are named dbkeeper-<name>; 'dbkeeper plugins' lists what is installed)"
+        )
 
     def describe(self) -> list[dict[str, Any]]:
         """One JSON-ready entry per loaded plugin, for ``dbkeeper plugins``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -141,21 +142,23 @@ class Repository:
 
     @contextlib.contextmanager
     def draft(self) -> Iterator[BackupDraft]:
-        """Create a new, locked backup directory; remove it again if the block fails."""
+        """Create a new backup directory, locked before it becomes visible; remove it if the block fails.
+
+        The directory is made under a hidden name, locked, then renamed: no other process
+        can ever see it unlocked, so a concurrent ``prune`` never takes it for abandoned.
+        """
         self._ensure_root()
-        while True:
-            now = utc_now()
-            backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
-            path = self.root / backup_id
-            try:
-                path.mkdir(mode=DIR_MODE)
-                break
-            except FileExistsError:
-                continue
-        fsync_dir(self.root)
-        with locked_dir(path, exclusive=True) as locked:
-            if not locked:  # cannot happen: the directory is brand new
-                raise BackupError(f"could not lock new backup directory {path}")
+        hidden = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
+        hidden.mkdir(mode=DIR_MODE)
+        with locked_dir(hidden, exclusive=True):
+            while True:
+                now = utc_now()
+                backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
+                path = self.root / backup_id
+                if not path.exists():  # ids carry milliseconds and 16 random bits: a clash is a rarity
+                    os.rename(hidden, path)
+                    break
+            fsync_dir(self.root)
             try:
                 yield BackupDraft(backup_id, path)
             except BaseException:
@@ -206,18 +209,22 @@ class Repository:
         """The backup named by an id, a unique id prefix, or ``latest`` (newest complete)."""
         entries = self.entries()
         if ref == "latest":
-            complete = [e for e in entries if e.status is Status.COMPLETE]
+            complete = [e for e in entries if e.status is Status.COMPLETE and e.manifest]
             if not complete:
                 raise BackupNotFoundError(f"no complete backup in {self.root}; create one with 'dbkeeper backup'")
-            return max(complete, key=lambda e: e.manifest.finished_at)  # type: ignore[union-attr]
+            sources = sorted({e.manifest.source_url for e in complete if e.manifest})
+            if len(sources) > 1:
+                raise BackupNotFoundError(
+                    f"'latest' is ambiguous: {self.root} holds backups of {len(sources)} databases "
+                    f"({', '.join(sources[:3])}); name the backup id (see 'dbkeeper backups list')"
+                )
+            return max(complete, key=lambda e: e.manifest.finished_at if e.manifest else 0)
         matches = [e for e in entries if e.id == ref] or [e for e in entries if e.id.startswith(ref)]
         if not matches:
             raise BackupNotFoundError(f"no backup {ref!r} in {self.root}; run 'dbkeeper backups list' to see the ids")
         if len(matches) > 1:
-            raise BackupNotFoundError(
-                f"{ref!r} matches {len(matches)} backups ({', '.join(e.id for e in matches[:3])}, …); "
-                "give more of the id"
-            )
+            shown = ", ".join(e.id for e in matches[:3]) + (", …" if len(matches) > 3 else "")
+            raise BackupNotFoundError(f"{ref!r} matches {len(matches)} backups ({shown}); give more of the id")
         return matches[0]
 
     def complete(self, ref: str) -> Entry:
@@ -247,5 +254,9 @@ class Repository:
         fsync_dir(self.root)
 
 
+BACKUP_ID = re.compile(r"^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]{4}$")
+"""What a backup id looks like: only such directories are ever listed, pruned or deleted."""
+
+
 def _is_backup_dir(path: Path) -> bool:
-    return path.is_dir() and not path.name.startswith(".")
+    return BACKUP_ID.match(path.name) is not None and path.is_dir()

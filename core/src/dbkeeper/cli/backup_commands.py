@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json, human_bytes, note, print_table
+
+if TYPE_CHECKING:
+    from dbkeeper.backup import PrunePlan
 
 
 @click.command()
@@ -39,18 +42,12 @@ def backup(
     """
     defaults = app.config.backup
     label, url = app.config.resolve(connection)
-    options = {
-        key: value
-        for key, value in (
-            ("level", level if level is not None else defaults.level),
-            ("threads", threads if threads is not None else defaults.threads),
-        )
-        if value is not None
-    }
+    codec = compress or defaults.compress or "zstd"
+    given = {key: value for key, value in (("level", level), ("threads", threads)) if value is not None}
     manifest = app.backups(directory, json_output=json_output).backup(
         url,
-        compression=compress or defaults.compress or "zstd",
-        compression_options=options,
+        compression=codec,
+        compression_options={**defaults.stage_options.get(codec, {}), **given},
         format=format_ or defaults.format,
         options=driver_options(jobs=jobs),
     )
@@ -265,26 +262,39 @@ def prune(
     json_output: bool,
 ) -> None:
     """Delete backups no policy keeps, and incomplete ones; per source, never the newest."""
+    from dbkeeper.backup import PruneError
     from dbkeeper.retention import Policy, parse_duration
 
     policy = Policy(keep_last, parse_duration(keep_within) if keep_within else None, keep_daily, keep_weekly)
-    plan = app.backups(directory).prune(policy, dry_run=dry_run)
-    verb = "would delete" if dry_run else "deleted"
+    try:
+        plan = app.backups(directory).prune(policy, dry_run=dry_run)
+    except PruneError as error:
+        _print_prune(error.plan, dry_run, json_output)
+        raise
+    _print_prune(plan, dry_run, json_output)
+
+
+def _print_prune(plan: PrunePlan, dry_run: bool, json_output: bool) -> None:
     if json_output:
         emit_json(
             {
                 "dry_run": dry_run,
                 "keep": [{"id": d.manifest.id, "reasons": list(d.reasons)} for d in plan.decisions if d.keep],
-                "delete": plan.doomed,
+                "delete": [i for i in plan.doomed if i not in plan.failed],
+                "failed": plan.failed,
+                "damaged": [e.id for e in plan.damaged],
             }
         )
         return
+    verb = "would delete" if dry_run else "deleted"
     for decision in plan.decisions:
+        backup_id = decision.manifest.id
         if decision.keep:
-            click.echo(f"keep {decision.manifest.id} ({', '.join(decision.reasons)})")
-        else:
-            click.echo(f"{verb} {decision.manifest.id}")
+            click.echo(f"keep {backup_id} ({', '.join(decision.reasons)})")
+        elif backup_id not in plan.failed:
+            click.echo(f"{verb} {backup_id}")
     for entry in plan.incomplete:
-        click.echo(f"{verb} {entry.id} (incomplete)")
+        if entry.id not in plan.failed:
+            click.echo(f"{verb} {entry.id} (incomplete)")
     for entry in plan.damaged:
         note(f"warning: {entry.id} has a damaged manifest and was left alone: {entry.problem}")

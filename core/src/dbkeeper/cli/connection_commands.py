@@ -8,7 +8,7 @@ import time
 import click
 
 from dbkeeper.cli.app import App, global_flags, json_option, pass_app
-from dbkeeper.cli.output import emit_json, note, print_table
+from dbkeeper.cli.output import emit_json, note, plural, print_table
 from dbkeeper.config import DATABASE_URL_ENV
 from dbkeeper.urls import redact
 
@@ -82,6 +82,8 @@ def query(app: App, connection: str, sql: str, json_output: bool) -> None:
         )
     elif result.columns:
         print_table(result.columns, result.rows)
-        note(f"({len(result.rows)} rows, {result.duration * 1000:.1f} ms)")
+        note(f"({plural(len(result.rows), 'row')}, {result.duration * 1000:.1f} ms)")
+    elif result.rowcount >= 0:
+        note(f"ok ({plural(result.rowcount, 'row')} affected, {result.duration * 1000:.1f} ms)")
     else:
-        note(f"ok ({result.rowcount} rows affected, {result.duration * 1000:.1f} ms)")
+        note(f"ok ({result.duration * 1000:.1f} ms)")

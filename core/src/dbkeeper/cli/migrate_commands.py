@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from dbkeeper.cli.app import App, global_flags, json_option, pass_app
-from dbkeeper.cli.output import emit_json, note, print_table
+from dbkeeper.cli.output import emit_json, note, plural, print_table
 
 if TYPE_CHECKING:
-    from dbkeeper.migrations import MigrationManager
+    from dbkeeper.migrations import MigrationManager, MigrationResult
 
 migrations_dir_option = click.option(
     "--dir",
@@ -25,12 +25,19 @@ lock_timeout_option = click.option(
 )
 
 
-def _manager(app: App, connection: str | None, directory: Path | None, lock_timeout: float = 60.0) -> MigrationManager:
+def _manager(
+    app: App, connection: str | None, directory: Path | None, lock_timeout: float = 60.0, *, live: bool = False
+) -> MigrationManager:
+    """The manager for a command; with *live*, each result is printed as it happens."""
     from dbkeeper.migrations import MigrationManager
 
     label, url = app.config.resolve(connection)
     return MigrationManager(
-        url, app.config.migrations_directory(label, directory), plugins=app.plugins, lock_timeout=lock_timeout
+        url,
+        app.config.migrations_directory(label, directory),
+        plugins=app.plugins,
+        lock_timeout=lock_timeout,
+        on_result=_print_result if live else None,
     )
 
 
@@ -82,15 +89,26 @@ def up(
     json_output: bool,
 ) -> None:
     """Apply pending migrations to CONNECTION (a name or URL; default: DATABASE_URL)."""
-    manager = _manager(app, connection, directory, lock_timeout)
+    manager = _manager(app, connection, directory, lock_timeout, live=not json_output)
     if dry_run:
         _print_plan(manager.plan("up", to=to, allow_out_of_order=allow_out_of_order), "up")
         return
-    results = manager.up(to=to, allow_out_of_order=allow_out_of_order)
-    _report(app, results, json_output)
+    _report(manager.up(to=to, allow_out_of_order=allow_out_of_order), json_output)
 
 
-def _report(app: App, results: list, json_output: bool) -> None:
+def _print_result(result: MigrationResult) -> None:
+    """One line per migration, as it completes (so a failure later still shows what was done)."""
+    if result.note:
+        note(result.note)
+    else:
+        click.echo(
+            f"{result.outcome} {result.id} ({plural(len(result.statements), 'statement')}, "
+            f"{result.duration * 1000:.0f} ms)"
+        )
+
+
+def _report(results: list[MigrationResult], json_output: bool) -> None:
+    """The summary after a run: JSON of every result, or a note when nothing was to do."""
     if json_output:
         emit_json(
             [
@@ -105,15 +123,7 @@ def _report(app: App, results: list, json_output: bool) -> None:
                 for r in results
             ]
         )
-        return
-    for result in results:
-        if result.note:
-            note(result.note)
-            continue
-        count = len(result.statements)
-        plural = "" if count == 1 else "s"
-        click.echo(f"{result.outcome} {result.id} ({count} statement{plural}, {result.duration * 1000:.0f} ms)")
-    if not results and not app.quiet:
+    elif not results:
         note("nothing to do: the database is up to date")
 
 
@@ -140,11 +150,11 @@ def down(
     """Roll back the newest applied migration(s) of CONNECTION with their down parts."""
     if steps is not None and to is not None:
         raise click.UsageError("give --steps or --to, not both")
-    manager = _manager(app, connection, directory, lock_timeout)
+    manager = _manager(app, connection, directory, lock_timeout, live=not json_output)
     if dry_run:
         _print_plan(manager.plan("down", steps=steps, to=to), "down")
         return
-    _report(app, manager.down(steps=steps, to=to), json_output)
+    _report(manager.down(steps=steps, to=to), json_output)
 
 
 @migrate.command("status")

@@ -29,8 +29,15 @@ def emit_json(data: Any) -> None:
 
 
 def note(message: str) -> None:
-    """A human-readable line on stderr (never mixed into data on stdout)."""
-    click.echo(message, err=True)
+    """A human-readable line on stderr (never mixed into data on stdout); silent with ``--quiet``."""
+    context = click.get_current_context(silent=True)
+    if context is None or not getattr(context.find_root().obj, "quiet", False):
+        click.echo(message, err=True)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def human_bytes(count: int) -> str:

@@ -59,10 +59,13 @@ class MigrationManager:
         *,
         plugins: Plugins | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_result: Callable[[MigrationResult], None] | None = None,
     ) -> None:
         self.url = url if isinstance(url, DatabaseURL) else DatabaseURL.parse(url)
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
+        self.on_result = on_result
+        """Called with each result as it happens (the CLI prints progress with it)."""
         self._driver = (plugins or load_plugins()).driver_for(self.url)
 
     def migrations(self) -> list[Migration]:
@@ -246,7 +249,8 @@ class MigrationManager:
         by_id = {m.id: m for m in migrations}
         with self._connection(create=direction == "up") as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
-            results += self._recover(conn, dialect, by_id)
+            for result in self._recover(conn, dialect, by_id):
+                self._done(results, result)
             while True:
                 in_transaction = dialect.transactional_ddl
                 if in_transaction:
@@ -261,7 +265,7 @@ class MigrationManager:
                         break
                     statements = statements_of(migration, direction, dialect)
                     if in_transaction and migration.transaction:
-                        results.append(run_in_transaction(conn, migration, direction, statements))
+                        self._done(results, run_in_transaction(conn, migration, direction, statements))
                         conn.exec_driver_sql("COMMIT")
                         continue
                     if not dialect.supports_no_transaction:
@@ -272,7 +276,7 @@ class MigrationManager:
                     if in_transaction:
                         conn.exec_driver_sql("COMMIT")
                         in_transaction = False
-                    results.append(run_journaled(conn, migration, direction, statements, dialect))
+                    self._done(results, run_journaled(conn, migration, direction, statements, dialect))
                 except BaseException:
                     if in_transaction:
                         conn.exec_driver_sql("ROLLBACK")
@@ -280,6 +284,11 @@ class MigrationManager:
             if in_transaction:
                 conn.exec_driver_sql("COMMIT")
         return results
+
+    def _done(self, results: list[MigrationResult], result: MigrationResult) -> None:
+        results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
 
     def _recover(
         self, conn: Connection, dialect: MigrationDialect, by_id: Mapping[str, Migration]

@@ -16,10 +16,12 @@ from typing import Protocol
 
 from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
 from dbkeeper.errors import DatabaseError
-from dbkeeper_sqlite.files import opened, row_counts
+from dbkeeper_sqlite.files import integrity_problems, opened, row_counts
 from dbkeeper_sqlite.statements import split_statements
 
 CHUNK = 1 << 20
+HEADER_PRAGMAS = ("user_version", "application_id")
+"""Database header values a SQL dump must carry itself (``iterdump`` leaves them out)."""
 SQL_BATCH = 1 << 20  # bytes of SQL text gathered before one write into the pipeline
 
 
@@ -43,16 +45,27 @@ def _details(conn: sqlite3.Connection) -> dict[str, object]:
         "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
         "user_version": conn.execute("PRAGMA user_version").fetchone()[0],
+        "application_id": conn.execute("PRAGMA application_id").fetchone()[0],
     }
 
 
-def _result(source: Path, conn: sqlite3.Connection) -> DumpResult:
+def _result(source: Path, snapshot: sqlite3.Connection, origin: sqlite3.Connection) -> DumpResult:
+    """Check and count the consistent *snapshot*; describe the *origin* database's settings.
+
+    A damaged database is refused: a backup of it would not restore, and storing it as a
+    good backup would hide the damage.
+    """
+    if problems := integrity_problems(snapshot, quick=True):
+        raise DatabaseError(
+            f"SQLite database {source} is damaged ({problems[0]}); it was not backed up — save what can be "
+            f"saved with: sqlite3 {source} .recover > recovered.sql"
+        )
     return DumpResult(
         engine="sqlite",
         engine_version=sqlite3.sqlite_version,
         database=source.stem,
-        row_counts=row_counts(conn),
-        details=_details(conn),
+        row_counts=row_counts(snapshot),
+        details=_details(origin),
     )
 
 
@@ -87,7 +100,7 @@ class FileFormat:
                 src.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot read SQLite database {source}: {exc}") from None
-            result = _result(source, dst)
+            result = _result(source, dst, src)
         with (
             snapshot.open("rb") as file,
             artifacts.open(source.stem + self.suffix, size_hint=snapshot.stat().st_size) as out,
@@ -118,9 +131,9 @@ class SqlFormat:
         """Dump *source* as SQL text, in one read transaction."""
         with opened(source, readonly=True) as conn:
             conn.execute("BEGIN")
-            result = _result(source, conn)
+            result = _result(source, conn, conn)
             with artifacts.open(source.stem + self.suffix) as out:
-                batch: list[str] = []
+                batch = [f"PRAGMA {name} = {result.details[name]};" for name in HEADER_PRAGMAS if result.details[name]]
                 size = 0
                 for statement in conn.iterdump():
                     batch.append(statement)

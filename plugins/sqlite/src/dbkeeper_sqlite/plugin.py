@@ -32,7 +32,6 @@ from dbkeeper_sqlite.files import (
     row_counts,
 )
 from dbkeeper_sqlite.formats import FORMATS, format_of
-from dbkeeper_sqlite.migrations import SqliteMigrations
 from dbkeeper_sqlite.target import beside, refuse_unless_empty
 
 if TYPE_CHECKING:
@@ -96,11 +95,13 @@ def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
         fmt.materialize(reader, scratch)
     with opened(scratch) as conn:
         problems = integrity_problems(conn, quick=False)
-        counts = row_counts(conn) if not problems else {}
+        counts = None if problems else row_counts(conn)
     return BackupContents(row_counts=counts, problems=problems)
 
 
 @hookimpl
 def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
     """Transactional migrations serialised on SQLite's write lock."""
+    from dbkeeper_sqlite.migrations import SqliteMigrations  # imports SQLAlchemy: only when migrating
+
     return SqliteMigrations()

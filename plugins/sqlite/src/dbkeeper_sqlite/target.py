@@ -8,6 +8,8 @@ point leaves the target exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import secrets
 import sqlite3
@@ -18,6 +20,7 @@ from dbkeeper.errors import DatabaseError, TargetNotEmptyError
 from dbkeeper_sqlite.files import has_tables, opened
 
 _SIDECARS = ("-wal", "-shm", "-journal")
+_TEMP_MARK = ".dbkeeper-restore-"
 
 
 def refuse_unless_empty(target: Path, force: bool) -> None:
@@ -51,20 +54,47 @@ def _quiesce(target: Path) -> None:
         ) from None
 
 
+def _remove_with_sidecars(path: Path) -> None:
+    for leftover in (path, *(path.with_name(path.name + s) for s in _SIDECARS)):
+        leftover.unlink(missing_ok=True)
+
+
+def _sweep_abandoned(target: Path) -> None:
+    """Remove temporary files of restores into *target* that were killed (nobody holds their lock)."""
+    for temp in target.parent.glob(f".{glob.escape(target.name)}{_TEMP_MARK}*"):
+        if any(temp.name.endswith(s) for s in _SIDECARS):
+            continue
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a restore in progress
+        finally:
+            os.close(fd)
+        _remove_with_sidecars(temp)
+
+
 @contextlib.contextmanager
 def beside(target: Path) -> Iterator[Path]:
-    """A new empty file next to *target*; on success, swap it into place, else remove it."""
+    """A new empty file next to *target*; on success, swap it into place, else remove it.
+
+    The file is locked while in use, so the temporary file of a restore that was killed
+    is recognised and removed by the next restore into the same target.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.dbkeeper-restore-{secrets.token_hex(4)}")
-    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode(target)))
+    _sweep_abandoned(target)
+    temp = target.with_name(f".{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode(target))
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield temp
         _quiesce(target)
         os.replace(temp, target)
     except BaseException:
-        for leftover in (temp, *(temp.with_name(temp.name + s) for s in _SIDECARS)):
-            leftover.unlink(missing_ok=True)
+        _remove_with_sidecars(temp)
         raise
+    finally:
+        os.close(fd)
     for sidecar in _SIDECARS:  # belonged to the old file, now replaced
         target.with_name(target.name + sidecar).unlink(missing_ok=True)
     fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
