@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -121,7 +120,7 @@ def measure(side: Side, cwd: Path, env: dict[str, str]) -> Sample:
     argv = [a.replace("{self_rss}", str(self_file)) for a in side.argv]
     started = time.perf_counter()
     proc = subprocess.run([GNU_TIME, "-f", "%M %U %S", "-o", str(rss_file), *argv], cwd=cwd, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                          capture_output=True, text=True)  # fmt: skip
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"command failed with status {proc.returncode}: {shlex.join(argv)}\n{proc.stderr}")
@@ -158,7 +157,8 @@ def print_table(sides: Sequence[Side], references: dict[str, str]) -> None:
         ])  # fmt: skip
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for row in (headers, *rows):
-        print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        cells = enumerate(zip(row, widths, strict=True))
+        print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in cells))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from sample_db import DEFAULT_SEED, ShopGenerator, parse_size  # noqa: E402
+from sample_db import DEFAULT_SEED, ShopGenerator, parse_size
 
 TABLES = """
 CREATE TABLE customers (id bigint NOT NULL, first_name text NOT NULL, last_name text NOT NULL, email text NOT NULL,
@@ -32,7 +32,8 @@ CREATE TABLE customers (id bigint NOT NULL, first_name text NOT NULL, last_name 
 CREATE TABLE products (id bigint NOT NULL, sku text NOT NULL, name text NOT NULL, category text NOT NULL,
     description text NOT NULL, price numeric(12, 2) NOT NULL, stock integer NOT NULL, weight_kg real);
 CREATE TABLE orders (id bigint NOT NULL, customer_id bigint NOT NULL, ordered_at timestamptz NOT NULL,
-    status text NOT NULL, currency text NOT NULL, total numeric(14, 2) NOT NULL, shipping_city text NOT NULL, note text);
+    status text NOT NULL, currency text NOT NULL, total numeric(14, 2) NOT NULL, shipping_city text NOT NULL,
+    note text);
 CREATE TABLE order_items (id bigint NOT NULL, order_id bigint NOT NULL, product_id bigint NOT NULL,
     quantity integer NOT NULL, unit_price numeric(12, 2) NOT NULL);
 CREATE TABLE reviews (id bigint NOT NULL, product_id bigint NOT NULL, customer_id bigint NOT NULL,
