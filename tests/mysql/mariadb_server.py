@@ -8,8 +8,9 @@ system temporary directory (one the ``mysql`` user can enter: pytest's own tempo
 directories are private to root); ``mariadbd`` runs as ``mysql`` on 127.0.0.1 and a unix
 socket, with utf8mb4 as the server character set, and grants are enforced (no
 ``--skip-grant-tables``). Administration uses the server's ``root@localhost`` account over
-the socket (unix-socket authentication, as the OS root user); the tests connect as a
-password-protected user with every privilege. Stopping shuts the server down and removes
+the socket (unix-socket authentication, as the OS root user; run as another user, the
+server runs as that user and its account of the same name is used); the tests connect
+as a password-protected user with every privilege. Stopping shuts the server down and removes
 the directory.
 """
 
@@ -32,7 +33,11 @@ from urllib.parse import quote
 import pymysql
 from pymysql.converters import escape_string
 
-SERVER_USER = "mysql"
+AS_ROOT = os.geteuid() == 0
+SERVER_USER = "mysql" if AS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
+"""The OS user mariadbd runs as: ``mysql`` when we are root (it refuses to run as root), else ourselves."""
+ADMIN_USER = "root" if AS_ROOT else SERVER_USER
+"""The server account administration uses: unix-socket authentication as the same OS user."""
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 TEST_USER = "keeper"
@@ -88,7 +93,7 @@ class MariaDBServer:
     def admin(self, database: str | None = None) -> pymysql.connections.Connection:
         """An autocommit utf8mb4 connection as root over the socket."""
         return pymysql.connect(
-            unix_socket=str(self.socket), user="root", database=database, charset="utf8mb4", autocommit=True
+            unix_socket=str(self.socket), user=ADMIN_USER, database=database, charset="utf8mb4", autocommit=True
         )
 
     def execute(self, *statements: str, database: str | None = None) -> list[tuple[object, ...]]:
@@ -100,7 +105,7 @@ class MariaDBServer:
 
     def client_argv(self, database: str | None = None) -> list[str]:
         """The ``mariadb`` client as root over the socket (for loading SQL in tests)."""
-        argv = [_tool("mariadb", "mysql"), "--no-defaults", f"--socket={self.socket}", "--user=root"]
+        argv = [_tool("mariadb", "mysql"), "--no-defaults", f"--socket={self.socket}", f"--user={ADMIN_USER}"]
         argv += ["--default-character-set=utf8mb4"]
         return [*argv, database] if database else argv
 
@@ -152,7 +157,8 @@ class MariaDBServer:
             raise ServerError(f"the {SERVER_USER!r} OS user does not exist: install mariadb-server") from None
         base = Path(tempfile.mkdtemp(prefix="dbkeeper-mariadb-"))
         try:
-            os.chown(base, account.pw_uid, account.pw_gid)
+            if AS_ROOT:
+                os.chown(base, account.pw_uid, account.pw_gid)
             datadir = base / "data"
             init = subprocess.run(
                 [install_db, "--no-defaults", f"--user={SERVER_USER}", f"--datadir={datadir}",

@@ -12,7 +12,7 @@ from contextlib import closing
 from typing import Any
 
 import pymysql
-from mariadb_server import MariaDBServer
+from mariadb_server import ADMIN_USER, MariaDBServer
 
 STAGING_PREFIXES = ("dbkeeper_restore_", "dbkeeper_replaced_")
 
@@ -20,7 +20,7 @@ STAGING_PREFIXES = ("dbkeeper_restore_", "dbkeeper_replaced_")
 def _raw(server: MariaDBServer, database: str) -> pymysql.connections.Connection:
     return pymysql.connect(
         unix_socket=str(server.socket),
-        user="root",
+        user=ADMIN_USER,
         database=database,
         charset="utf8mb4",
         use_unicode=False,

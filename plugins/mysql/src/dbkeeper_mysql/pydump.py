@@ -25,7 +25,7 @@ from dbkeeper.contract import ArtifactSink, ArtifactWriter
 from dbkeeper.errors import DatabaseError
 from dbkeeper_mysql.layout import Layout, triggers_artifact
 from dbkeeper_mysql.server import ServerTarget, describe
-from dbkeeper_mysql.sqltext import comment_name, quote_bytes, quote_identifier
+from dbkeeper_mysql.sqltext import comment_name, quote_bytes, quote_identifier, shown
 
 if TYPE_CHECKING:
     import pymysql
@@ -165,7 +165,7 @@ class PythonDumper:
         for name, kind in tables:
             if kind in UNSUPPORTED_TABLE_TYPES:
                 raise DatabaseError(
-                    f"table `{name.decode()}` is {UNSUPPORTED_TABLE_TYPES[kind]}, which the pure-Python dumper "
+                    f"table {shown(name.decode())} is {UNSUPPORTED_TABLE_TYPES[kind]}, which the pure-Python dumper "
                     "does not back up; install the client tools (mariadb-client) and use them"
                 )
         with artifacts.open(self.layout.header) as out:
@@ -366,7 +366,7 @@ class PythonDumper:
     def _routine(self, conn: pymysql.connections.Connection, kind: str, name: str) -> bytes:
         if kind not in ("FUNCTION", "PROCEDURE"):
             raise DatabaseError(
-                f"`{name}` is a {kind.lower()}, which the pure-Python dumper does not back up; "
+                f"{shown(name)} is a {kind.lower()}, which the pure-Python dumper does not back up; "
                 "install the client tools (mariadb-client) and use them"
             )
         ((_, sql_mode, create, charset, collation, *_),) = self._rows(
@@ -374,7 +374,7 @@ class PythonDumper:
         )
         if create is None:
             raise DatabaseError(
-                f"cannot read the definition of {kind.lower()} `{name}`: the user needs to be its definer "
+                f"cannot read the definition of {kind.lower()} {shown(name)}: the user needs to be its definer "
                 "or hold SELECT on mysql.proc (MariaDB) / SHOW_ROUTINE (MySQL)"
             )
         enter, leave = _session_block(b"/*!50003", b" ;", charset, collation)

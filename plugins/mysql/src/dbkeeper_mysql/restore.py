@@ -36,13 +36,12 @@ from dbkeeper.errors import ConfigError, DatabaseError, IntegrityError, TargetNo
 from dbkeeper_mysql.layout import Layout, TablePart
 from dbkeeper_mysql.load import Loader
 from dbkeeper_mysql.server import ServerTarget, admin_connection, describe
-from dbkeeper_mysql.sqltext import CHUNK, quote_identifier
-from dbkeeper_mysql.streams import Cancellable, Concat, LineFilter
+from dbkeeper_mysql.sqltext import CHUNK, quote_identifier, shown
+from dbkeeper_mysql.streams import Cancellable, Concat, PartFilter, unchanged
 
 if TYPE_CHECKING:
     import pymysql
 
-    from dbkeeper.pipeline import Readable
 
 STAGING_PREFIX = "dbkeeper_restore_"
 REPLACED_PREFIX = "dbkeeper_replaced_"
@@ -172,7 +171,7 @@ class Restore:
                         self._run_programs(self.database, header, programs)
                     except DatabaseError as exc:
                         raise DatabaseError(
-                            f"the tables were restored into {q(self.database)}, but creating its triggers, views, "
+                            f"the tables were restored into {shown(self.database)}, but creating its triggers, views, "
                             f"routines or events failed: {exc}"
                         ) from None
         selected = [part.name for part in self.parts if not part.sequence] if self.selective else None
@@ -187,12 +186,12 @@ class Restore:
             present = set(existing.tables) | set(existing.views)
             if clash := [part.name for part in self.parts if part.name in present]:
                 raise TargetNotEmptyError(
-                    f"table {q(clash[0])} already exists in {q(self.database)}; pass --force to replace the "
+                    f"table {shown(clash[0])} already exists in {shown(self.database)}; pass --force to replace the "
                     "restored tables, or restore into another database"
                 )
         elif not existing.empty:
             raise TargetNotEmptyError(
-                f"restore target {q(self.database)} on {self.target} already holds {existing.summary()}; pass "
+                f"restore target {shown(self.database)} on {self.target} already holds {existing.summary()}; pass "
                 "--force to replace its whole contents, or restore into a new database"
             )
 
@@ -204,7 +203,7 @@ class Restore:
             _query(conn, f"CREATE DATABASE {q(name)} {self._defaults()}")
         except Exception as exc:
             raise DatabaseError(
-                f"cannot create the working database {q(name)} beside {q(self.database)}: {describe(exc)} — "
+                f"cannot create the working database {shown(name)} beside {shown(self.database)}: {describe(exc)} — "
                 f"the restoring user needs CREATE and DROP on `{prefix}%` databases (see docs/mysql.md)"
             ) from None
         try:
@@ -256,15 +255,14 @@ class Restore:
 
     def _load_table(self, part: TablePart, staging: str, header: bytes, cancel: threading.Event) -> None:
         with self.request.artifacts.open(part.data) as reader:
-            source: Readable = Cancellable(reader, cancel)
-            if self.selective:
-                source = LineFilter(source, b"  CONSTRAINT ", b"LOCK TABLES ", self._retarget_foreign_key)
+            edit = self._retarget_foreign_key if self.selective else unchanged
+            source = PartFilter(Cancellable(reader, cancel), edit)
             try:
                 self.loader.load(staging, Concat(header, source))
             except DatabaseError as exc:
                 if cancel.is_set():
                     raise
-                raise DatabaseError(f"restoring table {q(part.name)} failed: {exc}") from None
+                raise DatabaseError(f"restoring table {shown(part.name)} failed: {exc}") from None
 
     def _retarget_foreign_key(self, line: bytes) -> bytes:
         """Point a foreign key at the target's table when the table it names is not restored."""
@@ -287,7 +285,7 @@ class Restore:
             ((counts[part.name],),) = _query(conn, f"SELECT COUNT(*) FROM {q(staging)}.{q(part.name)}")
             if part.name in expected and counts[part.name] != expected[part.name]:
                 raise IntegrityError(
-                    f"table {q(part.name)} loaded {counts[part.name]} rows, the backup records "
+                    f"table {shown(part.name)} loaded {counts[part.name]} rows, the backup records "
                     f"{expected[part.name]}; the target was not touched"
                 )
         return counts

@@ -26,6 +26,7 @@ from dbkeeper_mysql.sqltext import (
     ScriptScanner,
     delimiter_command,
     is_comment_or_blank,
+    shown,
     statement_complete,
 )
 
@@ -118,7 +119,7 @@ class DumpSplitter:
         if self._part is None or self._in_triggers:
             raise DumpFormatError(f"unexpected INSERT in the dump: {head[:80]!r}")
         if table != self._part.name:
-            raise DumpFormatError(f"an INSERT into `{table}` inside the part of table `{self._part.name}`")
+            raise DumpFormatError(f"an INSERT into {shown(table)} inside the part of table {shown(self._part.name)}")
         self._flush_pending()
         self._emit(head)
 
@@ -181,7 +182,7 @@ class DumpSplitter:
 
     def _start_table(self, name: str, title: bytes) -> None:
         if any(part.name == name for part in self.layout.tables):
-            raise DumpFormatError(f"table `{name}` appears twice in the dump")
+            raise DumpFormatError(f"table {shown(name)} appears twice in the dump")
         self._part = self.layout.add_table(name)
         self._in_triggers = self._in_objects = False
         self._switch(self._part.data)

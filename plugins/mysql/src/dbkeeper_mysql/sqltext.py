@@ -31,6 +31,11 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def shown(name: str) -> str:
+    """*name* quoted for a one-line message: line breaks in it are shown escaped."""
+    return quote_identifier(name).replace("\n", "\\n").replace("\r", "\\r")
+
+
 def quote_bytes(value: bytes) -> bytes:
     """*value* as a single-quoted string literal, escaped as ``mysql_real_escape_string`` does."""
     if _NEEDS_ESCAPE.search(value) is None:
@@ -162,7 +167,7 @@ class RowCounter:
     def feed(self, data: bytes) -> None:
         """Count the next piece of the values."""
         self._line_separators += data.count(ROW_PER_LINE) + (self._edge + data[:3]).count(ROW_PER_LINE)
-        self._edge = (self._edge + data)[-3:]
+        self._edge = data[-3:] if len(data) >= 3 else (self._edge + data)[-3:]
         if not self._line_separators:
             self._feed_one_line(data)
 

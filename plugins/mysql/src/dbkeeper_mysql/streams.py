@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 from dbkeeper.errors import DatabaseError
 from dbkeeper.pipeline import Readable
-from dbkeeper_mysql.sqltext import LineFeeder
+from dbkeeper_mysql.sqltext import INSERT, LineFeeder
+
+ROWS_LOCK = b"LOCK TABLES "
 
 
 class Cancelled(DatabaseError):
@@ -54,22 +56,29 @@ class Cancellable:
         return self._reader.read(size)
 
 
-class LineFilter:
-    """A reader passing whole-line *edit* over the lines that start with *prefix*.
+def unchanged(line: bytes) -> bytes:
+    """The identity edit."""
+    return line
 
-    Filtering stops at the first line starting with *until* (the rows, in a table's
-    part): from there on everything passes through untouched, at full speed.
+
+class PartFilter:
+    """A table's part ready for loading beside others: no ``LOCK TABLES``, definition edited.
+
+    mariadb-dump wraps each table's rows in ``LOCK TABLES `t` WRITE``. With tables loaded
+    at once, MariaDB refuses such a table's rows when another worker has meanwhile created
+    a table with a foreign key to it (error 1100, "was not locked with LOCK TABLES"); the
+    lock only ever helped MyISAM, so the line is dropped (the ``UNLOCK TABLES`` after the
+    rows is then a no-op). The lines before it (the definition) go whole through *edit*;
+    from the rows on, everything passes untouched, at full speed.
     """
 
-    def __init__(self, reader: Readable, prefix: bytes, until: bytes, edit: Callable[[bytes], bytes]) -> None:
+    def __init__(self, reader: Readable, edit: Callable[[bytes], bytes] = unchanged) -> None:
         self._reader = reader
-        self._prefix = prefix
-        self._until = until
         self._edit = edit
         self._feeder: LineFeeder | None = LineFeeder()
         self._held: list[bytes] = []
-        self._editing = False
         self._at_line_start = True
+        self._locking = False
 
     def read(self, size: int = -1, /) -> bytes:
         """The next filtered bytes; ``b""`` when the wrapped reader has ended."""
@@ -86,16 +95,18 @@ class LineFilter:
         return self._reader.read(size)
 
     def _filter(self, piece: bytes, ends_line: bool) -> bytes:
-        if self._feeder is None:  # past *until*: the rest of this chunk passes as it is
+        if self._feeder is None:  # past the definition: the rest of this chunk passes as it is
             return piece
-        if self._at_line_start and piece.startswith(self._until):
+        if self._at_line_start and piece.startswith(INSERT) and not self._locking:
             self._feeder = None
             return piece
-        if self._at_line_start:
-            self._editing = piece.startswith(self._prefix)
+        if self._at_line_start and piece.startswith(ROWS_LOCK):
+            self._locking = True  # dropped up to its ";" (a table name may hold a line break)
         self._at_line_start = ends_line
-        if not self._editing:
-            return piece
+        if self._locking:
+            if ends_line and piece.rstrip().endswith(b";"):
+                self._feeder = None
+            return b""
         self._held.append(piece)
         if not ends_line:
             return b""

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from dbkeeper.contract import ArtifactReader, BackupContents, InspectRequest
 from dbkeeper_mysql.layout import Layout
-from dbkeeper_mysql.sqltext import CHUNK, Event, ScriptScanner
+from dbkeeper_mysql.sqltext import CHUNK, Event, ScriptScanner, shown
 
 COMPLETED = b"-- Dump completed"
 
@@ -30,7 +30,7 @@ def count_rows(reader: ArtifactReader, table: str) -> tuple[int, list[str]]:
             if event.kind == "head":
                 foreign = event.table != table
                 if foreign:
-                    problems.append(f"table `{table}`: its part holds rows of table `{event.table}`")
+                    problems.append(f"table {shown(table)}: its part holds rows of table {shown(event.table)}")
             elif event.kind == "end" and not foreign:
                 rows += event.rows
 
@@ -38,7 +38,7 @@ def count_rows(reader: ArtifactReader, table: str) -> tuple[int, list[str]]:
         take(scanner.feed(chunk))
     take(scanner.end())
     if scanner.in_insert:
-        problems.append(f"table `{table}`: the part ends inside an INSERT")
+        problems.append(f"table {shown(table)}: the part ends inside an INSERT")
     return rows, problems
 
 
