@@ -9,6 +9,7 @@ import pytest
 from dbkeeper.errors import DatabaseError
 from dbkeeper_mysql.load import statements
 from dbkeeper_mysql.sqltext import Event, RowCounter, ScriptScanner, parse_insert, quote_bytes, statement_complete
+from dbkeeper_mysql.streams import PartFilter
 from dbkeeper_mysql.verify import count_rows
 
 ONE_LINE = [
@@ -110,3 +111,17 @@ def test_count_rows_reports_what_does_not_belong() -> None:
     assert count_rows(io.BytesIO(part), "t") == (2, ["table `t`: its part holds rows of table `u`"])
     cut = io.BytesIO(b"INSERT INTO `t` VALUES (1),(2),\n(3")
     assert count_rows(cut, "t")[1] == ["table `t`: the part ends inside an INSERT"]
+
+
+def test_part_filter_drops_the_rows_lock_and_edits_only_the_definition() -> None:
+    part = (
+        b"CREATE TABLE `a\nb` (\n  CONSTRAINT `fk` FOREIGN KEY (`x`) REFERENCES `p` (`id`)\n);\n"
+        b"LOCK TABLES `a\nb` WRITE;\n"
+        b"INSERT INTO `a\nb` VALUES\n(1,'  CONSTRAINT');\n"
+        b"UNLOCK TABLES;\n"
+    )
+    for size in (1, 5, 1 << 20):
+        source = io.BytesIO(part)
+        filtered = PartFilter(source, lambda line: line.replace(b"`p`", b"`db`.`p`"))
+        out = b"".join(iter(lambda: filtered.read(size), b""))  # noqa: B023
+        assert out == part.replace(b"`p`", b"`db`.`p`").replace(b"LOCK TABLES `a\nb` WRITE;\n", b""), size
