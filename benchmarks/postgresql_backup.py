@@ -8,6 +8,7 @@ realistic shop data (benchmarks/postgresql_sample.py), and measures, in one run:
 
     backup   dbkeeper -q backup URL --dir backups                    (custom format, zstd -3, sha256)
              dbkeeper -q backup URL --dir backups --jobs 2
+             dbkeeper -q backup URL --dir backups --jobs 2 --threads 1
              pg_dump -Fc -Z0 | zstd -q -3 -T2 | tee >(sha256sum > sum) > shop.dump.zst
              pg_dump -Fc > shop.dump                                  (pg_dump's own compression)
     restore  dbkeeper -q restore ID URL                               (one transaction)
@@ -227,6 +228,8 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
              remove("shop.dump"), ours=False),
         Side("dbkeeper backup --jobs 2", dbkeeper("backup", url, "--dir", "backups-jobs", "--jobs", "2"),
              remove("backups-jobs"), ours=True),
+        Side("dbkeeper backup --jobs 2 --threads 1", dbkeeper("backup", url, "--dir", "backups-jobs-t1", "--jobs",
+             "2", "--threads", "1"), remove("backups-jobs-t1"), ours=True),
     ]  # fmt: skip
     compare(backup_sides, runs, work, env)
     single_id = backup_sides[0].samples[-1].stdout.strip().splitlines()[-1]
@@ -261,6 +264,7 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
           "ratio = this command / the one in 'vs'")  # fmt: skip
     print_table(backup_sides, {
         "dbkeeper backup": zstd_pipe, "dbkeeper backup --jobs 2": zstd_pipe,
+        "dbkeeper backup --jobs 2 --threads 1": zstd_pipe,
         "pg_dump -Fc (default compression)": "dbkeeper backup",
     })  # fmt: skip
     print()

@@ -75,9 +75,8 @@ def _probe(name: str, path: str) -> Client:
     return Client(name, path, int(match["major"]), int(match["minor"] or 0))
 
 
-def dump_client(server_version_num: int, server_version: str) -> Client:
-    """``pg_dump``, checked to be at least as new as the server."""
-    pg_dump = locate("pg_dump")
+def check_dump_client(pg_dump: Client, server_version_num: int, server_version: str) -> Client:
+    """*pg_dump*, checked to be at least as new as the server."""
     major = server_major(server_version_num)
     if pg_dump.major < major:
         raise DatabaseError(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dbkeeper.contract import DumpRequest, DumpResult
 from dbkeeper.errors import DatabaseError
 from dbkeeper_postgresql import catalog, layout
-from dbkeeper_postgresql.clients import Client, dump_client
+from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.streams import Crew, dump_into
 
@@ -25,6 +26,7 @@ SESSION_SETTINGS = (
     "SET lock_timeout = 0",
     "SET idle_in_transaction_session_timeout = 0",
     "SET row_security = off",  # as pg_dump: fail rather than count rows a policy hides
+    "SET max_parallel_workers_per_gather = 0",  # counts run beside the dumps: take one core, not three
 )
 
 
@@ -34,18 +36,20 @@ def dump(request: DumpRequest) -> DumpResult:
 
     endpoint = Endpoint.from_url(request.url)
     jobs = int(request.options.get("jobs", 1))
-    with endpoint.connect() as conn:
+    with ThreadPoolExecutor(max_workers=1) as probe:  # asking pg_dump its version overlaps with connecting
+        found = probe.submit(locate, "pg_dump")
+        conn = endpoint.connect()
+    with conn:
+        pg_dump = found.result()
         try:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             for statement in SESSION_SETTINGS:
                 conn.execute(statement)
             facts = catalog.database_facts(conn)
-            pg_dump = dump_client(facts["server_version_num"], facts["server_version"])
+            check_dump_client(pg_dump, facts["server_version_num"], facts["server_version"])
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
             tables, extension_tables = catalog.dumped_tables(conn)
-            relations = catalog.relations(conn)
-            schemas = catalog.schemas(conn)
         except psycopg.Error as exc:
             raise database_error(exc, f"cannot read the catalog of {endpoint.label}") from None
         parts = layout.plan(facts["database"], request.format, tables, jobs)
@@ -53,10 +57,12 @@ def dump(request: DumpRequest) -> DumpResult:
         with source.client_env(request.scratch_dir) as env:
             crew = Crew()
 
-            def count() -> dict[str, int]:
+            def describe() -> tuple[list[catalog.Relation], dict[str, int], dict[str, int]]:
+                """The rest of the catalog and the row counts, in the snapshot, while pg_dump runs."""
                 with crew.stoppable(conn.cancel):
                     try:
-                        return catalog.count_rows(conn, ((t.schema, t.name) for t in tables))
+                        relations, schemas = catalog.relations(conn), catalog.schemas(conn)
+                        return relations, schemas, catalog.count_rows(conn, ((t.schema, t.name) for t in tables))
                     except psycopg.Error as exc:
                         raise database_error(exc, "cannot count rows in the snapshot") from None
 
@@ -64,7 +70,7 @@ def dump(request: DumpRequest) -> DumpResult:
                 functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, crew)
                 for part in parts
             ]
-            counts, *_ = crew.run([count, *writers], workers=jobs + 1)
+            (relations, schemas, counts), *_ = crew.run([describe, *writers], workers=jobs + 1)
         conn.rollback()
     details: dict[str, Any] = {
         "server_version": facts["server_version"],
