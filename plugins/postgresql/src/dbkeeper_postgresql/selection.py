@@ -119,7 +119,7 @@ class Selection:
     def tables(self, row_count_keys: Iterable[str]) -> list[str]:
         """The keys (among *row_count_keys*) of the tables whose rows this selection restores."""
         keys = set(row_count_keys)
-        wanted = {key for key, r in self.relations.items() if key in keys}
+        wanted = {key for key in self.relations if key in keys}
         wanted |= {key for key in keys if split_key(key)[0] in self.schemas}
         return sorted(wanted)
 

@@ -131,9 +131,10 @@ def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
         with running(argv, env=env) as tool, crew.stoppable(_kill(tool)):
             tool.process.wait()
     except DatabaseError:
-        assert tool is not None
-        errors = [line for line in tool.stderr_lines if "error:" in line and "worker process died" not in line]
-        if not errors:
+        errors = [] if tool is None else [
+            line for line in tool.stderr_lines if "error:" in line and "worker process died" not in line
+        ]  # fmt: skip
+        if tool is None or not errors:
             raise
         raise DatabaseError(f"{tool.name} failed (exit {tool.process.returncode}): {errors[0]}") from None
 
@@ -217,12 +218,14 @@ def filter_through(
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
         stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
         failure: list[BaseException] = []
+        abandoned = threading.Event()
 
         def feed() -> None:
             try:
                 feed_verified(reader, stdin.write)
-            except BrokenPipeError:
-                _drain_into(failure, reader)
+            except BrokenPipeError:  # the tool stopped reading: still prove the checksum, unless we gave up
+                if not abandoned.is_set() and not (crew and crew.stopped.is_set()):
+                    _drain_into(failure, reader)
             except BaseException as exc:
                 failure.append(exc)
                 _kill(tool)()
@@ -235,6 +238,10 @@ def filter_through(
         try:
             while chunk := stdout.read(CHUNK_SIZE):
                 consume(chunk)
+        except BaseException:
+            abandoned.set()
+            _kill(tool)()  # nobody reads its output any more: do not let the feeder wait for it
+            raise
         finally:
             feeder.join()
         if failure:
