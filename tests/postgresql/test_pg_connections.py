@@ -93,3 +93,14 @@ def test_unknown_database(pg: Server, tmp_path: Path) -> None:
 def test_other_dbapi_is_refused(pg: Server) -> None:
     run = dbkeeper("query", pg.url("postgres", scheme="postgresql+psycopg2"), "SELECT 1", check=False)
     assert_one_line_error(run, "names the DBAPI 'psycopg2'", "postgresql+psycopg://")
+
+
+def test_backup_and_restore_over_a_unix_socket_with_postgres_scheme(
+    pg: Server, chinook: str, new_name: str, tmp_path: Path
+) -> None:
+    source = pg.socket_url(chinook).replace("postgresql://", "postgres://")
+    manifest = dbkeeper("backup", source, "--dir", str(tmp_path), "--json").json()
+    assert manifest["source_url"] == source  # type: ignore[index]
+    target = pg.socket_url(new_name)
+    dbkeeper("restore", manifest["id"], target, "--dir", str(tmp_path))  # type: ignore[index]
+    assert pg.schema_dump(new_name) == pg.schema_dump(chinook)
