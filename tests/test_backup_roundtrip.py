@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from helpers import ROOT, artifact_of, dbkeeper, sqlite_dump
+from helpers import ROOT, artifact_of, assert_one_line_error, dbkeeper, sqlite_dump
 
 SCHEMA = ROOT / "core" / "src" / "dbkeeper" / "manifest.schema.json"
 
@@ -175,3 +175,27 @@ def test_sql_format_keeps_header_pragmas_and_details_describe_the_source(
     with sqlite3.connect(restored) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (7,)
         assert conn.execute("PRAGMA application_id").fetchone() == (42,)
+
+
+def test_restore_never_replaces_a_target_with_an_open_transaction(chinook: Path, backups: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    backup_id = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups)).out.strip()
+    target = tmp_path / "busy.db"
+    target.write_bytes(chinook.read_bytes())
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN')\n"
+         "c.execute('SELECT count(*) FROM Track').fetchone()\nprint('reading', flush=True)\ntime.sleep(30)",
+         str(target)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        run = dbkeeper("restore", backup_id, f"sqlite:///{target}", "--force", "--dir", str(backups), check=False)
+        assert_one_line_error(run, "cannot replace", "in use")
+    finally:
+        reader.kill()
+        reader.wait()
+    assert target.read_bytes() == chinook.read_bytes()

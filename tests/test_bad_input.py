@@ -196,7 +196,7 @@ def test_a_damaged_source_is_not_backed_up(chinook: Path, backups: Path) -> None
         file.seek(4096 * 2)
         file.write(b"\0" * 8)
     run = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), check=False)
-    assert_one_line_error(run, "is damaged", ".recover")
+    assert_one_line_error(run, "is damaged", ".dump > salvaged.sql")
     assert dbkeeper("backups", "list", "--dir", str(backups), "--json").json() == []
 
 

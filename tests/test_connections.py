@@ -104,6 +104,15 @@ def test_stage_options_apply_only_to_their_stage(project: Path) -> None:
     assert none["artifacts"][0]["stages"][0]["name"] == "none"
 
 
+def test_stage_tables_are_checked(project: Path) -> None:
+    config = project / "dbkeeper.toml"
+    config.write_text(config.read_text() + "\n[backup.zstf]\nlevel = 3\n")
+    assert_one_line_error(dbkeeper("backup", "music", cwd=project, check=False), "[backup.zstf]", "'zstf'")
+    config.write_text(config.read_text().replace("[backup.zstf]\nlevel = 3", "[backup.none]\nlevle = 3"))
+    run = dbkeeper("backup", "music", cwd=project, check=False)
+    assert_one_line_error(run, "dbkeeper.toml [backup.none]", "no option 'levle'")
+
+
 def test_unknown_settings_are_errors(tmp_path: Path) -> None:
     (tmp_path / "dbkeeper.toml").write_text("[backup]\nlevel = 3\n")
     assert_one_line_error(dbkeeper("backups", "list", cwd=tmp_path, check=False), "unknown setting 'level'")

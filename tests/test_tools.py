@@ -28,6 +28,23 @@ def test_stream_out_copies_stdout() -> None:
     assert out.getvalue() == b"\0" * (3 * CHUNK_SIZE + 5)
 
 
+def test_stream_out_stops_the_tool_when_the_pipeline_fails() -> None:
+    """The read-ahead thread must not keep an endless tool (or the caller) waiting."""
+
+    class Full:
+        def __init__(self) -> None:
+            self.chunks = 0
+
+        def write(self, data: bytes) -> int:
+            self.chunks += 1
+            if self.chunks == 3:
+                raise OSError("No space left on device")
+            return len(data)
+
+    with pytest.raises(OSError, match="No space left"):
+        stream_out(["cat", "/dev/zero"], Full())
+
+
 def test_stream_out_failure_reports_stderr_and_masks_passwords() -> None:
     from dbkeeper.urls import remember_secret
 

@@ -8,7 +8,6 @@ the :class:`~dbkeeper.repository.Repository` and writes the manifest last.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -205,19 +204,19 @@ class BackupManager:
         self.plugins = plugins or load_plugins()
         self.reporter = reporter or SilentReporter()
 
+    def stage_plan(self, name: str, options: Mapping[str, Any]) -> StagePlan:
+        """Stage *name* with *options*, checked now: an unknown stage or option is an error."""
+        registered = self.plugins.stage(name)
+        plan = StagePlan(registered.stage, registered.provider.distribution, dict(options))
+        plan.stage.encoder(_Discard(), plan.options).finish()
+        return plan
+
     def _plan(self, compression: str, options: Mapping[str, Any]) -> list[StagePlan]:
-        codec = self.plugins.stage(compression)
+        codec = self.stage_plan(compression, options)
         if codec.stage.kind != "compression":
             names = sorted(n for n, s in self.plugins.stages.items() if s.stage.kind == "compression")
             raise ConfigError(f"{compression!r} is not a compression stage; choose one of {', '.join(names)}")
-        check = self.plugins.stage(INTEGRITY_STAGE)
-        plans = [
-            StagePlan(codec.stage, codec.provider.distribution, dict(options)),
-            StagePlan(check.stage, check.provider.distribution, {}),
-        ]
-        for plan in plans:  # reject bad options before any work is done
-            plan.stage.encoder(_Discard(), plan.options).finish()
-        return plans
+        return [codec, self.stage_plan(INTEGRITY_STAGE, {})]
 
     def backup(
         self,
@@ -353,11 +352,7 @@ class BackupManager:
                     self.repository.delete(by_id[backup_id])
                 except BackupError as exc:
                     plan.failed[backup_id] = str(exc)
-            for stale in self.repository.stale_scratch():
-                try:
-                    shutil.rmtree(stale)
-                except OSError as exc:
-                    plan.failed[stale.name] = f"could not remove stale scratch directory {stale}: {exc.strerror}"
+            plan.failed.update(self.repository.remove_stale_scratch())
             if plan.failed:
                 raise PruneError(plan)
         return plan

@@ -209,36 +209,37 @@ class Plugins:
         """The driver that serves *url*'s scheme, or an error saying what to install."""
         driver = self._schemes.get(url.backend)
         if driver is None:
-            raise DriverNotFoundError(self._missing(f"'{url.backend}://'", url.backend, "driver"))
+            raise DriverNotFoundError(self._missing(f"no driver for '{url.backend}://' URLs", url.backend))
         return driver
 
     def driver_named(self, name: str, distribution: str | None = None) -> Driver:
         """The driver registered as *name* (as recorded in a manifest)."""
         driver = self.drivers.get(name)
         if driver is None:
-            raise DriverNotFoundError(self._missing(f"driver {name!r}", name, "driver", distribution))
+            raise DriverNotFoundError(self._missing(f"the {name} driver is not installed", name, distribution))
         return driver
 
     def stage(self, name: str, distribution: str | None = None) -> RegisteredStage:
         """The stage registered as *name*, or an error naming the distribution to install."""
         registered = self.stages.get(name)
         if registered is None:
-            raise StageNotFoundError(self._missing(f"pipeline stage {name!r}", name, "stage", distribution))
+            raise StageNotFoundError(self._missing(f"pipeline stage {name!r} is not installed", name, distribution))
         return registered
 
-    def _missing(self, what: str, key: str, kind: str, distribution: str | None = None) -> str:
+    def _missing(self, problem: str, key: str, distribution: str | None = None) -> str:
+        """*problem*, and what to do: fix a plugin that failed to load, or install one."""
         distribution = distribution or INSTALL_HINTS.get(key)
         for failure in self.failures:
             if failure.distribution == distribution or failure.name == key:
                 return (
-                    f"no {kind} for {what}: plugin {failure.name!r} from {failure.distribution} "
-                    f"failed to load ({failure.error}); run 'dbkeeper plugins' for details"
+                    f"{problem}: plugin {failure.name!r} from {failure.distribution} failed to load "
+                    f"({failure.error}); run 'dbkeeper plugins' for details"
                 )
         if distribution:
-            return f"no {kind} for {what} — pip install {distribution}"
+            return f"{problem} — pip install {distribution}"
         return (
-            f"no {kind} for {what}: no installed plugin provides it — install the plugin that does "
-            f"(third-party plugins are named dbkeeper-<name>; 'dbkeeper plugins' lists what is installed)"
+            f"{problem}: no installed plugin provides it — install the plugin that does "
+            "(third-party plugins are named dbkeeper-<name>; 'dbkeeper plugins' lists what is installed)"
         )
 
     def describe(self) -> list[dict[str, Any]]:

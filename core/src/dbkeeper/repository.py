@@ -141,16 +141,30 @@ class Repository:
         self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
 
     @contextlib.contextmanager
+    def _private_dir(self) -> Iterator[Path]:
+        """A new hidden directory (0700) under the root, locked by this process for the block.
+
+        Creating and locking are two steps; a ``prune`` that locks the directory in
+        between deletes it while holding the lock, so here a directory that cannot be
+        locked, or is gone once locked, is given up and another one made.
+        """
+        self._ensure_root()
+        while True:
+            path = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
+            path.mkdir(mode=DIR_MODE)
+            with locked_dir(path, exclusive=True) as locked:
+                if locked and path.is_dir():
+                    yield path
+                    return
+
+    @contextlib.contextmanager
     def draft(self) -> Iterator[BackupDraft]:
         """Create a new backup directory, locked before it becomes visible; remove it if the block fails.
 
         The directory is made under a hidden name, locked, then renamed: no other process
         can ever see it unlocked, so a concurrent ``prune`` never takes it for abandoned.
         """
-        self._ensure_root()
-        hidden = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
-        hidden.mkdir(mode=DIR_MODE)
-        with locked_dir(hidden, exclusive=True):
+        with self._private_dir() as hidden:
             while True:
                 now = utc_now()
                 backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
@@ -168,14 +182,11 @@ class Repository:
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private, locked temporary directory under the root, removed afterwards."""
-        self._ensure_root()
-        path = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
-        path.mkdir(mode=DIR_MODE)
-        try:
-            with locked_dir(path, exclusive=True):
+        with self._private_dir() as path:
+            try:
                 yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
 
     def entries(self) -> list[Entry]:
         """Every backup directory, oldest first, with its status."""
@@ -194,16 +205,23 @@ class Repository:
         with locked_dir(path, exclusive=False) as free:
             return Entry(path.name, path, Status.INCOMPLETE if free else Status.RUNNING)
 
-    def stale_scratch(self) -> list[Path]:
-        """Scratch directories left by killed processes."""
-        if not self.root.is_dir():
-            return []
-        stale = []
-        for path in self.root.glob(f"{SCRATCH_PREFIX}*"):
-            with locked_dir(path, exclusive=True) as free:
-                if free:
-                    stale.append(path)
-        return stale
+    def remove_stale_scratch(self) -> dict[str, str]:
+        """Delete scratch directories left by killed processes; return the failures by directory name.
+
+        Each is deleted while this process holds its lock, so a process that has just
+        created it (and not yet locked it) notices and makes another.
+        """
+        failures = {}
+        for path in self.root.glob(f"{SCRATCH_PREFIX}*") if self.root.is_dir() else ():
+            try:
+                with locked_dir(path, exclusive=True) as free:
+                    if free:
+                        shutil.rmtree(path)
+            except FileNotFoundError:
+                continue  # removed meanwhile by its owner
+            except OSError as exc:
+                failures[path.name] = f"could not remove stale scratch directory {path}: {exc.strerror}"
+        return failures
 
     def find(self, ref: str) -> Entry:
         """The backup named by an id, a unique id prefix, or ``latest`` (newest complete)."""
@@ -244,7 +262,10 @@ class Repository:
         """Delete a backup: manifest first, so a half-deleted backup never looks complete."""
         with locked_dir(entry.path, exclusive=True) as free:
             if not free:
-                raise BackupError(f"backup {entry.id} is still being written; wait for it to finish")
+                raise BackupError(
+                    f"backup {entry.id} is locked by another process (a backup still being written, or another "
+                    "delete); wait for it to finish"
+                )
             try:
                 (entry.path / MANIFEST).unlink(missing_ok=True)
                 fsync_dir(entry.path)

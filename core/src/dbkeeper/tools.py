@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shutil
 import subprocess
 import threading
@@ -23,6 +24,9 @@ from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError
 from dbkeeper.pipeline import CHUNK_SIZE
 from dbkeeper.urls import redact
+
+READ_AHEAD = 8
+"""Chunks of a tool's output read ahead of the pipeline (bounds the memory it takes)."""
 
 
 def find_tool(names: Sequence[str], install_hint: str) -> str:
@@ -128,13 +132,42 @@ def running(
 
 
 def stream_out(argv: Sequence[str], out: ArtifactWriter, *, env: Mapping[str, str] | None = None) -> int:
-    """Run a tool and stream its stdout into *out*; return the bytes copied."""
+    """Run a tool and stream its stdout into *out*; return the bytes copied.
+
+    A thread reads the tool's output ahead, at most :data:`READ_AHEAD` chunks, so that the
+    tool keeps writing while *out* compresses and hashes — as it would into a shell
+    pipeline — instead of waiting on a full pipe.
+    """
     with running(argv, env=env, stdout=True) as tool:
         stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        chunks: queue.Queue[bytes] = queue.Queue(READ_AHEAD)
+        failures: list[BaseException] = []
+
+        def read_ahead() -> None:
+            try:
+                while chunk := stdout.read(CHUNK_SIZE):
+                    chunks.put(chunk)
+            except (OSError, ValueError) as exc:  # the pipe was closed under it: the copy was abandoned
+                failures.append(exc)
+            finally:
+                chunks.put(b"")
+
+        reader = threading.Thread(target=read_ahead, name=f"read {tool.name}", daemon=True)
+        reader.start()
         total = 0
-        while chunk := stdout.read(CHUNK_SIZE):
-            out.write(chunk)
-            total += len(chunk)
+        try:
+            while chunk := chunks.get():
+                out.write(chunk)
+                total += len(chunk)
+        except BaseException:
+            tool.kill()  # then let the reader see the end of the pipe and finish
+            while reader.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.1)
+            raise
+        reader.join()
+        if failures:
+            raise DatabaseError(f"reading the output of {tool.name} failed: {failures[0]}")
     return total
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, json_option, pass_app
-from dbkeeper.cli.output import emit_json, human_bytes, note, print_table
+from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table
+from dbkeeper.errors import ConfigError, DbkeeperError
 
 if TYPE_CHECKING:
     from dbkeeper.backup import PrunePlan
@@ -44,7 +45,13 @@ def backup(
     label, url = app.config.resolve(connection)
     codec = compress or defaults.compress or "zstd"
     given = {key: value for key, value in (("level", level), ("threads", threads)) if value is not None}
-    manifest = app.backups(directory, json_output=json_output).backup(
+    manager = app.backups(directory, json_output=json_output)
+    for name, configured in defaults.stage_options.items():  # a typo in dbkeeper.toml is an error, not ignored
+        try:
+            manager.stage_plan(name, configured)
+        except DbkeeperError as exc:
+            raise ConfigError(f"{app.config.path} [backup.{name}]: {exc}") from None
+    manifest = manager.backup(
         url,
         compression=codec,
         compression_options={**defaults.stage_options.get(codec, {}), **given},
@@ -59,8 +66,8 @@ def backup(
         seconds = (manifest.finished_at - manifest.started_at).total_seconds()
         note(
             f"backed up {label} ({manifest.engine}, {manifest.format}): {human_bytes(manifest.raw_bytes)} → "
-            f"{human_bytes(manifest.stored_bytes)}, {sum(manifest.row_counts.values())} rows "
-            f"in {len(manifest.row_counts)} tables, {seconds:.1f}s"
+            f"{human_bytes(manifest.stored_bytes)}, {plural(sum(manifest.row_counts.values()), 'row')} "
+            f"in {plural(len(manifest.row_counts), 'table')}, {seconds:.1f}s"
         )
 
 
@@ -197,8 +204,8 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
         click.echo(f"ok {report.id} ({'deep, ' if deep else ''}{human_bytes(report.checked_bytes)} checked)")
     else:
         for problem in report.problems:
-            note(f"problem: {problem}")
-        note(f"error: backup {report.id} failed verification; do not restore it — use another backup")
+            click.echo(f"problem: {problem}", err=True)
+        click.echo(f"error: backup {report.id} failed verification; do not restore it — use another backup", err=True)
     if not report.ok:
         raise click.exceptions.Exit(1)
 
@@ -236,8 +243,8 @@ def restore(
         emit_json({"id": backup_id, "database": result.database, "row_counts": result.row_counts})
     elif not app.quiet:
         note(
-            f"restored {backup_id} into {result.database}: {sum(result.row_counts.values())} rows "
-            f"in {len(result.row_counts)} tables, checksum verified"
+            f"restored {backup_id} into {result.database}: {plural(sum(result.row_counts.values()), 'row')} "
+            f"in {plural(len(result.row_counts), 'table')}, checksum verified"
         )
 
 
@@ -298,3 +305,5 @@ def _print_prune(plan: PrunePlan, dry_run: bool, json_output: bool) -> None:
             click.echo(f"{verb} {entry.id} (incomplete)")
     for entry in plan.damaged:
         note(f"warning: {entry.id} has a damaged manifest and was left alone: {entry.problem}")
+    for failed_id, reason in plan.failed.items():
+        click.echo(f"failed {failed_id}: {reason}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from dbkeeper.cli.output import emit_json, note, plural, print_table
 
 if TYPE_CHECKING:
     from dbkeeper.migrations import MigrationManager, MigrationResult
+    from dbkeeper.migrations.manager import PlannedMigration
 
 migrations_dir_option = click.option(
     "--dir",
@@ -58,11 +60,12 @@ def new(app: App, name: str, directory: Path | None) -> None:
     click.echo(create_migration(directory or app.config.migrations_directory("default", None), name))
 
 
-def _print_plan(plan: list, direction: str) -> None:
-    for migration, statements in plan:
-        mode = "in one transaction" if migration.transaction else "without a transaction"
-        click.echo(f"-- {migration.id} ({direction}, {mode})")
-        for statement in statements:
+def _print_plan(plan: list[PlannedMigration], direction: str) -> None:
+    """What --dry-run prints: each migration's statements, exactly as they would run."""
+    for step in plan:
+        mode = "in one transaction" if step.in_transaction else "statement by statement, journaled"
+        click.echo(f"-- {step.migration.id} ({direction}, {mode})")
+        for statement in step.statements:
             click.echo(statement if statement.rstrip().endswith(";") else statement + ";")
     if not plan:
         note("nothing to do")
@@ -93,7 +96,7 @@ def up(
     if dry_run:
         _print_plan(manager.plan("up", to=to, allow_out_of_order=allow_out_of_order), "up")
         return
-    _report(manager.up(to=to, allow_out_of_order=allow_out_of_order), json_output)
+    _run_and_report(lambda: manager.up(to=to, allow_out_of_order=allow_out_of_order), manager, json_output, "up")
 
 
 def _print_result(result: MigrationResult) -> None:
@@ -107,24 +110,31 @@ def _print_result(result: MigrationResult) -> None:
         )
 
 
-def _report(results: list[MigrationResult], json_output: bool) -> None:
-    """The summary after a run: JSON of every result, or a note when nothing was to do."""
+def _run_and_report(
+    run: Callable[[], list[MigrationResult]], manager: MigrationManager, json_output: bool, direction: str
+) -> None:
+    """Run ``up``/``down``; text mode prints as it goes, JSON mode at the end — failure included."""
+    done: list[MigrationResult] = []
     if json_output:
-        emit_json(
-            [
-                {
-                    "id": r.id,
-                    "direction": r.direction,
-                    "outcome": r.outcome,
-                    "statements": len(r.statements),
-                    "seconds": round(r.duration, 4),
-                    "note": r.note,
-                }
-                for r in results
-            ]
-        )
-    elif not results:
-        note("nothing to do: the database is up to date")
+        manager.on_result = done.append
+    try:
+        results = run()
+    finally:
+        if json_output:
+            emit_json([_as_json(r) for r in done])
+    if not results and not json_output:
+        note("nothing to do: the database is up to date" if direction == "up" else "nothing to roll back")
+
+
+def _as_json(result: MigrationResult) -> dict[str, object]:
+    return {
+        "id": result.id,
+        "direction": result.direction,
+        "outcome": result.outcome,
+        "statements": len(result.statements),
+        "seconds": round(result.duration, 4),
+        "note": result.note,
+    }
 
 
 @migrate.command("down")
@@ -154,7 +164,7 @@ def down(
     if dry_run:
         _print_plan(manager.plan("down", steps=steps, to=to), "down")
         return
-    _report(manager.down(steps=steps, to=to), json_output)
+    _run_and_report(lambda: manager.down(steps=steps, to=to), manager, json_output, "down")
 
 
 @migrate.command("status")

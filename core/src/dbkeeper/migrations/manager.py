@@ -49,6 +49,15 @@ class MigrationStatus:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class PlannedMigration:
+    """A migration ``up``/``down`` would run: its statements, and whether in one transaction."""
+
+    migration: Migration
+    statements: list[str]
+    in_transaction: bool
+
+
 class MigrationManager:
     """Migrations of one database from one directory of migration files."""
 
@@ -208,7 +217,7 @@ class MigrationManager:
             return [m for m in applied if ids.index(m.id) >= first]
         return applied[: steps if steps is not None else 1]
 
-    def plan(self, direction: str, **target: Any) -> list[tuple[Migration, list[str]]]:
+    def plan(self, direction: str, **target: Any) -> list[PlannedMigration]:
         """What ``up``/``down`` would run now, with the exact statements (``--dry-run``)."""
         current = self._read_state()
         migrations = self.migrations()
@@ -218,7 +227,10 @@ class MigrationManager:
         else:
             chosen = self._next_down(current, migrations, target.get("steps"), target.get("to"), target.get("through"))
         dialect = self._driver.migration_dialect(self.url)
-        return [(m, statements_of(m, direction, dialect)) for m in chosen]
+        return [
+            PlannedMigration(m, statements_of(m, direction, dialect), dialect.transactional_ddl and m.transaction)
+            for m in chosen
+        ]
 
     def up(self, *, to: str | None = None, allow_out_of_order: bool = False) -> list[MigrationResult]:
         """Apply pending migrations in order (up to and including *to*); return what was applied."""

@@ -164,6 +164,7 @@ def recover(conn: Connection, event: history.Event, migration: Migration | None,
     pending again; otherwise it is marked failed with what ran. Returns a one-line account.
     """
     label = f"migration {event.id} ({event.direction}) was interrupted"
+    interrupted = "was interrupted"
     if migration is None or migration.checksum != event.checksum:
         detail = f"{label}; its file is missing or changed, so it cannot be undone"
         history.amend(conn, event.seq, outcome="failed", detail=detail)
@@ -182,7 +183,7 @@ def recover(conn: Connection, event: history.Event, migration: Migration | None,
         if now != event.schema_before:
             done = event.statements_started
     try:
-        undo(conn, migration, event.direction, event.seq, done=done, reason=f"{label} after statement {done}",
+        undo(conn, migration, event.direction, event.seq, done=done, reason=f"{interrupted} after statement {done}",
              dialect=dialect)  # fmt: skip
     except MigrationError as outcome:
         return str(outcome)

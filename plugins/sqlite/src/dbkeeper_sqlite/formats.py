@@ -58,7 +58,7 @@ def _result(source: Path, snapshot: sqlite3.Connection, origin: sqlite3.Connecti
     if problems := integrity_problems(snapshot, quick=True):
         raise DatabaseError(
             f"SQLite database {source} is damaged ({problems[0]}); it was not backed up — save what can be "
-            f"saved with: sqlite3 {source} .recover > recovered.sql"
+            f"saved with: sqlite3 {source} .dump > salvaged.sql (or .recover, where your sqlite3 has it)"
         )
     return DumpResult(
         engine="sqlite",

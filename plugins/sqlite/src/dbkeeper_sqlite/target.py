@@ -21,6 +21,7 @@ from dbkeeper_sqlite.files import has_tables, opened
 
 _SIDECARS = ("-wal", "-shm", "-journal")
 _TEMP_MARK = ".dbkeeper-restore-"
+IN_USE_WAIT_MS = 5000
 
 
 def refuse_unless_empty(target: Path, force: bool) -> None:
@@ -40,18 +41,28 @@ def _new_file_mode(target: Path) -> int:
     return 0o666 & ~umask
 
 
-def _quiesce(target: Path) -> None:
-    """Fold the target's WAL or hot journal back into it, proving no one else is using it."""
+@contextlib.contextmanager
+def _exclusive_access(target: Path) -> Iterator[None]:
+    """Hold SQLite's exclusive lock on an existing *target* for the swap.
+
+    Its WAL or hot journal is folded back first; then ``BEGIN EXCLUSIVE`` waits (up to
+    five seconds) for every reader and writer to finish, so no transaction is open on the
+    old file when the new one takes its name. A program that merely keeps the file open
+    between transactions cannot be seen: stop it before restoring over its database.
+    """
     if not target.exists():
+        yield
         return
-    try:
-        with opened(target) as conn:
-            conn.execute("PRAGMA busy_timeout = 5000")
+    with opened(target) as conn:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {IN_USE_WAIT_MS}")
             conn.execute("PRAGMA journal_mode = DELETE").fetchone()
-    except (DatabaseError, sqlite3.Error) as exc:
-        raise DatabaseError(
-            f"cannot replace {target}: it is in use or damaged ({exc}); stop the programs using it and retry"
-        ) from None
+            conn.execute("BEGIN EXCLUSIVE")
+        except sqlite3.Error as exc:
+            raise DatabaseError(
+                f"cannot replace {target}: it is in use or damaged ({exc}); stop the programs using it and retry"
+            ) from None
+        yield
 
 
 def _remove_with_sidecars(path: Path) -> None:
@@ -67,11 +78,11 @@ def _sweep_abandoned(target: Path) -> None:
         fd = os.open(temp, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _remove_with_sidecars(temp)
         except BlockingIOError:
             continue  # a restore in progress
         finally:
             os.close(fd)
-        _remove_with_sidecars(temp)
 
 
 @contextlib.contextmanager
@@ -88,8 +99,8 @@ def beside(target: Path) -> Iterator[Path]:
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield temp
-        _quiesce(target)
-        os.replace(temp, target)
+        with _exclusive_access(target):
+            os.replace(temp, target)
     except BaseException:
         _remove_with_sidecars(temp)
         raise
