@@ -140,35 +140,35 @@ def insert_head_open(head: bytes) -> bool:
     return head.startswith(INSERT) and head.count(b"`") % 2 == 1
 
 
-ROW_PER_LINE = b"),\n("
 ROW_SEPARATOR = b"),("
 
 
 class RowCounter:
     """Counts the rows of one extended INSERT's values, fed in pieces after ``VALUES``.
 
-    mariadb-dump 10.11+ and the pure-Python dumper put each row on a line of its own, so
-    rows are separated by ``),`` newline ``(``; values never hold a raw line break (the
-    dump tools escape them), so these are counted at C speed without reading strings.
-    Values on one line (older mariadb-dump, MySQL's mysqldump) are separated by ``),(``,
-    which a string may hold too: there escape pairs are dropped, the text is split at
-    quotes, and only the parts outside strings are searched.
+    mariadb-dump 10.11+ and the pure-Python dumper put each row on a line of its own.
+    Values never hold a raw line break (the dump tools escape them), so then the rows are
+    counted from the line breaks alone, at C speed, without reading strings. Values on
+    one line (older mariadb-dump, MySQL's mysqldump) are separated by ``),(``, which a
+    string may hold too: there escape pairs are dropped, the text is split at quotes,
+    and only the parts outside strings are searched.
     """
 
     def __init__(self) -> None:
-        self._line_separators = 0
+        self._leading: int | None = None  # 1 for ``VALUES`` newline ``(…``: that line break separates no rows
+        self._newlines = 0
         self._separators = 0
         self._has_rows = False
         self._in_string = False
-        self._edge = b""  # the last bytes, for a separator split between pieces
         self._backslashes = b""  # a trailing run of backslashes, resolved by the next piece
         self._tail = b""  # the last bytes outside strings, for a ``),(`` split between pieces
 
     def feed(self, data: bytes) -> None:
-        """Count the next piece of the values."""
-        self._line_separators += data.count(ROW_PER_LINE) + (self._edge + data[:3]).count(ROW_PER_LINE)
-        self._edge = data[-3:] if len(data) >= 3 else (self._edge + data)[-3:]
-        if not self._line_separators:
+        """Count the next piece of the values (the last piece ends with the ``;`` newline)."""
+        if self._leading is None and data:
+            self._leading = int(data.startswith(b"\n"))
+        self._newlines += data.count(b"\n")
+        if self._newlines - (self._leading or 0) < 2:  # no line break between rows yet: they may be on one line
             self._feed_one_line(data)
 
     def _feed_one_line(self, data: bytes) -> None:
@@ -192,9 +192,9 @@ class RowCounter:
 
     @property
     def rows(self) -> int:
-        """The rows counted so far."""
-        if self._line_separators:
-            return self._line_separators + 1
+        """The rows, once the whole statement was fed."""
+        if (between_rows := self._newlines - (self._leading or 0) - 1) > 0:
+            return between_rows + 1
         return self._separators + 1 if self._has_rows else 0
 
 
@@ -209,7 +209,10 @@ class Event(NamedTuple):
 
 HEAD_LIMIT = 1 << 20
 """The most bytes an INSERT's head (``INSERT INTO `t` (columns) VALUES``) may take."""
-STATEMENT_END = b";\n"
+HEAD_WINDOW = 4096
+"""Where an INSERT's head is looked for first (copying the whole limit every time costs)."""
+_STATEMENT_END = re.compile(rb";\n")
+"""Where an INSERT ends (values hold no raw line break); ``re`` finds it several times faster than ``bytes.find``."""
 
 
 class ScriptScanner:
@@ -233,7 +236,8 @@ class ScriptScanner:
         position, size = 0, len(data)
         while position < size:
             if self._rows is not None:
-                end = data.find(STATEMENT_END, position)
+                found = _STATEMENT_END.search(data, position)
+                end = found.start() if found else -1
                 stop = end + 2 if end >= 0 else size - 1 if data.endswith(b";") else size
                 if stop > position:
                     piece = data[position:stop]
@@ -248,7 +252,9 @@ class ScriptScanner:
                 continue
             newline = data.find(b"\n", position)
             if self.inserts_allowed and (data.startswith(INSERT, position) or INSERT.startswith(data[position:])):
-                parsed = parse_insert(data[position : position + HEAD_LIMIT])
+                parsed = parse_insert(data[position : position + HEAD_WINDOW])
+                if parsed is None and (newline < 0 or newline - position >= HEAD_WINDOW):
+                    parsed = parse_insert(data[position : position + HEAD_LIMIT])  # a long column list
                 if parsed is not None:
                     table, offset = parsed
                     yield Event("head", data[position : position + offset], table)
