@@ -26,7 +26,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,8 +160,7 @@ class Restore:
             header = _read_all(self.request.artifacts, self.layout.header)
             with self._scratch_database(conn, STAGING_PREFIX) as staging:
                 programs = self._spool_programs()
-                self._load_tables(staging, header)
-                counts = self._count_rows(conn, staging)
+                counts = self._load_tables(staging, header)
                 if programs is not None:
                     self._run_programs(staging, header, programs)
                     drop_programs(conn, staging, _present(inventory(conn, staging)))
@@ -236,24 +235,28 @@ class Restore:
 
     # -- loading ---------------------------------------------------------------------
 
-    def _load_tables(self, staging: str, header: bytes) -> None:
-        """Load the chosen tables into *staging*, ``jobs`` at a time, biggest first."""
+    def _load_tables(self, staging: str, header: bytes) -> dict[str, int]:
+        """Load the chosen tables into *staging*, ``jobs`` at a time, biggest first; return their rows."""
         cancel = threading.Event()
         parts = sorted(self.parts, key=lambda part: part.raw_bytes, reverse=True)
+        counts: dict[str, int] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(self.jobs, len(parts)))) as pool:
-            futures: list[Future[None]] = [
+            futures: list[Future[int | None]] = [
                 pool.submit(self._load_table, part, staging, header, cancel) for part in parts
             ]
             try:
-                for future in as_completed(futures):
-                    future.result()
+                for part, future in zip(parts, futures, strict=True):
+                    if (rows := future.result()) is not None:
+                        counts[part.name] = rows
             except BaseException:
                 cancel.set()
                 for future in futures:
                     future.cancel()
                 raise
+        return {part.name: counts[part.name] for part in self.parts if part.name in counts}
 
-    def _load_table(self, part: TablePart, staging: str, header: bytes, cancel: threading.Event) -> None:
+    def _load_table(self, part: TablePart, staging: str, header: bytes, cancel: threading.Event) -> int | None:
+        """Load one table and count its rows (on this worker, while others still load)."""
         with self.request.artifacts.open(part.data) as reader:
             edit = self._retarget_foreign_key if self.selective else unchanged
             source = PartFilter(Cancellable(reader, cancel), edit)
@@ -263,6 +266,17 @@ class Restore:
                 if cancel.is_set():
                     raise
                 raise DatabaseError(f"restoring table {shown(part.name)} failed: {exc}") from None
+        if part.sequence:
+            return None
+        with admin_connection(self.target) as conn:
+            ((rows,),) = _query(conn, f"SELECT COUNT(*) FROM {q(staging)}.{q(part.name)}")
+        expected = self.request.backup.row_counts.get(part.name)
+        if expected is not None and rows != expected:
+            raise IntegrityError(
+                f"table {shown(part.name)} loaded {rows} rows, the backup records {expected}; "
+                "the target was not touched"
+            )
+        return int(rows)
 
     def _retarget_foreign_key(self, line: bytes) -> bytes:
         """Point a foreign key at the target's table when the table it names is not restored."""
@@ -274,21 +288,6 @@ class Restore:
             return line
         target = q(self.database).encode()
         return match.group(1) + target + b"." + line[match.start(2) - 1 :]
-
-    def _count_rows(self, conn: pymysql.connections.Connection, staging: str) -> dict[str, int]:
-        """Count the staging tables' rows; refuse to go on if any differs from the manifest."""
-        expected = self.request.backup.row_counts
-        counts = {}
-        for part in self.parts:
-            if part.sequence:
-                continue
-            ((counts[part.name],),) = _query(conn, f"SELECT COUNT(*) FROM {q(staging)}.{q(part.name)}")
-            if part.name in expected and counts[part.name] != expected[part.name]:
-                raise IntegrityError(
-                    f"table {shown(part.name)} loaded {counts[part.name]} rows, the backup records "
-                    f"{expected[part.name]}; the target was not touched"
-                )
-        return counts
 
     def _run_programs(self, database: str, header: bytes, programs: Path) -> None:
         with programs.open("rb") as script:
