@@ -1,10 +1,11 @@
 """SQL text as ``mariadb-dump`` writes it: quoting, lines, statements and the rows of INSERTs.
 
-Dumps are handled as bytes, never decoded: ``mariadb-dump`` and the pure-Python dumper
-write one statement per line for data (``INSERT INTO `t` VALUES (…),(…);`` with newlines
-inside strings escaped), and multi-line statements only for definitions. Lines are read
-in pieces so that a huge row never has to be held whole, except where a statement must be
-sent to the server in one packet.
+Dumps are handled as bytes, never decoded. Data comes as extended INSERTs of about 1 MiB
+(``INSERT INTO `t` VALUES`` and one row per line, or all rows on one line from older
+tools) in which no value holds a raw line break: the tools escape them. That is what
+lets :class:`ScriptScanner` pass INSERTs through in chunk-sized pieces, finding their end
+and counting their rows with C-speed byte operations, while definitions (triggers and
+routines in ``DELIMITER`` blocks, multi-line views) are handled line by line.
 """
 
 from __future__ import annotations
