@@ -7,7 +7,6 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,22 +26,29 @@ def start(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def processes() -> Iterator[tuple[int, list[str]]]:
-    """Every process's pid and arguments."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                raw = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            yield int(entry.name), raw.decode(errors="replace").split("\0")
+def process_tree(root: int) -> dict[int, str]:
+    """*root* and every process below it, with their arguments as ``ps`` shows them."""
+    listing = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    arguments: dict[int, str] = {}
+    for line in listing.splitlines():
+        pid, ppid, args = [*line.split(None, 2), ""][:3]
+        children.setdefault(int(ppid), []).append(int(pid))
+        arguments[int(pid)] = args
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in arguments:
+            tree[pid] = arguments[pid]
+        todo.extend(children.get(pid, []))
+    return tree
 
 
 def wait_for(tool: str, owner: subprocess.Popen[str], count: int = 1) -> list[int]:
-    """Pids of *tool* processes (at least *count*) while *owner* runs; fails if it ends first."""
+    """Pids of *tool* processes (at least *count*) started by *owner*; fails if it ends first."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        found = [pid for pid, argv in processes() if argv and Path(argv[0]).name == tool]
+        found = [pid for pid, args in process_tree(owner.pid).items() if Path(args.split(" ")[0]).name == tool]
         if len(found) >= count:
             return found
         if owner.poll() is not None:
@@ -51,14 +57,15 @@ def wait_for(tool: str, owner: subprocess.Popen[str], count: int = 1) -> list[in
     pytest.fail(f"{tool} never appeared")
 
 
-def assert_password_nowhere_in_arguments(pids: list[int], tool: str) -> None:
-    """No process shows the password in its arguments; *pids* get it from a private passfile."""
+def assert_password_nowhere_in_arguments(owner: subprocess.Popen[str], pids: list[int], tool: str) -> None:
+    """Neither dbkeeper nor any process it started shows the password; *pids* get it from a passfile."""
     secrets = (APP_PASSWORD, quote(APP_PASSWORD, safe=""))
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    assert tool in listing
-    assert not any(secret in listing for secret in secrets)
-    for _, argv in processes():
-        assert not any(secret in arg for secret in secrets for arg in argv), argv
+    tree = process_tree(owner.pid)
+    assert any(tool in args for args in tree.values()), tree
+    assert not [args for args in tree.values() if any(secret in args for secret in secrets)]
+    for pid in [owner.pid, *pids]:  # /proc too, which ps may abbreviate
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        assert not any(secret in argv for secret in secrets), argv
     for pid in pids:
         environ = dict(
             item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item
@@ -88,7 +95,7 @@ def test_password_reaches_pg_dump_and_pg_restore_only_through_a_passfile(
     backup = start("--quiet", "backup", "db", "--dir", str(backups), "--jobs", "2", cwd=tmp_path, env=env)
     try:
         pids = wait_for("pg_dump", backup, count=2)
-        assert_password_nowhere_in_arguments(pids, "pg_dump")
+        assert_password_nowhere_in_arguments(backup, pids, "pg_dump")
     finally:
         lock.close()
     _, err = backup.communicate(timeout=120)
@@ -104,7 +111,7 @@ def test_password_reaches_pg_dump_and_pg_restore_only_through_a_passfile(
     restore = start("restore", ident, "db", "--dir", str(backups), "--force", cwd=tmp_path, env=env)
     try:
         pids = wait_for("pg_restore", restore)
-        assert_password_nowhere_in_arguments(pids, "pg_restore")
+        assert_password_nowhere_in_arguments(restore, pids, "pg_restore")
     finally:
         lock.close()
     _, err = restore.communicate(timeout=120)
