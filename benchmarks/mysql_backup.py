@@ -82,6 +82,7 @@ class Sample:
     """One timed command."""
 
     seconds: float
+    cpu_seconds: float
     own_rss_kib: int
     tree_rss_kib: int
     stdout: str
@@ -144,7 +145,7 @@ def load(server: MariaDBServer, directory: Path) -> None:
 
 
 def run(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
-    """Run *argv*; wall time, its own peak RSS (VmHWM) and the peak of its process tree."""
+    """Run *argv*: wall time, CPU time of it and its children, its own peak RSS (VmHWM), its tree's peak."""
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}.out"
     started = time.perf_counter()
     with out_path.open("w+") as out:
@@ -168,7 +169,7 @@ def run(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
     out_path.unlink()
     if proc.returncode != 0:
         raise SystemExit(f"command failed with status {proc.returncode}: {shlex.join(argv)}")
-    return Sample(seconds, own, usage.ru_maxrss, stdout)
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, own, usage.ru_maxrss, stdout)
 
 
 def counts(server: MariaDBServer, database: str) -> dict[str, int]:
@@ -197,7 +198,7 @@ def bench(
     def step(label: str, action: Callable[[], Sample]) -> Sample:
         print(f"  {label} ...", end="", flush=True)
         sample = action()
-        print(f" {sample.seconds:.1f}s, own RSS {sample.own_rss_kib / 1024:.0f} MiB, "
+        print(f" {sample.seconds:.1f}s (CPU {sample.cpu_seconds:.1f}s), own RSS {sample.own_rss_kib / 1024:.0f} MiB, "
               f"tree RSS {sample.tree_rss_kib / 1024:.0f} MiB", flush=True)  # fmt: skip
         return sample
 
@@ -244,18 +245,21 @@ def summary(results: dict[str, Any], threads: int, runs: int, native_fsync: bool
     print(f"data: {sum(manifest['row_counts'].values()):,} rows; dump {raw / 2**20:.0f} MiB of SQL; "
           f"dbkeeper stored {manifest['stored_bytes'] / 2**20:.0f} MiB in {len(manifest['artifacts'])} artifacts, "
           f"native .zst {results['native bytes'] / 2**20:.0f} MiB; zstd -3, {threads} threads on both sides")
-    print(f"{'operation':<22}{'dbkeeper s':>11}{'native s':>10}{'ratio':>8}"
+    print(f"{'operation':<22}{'dbkeeper s':>11}{'native s':>10}{'ratio':>8}{'CPU s':>14}"
           f"{'dbkeeper RSS MiB':>18}{'tools RSS MiB':>15}")  # fmt: skip
     pairs = [("backup", "native backup"), ("restore", "native restore"), ("restore --jobs 2", "native restore")]
     for ours, native in pairs:
         a, b = results[ours], results[native]
         print(f"{ours:<22}{a.seconds:>11.1f}{b.seconds:>10.1f}{a.seconds / b.seconds:>8.2f}"
+              f"{f'{a.cpu_seconds:.1f}/{b.cpu_seconds:.1f}':>14}"
               f"{a.own_rss_kib / 1024:>18.0f}{a.tree_rss_kib / 1024:>15.0f}")  # fmt: skip
     if "python dumper" in results:
         python = results["python dumper"]
         print(f"{'python dumper':<22}{python.seconds:>11.1f}{results['native backup'].seconds:>10.1f}"
-              f"{python.seconds / results['native backup'].seconds:>8.2f}{python.own_rss_kib / 1024:>18.0f}"
+              f"{python.seconds / results['native backup'].seconds:>8.2f}{python.cpu_seconds:>14.1f}"
+              f"{python.own_rss_kib / 1024:>18.0f}"
               f"{python.tree_rss_kib / 1024:>15.0f}   ({raw / 2**20 / python.seconds:.1f} MiB/s of SQL)")  # fmt: skip
+    print("CPU s = dbkeeper/native, user + system of the command and its children (not the server's)")
     print(f"ratio = dbkeeper / native (below 1: dbkeeper is faster); backups: best of {runs}, native "
           f"{'with' if native_fsync else 'without'} fsync; restores: one run, the native restore is one stream")
 

@@ -20,6 +20,7 @@ that foreign keys of the target's other tables keep pointing at them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
@@ -203,7 +204,7 @@ class Restore:
         except Exception as exc:
             raise DatabaseError(
                 f"cannot create the working database {shown(name)} beside {shown(self.database)}: {describe(exc)} — "
-                f"the restoring user needs CREATE and DROP on `{prefix}%` databases (see docs/mysql.md)"
+                f"the restoring user needs all privileges on databases named {prefix}… (see docs/mysql.md)"
             ) from None
         try:
             yield name
@@ -306,11 +307,14 @@ class Restore:
             if old := sorted(chosen & set(existing.tables)):
                 _query(conn, "DROP TABLE " + ", ".join(f"{q(self.database)}.{q(name)}" for name in old))
         elif existing is not None and not existing.empty:
-            drop_programs(conn, self.database, existing)
+            # A table with triggers cannot move to another database: its triggers go first.
+            # Views, routines and events go after the swap, just before the backup's are made.
+            drop_programs(conn, self.database, Inventory([], [], [], [], existing.triggers))
             with self._scratch_database(conn, REPLACED_PREFIX) as replaced:
                 moves = [f"{q(self.database)}.{q(name)} TO {q(replaced)}.{q(name)}" for name in existing.tables] + moves
                 if moves:
                     _query(conn, "RENAME TABLE " + ", ".join(moves))
+            drop_programs(conn, self.database, dataclasses.replace(existing, triggers=[]))
             return
         if moves:
             _query(conn, "RENAME TABLE " + ", ".join(moves))
