@@ -78,13 +78,6 @@ class Layout:
         self.tables.append(part)
         return part
 
-    def table(self, name: str) -> TablePart:
-        """The part of table *name*."""
-        for part in self.tables:
-            if part.name == name:
-                return part
-        raise KeyError(name)
-
     def to_json(self) -> dict[str, Any]:
         """The JSON object recorded in the manifest."""
         return {"header": self.header, "objects": self.objects, "tables": [t.to_json() for t in self.tables]}

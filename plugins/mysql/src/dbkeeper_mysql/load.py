@@ -30,8 +30,6 @@ from dbkeeper_mysql.sqltext import (
 class Loader(Protocol):
     """Something that runs an SQL script in a database."""
 
-    name: str
-
     def load(self, database: str, script: Readable) -> None:
         """Run *script* in *database*; raise DatabaseError at the first failure."""
         ...
@@ -48,11 +46,6 @@ class ClientLoader:
     tool: str
     option_file: Path
 
-    @property
-    def name(self) -> str:
-        """The client's file name."""
-        return Path(self.tool).name
-
     def load(self, database: str, script: Readable) -> None:
         """Stream *script* into the client connected to *database*."""
         argv = [self.tool, f"--defaults-file={self.option_file}", "--max-allowed-packet=1G", f"--database={database}"]
@@ -64,7 +57,6 @@ class PythonLoader:
     """Statements sent one by one over PyMySQL, cut as the ``mariadb`` client cuts them."""
 
     target: ServerTarget
-    name: str = "PyMySQL"
 
     def load(self, database: str, script: Readable) -> None:
         """Run each statement of *script* in *database*."""

@@ -28,7 +28,6 @@ URL_PARAMETERS = ("unix_socket", "charset")
 MAX_PACKET = 1 << 30
 """The largest statement sent or received (the server's ``max_allowed_packet`` still applies)."""
 UNKNOWN_DATABASE = 1049
-ACCESS_DENIED_TO_DATABASE = 1044
 
 
 @dataclass(frozen=True)
