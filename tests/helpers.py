@@ -74,3 +74,11 @@ def make_db(path: Path, rows: int, *, blob_size: int = 0) -> Path:
     conn.commit()
     conn.close()
     return path
+
+
+def write_migration(directory: Path, migration_id: str, up: str, down: str = "", header: str = "") -> Path:
+    """A migration file ``<directory>/<migration_id>.sql`` with the given parts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{migration_id}.sql"
+    path.write_text(f"{header}-- migrate:up\n{up}\n-- migrate:down\n{down}\n")
+    return path

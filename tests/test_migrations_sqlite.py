@@ -17,13 +17,7 @@ from dbkeeper.migrations import (
     run_migrations,
 )
 from helpers import BIN, assert_one_line_error, dbkeeper
-
-
-def write(directory: Path, migration_id: str, up: str, down: str = "", header: str = "") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{migration_id}.sql"
-    path.write_text(f"{header}-- migrate:up\n{up}\n-- migrate:down\n{down}\n")
-    return path
+from helpers import write_migration as write
 
 
 def schema(db: Path) -> str:

@@ -212,7 +212,10 @@ class MigrationDialect(Protocol):
     Every method receives a SQLAlchemy connection in autocommit mode, dedicated to the
     migration run: the core sends ``COMMIT``/``ROLLBACK`` itself.
 
-    Optional, for engines without transactional DDL: ``schema_fingerprint(conn) -> str``,
+    Optional: ``history_schema``, the schema the ``_migrations`` table lives in, for engines
+    whose name lookup follows a search path that migrations can change (PostgreSQL).
+
+    Optional, for journaled migrations: ``schema_fingerprint(conn) -> str``,
     a digest of the schema (tables, columns, indexes, views, routines, triggers). The
     journal stores it before each statement, so that a run killed inside a statement can
     be settled by the next run: an unchanged fingerprint means the statement did not

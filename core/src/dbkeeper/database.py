@@ -49,7 +49,10 @@ def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> Quer
 
     started = time.perf_counter()
     try:
-        cursor = conn.exec_driver_sql(sql) if params is None else conn.execute(text(sql), dict(params))
+        if params is None:  # no_parameters: the driver sees no parameter list, so '%' needs no escaping
+            cursor = conn.execution_options(no_parameters=True).exec_driver_sql(sql)
+        else:
+            cursor = conn.execute(text(sql), dict(params))
         columns = list(cursor.keys()) if cursor.returns_rows else []
         rows = [tuple(row) for row in cursor] if cursor.returns_rows else []
     except exc.SQLAlchemyError as error:

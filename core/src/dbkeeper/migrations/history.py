@@ -103,7 +103,8 @@ def read(conn: Connection, after: int = 0) -> list[Event]:
 def _table_exists(conn: Connection) -> bool:
     from sqlalchemy import inspect
 
-    return inspect(conn).has_table(TABLE_NAME)
+    schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
+    return inspect(conn).has_table(TABLE_NAME, schema=schema)
 
 
 @dataclass

@@ -87,7 +87,11 @@ class MigrationManager:
         engine = self._driver.connect(self.url, create=create)
         try:
             with engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT"), dialect
+                # no_parameters: statements go to the driver as written, so a '%' in a migration is just a '%'
+                options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "no_parameters": True}
+                if schema := getattr(dialect, "history_schema", None):  # where _migrations lives, whatever
+                    options["schema_translate_map"] = {None: schema}  # search_path becomes meanwhile
+                yield conn.execution_options(**options), dialect
         except SQLAlchemyError as error:
             detail = getattr(error, "orig", None) or error
             raise DatabaseError(f"migrations on {self.url}: {' '.join(str(detail).split())}") from None

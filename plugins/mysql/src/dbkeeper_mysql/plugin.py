@@ -20,6 +20,8 @@ from dbkeeper.contract import (
     DumpRequest,
     DumpResult,
     InspectRequest,
+    MigrateRequest,
+    MigrationDialect,
     RestoreRequest,
     RestoreResult,
 )
@@ -76,3 +78,11 @@ def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
 def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
     """Read the whole backup and count each table's rows from its INSERTs."""
     return verify.inspect(request)
+
+
+@hookimpl
+def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
+    """Journaled migrations under GET_LOCK, undone with their down parts on failure."""
+    from dbkeeper_mysql.migrations import MysqlMigrations  # imports SQLAlchemy: only when migrating
+
+    return MysqlMigrations()

@@ -19,6 +19,8 @@ from dbkeeper.contract import (
     DumpRequest,
     DumpResult,
     InspectRequest,
+    MigrateRequest,
+    MigrationDialect,
     RestoreRequest,
     RestoreResult,
 )
@@ -74,3 +76,11 @@ def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
     from dbkeeper_postgresql.contents import inspect
 
     return inspect(request)
+
+
+@hookimpl
+def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
+    """Transactional migrations under a session advisory lock."""
+    from dbkeeper_postgresql.migrations import PostgresMigrations  # imports SQLAlchemy: only when migrating
+
+    return PostgresMigrations()
