@@ -119,7 +119,7 @@ def undo(
     before), or it could not be and the migration is now marked failed.
     """
     inverse = inverse_statements(migration, direction, done, dialect)
-    ran = f"statements 1-{done} of {migration.path.name} ran" if done else "no statement had completed"
+    ran = f"{_first(done)} of {migration.path.name} ran" if done else "no statement had completed"
     if inverse is None:
         _mark_failed(
             conn,
@@ -140,11 +140,17 @@ def undo(
                 reason,
                 f"{ran}; undoing them failed at inverse statement {number}: {_error_text(error)}",
             )
-    history.amend(conn, seq, outcome="undone", detail=f"{reason}; {ran} and were undone")
+    undone = "was undone" if done == 1 else "were undone"
+    history.amend(conn, seq, outcome="undone", detail=f"{reason}; {ran} and {undone}")
     raise MigrationError(
         f"migration {migration.id} ({direction}) {reason}; {ran} and "
-        f"{'were undone' if done else 'nothing needed undoing'} — the database is as it was before"
+        f"{undone if done else 'nothing needed undoing'} — the database is as it was before"
     )
+
+
+def _first(count: int) -> str:
+    """``statement 1`` or ``statements 1-3``."""
+    return "statement 1" if count == 1 else f"statements 1-{count}"
 
 
 def _mark_failed(conn: Connection, migration: Migration, seq: int, reason: str, what: str) -> None:
@@ -175,7 +181,8 @@ def recover(conn: Connection, event: history.Event, migration: Migration | None,
         now = fingerprint(conn) if fingerprint and event.schema_before else None
         if now is None:
             detail = (
-                f"{label} inside statement {event.statements_started}: statements 1-{done} ran and statement "
+                f"{label} inside statement {event.statements_started}: "
+                f"{_first(done) + ' ran' if done else 'no statement had completed'} and statement "
                 f"{event.statements_started} may have; check the database, then run 'dbkeeper migrate repair'"
             )
             history.amend(conn, event.seq, outcome="failed", detail=detail)
