@@ -60,8 +60,8 @@ class Plan:
 
     @property
     def atomic(self) -> bool:
-        """Whether the whole restore runs in one transaction."""
-        return len(self.parts) == 1 and self.jobs <= 1
+        """Whether the whole restore runs in one transaction (a plain script ignores ``--jobs``)."""
+        return len(self.parts) == 1 and (self.jobs <= 1 or self.fmt == "sql")
 
     def psql_argv(self) -> list[str]:
         """The psql command reading SQL from stdin into the target, stopping at the first error."""
@@ -110,16 +110,17 @@ def _plan(request: RestoreRequest) -> Plan:
     target = Endpoint.from_url(request.url)
     if not target.database:
         raise ConfigError(f"the restore target {request.url} names no database; add /DATABASE to the URL")
-    if request.force and (len(parts) > 1 or jobs > 1):
+    written_by = str(details.get("pg_dump_version", "0"))
+    pg_restore = restore_client("pg_restore", written_by) if fmt == "custom" else None
+    psql = restore_client("psql", written_by) if fmt == "sql" or selection is not None else None
+    plan = Plan(request, target, fmt, parts, jobs, selection, pg_restore, psql)
+    if request.force and not plan.atomic:
         raise ConfigError(
             "--force replaces objects in place, which is only safe in one transaction: restore this backup without "
             "--jobs" + (" (it was made with --jobs, so its parts restore separately)" if len(parts) > 1 else "")
             + ", or drop the target database first"
         )  # fmt: skip
-    written_by = str(details.get("pg_dump_version", "0"))
-    pg_restore = restore_client("pg_restore", written_by) if fmt == "custom" else None
-    psql = restore_client("psql", written_by) if fmt == "sql" or selection is not None else None
-    return Plan(request, target, fmt, parts, jobs, selection, pg_restore, psql)
+    return plan
 
 
 @contextlib.contextmanager
