@@ -9,6 +9,7 @@ realistic shop data (benchmarks/postgresql_sample.py), and measures, in one run:
     backup   dbkeeper -q backup URL --dir backups                    (custom format, zstd -3, sha256)
              dbkeeper -q backup URL --dir backups --jobs 2
              dbkeeper -q backup URL --dir backups --jobs 2 --threads 1
+             dbkeeper -q backup EMPTY_URL … vs the zstd pipeline on an empty database (the fixed cost)
              pg_dump -Fc -Z0 | zstd -q -3 -T2 | tee >(sha256sum > sum) > shop.dump.zst
              pg_dump -Fc > shop.dump                                  (pg_dump's own compression)
     restore  dbkeeper -q restore ID URL                               (one transaction)
@@ -28,6 +29,8 @@ write-back queue. CPU is user + system of the command's own processes (not the s
 Peak RSS: "self" is dbkeeper's Python process alone (``getrusage(RUSAGE_SELF)``, measured
 by running the CLI inside this script's --self-rss wrapper); "tree" is GNU time's %M, the
 largest of the process and every child it waited for (pg_dump, pg_restore, zstd …).
+The time to count every table's rows in one snapshot (what dbkeeper backup does on the
+server beside pg_dump) is printed too.
 This is a measurement, not a test: it never fails on slow numbers.
 """
 
@@ -140,8 +143,11 @@ def compare(sides: Sequence[Side], runs: int, cwd: Path, env: dict[str, str]) ->
             if attempt:
                 side.samples.append(sample)
             own = f", self {sample.self_rss_kib / 1024:.0f} MiB" if sample.self_rss_kib else ""
-            print(f"  {'run ' + str(attempt) if attempt else 'warm-up'}: {side.label}: {sample.seconds:.2f}s "
-                  f"(CPU {sample.cpu_seconds:.2f}s, tree {sample.tree_rss_kib / 1024:.0f} MiB{own})", flush=True)
+            print(
+                f"  {'run ' + str(attempt) if attempt else 'warm-up'}: {side.label}: {sample.seconds:.2f}s "
+                f"(CPU {sample.cpu_seconds:.2f}s, tree {sample.tree_rss_kib / 1024:.0f} MiB{own})",
+                flush=True,
+            )
 
 
 def print_table(sides: Sequence[Side], references: dict[str, str]) -> None:
@@ -160,6 +166,21 @@ def print_table(sides: Sequence[Side], references: dict[str, str]) -> None:
     for row in (headers, *rows):
         cells = enumerate(zip(row, widths, strict=True))
         print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in cells))
+
+
+def count_seconds(url: str) -> float:
+    """Seconds to count every table's rows in one REPEATABLE READ snapshot (no parallel workers)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        tables = [row[0] for row in conn.execute(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables")]  # fmt: skip
+        started = time.perf_counter()
+        for table in tables:
+            conn.execute(f"SELECT count(*) FROM ONLY {table}").fetchone()
+        return time.perf_counter() - started
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,6 +239,10 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
     def drop(database: str) -> Callable[[], None]:
         return lambda: server.psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
+    counting = min(count_seconds(url) for _ in range(3))
+    print(f"count(*) of every table in one snapshot, as dbkeeper backup does beside pg_dump: {counting:.2f}s")
+    server.psql(f"CREATE DATABASE empty OWNER {APP_USER}")
+
     print(f"\nbackup, {runs} runs each:", flush=True)
     zstd_pipe = "pg_dump -Fc -Z0 | zstd -3 -T2 | tee >(sha256sum) > file"
     backup_sides = [
@@ -230,6 +255,10 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
              remove("backups-jobs"), ours=True),
         Side("dbkeeper backup --jobs 2 --threads 1", dbkeeper("backup", url, "--dir", "backups-jobs-t1", "--jobs",
              "2", "--threads", "1"), remove("backups-jobs-t1"), ours=True),
+        Side("dbkeeper backup, empty database", dbkeeper("backup", server.url("empty"), "--dir", "backups-empty"),
+             remove("backups-empty"), ours=True),
+        Side("zstd pipeline, empty database", ["bash", "-c", "pg_dump -Fc -Z0 empty | zstd -q -3 -T2 | "
+             "tee >(sha256sum) > empty.dump.zst"], remove("empty.dump.zst"), ours=False),
     ]  # fmt: skip
     compare(backup_sides, runs, work, env)
     single_id = backup_sides[0].samples[-1].stdout.strip().splitlines()[-1]
@@ -265,6 +294,7 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
     print_table(backup_sides, {
         "dbkeeper backup": zstd_pipe, "dbkeeper backup --jobs 2": zstd_pipe,
         "dbkeeper backup --jobs 2 --threads 1": zstd_pipe,
+        "dbkeeper backup, empty database": "zstd pipeline, empty database",
         "pg_dump -Fc (default compression)": "dbkeeper backup",
     })  # fmt: skip
     print()
