@@ -200,6 +200,27 @@ def test_a_damaged_source_is_not_backed_up(chinook: Path, backups: Path) -> None
     assert dbkeeper("backups", "list", "--dir", str(backups), "--json").json() == []
 
 
+def test_damage_only_the_integrity_check_sees_is_refused_too(tmp_path: Path, backups: Path) -> None:
+    """A broken freelist: every table still counts, only PRAGMA quick_check (run beside the streaming) sees it."""
+    import sqlite3
+    import struct
+
+    db = tmp_path / "freelist.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE kept (x)")
+        conn.execute("CREATE TABLE dropped (y)")
+        conn.executemany("INSERT INTO dropped VALUES (?)", [("z" * 500,)] * 2000)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE dropped")
+        conn.execute("INSERT INTO kept VALUES (1)")
+    with db.open("r+b") as file:  # the header's first freelist trunk page
+        file.seek(32)
+        file.write(struct.pack(">I", 999_999))
+    run = dbkeeper("backup", f"sqlite:///{db}", "--dir", str(backups), check=False)
+    assert_one_line_error(run, "freelist.db is damaged", "invalid page number 999999", "more")
+    assert dbkeeper("backups", "list", "--dir", str(backups), "--json").json() == []
+
+
 def test_latest_is_refused_when_the_directory_holds_several_databases(
     chinook: Path, backups: Path, tmp_path: Path
 ) -> None:

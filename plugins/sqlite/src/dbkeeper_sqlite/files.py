@@ -89,7 +89,10 @@ def integrity_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
         results = [row[0] for row in conn.execute(f"PRAGMA {pragma}(20)")]
     except sqlite3.DatabaseError as exc:
         return [f"{pragma} failed: {exc}"]
-    return [] if results == ["ok"] else [f"{pragma}: {line}" for line in results]
+    if results == ["ok"]:
+        return []
+    lines = [line.strip() for result in results for line in result.splitlines()]  # one problem per line
+    return [f"{pragma}: {line}" for line in lines if line and not line.startswith("***")]
 
 
 def check_restored(path: Path, expected: dict[str, int] | None) -> dict[str, int]:

@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -49,17 +50,24 @@ def _details(conn: sqlite3.Connection) -> dict[str, object]:
     }
 
 
-def _result(source: Path, snapshot: sqlite3.Connection, origin: sqlite3.Connection) -> DumpResult:
-    """Check and count the consistent *snapshot*; describe the *origin* database's settings.
-
-    A damaged database is refused: a backup of it would not restore, and storing it as a
-    good backup would hide the damage.
-    """
-    if problems := integrity_problems(snapshot, quick=True):
+def _refuse_damage(source: Path, problems: list[str]) -> None:
+    """A damaged database is not backed up: it would not restore, and a 'good' backup would hide it."""
+    if problems:
+        more = f", and {len(problems) - 1} more" if len(problems) > 1 else ""
         raise DatabaseError(
-            f"SQLite database {source} is damaged ({problems[0]}); it was not backed up — save what can be "
+            f"SQLite database {source} is damaged ({problems[0]}{more}); it was not backed up — save what can be "
             f"saved with: sqlite3 {source} .dump > salvaged.sql (or .recover, where your sqlite3 has it)"
         )
+
+
+def _quick_check(path: Path) -> list[str]:
+    """``PRAGMA quick_check`` of the file at *path*, on a connection of its own."""
+    with opened(path, readonly=True) as conn:
+        return integrity_problems(conn, quick=True)
+
+
+def _result(source: Path, snapshot: sqlite3.Connection, origin: sqlite3.Connection) -> DumpResult:
+    """Count the rows of the consistent *snapshot*; describe the *origin* database's settings."""
     return DumpResult(
         engine="sqlite",
         engine_version=sqlite3.sqlite_version,
@@ -100,12 +108,19 @@ class FileFormat:
                 src.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot read SQLite database {source}: {exc}") from None
-            result = _result(source, dst, src)
+            try:
+                result = _result(source, dst, src)
+            except sqlite3.DatabaseError as exc:  # counting met damage: say what the check says
+                _refuse_damage(source, integrity_problems(dst, quick=True) or [str(exc)])
+                raise
         with (
+            ThreadPoolExecutor(max_workers=1) as checker,
             snapshot.open("rb") as file,
             artifacts.open(source.stem + self.suffix, size_hint=snapshot.stat().st_size) as out,
         ):
+            check = checker.submit(_quick_check, snapshot)  # SQLite releases the GIL: it overlaps the streaming
             shutil.copyfileobj(file, out, CHUNK)
+            _refuse_damage(source, check.result())  # before the artifact is committed
         snapshot.unlink()
         return result
 
@@ -131,6 +146,7 @@ class SqlFormat:
         """Dump *source* as SQL text, in one read transaction."""
         with opened(source, readonly=True) as conn:
             conn.execute("BEGIN")
+            _refuse_damage(source, integrity_problems(conn, quick=True))
             result = _result(source, conn, conn)
             with artifacts.open(source.stem + self.suffix) as out:
                 batch = [f"PRAGMA {name} = {result.details[name]};" for name in HEADER_PRAGMAS if result.details[name]]
