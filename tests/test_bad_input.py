@@ -201,7 +201,7 @@ def test_a_damaged_source_is_not_backed_up(chinook: Path, backups: Path) -> None
 
 
 def test_damage_only_the_integrity_check_sees_is_refused_too(tmp_path: Path, backups: Path) -> None:
-    """A broken freelist: every table still counts, only PRAGMA quick_check (run beside the streaming) sees it."""
+    """A broken freelist: every table still counts; backup --check (quick_check) and verify --deep see it."""
     import sqlite3
     import struct
 
@@ -216,9 +216,11 @@ def test_damage_only_the_integrity_check_sees_is_refused_too(tmp_path: Path, bac
     with db.open("r+b") as file:  # the header's first freelist trunk page
         file.seek(32)
         file.write(struct.pack(">I", 999_999))
-    run = dbkeeper("backup", f"sqlite:///{db}", "--dir", str(backups), check=False)
+    dbkeeper("backup", f"sqlite:///{db}", "--dir", str(backups), "--quiet")  # counts pass: stored by default
+    run = dbkeeper("backup", f"sqlite:///{db}", "--dir", str(backups), "--check", check=False)
     assert_one_line_error(run, "freelist.db is damaged", "invalid page number 999999", "more")
-    assert dbkeeper("backups", "list", "--dir", str(backups), "--json").json() == []
+    assert dbkeeper("verify", "latest", "--deep", "--dir", str(backups), check=False).code == 1
+    assert len(dbkeeper("backups", "list", "--dir", str(backups), "--json").json()) == 1, "--check stored nothing"
 
 
 def test_latest_is_refused_when_the_directory_holds_several_databases(

@@ -30,6 +30,7 @@ class DriverInfo:
     before calling the driver. The common ones, as the CLI passes them:
 
     - ``jobs`` (int): work on this many tables at once (``--jobs``);
+    - ``check`` (bool): check the source's integrity and refuse a damaged one (``backup --check``);
     - ``tables`` (list of str): restore only these tables (``--table``);
     - ``schemas`` (list of str): restore only these schemas (``--schema``).
     """

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 @click.option("--threads", type=int, help="zstd worker threads (default: all cores).")
 @click.option("--format", "format_", help="Dump format (sqlite: sqlite or sql); default: the driver's first.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Dump this many tables at once (drivers that support it).")
+@click.option(
+    "--check", is_flag=True, help="Check the source's integrity too and refuse a damaged one (SQLite: quick_check)."
+)
 @json_option
 @global_flags
 @pass_app
@@ -35,6 +38,7 @@ def backup(
     threads: int | None,
     format_: str | None,
     jobs: int | None,
+    check: bool,
     json_output: bool,
 ) -> None:
     """Back up CONNECTION (a name from dbkeeper.toml or a URL; default: DATABASE_URL).
@@ -56,7 +60,7 @@ def backup(
         compression=codec,
         compression_options={**defaults.stage_options.get(codec, {}), **given},
         format=format_ or defaults.format,
-        options=driver_options(jobs=jobs),
+        options=driver_options(jobs=jobs, check=check),
     )
     if json_output:
         emit_json(manifest.to_dict())

@@ -42,6 +42,7 @@ DRIVER = DriverInfo(
     schemes=("sqlite",),
     formats=tuple(FORMATS),
     description="SQLite files: online-backup snapshots and SQL dumps",
+    dump_options=("check",),
 )
 
 
@@ -64,10 +65,11 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 
 @hookimpl
 def dbkeeper_dump(request: DumpRequest) -> DumpResult:
-    """Snapshot the database in the requested format."""
+    """Snapshot the database in the requested format; with the ``check`` option, quick_check it too."""
     source = database_path(request.url)
     require_file(source)
-    return FORMATS[request.format].dump(source, request.artifacts, request.scratch_dir)
+    check = bool(request.options.get("check"))
+    return FORMATS[request.format].dump(source, request.artifacts, request.scratch_dir, check=check)
 
 
 @hookimpl
