@@ -205,7 +205,7 @@ def user_objects(conn: psycopg.Connection[Any], limit: int = 3) -> list[str]:
             AND t.typelem = 0
         UNION ALL SELECT 'extension ' || quote_ident(extname) FROM pg_extension WHERE extname <> 'plpgsql'
         UNION ALL SELECT 'large object ' || oid FROM pg_largeobject_metadata
-        LIMIT %s
+        ORDER BY 1 LIMIT %s
         """,
         (limit,),
     ).fetchall()
