@@ -48,7 +48,11 @@ def wait_for(tool: str, owner: subprocess.Popen[str], count: int = 1) -> list[in
     """Pids of *tool* processes (at least *count*) started by *owner*; fails if it ends first."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        found = [pid for pid, args in process_tree(owner.pid).items() if Path(args.split(" ")[0]).name == tool]
+        found = [
+            pid
+            for pid, args in process_tree(owner.pid).items()
+            if Path(args.split(" ")[0]).name == tool and "--version" not in args  # not the short version probe
+        ]
         if len(found) >= count:
             return found
         if owner.poll() is not None:
