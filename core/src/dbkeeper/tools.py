@@ -132,42 +132,47 @@ def running(
 
 
 def stream_out(argv: Sequence[str], out: ArtifactWriter, *, env: Mapping[str, str] | None = None) -> int:
-    """Run a tool and stream its stdout into *out*; return the bytes copied.
-
-    A thread reads the tool's output ahead, at most :data:`READ_AHEAD` chunks, so that the
-    tool keeps writing while *out* compresses and hashes — as it would into a shell
-    pipeline — instead of waiting on a full pipe.
-    """
+    """Run a tool and stream its stdout into *out*; return the bytes copied (see :func:`copy_output`)."""
     with running(argv, env=env, stdout=True) as tool:
-        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
-        chunks: queue.Queue[bytes] = queue.Queue(READ_AHEAD)
-        failures: list[BaseException] = []
+        return copy_output(tool, out)
 
-        def read_ahead() -> None:
-            try:
-                while chunk := stdout.read(CHUNK_SIZE):
-                    chunks.put(chunk)
-            except (OSError, ValueError) as exc:  # the pipe was closed under it: the copy was abandoned
-                failures.append(exc)
-            finally:
-                chunks.put(b"")
 
-        reader = threading.Thread(target=read_ahead, name=f"read {tool.name}", daemon=True)
-        reader.start()
-        total = 0
+def copy_output(tool: Tool, out: ArtifactWriter, *, read_ahead: int = READ_AHEAD) -> int:
+    """Copy a running tool's stdout into *out*; return the bytes copied.
+
+    A thread reads the tool's output ahead, at most *read_ahead* chunks, so that the
+    tool keeps writing while *out* compresses and hashes — as it would into a shell
+    pipeline — instead of waiting on a full pipe. If *out* fails, the tool is killed.
+    """
+    stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+    chunks: queue.Queue[bytes] = queue.Queue(read_ahead)
+    failures: list[BaseException] = []
+
+    def reader_loop() -> None:
         try:
-            while chunk := chunks.get():
-                out.write(chunk)
-                total += len(chunk)
-        except BaseException:
-            tool.kill()  # then let the reader see the end of the pipe and finish
-            while reader.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    chunks.get(timeout=0.1)
-            raise
-        reader.join()
-        if failures:
-            raise DatabaseError(f"reading the output of {tool.name} failed: {failures[0]}")
+            while chunk := stdout.read(CHUNK_SIZE):
+                chunks.put(chunk)
+        except (OSError, ValueError) as exc:  # the pipe was closed under it: the copy was abandoned
+            failures.append(exc)
+        finally:
+            chunks.put(b"")
+
+    reader = threading.Thread(target=reader_loop, name=f"read {tool.name}", daemon=True)
+    reader.start()
+    total = 0
+    try:
+        while chunk := chunks.get():
+            out.write(chunk)
+            total += len(chunk)
+    except BaseException:
+        tool.kill()  # then let the reader see the end of the pipe and finish
+        while reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.1)
+        raise
+    reader.join()
+    if failures:
+        raise DatabaseError(f"reading the output of {tool.name} failed: {failures[0]}")
     return total
 
 

@@ -10,7 +10,6 @@ cancels every query, so nothing keeps running after the operation has failed.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import IO, TypeVar
 from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError, IntegrityError
 from dbkeeper.pipeline import CHUNK_SIZE
-from dbkeeper.tools import Tool, feed_verified, running
+from dbkeeper.tools import Tool, copy_output, feed_verified, running
 
 T = TypeVar("T")
 READ_AHEAD = 2
@@ -115,40 +114,12 @@ def _kill(tool: Tool) -> Callable[[], None]:
 
 
 def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], crew: Crew) -> int:
-    """Run a tool and stream its stdout into *out*; return the bytes copied.
+    """Run a tool and stream its stdout into *out* (:func:`dbkeeper.tools.copy_output`); return the bytes copied.
 
-    As :func:`dbkeeper.tools.stream_out` (a thread reads ahead, at most :data:`READ_AHEAD`
-    chunks, so the tool keeps writing while *out* compresses and hashes), and the tool is
-    killed when the crew stops — even while it waits for a lock and writes nothing.
+    The tool is also killed when the crew stops — even while it waits for a lock and writes nothing.
     """
     with running(argv, env=env, stdout=True) as tool, crew.stoppable(_kill(tool)):
-        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
-        chunks: queue.Queue[bytes] = queue.Queue(READ_AHEAD)
-
-        def read_ahead() -> None:
-            try:
-                while chunk := stdout.read(CHUNK_SIZE):
-                    chunks.put(chunk)
-            except (OSError, ValueError):  # the pipe was closed under it: the copy was abandoned
-                pass
-            finally:
-                chunks.put(b"")
-
-        reader = threading.Thread(target=read_ahead, name=f"read {tool.name}", daemon=True)
-        reader.start()
-        total = 0
-        try:
-            while chunk := chunks.get():
-                out.write(chunk)
-                total += len(chunk)
-        except BaseException:
-            _kill(tool)()  # then let the reader see the end of the pipe and finish
-            while reader.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    chunks.get(timeout=0.1)
-            raise
-        reader.join()
-    return total
+        return copy_output(tool, out, read_ahead=READ_AHEAD)
 
 
 def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
