@@ -41,6 +41,18 @@ def dbkeeper(*args: str, cwd: Path | None = None, env: dict[str, str] | None = N
     return result
 
 
+def peak_rss_mib(*args: str) -> float:
+    """Run ``dbkeeper --quiet ARGS`` under GNU time; its peak RSS in MiB (it must succeed)."""
+    inherited = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", str(BIN / "dbkeeper"), "--quiet", *args],
+        env=inherited, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise AssertionError(f"dbkeeper {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return int(proc.stderr.strip().splitlines()[-1]) / 1024
+
+
 def sqlite_dump(path: Path) -> str:
     """``sqlite3 PATH .dump`` — the native tool is the judge of equality."""
     return subprocess.run(["sqlite3", str(path), ".dump"], capture_output=True, text=True, check=True).stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, assert_one_line_error, dbkeeper, make_db, sqlite_dump
+from helpers import BIN, assert_one_line_error, dbkeeper, make_db, peak_rss_mib, sqlite_dump
 
 
 @pytest.fixture(scope="module")
@@ -144,18 +144,10 @@ def test_source_is_never_modified(chinook: Path, backups: Path) -> None:
 
 def test_memory_stays_flat(big_db: Path, tmp_path: Path) -> None:
     """Peak RSS of a backup and a restore of an 80 MB database stays well under 100 MB."""
-    rss = []
-    for args in (
-        ["backup", f"sqlite:///{big_db}", "--dir", str(tmp_path / "b")],
-        ["restore", "latest", f"sqlite:///{tmp_path}/r.db", "--dir", str(tmp_path / "b")],
-    ):
-        proc = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", str(BIN / "dbkeeper"), "--quiet", *args],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rss.append(int(proc.stderr.strip().splitlines()[-1]) / 1024)
+    rss = [
+        peak_rss_mib("backup", f"sqlite:///{big_db}", "--dir", str(tmp_path / "b")),
+        peak_rss_mib("restore", "latest", f"sqlite:///{tmp_path}/r.db", "--dir", str(tmp_path / "b")),
+    ]
     assert big_db.stat().st_size > 70 * 2**20
     assert max(rss) < 100, f"peak RSS {rss} MB"
     assert os.path.getsize(tmp_path / "r.db") == big_db.stat().st_size

@@ -120,3 +120,19 @@ def test_gzip_output_is_bounded_per_read(tmp_path: Path) -> None:
         while chunk := chain.read(CHUNK_SIZE):
             sizes.append(len(chunk))
     assert max(sizes) <= CHUNK_SIZE and sum(sizes) == 64 * CHUNK_SIZE
+
+
+def test_parallel_writers_share_the_cores() -> None:
+    """With --jobs N, each zstd encoder gets cores // N worker threads (none at one core), unless the user chose."""
+    cores = os.cpu_count() or 1
+    zstd = StagePlan(PLUGINS.stage("zstd").stage, "dbkeeper", {"level": 5})
+    share = cores // 2
+    assert zstd.sharing_cores(2).options == {"level": 5, "threads": share if share > 1 else 0}
+    assert zstd.sharing_cores(cores).options == {"level": 5, "threads": 0}
+    assert zstd.sharing_cores(1) is zstd
+    chosen = StagePlan(zstd.stage, "dbkeeper", {"threads": 3})
+    assert chosen.sharing_cores(4) is chosen
+    gzip = StagePlan(PLUGINS.stage("gzip").stage, "dbkeeper", {})
+    assert gzip.sharing_cores(4) is gzip
+    for plan in (zstd.sharing_cores(2), zstd.sharing_cores(cores)):  # the shared options are valid for the codec
+        plan.stage.encoder(io.BytesIO(), plan.options).finish()

@@ -211,12 +211,13 @@ class BackupManager:
         plan.stage.encoder(_Discard(), plan.options).finish()
         return plan
 
-    def _plan(self, compression: str, options: Mapping[str, Any]) -> list[StagePlan]:
+    def _plan(self, compression: str, options: Mapping[str, Any], writers: int) -> list[StagePlan]:
+        """The backup's chain: the codec, sharing the cores among *writers* artifacts at once, then sha256."""
         codec = self.stage_plan(compression, options)
         if codec.stage.kind != "compression":
             names = sorted(n for n, s in self.plugins.stages.items() if s.stage.kind == "compression")
             raise ConfigError(f"{compression!r} is not a compression stage; choose one of {', '.join(names)}")
-        return [codec, self.stage_plan(INTEGRITY_STAGE, {})]
+        return [codec.sharing_cores(writers), self.stage_plan(INTEGRITY_STAGE, {})]
 
     def backup(
         self,
@@ -235,8 +236,8 @@ class BackupManager:
             raise ConfigError(
                 f"the {driver.name} driver writes formats {', '.join(driver.info.formats)}, not {chosen!r}"
             )
-        plans = self._plan(compression, compression_options or {})
         _check_options(driver, "backups", options or {}, driver.info.dump_options)
+        plans = self._plan(compression, compression_options or {}, int((options or {}).get("jobs", 1)))
         started = utc_now()
         with self.repository.draft() as draft, self.repository.scratch() as scratch:
             sink = _ArtifactSink(draft, plans, self.reporter)

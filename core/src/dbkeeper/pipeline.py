@@ -13,8 +13,9 @@ the same record back to the stage's decoder.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Literal, Protocol
 
 from dbkeeper.errors import DbkeeperError, IntegrityError
@@ -23,6 +24,8 @@ CHUNK_SIZE = 1 << 20
 """Bytes moved per read or write through a chain; the unit that bounds memory."""
 
 StageKind = Literal["compression", "integrity"]
+THREADS_OPTION = "threads"
+"""The option a ``threaded`` codec takes for its number of worker threads (``--threads``)."""
 
 
 class Writable(Protocol):
@@ -58,6 +61,11 @@ class Stage(Protocol):
     ``suffix`` is appended to the artifact's file name (``.zst``; empty for a check).
     Integrity stages pass bytes through unchanged and must run after every compression
     stage so that they cover the stored bytes; ``dbkeeper verify`` runs only them.
+
+    A codec that compresses on worker threads may say so with a class attribute
+    ``threaded = True``; it must then take an integer ``threads`` option (0: no worker
+    threads), which the core sets when several artifacts are written at once
+    (:meth:`StagePlan.sharing_cores`).
     """
 
     name: str
@@ -99,6 +107,20 @@ class StagePlan:
     stage: Stage
     distribution: str
     options: Mapping[str, Any]
+
+    def sharing_cores(self, writers: int) -> StagePlan:
+        """The plan for each of *writers* encoders running at once (a driver's ``--jobs``).
+
+        A ``threaded`` codec whose ``threads`` the user did not choose gets its share of
+        the cores: ``cores // writers`` worker threads, or none when that share is one
+        core or less (the writing thread compresses; it has a core of its own). Without
+        this, *writers* codecs would each start a thread per core, and their buffers
+        would multiply the memory for no speed.
+        """
+        if writers <= 1 or not getattr(self.stage, "threaded", False) or THREADS_OPTION in self.options:
+            return self
+        share = (os.cpu_count() or 1) // writers
+        return replace(self, options={**self.options, THREADS_OPTION: share if share > 1 else 0})
 
 
 class Counter:

@@ -10,6 +10,7 @@ credentials, so that passwords never appear in process arguments.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import queue
 import shutil
@@ -78,6 +79,9 @@ class Tool:
             )
         except OSError as exc:
             raise DatabaseError(f"cannot run {self.name}: {exc.strerror}") from None
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                _widen(pipe)
         self._drain = threading.Thread(target=self._read_stderr, daemon=True)
         self._drain.start()
 
@@ -110,6 +114,18 @@ class Tool:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Give *pipe* a chunk-sized kernel buffer (Linux; 64 KiB otherwise), where allowed.
+
+    With the default 64 KiB, a tool writing a stream and dbkeeper reading it in 1 MiB
+    chunks wake each other sixteen times per chunk; a chunk-sized buffer saves both
+    sides CPU. Where the system refuses (``fs.pipe-max-size``), the pipe stays as it is.
+    """
+    if (set_size := getattr(fcntl, "F_SETPIPE_SZ", None)) is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), set_size, CHUNK_SIZE)
 
 
 @contextlib.contextmanager

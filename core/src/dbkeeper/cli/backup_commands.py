@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @dir_option
 @click.option("--compress", help="Compression stage: zstd (default), gzip or none.")
 @click.option("--level", type=int, help="Compression level (zstd 1-22, default 3; gzip 1-9).")
-@click.option("--threads", type=int, help="zstd worker threads (default: all cores).")
+@click.option("--threads", type=int, help="zstd worker threads (default: the cores, shared among --jobs).")
 @click.option("--format", "format_", help="Dump format (sqlite: sqlite or sql); default: the driver's first.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Dump this many tables at once (drivers that support it).")
 @click.option(

@@ -39,6 +39,7 @@ class ZstdStage:
     name = "zstd"
     kind: StageKind = "compression"
     suffix = ".zst"
+    threaded = True
 
     def encoder(self, sink: Writable, options: Mapping[str, Any]) -> Encoder:
         """Compress into one zstd frame, with ``threads`` workers beside the caller."""

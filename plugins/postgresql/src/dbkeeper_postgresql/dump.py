@@ -32,12 +32,12 @@ SESSION_SETTINGS = (
 
 def dump(request: DumpRequest) -> DumpResult:
     """Dump ``request.url`` in ``request.format``, on ``request.options["jobs"]`` streams at once."""
-    import psycopg
-
     endpoint = Endpoint.from_url(request.url)
     jobs = int(request.options.get("jobs", 1))
     with ThreadPoolExecutor(max_workers=1) as probe:  # asking pg_dump its version overlaps with connecting
         found = probe.submit(locate, "pg_dump")
+        import psycopg
+
         conn = endpoint.connect()
     with conn:
         pg_dump = found.result()
