@@ -12,7 +12,7 @@ import pytest
 from dbkeeper.errors import DatabaseError, IntegrityError
 from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain
 from dbkeeper.plugins import load_plugins
-from dbkeeper.tools import feed_verified, find_tool, private_file, stream_in, stream_out
+from dbkeeper.tools import copy_into, feed_verified, find_tool, private_file, stream_in, stream_out
 
 SHA256 = load_plugins(entry_points_group=None).stage("sha256").stage
 
@@ -89,3 +89,21 @@ def test_private_file_and_find_tool(tmp_path: Path) -> None:
     assert find_tool(["no-such-tool", "sh"], "install sh").endswith("/sh")
     with pytest.raises(DatabaseError, match="nope1 or nope2 not found on PATH — apt-get install nope"):
         find_tool(["nope1", "nope2"], "apt-get install nope")
+
+
+def test_copy_into_writes_everything_and_proves_the_checksum(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (5 * CHUNK_SIZE // 256) + b"tail"
+    with (tmp_path / "copy").open("wb") as file:
+        assert copy_into(verified_reader(data), file) == len(data)
+    assert (tmp_path / "copy").read_bytes() == data
+    with (tmp_path / "bad").open("wb") as file, pytest.raises(IntegrityError, match="SHA256 mismatch"):
+        copy_into(verified_reader(data, digest_of=b"other"), file)
+
+
+def test_copy_into_reports_a_failing_write_and_stops_reading() -> None:
+    """/dev/full refuses every write (ENOSPC): the error comes back, the reader is not read to the end."""
+    data = b"x" * (20 * CHUNK_SIZE)
+    reader = verified_reader(data)
+    with open("/dev/full", "wb") as file, pytest.raises(OSError, match="No space left"):
+        copy_into(reader, file, behind=2)
+    assert reader.stored.total < len(data)

@@ -63,6 +63,41 @@ def feed_verified(reader: ArtifactReader, write: Callable[[bytes], Any]) -> int:
     return total
 
 
+def copy_into(reader: ArtifactReader, file: IO[bytes], *, behind: int = READ_AHEAD) -> int:
+    """Copy *reader* to its end into *file* (buffered); return the bytes copied.
+
+    The writes happen on a thread, up to *behind* chunks after the reads, so that
+    decompressing and checking (this thread) go on while a write waits for the page
+    cache's write-back — as ``zstd -d -o FILE`` writes asynchronously too. The end of
+    *reader* proves its checksum before this returns; if reading fails, the chunks already
+    queued may still be written, so *file* is only good when this returns.
+    """
+    chunks: queue.Queue[bytes | None] = queue.Queue(behind)
+    failures: list[BaseException] = []
+
+    def writer_loop() -> None:
+        while (chunk := chunks.get()) is not None:
+            if not failures:  # after a failure, only drain, so the reader never blocks
+                try:
+                    file.write(chunk)
+                except BaseException as exc:  # reported by the reading thread
+                    failures.append(exc)
+
+    writer = threading.Thread(target=writer_loop, name="write behind", daemon=True)
+    writer.start()
+    total = 0
+    try:
+        while not failures and (chunk := reader.read(CHUNK_SIZE)):
+            chunks.put(chunk)
+            total += len(chunk)
+    finally:
+        chunks.put(None)
+        writer.join()
+    if failures:
+        raise failures[0]
+    return total
+
+
 class Tool:
     """A running tool; stderr is drained in the background and its tail kept for errors."""
 

@@ -34,15 +34,13 @@ from typing import Any
 
 from dbkeeper.contract import ArtifactSource, RestoreRequest, RestoreResult
 from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, DbkeeperError, TargetNotEmptyError
-from dbkeeper.tools import feed_verified
+from dbkeeper.tools import copy_into, feed_verified
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.contents import DUMP_COMPLETE, TAIL_BYTES
 from dbkeeper_postgresql.selection import Entry, Selection, split_key
 from dbkeeper_postgresql.streams import Crew, feed_into, filter_through, one_transaction, read_head_through, run_alone
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -285,8 +283,7 @@ def _restore_from_file(
     assert plan.pg_restore is not None
     path = plan.request.scratch_dir / f"{part.artifact}.restore"
     with source.open(part.artifact) as reader, path.open("xb") as file:
-        while chunk := reader.read(CHUNK):
-            file.write(chunk)
+        copy_into(reader, file)
     try:
         argv = [*plan.pg_restore_argv(), f"--jobs={plan.jobs}"]
         if plan.selection is not None:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
 from dbkeeper.errors import DatabaseError
+from dbkeeper.tools import copy_into
 from dbkeeper_sqlite.files import integrity_problems, opened, row_counts
 from dbkeeper_sqlite.statements import split_statements
 
@@ -128,7 +129,7 @@ class FileFormat:
     def materialize(self, reader: ArtifactReader, dest: Path) -> None:
         """The artifact is the file: copy it."""
         with dest.open("r+b") as file:
-            shutil.copyfileobj(reader, file, CHUNK)
+            copy_into(reader, file)
             file.flush()
             os.fsync(file.fileno())
 
