@@ -113,6 +113,14 @@ class Driver:
         """The driver's name (``sqlite``)."""
         return self.info.name
 
+    def implements(self, operation: str) -> bool:
+        """Whether the driver's plugin answers *operation* (``dump``, ``inspect_backup``, ``migrate`` …)."""
+        hook = getattr(self._pm.hook, _hook_name(operation))
+        return any(
+            impl.plugin is self.provider.plugin and not (impl.wrapper or impl.hookwrapper)
+            for impl in hook.get_hookimpls()
+        )
+
     def _call(self, operation: str, request: object) -> Any:
         caller = self._pm.subset_hook_caller(_hook_name(operation), remove_plugins=self._others)
         result = caller(request=request)

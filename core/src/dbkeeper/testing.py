@@ -1,0 +1,296 @@
+"""The driver conformance kit: the contract every dbkeeper driver must keep, as pytest tests.
+
+A driver's test suite runs it against its own, real database with one import and two
+fixtures::
+
+    import pytest
+    from dbkeeper.testing import DriverConformance
+
+    class TestConformance(DriverConformance):
+        @pytest.fixture
+        def source_url(self) -> str:
+            '''An existing, empty database the kit may fill.'''
+            return ...
+
+        @pytest.fixture
+        def new_url(self) -> Callable[[], str]:
+            '''Each call: the URL of a database that does not exist yet (restore targets).'''
+            return ...
+
+The kit fills the source with a small sample (two tables, a foreign key, NULLs beside
+empty strings, non-ASCII text, exact decimals, arbitrary bytes) through the driver's own
+SQLAlchemy engine, then checks what dbkeeper promises its users of every driver: queries
+and transactions, a backup per declared format with exact row counts and owner-only
+files, byte-exact round trips, damage refused before anything is restored, non-empty
+targets refused, and — when the driver declares them — deep verify and migrations.
+
+Capabilities a driver does not declare are skipped, never failed; the skips are listed
+at the end of the pytest run ("dbkeeper conformance: …"). Installing dbkeeper registers
+this module as a pytest plugin (entry point ``pytest11``), which also gives the kit's
+assertions pytest's detailed messages. The reference drivers run the kit in dbkeeper's
+own test suite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbkeeper.backup import BackupManager
+from dbkeeper.errors import IntegrityError, TargetNotEmptyError
+from dbkeeper.plugins import Driver, Plugins, load_plugins
+from dbkeeper.urls import DatabaseURL
+
+SKIP_PREFIX = "dbkeeper conformance: "
+"""Every skip the kit makes starts with this, so the summary can find them."""
+
+CUSTOMERS = [
+    (1, "Ada", "ada@example.org", Decimal("0.00"), None),
+    (2, "Zoë Ñúñez", "", Decimal("12.50"), b"\x00\xff\x10'\"\\\n"),
+    (3, "李娜 🎉", None, Decimal("-7.05"), b""),
+    *((n, f"customer {n}", f"c{n}@example.org", Decimal(n) / 4, bytes([n % 256]) * (n % 7)) for n in range(4, 301)),
+]
+"""Rows of ``kit_customers``: id, name, email (NULL beside empty), balance, avatar bytes."""
+
+ORDERS = [(n, 1 + n % 300, dt.datetime(2024, 1, 1) + dt.timedelta(minutes=37 * n), n % 5) for n in range(1, 1201)]
+"""Rows of ``kit_orders``: id, customer id (a foreign key), placed at, quantity."""
+
+EXPECTED_COUNTS = {"kit_customers": len(CUSTOMERS), "kit_orders": len(ORDERS)}
+
+
+def _tables() -> tuple[Any, Any, Any]:
+    """The sample's SQLAlchemy metadata and tables (SQLAlchemy is imported only when the kit runs)."""
+    from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, MetaData, Numeric, String, Table
+
+    metadata = MetaData()
+    customers = Table(
+        "kit_customers",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("name", String(100), nullable=False),
+        Column("email", String(100)),
+        Column("balance", Numeric(10, 2), nullable=False),
+        Column("avatar", LargeBinary),
+    )
+    orders = Table(
+        "kit_orders",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("customer_id", Integer, ForeignKey("kit_customers.id"), nullable=False),
+        Column("placed_at", DateTime, nullable=False),
+        Column("quantity", Integer, nullable=False),
+    )
+    return metadata, customers, orders
+
+
+def _columns(table: Any) -> list[str]:
+    return [column.name for column in table.columns]
+
+
+def fill_sample(engine: Any) -> None:
+    """Create the kit's two tables in *engine*'s database and insert the sample rows."""
+    metadata, customers, orders = _tables()
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(customers.insert(), [dict(zip(_columns(customers), row, strict=True)) for row in CUSTOMERS])
+        conn.execute(orders.insert(), [dict(zip(_columns(orders), row, strict=True)) for row in ORDERS])
+
+
+def read_sample(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """The kit's tables in *engine*'s database, rows in key order, values as Python types."""
+    from sqlalchemy import select
+
+    _, customers, orders = _tables()
+    with engine.connect() as conn:
+        return {
+            table.name: [
+                tuple(bytes(value) if isinstance(value, memoryview) else value for value in row)
+                for row in conn.execute(select(table).order_by(table.c.id))
+            ]
+            for table in (customers, orders)
+        }
+
+
+def _expected_sample() -> dict[str, list[tuple[Any, ...]]]:
+    return {"kit_customers": [tuple(row) for row in CUSTOMERS], "kit_orders": [tuple(row) for row in ORDERS]}
+
+
+def _sample_counts(counts: dict[str, int]) -> dict[str, int]:
+    """The kit's tables in a row-count mapping, whatever the driver prefixes (``public.kit_orders``)."""
+    return {name: n for key, n in counts.items() if (name := key.rsplit(".", 1)[-1]) in EXPECTED_COUNTS}
+
+
+def skip_unless(condition: bool, capability: str) -> None:
+    """Skip the running test, reported as a missing capability, unless *condition*."""
+    if not condition:
+        pytest.skip(f"{SKIP_PREFIX}{capability}")
+
+
+class DriverConformance:
+    """The contract tests; subclass them and provide ``source_url`` and ``new_url`` (see the module)."""
+
+    @pytest.fixture
+    def source_url(self) -> str:
+        """The URL of an existing, empty database the kit may fill (the driver's test suite provides it)."""
+        raise NotImplementedError("provide a source_url fixture: the URL of an existing, empty database")
+
+    @pytest.fixture
+    def new_url(self) -> Callable[[], str]:
+        """Each call returns the URL of a database that does not exist yet (the driver's test suite provides it)."""
+        raise NotImplementedError("provide a new_url fixture: a function returning URLs of databases not made yet")
+
+    @pytest.fixture
+    def plugins(self) -> Plugins:
+        """The plugins the kit runs with (default: every installed one, as the CLI loads them)."""
+        return load_plugins()
+
+    @pytest.fixture
+    def driver(self, plugins: Plugins, source_url: str) -> Driver:
+        """The driver that serves ``source_url``."""
+        return plugins.driver_for(DatabaseURL.parse(source_url))
+
+    @pytest.fixture
+    def sample_url(self, driver: Driver, source_url: str) -> Iterator[str]:
+        """``source_url`` holding the kit's sample tables."""
+        engine = driver.connect(DatabaseURL.parse(source_url))
+        try:
+            fill_sample(engine)
+        finally:
+            engine.dispose()
+        yield source_url
+
+    @pytest.fixture
+    def backups(self, plugins: Plugins, tmp_path: Path) -> BackupManager:
+        """A backup manager on a fresh directory."""
+        return BackupManager(tmp_path / "backups", plugins=plugins)
+
+    def _contents(self, driver: Driver, url: str) -> dict[str, list[tuple[Any, ...]]]:
+        engine = driver.connect(DatabaseURL.parse(url))
+        try:
+            return read_sample(engine)
+        finally:
+            engine.dispose()
+
+    # -- registration and queries ----------------------------------------------------
+
+    def test_driver_is_registered_completely(self, driver: Driver, plugins: Plugins) -> None:
+        """A name, schemes that lead back to it, formats, and the hooks every driver needs."""
+        assert driver.info.name and driver.info.formats, f"{driver.info} declares no name or no formats"
+        for scheme in driver.info.schemes:
+            assert plugins.driver_for(DatabaseURL.parse(f"{scheme}://host/db")) is driver
+        missing = [op for op in ("connect", "dump", "restore") if not driver.implements(op)]
+        assert not missing, f"the {driver.name} driver does not implement {', '.join(missing)}"
+        assert driver.name in {d["name"] for entry in plugins.describe() for d in entry["drivers"]}
+
+    def test_queries_and_transactions(self, plugins: Plugins, sample_url: str) -> None:
+        """``execute()`` returns columns and rows; a failed transaction leaves nothing behind."""
+        from dbkeeper.database import DatabaseManager
+
+        with DatabaseManager(plugins=plugins) as manager:
+            conn = manager.add("kit", sample_url)
+            result = conn.execute("SELECT id, name FROM kit_customers WHERE id <= 3 ORDER BY id")
+            assert [c.lower() for c in result.columns] == ["id", "name"]
+            assert [tuple(row) for row in result.rows] == [(1, "Ada"), (2, "Zoë Ñúñez"), (3, "李娜 🎉")]
+            with pytest.raises(RuntimeError), conn.transaction() as tx:
+                tx.execute("DELETE FROM kit_orders")
+                raise RuntimeError("abandon")
+            assert conn.execute("SELECT COUNT(*) FROM kit_orders").rows[0][0] == len(ORDERS)
+            with conn.transaction() as tx:
+                tx.execute("DELETE FROM kit_orders WHERE id = 1")
+            assert conn.execute("SELECT COUNT(*) FROM kit_orders").rows[0][0] == len(ORDERS) - 1
+
+    # -- backups and restores --------------------------------------------------------
+
+    def test_every_format_round_trips(
+        self, driver: Driver, backups: BackupManager, sample_url: str, new_url: Callable[[], str]
+    ) -> None:
+        """Per declared format: exact row counts in the manifest, owner-only files, identical data restored."""
+        for fmt in driver.info.formats:
+            manifest = backups.backup(sample_url, format=fmt)
+            assert _sample_counts(manifest.row_counts) == EXPECTED_COUNTS, f"format {fmt}: {manifest.row_counts}"
+            directory = backups.repository.root / manifest.id
+            for path in directory.iterdir():
+                assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path} is readable by others"
+            assert backups.verify(manifest.id).ok
+            target = new_url()
+            result = backups.restore(manifest.id, target)
+            assert _sample_counts(result.row_counts) == EXPECTED_COUNTS, f"format {fmt}: {result.row_counts}"
+            assert self._contents(driver, target) == _expected_sample(), f"format {fmt} changed the data"
+
+    def test_damage_is_refused_before_anything_is_restored(
+        self, driver: Driver, backups: BackupManager, sample_url: str, new_url: Callable[[], str]
+    ) -> None:
+        """One flipped byte: verify names it, restore refuses it, and the target gets no sample tables."""
+        manifest = backups.backup(sample_url)
+        artifact = backups.repository.root / manifest.id / max(manifest.artifacts, key=lambda a: a.stored_bytes).file
+        data = bytearray(artifact.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        artifact.write_bytes(bytes(data))
+        assert not backups.verify(manifest.id).ok
+        target = new_url()
+        with pytest.raises(IntegrityError):
+            backups.restore(manifest.id, target)
+        try:
+            left = self._contents(driver, target)
+        except Exception:  # the target does not exist, or has no sample tables: nothing was restored
+            return
+        assert left == {"kit_customers": [], "kit_orders": []}, "a damaged backup restored rows"
+
+    def test_a_non_empty_target_is_refused(
+        self, driver: Driver, backups: BackupManager, sample_url: str, new_url: Callable[[], str]
+    ) -> None:
+        """Restoring over data needs ``force``; without it the target is left as it is."""
+        manifest = backups.backup(sample_url)
+        target = new_url()
+        backups.restore(manifest.id, target)
+        with pytest.raises(TargetNotEmptyError):
+            backups.restore(manifest.id, target)
+        assert self._contents(driver, target) == _expected_sample()
+
+    def test_deep_verify_reads_the_rows(self, driver: Driver, backups: BackupManager, sample_url: str) -> None:
+        """``verify --deep`` decodes every artifact and agrees with the manifest."""
+        skip_unless(driver.implements("inspect_backup"), f"the {driver.name} driver has no deep verify")
+        report = backups.verify(backups.backup(sample_url).id, deep=True)
+        assert report.ok, report.problems
+
+    def test_migrations_go_up_and_down(
+        self, driver: Driver, plugins: Plugins, source_url: str, tmp_path: Path
+    ) -> None:
+        """A migration is applied once, recorded, and rolled back."""
+        skip_unless(driver.implements("migrate"), f"the {driver.name} driver has no migrations")
+        from dbkeeper.migrations import MigrationManager
+
+        directory = tmp_path / "migrations"
+        directory.mkdir()
+        (directory / "20240101000000_kit_notes.sql").write_text(
+            "-- migrate:up\nCREATE TABLE kit_notes (id INTEGER PRIMARY KEY, body VARCHAR(50));\n"
+            "-- migrate:down\nDROP TABLE kit_notes;\n",
+            encoding="utf-8",
+        )
+        manager = MigrationManager(source_url, directory, plugins=plugins)
+        assert [r.id for r in manager.up()] == ["20240101000000_kit_notes"]
+        assert manager.up() == []
+        assert [s.state for s in manager.status()] == ["applied"]
+        assert [r.outcome for r in manager.down()] == ["rolled back"]
+        assert [s.state for s in manager.status()] == ["pending"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the conformance tests a driver skipped, with the capability each needs."""
+    reasons = sorted(
+        {
+            str(report.longrepr[2]).removeprefix("Skipped: ")
+            for report in terminalreporter.stats.get("skipped", [])
+            if isinstance(report.longrepr, tuple) and SKIP_PREFIX in str(report.longrepr[2])
+        }
+    )
+    if reasons:
+        terminalreporter.write_sep("-", "dbkeeper conformance: capabilities not declared (skipped)")
+        for reason in reasons:
+            terminalreporter.write_line(reason.removeprefix(SKIP_PREFIX))
