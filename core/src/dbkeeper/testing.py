@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,7 @@ def read_sample(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _expected_sample() -> dict[str, list[tuple[Any, ...]]]:
-    return {"kit_customers": [tuple(row) for row in CUSTOMERS], "kit_orders": [tuple(row) for row in ORDERS]}
+    return {"kit_customers": list(CUSTOMERS), "kit_orders": list(ORDERS)}
 
 
 def _sample_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -156,14 +156,14 @@ class DriverConformance:
         return plugins.driver_for(DatabaseURL.parse(source_url))
 
     @pytest.fixture
-    def sample_url(self, driver: Driver, source_url: str) -> Iterator[str]:
+    def sample_url(self, driver: Driver, source_url: str) -> str:
         """``source_url`` holding the kit's sample tables."""
         engine = driver.connect(DatabaseURL.parse(source_url))
         try:
             fill_sample(engine)
         finally:
             engine.dispose()
-        yield source_url
+        return source_url
 
     @pytest.fixture
     def backups(self, plugins: Plugins, tmp_path: Path) -> BackupManager:

@@ -34,7 +34,7 @@ def dump(request: DumpRequest) -> DumpResult:
     """Dump ``request.url`` in ``request.format``, on ``request.options["jobs"]`` streams at once."""
     endpoint = Endpoint.from_url(request.url)
     jobs = int(request.options.get("jobs", 1))
-    with ThreadPoolExecutor(max_workers=1) as probe:  # asking pg_dump its version overlaps with connecting
+    with ThreadPoolExecutor(max_workers=1) as probe:  # pg_dump --version runs while psycopg loads and connects
         found = probe.submit(locate, "pg_dump")
         import psycopg
 

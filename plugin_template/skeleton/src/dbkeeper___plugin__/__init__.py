@@ -1,0 +1,1 @@
+"""dbkeeper-{{name}}: a dbkeeper driver for {{name}}:// URLs (hooks in :mod:`.plugin`)."""
