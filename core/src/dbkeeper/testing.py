@@ -259,9 +259,7 @@ class DriverConformance:
         report = backups.verify(backups.backup(sample_url).id, deep=True)
         assert report.ok, report.problems
 
-    def test_migrations_go_up_and_down(
-        self, driver: Driver, plugins: Plugins, source_url: str, tmp_path: Path
-    ) -> None:
+    def test_migrations_go_up_and_down(self, driver: Driver, plugins: Plugins, source_url: str, tmp_path: Path) -> None:
         """A migration is applied once, recorded, and rolled back."""
         skip_unless(driver.implements("migrate"), f"the {driver.name} driver has no migrations")
         from dbkeeper.migrations import MigrationManager
