@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DBKEEPER = str(REPO / ".venv" / "bin" / "dbkeeper")
-sys.path.insert(0, str(REPO / "tests" / "postgresql"))
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "postgresql")]
 
 from pg_server import APP_USER, start_server  # noqa: E402
 

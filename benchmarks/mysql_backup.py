@@ -45,7 +45,7 @@ from typing import Any, TextIO
 
 REPO = Path(__file__).resolve().parents[1]
 DBKEEPER = REPO / ".venv" / "bin" / "dbkeeper"
-sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests" / "mysql")]
+sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests"), str(REPO / "tests" / "mysql")]
 from mariadb_server import ADMIN_USER, MariaDBServer  # noqa: E402
 from sample_db import DEFAULT_SEED, ShopGenerator, parse_size  # noqa: E402
 

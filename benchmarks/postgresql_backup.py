@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHON = REPO / ".venv" / "bin" / "python"
 GNU_TIME = "/usr/bin/time"
 CORES = os.cpu_count() or 1
-sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests" / "postgresql"), str(Path(__file__).parent)]
+sys.path[:0] = [str(REPO / d) for d in ("scripts", "tests", "tests/postgresql", "benchmarks")]
 
 from pg_server import APP_PASSWORD, APP_USER, Server, start_server  # noqa: E402
 from postgresql_sample import load  # noqa: E402

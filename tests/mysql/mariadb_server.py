@@ -11,7 +11,7 @@ socket, with utf8mb4 as the server character set, and grants are enforced (no
 the socket (unix-socket authentication, as the OS root user; run as another user, the
 server runs as that user and its account of the same name is used); the tests connect
 as a password-protected user with every privilege. Stopping shuts the server down and removes
-the directory.
+the directory; if the test process dies first, a watchdog (``server_watchdog``) does both.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import pymysql
 from pymysql.converters import escape_string
+
+from server_watchdog import release, start_watchdog
 
 AS_ROOT = os.geteuid() == 0
 SERVER_USER = "mysql" if AS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
@@ -70,6 +72,7 @@ class MariaDBServer:
     port: int
     password: str
     process: subprocess.Popen[bytes]
+    watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def socket(self) -> Path:
@@ -131,6 +134,7 @@ class MariaDBServer:
                     self.process.wait()
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+            release(self.watchdog)
 
     @classmethod
     @contextlib.contextmanager
@@ -192,12 +196,15 @@ class MariaDBServer:
             server = cls(
                 base=base, port=port, password=secrets.token_urlsafe(9) + PASSWORD_PUNCTUATION, process=process
             )
+            pid_file = base / "mysqld.pid"
+            server.watchdog = start_watchdog(base, pid_file, ["pkill", "-KILL", "-F", str(pid_file)])
             try:
                 server._wait_ready()
             except ServerError:
                 if process.poll() is None:
                     process.kill()
                 process.wait()
+                release(server.watchdog)
                 if attempt < 2 and "already in use" in _tail(log):
                     continue
                 raise

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from server_watchdog import release, start_watchdog
+
 PG_BIN = Path(os.environ.get("DBKEEPER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SERVER_USER = "postgres"
 SUPERUSER = "postgres"
@@ -160,10 +162,7 @@ class Server:
                 )  # fmt: skip
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
-            if self.watchdog is not None:
-                assert self.watchdog.stdin is not None
-                self.watchdog.stdin.close()
-                self.watchdog.wait(timeout=60)
+            release(self.watchdog)
 
 
 def _run(argv: Sequence[str], what: str) -> None:
@@ -188,7 +187,8 @@ def start_server(*, settings: dict[str, str] | None = None) -> Server:
     root.chmod(0o755)  # the server user enters it; the test process (root) reads the socket
     server = Server(root, _free_port(), run_as)
     try:
-        server.watchdog = _watchdog(server)
+        pg_ctl = [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-m", "immediate", "stop"]
+        server.watchdog = start_watchdog(root, server.data_dir / "postmaster.pid", pg_ctl)
         (root / "socket").mkdir()
         password_file = root / "pwfile"
         password_file.write_text(SUPERUSER_PASSWORD + "\n")
@@ -241,13 +241,3 @@ def _wait_ready(server: Server) -> None:
         if time.monotonic() > deadline:
             raise ServerError("the server started but does not accept TCP connections on 127.0.0.1")
         time.sleep(0.1)
-
-
-def _watchdog(server: Server) -> subprocess.Popen[bytes]:
-    """A process that stops the server and removes its files once our end of a pipe closes."""
-    pg_ctl = [*server.run_as, str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-m", "immediate", "stop"]
-    script = 'cat >/dev/null; [ -f "$1/data/postmaster.pid" ] && "${@:2}" >/dev/null 2>&1; rm -rf "$1"'
-    return subprocess.Popen(
-        ["bash", "-c", script, "watchdog", str(server.root), *pg_ctl],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
