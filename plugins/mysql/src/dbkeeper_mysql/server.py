@@ -1,15 +1,16 @@
 """Reaching a MySQL or MariaDB server: URLs, PyMySQL connections, client option files.
 
 URLs: ``mysql://``, ``mariadb://`` and ``mysql+pymysql://user:password@host:port/database``,
-with ``?unix_socket=/path/to/mysqld.sock`` for a local socket and ``?charset=`` (utf8mb4
-by default). The client tools get the same connection through a private option file, so
-that the password never appears in a command line or an environment variable.
+with ``?unix_socket=/path/to/mysqld.sock`` for a local socket, ``?charset=`` (utf8mb4
+by default) and TLS (``ssl_mode``, ``ssl_ca``, ``ssl_cert``, ``ssl_key``; see :class:`Tls`).
+The client tools get the same connection through a private option file, so that the
+password never appears in a command line or an environment variable.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +25,77 @@ if TYPE_CHECKING:
 
 DEFAULT_CHARSET = "utf8mb4"
 DEFAULT_PORT = 3306
-URL_PARAMETERS = ("unix_socket", "charset")
+URL_PARAMETERS = ("unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key")
+SSL_MODES = ("disabled", "required", "verify_ca", "verify_identity")
 MAX_PACKET = 1 << 30
 """The largest statement sent or received (the server's ``max_allowed_packet`` still applies)."""
 UNKNOWN_DATABASE = 1049
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS to the server, from the URL's ``ssl_*`` parameters, for PyMySQL and the client tools alike.
+
+    ``ssl_mode`` is MySQL's: ``disabled``, ``required`` (encrypted, the certificate not
+    checked), ``verify_ca`` (signed by ``ssl_ca``; the default when ``ssl_ca`` is given) or
+    ``verify_identity`` (also issued to the host name in the URL). ``ssl_cert`` and
+    ``ssl_key`` present a client certificate. Without any of them, each client does what
+    it does by default.
+    """
+
+    mode: str | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], label: str) -> Tls:
+        """Read and check the ``ssl_*`` parameters of the URL shown as *label*."""
+        ca, cert, key = (query.get(name) or None for name in ("ssl_ca", "ssl_cert", "ssl_key"))
+        mode = (query.get("ssl_mode") or ("verify_ca" if ca else "required" if cert else "")).lower() or None
+        if mode is not None and mode not in SSL_MODES:
+            raise InvalidURLError(f"ssl_mode={mode!r} in {label}: use one of {', '.join(SSL_MODES)}")
+        if mode in ("verify_ca", "verify_identity") and not ca:
+            raise InvalidURLError(f"ssl_mode={mode} in {label} needs ssl_ca=/path/to/ca.pem (the CA of the server)")
+        if bool(cert) != bool(key):
+            raise InvalidURLError(f"ssl_cert and ssl_key go together in {label} (the client certificate and its key)")
+        if mode == "disabled" and (ca or cert):
+            raise InvalidURLError(f"ssl_mode=disabled in {label} contradicts its ssl_ca/ssl_cert")
+        return cls(mode, ca, cert, key)
+
+    def pymysql_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``pymysql.connect()``: an ``ssl.SSLContext`` doing what the mode says."""
+        if self.mode is None:
+            return {}
+        if self.mode == "disabled":
+            return {"ssl_disabled": True}
+        import ssl
+
+        try:
+            context = ssl.create_default_context(cafile=self.ca)
+            if self.mode != "verify_identity":
+                context.check_hostname = False
+            if self.mode == "required":
+                context.verify_mode = ssl.CERT_NONE
+            if self.cert:
+                context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidURLError(f"cannot use the TLS files of the URL ({exc.strerror or exc}): check ssl_ca, "
+                                  "ssl_cert and ssl_key") from None  # fmt: skip
+        return {"ssl": context}
+
+    def option_lines(self) -> list[str]:
+        """``[client]`` option lines for MariaDB's and MySQL's tools (``loose-``: each ignores the other's)."""
+        if self.mode is None:
+            return []
+        if self.mode == "disabled":
+            return ["loose-skip-ssl", "loose-ssl-mode=DISABLED"]
+        files = (("ssl-ca", self.ca), ("ssl-cert", self.cert), ("ssl-key", self.key))
+        lines = ["loose-ssl", f"loose-ssl-mode={self.mode.upper()}"]
+        lines += [f"{option}={_option_value(path)}" for option, path in files if path]
+        if self.mode != "required":  # MariaDB's tools have no CA-only check: they check the host name too
+            lines.append("loose-ssl-verify-server-cert")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -42,6 +110,7 @@ class ServerTarget:
     password: str | None
     database: str | None
     charset: str
+    tls: Tls = Tls()
 
     @classmethod
     def from_url(cls, url: DatabaseURL) -> ServerTarget:
@@ -59,6 +128,7 @@ class ServerTarget:
             password=url.password,
             database=url.database,
             charset=url.query.get("charset") or DEFAULT_CHARSET,
+            tls=Tls.from_query(url.query, url.safe()),
         )
 
     def __str__(self) -> str:
@@ -98,6 +168,7 @@ class ServerTarget:
             "charset": self.charset,
             "autocommit": True,
             "max_allowed_packet": MAX_PACKET,
+            **self.tls.pymysql_options(),
             **options,
         }
         if self.unix_socket:
@@ -128,6 +199,7 @@ class ServerTarget:
             lines += [f"socket={_option_value(self.unix_socket)}", "protocol=socket"]
         else:
             lines += [f"host={_option_value(self.host)}", f"port={self.port}", "protocol=tcp"]
+        lines += self.tls.option_lines()
         return private_file(directory / "client.cnf", "\n".join(lines) + "\n")
 
 
