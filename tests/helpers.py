@@ -53,6 +53,19 @@ def peak_rss_mib(*args: str) -> float:
     return int(proc.stderr.strip().splitlines()[-1]) / 1024
 
 
+def concurrent_migrate_up(url: str, migrations: Path, runs: int = 8) -> list[str]:
+    """Start *runs* ``dbkeeper migrate up --json`` processes at once; all must succeed.
+
+    Returns the ids of every migration they applied between them, sorted (each should
+    appear once: exactly once under concurrency).
+    """
+    argv = [str(BIN / "dbkeeper"), "migrate", "up", url, "--dir", str(migrations), "--json"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(runs)]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    return sorted(result["id"] for out, _ in outputs for result in json.loads(out))
+
+
 def sqlite_dump(path: Path) -> str:
     """``sqlite3 PATH .dump`` — the native tool is the judge of equality."""
     return subprocess.run(["sqlite3", str(path), ".dump"], capture_output=True, text=True, check=True).stdout

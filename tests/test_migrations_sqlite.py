@@ -16,7 +16,7 @@ from dbkeeper.migrations import (
     rollback_migration,
     run_migrations,
 )
-from helpers import BIN, assert_one_line_error, dbkeeper
+from helpers import BIN, assert_one_line_error, concurrent_migrate_up, dbkeeper
 from helpers import write_migration as write
 
 
@@ -172,21 +172,8 @@ def test_eight_concurrent_runs_apply_each_migration_exactly_once(tmp_path: Path)
         write(migrations, f"{n:03d}_step", f"CREATE TABLE t{n} (x);\nINSERT INTO applied VALUES ('{n:03d}');")
     for round_number in range(3):
         db = tmp_path / f"race{round_number}.db"
-        procs = [
-            subprocess.Popen(
-                [str(BIN / "dbkeeper"), "migrate", "up", f"sqlite:///{db}", "--dir", str(migrations), "--json"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(8)
-        ]
-        outputs = [proc.communicate() for proc in procs]
-        assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
-        import json
-
-        applied_by_runs = [r["id"] for out, _ in outputs for r in json.loads(out)]
-        assert sorted(applied_by_runs) == sorted(p.stem for p in migrations.glob("*.sql"))
+        applied = concurrent_migrate_up(f"sqlite:///{db}", migrations)
+        assert applied == sorted(p.stem for p in migrations.glob("*.sql"))
         rows = subprocess.run(
             ["sqlite3", str(db), "SELECT id FROM applied ORDER BY id"], capture_output=True, text=True, check=True
         ).stdout.split()

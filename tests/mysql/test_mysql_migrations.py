@@ -21,7 +21,7 @@ import pytest
 from mariadb_server import MariaDBServer
 from mysql_snapshot import snapshot
 
-from helpers import BIN, assert_one_line_error, dbkeeper, write_migration
+from helpers import BIN, assert_one_line_error, concurrent_migrate_up, dbkeeper, write_migration
 
 UP = [
     "CREATE TABLE m_a (id INT PRIMARY KEY, label VARCHAR(20))",
@@ -172,14 +172,6 @@ def test_eight_concurrent_runs_apply_each_migration_exactly_once(
             f"CREATE TABLE t{n} (x INT);\nINSERT INTO applied VALUES ('{n:03d}');",
             f"DELETE FROM applied WHERE id = '{n:03d}';\nDROP TABLE t{n};",
         )
-    procs = [
-        subprocess.Popen([str(BIN / "dbkeeper"), "migrate", "up", mariadb.url(database), "--dir", str(migrations),
-                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(8)
-    ]  # fmt: skip
-    outputs = [proc.communicate() for proc in procs]
-    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
-    applied = sorted(r["id"] for out, _ in outputs for r in json.loads(out))
-    assert applied == sorted(p.stem for p in migrations.glob("*.sql"))
+    assert concurrent_migrate_up(mariadb.url(database), migrations) == sorted(p.stem for p in migrations.glob("*.sql"))
     rows = [row[0] for row in mariadb.execute("SELECT id FROM applied ORDER BY id", database=database)]
     assert rows == [f"{n:03d}" for n in range(1, 13)]

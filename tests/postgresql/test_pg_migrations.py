@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 from pg_server import APP_USER, Server
 
-from helpers import BIN, assert_one_line_error, dbkeeper, write_migration
+from helpers import assert_one_line_error, concurrent_migrate_up, dbkeeper, write_migration
 
 CHAIN = [
     (
@@ -83,19 +82,7 @@ def test_eight_concurrent_runs_apply_each_migration_exactly_once(pg: Server, tmp
         )
     for round_number in range(2):
         url = new_database(pg, f"mig_race{round_number}")
-        procs = [
-            subprocess.Popen(
-                [str(BIN / "dbkeeper"), "migrate", "up", url, "--dir", str(migrations), "--json"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(8)
-        ]
-        outputs = [proc.communicate() for proc in procs]
-        assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
-        applied = sorted(r["id"] for out, _ in outputs for r in json.loads(out))
-        assert applied == sorted(p.stem for p in migrations.glob("*.sql"))
+        assert concurrent_migrate_up(url, migrations) == sorted(p.stem for p in migrations.glob("*.sql"))
         rows = pg.psql("SELECT id FROM applied ORDER BY id", database=f"mig_race{round_number}").split()
         assert rows == [f"{n:03d}" for n in range(1, 16)]
 

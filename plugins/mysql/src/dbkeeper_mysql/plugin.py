@@ -54,7 +54,7 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
     from sqlalchemy import create_engine
 
     target = ServerTarget.from_url(request.url)
-    return create_engine(target.sa_url(), pool_pre_ping=True, connect_args=target.tls.pymysql_options())
+    return create_engine(target.sa_url(), pool_pre_ping=True, connect_args=target.tls.pymysql_options)
 
 
 @hookimpl

@@ -10,6 +10,7 @@ password never appears in a command line or an environment variable.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,12 @@ class Tls:
             raise InvalidURLError(f"ssl_mode=disabled in {label} contradicts its ssl_ca/ssl_cert")
         return cls(mode, ca, cert, key)
 
+    @functools.cached_property
     def pymysql_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``pymysql.connect()``: an ``ssl.SSLContext`` doing what the mode says."""
+        """Keyword arguments for ``pymysql.connect()``: an ``ssl.SSLContext`` doing what the mode says.
+
+        Built once (the files are read once), then shared by every connection to the target.
+        """
         if self.mode is None:
             return {}
         if self.mode == "disabled":
@@ -168,7 +173,7 @@ class ServerTarget:
             "charset": self.charset,
             "autocommit": True,
             "max_allowed_packet": MAX_PACKET,
-            **self.tls.pymysql_options(),
+            **self.tls.pymysql_options,
             **options,
         }
         if self.unix_socket:
