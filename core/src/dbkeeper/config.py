@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.errors import ConfigError
-from dbkeeper.urls import redact
+from dbkeeper.urls import DatabaseURL, redact
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -73,7 +73,11 @@ class Config:
             known = ", ".join(sorted(self.connections)) or "none"
             where = self.path or DEFAULT_FILE
             raise ConfigError(f"no connection named {name!r} in {where} (defined: {known})")
-        return expand_env(self.connections[name], f"connection {name!r}")
+        template = self.connections[name]
+        url = expand_env(template, f"connection {name!r}")
+        variables = ", ".join(f"${{{v}}}" for v in _ENV_REFERENCE.findall(template))
+        origin = f"connection {name!r} in {self.path or DEFAULT_FILE}"
+        return _checked(url, f"{origin}, with {variables} from the environment" if variables else origin)
 
     def resolve(self, ref: str | None) -> tuple[str, str]:
         """A connection argument → ``(label, url)``: a URL, a name, or the default."""
@@ -82,7 +86,7 @@ class Config:
         if ref:
             return ref, self.connection_url(ref)
         if env_url := os.environ.get(DATABASE_URL_ENV):
-            return DATABASE_URL_ENV, env_url
+            return DATABASE_URL_ENV, _checked(env_url, f"the {DATABASE_URL_ENV} environment variable")
         if DEFAULT_CONNECTION in self.connections:
             return DEFAULT_CONNECTION, self.connection_url(DEFAULT_CONNECTION)
         raise ConfigError(
@@ -101,6 +105,12 @@ class Config:
         if override:
             return Path(override)
         return self.backup_dir or Path(DEFAULT_BACKUP_DIR)
+
+
+def _checked(url: str, origin: str) -> str:
+    """*url* unchanged when it parses; otherwise InvalidURLError naming *origin*, where the URL came from."""
+    DatabaseURL.parse(url, origin=origin)
+    return url
 
 
 def expand_env(text: str, where: str) -> str:

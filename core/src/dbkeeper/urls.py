@@ -41,13 +41,22 @@ def redact(text: str) -> str:
     return text
 
 
-def url_scheme(raw: str) -> str:
+def malformed(raw: str, problem: str, origin: str | None = None) -> InvalidURLError:
+    """The error for a URL that does not parse: the URL (password masked), where it came from, what is wrong.
+
+    *origin* names the URL's source when the user did not type it, e.g. ``the DATABASE_URL
+    environment variable``, so the message says where to look.
+    """
+    source = f" (from {origin})" if origin else ""
+    return InvalidURLError(f"malformed database URL {redact(raw)!r}{source}: {problem}")
+
+
+def url_scheme(raw: str, origin: str | None = None) -> str:
     """Return the part of *raw* before ``://`` (``postgresql+psycopg``), or raise InvalidURLError."""
     match = _SCHEME.match(raw)
     if not match:
-        raise InvalidURLError(
-            f"malformed database URL {redact(raw)!r}: expected scheme://..., "
-            "for example sqlite:///path/to/app.db or postgresql://user@host/dbname"
+        raise malformed(
+            raw, "expected scheme://..., for example sqlite:///path/to/app.db or postgresql://user@host/dbname", origin
         )
     return match.group("scheme").lower()
 
@@ -70,16 +79,20 @@ class DatabaseURL:
     query: dict[str, str]
 
     @classmethod
-    def parse(cls, raw: str) -> DatabaseURL:
-        """Parse *raw*; raise InvalidURLError with an example of a valid URL when it is malformed."""
-        scheme = url_scheme(raw)
+    def parse(cls, raw: str, *, origin: str | None = None) -> DatabaseURL:
+        """Parse *raw*; raise InvalidURLError with an example of a valid URL when it is malformed.
+
+        *origin* says where *raw* came from when the user did not type it (see :func:`malformed`).
+        """
+        scheme = url_scheme(raw, origin)
         parts = urlsplit(raw)
         try:
             port = parts.port
         except ValueError:
-            raise InvalidURLError(
-                f"malformed database URL {redact(raw)!r}: the port is not a number; "
-                "expected dialect[+driver]://[user[:password]@]host[:port]/database"
+            raise malformed(
+                raw,
+                "the port is not a number; expected dialect[+driver]://[user[:password]@]host[:port]/database",
+                origin,
             ) from None
         password = unquote(parts.password) if parts.password is not None else None
         remember_secret(password)

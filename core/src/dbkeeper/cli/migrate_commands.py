@@ -1,10 +1,10 @@
-"""``migrate new|up|down|status|history|check|repair``."""
+"""``migrate new|up|down|status|history|check|repair``; ``rollback`` is another name for ``down``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 
@@ -43,7 +43,44 @@ def _manager(
     )
 
 
-@click.group()
+class AliasedGroup(click.Group):
+    """A command group in which some commands also answer to a second name.
+
+    ``ALIASES`` maps an alias to the command it stands for; ``--help`` lists the command
+    as ``down (rollback)``, and ``dbkeeper migrate rollback`` runs ``down`` itself (same
+    options, same output), with ``rollback`` in its usage line.
+    """
+
+    ALIASES: ClassVar[dict[str, str]] = {"rollback": "down"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named *cmd_name*, or the one it is an alias of."""
+        return super().get_command(ctx, self.ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Keep the name the user typed (``rollback``) for the usage line and errors."""
+        _, command, rest = super().resolve_command(ctx, args)
+        return args[0] if command is not None else None, command, rest
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List each command once, its aliases in parentheses after its name."""
+        aliases_of: dict[str, list[str]] = {}
+        for alias, name in self.ALIASES.items():
+            aliases_of.setdefault(name, []).append(alias)
+        shown = [
+            (f"{name} ({', '.join(aliases_of[name])})" if name in aliases_of else name, self.commands[name])
+            for name in self.list_commands(ctx)
+            if not self.commands[name].hidden
+        ]
+        if shown:
+            limit = formatter.width - 6 - max(len(label) for label, _ in shown)
+            with formatter.section("Commands"):
+                formatter.write_dl([(label, command.get_short_help_str(limit)) for label, command in shown])
+
+
+@click.group(cls=AliasedGroup)
 def migrate() -> None:
     """Schema migrations: tracked, checksummed, dependency-ordered, never half-applied."""
 
@@ -157,7 +194,10 @@ def down(
     lock_timeout: float,
     json_output: bool,
 ) -> None:
-    """Roll back the newest applied migration(s) of CONNECTION with their down parts."""
+    """Roll back the newest applied migration(s) of CONNECTION with their down parts.
+
+    'dbkeeper migrate rollback' is the same command.
+    """
     if steps is not None and to is not None:
         raise click.UsageError("give --steps or --to, not both")
     manager = _manager(app, connection, directory, lock_timeout, live=not json_output)

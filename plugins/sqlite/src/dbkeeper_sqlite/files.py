@@ -15,12 +15,13 @@ BUSY_TIMEOUT = 60.0
 """Seconds to wait for another process's lock (a writer committing) before giving up."""
 
 
-def database_path(url: DatabaseURL) -> Path:
-    """The file a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL names."""
+def database_path(url: DatabaseURL, *, why_not: str = "has no file to back up or restore") -> Path:
+    """The file a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL names.
+
+    An in-memory URL is refused; *why_not* says why it is of no use to the caller.
+    """
     if (url.database or "") in IN_MEMORY or url.query.get("mode") == "memory":
-        raise DatabaseError(
-            f"{url} is an in-memory database, which has no file to back up or restore; use sqlite:///path/to/file.db"
-        )
+        raise DatabaseError(f"{url} is an in-memory database, which {why_not}; use sqlite:///path/to/file.db")
     return Path(url.database or "").expanduser()
 
 

@@ -45,6 +45,8 @@ DRIVER = DriverInfo(
     dump_options=("check",),
 )
 
+IN_MEMORY_CONNECT = "starts empty and is gone when dbkeeper exits, so there is nothing in it to query, test or migrate"
+
 
 @hookimpl
 def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
@@ -57,7 +59,7 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
     """A SQLAlchemy engine for the file; a missing file is an error unless creating."""
     from sqlalchemy import create_engine
 
-    path = database_path(request.url)
+    path = database_path(request.url, why_not=IN_MEMORY_CONNECT)
     if not request.create:
         require_file(path)
     return create_engine(request.url.sa_url)
