@@ -14,6 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from dbkeeper import interrupts
 from dbkeeper.contract import (
     ArtifactReader,
     ArtifactWriter,
@@ -24,6 +25,7 @@ from dbkeeper.contract import (
     RestoreResult,
 )
 from dbkeeper.errors import BackupError, ConfigError, IntegrityError
+from dbkeeper.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, writing
 from dbkeeper.manifest import ArtifactRecord, Manifest, Provenance, utc_now
 from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
 from dbkeeper.plugins import Driver, Plugins, load_plugins
@@ -91,7 +93,8 @@ class _ArtifactSink:
         atomic = self._draft.create(file_name)
         try:
             with self._reporter.task(f"backup {name}", size_hint) as advance:
-                chain = EncodeChain(self._plans, atomic.file, advance)
+                out = GuardedWriter(atomic.file, atomic.path, elsewhere=BACKUP_ELSEWHERE)
+                chain = EncodeChain(self._plans, out, advance)
                 yield chain
                 stages = chain.finish()
             atomic.commit()
@@ -239,7 +242,12 @@ class BackupManager:
         _check_options(driver, "backups", options or {}, driver.info.dump_options)
         plans = self._plan(compression, compression_options or {}, int((options or {}).get("jobs", 1)))
         started = utc_now()
-        with self.repository.draft() as draft, self.repository.scratch() as scratch:
+        with (
+            self.repository.removing_created_root(),  # a failed first backup leaves no empty directory
+            writing(self.repository.root, elsewhere=BACKUP_ELSEWHERE),
+            self.repository.draft() as draft,
+            self.repository.scratch() as scratch,
+        ):
             sink = _ArtifactSink(draft, plans, self.reporter)
             result = driver.dump(DumpRequest(driver.name, url, chosen, sink, scratch, dict(options or {})))
             if not sink.records:
@@ -291,7 +299,7 @@ class BackupManager:
         try:
             if deep:
                 driver = self._driver_for_backup(manifest)
-                with self.repository.scratch() as scratch:
+                with writing(self.repository.root, elsewhere=SCRATCH_ELSEWHERE), self.repository.scratch() as scratch:
                     contents = driver.inspect_backup(InspectRequest(driver.name, _facts(manifest), source, scratch))
                 problems += contents.problems
                 if contents.row_counts is not None:
@@ -326,15 +334,15 @@ class BackupManager:
             )
         _check_options(driver, "restores", options or {}, driver.info.restore_options)
         source = _ArtifactSource(entry, self.plugins, self.reporter)
-        with self.repository.scratch() as scratch:
-            result = driver.restore(
-                RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options or {}))
-            )
-        expected = manifest.row_counts
-        if result.tables is not None:  # a selective restore: only the tables it brought back
-            expected = {table: count for table, count in expected.items() if table in result.tables}
-        if problems := row_count_problems(expected, result.row_counts):
-            raise IntegrityError(f"restored {result.database}, but {problems[0]}")
+        with writing(self.repository.root, elsewhere=SCRATCH_ELSEWHERE), self.repository.scratch() as scratch:
+            request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options or {}))
+            with interrupts.reported(request.commit_point, url.safe(), manifest.id):
+                result = driver.restore(request)
+                expected = manifest.row_counts
+                if result.tables is not None:  # a selective restore: only the tables it brought back
+                    expected = {table: count for table, count in expected.items() if table in result.tables}
+                if problems := row_count_problems(expected, result.row_counts):
+                    raise IntegrityError(f"restored {result.database}, but {problems[0]}")
         return result
 
     def prune(self, policy: Policy, *, dry_run: bool = False) -> PrunePlan:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dbkeeper.interrupts import CommitPoint
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
@@ -151,6 +152,9 @@ class RestoreRequest:
     The target must never be left half-written: write beside it and swap, or restore in
     one transaction. An existing target holding data is refused with
     :class:`dbkeeper.errors.TargetNotEmptyError` unless ``force`` is true.
+
+    Wrap the step that makes the target the restored database (the ``COMMIT``, the
+    rename) in :meth:`committing`, so that an interruption says what is true.
     """
 
     driver: str
@@ -160,6 +164,16 @@ class RestoreRequest:
     scratch_dir: Path
     force: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    commit_point: CommitPoint = field(default_factory=CommitPoint, compare=False, repr=False)
+
+    def committing(self, *, final: bool = True) -> AbstractContextManager[None]:
+        """The block that makes the target the restored database; see :meth:`CommitPoint.committing`.
+
+        SIGINT/SIGTERM wait for the block to end; after it succeeds, an interruption reports
+        that the target holds the backup (``final=False``: one of several commits, the target
+        is partly restored). A driver that takes its changes back calls ``commit_point.undone()``.
+        """
+        return self.commit_point.committing(final=final)
 
 
 @dataclass(frozen=True)

@@ -46,17 +46,23 @@ def private_file(path: Path, text: str) -> Path:
     return path
 
 
-def feed_verified(reader: ArtifactReader, write: Callable[[bytes], Any]) -> int:
+def feed_verified(
+    reader: ArtifactReader, write: Callable[[bytes], Any], *, before_last: Callable[[], Any] | None = None
+) -> int:
     """Copy *reader* into *write*, delivering the last chunk only after the end was verified.
 
     :class:`~dbkeeper.contract.ArtifactReader` proves the checksum when it returns
     ``b""``; until then the final chunk is withheld, so a consumer never sees a complete
-    input that turns out to be damaged. Returns the number of bytes written.
+    input that turns out to be damaged. *before_last* is called once the end is proven,
+    just before the final chunk goes out (where a tool that commits at the end of its
+    input can start to commit). Returns the number of bytes written.
     """
     total = 0
     pending = reader.read(CHUNK_SIZE)
     while pending:
         following = reader.read(CHUNK_SIZE)  # raises IntegrityError at a bad end
+        if not following and before_last is not None:
+            before_last()
         write(pending)
         total += len(pending)
         pending = following

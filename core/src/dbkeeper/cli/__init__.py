@@ -6,15 +6,14 @@ Data goes to stdout, notes and progress to stderr. Exit status: 0 success, 1 err
 
 from __future__ import annotations
 
-import signal
 import sys
 import traceback
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 
 import click
 
+from dbkeeper import interrupts
 from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
@@ -45,23 +44,18 @@ for command in (backup, backups, verify, restore, prune, migrate, connections, q
     cli.add_command(command)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM unwinds like Ctrl-C, so partial files are cleaned up."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its status; errors are one line unless --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()  # SIGTERM unwinds like Ctrl-C (partial files are cleaned up), held while a restore commits
     try:
         status = cli.main(args=args, prog_name="dbkeeper", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-        click.echo("interrupted; nothing partial was left behind", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
+        click.echo(redact(interrupts.message(exc)), err=True)
         sys.exit(130)
     except DbkeeperError as exc:
         if debug:

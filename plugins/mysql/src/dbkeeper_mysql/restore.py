@@ -313,11 +313,13 @@ class Restore:
             with self._scratch_database(conn, REPLACED_PREFIX) as replaced:
                 moves = [f"{q(self.database)}.{q(name)} TO {q(replaced)}.{q(name)}" for name in existing.tables] + moves
                 if moves:
-                    _query(conn, "RENAME TABLE " + ", ".join(moves))
+                    with self.request.committing():  # the target holds the backup's tables from here on
+                        _query(conn, "RENAME TABLE " + ", ".join(moves))
             drop_programs(conn, self.database, dataclasses.replace(existing, triggers=[]))
             return
         if moves:
-            _query(conn, "RENAME TABLE " + ", ".join(moves))
+            with self.request.committing():  # the target holds the backup's tables from here on
+                _query(conn, "RENAME TABLE " + ", ".join(moves))
 
 
 def _present(contents: Inventory | None) -> Inventory:

@@ -83,6 +83,8 @@ def restore(request: RestoreRequest) -> RestoreResult:
             _run(plan, env)
         except DbkeeperError as exc:
             raise _explained(exc, plan, created) from None
+        if not plan.atomic:
+            request.commit_point.finished()
         scope = plan.selection.tables(request.backup.row_counts) if plan.selection else list(request.backup.row_counts)
         counts = _count(plan.target, scope)
     assert plan.target.database is not None
@@ -134,8 +136,10 @@ def _prepared_target(plan: Plan) -> Iterator[bool]:
     try:
         yield created
     except BaseException:
-        if created:
+        point = plan.request.commit_point
+        if created and point.state != point.REPLACED:  # a committed restore stays, whatever happens after
             _drop_database(plan.target)
+            point.undone()
         raise
 
 
@@ -241,19 +245,20 @@ def _restore_part(plan: Plan, part: layout.Part, env: Mapping[str, str], crew: C
     if plan.jobs > 1 and plan.fmt == "custom" and part.role in (layout.WHOLE, layout.POST_DATA):
         _restore_from_file(plan, part, source, env, crew)
         return
+    commit = functools.partial(plan.request.committing, final=plan.atomic)
     with source.open(part.artifact) as reader:
         if plan.fmt == "sql":
-            with one_transaction(plan.psql_argv(), env, crew) as write:
+            with one_transaction(plan.psql_argv(), env, crew, commit) as write:
                 script = ScriptTail(write)
                 feed_verified(reader, script.write)
                 script.require_complete(part.artifact)
         elif plan.selection is None:
-            feed_into([*plan.pg_restore_argv(), "--single-transaction"], reader, env, crew)
+            feed_into([*plan.pg_restore_argv(), "--single-transaction"], reader, env, crew, commit)
         else:
             assert plan.pg_restore is not None
             toc, reader = read_head_through([plan.pg_restore.path, "--list", "--verbose"], reader, env)
             listing = _write_list(plan, part, toc)
-            with one_transaction(plan.psql_argv(), env, crew) as write:
+            with one_transaction(plan.psql_argv(), env, crew, commit) as write:
                 argv = [*plan.pg_restore_argv(into_target=False), f"--use-list={listing}"]
                 filter_through(argv, reader, write, env, crew)
 
@@ -293,6 +298,7 @@ def _restore_from_file(
             if listed.returncode != 0:
                 raise DatabaseError(f"pg_restore --list failed: {(listed.stderr.strip().splitlines() or ['?'])[-1]}")
             argv.append(f"--use-list={_write_list(plan, part, listed.stdout)}")
+        plan.request.commit_point.partly()  # pg_restore --jobs commits as it goes
         run_alone([*argv, str(path)], env, crew)
     finally:
         path.unlink(missing_ok=True)

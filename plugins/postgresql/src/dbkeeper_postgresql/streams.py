@@ -13,7 +13,8 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from typing import IO, TypeVar
 
 from dbkeeper.contract import ArtifactReader, ArtifactWriter
@@ -77,15 +78,23 @@ class Crew:
             return []
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks))), thread_name_prefix="pg") as pool:
             futures = [pool.submit(self._guarded, task) for task in tasks]
-            wait(futures, return_when=FIRST_EXCEPTION)
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # Ctrl-C or SIGTERM: stop the tools rather than wait for them to finish
+                self._abandon(futures)
+                raise
             if any(f.done() and f.exception() is not None for f in futures):
-                self.stop()
-                for future in futures:
-                    future.cancel()
+                self._abandon(futures)
         errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
         if errors:
             raise next((e for e in errors if not _consequence(e)), errors[0])
         return [future.result() for future in futures]
+
+    def _abandon(self, futures: Sequence[Future[T]]) -> None:
+        """Stop every running task and drop the queued ones."""
+        self.stop()
+        for future in futures:
+            future.cancel()
 
     def _guarded(self, task: Callable[[], T]) -> T:
         if self.stopped.is_set():
@@ -141,9 +150,13 @@ def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
         raise DatabaseError(f"{tool.name} failed (exit {tool.process.returncode}): {errors[0]}") from None
 
 
+Commit = Callable[[], AbstractContextManager[None]]
+"""Opens the window in which a tool commits (:meth:`dbkeeper.contract.RestoreRequest.committing`)."""
+
+
 @contextlib.contextmanager
 def one_transaction(
-    argv: Sequence[str], env: Mapping[str, str], crew: Crew | None = None
+    argv: Sequence[str], env: Mapping[str, str], crew: Crew | None = None, commit: Commit = contextlib.nullcontext
 ) -> Iterator[Callable[[bytes], None]]:
     """``psql`` fed SQL between our own ``BEGIN`` and ``COMMIT``; yields the function to write SQL with.
 
@@ -151,8 +164,10 @@ def one_transaction(
     found at the end of an artifact, a tool upstream failing, even this process being
     killed — psql reaches the end of its input inside the open transaction, and the
     server rolls it back. (``psql --single-transaction`` would commit at any end of input.)
+    From writing ``COMMIT`` until psql has exited, the *commit* window is open.
     """
     with (
+        contextlib.ExitStack() as window,  # closed after psql has exited: it holds the outcome
         running(argv, env=env, stdin=True) as tool,
         crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
     ):
@@ -167,20 +182,33 @@ def one_transaction(
 
         write(b"BEGIN;\n")
         yield write
+        window.enter_context(commit())
         write(b"\nCOMMIT;\n")
 
 
-def feed_into(argv: Sequence[str], reader: ArtifactReader, env: Mapping[str, str], crew: Crew | None = None) -> int:
+def feed_into(
+    argv: Sequence[str],
+    reader: ArtifactReader,
+    env: Mapping[str, str],
+    crew: Crew | None = None,
+    commit: Commit = contextlib.nullcontext,
+) -> int:
     """Run a tool fed from a verified artifact; return the bytes fed.
 
     Damage found at the end kills the tool before it sees its last chunk. When the tool
     fails first, the rest of the artifact is still checked, so damage is reported as
-    damage rather than as whatever the tool made of it.
+    damage rather than as whatever the tool made of it. From the last chunk until the
+    tool has exited (``pg_restore --single-transaction`` commits then), the *commit*
+    window is open.
     """
-    with running(argv, env=env, stdin=True) as tool, crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext():
+    with (
+        contextlib.ExitStack() as window,  # closed after the tool has exited: it holds the outcome
+        running(argv, env=env, stdin=True) as tool,
+        crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
+    ):
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
         try:
-            return feed_verified(reader, stdin.write)
+            return feed_verified(reader, stdin.write, before_last=lambda: window.enter_context(commit()))
         except BrokenPipeError:
             code = tool.process.wait()
             _drain(reader)

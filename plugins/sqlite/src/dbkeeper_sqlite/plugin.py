@@ -23,6 +23,7 @@ from dbkeeper.contract import (
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.filesystem import TARGET_ELSEWHERE, writing
 from dbkeeper_sqlite.files import (
     check_restored,
     database_path,
@@ -81,7 +82,7 @@ def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
     refuse_unless_empty(target, request.force)
     fmt = format_of(request.backup)
     (name,) = request.artifacts.names()
-    with beside(target) as temp:
+    with writing(target, elsewhere=TARGET_ELSEWHERE), beside(target, request.committing) as temp:
         with request.artifacts.open(name) as reader:
             fmt.materialize(reader, temp)
         counts = check_restored(temp, dict(request.backup.row_counts))

@@ -13,7 +13,8 @@ import glob
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from dbkeeper.errors import DatabaseError, TargetNotEmptyError
@@ -86,11 +87,13 @@ def _sweep_abandoned(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def beside(target: Path) -> Iterator[Path]:
+def beside(target: Path, commit: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext) -> Iterator[Path]:
     """A new empty file next to *target*; on success, swap it into place, else remove it.
 
     The file is locked while in use, so the temporary file of a restore that was killed
-    is recognised and removed by the next restore into the same target.
+    is recognised and removed by the next restore into the same target. The rename runs
+    inside *commit* (:meth:`dbkeeper.contract.RestoreRequest.committing`), so that an
+    interruption says whether it happened.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_abandoned(target)
@@ -99,13 +102,20 @@ def beside(target: Path) -> Iterator[Path]:
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield temp
-        with _exclusive_access(target):
-            os.replace(temp, target)
+        with contextlib.ExitStack() as window:  # from the rename until the old file's sidecars are gone
+            with _exclusive_access(target):
+                window.enter_context(commit())
+                os.replace(temp, target)
+            _settle(target)
     except BaseException:
         _remove_with_sidecars(temp)
         raise
     finally:
         os.close(fd)
+
+
+def _settle(target: Path) -> None:
+    """Remove the sidecars of the file *target* replaced and make the rename durable."""
     for sidecar in _SIDECARS:  # belonged to the old file, now replaced
         target.with_name(target.name + sidecar).unlink(missing_ok=True)
     fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)

@@ -1,0 +1,158 @@
+"""Interruptions that say what is true: Ctrl-C and SIGTERM around the moment a restore commits.
+
+A restore changes its target in one step — a ``COMMIT``, a rename, a ``RENAME TABLE``.
+A driver wraps that step in :meth:`CommitPoint.committing` (reached through
+:meth:`dbkeeper.contract.RestoreRequest.committing`):
+
+- while the step runs, SIGINT and SIGTERM are *held* (when the CLI installed its handlers
+  with :func:`install`) and delivered the moment it ends, so the process never stops
+  between "the server committed" and "dbkeeper knows it did";
+- an interruption that arrived before the step refuses to start it;
+- when the step succeeds, the commit point records that the target now holds the backup.
+
+:func:`reported` (used by the core around a restore) turns a ``KeyboardInterrupt`` into
+an :class:`Interrupted` whose message says whether the target is still the old database
+or already the restored one, and what was not checked yet. The CLI prints that message.
+
+Engine-neutral: any thread may open a window (the PostgreSQL driver commits on worker
+threads); Python runs signal handlers on the main thread, which is where the held
+signal is raised again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+DEFAULT_MESSAGE = "interrupted; nothing partial was left behind"
+"""What an interruption means when no restore had changed its target."""
+
+_lock = threading.RLock()
+_open_windows = 0
+_held: int | None = None
+_requested = False
+
+
+class Interrupted(KeyboardInterrupt):
+    """A ``KeyboardInterrupt`` that knows what the interrupted operation left behind."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _handle(signum: int, frame: FrameType | None) -> None:
+    """SIGINT/SIGTERM: hold the signal while a commit runs, else unwind like Ctrl-C."""
+    global _held, _requested
+    with _lock:
+        if _open_windows:
+            _held = signum
+            return
+        _requested = True
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Make SIGINT and SIGTERM unwind as ``KeyboardInterrupt``, held during commits (main thread only)."""
+    global _requested
+    _requested = False
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _handle)
+
+
+def message(exc: BaseException) -> str:
+    """What to tell the user about interruption *exc* (an :class:`Interrupted`, or its cause)."""
+    while exc is not None:
+        if isinstance(exc, Interrupted):
+            return exc.message
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return DEFAULT_MESSAGE
+
+
+class CommitPoint:
+    """Where one restore stands: its target unchanged, partly written, or replaced by the backup."""
+
+    UNCHANGED = "unchanged"
+    PARTIAL = "partial"
+    REPLACED = "replaced"
+
+    def __init__(self) -> None:
+        self.state = self.UNCHANGED
+
+    @contextlib.contextmanager
+    def committing(self, *, final: bool = True) -> Iterator[None]:
+        """Hold SIGINT/SIGTERM while the block makes the target the restored database.
+
+        On success the target counts as replaced (or, with ``final=False`` — one of several
+        commits of a restore that is not one transaction — as partly restored). A signal
+        that arrived during the block is delivered right after it; one that arrived before
+        it raises ``KeyboardInterrupt`` here, and the block does not run.
+        """
+        global _open_windows
+        with _lock:
+            if _requested:
+                raise KeyboardInterrupt
+            _open_windows += 1
+        succeeded = False
+        try:
+            yield
+            succeeded = True
+        finally:
+            self._close(succeeded, final)
+
+    def partly(self) -> None:
+        """The driver starts changing the target in place, step by step (a restore that is not one transaction)."""
+        with _lock:
+            if self.state == self.UNCHANGED:
+                self.state = self.PARTIAL
+
+    def finished(self) -> None:
+        """Every step of a restore that is not one transaction has completed: the target holds the backup."""
+        with _lock:
+            self.state = self.REPLACED
+
+    def undone(self) -> None:
+        """The driver has taken its changes back (a database it created was dropped again)."""
+        self.state = self.UNCHANGED
+
+    def _close(self, succeeded: bool, final: bool) -> None:
+        global _open_windows, _held
+        with _lock:
+            if succeeded:
+                if final:
+                    self.state = self.REPLACED
+                else:
+                    self.partly()
+            _open_windows -= 1
+            held, _held = (_held, None) if _open_windows == 0 else (None, _held)
+        if held is not None:
+            signal.raise_signal(held)  # Python runs the handler on the main thread, now unheld
+
+
+@contextlib.contextmanager
+def reported(point: CommitPoint, target: str, backup_id: str) -> Iterator[None]:
+    """Turn an interruption of the block (a restore of *backup_id* into *target*) into an :class:`Interrupted`."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted):
+            raise
+        raise Interrupted(_outcome(point.state, target, backup_id)) from None
+
+
+def _outcome(state: str, target: str, backup_id: str) -> str:
+    if state == CommitPoint.REPLACED:
+        return (
+            f"interrupted after the restore committed: {target} now holds backup {backup_id}, but its row counts "
+            f"were not compared with the backup's; compare them with 'dbkeeper backups show {backup_id}', or "
+            "restore again with --force"
+        )
+    if state == CommitPoint.PARTIAL:
+        return (
+            f"interrupted during the restore: {target} is partly restored from backup {backup_id}; drop it and "
+            "restore again"
+        )
+    return f"interrupted before the restore committed: {target} is unchanged; nothing partial was left behind"

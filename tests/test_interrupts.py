@@ -1,0 +1,77 @@
+"""Interruptions around a restore's commit: held while it runs, reported truthfully afterwards (real signals)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from dbkeeper import interrupts
+from dbkeeper.interrupts import CommitPoint, Interrupted
+
+
+@pytest.fixture(autouse=True)
+def handlers() -> Iterator[None]:
+    """The CLI's handlers for the test, the previous ones afterwards."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    interrupts.install()
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def test_sigterm_during_the_commit_waits_for_it_and_says_the_target_was_replaced() -> None:
+    point = CommitPoint()
+    steps: list[str] = []
+    with pytest.raises(Interrupted) as caught, interrupts.reported(point, "sqlite:///t.db", "B1"):
+        with point.committing():
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("committed")  # the signal is held: the commit finishes
+        steps.append("after")  # delivered as the window closes
+    assert steps == ["committed"]
+    assert point.state == CommitPoint.REPLACED
+    assert "now holds backup B1" in caught.value.message
+    assert interrupts.message(caught.value) == caught.value.message
+
+
+def test_sigterm_before_the_commit_refuses_it_and_says_unchanged() -> None:
+    point = CommitPoint()
+    with pytest.raises(Interrupted) as caught, interrupts.reported(point, "sqlite:///t.db", "B1"):
+        os.kill(os.getpid(), signal.SIGTERM)
+        with point.committing():
+            pytest.fail("an interrupted restore must not commit")
+    assert point.state == CommitPoint.UNCHANGED
+    assert "sqlite:///t.db is unchanged" in caught.value.message
+    interrupts.install()  # forget the request for the next test
+
+
+def test_a_commit_on_a_worker_thread_holds_the_signal_of_the_main_thread() -> None:
+    point = CommitPoint()
+    inside, release = threading.Event(), threading.Event()
+
+    def commit() -> None:
+        with point.committing():
+            inside.set()
+            release.wait(30)
+
+    worker = threading.Thread(target=commit)
+    with pytest.raises(Interrupted) as caught, interrupts.reported(point, "pg", "B2"):
+        worker.start()
+        inside.wait(30)
+        os.kill(os.getpid(), signal.SIGTERM)  # held: the worker is committing
+        release.set()
+        worker.join()
+        threading.Event().wait(5)  # the signal is raised again here, on the main thread
+    assert "pg now holds backup B2" in caught.value.message
+
+
+def test_partial_commits_say_partly_restored() -> None:
+    point = CommitPoint()
+    with point.committing(final=False):
+        pass
+    with pytest.raises(Interrupted) as caught, interrupts.reported(point, "pg", "B3"):
+        raise KeyboardInterrupt
+    assert "partly restored" in caught.value.message
