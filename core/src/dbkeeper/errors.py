@@ -66,3 +66,11 @@ class ManifestError(BackupError):
 
 class IntegrityError(BackupError):
     """Stored bytes or restored contents differ from what the manifest records."""
+
+
+class StorageError(DbkeeperError):
+    """A local file system refused a write: read-only, permission denied, or a file where a directory belongs."""
+
+
+class DiskFullError(StorageError):
+    """A local file system (or the user's quota on it) has no room left for a write."""

@@ -168,7 +168,7 @@ class CountingReader:
 class EncodeChain:
     """Raw bytes in at ``write()``, stored bytes out into a file; ``finish()`` returns records."""
 
-    def __init__(self, plans: Sequence[StagePlan], out: BinaryIO, on_raw: Callable[[int], None] | None) -> None:
+    def __init__(self, plans: Sequence[StagePlan], out: Writable, on_raw: Callable[[int], None] | None) -> None:
         self.stored = Counter()
         writer: Writable = CountingWriter(out, self.stored)
         encoders: list[Encoder] = []

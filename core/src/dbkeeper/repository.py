@@ -6,26 +6,45 @@ written as: directory created (0700) and locked → each artifact written under
 same way, *last*. So a directory without ``manifest.json`` is never a complete backup:
 while its writer holds the lock it is *running*, afterwards it is *incomplete* (the
 writer died) and ``prune`` removes it. Deleting removes the manifest first.
+
+What is in the directory may have been written by someone else. Nothing below the root
+is ever opened, read or deleted through a symbolic link: every directory and file is
+opened with ``O_NOFOLLOW`` (files relative to their directory's descriptor), a link named
+like a backup is listed as *foreign* and left alone, and a manifest that names a file
+outside its backup, records another id than its directory's name, or is not sound JSON
+makes its backup *damaged* without touching any other.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
-import re
 import secrets
+import shlex
 import shutil
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-from dbkeeper.errors import BackupError, BackupNotFoundError, ManifestError
-from dbkeeper.manifest import Manifest, utc_now
+from dbkeeper.config import DEFAULT_BACKUP_DIR
+from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
+from dbkeeper.filesystem import local_directory
+from dbkeeper.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
 
-MANIFEST = "manifest.json"
+MANIFEST = MANIFEST_FILE
+MANIFEST_LIMIT = 16 * 1024 * 1024
+"""Larger manifests are not read (the backup is listed as damaged): real ones are a few KiB."""
+LOCK_WAIT = 60.0
+"""Seconds a delete waits for another process's lock on a backup that is not being written."""
+LOCK_POLL = 0.05
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO must not hang us
 PARTIAL = ".partial"
 SCRATCH_PREFIX = ".scratch-"
 FILE_MODE = 0o600
@@ -39,11 +58,17 @@ class Status(StrEnum):
     RUNNING = "running"
     INCOMPLETE = "incomplete"
     DAMAGED = "damaged"
+    FOREIGN = "foreign"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A backup directory, its status, and its manifest when it is complete."""
+    """A backup directory, its status, and its manifest when it is complete.
+
+    A ``damaged`` entry keeps its manifest when the manifest itself is sound but a stored
+    file is missing, not a plain file, or not the size it records; ``problem`` says what is
+    wrong. A ``foreign`` entry is a symbolic link named like a backup: never followed.
+    """
 
     id: str
     path: Path
@@ -61,23 +86,141 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _try_lock(fd: int, *, exclusive: bool) -> bool:
+    """Take an ``flock`` on *fd* if nobody holds a conflicting one; never waits."""
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def lock_dir(path: Path, *, exclusive: bool, wait: float = 0.0) -> int | None:
+    """Open directory *path*, never through a symbolic link, and lock it: the open descriptor, or None.
+
+    None means another process still held the lock after *wait* seconds. The lock is an
+    ``flock`` on the directory itself, so it dies with its process (a killed writer leaves
+    no lock behind) and is released when the descriptor is closed. Raises
+    ``FileNotFoundError`` when *path* is gone, and ``OSError`` (``ELOOP``) when it is a link.
+    """
+    fd = os.open(path, _DIR_FLAGS)
+    deadline = time.monotonic() + wait
+    while not _try_lock(fd, exclusive=exclusive):
+        if time.monotonic() >= deadline:
+            os.close(fd)
+            return None
+        time.sleep(LOCK_POLL)
+    return fd
+
+
 @contextlib.contextmanager
 def locked_dir(path: Path, *, exclusive: bool) -> Iterator[bool]:
-    """Try to lock directory *path*; yield whether the lock was obtained (never waits).
-
-    The lock is an ``flock`` on the directory itself, so it dies with its process: a
-    killed writer leaves no lock behind.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    """Try to lock directory *path* for the block; yield whether the lock was obtained (never waits)."""
+    fd = lock_dir(path, exclusive=exclusive)
     try:
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-        else:
-            yield True
+        yield fd is not None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def _same_dir(path: Path, fd: int) -> bool:
+    """Whether *path* still names the directory open as *fd* (not deleted or replaced meanwhile)."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return os.path.samestat(named, os.fstat(fd))
+
+
+def _file_problem(label: str, found: os.stat_result | OSError, recorded: int) -> str | None:
+    """What is wrong with stored file *label* given its ``lstat`` (or the error getting it), or None."""
+    if isinstance(found, FileNotFoundError):
+        return f"artifact {label} is missing — use another backup"
+    if isinstance(found, OSError):
+        if found.errno == errno.ELOOP:
+            return f"artifact {label} is a symbolic link, not a file dbkeeper wrote: it is damaged — use another backup"
+        return f"artifact {label} cannot be read ({found.strerror}); use another backup"
+    if stat.S_ISLNK(found.st_mode):
+        return f"artifact {label} is a symbolic link, not a file dbkeeper wrote: it is damaged — use another backup"
+    if not stat.S_ISREG(found.st_mode):
+        return f"artifact {label} is not a regular file: it is damaged — use another backup"
+    if found.st_size != recorded:
+        return (
+            f"artifact {label} is {found.st_size} bytes, the manifest records {recorded}: "
+            "it was truncated or changed — use another backup"
+        )
+    return None
+
+
+def open_artifact(entry: Entry, artifact: ArtifactRecord) -> BinaryIO:
+    """Open a stored artifact of *entry* for reading, never through a link, after checking its size.
+
+    Raises :class:`~dbkeeper.errors.IntegrityError` when the backup directory or the file
+    is a symbolic link, the file is missing or not a regular file, or its size differs
+    from the manifest's record.
+    """
+    label = f"{entry.id}/{artifact.file}"
+    try:
+        dir_fd = os.open(entry.path, _DIR_FLAGS)
+    except OSError as exc:
+        raise IntegrityError(_dir_problem(entry, exc)) from None
+    try:
+        fd = os.open(artifact.file, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise IntegrityError(_file_problem(label, exc, artifact.stored_bytes) or str(exc)) from None
+    finally:
+        os.close(dir_fd)
+    file = os.fdopen(fd, "rb", buffering=0)
+    if problem := _file_problem(label, os.fstat(fd), artifact.stored_bytes):
+        file.close()
+        raise IntegrityError(problem)
+    return file
+
+
+def _dir_problem(entry: Entry, exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and entry.path.is_symlink():
+        return _link_problem(entry.path)
+    return f"backup {entry.id} cannot be opened ({exc.strerror})"
+
+
+def _link_problem(path: Path) -> str:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return (
+        f"{path} is a symbolic link (to {target}), not a backup directory: dbkeeper never follows it, "
+        "neither to read nor to delete; remove the link itself if it is not wanted"
+    )
+
+
+def _read_manifest(dir_fd: int, label: str) -> str | None:
+    """The text of ``manifest.json`` in the open backup directory, or None when there is none.
+
+    Raises :class:`ManifestError` when it is a link, not a regular file, larger than
+    :data:`MANIFEST_LIMIT`, or not UTF-8.
+    """
+    try:
+        fd = os.open(MANIFEST, _FILE_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        what = "a symbolic link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})"
+        raise ManifestError(f"manifest of backup {label} is {what}; it is damaged") from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ManifestError(f"manifest of backup {label} is not a regular file; it is damaged")
+        data = file.read(MANIFEST_LIMIT + 1)
+    if len(data) > MANIFEST_LIMIT:
+        raise ManifestError(
+            f"manifest of backup {label} is larger than {MANIFEST_LIMIT // (1024 * 1024)} MiB, which no "
+            "manifest dbkeeper writes is; it is damaged"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"manifest of backup {label} is not UTF-8 text; it is damaged") from None
 
 
 class AtomicFile:
@@ -122,8 +265,8 @@ class BackupDraft:
 
     def create(self, file_name: str) -> AtomicFile:
         """Start writing artifact *file_name*."""
-        if "/" in file_name or file_name.startswith(".") or file_name == MANIFEST:
-            raise BackupError(f"invalid artifact name {file_name!r} (a driver bug)")
+        if problem := artifact_file_problem(file_name):
+            raise BackupError(f"invalid artifact name {file_name!r}: it {problem} (a driver bug)")
         return AtomicFile(self.path / file_name)
 
     def commit(self, manifest: Manifest) -> None:
@@ -135,10 +278,49 @@ class Repository:
     """The backups under one directory."""
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+        self.root = Path(local_directory(os.fspath(root), where="backup directory"))
+        self._created: list[Path] = []
 
     def _ensure_root(self) -> None:
-        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        """Create the root (0700) and its missing parents, remembering which ones this process made.
+
+        A file where the root belongs raises ``NotADirectoryError`` (turned into a
+        one-line StorageError by :func:`dbkeeper.filesystem.writing` around the caller).
+        """
+        missing = []
+        current = Path(os.path.abspath(self.root))
+        while not current.exists() and current != current.parent:
+            missing.append(current)
+            current = current.parent
+        if not current.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(current))
+        for path in reversed(missing):
+            try:
+                path.mkdir(mode=DIR_MODE if path is missing[0] else 0o777)
+            except FileExistsError:  # made meanwhile by a concurrent process: not ours to remove
+                continue
+            self._created.append(path)
+
+    @contextlib.contextmanager
+    def removing_created_root(self) -> Iterator[None]:
+        """If the block fails, remove the directories it created for the root, as long as they are empty.
+
+        A backup that fails before writing anything (a missing database file, a refused
+        connection) then leaves no empty backup directory behind. A directory another
+        process has put something in meanwhile is kept (``rmdir`` only removes empty ones).
+        """
+        self._created = []
+        try:
+            yield
+        except BaseException:
+            for path in reversed(self._created):
+                try:
+                    path.rmdir()
+                except OSError:
+                    break  # not empty (or already gone): neither it nor its parents are ours to remove
+            raise
+        finally:
+            self._created = []
 
     @contextlib.contextmanager
     def _private_dir(self) -> Iterator[Path]:
@@ -151,11 +333,24 @@ class Repository:
         self._ensure_root()
         while True:
             path = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
-            path.mkdir(mode=DIR_MODE)
-            with locked_dir(path, exclusive=True) as locked:
-                if locked and path.is_dir():
-                    yield path
-                    return
+            try:
+                path.mkdir(mode=DIR_MODE)
+            except FileNotFoundError:  # a concurrent first backup failed and removed the root it had made
+                self._ensure_root()
+                continue
+            try:
+                fd = lock_dir(path, exclusive=True)
+            except FileNotFoundError:  # a concurrent prune locked and removed it before we could open it
+                continue
+            if fd is None or not _same_dir(path, fd):  # a prune holds it, or removed it while we waited
+                if fd is not None:
+                    os.close(fd)
+                continue
+            try:
+                yield path
+            finally:
+                os.close(fd)
+            return
 
     @contextlib.contextmanager
     def draft(self) -> Iterator[BackupDraft]:
@@ -189,21 +384,51 @@ class Repository:
                 shutil.rmtree(path, ignore_errors=True)
 
     def entries(self) -> list[Entry]:
-        """Every backup directory, oldest first, with its status."""
-        if not self.root.is_dir():
-            return []
-        return [self._entry(path) for path in sorted(self.root.iterdir()) if _is_backup_dir(path)]
+        """Every backup directory (and link named like one), oldest first, with its status.
 
-    def _entry(self, path: Path) -> Entry:
-        manifest_path = path / MANIFEST
-        if manifest_path.is_file():
-            try:
-                manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"), label=path.name)
-            except (ManifestError, OSError, UnicodeDecodeError) as exc:
-                return Entry(path.name, path, Status.DAMAGED, problem=str(exc))
-            return Entry(path.name, path, Status.COMPLETE, manifest)
-        with locked_dir(path, exclusive=False) as free:
+        A directory removed meanwhile by a concurrent ``prune`` or ``delete`` is left out.
+        """
+        try:
+            names = sorted(name for name in os.listdir(self.root) if BACKUP_ID.match(name))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = (self._entry(self.root / name) for name in names)
+        return [entry for entry in found if entry is not None]
+
+    def _entry(self, path: Path) -> Entry | None:
+        """The entry for *path*, or None when it is gone or is a plain file (not a backup)."""
+        try:
+            fd = os.open(path, _DIR_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if path.is_symlink():
+                return Entry(path.name, path, Status.FOREIGN, problem=_link_problem(path))
+            if exc.errno == errno.ENOTDIR:
+                return None
+            return Entry(path.name, path, Status.DAMAGED, problem=f"{path} cannot be opened ({exc.strerror})")
+        try:
+            return self._open_entry(path, fd)
+        finally:
+            os.close(fd)
+
+    def _open_entry(self, path: Path, fd: int) -> Entry | None:
+        """The entry for backup directory *path*, open as *fd*."""
+        try:
+            text = _read_manifest(fd, path.name)
+            manifest = None if text is None else Manifest.from_json(text, label=path.name, expected_id=path.name)
+        except ManifestError as exc:
+            return Entry(path.name, path, Status.DAMAGED, problem=str(exc))
+        if manifest is None:
+            free = _try_lock(fd, exclusive=False)  # released when fd is closed
+            if not _same_dir(path, fd):
+                return None  # deleted meanwhile
             return Entry(path.name, path, Status.INCOMPLETE if free else Status.RUNNING)
+        if problems := _stored_file_problems(fd, manifest):
+            if not _same_dir(path, fd) or _read_manifest(fd, path.name) is None:
+                return None  # being deleted by another process: its files go first after the manifest
+            return Entry(path.name, path, Status.DAMAGED, manifest, "; ".join(problems))
+        return Entry(path.name, path, Status.COMPLETE, manifest)
 
     def remove_stale_scratch(self) -> dict[str, str]:
         """Delete scratch directories left by killed processes; return the failures by directory name.
@@ -212,16 +437,33 @@ class Repository:
         created it (and not yet locked it) notices and makes another.
         """
         failures = {}
-        for path in self.root.glob(f"{SCRATCH_PREFIX}*") if self.root.is_dir() else ():
+        try:
+            names = [name for name in os.listdir(self.root) if name.startswith(SCRATCH_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            return failures
+        for path in (self.root / name for name in names):
             try:
-                with locked_dir(path, exclusive=True) as free:
-                    if free:
-                        shutil.rmtree(path)
+                fd = lock_dir(path, exclusive=True)
+            except OSError:
+                continue  # removed meanwhile by its owner, or a link or a file: not ours, left alone
+            if fd is None:
+                continue  # in use
+            try:
+                if _same_dir(path, fd):
+                    shutil.rmtree(path)
             except FileNotFoundError:
-                continue  # removed meanwhile by its owner
+                pass
             except OSError as exc:
                 failures[path.name] = f"could not remove stale scratch directory {path}: {exc.strerror}"
+            finally:
+                os.close(fd)
         return failures
+
+    def command(self, words: str) -> str:
+        """The dbkeeper command line *words* for this directory (``--dir`` unless it is the default), for hints."""
+        if self.root == Path(DEFAULT_BACKUP_DIR):
+            return f"dbkeeper {words}"
+        return f"dbkeeper {words} --dir {shlex.quote(str(self.root))}"
 
     def find(self, ref: str) -> Entry:
         """The backup named by an id, a unique id prefix, or ``latest`` (newest complete)."""
@@ -229,17 +471,21 @@ class Repository:
         if ref == "latest":
             complete = [e for e in entries if e.status is Status.COMPLETE and e.manifest]
             if not complete:
-                raise BackupNotFoundError(f"no complete backup in {self.root}; create one with 'dbkeeper backup'")
+                raise BackupNotFoundError(
+                    f"no complete backup in {self.root}; create one with '{self.command('backup')}'"
+                )
             sources = sorted({e.manifest.source_url for e in complete if e.manifest})
             if len(sources) > 1:
                 raise BackupNotFoundError(
                     f"'latest' is ambiguous: {self.root} holds backups of {len(sources)} databases "
-                    f"({', '.join(sources[:3])}); name the backup id (see 'dbkeeper backups list')"
+                    f"({', '.join(sources[:3])}); name the backup id (see '{self.command('backups list')}')"
                 )
             return max(complete, key=lambda e: e.manifest.finished_at if e.manifest else 0)
         matches = [e for e in entries if e.id == ref] or [e for e in entries if e.id.startswith(ref)]
         if not matches:
-            raise BackupNotFoundError(f"no backup {ref!r} in {self.root}; run 'dbkeeper backups list' to see the ids")
+            raise BackupNotFoundError(
+                f"no backup {ref!r} in {self.root}; run '{self.command('backups list')}' to see the ids"
+            )
         if len(matches) > 1:
             shown = ", ".join(e.id for e in matches[:3]) + (", …" if len(matches) > 3 else "")
             raise BackupNotFoundError(f"{ref!r} matches {len(matches)} backups ({shown}); give more of the id")
@@ -247,7 +493,12 @@ class Repository:
 
     def complete(self, ref: str) -> Entry:
         """Like :meth:`find`, but only a complete backup is accepted."""
-        entry = self.find(ref)
+        return self.usable(self.find(ref))
+
+    def usable(self, entry: Entry) -> Entry:
+        """*entry* if it is complete; else the error that says why it cannot be used."""
+        if entry.status is Status.FOREIGN:
+            raise BackupError(entry.problem or f"{entry.path} is not a backup directory")
         if entry.status is Status.DAMAGED:
             raise ManifestError(entry.problem or f"manifest of backup {entry.id} is damaged")
         if entry.status is not Status.COMPLETE:
@@ -259,25 +510,47 @@ class Repository:
         return entry
 
     def delete(self, entry: Entry) -> None:
-        """Delete a backup: manifest first, so a half-deleted backup never looks complete."""
-        with locked_dir(entry.path, exclusive=True) as free:
-            if not free:
-                raise BackupError(
-                    f"backup {entry.id} is locked by another process (a backup still being written, or another "
-                    "delete); wait for it to finish"
-                )
-            try:
-                (entry.path / MANIFEST).unlink(missing_ok=True)
-                fsync_dir(entry.path)
-                shutil.rmtree(entry.path)
-            except OSError as exc:
-                raise BackupError(f"could not delete backup {entry.id}: {exc}") from None
+        """Delete a backup: manifest first, so a half-deleted backup never looks complete.
+
+        Never through a symbolic link. A backup being written is refused at once; a lock
+        held on any other (another ``delete`` or ``prune`` removing it) is waited for, up to
+        :data:`LOCK_WAIT` seconds. A backup another process deleted meanwhile counts as deleted.
+        """
+        if entry.status is Status.FOREIGN:
+            raise BackupError(entry.problem or f"{entry.path} is not a backup directory")
+        try:
+            fd = lock_dir(entry.path, exclusive=True, wait=0 if entry.status is Status.RUNNING else LOCK_WAIT)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise BackupError(_dir_problem(entry, exc)) from None
+        if fd is None:
+            raise BackupError(
+                f"backup {entry.id} is locked by another process (a backup still being written, or another "
+                "delete); wait for it to finish"
+            )
+        try:
+            if not _same_dir(entry.path, fd):
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(MANIFEST, dir_fd=fd)
+            os.fsync(fd)
+            shutil.rmtree(entry.path)
+        except OSError as exc:
+            raise BackupError(f"could not delete backup {entry.id}: {exc}") from None
+        finally:
+            os.close(fd)
         fsync_dir(self.root)
 
 
-BACKUP_ID = re.compile(r"^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]{4}$")
-"""What a backup id looks like: only such directories are ever listed, pruned or deleted."""
-
-
-def _is_backup_dir(path: Path) -> bool:
-    return BACKUP_ID.match(path.name) is not None and path.is_dir()
+def _stored_file_problems(dir_fd: int, manifest: Manifest) -> list[str]:
+    """What is wrong with the stored files *manifest* records, from one ``lstat`` each."""
+    problems = []
+    for artifact in manifest.artifacts:
+        try:
+            found: os.stat_result | OSError = os.stat(artifact.file, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            found = exc
+        if problem := _file_problem(f"{manifest.id}/{artifact.file}", found, artifact.stored_bytes):
+            problems.append(problem)
+    return problems

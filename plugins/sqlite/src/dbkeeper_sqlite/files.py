@@ -52,6 +52,12 @@ def opened(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection
         conn.close()
 
 
+def disk_is_full(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the file system it wrote to had no room (``SQLITE_FULL``)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+
+
 def table_names(conn: sqlite3.Connection) -> list[str]:
     """User tables (not SQLite's own ``sqlite_*`` tables), sorted."""
     rows = conn.execute(

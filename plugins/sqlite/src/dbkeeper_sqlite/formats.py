@@ -17,8 +17,9 @@ from typing import Protocol
 
 from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
 from dbkeeper.errors import DatabaseError
+from dbkeeper.filesystem import BACKUP_ELSEWHERE, disk_full, full_error, human_bytes, naming
 from dbkeeper.tools import copy_into
-from dbkeeper_sqlite.files import integrity_problems, opened, row_counts
+from dbkeeper_sqlite.files import disk_is_full, integrity_problems, opened, row_counts
 from dbkeeper_sqlite.statements import split_statements
 
 CHUNK = 1 << 20
@@ -38,7 +39,12 @@ class Format(Protocol):
         ...
 
     def materialize(self, reader: ArtifactReader, dest: Path) -> None:
-        """Write the database the artifact holds into the (new, empty) file *dest*."""
+        """Write the database the artifact holds into the (new, empty) file *dest*.
+
+        A file system that refuses the writes raises an ``OSError`` naming *dest*; the
+        caller, who knows whether *dest* is a restore target or scratch space, says
+        what to do about it.
+        """
         ...
 
 
@@ -108,6 +114,9 @@ class FileFormat:
                 src.backup(dst, pages=-1)
                 src.execute("COMMIT")
             except sqlite3.Error as exc:
+                if disk_is_full(exc):  # the snapshot's file system, not the source
+                    needed = f"the snapshot needs {human_bytes(source.stat().st_size)}"
+                    raise disk_full(snapshot, elsewhere=BACKUP_ELSEWHERE, needed=needed) from None
                 raise DatabaseError(f"cannot read SQLite database {source}: {exc}") from None
             try:
                 result = _result(source, dst, src)
@@ -128,7 +137,7 @@ class FileFormat:
 
     def materialize(self, reader: ArtifactReader, dest: Path) -> None:
         """The artifact is the file: copy it."""
-        with dest.open("r+b") as file:
+        with naming(dest), dest.open("r+b") as file:
             copy_into(reader, file)
             file.flush()
             os.fsync(file.fileno())
@@ -173,6 +182,8 @@ class SqlFormat:
                 try:
                     conn.execute(statement)
                 except sqlite3.Error as exc:
+                    if disk_is_full(exc):  # the file system of dest, not the dump
+                        raise full_error(dest) from None
                     raise DatabaseError(f"the SQL dump does not load: {exc} in {statement[:80]!r}") from None
             conn.execute("PRAGMA synchronous = FULL")
         with dest.open("rb") as file:
