@@ -53,6 +53,19 @@ def peak_rss_mib(*args: str) -> float:
     return int(proc.stderr.strip().splitlines()[-1]) / 1024
 
 
+def query_peak_mib(out: Path, *args: str) -> float:
+    """Run ``dbkeeper -q query ARGS`` under GNU time, its stdout into the file *out*; its peak RSS in MiB."""
+    inherited = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    with out.open("wb") as stdout:
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", str(BIN / "dbkeeper"), "-q", "query", *args],
+            stdout=stdout, stderr=subprocess.PIPE, env=inherited, text=True, timeout=600,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise AssertionError(f"dbkeeper query {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return int(proc.stderr.strip().splitlines()[-1]) / 1024
+
+
 def concurrent_migrate_up(url: str, migrations: Path, runs: int = 8) -> list[str]:
     """Start *runs* ``dbkeeper migrate up --json`` processes at once; all must succeed.
 

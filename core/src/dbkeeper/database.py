@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from dbkeeper.urls import DatabaseURL, redact
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection as SAConnection
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import CursorResult, Engine
+
+
+STREAM_BATCH = 1000
+"""Rows fetched at a time by :meth:`Connection.stream`: what a streamed query holds in memory."""
+
+_QUERY_START = re.compile(r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*(SELECT|VALUES|TABLE|WITH)\b", re.IGNORECASE | re.DOTALL)
+_DATA_MODIFYING = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE|INTO)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,25 +47,77 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
-    """Run one statement.
+class RowStream:
+    """The rows of one statement, read from the database as they are iterated.
+
+    Iterate it once. :attr:`columns` is known at once; :attr:`rows_read`, :attr:`rowcount`
+    and :attr:`duration` are final when the iteration has ended.
+    """
+
+    def __init__(self, cursor: CursorResult[Any], started: float) -> None:
+        self._cursor = cursor
+        self._started = started
+        self.columns: list[str] = list(cursor.keys()) if cursor.returns_rows else []
+        self.rows_read = 0
+        self.duration = time.perf_counter() - started
+
+    @property
+    def rowcount(self) -> int:
+        """Rows affected, as the database driver reports it (``-1`` for a SQLite ``SELECT``)."""
+        return self._cursor.rowcount
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        from sqlalchemy import exc
+
+        if not self._cursor.returns_rows:
+            return
+        try:
+            for batch in self._cursor.partitions(STREAM_BATCH):
+                self.rows_read += len(batch)
+                yield from (tuple(row) for row in batch)
+        except exc.SQLAlchemyError as error:
+            raise DatabaseError(f"query failed: {redact(_first_line(error))}") from None
+        self.duration = time.perf_counter() - self._started
+
+
+def streamable(sql: str) -> bool:
+    """Whether *sql* can be read through a server-side cursor: a query that changes nothing.
+
+    PostgreSQL declares a cursor only for a ``SELECT``, ``VALUES``, ``TABLE`` or ``WITH``
+    query without ``INTO`` or a data-modifying part. A statement that merely mentions one
+    of those words (in a string, say) is read the ordinary way: correct, only not streamed.
+    """
+    return _QUERY_START.match(sql) is not None and _DATA_MODIFYING.search(sql) is None
+
+
+def _open(conn: SAConnection, sql: str, params: Mapping[str, Any] | None, *, stream: bool = False) -> RowStream:
+    """Execute one statement and return its rows, unread.
 
     With *params*, ``:name`` placeholders are bound; without, the SQL goes to the
-    database as written (so ``'10:30'`` needs no escaping).
+    database as written (so ``'10:30'`` needs no escaping). With *stream*, a query is read
+    through a server-side cursor where the driver has one (PostgreSQL, MySQL), so only
+    :data:`STREAM_BATCH` rows are in memory at a time; SQLite reads rows lazily anyway.
     """
     from sqlalchemy import exc, text
 
     started = time.perf_counter()
+    if stream and streamable(sql):
+        conn = conn.execution_options(stream_results=True, max_row_buffer=STREAM_BATCH)
     try:
         if params is None:  # no_parameters: the driver sees no parameter list, so '%' needs no escaping
             cursor = conn.execution_options(no_parameters=True).exec_driver_sql(sql)
         else:
             cursor = conn.execute(text(sql), dict(params))
-        columns = list(cursor.keys()) if cursor.returns_rows else []
-        rows = [tuple(row) for row in cursor] if cursor.returns_rows else []
     except exc.SQLAlchemyError as error:
         raise DatabaseError(f"query failed: {redact(_first_line(error))}") from None
-    return QueryResult(columns, rows, cursor.rowcount, time.perf_counter() - started)
+    return RowStream(cursor, started)
+
+
+def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
+    """Run one statement and read all of its rows."""
+    rows = _open(conn, sql, params)
+    fetched = list(rows)
+    return QueryResult(rows.columns, fetched, rows.rowcount, rows.duration)
 
 
 def _first_line(error: BaseException) -> str:
@@ -107,6 +167,16 @@ class Connection:
         """Run one statement in its own transaction, committed when it succeeds."""
         with self._connection() as conn, conn.begin():
             return _run(conn, sql, params)
+
+    @contextlib.contextmanager
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[RowStream]:
+        """Run one statement in its own transaction and yield its rows as they arrive.
+
+        Memory holds :data:`STREAM_BATCH` rows whatever the result's size. The transaction
+        is committed when the block ends without an exception.
+        """
+        with self._connection() as conn, conn.begin():
+            yield _open(conn, sql, params, stream=True)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from dbkeeper.cli.app import App, global_flags, json_option, pass_app
-from dbkeeper.cli.output import emit_json, note, plural, print_table
+from dbkeeper.cli.output import emit_json, emit_json_streamed, note, plural, print_table
 from dbkeeper.config import DATABASE_URL_ENV
 from dbkeeper.urls import redact
+
+if TYPE_CHECKING:
+    from dbkeeper.database import RowStream
 
 
 @click.group()
@@ -74,15 +78,31 @@ def query(app: App, connection: str, sql: str, json_output: bool) -> None:
     """Run SQL on CONNECTION (a name or URL) and print the result."""
     from dbkeeper.database import DatabaseManager
 
-    with DatabaseManager(app.config, plugins=app.plugins) as dbs:
-        result = dbs.get(connection).execute(sql)
+    with DatabaseManager(app.config, plugins=app.plugins) as dbs, dbs.get(connection).stream(sql) as result:
+        if result.columns:  # rows are printed as they arrive, inside the statement's transaction
+            _print_rows(result, json_output)
+            return
+    _print_outcome(result, json_output)  # a statement without rows: reported once it is committed
+
+
+def _print_rows(result: RowStream, json_output: bool) -> None:
+    """A query's rows as a table (count and time on stderr) or as one JSON document, streamed."""
     if json_output:
-        emit_json(
-            {"columns": result.columns, "rows": result.rows, "rowcount": result.rowcount, "duration": result.duration}
+        emit_json_streamed(
+            {"columns": result.columns},
+            "rows",
+            result,
+            lambda: {"rowcount": result.rowcount, "duration": result.duration},
         )
-    elif result.columns:
-        print_table(result.columns, result.rows)
-        note(f"({plural(len(result.rows), 'row')}, {result.duration * 1000:.1f} ms)")
+        return
+    count = print_table(result.columns, result)
+    note(f"({plural(count, 'row')}, {result.duration * 1000:.1f} ms)")
+
+
+def _print_outcome(result: RowStream, json_output: bool) -> None:
+    """What a statement that returns no rows did: rows affected when the driver says, and the time."""
+    if json_output:
+        emit_json({"columns": [], "rows": [], "rowcount": result.rowcount, "duration": result.duration})
     elif result.rowcount >= 0:
         note(f"ok ({plural(result.rowcount, 'row')} affected, {result.duration * 1000:.1f} ms)")
     else:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -58,10 +59,58 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print rows under headers, columns aligned, to stdout."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = [headers, *cells]
-    for line in lines:
+TABLE_WIDTH_ROWS = 1000
+"""A streamed table's column widths are measured on its first this many rows."""
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Print rows under headers, columns aligned, to stdout, as they come; return how many there were.
+
+    The widths are measured on the first :data:`TABLE_WIDTH_ROWS` rows (all of a shorter
+    table), so memory stays bounded: a longer value further down sticks out of its column.
+    """
+    remaining = iter(rows)
+    first = [[_cell(v) for v in row] for row in itertools.islice(remaining, TABLE_WIDTH_ROWS)]
+    widths = [max([len(h), *(len(r[i]) for r in first)]) for i, h in enumerate(headers)]
+
+    def write(line: Sequence[str]) -> None:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
+
+    for line in [list(headers), *first]:
+        write(line)
+    count = len(first)
+    for row in remaining:
+        write([_cell(v) for v in row])
+        count += 1
+    return count
+
+
+def _indented(value: Any, depth: int) -> str:
+    """*value* as ``emit_json`` prints it, every line after the first indented by *depth* spaces."""
+    return json.dumps(value, indent=2, default=_json_value, ensure_ascii=False).replace("\n", "\n" + " " * depth)
+
+
+def emit_json_streamed(
+    head: Mapping[str, Any], key: str, items: Iterable[Any], tail: Callable[[], Mapping[str, Any]]
+) -> None:
+    """Write ``{**head, key: [*items], **tail()}`` to stdout as :func:`emit_json` would, item by item.
+
+    Only one item is in memory at a time, but the first :data:`TABLE_WIDTH_ROWS` are read
+    before anything is written, so a result that fails early prints no JSON at all. *tail*
+    is called after the last item (for counts and durations known only then).
+    """
+    remaining = iter(items)
+    first = list(itertools.islice(remaining, TABLE_WIDTH_ROWS))
+    out = sys.stdout
+    out.write("{\n")
+    for name, value in head.items():
+        out.write(f"  {json.dumps(name)}: {_indented(value, 2)},\n")
+    out.write(f"  {json.dumps(key)}: [")
+    separator = "\n    "
+    for item in itertools.chain(first, remaining):
+        out.write(separator + _indented(item, 4))
+        separator = ",\n    "
+    out.write("]" if separator == "\n    " else "\n  ]")
+    for name, value in tail().items():
+        out.write(f",\n  {json.dumps(name)}: {_indented(value, 2)}")
+    out.write("\n}\n")
