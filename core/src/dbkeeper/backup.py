@@ -25,12 +25,12 @@ from dbkeeper.contract import (
     RestoreResult,
 )
 from dbkeeper.errors import BackupError, ConfigError, IntegrityError
-from dbkeeper.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, writing
+from dbkeeper.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
 from dbkeeper.manifest import ArtifactRecord, Manifest, Provenance, utc_now
 from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
 from dbkeeper.plugins import Driver, Plugins, load_plugins
 from dbkeeper.progress import Reporter, SilentReporter
-from dbkeeper.repository import BackupDraft, Entry, Repository, Status
+from dbkeeper.repository import BackupDraft, Entry, Repository, Status, open_artifact
 from dbkeeper.retention import Decision, Policy, decide
 from dbkeeper.urls import DatabaseURL
 
@@ -123,18 +123,9 @@ class _ArtifactSource:
     @contextlib.contextmanager
     def open(self, name: str) -> Iterator[ArtifactReader]:
         artifact = self._artifacts[name]
-        path = self._entry.path / artifact.file
         label = f"{self._entry.id}/{artifact.file}"
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise IntegrityError(f"artifact {label} cannot be read ({exc.strerror}); use another backup") from None
-        if size != artifact.stored_bytes:
-            raise IntegrityError(
-                f"artifact {label} is {size} bytes, the manifest records {artifact.stored_bytes}: "
-                "it was truncated or changed — use another backup"
-            )
-        with path.open("rb", buffering=0) as file, self._reporter.task(f"read {name}", size) as advance:
+        size = artifact.stored_bytes
+        with open_artifact(self._entry, artifact) as file, self._reporter.task(f"read {name}", size) as advance:
             chain = DecodeChain(self._stages[name], file, label, on_stored=advance)
             try:
                 yield chain
@@ -156,6 +147,12 @@ def _resolve_stages(
         while resolved and resolved[0][0].kind != "integrity":
             resolved.pop(0)
     return resolved
+
+
+def _scratch_writing(root: Path, manifest: Manifest) -> contextlib.AbstractContextManager[None]:
+    """Where ``restore`` and ``verify --deep`` write (scratch space, a local target): refusals as one line."""
+    needed = f"the backup is {human_bytes(manifest.raw_bytes)} uncompressed"
+    return writing(root, elsewhere=SCRATCH_ELSEWHERE, needed=needed)
 
 
 def _facts(manifest: Manifest) -> BackupFacts:
@@ -290,8 +287,15 @@ class BackupManager:
         return self.plugins.driver_named(manifest.driver.name, manifest.driver.distribution)
 
     def verify(self, ref: str, *, deep: bool = False) -> VerifyReport:
-        """Check stored bytes against the manifest; *deep* also reads the database inside."""
-        entry = self.repository.complete(ref)
+        """Check stored bytes against the manifest; *deep* also reads the database inside.
+
+        A backup whose manifest is sound but whose stored files are missing or of the wrong
+        size is reported without reading anything.
+        """
+        entry = self.repository.find(ref)
+        if entry.status is Status.DAMAGED and entry.manifest is not None and entry.problem:
+            return VerifyReport(entry.id, deep, 0, [entry.problem])
+        entry = self.repository.usable(entry)
         manifest = entry.manifest
         assert manifest is not None
         problems: list[str] = []
@@ -299,7 +303,7 @@ class BackupManager:
         try:
             if deep:
                 driver = self._driver_for_backup(manifest)
-                with writing(self.repository.root, elsewhere=SCRATCH_ELSEWHERE), self.repository.scratch() as scratch:
+                with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
                     contents = driver.inspect_backup(InspectRequest(driver.name, _facts(manifest), source, scratch))
                 problems += contents.problems
                 if contents.row_counts is not None:
@@ -334,7 +338,7 @@ class BackupManager:
             )
         _check_options(driver, "restores", options or {}, driver.info.restore_options)
         source = _ArtifactSource(entry, self.plugins, self.reporter)
-        with writing(self.repository.root, elsewhere=SCRATCH_ELSEWHERE), self.repository.scratch() as scratch:
+        with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
             request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options or {}))
             with interrupts.reported(request.commit_point, url.safe(), manifest.id):
                 result = driver.restore(request)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.errors import ConfigError
+from dbkeeper.filesystem import local_directory
 from dbkeeper.urls import DatabaseURL, redact
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
@@ -152,6 +153,8 @@ def load_config(path: Path | str | None = None) -> Config:
     where = str(file)
     _known_keys(data, {"backup_dir", "backup", "connections"}, where)
     backup_dir = _typed(data, "backup_dir", str, where)
+    if backup_dir:
+        local_directory(backup_dir, where=f"{where}: backup_dir")
     backup = data.get("backup", {})
     connections = data.get("connections", {})
     if not isinstance(backup, dict) or not isinstance(connections, dict):

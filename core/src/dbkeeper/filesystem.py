@@ -9,7 +9,8 @@ system it lives on and what to do, instead of a bare ``OSError``:
 - a full file system (``ENOSPC``, or ``EDQUOT``, a full quota): :class:`DiskFullError`,
   with the free space and, when known, how much was needed or written;
 - a read-only file system (``EROFS``);
-- a path through a regular file (``ENOTDIR``: ``--dir somefile/sub``);
+- a file where a directory belongs (``ENOTDIR``: ``--dir somefile/sub``; ``EEXIST`` from
+  creating a directory that exists as a file);
 - permission denied (``EACCES``, ``EPERM``).
 
 The messages say that nothing was left behind: every caller removes what it wrote on
@@ -80,9 +81,8 @@ def space(path: Path) -> tuple[int, int] | None:
 
 
 def _file_in_the_way(path: Path) -> Path | None:
-    """*path* or its nearest ancestor that exists, if that is not a directory."""
-    absolute = Path(os.path.abspath(path))
-    for candidate in (absolute, *absolute.parents):
+    """*path* or its nearest ancestor that exists, if that is not a directory (named as *path* is)."""
+    for candidate in (path, *path.parents):
         if candidate.exists():
             return None if candidate.is_dir() else candidate
     return None
@@ -138,8 +138,8 @@ def storage_error(exc: OSError, path: Path, *, elsewhere: str, needed: str | Non
             f"cannot write {path}: the file system mounted at {mount_point(path)} is read-only; "
             f"nothing was left behind — remount it read-write, or {elsewhere}"
         )
-    if exc.errno == errno.ENOTDIR and (blocker := _file_in_the_way(path)) is not None:
-        where = "it is" if blocker == Path(os.path.abspath(path)) else f"{blocker} is"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST) and (blocker := _file_in_the_way(path)) is not None:
+        where = "it is" if blocker == path else f"{blocker} is"
         return StorageError(f"cannot use {path} as a directory: {where} a file — {elsewhere}")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return StorageError(f"permission denied on {path} — give this user access to {_existing(path)}, or {elsewhere}")
@@ -151,10 +151,14 @@ def writing(path: Path, *, elsewhere: str, needed: str | None = None) -> Iterato
     """Within the block, a file system's refusal to write *path* is raised as a StorageError.
 
     *elsewhere* is what the user can do instead of freeing space or fixing the file
-    system (``"use another backup directory (--dir)"``); *needed* as for :func:`disk_full`.
+    system (``"choose another backup directory (--dir)"``); *needed* as for :func:`disk_full`,
+    also given to a DiskFullError from deeper down that does not say it.
     """
     try:
         yield
+    except _DiskFull as exc:  # translated deeper down, where the size at stake was not known
+        exc.needed = exc.needed or needed
+        raise
     except OSError as exc:
         if (error := storage_error(exc, path, elsewhere=elsewhere, needed=needed)) is None:
             raise
@@ -211,16 +215,23 @@ class GuardedWriter:
         return len(data)
 
 
-def local_directory(text: str, *, where: str) -> str:
-    """*text* unchanged when it names a local directory; a URL (``s3://…``) is refused.
+def url_problem(text: str) -> str | None:
+    """Why *text* cannot be a backup directory when it is a URL (``s3://bucket/x``), else None.
 
     No plugin stores backups anywhere but in a local directory yet; ``Path`` would turn
     ``s3://bucket/x`` into a local folder ``s3:/bucket/x`` without a word.
     """
-    if _URL.match(text):
-        scheme = text.split("://", 1)[0]
-        raise ConfigError(
-            f"{where} {text!r} is a URL, but backups can only be kept in a local directory (no installed plugin "
-            f"stores them at {scheme}://); give a local path, e.g. a mount point of that storage"
-        )
+    if not _URL.match(text):
+        return None
+    scheme = text.split("://", 1)[0]
+    return (
+        f"{text!r} is a URL, but dbkeeper keeps backups only in local directories (there is no storage plugin "
+        f"for {scheme}:// yet); give a local path, e.g. where that storage is mounted"
+    )
+
+
+def local_directory(text: str, *, where: str) -> str:
+    """*text* unchanged when it can name a local directory; a URL is refused with ConfigError naming *where*."""
+    if problem := url_problem(text):
+        raise ConfigError(f"{where}: {problem}")
     return text

@@ -293,7 +293,7 @@ class Repository:
             missing.append(current)
             current = current.parent
         if not current.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(current))
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.root))
         for path in reversed(missing):
             try:
                 path.mkdir(mode=DIR_MODE if path is missing[0] else 0o777)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dbkeeper.config import Config, load_config
+from dbkeeper.filesystem import url_problem
 from dbkeeper.progress import Reporter, reporter_for
 
 if TYPE_CHECKING:
@@ -78,10 +79,27 @@ def global_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     return quiet(debug(command))
 
 
+class BackupDirectory(click.Path):
+    """A local backup directory; a URL (``s3://bucket/x``) is a usage error until a storage plugin exists.
+
+    The check runs on the text as typed: as a ``Path``, ``s3://bucket/x`` is already the
+    local folder ``s3:/bucket/x``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Refuse a URL, then check the path as ``click.Path`` does."""
+        if isinstance(value, str) and (problem := url_problem(value)):
+            self.fail(problem, param, ctx)
+        return super().convert(value, param, ctx)
+
+
 json_option = click.option("--json", "json_output", is_flag=True, help="Print machine-readable JSON.")
 dir_option = click.option(
     "--dir",
     "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Backup directory (default: backup_dir in dbkeeper.toml, else ./backups).",
+    type=BackupDirectory(),
+    help="Backup directory (default: backup_dir in dbkeeper.toml, else ./backups); a local path, not a URL.",
 )
