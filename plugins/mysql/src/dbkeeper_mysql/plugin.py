@@ -50,11 +50,19 @@ def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
 
 @hookimpl
 def dbkeeper_connect(request: ConnectRequest) -> Engine:
-    """A SQLAlchemy engine (``mysql+pymysql``, utf8mb4 by default); no connection is opened."""
+    """A SQLAlchemy engine (``mysql+pymysql``, utf8mb4 by default); no connection is opened.
+
+    Its connections are made by :meth:`ServerTarget.connect`, so they get the same
+    timeouts, TLS and one-line connection errors as the driver's own connections.
+    """
     from sqlalchemy import create_engine
 
     target = ServerTarget.from_url(request.url)
-    return create_engine(target.sa_url(), pool_pre_ping=True, connect_args=target.tls.pymysql_options)
+
+    def creator() -> object:
+        return target.connect(target.database, autocommit=False)
+
+    return create_engine(target.sa_url(), pool_pre_ping=True, creator=creator)
 
 
 @hookimpl

@@ -2,7 +2,9 @@
 
 URLs: ``mysql://``, ``mariadb://`` and ``mysql+pymysql://user:password@host:port/database``,
 with ``?unix_socket=/path/to/mysqld.sock`` for a local socket, ``?charset=`` (utf8mb4
-by default) and TLS (``ssl_mode``, ``ssl_ca``, ``ssl_cert``, ``ssl_key``; see :class:`Tls`).
+by default), TLS (``ssl_mode``, ``ssl_ca``, ``ssl_cert``, ``ssl_key``; see :class:`Tls`) and
+timeouts (``connect_timeout``, ``read_timeout``, ``write_timeout``, ``lock_wait_timeout``;
+see :class:`Timeouts`).
 The client tools get the same connection through a private option file, so that the
 password never appears in a command line or an environment variable.
 """
@@ -26,11 +28,70 @@ if TYPE_CHECKING:
 
 DEFAULT_CHARSET = "utf8mb4"
 DEFAULT_PORT = 3306
-URL_PARAMETERS = ("unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key")
+TIMEOUT_PARAMETERS = ("connect_timeout", "read_timeout", "write_timeout", "lock_wait_timeout")
+URL_PARAMETERS = ("unix_socket", "charset", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", *TIMEOUT_PARAMETERS)
 SSL_MODES = ("disabled", "required", "verify_ca", "verify_identity")
 MAX_PACKET = 1 << 30
 """The largest statement sent or received (the server's ``max_allowed_packet`` still applies)."""
 UNKNOWN_DATABASE = 1049
+CONNECT_FAILED = 2003
+"""PyMySQL's "Can't connect to MySQL server" (also a TCP connect that timed out)."""
+CONNECTION_LOST = 2013
+"""PyMySQL's "Lost connection to MySQL server" (also a handshake that timed out)."""
+MAX_TIMEOUT = 31_536_000
+"""The longest timeout accepted, in seconds (one year, PyMySQL's own limit)."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a connection waits for the server, in seconds; from the URL or the defaults.
+
+    ``connect``: for the TCP connection *and* the server's greeting and authentication, so a
+    server that accepts the connection and never answers is given up on after it.
+    ``read``/``write``: for any one wait on an established connection (a query's answer, a
+    full send buffer). ``lock_wait``: the ``lock_wait_timeout`` a restore's swap waits for
+    the target's tables (see :mod:`dbkeeper_mysql.restore`).
+    """
+
+    connect: int = 10
+    read: int = 600
+    write: int = 600
+    lock_wait: int = 60
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], label: str) -> Timeouts:
+        """Read the ``*_timeout`` parameters of the URL shown as *label*; absent ones keep their default."""
+        given = {name: _seconds(query[name], name, label) for name in TIMEOUT_PARAMETERS if name in query}
+        return cls(**{name.removesuffix("_timeout"): value for name, value in given.items()})
+
+    def pymysql_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``pymysql.connect()`` (the handshake is bounded by :meth:`open`)."""
+        return {"connect_timeout": self.connect, "read_timeout": self.connect, "write_timeout": self.write}
+
+    def open(self, connection: pymysql.connections.Connection) -> None:
+        """Connect *connection* (made with ``defer_connect=True``), the greeting bounded by ``connect``.
+
+        PyMySQL waits for the server's greeting with its read timeout; the connection is
+        therefore made with ``read_timeout=connect`` and given the real read timeout once
+        it stands (PyMySQL applies ``_read_timeout`` to the socket before each read).
+        """
+        connection.connect()
+        connection._read_timeout = self.read
+
+    def option_lines(self) -> list[str]:
+        """Option-file lines for the ``mariadb``/``mysql`` client (``mariadb-dump`` has no such option)."""
+        return ["[mysql]", f"connect-timeout={self.connect}"]
+
+
+def _seconds(text: str, name: str, label: str) -> int:
+    """A whole number of seconds from 1 to a year, or a one-line error naming the parameter."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_TIMEOUT:
+        raise InvalidURLError(f"{name}={text!r} in {label}: give whole seconds from 1 to {MAX_TIMEOUT}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -116,6 +177,7 @@ class ServerTarget:
     database: str | None
     charset: str
     tls: Tls = Tls()
+    timeouts: Timeouts = Timeouts()
 
     @classmethod
     def from_url(cls, url: DatabaseURL) -> ServerTarget:
@@ -134,6 +196,7 @@ class ServerTarget:
             database=url.database,
             charset=url.query.get("charset") or DEFAULT_CHARSET,
             tls=Tls.from_query(url.query, url.safe()),
+            timeouts=Timeouts.from_query(url.query, url.safe()),
         )
 
     def __str__(self) -> str:
@@ -173,20 +236,28 @@ class ServerTarget:
             "charset": self.charset,
             "autocommit": True,
             "max_allowed_packet": MAX_PACKET,
+            **self.timeouts.pymysql_options(),
             **self.tls.pymysql_options,
             **options,
+            "defer_connect": True,
         }
         if self.unix_socket:
             settings["unix_socket"] = self.unix_socket
         else:
             settings |= {"host": self.host, "port": self.port}
         try:
-            return pymysql.connect(**settings)
+            connection = pymysql.connect(**settings)
+            self.timeouts.open(connection)
         except pymysql.MySQLError as exc:
-            code = exc.args[0] if exc.args else None
-            if code == UNKNOWN_DATABASE:
-                raise DatabaseNotFoundError(f"database {database!r} does not exist on {self}") from None
-            raise DatabaseError(f"cannot connect to {self}: {describe(exc)}") from None
+            raise self.connect_error(exc, database) from None
+        return connection
+
+    def connect_error(self, exc: BaseException, database: str | None) -> DatabaseError:
+        """The one-line error for a failed connection, whichever client failed (see :func:`connect_failure`)."""
+        code = exc.args[0] if exc.args else None
+        if code == UNKNOWN_DATABASE:
+            return DatabaseNotFoundError(f"database {database!r} does not exist on {self}")
+        return connect_failure(self, describe(exc), timed_out="timed out" in str(exc))
 
     def option_file(self, directory: Path) -> Path:
         """Write a ``[client]`` option file (mode 0600) for ``mariadb``/``mariadb-dump`` into *directory*.
@@ -205,7 +276,21 @@ class ServerTarget:
         else:
             lines += [f"host={_option_value(self.host)}", f"port={self.port}", "protocol=tcp"]
         lines += self.tls.option_lines()
+        lines += self.timeouts.option_lines()  # last: it opens the [mysql] group
         return private_file(directory / "client.cnf", "\n".join(lines) + "\n")
+
+
+def connect_failure(target: ServerTarget, reason: str, *, timed_out: bool = False) -> DatabaseError:
+    """``cannot connect to URL: REASON``: the one form every path (PyMySQL, SQLAlchemy, the tools) reports.
+
+    A connection that timed out names the timeout and how to change it.
+    """
+    if timed_out:
+        reason = (
+            f"no answer within {target.timeouts.connect} s (connect_timeout; the server accepts no connection or "
+            "never answers — check the host and port, or raise ?connect_timeout= in the URL)"
+        )
+    return DatabaseError(f"cannot connect to {target}: {reason}")
 
 
 def _option_value(value: str) -> str:

@@ -1,0 +1,117 @@
+"""Bounded waits: a server that accepts the connection and never answers, and one connection-failure message.
+
+The silent server is a real listening socket on 127.0.0.1 that accepts connections and
+never writes a byte, as a hung server or a wrong port behind a proxy does.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from mariadb_server import MariaDBServer
+
+from dbkeeper.urls import DatabaseURL
+from dbkeeper_mysql.server import ServerTarget, Timeouts
+from helpers import assert_one_line_error, dbkeeper
+
+COMMANDS = {
+    "query": ("query", "{url}", "SELECT 1"),
+    "connections test": ("connections", "test", "{url}"),
+    "backup": ("backup", "{url}", "--dir", "{dir}"),
+}
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose listener accepts every connection and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+
+    def accept_forever() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:  # the listener was closed: the test is over
+                return
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(timeout=10)
+        for conn in accepted:
+            conn.close()
+
+
+def _refused_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _run(command: str, url: str, tmp_path: Path, tools: str = "auto") -> str:
+    args = [part.format(url=url, dir=tmp_path / "bk") for part in COMMANDS[command]]
+    run = dbkeeper(*args, env={"DBKEEPER_MYSQL_TOOLS": tools}, check=False)
+    assert_one_line_error(run, "cannot connect to")
+    return run.err.strip()
+
+
+@pytest.mark.parametrize(("command", "tools"), [*((name, "auto") for name in COMMANDS), ("backup", "python")])
+def test_a_silent_server_is_given_up_on_after_connect_timeout(
+    silent_port: int, tmp_path: Path, command: str, tools: str
+) -> None:
+    """Before: every command waited for ever (and ``connect_timeout`` was refused as a parameter)."""
+    url = f"mysql://app:pw@127.0.0.1:{silent_port}/shop?connect_timeout=1"
+    message = _run(command, url, tmp_path, tools)
+    assert "no answer within 1 s (connect_timeout" in message
+    assert "pw" not in message.replace("mysql://app:***", "")
+
+
+def test_every_path_reports_a_refused_connection_the_same_way(tmp_path: Path) -> None:
+    """Before: ``backup`` printed ``(2003) Can't connect…`` and ``query`` ``OperationalError: (2003, "Can't…")``."""
+    url = f"mysql://app:pw@127.0.0.1:{_refused_port()}/shop"
+    messages = {_run(command, url, tmp_path) for command in COMMANDS}
+    messages.add(_run("backup", url, tmp_path, tools="python"))
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert message.startswith(f"error: cannot connect to mysql://app:***@127.0.0.1:{url.split(':')[3]}")
+    assert "(2003) Can't connect to MySQL server" in message
+
+
+def test_the_timeouts_are_bounded_by_default_and_set_by_the_url(mariadb: MariaDBServer) -> None:
+    defaults = ServerTarget.from_url(DatabaseURL.parse(mariadb.url("mysql")))
+    assert defaults.timeouts == Timeouts(connect=10, read=600, write=600, lock_wait=60)
+    with closing(defaults.connect()) as conn:
+        assert (conn.connect_timeout, conn._read_timeout, conn._write_timeout) == (10, 600, 600)
+    given = mariadb.url("mysql") + "?connect_timeout=3&read_timeout=4&write_timeout=5&lock_wait_timeout=6"
+    target = ServerTarget.from_url(DatabaseURL.parse(given))
+    assert target.timeouts == Timeouts(connect=3, read=4, write=5, lock_wait=6)
+    with closing(target.connect()) as conn:
+        assert (conn.connect_timeout, conn._read_timeout, conn._write_timeout) == (3, 4, 5)
+
+
+def test_the_client_tools_get_the_connect_timeout(mariadb: MariaDBServer, tmp_path: Path) -> None:
+    target = ServerTarget.from_url(DatabaseURL.parse(mariadb.url("mysql") + "?connect_timeout=7"))
+    lines = target.option_file(tmp_path).read_text().splitlines()
+    assert lines[-2:] == ["[mysql]", "connect-timeout=7"]
+
+
+def test_a_query_longer_than_read_timeout_fails(mariadb: MariaDBServer) -> None:
+    run = dbkeeper("query", mariadb.url("mysql") + "?read_timeout=1", "SELECT SLEEP(5)", check=False)
+    assert_one_line_error(run, "timed out")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", "99999999999"])
+def test_bad_timeouts_are_one_line_errors(value: str) -> None:
+    run = dbkeeper("query", f"mysql://app:pw@127.0.0.1/shop?read_timeout={value}", "SELECT 1", check=False)
+    assert_one_line_error(run, f"read_timeout={value!r}", "whole seconds from 1 to 31536000")
