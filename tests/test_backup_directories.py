@@ -1,0 +1,150 @@
+"""Backup directories that cannot be used (issue 9 items 6, 13, 14).
+
+Item 6: ``--dir somefile/sub`` and read-only file systems (real tmpfs mounts remounted
+read-only) for backups, restore targets and deep-verify scratch — before, ``unexpected
+NotADirectoryError/OSError … bug``. Item 13: ``--dir s3://bucket/x`` made a local folder
+``s3:/bucket/x``. Item 14: a backup that failed before writing anything left an empty
+``./backups/`` behind.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from small_fs import compressible_db, everything_in, read_only, small_file_system
+
+from helpers import assert_one_line_error, dbkeeper
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A small SQLite database."""
+    return compressible_db(tmp_path / "app.db", 1)
+
+
+@pytest.fixture
+def frozen(tmp_path: Path, db: Path) -> Iterator[Path]:
+    """A file system holding a backup directory with one backup of *db*, then remounted read-only."""
+    with small_file_system(tmp_path / "ro", "8m") as mount:
+        dbkeeper("backup", f"sqlite:///{db}", "--dir", str(mount / "bk"))
+        read_only(mount)
+        yield mount
+
+
+# item 6 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sub", ["sub", "sub/deeper"])
+def test_backup_dir_through_a_file(tmp_path: Path, db: Path, sub: str) -> None:
+    (tmp_path / "afile").write_text("not a directory")
+    run = dbkeeper("backup", f"sqlite:///{db}", "--dir", f"afile/{sub}", cwd=tmp_path, check=False)
+    assert_one_line_error(
+        run, f"cannot use afile/{sub} as a directory: afile is a file", "choose another backup directory"
+    )
+    assert (tmp_path / "afile").read_text() == "not a directory"
+
+
+def test_configured_backup_dir_that_is_a_file(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "afile").write_text("not a directory")
+    (tmp_path / "dbkeeper.toml").write_text('backup_dir = "afile"\n')
+    run = dbkeeper("backup", f"sqlite:///{db}", cwd=tmp_path, check=False)
+    assert_one_line_error(run, "afile as a directory: it is a file")
+
+
+def test_restore_target_through_a_file(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "afile").write_text("not a directory")
+    dbkeeper("backup", f"sqlite:///{db}", "--dir", "bk", cwd=tmp_path)
+    run = dbkeeper("restore", "latest", "sqlite:///afile/copy.db", "--dir", "bk", cwd=tmp_path, check=False)
+    assert_one_line_error(run, "cannot use afile as a directory: it is a file", "restore to another location")
+
+
+def test_backup_into_a_read_only_file_system(frozen: Path, db: Path) -> None:
+    before = everything_in(frozen)
+    for directory in (frozen / "bk", frozen / "new" / "bk"):
+        run = dbkeeper("backup", f"sqlite:///{db}", "--dir", str(directory), check=False)
+        assert_one_line_error(
+            run, f"the file system mounted at {frozen} is read-only", "remount it read-write, or choose another backup"
+        )
+    assert everything_in(frozen) == before
+
+
+def test_read_only_backup_directory_still_verifies_but_deep_needs_scratch(frozen: Path) -> None:
+    backups = str(frozen / "bk")
+    assert dbkeeper("verify", "latest", "--dir", backups).out.startswith("ok ")
+    assert len(dbkeeper("backups", "list", "--dir", backups, "--json").json()) == 1
+    run = dbkeeper("verify", "latest", "--deep", "--dir", backups, check=False)
+    assert_one_line_error(
+        run, f"the file system mounted at {frozen} is read-only",
+        "copy the backup directory to a writable file system with room and run it there",
+    )  # fmt: skip
+
+
+def test_restore_into_a_read_only_file_system(frozen: Path, tmp_path: Path, db: Path) -> None:
+    dbkeeper("backup", f"sqlite:///{db}", "--dir", str(tmp_path / "bk"))
+    before = everything_in(frozen)
+    for target in (frozen / "copy.db", frozen / "sub" / "copy.db"):
+        run = dbkeeper("restore", "latest", f"sqlite:///{target}", "--dir", str(tmp_path / "bk"), check=False)
+        assert_one_line_error(run, f"the file system mounted at {frozen} is read-only", "restore to another location")
+    assert everything_in(frozen) == before
+
+
+# item 13 ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["backup", "sqlite:///app.db"], ["backups", "list"], ["verify", "latest"]])
+def test_url_as_backup_dir_is_a_usage_error(tmp_path: Path, db: Path, command: list[str]) -> None:
+    run = dbkeeper(*command, "--dir", "s3://bucket/x", cwd=tmp_path, check=False)
+    assert run.code == 2, run.err
+    assert "'s3://bucket/x' is a URL" in run.err and "no storage plugin for s3://" in run.err
+    assert not (tmp_path / "s3:").exists()
+
+
+def test_url_as_configured_backup_dir_is_a_config_error(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "dbkeeper.toml").write_text('backup_dir = "s3://bucket/x"\n')
+    run = dbkeeper("backup", "sqlite:///app.db", cwd=tmp_path, check=False)
+    assert_one_line_error(run, "dbkeeper.toml: backup_dir: 's3://bucket/x' is a URL", "give a local path")
+    assert not (tmp_path / "s3:").exists()
+
+
+def test_url_as_backup_directory_in_the_python_api(tmp_path: Path) -> None:
+    from dbkeeper import BackupManager
+    from dbkeeper.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'s3://bucket/x' is a URL"):
+        BackupManager("s3://bucket/x")
+
+
+# item 14 ------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///missing.db", "sqlite:///:memory:", "mysql://app:secret@127.0.0.1:{port}/app"],
+    ids=["missing-sqlite-file", "in-memory", "mysql-refused"],
+)
+def test_failed_backup_leaves_no_backup_directory(tmp_path: Path, url: str) -> None:
+    cwd = tmp_path / "fresh"
+    cwd.mkdir()
+    run = dbkeeper("backup", url.format(port=_closed_port()), cwd=cwd, check=False)
+    assert_one_line_error(run)
+    assert everything_in(cwd) == [], "no ./backups/"
+
+
+def test_failed_backup_removes_only_the_directories_it_made(tmp_path: Path) -> None:
+    (tmp_path / "keep").mkdir()
+    run = dbkeeper("backup", "sqlite:///missing.db", "--dir", "keep/new/deeper/bk", cwd=tmp_path, check=False)
+    assert_one_line_error(run, "does not exist")
+    assert everything_in(tmp_path) == ["keep"]
+    (tmp_path / "existing").mkdir()
+    dbkeeper("backup", "sqlite:///missing.db", "--dir", "existing", cwd=tmp_path, check=False)
+    assert everything_in(tmp_path) == ["existing", "keep"], "a directory that was there stays"
