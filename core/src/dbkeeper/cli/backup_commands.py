@@ -13,6 +13,7 @@ from dbkeeper.errors import ConfigError, DbkeeperError
 
 if TYPE_CHECKING:
     from dbkeeper.backup import PrunePlan
+    from dbkeeper.repository import Entry
 
 
 @click.command()
@@ -85,7 +86,7 @@ def backups() -> None:
     """List, show and delete backups."""
 
 
-def _summary(entry: Any) -> dict[str, Any]:
+def _summary(entry: Entry) -> dict[str, Any]:
     manifest = entry.manifest
     data: dict[str, Any] = {"id": entry.id, "status": str(entry.status)}
     if manifest:
@@ -117,23 +118,19 @@ def list_backups(app: App, directory: Path | None, json_output: bool) -> None:
     if not entries:
         note(f"no backups in {app.config.backup_directory(directory)}")
         return
-    rows = []
-    for entry in entries:
-        m = entry.manifest
-        rows.append(
-            [
-                entry.id,
-                entry.status,
-                m.engine,
-                m.database,
-                m.format,
-                human_bytes(m.stored_bytes),
-                f"{m.finished_at:%Y-%m-%d %H:%M:%S}Z",
-            ]
-            if m
-            else [entry.id, entry.status, "", "", "", "", entry.problem or ""]
-        )
-    print_table(["ID", "STATUS", "ENGINE", "DATABASE", "FORMAT", "SIZE", "FINISHED"], rows)
+    headers = ["ID", "STATUS", "ENGINE", "DATABASE", "FORMAT", "SIZE", "FINISHED"]
+    with_problems = any(entry.problem for entry in entries)
+    rows = [_row(entry) + ([entry.problem or ""] if with_problems else []) for entry in entries]
+    print_table([*headers, "PROBLEM"] if with_problems else headers, rows)
+
+
+def _row(entry: Entry) -> list[str]:
+    """The table cells of one backup: what its manifest records, when it has a sound one."""
+    m = entry.manifest
+    if not m:
+        return [entry.id, entry.status, "", "", "", "", ""]
+    finished = f"{m.finished_at:%Y-%m-%d %H:%M:%S}Z"
+    return [entry.id, entry.status, m.engine, m.database, m.format, human_bytes(m.stored_bytes), finished]
 
 
 @backups.command("show")
@@ -308,6 +305,6 @@ def _print_prune(plan: PrunePlan, dry_run: bool, json_output: bool) -> None:
         if entry.id not in plan.failed:
             click.echo(f"{verb} {entry.id} (incomplete)")
     for entry in plan.damaged:
-        note(f"warning: {entry.id} has a damaged manifest and was left alone: {entry.problem}")
+        note(f"warning: {entry.id} is damaged and was left alone: {entry.problem}")
     for failed_id, reason in plan.failed.items():
         click.echo(f"failed {failed_id}: {reason}", err=True)
