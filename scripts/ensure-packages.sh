@@ -2,7 +2,15 @@
 # Install the Debian packages the tests and benchmarks need, when they are missing:
 # the native peers (sqlite3, zstd) and the database servers the tests start themselves.
 # Installing starts nothing: the tests run their own throwaway servers on loopback.
+#
+# Another apt or dpkg process (unattended-upgrades, a second terminal) may hold the
+# package locks: each apt-get waits for them up to APT_LOCK_TIMEOUT seconds (default
+# 300) in all, then fails with apt's own message. Packages already installed are never
+# upgraded, and only a server this script installed is stopped afterwards.
 set -euo pipefail
+
+lock_timeout=${APT_LOCK_TIMEOUT:-300}
+lock_poll=5 # seconds between two attempts at a lock apt-get cannot wait for itself
 
 want=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || want+=("${@:2}"); }
@@ -13,11 +21,52 @@ need pg_dump postgresql-client-15
 need mariadbd mariadb-server
 need mariadb mariadb-client
 
+# apt-get ARGS..., waiting for another process's locks until $deadline. DPkg::Lock::Timeout
+# covers dpkg's frontend lock; 'apt-get update' does not wait for the package lists' lock
+# (/var/lib/apt/lists/lock), so a refusal naming a lock is retried every $lock_poll seconds.
+apt_get() {
+  local errors status
+  while true; do
+    status=0
+    { errors=$(apt-get -o DPkg::Lock::Timeout="$(remaining)" "$@" 2>&1 >&3) || status=$?; } 3>&1
+    if [ "$status" -eq 0 ]; then
+      [ -z "$errors" ] || printf '%s\n' "$errors" >&2
+      return 0
+    fi
+    if ! grep -q 'Could not get lock' <<<"$errors" || [ "$(remaining)" -le 0 ]; then
+      printf '%s\n' "$errors" >&2
+      [ "$(remaining)" -gt 0 ] || echo "gave up after waiting ${lock_timeout}s (APT_LOCK_TIMEOUT) for apt's locks" >&2
+      return "$status"
+    fi
+    echo "another apt or dpkg process holds a package lock; waiting (up to $(remaining)s more)" >&2
+    sleep "$lock_poll"
+  done
+}
+
+# Seconds left before $deadline, never negative.
+remaining() {
+  local left=$((deadline - SECONDS))
+  echo $((left > 0 ? left : 0))
+}
+
+# Stop the service of each server package just installed (Debian's packaging may start
+# one; this project runs its own). A server that was already installed is left alone.
+stop_started_servers() {
+  command -v service >/dev/null || return 0
+  local package
+  for package in "${want[@]}"; do
+    case "$package" in
+      mariadb-server) service mariadb stop >/dev/null 2>&1 || true ;;
+      postgresql-15) service postgresql stop >/dev/null 2>&1 || true ;;
+    esac
+  done
+}
+
 if [ ${#want[@]} -gt 0 ]; then
   echo "installing Debian packages: ${want[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
-  # Debian's packaging may start a server; this project runs its own, so stop any it started.
-  command -v service >/dev/null && { service mariadb stop || service postgresql stop || true; } >/dev/null 2>&1
+  deadline=$((SECONDS + lock_timeout))
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends --no-upgrade "${want[@]}" >/dev/null
+  stop_started_servers
 fi
