@@ -9,14 +9,17 @@ NotADirectoryError/OSError … bug``. Item 13: ``--dir s3://bucket/x`` made a lo
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from small_fs import compressible_db, everything_in, read_only, small_file_system
 
-from helpers import assert_one_line_error, dbkeeper
+from helpers import BIN, Run, assert_one_line_error, dbkeeper
 
 
 @pytest.fixture
@@ -89,6 +92,33 @@ def test_restore_into_a_read_only_file_system(frozen: Path, tmp_path: Path, db: 
         run = dbkeeper("restore", "latest", f"sqlite:///{target}", "--dir", str(tmp_path / "bk"), check=False)
         assert_one_line_error(run, f"the file system mounted at {frozen} is read-only", "restore to another location")
     assert everything_in(frozen) == before
+
+
+def test_directories_this_user_may_not_write(db: Path) -> None:
+    """As an unprivileged user (root writes anywhere): a locked backup directory and restore target directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        base.chmod(0o755)  # pytest's tmp_path is root's alone
+        shutil.copyfile(db, base / "app.db")
+        (base / "app.db").chmod(0o644)
+        dbkeeper("backup", f"sqlite:///{base / 'app.db'}", "--dir", str(base / "bk"))
+        subprocess.run(["chown", "-R", "nobody", str(base / "bk")], check=True)
+        (base / "locked").mkdir(mode=0o555)
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(BIN / "dbkeeper")]
+        runs = [
+            _run([*as_nobody, "backup", f"sqlite:///{base / 'app.db'}", "--dir", str(base / "locked" / "bk")]),
+            _run(
+                [*as_nobody, "restore", "latest", f"sqlite:///{base / 'locked' / 'copy.db'}", "--dir", str(base / "bk")]
+            ),
+        ]
+        assert_one_line_error(runs[0], f"permission denied on {base / 'locked' / 'bk'}", "choose another backup")
+        assert_one_line_error(runs[1], "permission denied on", f"give this user access to {base / 'locked'}")
+        assert list((base / "locked").iterdir()) == []
+
+
+def _run(argv: list[str]) -> Run:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 # item 13 ------------------------------------------------------------------------------
