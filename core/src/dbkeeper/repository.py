@@ -288,7 +288,7 @@ class Repository:
         one-line StorageError by :func:`dbkeeper.filesystem.writing` around the caller).
         """
         missing = []
-        current = Path(os.path.abspath(self.root))
+        current = self.root
         while not current.exists() and current != current.parent:
             missing.append(current)
             current = current.parent
@@ -526,8 +526,10 @@ class Repository:
             raise BackupError(_dir_problem(entry, exc)) from None
         if fd is None:
             raise BackupError(
-                f"backup {entry.id} is locked by another process (a backup still being written, or another "
-                "delete); wait for it to finish"
+                f"backup {entry.id} is still being written; wait for it to finish"
+                if entry.status is Status.RUNNING
+                else f"backup {entry.id} is locked by another process (another delete or prune, for more than "
+                f"{LOCK_WAIT:.0f} s); wait for it to finish"
             )
         try:
             if not _same_dir(entry.path, fd):
