@@ -56,8 +56,7 @@ def human_bytes(count: int) -> str:
 
 
 def _existing(path: Path) -> Path:
-    """*path*, or its nearest ancestor that exists (a directory that would hold it)."""
-    path = Path(os.path.abspath(path))
+    """*path*, or its nearest ancestor that exists (a directory that would hold it), named as *path* is."""
     while not path.exists() and path != path.parent:
         path = path.parent
     return path

@@ -101,5 +101,5 @@ dir_option = click.option(
     "--dir",
     "directory",
     type=BackupDirectory(),
-    help="Backup directory (default: backup_dir in dbkeeper.toml, else ./backups); a local path, not a URL.",
+    help="Backup directory (default: backup_dir in dbkeeper.toml, else ./backups).",
 )
