@@ -269,20 +269,7 @@ class PythonDumper:
         return rows, written
 
     def _trigger(self, conn: pymysql.connections.Connection, name: str) -> bytes:
-        ((_, sql_mode, statement, charset, collation, *_),) = self._rows(
-            conn, f"SHOW CREATE TRIGGER {quote_identifier(name)}"
-        )
-        enter, leave = _session_block(b"/*!50003", b" ;", charset, collation)
-        return (
-            enter
-            + b"/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n"
-            + b"/*!50003 SET sql_mode              = '%s' */ ;\n" % sql_mode
-            + b"DELIMITER ;;\n"
-            + statement
-            + b"\n;;\nDELIMITER ;\n"
-            + b"/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n"
-            + leave
-        )
+        return trigger_script(conn, name)
 
     # -- views, events, routines -----------------------------------------------------
 
@@ -389,6 +376,28 @@ class PythonDumper:
             + b"/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n"
             + leave
         )
+
+
+def trigger_script(conn: pymysql.connections.Connection, name: str) -> bytes:
+    """The ``mariadb-dump`` text that creates trigger *name* of the connection's database again.
+
+    *conn* converts nothing (``use_unicode=False``, raw converters), so the definition is
+    the server's own bytes.
+    """
+    with conn.cursor() as cursor:
+        cursor.execute(f"SHOW CREATE TRIGGER {quote_identifier(name)}")
+        ((_, sql_mode, statement, charset, collation, *_),) = cursor.fetchall()
+    enter, leave = _session_block(b"/*!50003", b" ;", charset, collation)
+    return (
+        enter
+        + b"/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n"
+        + b"/*!50003 SET sql_mode              = '%s' */ ;\n" % sql_mode
+        + b"DELIMITER ;;\n"
+        + statement
+        + b"\n;;\nDELIMITER ;\n"
+        + b"/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n"
+        + leave
+    )
 
 
 def _fetch(cursor: pymysql.cursors.SSCursor) -> Iterator[tuple[Any, ...]]:

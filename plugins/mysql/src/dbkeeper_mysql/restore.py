@@ -5,10 +5,12 @@ Tables are loaded into a private staging database on the same server
 touched until every artifact has been read to its verified end and every staging table
 holds exactly the rows the manifest records. Then the triggers, views, routines and
 events are rehearsed in staging (so that, for example, a DEFINER the restoring user may
-not set fails before the target changes) and dropped again; the tables move into the
-target with one atomic ``RENAME TABLE`` (with ``--force``, the target's old tables move
-out in the same statement); and the triggers, views, routines and events are created in
-the target.
+not set fails before the target changes) and dropped again, and the swap is journaled and
+made (see :mod:`dbkeeper_mysql.swap`): the tables move into the target with one atomic
+``RENAME TABLE`` (with ``--force``, the target's old tables move out in the same
+statement), and the triggers, views, routines and events are created in the target.
+Whenever the process dies, the next restore on the server finishes or undoes the swap
+from its journal, so the target is the old database or the new one, whole.
 
 A selective restore (``--table``) brings only the chosen tables and their triggers; the
 rest of the target stays as it is. Foreign keys of the chosen tables that point at tables
@@ -19,111 +21,31 @@ that foreign keys of the target's other tables keep pointing at them.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
 import re
-import secrets
 import shutil
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dbkeeper.contract import ArtifactSource, RestoreRequest, RestoreResult
 from dbkeeper.errors import ConfigError, DatabaseError, IntegrityError, TargetNotEmptyError
+from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q
+from dbkeeper_mysql.catalog import query as _query
 from dbkeeper_mysql.layout import Layout, TablePart
 from dbkeeper_mysql.load import Loader
-from dbkeeper_mysql.server import ServerTarget, admin_connection, describe
-from dbkeeper_mysql.sqltext import CHUNK, quote_identifier, shown
+from dbkeeper_mysql.pydump import trigger_script
+from dbkeeper_mysql.server import ServerTarget, admin_connection
+from dbkeeper_mysql.sqltext import CHUNK, shown
 from dbkeeper_mysql.streams import Cancellable, Concat, PartFilter, unchanged
+from dbkeeper_mysql.swap import Journal, Plan, report, settle_leftovers
 
 if TYPE_CHECKING:
     import pymysql
 
-
-STAGING_PREFIX = "dbkeeper_restore_"
-REPLACED_PREFIX = "dbkeeper_replaced_"
 _FOREIGN_KEY = re.compile(rb"(  CONSTRAINT `(?:[^`]|``)*` FOREIGN KEY \(.*?\) REFERENCES )`((?:[^`]|``)*)`(?= \()")
-
-
-def q(name: str) -> str:
-    """Shorthand for a quoted identifier in SQL text."""
-    return quote_identifier(name)
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """What a database holds."""
-
-    tables: list[str]
-    views: list[str]
-    routines: list[tuple[str, str]]
-    events: list[str]
-    triggers: list[str]
-
-    @property
-    def empty(self) -> bool:
-        """Whether it holds nothing at all."""
-        return not (self.tables or self.views or self.routines or self.events)
-
-    def summary(self) -> str:
-        """What it holds, as ``3 tables, 1 view``."""
-        counts = [("table", len(self.tables)), ("view", len(self.views)), ("routine", len(self.routines))]
-        counts.append(("event", len(self.events)))
-        return ", ".join(f"{n} {what}{'s' if n != 1 else ''}" for what, n in counts if n)
-
-
-def _query(conn: pymysql.connections.Connection, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with conn.cursor() as cursor:
-        cursor.execute(sql, args or None)
-        return list(cursor.fetchall())
-
-
-def inventory(conn: pymysql.connections.Connection, database: str) -> Inventory | None:
-    """The contents of *database*, or None when it does not exist."""
-    if not _query(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,)):
-        return None
-    listing = _query(
-        conn, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
-    )
-    return Inventory(
-        tables=sorted(name for name, kind in listing if kind != "VIEW"),
-        views=sorted(name for name, kind in listing if kind == "VIEW"),
-        routines=[
-            (kind, name)
-            for kind, name in _query(
-                conn,
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
-                "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE <> 'PACKAGE BODY'",
-                (database,),
-            )
-        ],
-        events=[
-            name
-            for (name,) in _query(
-                conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s", (database,)
-            )
-        ],
-        triggers=[
-            name
-            for (name,) in _query(
-                conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s", (database,)
-            )
-        ],
-    )
-
-
-def drop_programs(conn: pymysql.connections.Connection, database: str, contents: Inventory) -> None:
-    """Drop the triggers, views, routines and events of *database* (not its tables)."""
-    statements = [f"DROP TRIGGER IF EXISTS {q(database)}.{q(name)}" for name in contents.triggers]
-    statements += [f"DROP VIEW IF EXISTS {q(database)}.{q(name)}" for name in contents.views]
-    statements += [f"DROP {kind} IF EXISTS {q(database)}.{q(name)}" for kind, name in contents.routines]
-    statements += [f"DROP EVENT IF EXISTS {q(database)}.{q(name)}" for name in contents.events]
-    for statement in statements:
-        _query(conn, statement)
 
 
 class Restore:
@@ -154,28 +76,39 @@ class Restore:
 
     def run(self) -> RestoreResult:
         """Restore; see the module docstring for the steps."""
+        report(settle_leftovers(self.target, self.database))
         with admin_connection(self.target) as conn:
             _query(conn, "SET SESSION foreign_key_checks = 0")
             existing = inventory(conn, self.database)
             self._refuse_unless_empty(existing)
             header = _read_all(self.request.artifacts, self.layout.header)
-            with self._scratch_database(conn, STAGING_PREFIX) as staging:
+            with Journal.opened(self.target, self._defaults(), conn) as journal:
+                staging = journal.workspace.staging
                 programs = self._spool_programs()
                 counts = self._load_tables(staging, header)
+                new = Inventory()
                 if programs is not None:
                     self._run_programs(staging, header, programs)
-                    drop_programs(conn, staging, _present(inventory(conn, staging)))
-                self._swap(conn, staging, existing)
-                if programs is not None:
-                    try:
-                        self._run_programs(self.database, header, programs)
-                    except DatabaseError as exc:
-                        raise DatabaseError(
-                            f"the tables were restored into {shown(self.database)}, but creating its triggers, views, "
-                            f"routines or events failed: {exc}"
-                        ) from None
+                    new = _present(inventory(conn, staging)).programs()
+                    drop_programs(conn, staging, new)
+                plan = self._plan(conn, new, header + programs.read_bytes() if programs else b"")
+                journal.record(conn, plan)
+                journal.swap(conn, plan, self.request.committing)
         selected = [part.name for part in self.parts if not part.sequence] if self.selective else None
         return RestoreResult(database=self.target.url.safe(), row_counts=counts, tables=selected)
+
+    def _plan(self, conn: pymysql.connections.Connection, new: Inventory, programs: bytes) -> Plan:
+        """What the swap will change; the target's old triggers kept as a script to create them again."""
+        old = inventory(conn, self.database)
+        if old is None or self.selective:
+            return Plan(self.database, self.selective, old is None, Inventory(), new, b"", programs)
+        import pymysql
+
+        with closing(
+            self.target.connect(self.database, use_unicode=False, conv=dict(pymysql.converters.encoders))
+        ) as raw:
+            old_triggers = b"".join(trigger_script(raw, name) for name in old.triggers)
+        return Plan(self.database, False, False, old.programs(), new, old_triggers, programs)
 
     # -- before anything is written --------------------------------------------------
 
@@ -194,23 +127,6 @@ class Restore:
                 f"restore target {shown(self.database)} on {self.target} already holds {existing.summary()}; pass "
                 "--force to replace its whole contents, or restore into a new database"
             )
-
-    @contextlib.contextmanager
-    def _scratch_database(self, conn: pymysql.connections.Connection, prefix: str) -> Iterator[str]:
-        """A new empty database for the duration of the block, dropped afterwards."""
-        name = prefix + secrets.token_hex(4)
-        try:
-            _query(conn, f"CREATE DATABASE {q(name)} {self._defaults()}")
-        except Exception as exc:
-            raise DatabaseError(
-                f"cannot create the working database {shown(name)} beside {shown(self.database)}: {describe(exc)} — "
-                f"the restoring user needs all privileges on databases named {prefix}… (see docs/mysql.md)"
-            ) from None
-        try:
-            yield name
-        finally:
-            with contextlib.suppress(Exception):
-                _query(conn, f"DROP DATABASE IF EXISTS {q(name)}")
 
     def _defaults(self) -> str:
         collation = f" COLLATE {self.collation}" if self.collation else ""
@@ -293,33 +209,6 @@ class Restore:
     def _run_programs(self, database: str, header: bytes, programs: Path) -> None:
         with programs.open("rb") as script:
             self.loader.load(database, Concat(header, script))
-
-    # -- making it visible -----------------------------------------------------------
-
-    def _swap(self, conn: pymysql.connections.Connection, staging: str, existing: Inventory | None) -> None:
-        """Move the staging tables into the target in one atomic RENAME TABLE."""
-        _query(conn, f"CREATE DATABASE IF NOT EXISTS {q(self.database)} {self._defaults()}")
-        moves = [f"{q(staging)}.{q(part.name)} TO {q(self.database)}.{q(part.name)}" for part in self.parts]
-        if existing is not None and self.selective:
-            chosen = {part.name for part in self.parts}
-            for name in chosen & set(existing.views):
-                _query(conn, f"DROP VIEW {q(self.database)}.{q(name)}")
-            if old := sorted(chosen & set(existing.tables)):
-                _query(conn, "DROP TABLE " + ", ".join(f"{q(self.database)}.{q(name)}" for name in old))
-        elif existing is not None and not existing.empty:
-            # A table with triggers cannot move to another database: its triggers go first.
-            # Views, routines and events go after the swap, just before the backup's are made.
-            drop_programs(conn, self.database, Inventory([], [], [], [], existing.triggers))
-            with self._scratch_database(conn, REPLACED_PREFIX) as replaced:
-                moves = [f"{q(self.database)}.{q(name)} TO {q(replaced)}.{q(name)}" for name in existing.tables] + moves
-                if moves:
-                    with self.request.committing():  # the target holds the backup's tables from here on
-                        _query(conn, "RENAME TABLE " + ", ".join(moves))
-            drop_programs(conn, self.database, dataclasses.replace(existing, triggers=[]))
-            return
-        if moves:
-            with self.request.committing():  # the target holds the backup's tables from here on
-                _query(conn, "RENAME TABLE " + ", ".join(moves))
 
 
 def _present(contents: Inventory | None) -> Inventory:
