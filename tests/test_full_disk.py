@@ -7,6 +7,7 @@ and a full disk during SQLite's snapshot blamed the source ("cannot read SQLite 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from small_fs import compressible_db, everything_in, incompressible_db, small_file_system
 
+from dbkeeper.errors import DiskFullError
+from dbkeeper.filesystem import GuardedWriter
 from helpers import assert_one_line_error, dbkeeper
 
 
@@ -103,3 +106,15 @@ def test_verify_deep_with_a_full_scratch_space(airy_db: Path, tmp_path: Path, fu
     )  # fmt: skip
     assert everything_in(full) == before, "no scratch directory or partial database left"
     assert dbkeeper("verify", "latest", "--dir", str(backups)).out.startswith(f"ok {backup_id}")
+
+
+def test_a_short_write_on_a_filling_disk_is_not_dropped(full: Path) -> None:
+    """With 1 MiB left, a 2 MiB write() takes what fits and reports no error: the rest must not vanish."""
+    (full / "filler").write_bytes(b"\0" * (1 << 20))
+    data = os.urandom(2 << 20)
+    with (full / "raw").open("wb", buffering=0) as raw:
+        assert 0 < raw.write(data) < len(data), "the system's write is short, without an error"
+    (full / "raw").unlink()
+    expected = r"ran out of space \(no room for .*guarded; .*it ran out after writing"
+    with (full / "guarded").open("wb", buffering=0) as file, pytest.raises(DiskFullError, match=expected):
+        GuardedWriter(file, full / "guarded", elsewhere="go elsewhere").write(data)

@@ -184,34 +184,40 @@ def full_error(path: Path) -> OSError:
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
 
 
-class GuardedWriter:
-    """Writes everything it is given to *file*, however short the system's writes; refusals as StorageError.
+def write_all(file: BinaryIO, data: bytes) -> int:
+    """Write all of *data* to the unbuffered *file*, however short the system's writes; return the bytes written.
 
-    An unbuffered file may take only part of a write (the file system filled up in its
-    middle); the rest is written again, so no byte is silently dropped, and the refusal
-    that follows names *path* and how much had been written.
+    A ``write()`` on a file system that fills up in its middle takes only part of the
+    data and reports no error; the rest must be written again (which then raises
+    ``ENOSPC``), or it would be silently dropped.
+    """
+    view = memoryview(data)
+    while view:
+        view = view[file.write(view) :]
+    return len(data)
+
+
+class GuardedWriter:
+    """Writes to *file* with :func:`write_all`; a file system's refusal is raised as a StorageError.
+
+    The error names *path* and how much of the file had been written when it ran out.
     """
 
     def __init__(self, file: BinaryIO, path: Path, *, elsewhere: str) -> None:
         self._file = file
         self._path = path
         self._elsewhere = elsewhere
-        self.written = 0
 
     def write(self, data: bytes, /) -> int:
         """Write all of *data*; return its length."""
-        view = memoryview(data)
         try:
-            while view:
-                count = self._file.write(view)
-                self.written += count
-                view = view[count:]
+            return write_all(self._file, data)
         except OSError as exc:
-            needed = f"it ran out after writing {human_bytes(self.written)}" if self.written else None
+            written = self._file.tell()
+            needed = f"it ran out after writing {human_bytes(written)}" if written else None
             if (error := storage_error(exc, self._path, elsewhere=self._elsewhere, needed=needed)) is None:
                 raise
             raise error from None
-        return len(data)
 
 
 def url_problem(text: str) -> str | None:

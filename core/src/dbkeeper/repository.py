@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 from dbkeeper.config import DEFAULT_BACKUP_DIR
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
-from dbkeeper.filesystem import local_directory
+from dbkeeper.filesystem import local_directory, write_all
 from dbkeeper.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
 
 MANIFEST = MANIFEST_FILE
@@ -249,7 +249,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write *data* to *path* through an :class:`AtomicFile`."""
     atomic = AtomicFile(path)
     try:
-        atomic.file.write(data)
+        write_all(atomic.file, data)  # a short write on a filling disk must not commit a truncated file
     except BaseException:
         atomic.discard()
         raise
