@@ -22,6 +22,7 @@ signal is raised again.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from types import FrameType
 
 DEFAULT_MESSAGE = "interrupted; nothing partial was left behind"
 """What an interruption means when no restore had changed its target."""
+HOLDING_NOTE = "dbkeeper: the restore is committing; stopping as soon as the commit has finished\n"
+"""Printed to stderr when a signal arrives while a commit runs (it is delivered afterwards)."""
 
 _lock = threading.RLock()
 _open_windows = 0
@@ -49,6 +52,8 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     global _held, _requested
     with _lock:
         if _open_windows:
+            if _held is None:
+                os.write(2, HOLDING_NOTE.encode())
             _held = signum
             return
         _requested = True

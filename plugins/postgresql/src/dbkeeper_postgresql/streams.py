@@ -211,7 +211,8 @@ def feed_into(
             return feed_verified(reader, stdin.write, before_last=lambda: window.enter_context(commit()))
         except BrokenPipeError:
             code = tool.process.wait()
-            _drain(reader)
+            if not (crew and crew.stopped.is_set()):  # stopped: nobody waits for the checksum any more
+                _drain(reader)
             raise DatabaseError(
                 f"{tool.name} failed (exit {code}) before reading all its input: {tool.error_line()}"
             ) from None
