@@ -178,3 +178,18 @@ def test_failed_backup_removes_only_the_directories_it_made(tmp_path: Path) -> N
     (tmp_path / "existing").mkdir()
     dbkeeper("backup", "sqlite:///missing.db", "--dir", "existing", cwd=tmp_path, check=False)
     assert everything_in(tmp_path) == ["existing", "keep"], "a directory that was there stays"
+
+
+def test_failed_first_backups_beside_good_ones_into_a_new_directory(tmp_path: Path, db: Path) -> None:
+    """A failing backup removes the new directory it made; a good one started at the same moment still succeeds."""
+    for round_ in range(5):
+        backups = tmp_path / f"round{round_}" / "bk"
+        argv = [str(BIN / "dbkeeper"), "backup", "--dir", str(backups)]
+        procs = [
+            subprocess.Popen([*argv, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for url in [f"sqlite:///{db}", f"sqlite:///{tmp_path / 'missing.db'}"] * 4
+        ]
+        outcomes = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]  # type: ignore[union-attr]
+        assert [code for code, _ in outcomes] == [0, 1] * 4, outcomes
+        assert all("does not exist" in err for code, err in outcomes if code), outcomes
+        assert len(dbkeeper("backups", "list", "--dir", str(backups), "--json").json()) == 4
