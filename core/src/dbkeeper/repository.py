@@ -113,17 +113,6 @@ def lock_dir(path: Path, *, exclusive: bool, wait: float = 0.0) -> int | None:
     return fd
 
 
-@contextlib.contextmanager
-def locked_dir(path: Path, *, exclusive: bool) -> Iterator[bool]:
-    """Try to lock directory *path* for the block; yield whether the lock was obtained (never waits)."""
-    fd = lock_dir(path, exclusive=exclusive)
-    try:
-        yield fd is not None
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
 def _same_dir(path: Path, fd: int) -> bool:
     """Whether *path* still names the directory open as *fd* (not deleted or replaced meanwhile)."""
     try:
@@ -134,14 +123,15 @@ def _same_dir(path: Path, fd: int) -> bool:
 
 
 def _file_problem(label: str, found: os.stat_result | OSError, recorded: int) -> str | None:
-    """What is wrong with stored file *label* given its ``lstat`` (or the error getting it), or None."""
+    """What is wrong with stored file *label* given its ``lstat`` (or the error getting it), or None.
+
+    The error of an ``O_NOFOLLOW`` open of a link (``ELOOP``) counts as finding a link.
+    """
     if isinstance(found, FileNotFoundError):
         return f"artifact {label} is missing — use another backup"
-    if isinstance(found, OSError):
-        if found.errno == errno.ELOOP:
-            return f"artifact {label} is a symbolic link, not a file dbkeeper wrote: it is damaged — use another backup"
+    if isinstance(found, OSError) and found.errno != errno.ELOOP:
         return f"artifact {label} cannot be read ({found.strerror}); use another backup"
-    if stat.S_ISLNK(found.st_mode):
+    if isinstance(found, OSError) or stat.S_ISLNK(found.st_mode):
         return f"artifact {label} is a symbolic link, not a file dbkeeper wrote: it is damaged — use another backup"
     if not stat.S_ISREG(found.st_mode):
         return f"artifact {label} is not a regular file: it is damaged — use another backup"
@@ -425,8 +415,8 @@ class Repository:
                 return None  # deleted meanwhile
             return Entry(path.name, path, Status.INCOMPLETE if free else Status.RUNNING)
         if problems := _stored_file_problems(fd, manifest):
-            if not _same_dir(path, fd) or _read_manifest(fd, path.name) is None:
-                return None  # being deleted by another process: its files go first after the manifest
+            if not _same_dir(path, fd) or not _exists(MANIFEST, fd):
+                return None  # being deleted by another process: the manifest goes first, then the files
             return Entry(path.name, path, Status.DAMAGED, manifest, "; ".join(problems))
         return Entry(path.name, path, Status.COMPLETE, manifest)
 
@@ -543,6 +533,15 @@ class Repository:
         finally:
             os.close(fd)
         fsync_dir(self.root)
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    """Whether *name* exists in the open directory (a link counts; it is not followed)."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _stored_file_problems(dir_fd: int, manifest: Manifest) -> list[str]:
