@@ -9,10 +9,11 @@ an expected line starts with ``error:`` and 0 otherwise. Blank lines at the end 
 output are not compared.
 
 Values that differ from run to run are matched by their shape, so the docs can show real
-ones: a backup id (the first time an id is seen it is bound to the real id, and later
-commands and outputs of the block use the real one), a UTC time, a duration (``0.1s``,
-``2.0 ms``), a 64-digit hex digest, and the numbers of JSON ``duration``/``seconds``
-fields. ``…`` matches anything within a line, and a line that is only ``…`` matches any
+ones: a backup id or the timestamp that starts a new migration's id (the first time one
+is seen it is bound to the real value, which later commands and outputs of the block
+then use), a UTC time, a duration (``0.1s``,
+``2.0 ms``), a 64-digit hex digest, and the numbers of JSON ``duration``, ``seconds`` and
+``duration_ms`` fields. ``…`` matches anything within a line, and a line that is only ``…`` matches any
 number of lines.
 
 An HTML comment just above the fence, ``<!-- console setup`` … ``-->``, holds shell
@@ -40,11 +41,13 @@ SETUP_START = "<!-- console setup"
 SETUP_END = "-->"
 EXIT = re.compile(r"^\[exit (\d+)\]$")
 BACKUP_ID = r"\d{8}T\d{6}(?:\.\d{3})?Z-[0-9a-f]{4}"
+MIGRATION_TIME = r"\d{14}"
 SHAPES = re.compile(
-    rf"(?P<id>\b{BACKUP_ID}\b)"
+    rf"(?P<id>\b{BACKUP_ID}\b|\b{MIGRATION_TIME}(?=_))"
     r"|(?P<time>\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)"
     r"|(?P<jsonnum>(?<=\"duration\": )-?\d+(?:\.\d+)?(?:e-?\d+)?"
-    r"|(?<=\"seconds\": )-?\d+(?:\.\d+)?(?:e-?\d+)?)"
+    r"|(?<=\"seconds\": )-?\d+(?:\.\d+)?(?:e-?\d+)?"
+    r"|(?<=\"duration_ms\": )\d+)"
     r"|(?P<duration>\b\d+(?:\.\d+)? ?(?:ms|s)\b)"
     r"|(?P<hex>\b[0-9a-f]{64}\b)"
     r"|(?P<any>…)"
@@ -149,7 +152,7 @@ def line_pattern(line: str, ids: dict[str, str], groups: dict[str, str]) -> str:
             else:
                 group = f"id{len(groups)}"
                 groups[group] = text
-                out.append(f"(?P<{group}>{BACKUP_ID})")
+                out.append(f"(?P<{group}>{BACKUP_ID if re.fullmatch(BACKUP_ID, text) else MIGRATION_TIME})")
         else:
             out.append(
                 {
