@@ -75,8 +75,10 @@ def run_watched(argv: list[str], env: dict[str, str], cwd: Path, secret: str) ->
                 seen.secret_in_environment.append(Path(arguments[0].decode()).name)
             for argument in arguments:
                 if argument.startswith(b"--defaults-file="):
+                    path = argument.split(b"=", 1)[1].decode()  # /dev/fd/N is the tool's own descriptor N
+                    own = entry / "fd" / Path(path).name if path.startswith("/dev/fd/") else Path(path)
                     with suppress(OSError):
-                        seen.option_file_modes.add(stat.S_IMODE(os.stat(argument.split(b"=", 1)[1]).st_mode))
+                        seen.option_file_modes.add(stat.S_IMODE(os.stat(own).st_mode))
     _, err = proc.communicate()
     assert proc.returncode == 0, err.decode()
     return seen

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pg_server import APP_USER, Server
-from test_pg_safety import start
+from processes import start
 
 from conftest import copy_of
 from helpers import dbkeeper

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import threading
@@ -13,52 +12,9 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from pg_server import APP_PASSWORD, Server
+from processes import process_tree, start, wait_for
 
-from helpers import BIN, assert_one_line_error, dbkeeper
-
-
-def start(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """The real CLI as a background process."""
-    inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.Popen(
-        [str(BIN / "dbkeeper"), *args], cwd=cwd, env={**inherited, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def process_tree(root: int) -> dict[int, str]:
-    """*root* and every process below it, with their arguments as ``ps`` shows them."""
-    listing = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
-    children: dict[int, list[int]] = {}
-    arguments: dict[int, str] = {}
-    for line in listing.splitlines():
-        pid, ppid, args = [*line.split(None, 2), ""][:3]
-        children.setdefault(int(ppid), []).append(int(pid))
-        arguments[int(pid)] = args
-    tree, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in arguments:
-            tree[pid] = arguments[pid]
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def wait_for(tool: str, owner: subprocess.Popen[str], count: int = 1) -> list[int]:
-    """Pids of *tool* processes (at least *count*) started by *owner*; fails if it ends first."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = [
-            pid
-            for pid, args in process_tree(owner.pid).items()
-            if Path(args.split(" ")[0]).name == tool and "--version" not in args  # not the short version probe
-        ]
-        if len(found) >= count:
-            return found
-        if owner.poll() is not None:
-            pytest.fail(f"the command ended before {tool} was seen: {owner.communicate()}")
-        time.sleep(0.02)
-    pytest.fail(f"{tool} never appeared")
+from helpers import assert_one_line_error, dbkeeper
 
 
 def assert_password_nowhere_in_arguments(owner: subprocess.Popen[str], pids: list[int], tool: str) -> None:
@@ -75,9 +31,11 @@ def assert_password_nowhere_in_arguments(owner: subprocess.Popen[str], pids: lis
             item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item
         )
         assert environ.get("PGPASSWORD", "") == ""
-        passfile = Path(environ["PGPASSFILE"])
-        assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
-        assert passfile.read_text().startswith("*:*:*:*:")
+        passfile = Path(environ["PGPASSFILE"])  # /dev/fd/N: an in-memory file the tool inherited
+        assert passfile.parent == Path("/dev/fd"), passfile
+        inherited = Path(f"/proc/{pid}/fd/{passfile.name}")
+        assert stat.S_IMODE(inherited.stat().st_mode) == 0o600
+        assert inherited.read_text().startswith("*:*:*:*:")
 
 
 def hold_exclusive_lock(pg: Server, database: str, table: str) -> psycopg.Connection[tuple[object, ...]]:

@@ -3,8 +3,9 @@
 Engine-neutral plumbing for drivers: a tool's stdout streamed into an artifact; a
 verified artifact streamed into a tool's stdin, holding back the final chunk until the
 checksum has been proven, so a tool that commits at the end of its input never commits
-unverified data; stderr kept for a one-line error; and private (0600) files for
-credentials, so that passwords never appear in process arguments.
+unverified data; stderr kept for a one-line error; and secrets (a passfile, an option
+file) handed to the tools without ever being written to a file system nor shown in
+their arguments or environment (:func:`secret_file`, :func:`child_environment`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import contextlib
 import fcntl
 import os
 import queue
+import re
+import secrets
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote
 
 from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError
@@ -39,11 +44,161 @@ def find_tool(names: Sequence[str], install_hint: str) -> str:
 
 
 def private_file(path: Path, text: str) -> Path:
-    """Create *path* readable by its owner only, holding *text* (a password file)."""
+    """Create *path* readable by its owner only, holding *text*."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(text)
     return path
+
+
+# -- secrets -----------------------------------------------------------------------
+
+SECRET_MIN_LENGTH = 4
+"""Secrets shorter than this are not searched for in the environment (they would match everything)."""
+SCRUBBED_VARIABLES = ("DATABASE_URL",)
+"""Variables never passed to a child process."""
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
+RUNTIME_DIR_NAME = "dbkeeper-{uid}"
+"""Where secrets go where in-memory files are unavailable: under ``$XDG_RUNTIME_DIR``, else
+``/dev/shm``, else the temporary directory; mode 0700, one locked subdirectory per run."""
+
+_live_lock = threading.Lock()
+_live_secrets: dict[str, tuple[int | None, str | None]] = {}  # path → (descriptor children need, secret)
+
+
+@contextlib.contextmanager
+def secret_file(text: str, *, secret: str | None) -> Iterator[str]:
+    """A private file holding *text* for the tools started here, as a path to pass them.
+
+    On Linux it is an in-memory file (``memfd``, mode 0600, sealed) that a tool opens as
+    ``/dev/fd/N``, as often as it likes (libpq re-reads a passfile for every connection,
+    pg_dump's and pg_restore's ``--jobs`` workers too): it is never on a file system and
+    vanishes with the process, however it ends — ``kill -9`` included. Elsewhere it is a
+    0600 file in a private runtime directory outside the backup directory
+    (:func:`runtime_directory`), removed afterwards, or by the next run if this one is
+    killed. While the block runs, *secret* (the password in *text*) is also kept out of the
+    environment of every child process (:func:`child_environment`).
+    """
+    if hasattr(os, "memfd_create"):
+        with _memory_file(text) as (path, fd), _registered(path, fd, secret):
+            yield path
+        return
+    with runtime_directory() as directory:
+        path = str(private_file(directory / f"secret-{secrets.token_hex(4)}", text))
+        with _registered(path, None, secret):
+            yield path
+
+
+@contextlib.contextmanager
+def _memory_file(text: str) -> Iterator[tuple[str, int]]:
+    fd = os.memfd_create("dbkeeper-secret", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.fchmod(fd, 0o600)  # libpq ignores a passfile others could read
+        data = text.encode()
+        while data:
+            data = data[os.write(fd, data) :]
+        seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)  # no tool can change it
+        yield f"/dev/fd/{fd}", fd
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _registered(path: str, fd: int | None, secret: str | None) -> Iterator[None]:
+    with _live_lock:
+        _live_secrets[path] = (fd, secret)
+    try:
+        yield
+    finally:
+        with _live_lock:
+            del _live_secrets[path]
+
+
+def _hides(value: str, hidden: Sequence[str]) -> bool:
+    """Whether *value* holds one of the secrets, or a URL with a password in it."""
+    if _URL_WITH_PASSWORD.search(value):
+        return True
+    decoded = unquote(value)
+    return any(secret in value or secret in decoded for secret in hidden)
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process: this one's, without secrets, plus *extra*.
+
+    Dropped: ``DATABASE_URL``, any variable holding a URL with a password, and any variable
+    holding the secret of a live :func:`secret_file` (as is or percent-encoded: a
+    ``${VAR}`` that ``dbkeeper.toml`` names), so that no password can be read from the
+    tool's ``/proc/PID/environ``.
+    """
+    with _live_lock:
+        hidden = [s for _, s in _live_secrets.values() if s and len(s) >= SECRET_MIN_LENGTH]
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in SCRUBBED_VARIABLES and not _hides(value, hidden)
+    }
+    return {**kept, **(extra or {})}
+
+
+def _descriptors_named(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, ...]:
+    """The descriptors of the live secret files that *argv* or *env* name (the child must inherit them)."""
+    text = "\0".join([*argv, *env.values()])
+    with _live_lock:
+        return tuple(fd for path, (fd, _) in _live_secrets.items() if fd is not None and path in text)
+
+
+@contextlib.contextmanager
+def runtime_directory() -> Iterator[Path]:
+    """A private directory (0700) for this run's secrets, outside any backup directory, removed afterwards.
+
+    It holds a lock for as long as it exists; directories whose lock nobody holds belong
+    to runs that were killed and are removed first.
+    """
+    root = runtime_root()
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(root_fd, fcntl.LOCK_EX)  # no sweep removes a directory between its creation and its lock
+        _sweep_runtime(root)
+        directory = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(root_fd)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.close(fd)
+
+
+def runtime_root() -> Path:
+    """``dbkeeper-UID`` under the runtime, shared-memory or temporary directory; checked to be ours alone."""
+    candidates = [os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm", tempfile.gettempdir()]
+    base = next(Path(c) for c in candidates if c and os.path.isdir(c) and os.access(c, os.W_OK | os.X_OK))
+    root = base / RUNTIME_DIR_NAME.format(uid=os.getuid())
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o700)
+    info = root.lstat()
+    if not os.path.isdir(root) or root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DatabaseError(f"{root} is not a private directory of this user: remove it and retry")
+    return root
+
+
+def _sweep_runtime(root: Path) -> None:
+    """Remove the directories of runs that were killed (their lock is free)."""
+    for directory in root.iterdir():
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(directory, ignore_errors=True)
+        except BlockingIOError:
+            continue  # a run in progress
+        finally:
+            os.close(fd)
 
 
 def feed_verified(
@@ -116,7 +271,8 @@ class Tool:
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                env={**os.environ, **(env or {})},
+                env=child_environment(env),
+                pass_fds=_descriptors_named(argv, env or {}),
             )
         except OSError as exc:
             raise DatabaseError(f"cannot run {self.name}: {exc.strerror}") from None

@@ -8,20 +8,28 @@ they are on ``PATH``, else PyMySQL), ``client`` (the client tools or an error) o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from dbkeeper.contract import DumpRequest, DumpResult
 from dbkeeper.errors import ConfigError, DatabaseNotFoundError
-from dbkeeper.tools import find_tool, stream_out
+from dbkeeper.tools import child_environment, find_tool, stream_out
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.load import ClientLoader, Loader, PythonLoader
 from dbkeeper_mysql.pydump import PythonDumper
-from dbkeeper_mysql.server import ServerInfo, ServerTarget, admin_connection, database_defaults, server_info
+from dbkeeper_mysql.server import (
+    ServerInfo,
+    ServerTarget,
+    admin_connection,
+    database_defaults,
+    server_info,
+    tool_errors,
+)
 from dbkeeper_mysql.split import DumpSplitter
 
 TOOLS_ENV = "DBKEEPER_MYSQL_TOOLS"
@@ -47,14 +55,19 @@ def _tool(names: tuple[str, ...], choice: str) -> str | None:
     return next((path for name in names if (path := shutil.which(name))), None)
 
 
-def loader_for(target: ServerTarget, info: ServerInfo, choice: str, scratch: Path) -> Loader:
-    """The ``mariadb`` client with a private option file, or PyMySQL (*choice* from :func:`tools_choice`)."""
+@contextlib.contextmanager
+def loader_for(target: ServerTarget, info: ServerInfo, choice: str) -> Iterator[Loader]:
+    """For the block: the ``mariadb`` client with its option file, or PyMySQL (*choice* from :func:`tools_choice`)."""
     tool = _tool(info.client_tools, choice)
-    return ClientLoader(tool, target.option_file(scratch)) if tool else PythonLoader(target)
+    if tool is None:
+        yield PythonLoader(target)
+        return
+    with target.option_file() as options:
+        yield ClientLoader(tool, options)
 
 
 def _tool_version(tool: str) -> str:
-    proc = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
+    proc = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False, env=child_environment())
     return " ".join(proc.stdout.split()) or Path(tool).name
 
 
@@ -88,7 +101,8 @@ def dump(request: DumpRequest) -> DumpResult:
     tool = _tool(info.dump_tools, choice)
     if tool:
         dumper = _tool_version(tool)
-        layout, counts = _client_dump(tool, dumper, target, database, request)
+        with tool_errors(target):
+            layout, counts = _client_dump(tool, dumper, target, database, request)
     else:
         python = PythonDumper(target, database, info.version)
         python.dump(request.artifacts)
@@ -118,9 +132,17 @@ def _client_dump(
     tool: str, tool_version: str, target: ServerTarget, database: str, request: DumpRequest
 ) -> tuple[Layout, dict[str, int]]:
     """Stream ``mariadb-dump`` through the splitter."""
+    with target.option_file() as options:
+        return _run_client_dump(tool, tool_version, options, database, request)
+
+
+def _run_client_dump(
+    tool: str, tool_version: str, options: str, database: str, request: DumpRequest
+) -> tuple[Layout, dict[str, int]]:
+    """Stream ``mariadb-dump``, connected through the option file *options*, through the splitter."""
     argv = [
         tool,
-        f"--defaults-file={target.option_file(request.scratch_dir)}",
+        f"--defaults-file={options}",
         "--single-transaction",
         "--routines",
         "--triggers",

@@ -10,7 +10,6 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from dbkeeper.errors import DatabaseError
@@ -44,7 +43,7 @@ class ClientLoader:
     """
 
     tool: str
-    option_file: Path
+    option_file: str
 
     def load(self, database: str, script: Readable) -> None:
         """Stream *script* into the client connected to *database*."""

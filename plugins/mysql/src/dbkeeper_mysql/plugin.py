@@ -78,8 +78,8 @@ def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
     target = ServerTarget.from_url(request.url)
     with admin_connection(target) as conn:
         info = server_info(conn)
-    loader = dump.loader_for(target, info, choice, request.scratch_dir)
-    return Restore(request, loader).run()
+    with dump.loader_for(target, info, choice) as loader:
+        return Restore(request, loader).run()
 
 
 @hookimpl

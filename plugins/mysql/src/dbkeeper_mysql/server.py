@@ -5,21 +5,21 @@ with ``?unix_socket=/path/to/mysqld.sock`` for a local socket, ``?charset=`` (ut
 by default), TLS (``ssl_mode``, ``ssl_ca``, ``ssl_cert``, ``ssl_key``; see :class:`Tls`) and
 timeouts (``connect_timeout``, ``read_timeout``, ``write_timeout``, ``lock_wait_timeout``;
 see :class:`Timeouts`).
-The client tools get the same connection through a private option file, so that the
-password never appears in a command line or an environment variable.
+The client tools get the same connection through an option file held in memory, so that
+the password never appears in a command line, an environment variable or a file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
-from dbkeeper.tools import private_file
+from dbkeeper.tools import secret_file
 from dbkeeper.urls import DatabaseURL, redact
 
 if TYPE_CHECKING:
@@ -259,12 +259,15 @@ class ServerTarget:
             return DatabaseNotFoundError(f"database {database!r} does not exist on {self}")
         return connect_failure(self, describe(exc), timed_out="timed out" in str(exc))
 
-    def option_file(self, directory: Path) -> Path:
-        """Write a ``[client]`` option file (mode 0600) for ``mariadb``/``mariadb-dump`` into *directory*.
+    @contextlib.contextmanager
+    def option_file(self) -> Iterator[str]:
+        """A ``[client]`` option file for ``mariadb``/``mariadb-dump``, as a path, for the block.
 
-        Pass it as the *first* option: ``--defaults-extra-file=PATH``. Without a socket the
-        tools are told to use TCP, as PyMySQL does (they would take ``localhost`` to mean the
-        default socket).
+        Pass it as the *first* option: ``--defaults-file=PATH``. It is a
+        :func:`dbkeeper.tools.secret_file` (in memory, read as ``/dev/fd/N``): the password
+        is never written to a file system, so a killed backup or restore leaves it nowhere.
+        Without a socket the tools are told to use TCP, as PyMySQL does (they would take
+        ``localhost`` to mean the default socket).
         """
         lines = ["[client]", f"default-character-set={_option_value(self.charset)}"]
         if self.user:
@@ -277,7 +280,8 @@ class ServerTarget:
             lines += [f"host={_option_value(self.host)}", f"port={self.port}", "protocol=tcp"]
         lines += self.tls.option_lines()
         lines += self.timeouts.option_lines()  # last: it opens the [mysql] group
-        return private_file(directory / "client.cnf", "\n".join(lines) + "\n")
+        with secret_file("\n".join(lines) + "\n", secret=self.password) as path:
+            yield path
 
 
 def connect_failure(target: ServerTarget, reason: str, *, timed_out: bool = False) -> DatabaseError:
@@ -291,6 +295,43 @@ def connect_failure(target: ServerTarget, reason: str, *, timed_out: bool = Fals
             "never answers — check the host and port, or raise ?connect_timeout= in the URL)"
         )
     return DatabaseError(f"cannot connect to {target}: {reason}")
+
+
+_TOOL_CONNECT_ERROR = re.compile(
+    r"Got error: (?P<dump>\d+): \"?(?P<dump_text>.*?)\"? when trying to connect"
+    r"|ERROR (?P<client>\d+) \([0-9A-Z]+\)(?: at line \d+)?: (?P<client_text>.*)"
+)
+_CLIENT_CONNECT_CODES = {1045, 2002, 2003, 2005, 2026}
+"""The ``mariadb`` client's errors that mean its connection failed (2013 only during the handshake)."""
+
+
+def tool_connect_failure(target: ServerTarget, exc: DatabaseError) -> DatabaseError | None:
+    """A client tool's failure to connect as :func:`connect_failure` words it, or None for other failures.
+
+    ``mariadb-dump`` says ``Got error: 2003: "…" when trying to connect``; the ``mariadb``
+    client says ``ERROR 2003 (HY000): …``.
+    """
+    match = _TOOL_CONNECT_ERROR.search(str(exc))
+    if match is None:
+        return None
+    if match["dump"]:
+        code, text = int(match["dump"]), match["dump_text"]
+    else:
+        code, text = int(match["client"]), match["client_text"]
+        handshake = code == CONNECTION_LOST and ("handshake" in text or "authorization" in text)
+        if code not in _CLIENT_CONNECT_CODES and not handshake:
+            return None
+    timed_out = code == CONNECTION_LOST and ("system error: 110" in text or "timed out" in text)
+    return connect_failure(target, f"({code}) {text.strip()}", timed_out=timed_out)
+
+
+@contextlib.contextmanager
+def tool_errors(target: ServerTarget) -> Iterator[None]:
+    """For the block: a client tool's failure to connect is reported as every connection failure is."""
+    try:
+        yield
+    except DatabaseError as exc:
+        raise tool_connect_failure(target, exc) or exc from None
 
 
 def _option_value(value: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbkeeper.errors import DatabaseError
-from dbkeeper.tools import find_tool
+from dbkeeper.tools import child_environment, find_tool
 
 BINDIR_ENV = "DBKEEPER_PG_BINDIR"
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(?P<major>\d+)(?:\.(?P<minor>\d+))?")
@@ -66,7 +66,9 @@ def locate(name: str) -> Client:
 @functools.lru_cache(maxsize=16)
 def _probe(name: str, path: str) -> Client:
     try:
-        output = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+        output = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, env=child_environment()
+        ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise DatabaseError(f"cannot run {path} --version: {exc}") from None
     match = _VERSION.search(output)

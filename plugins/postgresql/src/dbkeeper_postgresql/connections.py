@@ -5,22 +5,20 @@ host, port, user and database come from the URL; every query parameter (``sslmod
 ``host=/unix/socket/dir``, ``connect_timeout``, ``application_name`` …) is a libpq
 connection parameter and is passed through unchanged, both to psycopg and to the client
 tools. The password never reaches a command line: psycopg gets it in-process, the tools
-through a private passfile (see :func:`Endpoint.client_env`).
+through a passfile in memory (see :func:`Endpoint.client_env`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
-from dbkeeper.tools import private_file
+from dbkeeper.tools import secret_file
 from dbkeeper.urls import DatabaseURL, redact
 
 if TYPE_CHECKING:
@@ -131,24 +129,21 @@ class Endpoint:
         raise failure
 
     @contextlib.contextmanager
-    def client_env(self, scratch: Path) -> Iterator[dict[str, str]]:
+    def client_env(self) -> Iterator[dict[str, str]]:
         """Environment for pg_dump/pg_restore/psql: the password in a private passfile.
 
-        The passfile (0600, in the private scratch directory) matches any host, port,
-        database and user, so it serves every connection of this operation; an inherited
-        ``PGPASSWORD`` is blanked so that it cannot take precedence over the URL's password.
-        Without a password in the URL the user's own ``~/.pgpass`` or ``PGPASSWORD`` apply.
+        The passfile (:func:`dbkeeper.tools.secret_file`: in memory, read as ``/dev/fd/N``,
+        never in the backup directory) matches any host, port, database and user, so it
+        serves every connection of this operation; an inherited ``PGPASSWORD`` is blanked so
+        that it cannot take precedence over the URL's password. Without a password in the
+        URL the user's own ``~/.pgpass`` or ``PGPASSWORD`` apply.
         """
         if self.password is None:
             yield {}
             return
         escaped = self.password.replace("\\", "\\\\").replace(":", "\\:")
-        path = scratch / f"pgpass-{secrets.token_hex(4)}"
-        private_file(path, f"*:*:*:*:{escaped}\n")
-        try:
-            yield {"PGPASSFILE": str(path), "PGPASSWORD": ""}
-        finally:
-            path.unlink(missing_ok=True)
+        with secret_file(f"*:*:*:*:{escaped}\n", secret=self.password) as path:
+            yield {"PGPASSFILE": path, "PGPASSWORD": ""}
 
 
 def sqlalchemy_url(url: DatabaseURL) -> object:

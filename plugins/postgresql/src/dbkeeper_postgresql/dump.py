@@ -54,7 +54,7 @@ def dump(request: DumpRequest) -> DumpResult:
             raise database_error(exc, f"cannot read the catalog of {endpoint.label}") from None
         parts = layout.plan(facts["database"], request.format, tables, jobs)
         source = endpoint.with_database(facts["database"])
-        with source.client_env(request.scratch_dir) as env:
+        with source.client_env() as env:
             crew = Crew()
 
             def describe() -> tuple[list[catalog.Relation], dict[str, int], dict[str, int]]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from dbkeeper.contract import ArtifactSource, RestoreRequest, RestoreResult
 from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, DbkeeperError, TargetNotEmptyError
-from dbkeeper.tools import copy_into, feed_verified
+from dbkeeper.tools import child_environment, copy_into, feed_verified
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
@@ -78,7 +78,7 @@ class Plan:
 def restore(request: RestoreRequest) -> RestoreResult:
     """Restore ``request.backup`` into ``request.url``; see the module documentation for the guarantees."""
     plan = _plan(request)
-    with _prepared_target(plan) as created, plan.target.client_env(request.scratch_dir) as env:
+    with _prepared_target(plan) as created, plan.target.client_env() as env:
         try:
             _run(plan, env)
         except DbkeeperError as exc:
@@ -293,7 +293,11 @@ def _restore_from_file(
         argv = [*plan.pg_restore_argv(), f"--jobs={plan.jobs}"]
         if plan.selection is not None:
             listed = subprocess.run(
-                [plan.pg_restore.path, "--list", "--verbose", str(path)], capture_output=True, text=True, check=False
+                [plan.pg_restore.path, "--list", "--verbose", str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=child_environment(),
             )
             if listed.returncode != 0:
                 raise DatabaseError(f"pg_restore --list failed: {(listed.stderr.strip().splitlines() or ['?'])[-1]}")
