@@ -6,6 +6,8 @@ never writes a byte, as a hung server or a wrong port behind a proxy does.
 
 from __future__ import annotations
 
+import io
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,8 +17,10 @@ from pathlib import Path
 import pytest
 from mariadb_server import MariaDBServer
 
+from dbkeeper.errors import DatabaseError
 from dbkeeper.urls import DatabaseURL
-from dbkeeper_mysql.server import ServerTarget, Timeouts
+from dbkeeper_mysql.load import ClientLoader
+from dbkeeper_mysql.server import ServerTarget, Timeouts, tool_errors
 from helpers import assert_one_line_error, dbkeeper
 
 COMMANDS = {
@@ -100,9 +104,10 @@ def test_the_timeouts_are_bounded_by_default_and_set_by_the_url(mariadb: MariaDB
         assert (conn.connect_timeout, conn._read_timeout, conn._write_timeout) == (3, 4, 5)
 
 
-def test_the_client_tools_get_the_connect_timeout(mariadb: MariaDBServer, tmp_path: Path) -> None:
+def test_the_client_tools_get_the_connect_timeout(mariadb: MariaDBServer) -> None:
     target = ServerTarget.from_url(DatabaseURL.parse(mariadb.url("mysql") + "?connect_timeout=7"))
-    lines = target.option_file(tmp_path).read_text().splitlines()
+    with target.option_file() as path:
+        lines = Path(path).read_text().splitlines()
     assert lines[-2:] == ["[mysql]", "connect-timeout=7"]
 
 
@@ -115,3 +120,46 @@ def test_a_query_longer_than_read_timeout_fails(mariadb: MariaDBServer) -> None:
 def test_bad_timeouts_are_one_line_errors(value: str) -> None:
     run = dbkeeper("query", f"mysql://app:pw@127.0.0.1/shop?read_timeout={value}", "SELECT 1", check=False)
     assert_one_line_error(run, f"read_timeout={value!r}", "whole seconds from 1 to 31536000")
+
+
+def _forward_once(listener: socket.socket, port: int) -> None:
+    """Accept one connection, forward it to the server on *port*, then stop listening (later ones are refused)."""
+    client, _ = listener.accept()
+    listener.close()
+    server = socket.create_connection(("127.0.0.1", port))
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with closing(source), closing(sink):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    threading.Thread(target=pump, args=(client, server), daemon=True).start()
+    threading.Thread(target=pump, args=(server, client), daemon=True).start()
+
+
+def test_mariadb_dump_failing_to_connect_is_reported_like_pymysql(
+    mariadb: MariaDBServer, chinook_db: str, tmp_path: Path
+) -> None:
+    """The backup's PyMySQL connection gets through, mariadb-dump's is refused.
+
+    Before: ``mariadb-dump failed (exit 2): mariadb-dump: Got error: 2003: …``.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    proxy = listener.getsockname()[1]
+    threading.Thread(target=_forward_once, args=(listener, mariadb.port), daemon=True).start()
+    url = mariadb.url(chinook_db).replace(f":{mariadb.port}/", f":{proxy}/")
+    run = dbkeeper("backup", url, "--dir", str(tmp_path / "bk"), env={"DBKEEPER_MYSQL_TOOLS": "client"}, check=False)
+    assert_one_line_error(run, f"cannot connect to mysql://keeper:***@127.0.0.1:{proxy}/{chinook_db}: (200",
+                          ") Can't connect to server on '127.0.0.1'")  # fmt: skip
+    assert "mariadb-dump" not in run.err
+
+
+def test_the_mariadb_client_gives_up_on_a_silent_server_after_connect_timeout(silent_port: int) -> None:
+    target = ServerTarget.from_url(DatabaseURL.parse(f"mysql://app:pw@127.0.0.1:{silent_port}/shop?connect_timeout=1"))
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    assert client is not None
+    with pytest.raises(DatabaseError) as failure, tool_errors(target), target.option_file() as options:
+        ClientLoader(client, options).load("shop", io.BytesIO(b"SELECT 1;\n"))
+    assert str(failure.value).startswith(f"cannot connect to {target}: no answer within 1 s (connect_timeout")

@@ -37,7 +37,7 @@ from dbkeeper_mysql.catalog import query as _query
 from dbkeeper_mysql.layout import Layout, TablePart
 from dbkeeper_mysql.load import Loader
 from dbkeeper_mysql.pydump import trigger_script
-from dbkeeper_mysql.server import ServerTarget, admin_connection
+from dbkeeper_mysql.server import ServerTarget, admin_connection, tool_errors
 from dbkeeper_mysql.sqltext import CHUNK, shown
 from dbkeeper_mysql.streams import Cancellable, Concat, PartFilter, unchanged
 from dbkeeper_mysql.swap import Journal, Plan, report, settle_leftovers
@@ -77,7 +77,7 @@ class Restore:
     def run(self) -> RestoreResult:
         """Restore; see the module docstring for the steps."""
         report(settle_leftovers(self.target, self.database))
-        with admin_connection(self.target) as conn:
+        with tool_errors(self.target), admin_connection(self.target) as conn:
             _query(conn, "SET SESSION foreign_key_checks = 0")
             existing = inventory(conn, self.database)
             self._refuse_unless_empty(existing)
