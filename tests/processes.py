@@ -87,8 +87,8 @@ def kill_hard(owner: subprocess.Popen[str], pids: Iterable[int]) -> None:
 
 
 def assert_secret_nowhere(password: str, *directories: Path) -> None:
-    """No file under *directories* holds *password* (as is or percent-encoded); names are listed on failure."""
-    needles = {password.encode(), quote(password, safe="").encode()}
+    """No file under *directories* holds *password*: as is, percent-encoded, or its start (however it was escaped)."""
+    needles = {password.encode(), quote(password, safe="").encode(), password[:6].encode()}
     holding = []
     for directory in directories:
         for path in directory.rglob("*") if directory.is_dir() else []:
