@@ -17,8 +17,9 @@ then use), a UTC time, a duration (``0.1s``,
 number of lines.
 
 An HTML comment just above the fence, ``<!-- console setup`` … ``-->``, holds shell
-commands that prepare the directory without being shown (their output is ignored; they
-must succeed).
+commands that prepare the directory without being shown (they must succeed). Their
+output is ignored, except lines ``bind DOC_VALUE REAL_VALUE``, which bind a backup id the
+example shows to one the setup made (``echo "bind 20261121T110047.458Z-7648 $ID"``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ FENCE = re.compile(r"^```console\s*$")
 SETUP_START = "<!-- console setup"
 SETUP_END = "-->"
 EXIT = re.compile(r"^\[exit (\d+)\]$")
+BIND = re.compile(r"^bind (\S+) (\S+)$", re.MULTILINE)
 BACKUP_ID = r"\d{8}T\d{6}(?:\.\d{3})?Z-[0-9a-f]{4}"
 MIGRATION_TIME = r"\d{14}"
 SHAPES = re.compile(
@@ -208,7 +210,7 @@ def test_doc_example(example: Example, tmp_path: Path, chinook_template: Path) -
     if example.setup:
         prepared = run(example.setup, work, env)
         assert prepared.returncode == 0, f"setup of {example.name} failed:\n{prepared.stdout}"
-    ids: dict[str, str] = {}
+    ids = dict(BIND.findall(prepared.stdout)) if example.setup else {}
     for step in example.steps:
         result = run(substitute(step.command, ids), work, env)
         regex, groups = pattern(step.expected, ids)
