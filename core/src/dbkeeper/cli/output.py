@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from dbkeeper.filesystem import human_bytes as human_bytes  # re-exported: the commands' size formatting
+
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
@@ -39,16 +41,6 @@ def note(message: str) -> None:
 def plural(count: int, noun: str) -> str:
     """``1 row``, ``2 rows``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def human_bytes(count: int) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def _cell(value: Any) -> str:
