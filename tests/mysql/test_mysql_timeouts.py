@@ -10,8 +10,8 @@ import io
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, suppress
 from pathlib import Path
 
 import pytest
@@ -122,34 +122,66 @@ def test_bad_timeouts_are_one_line_errors(value: str) -> None:
     assert_one_line_error(run, f"read_timeout={value!r}", "whole seconds from 1 to 31536000")
 
 
-def _forward_once(listener: socket.socket, port: int) -> None:
-    """Accept one connection, forward it to the server on *port*, then stop listening (later ones are refused)."""
-    client, _ = listener.accept()
-    listener.close()
-    server = socket.create_connection(("127.0.0.1", port))
+class Proxy:
+    """A proxy on 127.0.0.1 that forwards the first connection to the server, then refuses or ignores the rest."""
 
-    def pump(source: socket.socket, sink: socket.socket) -> None:
-        with closing(source), closing(sink):
+    def __init__(self, server_port: int, *, then_silent: bool) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port: int = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        self._server_port = server_port
+        self._then_silent = then_silent
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with suppress(OSError):  # closed at the end of the test
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self._server_port))
+            self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            if not self._then_silent:
+                self.listener.close()
+            while True:
+                self.sockets.append(self.listener.accept()[0])  # accepted, never answered
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
 
-    threading.Thread(target=pump, args=(client, server), daemon=True).start()
-    threading.Thread(target=pump, args=(server, client), daemon=True).start()
+    def close(self) -> None:
+        """Close every socket (the threads then end)."""
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def proxy(mariadb: MariaDBServer) -> Iterator[Callable[[str, bool], str]]:
+    """``proxy(database, then_silent)``: a URL of *database* through a :class:`Proxy`."""
+    made: list[Proxy] = []
+
+    def url(database: str, then_silent: bool) -> str:
+        made.append(Proxy(mariadb.port, then_silent=then_silent))
+        return mariadb.url(database).replace(f":{mariadb.port}/", f":{made[-1].port}/")
+
+    yield url
+    for each in made:
+        each.close()
 
 
 def test_mariadb_dump_failing_to_connect_is_reported_like_pymysql(
-    mariadb: MariaDBServer, chinook_db: str, tmp_path: Path
+    chinook_db: str, tmp_path: Path, proxy: Callable[[str, bool], str]
 ) -> None:
     """The backup's PyMySQL connection gets through, mariadb-dump's is refused.
 
     Before: ``mariadb-dump failed (exit 2): mariadb-dump: Got error: 2003: …``.
     """
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    proxy = listener.getsockname()[1]
-    threading.Thread(target=_forward_once, args=(listener, mariadb.port), daemon=True).start()
-    url = mariadb.url(chinook_db).replace(f":{mariadb.port}/", f":{proxy}/")
+    url = proxy(chinook_db, False)
+    proxy = DatabaseURL.parse(url).port
     run = dbkeeper("backup", url, "--dir", str(tmp_path / "bk"), env={"DBKEEPER_MYSQL_TOOLS": "client"}, check=False)
     assert_one_line_error(run, f"cannot connect to mysql://keeper:***@127.0.0.1:{proxy}/{chinook_db}: (200",
                           ") Can't connect to server on '127.0.0.1'")  # fmt: skip
@@ -163,3 +195,12 @@ def test_the_mariadb_client_gives_up_on_a_silent_server_after_connect_timeout(si
     with pytest.raises(DatabaseError) as failure, tool_errors(target), target.option_file() as options:
         ClientLoader(client, options).load("shop", io.BytesIO(b"SELECT 1;\n"))
     assert str(failure.value).startswith(f"cannot connect to {target}: no answer within 1 s (connect_timeout")
+
+
+def test_mariadb_dump_is_stopped_when_the_server_stops_answering(
+    chinook_db: str, tmp_path: Path, proxy: Callable[[str, bool], str]
+) -> None:
+    """mariadb-dump has no timeout option: without the stall watch it waited for ever."""
+    url = proxy(chinook_db, True) + "?read_timeout=2"
+    run = dbkeeper("backup", url, "--dir", str(tmp_path / "bk"), env={"DBKEEPER_MYSQL_TOOLS": "client"}, check=False)
+    assert_one_line_error(run, "mariadb-dump got nothing through for 2 s and was stopped: the server does not answer")

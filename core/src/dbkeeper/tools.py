@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -265,6 +266,10 @@ class Tool:
     def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None, stdin: bool, stdout: bool) -> None:
         self.name = Path(argv[0]).name
         self._stderr_tail: deque[str] = deque(maxlen=20)
+        self.moved = 0
+        """Bytes through the tool's stdin and stdout so far (see :meth:`watch`)."""
+        self.stalled: float | None = None
+        """The stall timeout that stopped the tool, if :meth:`watch` stopped it."""
         try:
             self.process = subprocess.Popen(
                 list(argv),
@@ -303,8 +308,37 @@ class Tool:
     def wait(self) -> None:
         """Wait for the tool; a non-zero exit becomes a DatabaseError with its stderr."""
         code = self.process.wait()
+        if self.stalled is not None:
+            raise self.stall_error()
         if code != 0:
             raise DatabaseError(f"{self.name} failed (exit {code}): {self.error_line()}")
+
+    def watch(self, seconds: float) -> None:
+        """Stop the tool when no byte has passed through its stdin or stdout for *seconds*.
+
+        A read timeout for tools that have none (``mariadb-dump``): a server that stops
+        answering would otherwise hang them, and dbkeeper with them, for good.
+        """
+
+        def watchdog() -> None:
+            moved, since = self.moved, time.monotonic()
+            while self.process.poll() is None:
+                time.sleep(min(1.0, seconds / 4))
+                if self.moved != moved:
+                    moved, since = self.moved, time.monotonic()
+                elif time.monotonic() - since >= seconds and self.process.poll() is None:
+                    self.stalled = seconds
+                    self.process.kill()
+                    return
+
+        threading.Thread(target=watchdog, name=f"watch {self.name}", daemon=True).start()
+
+    def stall_error(self) -> DatabaseError:
+        """What to say about a tool :meth:`watch` stopped."""
+        return DatabaseError(
+            f"{self.name} got nothing through for {self.stalled:g} s and was stopped: the server does not answer "
+            "(if it is only slow, raise the connection's read timeout)"
+        )
 
     def kill(self) -> None:
         """Stop the tool at once (its work is abandoned) and reap it."""
@@ -327,10 +361,21 @@ def _widen(pipe: IO[bytes]) -> None:
 
 @contextlib.contextmanager
 def running(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: bool = False, stdout: bool = False
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: bool = False,
+    stdout: bool = False,
+    stall_timeout: float | None = None,
 ) -> Iterator[Tool]:
-    """Run a tool for the block; on an error in the block, kill it; on success, wait for it."""
+    """Run a tool for the block; on an error in the block, kill it; on success, wait for it.
+
+    With *stall_timeout*, the tool is stopped when nothing passes through it for that long
+    (see :meth:`Tool.watch`).
+    """
     tool = Tool(argv, env=env, stdin=stdin, stdout=stdout)
+    if stall_timeout:
+        tool.watch(stall_timeout)
     try:
         yield tool
     except BaseException:
@@ -344,9 +389,12 @@ def running(
     tool.wait()
 
 
-def stream_out(argv: Sequence[str], out: ArtifactWriter, *, env: Mapping[str, str] | None = None) -> int:
+def stream_out(
+    argv: Sequence[str], out: ArtifactWriter, *, env: Mapping[str, str] | None = None,
+    stall_timeout: float | None = None,
+) -> int:  # fmt: skip
     """Run a tool and stream its stdout into *out*; return the bytes copied (see :func:`copy_output`)."""
-    with running(argv, env=env, stdout=True) as tool:
+    with running(argv, env=env, stdout=True, stall_timeout=stall_timeout) as tool:
         return copy_output(tool, out)
 
 
@@ -364,6 +412,7 @@ def copy_output(tool: Tool, out: ArtifactWriter, *, read_ahead: int = READ_AHEAD
     def reader_loop() -> None:
         try:
             while chunk := stdout.read(CHUNK_SIZE):
+                tool.moved += len(chunk)
                 chunks.put(chunk)
         except (OSError, ValueError) as exc:  # the pipe was closed under it: the copy was abandoned
             failures.append(exc)
@@ -389,18 +438,29 @@ def copy_output(tool: Tool, out: ArtifactWriter, *, read_ahead: int = READ_AHEAD
     return total
 
 
-def stream_in(argv: Sequence[str], reader: ArtifactReader, *, env: Mapping[str, str] | None = None) -> int:
+def stream_in(
+    argv: Sequence[str], reader: ArtifactReader, *, env: Mapping[str, str] | None = None,
+    stall_timeout: float | None = None,
+) -> int:  # fmt: skip
     """Run a tool fed from a verified artifact (see :func:`feed_verified`); return the bytes fed.
 
     If the artifact turns out damaged, the tool is killed before it sees the end of its
-    input. If the tool stops reading early, its own error is raised.
+    input. If the tool stops reading early, its own error is raised. *stall_timeout*: see
+    :func:`running`.
     """
-    with running(argv, env=env, stdin=True) as tool:
+    with running(argv, env=env, stdin=True, stall_timeout=stall_timeout) as tool:
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+
+        def write(data: bytes) -> None:
+            stdin.write(data)
+            tool.moved += len(data)
+
         try:
-            return feed_verified(reader, stdin.write)
+            return feed_verified(reader, write)
         except BrokenPipeError:
             code = tool.process.wait()
+            if tool.stalled is not None:
+                raise tool.stall_error() from None
             raise DatabaseError(
                 f"{tool.name} failed (exit {code}) before reading all its input: {tool.error_line()}"
             ) from None

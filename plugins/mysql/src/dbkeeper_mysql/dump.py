@@ -63,7 +63,7 @@ def loader_for(target: ServerTarget, info: ServerInfo, choice: str) -> Iterator[
         yield PythonLoader(target)
         return
     with target.option_file() as options:
-        yield ClientLoader(tool, options)
+        yield ClientLoader(tool, options, target.timeouts.read)
 
 
 def _tool_version(tool: str) -> str:
@@ -133,13 +133,17 @@ def _client_dump(
 ) -> tuple[Layout, dict[str, int]]:
     """Stream ``mariadb-dump`` through the splitter."""
     with target.option_file() as options:
-        return _run_client_dump(tool, tool_version, options, database, request)
+        return _run_client_dump(tool, tool_version, options, database, request, target.timeouts.read)
 
 
 def _run_client_dump(
-    tool: str, tool_version: str, options: str, database: str, request: DumpRequest
+    tool: str, tool_version: str, options: str, database: str, request: DumpRequest, stall_timeout: float
 ) -> tuple[Layout, dict[str, int]]:
-    """Stream ``mariadb-dump``, connected through the option file *options*, through the splitter."""
+    """Stream ``mariadb-dump``, connected through the option file *options*, through the splitter.
+
+    ``mariadb-dump`` has no timeout of its own: it is stopped when its output stalls for
+    *stall_timeout* seconds (the URL's ``read_timeout``).
+    """
     argv = [
         tool,
         f"--defaults-file={options}",
@@ -158,7 +162,7 @@ def _run_client_dump(
     with os.fdopen(os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as spool:
         splitter = DumpSplitter(request.artifacts, spool)
         try:
-            stream_out([*argv, database], splitter)
+            stream_out([*argv, database], splitter, stall_timeout=stall_timeout)
             splitter.finish()
         except BaseException as exc:
             splitter.abandon(exc)

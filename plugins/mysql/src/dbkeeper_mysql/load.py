@@ -44,11 +44,13 @@ class ClientLoader:
 
     tool: str
     option_file: str
+    stall_timeout: float | None = None
+    """Stop the client when nothing passes through it for this long (the URL's ``read_timeout``)."""
 
     def load(self, database: str, script: Readable) -> None:
         """Stream *script* into the client connected to *database*."""
         argv = [self.tool, f"--defaults-file={self.option_file}", "--max-allowed-packet=1G", f"--database={database}"]
-        stream_in(argv, script)
+        stream_in(argv, script, stall_timeout=self.stall_timeout)
 
 
 @dataclass(frozen=True)
