@@ -303,8 +303,9 @@ def test_concurrent_backups_and_prunes_only_succeed_or_wait(tmp_path: Path) -> N
         thread.join()
     assert not failures, failures
     entries = listed(backups)
-    assert {e["status"] for e in entries.values()} <= {"complete", "incomplete"}
-    for backup_id in (i for i, e in entries.items() if e["status"] == "complete"):
+    assert {e["status"] for e in entries.values()} == {"complete"}, "nobody was killed: nothing is left half-done"
+    assert len({e["source_url"] for e in entries.values()}) == 4, "each source keeps its newest backup"
+    for backup_id in entries:
         digest = hashlib.sha256(artifact_of(backups, backup_id).read_bytes()).hexdigest()
         assert digest in manifest_path(backups, backup_id).read_text()
-    assert os.listdir(backups)
+    assert not [name for name in os.listdir(backups) if name.startswith(".")], "no scratch directory is left"
