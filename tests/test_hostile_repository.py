@@ -108,6 +108,21 @@ def test_links_inside_a_backup_are_not_followed(small_db: Path, tmp_path: Path) 
     assert outside.is_file()
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_manifest_that_is_not_a_regular_file_is_damaged_and_never_read(
+    kind: str, small_db: Path, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    good, odd = backup(small_db, backups), backup(small_db, backups)
+    manifest_path(backups, odd).unlink()
+    os.mkfifo(manifest_path(backups, odd)) if kind == "fifo" else manifest_path(backups, odd).mkdir()
+    entries = listed(backups)  # a FIFO opened for reading would wait for a writer forever
+    assert entries[odd]["status"] == "damaged" and "not a regular file" in entries[odd]["problem"]
+    assert entries[good]["status"] == "complete"
+    plan = dbkeeper("prune", "--keep-last", "1", "--dir", str(backups), "--json").json()
+    assert plan["damaged"] == [odd] and odd not in plan["delete"]
+
+
 # --- item 3: artifact names that leave the backup ------------------------------------------------------------------
 
 

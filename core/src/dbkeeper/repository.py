@@ -161,11 +161,10 @@ def open_artifact(entry: Entry, artifact: ArtifactRecord) -> BinaryIO:
         raise IntegrityError(_file_problem(label, exc, artifact.stored_bytes) or str(exc)) from None
     finally:
         os.close(dir_fd)
-    file = os.fdopen(fd, "rb", buffering=0)
     if problem := _file_problem(label, os.fstat(fd), artifact.stored_bytes):
-        file.close()
+        os.close(fd)
         raise IntegrityError(problem)
-    return file
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 def _dir_problem(entry: Entry, exc: OSError) -> str:
@@ -198,9 +197,10 @@ def _read_manifest(dir_fd: int, label: str) -> str | None:
     except OSError as exc:
         what = "a symbolic link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})"
         raise ManifestError(f"manifest of backup {label} is {what}; it is damaged") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ManifestError(f"manifest of backup {label} is not a regular file; it is damaged")
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ManifestError(f"manifest of backup {label} is not a regular file; it is damaged")
         data = file.read(MANIFEST_LIMIT + 1)
     if len(data) > MANIFEST_LIMIT:
         raise ManifestError(
