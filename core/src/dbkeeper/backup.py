@@ -340,7 +340,8 @@ class BackupManager:
         source = _ArtifactSource(entry, self.plugins, self.reporter)
         with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
             request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options or {}))
-            with interrupts.reported(request.commit_point, url.safe(), manifest.id):
+            show = self.repository.command(f"backups show {manifest.id}")
+            with interrupts.reported(request.commit_point, url.safe(), manifest.id, show):
                 result = driver.restore(request)
                 expected = manifest.row_counts
                 if result.tables is not None:  # a selective restore: only the tables it brought back

@@ -138,21 +138,25 @@ class CommitPoint:
 
 
 @contextlib.contextmanager
-def reported(point: CommitPoint, target: str, backup_id: str) -> Iterator[None]:
-    """Turn an interruption of the block (a restore of *backup_id* into *target*) into an :class:`Interrupted`."""
+def reported(point: CommitPoint, target: str, backup_id: str, show: str | None = None) -> Iterator[None]:
+    """Turn an interruption of the block (a restore of *backup_id* into *target*) into an :class:`Interrupted`.
+
+    *show* is the command that shows the backup (with the ``--dir`` it is in), for the message.
+    """
     try:
         yield
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted):
             raise
-        raise Interrupted(_outcome(point.state, target, backup_id)) from None
+        show = show or f"dbkeeper backups show {backup_id}"
+        raise Interrupted(_outcome(point.state, target, backup_id, show)) from None
 
 
-def _outcome(state: str, target: str, backup_id: str) -> str:
+def _outcome(state: str, target: str, backup_id: str, show: str) -> str:
     if state == CommitPoint.REPLACED:
         return (
             f"interrupted after the restore committed: {target} now holds backup {backup_id}, but its row counts "
-            f"were not compared with the backup's; compare them with 'dbkeeper backups show {backup_id}', or "
+            f"were not compared with the backup's; compare them with '{show}', or "
             "restore again with --force"
         )
     if state == CommitPoint.PARTIAL:
