@@ -64,6 +64,7 @@ class PythonLoader:
         import pymysql
 
         with closing(self.target.connect(database)) as conn:
+            conn.query(f"SET SESSION lock_wait_timeout = {self.target.timeouts.lock_wait}")
             for statement in statements(script.read):
                 try:
                     conn.query(statement)

@@ -25,9 +25,11 @@ Settling a restore whose process is gone:
   name and the backup's script for them runs again: the target is the new database, whole.
 - ``done``, or no plan recorded yet: only the working databases are left to drop.
 
-Before the swap, the target's tables are locked once (``LOCK TABLES … WRITE``, then
-released) under ``lock_wait_timeout``, so that a session holding them is found before
-anything changes; a timeout names the sessions that hold them.
+Before the swap, the target's tables are locked (``LOCK TABLES … WRITE``) under
+``lock_wait_timeout``, so that a session holding them is found, and named, before anything
+changes; the old triggers are dropped under that lock, which is released just before the
+``RENAME TABLE``. Every connection here waits for metadata locks at most
+``lock_wait_timeout`` (the server's default is a day).
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ class Journal:
         """
         journal = cls(target, Workspace.new())
         with closing(target.connect()) as holder:
+            bounded(holder, target)
             journal._begin(holder, defaults)
             try:
                 yield journal
@@ -183,19 +186,21 @@ class Journal:
 
     def swap(self, conn: pymysql.connections.Connection, plan: Plan,
              committing: Callable[[], AbstractContextManager[None]]) -> None:  # fmt: skip
-        """Make the target the new database: probe the locks, then swap inside *committing*."""
-        query(conn, f"SET SESSION lock_wait_timeout = {self.target.timeouts.lock_wait}")
+        """Make the target the new database: lock its tables (bounded), then swap inside *committing*."""
+        bounded(conn, self.target)
         old = inventory(conn, plan.target)
-        tables = (
-            [] if old is None else old.tables if not plan.selective else sorted(set(old.tables) & _staged(conn, self))
-        )
-        self._probe_locks(conn, plan.target, tables)
+        staged = _staged(conn, self)
+        tables = [] if old is None else sorted(set(old.tables) & staged) if plan.selective else old.tables
+        query(conn, f"CREATE DATABASE IF NOT EXISTS {q(plan.target)} {_defaults_of(conn, self.workspace.staging)}")
+        if tables and not plan.selective:
+            query(conn, f"CREATE DATABASE IF NOT EXISTS {q(self.workspace.replaced)}")
+        self._lock_tables(conn, plan.target, tables)
         with committing():
-            query(conn, f"CREATE DATABASE IF NOT EXISTS {q(plan.target)} {_defaults_of(conn, self.workspace.staging)}")
             if plan.selective:
+                query(conn, "UNLOCK TABLES")
                 self._move_marker(conn, PENDING, SWAPPED)
             else:
-                self._swap_whole(conn, plan, tables)
+                self._swap_whole(conn, plan, tables, sorted(staged))
             try:
                 self.roll_forward(conn, plan)
             except DatabaseError as exc:
@@ -206,26 +211,40 @@ class Journal:
                 ) from None
             self._move_marker(conn, SWAPPED, DONE)
 
-    def _swap_whole(self, conn: pymysql.connections.Connection, plan: Plan, tables: list[str]) -> None:
-        """Drop the old triggers, then one RENAME: old tables out, new tables in, phase to ``swapped``."""
+    def _swap_whole(
+        self, conn: pymysql.connections.Connection, plan: Plan, tables: list[str], staged: list[str]
+    ) -> None:
+        """Drop the old triggers (the tables still locked), then one RENAME: old out, new in, phase ``swapped``."""
         ws = self.workspace
-        drop_programs(conn, plan.target, Inventory(triggers=plan.old.triggers))
         moves = [f"{q(plan.target)}.{q(name)} TO {q(ws.replaced)}.{q(name)}" for name in tables]
-        moves += [f"{q(ws.staging)}.{q(name)} TO {q(plan.target)}.{q(name)}" for name in _staged(conn, self)]
+        moves += [f"{q(ws.staging)}.{q(name)} TO {q(plan.target)}.{q(name)}" for name in staged]
         moves.append(f"{q(ws.journal)}.{PENDING} TO {q(ws.journal)}.{SWAPPED}")
         try:
-            if tables:
-                query(conn, f"CREATE DATABASE IF NOT EXISTS {q(ws.replaced)}")
+            drop_programs(conn, plan.target, Inventory(triggers=plan.old.triggers))
+            query(conn, "UNLOCK TABLES")
             query(conn, "RENAME TABLE " + ", ".join(moves))
         except Exception as exc:
-            self.roll_back(conn, plan)
-            if _code(exc) == LOCK_WAIT_TIMEOUT:
-                raise self._lock_error(conn, plan.target) from None
-            raise DatabaseError(f"swapping the restored tables into {shown(plan.target)} failed: {describe(exc)}; "
-                                "the target was not changed") from None  # fmt: skip
+            failure = (
+                self._lock_error(conn, plan.target)
+                if _code(exc) == LOCK_WAIT_TIMEOUT
+                else DatabaseError(f"swapping the restored tables into {shown(plan.target)} failed: {describe(exc)}")
+            )
+            raise self._undone(conn, plan, failure) from None
 
-    def _probe_locks(self, conn: pymysql.connections.Connection, database: str, tables: list[str]) -> None:
-        """Lock the target's tables once (and release them): a session holding them is named before any change."""
+    def _undone(self, conn: pymysql.connections.Connection, plan: Plan, failure: DatabaseError) -> DatabaseError:
+        """*failure*, after the swap was rolled back; or saying when the rollback itself must wait."""
+        try:
+            query(conn, "UNLOCK TABLES")
+            self.roll_back(conn, plan)
+        except Exception as exc:
+            return DatabaseError(
+                f"{failure}; creating the target's triggers again failed too ({describe(exc)}): the next restore on "
+                "this server creates them"
+            )
+        return failure
+
+    def _lock_tables(self, conn: pymysql.connections.Connection, database: str, tables: list[str]) -> None:
+        """``LOCK TABLES … WRITE`` on the tables the swap replaces: whoever holds them is named before any change."""
         if not tables:
             return
         try:
@@ -234,7 +253,6 @@ class Journal:
             if _code(exc) == LOCK_WAIT_TIMEOUT:
                 raise self._lock_error(conn, database) from None
             raise
-        query(conn, "UNLOCK TABLES")
 
     def _lock_error(self, conn: pymysql.connections.Connection, database: str) -> DatabaseError:
         seconds = self.target.timeouts.lock_wait
@@ -317,6 +335,11 @@ class Journal:
             query(conn, f"DROP DATABASE IF EXISTS {q(name)}")
 
 
+def bounded(conn: pymysql.connections.Connection, target: ServerTarget) -> None:
+    """Make *conn* wait for metadata locks at most the URL's ``lock_wait_timeout``."""
+    query(conn, f"SET SESSION lock_wait_timeout = {target.timeouts.lock_wait}")
+
+
 def _staged(conn: pymysql.connections.Connection, journal: Journal) -> set[str]:
     """The tables still in staging."""
     contents = inventory(conn, journal.workspace.staging)
@@ -368,6 +391,7 @@ def settle_leftovers(target: ServerTarget, own_target: str) -> list[str]:
     others still running are left alone.
     """
     with admin_connection(target) as conn:
+        bounded(conn, target)
         names = [str(name) for (name,) in query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")]
         tokens = sorted({match.group(1) for name in names if (match := _WORKING.match(name))})
         notes = []
