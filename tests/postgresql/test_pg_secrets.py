@@ -44,6 +44,7 @@ def test_kill_9_of_a_backup_leaves_the_password_nowhere_and_pg_dump_never_had_it
         for pid in pids:
             assert_environment_holds_no_secret(pid, APP_PASSWORD)
             assert environment_of(pid)["PGPASSFILE"].startswith("/dev/fd/")
+            assert "connect_timeout=10" in Path(f"/proc/{pid}/cmdline").read_text(), "the tools get the default too"
         kill_hard(backup, pids)
     finally:
         lock.close()

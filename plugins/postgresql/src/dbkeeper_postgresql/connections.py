@@ -4,7 +4,8 @@
 host, port, user and database come from the URL; every query parameter (``sslmode``,
 ``host=/unix/socket/dir``, ``connect_timeout``, ``application_name`` …) is a libpq
 connection parameter and is passed through unchanged, both to psycopg and to the client
-tools. The password never reaches a command line: psycopg gets it in-process, the tools
+tools; :data:`CONNECTION_DEFAULTS` bound the waits for a silent server unless the URL
+sets them. The password never reaches a command line: psycopg gets it in-process, the tools
 through a passfile in memory (see :func:`Endpoint.client_env`).
 """
 
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
@@ -28,6 +29,24 @@ SCHEMES = ("postgresql", "postgres")
 """The URL backends this driver serves (``postgresql+psycopg`` is ``postgresql`` with its DBAPI named)."""
 DBAPI = "psycopg"
 APPLICATION_NAME = "dbkeeper"
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+"""libpq parameters every connection gets unless the URL gives its own (``?connect_timeout=30``).
+
+``connect_timeout`` (seconds) bounds the whole connection attempt — TCP, TLS and
+authentication — so a server that accepts and never answers is given up on after 10 s
+per address (libpq's default is to wait forever; the kernel gave up after about 130 s).
+Over TCP, keepalives (first probe after 30 s of silence, then every 10 s, 3 unanswered
+probes) and ``tcp_user_timeout`` (60,000 ms for sent data to be acknowledged) drop a
+connection whose server or network went away. A server that stays reachable but takes
+long to answer a query is waited for: dumps and restores run long statements.
+"""
 MAINTENANCE_DATABASES = ("postgres", "template1")
 """Where to connect to create a database or look one up, in order of preference."""
 
@@ -42,6 +61,19 @@ def connection_failure(text: str) -> str:
     line = re.sub(r"^connection failed:\s*", "", line)
     line = re.sub(r"^connection to server (at|on) .*? failed:\s*", "", line)
     return re.sub(r"\s+", " ", line.replace("FATAL:", "")).strip()
+
+
+def explained(reason: str, params: Mapping[str, Any]) -> str:
+    """*reason* (see :func:`connection_failure`), saying how long was waited when it is a timeout."""
+    if "timeout expired" not in reason:
+        return reason
+    seconds = params.get("connect_timeout")
+    given = seconds is not None and str(seconds) != CONNECTION_DEFAULTS["connect_timeout"]
+    waited = f"connect_timeout={seconds} s from the URL" if given else f"{CONNECTION_DEFAULTS['connect_timeout']} s"
+    return (
+        f"{reason}: the server did not answer within {waited} — check that it is a PostgreSQL server and not "
+        "overloaded, or wait longer with ?connect_timeout=SECONDS in the URL"
+    )
 
 
 def database_error(exc: BaseException, what: str) -> DatabaseError:
@@ -66,7 +98,7 @@ class Endpoint:
                 f"{url} names the DBAPI {url.scheme.split('+', 1)[1]!r}; dbkeeper-postgresql connects with "
                 f"psycopg 3: use postgresql://, postgres:// or postgresql+psycopg://"
             )
-        params: dict[str, str] = {"application_name": APPLICATION_NAME}
+        params: dict[str, str] = {"application_name": APPLICATION_NAME, **CONNECTION_DEFAULTS}
         for key, value in (
             ("host", url.host),
             ("port", str(url.port) if url.port else None),
@@ -110,7 +142,7 @@ class Endpoint:
         try:
             return psycopg.connect(self.conninfo(), password=self.password, autocommit=autocommit)
         except psycopg.Error as exc:
-            reason = redact(connection_failure(str(exc)))
+            reason = explained(redact(connection_failure(str(exc))), self.params)
             if MISSING_DATABASE.search(reason):
                 raise DatabaseNotFoundError(
                     f"cannot connect to {self.label}: {reason} — check the database name"

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.errors import DatabaseNotFoundError
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError
 from dbkeeper.urls import redact
-from dbkeeper_postgresql.connections import MISSING_DATABASE, connection_failure
+from dbkeeper_postgresql.connections import CONNECTION_DEFAULTS, MISSING_DATABASE, connection_failure, explained
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
 
-def create(url: URL) -> Engine:
-    """An engine on psycopg 3 for *url*; a missing database raises DatabaseNotFoundError when connecting."""
+def create(url: URL, label: str) -> Engine:
+    """An engine on psycopg 3 for *url* (shown as *label*); connection failures are one line.
+
+    A missing database raises DatabaseNotFoundError when connecting; connections get
+    :data:`~dbkeeper_postgresql.connections.CONNECTION_DEFAULTS` where the URL sets nothing.
+    """
     from sqlalchemy import create_engine, event
 
-    engine = create_engine(url)
+    engine = create_engine(url, connect_args={k: v for k, v in CONNECTION_DEFAULTS.items() if k not in url.query})
 
     @event.listens_for(engine, "handle_error")
-    def _missing_database(context: Any) -> None:
+    def _connect_failure(context: Any) -> None:
         if context.connection is None:  # a failure to connect, not a failed statement
-            reason = redact(connection_failure(str(context.original_exception)))
+            reason = explained(redact(connection_failure(str(context.original_exception))), url.query)
             if MISSING_DATABASE.search(reason):
-                raise DatabaseNotFoundError(
-                    f"cannot connect to {url.render_as_string(hide_password=True)}: {reason} — check the database name"
-                )
+                raise DatabaseNotFoundError(f"cannot connect to {label}: {reason} — check the database name")
+            if "timeout expired" in reason:
+                raise DatabaseError(f"cannot connect to {label}: {reason}")
 
     return engine

@@ -51,7 +51,7 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
     """A SQLAlchemy engine on psycopg 3; no connection is opened until first use."""
     from dbkeeper_postgresql.engine import create
 
-    return create(sqlalchemy_url(request.url))
+    return create(sqlalchemy_url(request.url), request.url.safe())
 
 
 @hookimpl
