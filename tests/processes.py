@@ -97,8 +97,14 @@ def assert_secret_nowhere(password: str, *directories: Path) -> None:
     assert holding == [], f"the password is in {holding}"
 
 
-def runtime_directory_root() -> Path:
-    """Where dbkeeper keeps secrets on systems without in-memory files (see dbkeeper.tools.runtime_directory)."""
+def assert_runtime_directory_clean(password: str) -> None:
+    """dbkeeper's private runtime directory (secrets where in-memory files are missing) holds no *password*.
+
+    Removed afterwards when empty (it is created by looking).
+    """
     from dbkeeper.tools import runtime_root
 
-    return runtime_root()
+    root = runtime_root()
+    assert_secret_nowhere(password, root)
+    with contextlib.suppress(OSError):
+        root.rmdir()

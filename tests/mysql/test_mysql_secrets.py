@@ -14,9 +14,9 @@ from urllib.parse import quote
 from mariadb_server import MariaDBServer
 from processes import (
     assert_environment_holds_no_secret,
+    assert_runtime_directory_clean,
     assert_secret_nowhere,
     kill_hard,
-    runtime_directory_root,
     start,
     wait_for,
 )
@@ -69,4 +69,5 @@ def test_kill_9_of_a_backup_and_of_a_restore_leaves_the_password_nowhere(
     assert_secret_nowhere(mariadb.password, backups)
 
     dbkeeper("--quiet", "backup", "source", "--dir", str(backups), cwd=tmp_path, env=env)  # sweeps a killed run's
-    assert_secret_nowhere(mariadb.password, backups, runtime_directory_root())
+    assert_secret_nowhere(mariadb.password, backups)
+    assert_runtime_directory_clean(mariadb.password)

@@ -13,10 +13,10 @@ from urllib.parse import quote
 from pg_server import APP_PASSWORD, Server
 from processes import (
     assert_environment_holds_no_secret,
+    assert_runtime_directory_clean,
     assert_secret_nowhere,
     environment_of,
     kill_hard,
-    runtime_directory_root,
     start,
     wait_for,
 )
@@ -52,7 +52,8 @@ def test_kill_9_of_a_backup_leaves_the_password_nowhere_and_pg_dump_never_had_it
 
     # the next run sweeps whatever a killed run could have left in the private runtime directory
     dbkeeper("--quiet", "backup", pg.url(chinook), "--dir", str(backups))
-    assert_secret_nowhere(APP_PASSWORD, backups, runtime_directory_root())
+    assert_secret_nowhere(APP_PASSWORD, backups)
+    assert_runtime_directory_clean(APP_PASSWORD)
 
 
 def test_restore_tools_get_no_secret_in_their_environment(
