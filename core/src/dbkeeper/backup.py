@@ -292,10 +292,12 @@ class BackupManager:
         A backup whose manifest is sound but whose stored files are missing or of the wrong
         size is reported without reading anything.
         """
-        entry = self.repository.find(ref)
-        if entry.status is Status.DAMAGED and entry.manifest is not None and entry.problem:
-            return VerifyReport(entry.id, deep, 0, [entry.problem])
-        entry = self.repository.usable(entry)
+        with self.repository.reading(ref) as entry:
+            if entry.status is Status.DAMAGED and entry.manifest is not None and entry.problem:
+                return VerifyReport(entry.id, deep, 0, [entry.problem])
+            return self._verify(self.repository.usable(entry), deep)
+
+    def _verify(self, entry: Entry, deep: bool) -> VerifyReport:
         manifest = entry.manifest
         assert manifest is not None
         problems: list[str] = []
@@ -325,8 +327,17 @@ class BackupManager:
         force: bool = False,
         options: Mapping[str, Any] | None = None,
     ) -> RestoreResult:
-        """Restore backup *ref* into *target*, verifying every byte on the way."""
-        entry = self.repository.complete(ref)
+        """Restore backup *ref* into *target*, verifying every byte on the way.
+
+        The backup is locked for reading meanwhile: a concurrent ``prune`` or ``delete``
+        waits for the restore instead of removing the files it reads.
+        """
+        with self.repository.reading(ref) as entry:
+            return self._restore(self.repository.usable(entry), target, force, options or {})
+
+    def _restore(
+        self, entry: Entry, target: str | DatabaseURL, force: bool, options: Mapping[str, Any]
+    ) -> RestoreResult:
         manifest = entry.manifest
         assert manifest is not None
         url = target if isinstance(target, DatabaseURL) else DatabaseURL.parse(target)
@@ -336,10 +347,10 @@ class BackupManager:
                 f"backup {manifest.id} is a {driver.name} backup; restore it into a URL the "
                 f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
             )
-        _check_options(driver, "restores", options or {}, driver.info.restore_options)
+        _check_options(driver, "restores", options, driver.info.restore_options)
         source = _ArtifactSource(entry, self.plugins, self.reporter)
         with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
-            request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options or {}))
+            request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options))
             show = self.repository.command(f"backups show {manifest.id}")
             with interrupts.reported(request.commit_point, url.safe(), manifest.id, show):
                 result = driver.restore(request)

@@ -499,11 +499,36 @@ class Repository:
             )
         return entry
 
+    @contextlib.contextmanager
+    def reading(self, ref: str) -> Iterator[Entry]:
+        """The complete backup *ref*, held with a shared lock while the block reads it.
+
+        ``delete`` and ``prune`` wait for the lock (up to :data:`LOCK_WAIT` seconds), so a
+        backup is never removed under a ``verify`` or ``restore`` reading it. The entry is
+        read again once locked: a backup deleted between finding and locking is not found.
+        """
+        entry = self.find(ref)
+        try:
+            fd = lock_dir(entry.path, exclusive=False, wait=LOCK_WAIT)
+        except FileNotFoundError:
+            raise BackupNotFoundError(f"backup {entry.id} was deleted meanwhile by another process") from None
+        except OSError as exc:
+            raise BackupError(_dir_problem(entry, exc)) from None
+        if fd is None:
+            raise BackupError(f"backup {entry.id} is being written or deleted by another process; try again later")
+        try:
+            current = self._open_entry(entry.path, fd)
+            if current is None:
+                raise BackupNotFoundError(f"backup {entry.id} was deleted meanwhile by another process")
+            yield current
+        finally:
+            os.close(fd)
+
     def delete(self, entry: Entry) -> None:
         """Delete a backup: manifest first, so a half-deleted backup never looks complete.
 
         Never through a symbolic link. A backup being written is refused at once; a lock
-        held on any other (another ``delete`` or ``prune`` removing it) is waited for, up to
+        held on any other (a reader, or another ``delete`` or ``prune`` removing it) is waited for, up to
         :data:`LOCK_WAIT` seconds. A backup another process deleted meanwhile counts as deleted.
         """
         if entry.status is Status.FOREIGN:
@@ -518,8 +543,8 @@ class Repository:
             raise BackupError(
                 f"backup {entry.id} is still being written; wait for it to finish"
                 if entry.status is Status.RUNNING
-                else f"backup {entry.id} is locked by another process (another delete or prune, for more than "
-                f"{LOCK_WAIT:.0f} s); wait for it to finish"
+                else f"backup {entry.id} is in use by another process (a verify or restore reading it, or another "
+                f"delete or prune) for more than {LOCK_WAIT:.0f} s; try again when it is done"
             )
         try:
             if not _same_dir(entry.path, fd):
