@@ -1,20 +1,19 @@
 """The documentation's example sessions are run for real and must print what the docs show.
 
 A fenced block whose info string is ``console`` is an example session: each line that
-starts with ``$ `` is a shell command, run with bash in a fresh temporary directory that
-holds ``chinook.db`` (the Chinook sample database), with ``.venv/bin`` first on PATH;
-the lines after it, up to the next command, are what it must print (stdout and stderr
-together, in order). A ``[exit N]`` line gives the exit status; without one it is 1 if
-an expected line starts with ``error:`` and 0 otherwise. Blank lines at the end of an
-output are not compared.
+starts with ``$ `` is a shell command, run by one bash (so ``cd`` and variables carry
+over) in a fresh temporary directory that holds ``chinook.db`` (the Chinook sample
+database), with ``.venv/bin`` first on PATH; the lines after it, up to the next command,
+are what it must print (stdout and stderr together, in order). A ``[exit N]`` line gives
+the exit status; without one it is 1 if an expected line starts with ``error:`` and 0
+otherwise. Blank lines at the end of an output are not compared.
 
 Values that differ from run to run are matched by their shape, so the docs can show real
 ones: a backup id or the timestamp that starts a new migration's id (the first time one
 is seen it is bound to the real value, which later commands and outputs of the block
-then use), a UTC time, a duration (``0.1s``,
-``2.0 ms``), a 64-digit hex digest, and the numbers of JSON ``duration``, ``seconds`` and
-``duration_ms`` fields. ``…`` matches anything within a line, and a line that is only ``…`` matches any
-number of lines.
+then use), a UTC time, a duration (``0.1s``, ``2.0 ms``), a 64-digit hex digest, and the
+numbers of JSON ``duration``, ``seconds`` and ``duration_ms`` fields. ``…`` matches
+anything within a line, and a line that is only ``…`` matches any number of lines.
 
 An HTML comment just above the fence, ``<!-- console setup`` … ``-->``, holds shell
 commands that prepare the directory without being shown (they must succeed). Their
@@ -27,8 +26,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import select
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,8 @@ SETUP_START = "<!-- console setup"
 SETUP_END = "-->"
 EXIT = re.compile(r"^\[exit (\d+)\]$")
 BIND = re.compile(r"^bind (\S+) (\S+)$", re.MULTILINE)
+END_MARKER = re.compile(rb"\n\x1eEND (\d+)\n")
+COMMAND_TIMEOUT = 300
 BACKUP_ID = r"\d{8}T\d{6}(?:\.\d{3})?Z-[0-9a-f]{4}"
 MIGRATION_TIME = r"\d{14}"
 SHAPES = re.compile(
@@ -184,11 +187,56 @@ def environment(home: Path) -> dict[str, str]:
 
 
 def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run one shell command; stdout and stderr together."""
+    """Run a shell script on its own (a setup); stdout and stderr together."""
     return subprocess.run(
         ["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300,
+        text=True, timeout=COMMAND_TIMEOUT,
     )  # fmt: skip
+
+
+class Session:
+    """One bash for a whole example, so ``cd`` and variables carry from command to command.
+
+    Each command reads /dev/null as its stdin; its stdout and stderr reach one pipe in
+    the order they were written. A marker line the shell prints after the command
+    carries its exit status.
+    """
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self._proc = subprocess.Popen(
+            ["bash", "--noprofile", "--norc"], cwd=cwd, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._pending = b""
+
+    def run(self, command: str) -> tuple[int, str]:
+        """Run *command*; its exit status and what it printed."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{{ {command}\n}} </dev/null 2>&1\nprintf '\\n\\036END %s\\n' \"$?\"\n".encode())
+        self._proc.stdin.flush()
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while (end := END_MARKER.search(self._pending)) is None:
+            self._pending += self._read(deadline, command)
+        output, self._pending = self._pending[: end.start()], self._pending[end.end() :]
+        return int(end.group(1)), output.decode("utf-8", errors="replace")
+
+    def _read(self, deadline: float, command: str) -> bytes:
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+        chunk = os.read(self._proc.stdout.fileno(), 65536) if ready else b""
+        if not chunk:
+            raise AssertionError(f"no end of '{command}' within {COMMAND_TIMEOUT} s, or the shell died")
+        return chunk
+
+    def close(self) -> None:
+        """End the shell."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
 
 
 def substitute(command: str, ids: dict[str, str]) -> str:
@@ -211,20 +259,28 @@ def test_doc_example(example: Example, tmp_path: Path, chinook_template: Path) -
         prepared = run(example.setup, work, env)
         assert prepared.returncode == 0, f"setup of {example.name} failed:\n{prepared.stdout}"
     ids = dict(BIND.findall(prepared.stdout)) if example.setup else {}
-    for step in example.steps:
-        result = run(substitute(step.command, ids), work, env)
-        regex, groups = pattern(step.expected, ids)
-        actual = result.stdout.rstrip("\n") + "\n" if result.stdout.strip() else ""
-        match = regex.fullmatch(actual)
-        if match is None or result.returncode != step.expected_status():
-            shown = "\n".join(substitute(line, ids) for line in step.expected)
-            diff = "\n".join(difflib.unified_diff(shown.splitlines(), actual.splitlines(), "docs", "real", lineterm=""))
-            pytest.fail(
-                f"{example.name}: $ {step.command}\nexit {result.returncode} "
-                f"(docs: {step.expected_status()})\n{diff or actual}",
-                pytrace=False,
-            )
-        ids.update({doc_id: match.group(group) for group, doc_id in groups.items()})
+    shell = Session(work, env)
+    try:
+        for step in example.steps:
+            check_step(example, step, shell, ids)
+    finally:
+        shell.close()
+
+
+def check_step(example: Example, step: Step, shell: Session, ids: dict[str, str]) -> None:
+    """Run one command and compare what it printed and its status with the docs; bind new ids."""
+    status, output = shell.run(substitute(step.command, ids))
+    regex, groups = pattern(step.expected, ids)
+    actual = output.rstrip("\n") + "\n" if output.strip() else ""
+    match = regex.fullmatch(actual)
+    if match is None or status != step.expected_status():
+        shown = "\n".join(substitute(line, ids) for line in step.expected)
+        diff = "\n".join(difflib.unified_diff(shown.splitlines(), actual.splitlines(), "docs", "real", lineterm=""))
+        pytest.fail(
+            f"{example.name}: $ {step.command}\nexit {status} (docs: {step.expected_status()})\n{diff or actual}",
+            pytrace=False,
+        )
+    ids.update({doc_id: match.group(group) for group, doc_id in groups.items()})
 
 
 def test_some_examples_are_checked() -> None:
