@@ -124,15 +124,16 @@ def test_bad_tls_parameters_are_one_line_errors(tls_server: MariaDBServer, query
     assert_one_line_error(dbkeeper("query", url(tls_server, "shop", query), "SELECT 1", check=False), message)
 
 
-def test_the_client_tools_verify_the_server_too(tls_server: MariaDBServer, certs: Path, tmp_path: Path) -> None:
+def test_the_client_tools_verify_the_server_too(tls_server: MariaDBServer, certs: Path) -> None:
     """The option file the tools get makes the stock ``mariadb`` client check the certificate and the host name."""
     client = shutil.which("mariadb") or "mysql"
 
     def tool_connects(query: str, host: str = "127.0.0.1") -> subprocess.CompletedProcess[str]:
         target = ServerTarget.from_url(DatabaseURL.parse(url(tls_server, "shop", query, host=host)))
-        directory = Path(tempfile.mkdtemp(dir=tmp_path))
-        argv = [client, f"--defaults-file={target.option_file(directory)}", "-N", "-e", QUERY]
-        return subprocess.run(argv, capture_output=True, text=True, check=False)
+        with target.option_file() as options:  # /dev/fd/N (an in-memory file), or a private file elsewhere
+            descriptors = (int(options.removeprefix("/dev/fd/")),) if options.startswith("/dev/fd/") else ()
+            argv = [client, f"--defaults-file={options}", "-N", "-e", QUERY]
+            return subprocess.run(argv, capture_output=True, text=True, check=False, pass_fds=descriptors)
 
     good = tool_connects(f"ssl_mode=verify_identity&ssl_ca={certs / 'ca.pem'}")
     assert good.returncode == 0 and "TLS" in good.stdout, good.stderr
