@@ -238,13 +238,17 @@ def _died_at(mariadb: MariaDBServer, new_backup: tuple[Path, str], target: str, 
             query(conn, "RENAME TABLE " + ", ".join(moves))
 
 
-def _programs_script(new_backup: tuple[Path, str]) -> bytes:
-    """The header, triggers, views, routines and events of the backup, as a restore runs them."""
+def _artifacts(new_backup: tuple[Path, str]) -> list[str]:
+    backups, backup_id = new_backup
+    return sorted(path.name for path in (backups / backup_id).glob("*.sql.zst"))
+
+
+def _programs_script(new_backup: tuple[Path, str], names: list[str] | None = None) -> bytes:
+    """The header, triggers, views, routines and events of the backup (or the artifacts *names*), decompressed."""
     import zstandard
 
     backups, backup_id = new_backup
-    names = sorted(path.name for path in (backups / backup_id).glob("*.sql.zst"))
-    chosen = [name for name in names if name.startswith(("0-", "2-", "3-"))]
+    chosen = names or [name for name in _artifacts(new_backup) if name.startswith(("0-", "2-", "3-"))]
     return b"".join(zstandard.ZstdDecompressor().decompressobj().decompress((backups / backup_id / name).read_bytes())
                     for name in chosen)  # fmt: skip
 
@@ -268,3 +272,37 @@ def test_the_next_run_undoes_or_finishes_a_dead_swap(
         dbkeeper("restore", new_backup[1], mariadb.url(target), "--dir", str(new_backup[0]), check=False),
         "already holds",
     )
+
+
+def test_the_next_run_finishes_a_selective_restore_that_died_between_drop_and_rename(
+    mariadb: MariaDBServer, new_backup: tuple[Path, str], new_database: Callable[[str], str]
+) -> None:
+    """``--table items --force`` drops the old ``items`` a moment before the new one moves in; death there
+    used to leave the target without ``items`` at all."""
+    backups, backup_id = new_backup
+    expected = new_database("selective_done")
+    _reset_to_old(mariadb, expected)
+    dbkeeper("restore", backup_id, mariadb.url(expected), "--dir", str(backups), "--table", "items", "--force")
+    target = new_database("selective_died")
+    _reset_to_old(mariadb, target)
+    server = ServerTarget.from_url(DatabaseURL.parse(mariadb.url(target)))
+    journal = Journal(server, Workspace.new())
+    with closing(server.connect()) as conn:
+        journal._begin(conn, "CHARACTER SET utf8mb4")
+        staging = journal.workspace.staging
+        mariadb.load_sql(staging, NEW.encode())
+        for table in ("audit", "new_only"):
+            query(conn, f"DROP TABLE {q(staging)}.{q(table)}")
+        new = (inventory(conn, staging) or Inventory()).programs()
+        drop_programs(conn, staging, new)
+        triggers = [name for name in _artifacts(new_backup) if name.startswith("2-") and "-items-" in name]
+        programs = _programs_script(new_backup, ["0-header.sql.zst", *triggers])
+        journal.record(conn, Plan(target, True, False, Inventory(), new, b"", programs))
+        query(
+            conn, f"RENAME TABLE {q(journal.workspace.journal)}.{PENDING} TO {q(journal.workspace.journal)}.{SWAPPED}"
+        )
+        query(conn, f"DROP TABLE {q(target)}.items")
+    notes = _next_run_settles(mariadb, new_backup, new_database("next"))
+    assert f"finished an interrupted restore into `{target}`" in notes
+    assert snapshot(mariadb, target) == snapshot(mariadb, expected)
+    assert staging_leftovers(mariadb) == []
