@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.errors import DatabaseError
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q, query
 from dbkeeper_mysql.load import PythonLoader
-from dbkeeper_mysql.server import ServerTarget, admin_connection, describe
+from dbkeeper_mysql.server import MAX_TIMEOUT, ServerTarget, admin_connection, describe
 from dbkeeper_mysql.sqltext import shown
 
 if TYPE_CHECKING:
@@ -148,7 +148,9 @@ class Journal:
         """
         journal = cls(target, Workspace.new())
         with closing(target.connect()) as holder:
-            bounded(holder, target)
+            for conn in (holder, worker):
+                bounded(conn, target)
+                query(conn, f"SET SESSION wait_timeout = {MAX_TIMEOUT}")  # idle while tables load, for hours maybe
             journal._begin(holder, defaults)
             try:
                 yield journal
@@ -419,9 +421,10 @@ def _settle_one(conn: pymysql.connections.Connection, journal: Journal, own_targ
     try:
         plan, phase = journal.settle(conn)
     except DatabaseError as exc:
-        raise DatabaseError(
-            f"cannot settle the interrupted restore journaled in {shown(journal.workspace.journal)}: {exc}"
-        ) from None
+        failure = f"cannot settle the interrupted restore journaled in {shown(journal.workspace.journal)}: {exc}"
+        if own:
+            raise DatabaseError(f"{failure}; drop that database once the target is as you want it") from None
+        return f"{failure} (the next restore on this server tries again)"
     finally:
         query(conn, "SELECT RELEASE_LOCK(%s)", (journal.workspace.lock,))
     return _outcome(journal.workspace, plan, phase)
