@@ -63,8 +63,13 @@ class RowStream:
 
     @property
     def rowcount(self) -> int:
-        """Rows affected, as the database driver reports it (``-1`` for a SQLite ``SELECT``)."""
-        return self._cursor.rowcount
+        """Rows affected, as the database driver reports it; ``-1`` when it does not know.
+
+        SQLite reports ``-1`` for a ``SELECT``; MySQL's unbuffered (streaming) cursor reports
+        "unknown" as ``2**64 - 1``, which is ``-1`` here too.
+        """
+        count = self._cursor.rowcount
+        return count if count is not None and 0 <= count < 2**63 else -1
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         from sqlalchemy import exc
