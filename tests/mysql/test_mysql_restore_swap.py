@@ -104,10 +104,17 @@ def _differing(one: dict[str, Any], other: dict[str, Any]) -> list[str]:
     return sorted(key for key in one.keys() | other.keys() if one.get(key) != other.get(key))
 
 
-def _wait_for_sessions_to_end(mariadb: MariaDBServer) -> None:
-    """Wait until the server has seen every connection of the test user end (a killed process's too)."""
+def _sessions(mariadb: MariaDBServer) -> set[int]:
+    """The test user's sessions on the server."""
+    return {int(ident) for (ident,) in mariadb.execute(
+        f"SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{TEST_USER}'"
+    )}  # fmt: skip
+
+
+def _wait_for_sessions_to_end(mariadb: MariaDBServer, earlier: set[int]) -> None:
+    """Wait until the server has seen every session of the test user but *earlier* end (a killed process's too)."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while mariadb.execute(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{TEST_USER}'")[0][0]:
+    while _sessions(mariadb) - earlier:
         assert time.monotonic() < deadline, "the killed restore's connections never ended"
         time.sleep(0.05)
 
@@ -135,12 +142,13 @@ def test_kill_9_at_any_moment_leaves_the_old_or_the_new_database_whole(
     outcomes = []
     for moment in range(KILL_MOMENTS):
         _reset_to_old(mariadb, target)
+        earlier = _sessions(mariadb)
         proc = subprocess.Popen(_restore_argv(mariadb, new_backup, target), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
         time.sleep(duration * (moment + 0.5) / KILL_MOMENTS)
         proc.kill()
         proc.wait()
-        _wait_for_sessions_to_end(mariadb)
+        _wait_for_sessions_to_end(mariadb, earlier)
         notes = _next_run_settles(mariadb, new_backup, scratch)
         outcomes.append(_which_state(mariadb, states, target))
         assert staging_leftovers(mariadb) == [], (moment, notes)
