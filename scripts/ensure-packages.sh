@@ -16,6 +16,7 @@ want=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || want+=("${@:2}"); }
 need sqlite3 sqlite3
 need zstd zstd
+need jq jq # the docs' checked examples of reading a manifest by hand
 need /usr/lib/postgresql/15/bin/postgres postgresql-15
 need pg_dump postgresql-client-15
 need mariadbd mariadb-server
