@@ -19,6 +19,7 @@ _LAZY = {
     "DatabaseManager": "dbkeeper.database",
     "Connection": "dbkeeper.database",
     "QueryResult": "dbkeeper.database",
+    "RowStream": "dbkeeper.database",
     "Manifest": "dbkeeper.manifest",
     "load_config": "dbkeeper.config",
     "load_plugins": "dbkeeper.plugins",
