@@ -133,8 +133,8 @@ class CommitPoint:
                     self.partly()
             _open_windows -= 1
             held, _held = (_held, None) if _open_windows == 0 else (None, _held)
-        if held is not None:
-            signal.raise_signal(held)  # Python runs the handler on the main thread, now unheld
+        if held is not None:  # to the main thread, which runs the handler (now unheld), waking it from a wait
+            signal.pthread_kill(threading.main_thread().ident or 0, held)
 
 
 @contextlib.contextmanager
