@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from dbkeeper import interrupts
 from dbkeeper.interrupts import CommitPoint, Interrupted
+from helpers import BIN, dbkeeper, make_db
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +81,24 @@ def test_partial_commits_say_partly_restored() -> None:
     with pytest.raises(Interrupted) as caught, interrupts.reported(point, "pg", "B3"):
         raise KeyboardInterrupt
     assert "partly restored" in caught.value.message
+
+
+def test_sigterm_during_a_sqlite_restore_says_the_target_is_unchanged(tmp_path: Path) -> None:
+    """A real ``dbkeeper restore`` into an existing SQLite file, stopped while it writes beside the target."""
+    source = make_db(tmp_path / "big.db", 60_000, blob_size=1000)  # ~60 MB: the restore runs long enough
+    backups = tmp_path / "backups"
+    ident = dbkeeper("--quiet", "backup", f"sqlite:///{source}", "--dir", str(backups)).out.strip()
+    target = make_db(tmp_path / "target.db", 3)
+    restore = subprocess.Popen(
+        [str(BIN / "dbkeeper"), "restore", ident, f"sqlite:///{target}", "--force", "--dir", str(backups)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while not list(tmp_path.glob(".target.db.dbkeeper-restore-*")):
+        assert restore.poll() is None, restore.communicate()
+        time.sleep(0.005)
+    restore.send_signal(signal.SIGTERM)
+    _, err = restore.communicate(timeout=120)
+    assert restore.returncode == 130, err
+    assert f"interrupted before the restore committed: sqlite:///{target} is unchanged" in err, err
+    with contextlib.closing(sqlite3.connect(target)) as conn:
+        assert conn.execute("SELECT count(*) FROM item").fetchone() == (3,)
