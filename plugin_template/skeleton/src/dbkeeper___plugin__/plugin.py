@@ -151,7 +151,8 @@ def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
         conn.close()
         with fresh.open("rb") as file:
             os.fsync(file.fileno())
-        os.replace(fresh, target)
+        with request.committing():  # Ctrl-C/SIGTERM wait for the rename, then say the target was replaced
+            os.replace(fresh, target)
     finally:
         conn.close()
         fresh.unlink(missing_ok=True)
