@@ -102,3 +102,15 @@ def test_sigterm_during_a_sqlite_restore_says_the_target_is_unchanged(tmp_path: 
     assert f"interrupted before the restore committed: sqlite:///{target} is unchanged" in err, err
     with contextlib.closing(sqlite3.connect(target)) as conn:
         assert conn.execute("SELECT count(*) FROM item").fetchone() == (3,)
+
+
+def test_an_interruption_after_the_restore_finished_says_so() -> None:
+    point = CommitPoint()
+    with interrupts.reported(point, "sqlite:///t.db", "B4"), point.committing():
+        pass
+    try:
+        raise KeyboardInterrupt  # while the CLI prints the result
+    except KeyboardInterrupt as exc:
+        said = interrupts.message(exc)
+    assert said.startswith("interrupted after the restore finished: sqlite:///t.db holds backup B4"), said
+    interrupts.install()  # forget it for the next test

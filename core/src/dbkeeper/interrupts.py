@@ -37,6 +37,7 @@ _lock = threading.RLock()
 _open_windows = 0
 _held: int | None = None
 _requested = False
+_finished: str | None = None  # what an interruption means once a restore has finished (the CLI prints its result)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -62,8 +63,8 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 def install() -> None:
     """Make SIGINT and SIGTERM unwind as ``KeyboardInterrupt``, held during commits (main thread only)."""
-    global _requested
-    _requested = False
+    global _requested, _finished
+    _requested, _finished = False, None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _handle)
 
@@ -74,7 +75,7 @@ def message(exc: BaseException) -> str:
         if isinstance(exc, Interrupted):
             return exc.message
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return DEFAULT_MESSAGE
+    return _finished or DEFAULT_MESSAGE
 
 
 class CommitPoint:
@@ -142,7 +143,10 @@ def reported(point: CommitPoint, target: str, backup_id: str, show: str | None =
     """Turn an interruption of the block (a restore of *backup_id* into *target*) into an :class:`Interrupted`.
 
     *show* is the command that shows the backup (with the ``--dir`` it is in), for the message.
+    Once the block has succeeded, an interruption (while the result is printed) says that
+    the restore finished.
     """
+    global _finished
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -150,6 +154,7 @@ def reported(point: CommitPoint, target: str, backup_id: str, show: str | None =
             raise
         show = show or f"dbkeeper backups show {backup_id}"
         raise Interrupted(_outcome(point.state, target, backup_id, show)) from None
+    _finished = f"interrupted after the restore finished: {target} holds backup {backup_id}, its row counts checked"
 
 
 def _outcome(state: str, target: str, backup_id: str, show: str) -> str:
