@@ -314,3 +314,17 @@ def test_the_next_run_finishes_a_selective_restore_that_died_between_drop_and_re
     assert f"finished an interrupted restore into `{target}`" in notes
     assert snapshot(mariadb, target) == snapshot(mariadb, expected)
     assert staging_leftovers(mariadb) == []
+
+
+def test_working_databases_without_a_journal_are_named_and_left_alone(
+    mariadb: MariaDBServer, new_backup: tuple[Path, str], new_database: Callable[[str], str]
+) -> None:
+    """An older dbkeeper's leftover may hold the only copy of replaced tables: it is reported, never dropped."""
+    orphan = "dbkeeper_replaced_0123abcd"
+    mariadb.execute(f"CREATE DATABASE {orphan}", f"CREATE TABLE {orphan}.kept (x INT)")
+    try:
+        notes = _next_run_settles(mariadb, new_backup, new_database("next"))
+        assert f"note: left {orphan} alone: it has no journal" in notes
+        assert mariadb.execute(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{orphan}'")[0][0]
+    finally:
+        mariadb.execute(f"DROP DATABASE IF EXISTS {orphan}")
