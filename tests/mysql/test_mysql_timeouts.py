@@ -36,22 +36,23 @@ def silent_port() -> Iterator[int]:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
+    listener.settimeout(0.1)
     accepted: list[socket.socket] = []
+    done = threading.Event()
 
-    def accept_forever() -> None:
-        while True:
-            try:
+    def accept_until_done() -> None:
+        while not done.is_set():
+            with suppress(TimeoutError):
                 accepted.append(listener.accept()[0])
-            except OSError:  # the listener was closed: the test is over
-                return
 
-    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread = threading.Thread(target=accept_until_done, daemon=True)
     thread.start()
     try:
         yield listener.getsockname()[1]
     finally:
+        done.set()
+        thread.join()
         listener.close()
-        thread.join(timeout=10)
         for conn in accepted:
             conn.close()
 
