@@ -328,3 +328,49 @@ def test_working_databases_without_a_journal_are_named_and_left_alone(
         assert mariadb.execute(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{orphan}'")[0][0]
     finally:
         mariadb.execute(f"DROP DATABASE IF EXISTS {orphan}")
+
+
+def test_a_lock_taken_between_the_trigger_drop_and_the_rename_is_undone(
+    mariadb: MariaDBServer, states: dict[str, str], tmp_path: Path, new_database: Callable[[str], str]
+) -> None:
+    """The RENAME itself waits for a lock (here: on the journal's marker, which it moves too) and times out.
+
+    The target's triggers were dropped just before; they must be there again, in order.
+    """
+    source = new_database("slow_new")
+    mariadb.recreate(source)
+    mariadb.load_sql(source, NEW.encode())
+    filler = "INSERT INTO filler SELECT seq, REPEAT('x', 100) FROM seq_1_to_200000"
+    mariadb.execute("CREATE TABLE filler (id INT PRIMARY KEY, pad CHAR(100))", filler, database=source)
+    manifest: Any = dbkeeper("backup", mariadb.url(source), "--dir", str(tmp_path), "--json").json()
+    target = new_database("late_lock")
+    _reset_to_old(mariadb, target)
+    argv = _restore_argv(mariadb, (tmp_path, manifest["id"]), target, "?lock_wait_timeout=2")
+    with closing(mariadb.admin()) as app, app.cursor() as cursor:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        journal = _wait_for_journal(mariadb, proc)
+        cursor.execute("BEGIN")
+        cursor.execute(f"SELECT COUNT(*) FROM {q(journal)}.{PENDING}")
+        cursor.execute("SELECT CONNECTION_ID()")
+        ((session,),) = cursor.fetchall()
+        _, err = proc.communicate(timeout=300)
+        app.rollback()
+    assert proc.returncode == 1, err
+    assert f"session {session} (" in err and "the target was not changed" in err, err
+    assert _which_state(mariadb, states, target) == "old"
+    _next_run_settles(mariadb, (tmp_path, manifest["id"]), new_database("next"))  # the journal the app held
+    assert _which_state(mariadb, states, target) == "old"
+    assert staging_leftovers(mariadb) == []
+
+
+def _wait_for_journal(mariadb: MariaDBServer, proc: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = mariadb.execute(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%\\_journal'"
+        )
+        if found:
+            return str(found[0][0])
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the restore never made its journal"
+        time.sleep(0.01)
