@@ -364,10 +364,12 @@ def test_a_lock_taken_between_the_trigger_drop_and_the_rename_is_undone(
 
 
 def _wait_for_journal(mariadb: MariaDBServer, proc: subprocess.Popen[str]) -> str:
+    """The restore's journal database, once its ``pending`` marker table exists."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         found = mariadb.execute(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%\\_journal'"
+            "SELECT TABLE_SCHEMA FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA LIKE 'dbkeeper\\_restore\\_%\\_journal' AND TABLE_NAME = '{PENDING}'"
         )
         if found:
             return str(found[0][0])
