@@ -140,3 +140,38 @@ def test_sigterm_before_pg_restore_committed_says_the_target_is_unchanged(
     assert target in err, err
     assert "is unchanged" in err and "nothing partial was left behind" in err, err
     assert rows_in(pg, target) == 1000, "the old rows are still there"
+
+
+def test_sigterm_while_pg_restore_commits_waits_for_it_and_a_second_one_stops_it(
+    pg: Server, chinook: str, backups: Path, tmp_path: Path
+) -> None:
+    """Chinook's archive fits in the pipe: pg_restore has all of it (the commit has begun) while it waits for a lock."""
+    ident = dbkeeper("--quiet", "backup", pg.url(chinook), "--dir", str(backups)).out.strip()
+    watch = superuser(pg, chinook)
+    holder = superuser(pg, chinook)
+    holder.execute("BEGIN")
+    holder.execute("LOCK TABLE album IN ACCESS EXCLUSIVE MODE")  # pg_restore --clean waits to drop it
+    restore = start("--quiet", "restore", ident, pg.url(chinook), "--dir", str(backups), "--force", cwd=tmp_path,
+                    env={})  # fmt: skip
+    try:
+        poll(
+            "pg_restore waiting to drop album",
+            lambda: watch.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'album' AND NOT l.granted"
+            ).fetchone()[0],  # type: ignore[index]
+            restore,
+        )
+        restore.send_signal(signal.SIGTERM)
+        assert restore.stderr is not None
+        note = restore.stderr.readline()
+        assert "the restore is committing; stopping as soon as the commit has finished" in note, note
+        assert restore.poll() is None, "the first signal waits for the commit"
+        restore.send_signal(signal.SIGTERM)
+        _, err = restore.communicate(timeout=120)
+    finally:
+        holder.close()
+        watch.close()
+    assert restore.returncode == 130, err
+    assert f"may be unchanged or may hold backup {ident}" in err, err
+    assert "nothing partial" not in err

@@ -30,11 +30,14 @@ from types import FrameType
 
 DEFAULT_MESSAGE = "interrupted; nothing partial was left behind"
 """What an interruption means when no restore had changed its target."""
-HOLDING_NOTE = "dbkeeper: the restore is committing; stopping as soon as the commit has finished\n"
+HOLDING_NOTE = (
+    "dbkeeper: the restore is committing; stopping as soon as the commit has finished "
+    "(interrupt again to stop now, without knowing whether it committed)\n"
+)
 """Printed to stderr when a signal arrives while a commit runs (it is delivered afterwards)."""
 
 _lock = threading.RLock()
-_open_windows = 0
+_open: list[CommitPoint] = []  # the commit points with a window open (one entry per window)
 _held: int | None = None
 _requested = False
 _finished: str | None = None  # what an interruption means once a restore has finished (the CLI prints its result)
@@ -52,12 +55,13 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     """SIGINT/SIGTERM: hold the signal while a commit runs, else unwind like Ctrl-C."""
     global _held, _requested
     with _lock:
-        if _open_windows:
-            if _held is None:
-                os.write(2, HOLDING_NOTE.encode())
-            _held = signum
+        if _open and _held is None:
+            _held = signum  # before the note: a second signal may run this handler again, nested, once it is out
+            os.write(2, HOLDING_NOTE.encode())
             return
-        _requested = True
+        for point in _open:  # a second signal during a commit: stop now, the outcome unknown
+            point.state = CommitPoint.UNKNOWN
+        _held, _requested = None, True
     raise KeyboardInterrupt
 
 
@@ -79,11 +83,15 @@ def message(exc: BaseException) -> str:
 
 
 class CommitPoint:
-    """Where one restore stands: its target unchanged, partly written, or replaced by the backup."""
+    """Where one restore stands: its target unchanged, partly written, replaced by the backup, or unknown.
+
+    Unknown: a second signal stopped the restore while it was committing.
+    """
 
     UNCHANGED = "unchanged"
     PARTIAL = "partial"
     REPLACED = "replaced"
+    UNKNOWN = "unknown"
 
     def __init__(self) -> None:
         self.state = self.UNCHANGED
@@ -95,13 +103,13 @@ class CommitPoint:
         On success the target counts as replaced (or, with ``final=False`` — one of several
         commits of a restore that is not one transaction — as partly restored). A signal
         that arrived during the block is delivered right after it; one that arrived before
-        it raises ``KeyboardInterrupt`` here, and the block does not run.
+        it raises ``KeyboardInterrupt`` here, and the block does not run. A second signal
+        during the block raises ``KeyboardInterrupt`` at once, the outcome unknown.
         """
-        global _open_windows
         with _lock:
             if _requested:
                 raise KeyboardInterrupt
-            _open_windows += 1
+            _open.append(self)
         succeeded = False
         try:
             yield
@@ -125,15 +133,15 @@ class CommitPoint:
         self.state = self.UNCHANGED
 
     def _close(self, succeeded: bool, final: bool) -> None:
-        global _open_windows, _held
+        global _held
         with _lock:
             if succeeded:
                 if final:
                     self.state = self.REPLACED
                 else:
                     self.partly()
-            _open_windows -= 1
-            held, _held = (_held, None) if _open_windows == 0 else (None, _held)
+            _open.remove(self)
+            held, _held = (_held, None) if not _open else (None, _held)
         if held is not None:  # to the main thread, which runs the handler (now unheld), waking it from a wait
             signal.pthread_kill(threading.main_thread().ident or 0, held)
 
@@ -163,6 +171,11 @@ def _outcome(state: str, target: str, backup_id: str, show: str) -> str:
             f"interrupted after the restore committed: {target} now holds backup {backup_id}, but its row counts "
             f"were not compared with the backup's; compare them with '{show}', or "
             "restore again with --force"
+        )
+    if state == CommitPoint.UNKNOWN:
+        return (
+            f"interrupted again while the restore was committing: {target} may be unchanged or may hold backup "
+            f"{backup_id}; compare its row counts with '{show}', or restore again with --force"
         )
     if state == CommitPoint.PARTIAL:
         return (

@@ -184,6 +184,7 @@ def one_transaction(
         yield write
         window.enter_context(commit())
         write(b"\nCOMMIT;\n")
+        _end_input_and_wait(tool)
 
 
 def feed_into(
@@ -208,7 +209,9 @@ def feed_into(
     ):
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
         try:
-            return feed_verified(reader, stdin.write, before_last=lambda: window.enter_context(commit()))
+            fed = feed_verified(reader, stdin.write, before_last=lambda: window.enter_context(commit()))
+            _end_input_and_wait(tool)
+            return fed
         except BrokenPipeError:
             code = tool.process.wait()
             if not (crew and crew.stopped.is_set()):  # stopped: nobody waits for the checksum any more
@@ -216,6 +219,16 @@ def feed_into(
             raise DatabaseError(
                 f"{tool.name} failed (exit {code}) before reading all its input: {tool.error_line()}"
             ) from None
+
+
+def _end_input_and_wait(tool: Tool) -> None:
+    """Close the tool's input and wait for it to exit, while the crew can still kill it.
+
+    Its exit status is checked by :func:`dbkeeper.tools.running` afterwards.
+    """
+    with contextlib.suppress(OSError):
+        tool.process.stdin.close()  # type: ignore[union-attr]
+    tool.process.wait()
 
 
 def _drain(reader: ArtifactReader) -> None:
