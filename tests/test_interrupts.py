@@ -119,12 +119,11 @@ def test_an_interruption_after_the_restore_finished_says_so() -> None:
 def test_a_second_signal_during_the_commit_stops_it_at_once_and_says_the_outcome_is_unknown() -> None:
     point = CommitPoint()
     steps: list[str] = []
-    with pytest.raises(Interrupted) as caught, interrupts.reported(point, "pg", "B5"):
-        with point.committing():
-            os.kill(os.getpid(), signal.SIGTERM)  # held
-            steps.append("held")
-            os.kill(os.getpid(), signal.SIGTERM)  # stops now
-            steps.append("not reached")
+    with pytest.raises(Interrupted) as caught, interrupts.reported(point, "pg", "B5"), point.committing():
+        os.kill(os.getpid(), signal.SIGTERM)  # held
+        steps.append("held")
+        os.kill(os.getpid(), signal.SIGTERM)  # stops now
+        steps.append("not reached")
     assert steps == ["held"]
     assert point.state == CommitPoint.UNKNOWN
     assert "pg may be unchanged or may hold backup B5" in caught.value.message
