@@ -6,8 +6,9 @@ it cannot start, every test using it fails with the reason — never a silent sk
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,12 @@ def copy_of(pg: Server, template: str) -> str:
     name = f"{template.removesuffix('_template')}_{next(_names)}"
     pg.psql(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {APP_USER}")
     return name
+
+
+@pytest.fixture
+def database_copy(pg: Server) -> Callable[[str], str]:
+    """Makes a new database from a template, owned by the test role; returns its name (see :func:`copy_of`)."""
+    return functools.partial(copy_of, pg)
 
 
 @pytest.fixture

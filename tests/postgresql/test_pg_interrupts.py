@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,7 +20,6 @@ import pytest
 from pg_server import APP_USER, Server
 from processes import start
 
-from conftest import copy_of
 from helpers import dbkeeper
 
 ROWS = 300_000
@@ -68,11 +67,13 @@ def lock_waits(watch: psycopg.Connection[tuple[object, ...]], mode: str) -> int:
 
 
 @pytest.fixture
-def restore_case(pg: Server, big_template: str, backups: Path, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+def restore_case(
+    pg: Server, big_template: str, database_copy: Callable[[str], str], backups: Path
+) -> Iterator[tuple[str, str, str]]:
     """(backup id, target database, target URL): a backup of the big table, and a target whose rows differ."""
-    source = copy_of(pg, big_template)
+    source = database_copy(big_template)
     ident = dbkeeper("--quiet", "backup", pg.url(source), "--dir", str(backups)).out.strip()
-    target = copy_of(pg, big_template)
+    target = database_copy(big_template)
     pg.psql("DELETE FROM big WHERE id > 1000", database=target)
     yield ident, target, pg.url(target)
 
