@@ -74,15 +74,16 @@ def test_backup_into_a_read_only_file_system(frozen: Path, db: Path) -> None:
     assert everything_in(frozen) == before
 
 
-def test_read_only_backup_directory_still_verifies_but_deep_needs_scratch(frozen: Path) -> None:
+def test_a_read_only_backup_directory_verifies_deeply_and_restores(frozen: Path, tmp_path: Path, db: Path) -> None:
+    """Backups on a read-only medium: their scratch space goes to the temporary directory instead."""
     backups = str(frozen / "bk")
+    before = everything_in(frozen)
     assert dbkeeper("verify", "latest", "--dir", backups).out.startswith("ok ")
     assert len(dbkeeper("backups", "list", "--dir", backups, "--json").json()) == 1
-    run = dbkeeper("verify", "latest", "--deep", "--dir", backups, check=False)
-    assert_one_line_error(
-        run, f"the file system mounted at {frozen} is read-only",
-        "copy the backup directory to a writable file system with room and run it there",
-    )  # fmt: skip
+    assert dbkeeper("verify", "latest", "--deep", "--dir", backups).out.startswith("ok ")
+    dbkeeper("restore", "latest", f"sqlite:///{tmp_path / 'copy.db'}", "--dir", backups)
+    assert _dump(tmp_path / "copy.db") == _dump(db)
+    assert everything_in(frozen) == before
 
 
 def test_restore_into_a_read_only_file_system(frozen: Path, tmp_path: Path, db: Path) -> None:
@@ -114,6 +115,10 @@ def test_directories_this_user_may_not_write(db: Path) -> None:
         assert_one_line_error(runs[0], f"permission denied on {base / 'locked' / 'bk'}", "choose another backup")
         assert_one_line_error(runs[1], "permission denied on", f"give this user access to {base / 'locked'}")
         assert list((base / "locked").iterdir()) == []
+
+
+def _dump(path: Path) -> str:
+    return subprocess.run(["sqlite3", str(path), ".dump"], capture_output=True, text=True, check=True).stdout
 
 
 def _run(argv: list[str]) -> Run:

@@ -36,6 +36,7 @@ from dbkeeper.config import DEFAULT_BACKUP_DIR
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
 from dbkeeper.filesystem import local_directory, write_all
 from dbkeeper.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
+from dbkeeper.tools import runtime_directory
 
 MANIFEST = MANIFEST_FILE
 MANIFEST_LIMIT = 16 * 1024 * 1024
@@ -45,6 +46,7 @@ LOCK_WAIT = 60.0
 LOCK_POLL = 0.05
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO must not hang us
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 PARTIAL = ".partial"
 SCRATCH_PREFIX = ".scratch-"
 FILE_MODE = 0o600
@@ -366,8 +368,20 @@ class Repository:
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
-        """A private, locked temporary directory under the root, removed afterwards."""
-        with self._private_dir() as path:
+        """A private, locked temporary directory under the root, removed afterwards.
+
+        When the root exists but cannot be written (a read-only medium, another user's
+        directory), it is made under the system's temporary directory instead
+        (:func:`dbkeeper.tools.runtime_directory`), so restoring and deep-verifying from
+        read-only backups works.
+        """
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(self._private_dir())
+            except OSError as exc:
+                if exc.errno not in _UNWRITABLE or not self.root.is_dir():
+                    raise
+                path = stack.enter_context(runtime_directory(on_disk=True))
             try:
                 yield path
             finally:

@@ -150,13 +150,15 @@ def _descriptors_named(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int
 
 
 @contextlib.contextmanager
-def runtime_directory() -> Iterator[Path]:
+def runtime_directory(*, on_disk: bool = False) -> Iterator[Path]:
     """A private directory (0700) for this run's secrets, outside any backup directory, removed afterwards.
 
     It holds a lock for as long as it exists; directories whose lock nobody holds belong
-    to runs that were killed and are removed first.
+    to runs that were killed and are removed first. *on_disk* puts it under the temporary
+    directory rather than in memory (``$XDG_RUNTIME_DIR``, ``/dev/shm``): for scratch
+    files as large as a database.
     """
-    root = runtime_root()
+    root = runtime_root(on_disk=on_disk)
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(root_fd, fcntl.LOCK_EX)  # no sweep removes a directory between its creation and its lock
@@ -173,9 +175,10 @@ def runtime_directory() -> Iterator[Path]:
         os.close(fd)
 
 
-def runtime_root() -> Path:
-    """``dbkeeper-UID`` under the runtime, shared-memory or temporary directory; checked to be ours alone."""
-    candidates = [os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm", tempfile.gettempdir()]
+def runtime_root(*, on_disk: bool = False) -> Path:
+    """``dbkeeper-UID`` under the runtime, shared-memory or (*on_disk*) temporary directory; ours alone."""
+    in_memory = [] if on_disk else [os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"]
+    candidates = [*in_memory, tempfile.gettempdir()]
     base = next(Path(c) for c in candidates if c and os.path.isdir(c) and os.access(c, os.W_OK | os.X_OK))
     root = base / RUNTIME_DIR_NAME.format(uid=os.getuid())
     with contextlib.suppress(FileExistsError):
