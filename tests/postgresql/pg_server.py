@@ -107,6 +107,12 @@ class Server:
             raise ServerError(f"psql failed: {proc.stderr.strip()}")
         return proc.stdout
 
+    def app_database(self, name: str, sql: str) -> str:
+        """Create database *name* owned by the test role and run *sql* in it as that role; return *name*."""
+        self.psql(f"CREATE DATABASE {name} OWNER {APP_USER}")
+        self.psql(f"SET ROLE {APP_USER}; {sql}", database=name)
+        return name
+
     def schema_dump(self, database: str) -> str:
         """``pg_dump --schema-only`` of *database*, without the lines that differ on every run."""
         proc = subprocess.run(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import APP_USER, Server
+from pg_server import Server
 from small_fs import everything_in, small_file_system
 
 from helpers import assert_one_line_error, dbkeeper
@@ -23,25 +23,21 @@ ROWS = 120_000
 @pytest.fixture(scope="module")
 def noisy(pg: Server) -> str:
     """A database of random hex text: its backup cannot fit in 2 MiB."""
-    pg.psql(f"CREATE DATABASE full_disk_noisy OWNER {APP_USER}")
-    pg.psql(
-        f"SET ROLE {APP_USER}; CREATE TABLE noise AS "
+    return pg.app_database(
+        "full_disk_noisy",
+        "CREATE TABLE noise AS "
         f"SELECT g AS id, md5(random()::text) || md5(random()::text) AS hex FROM generate_series(1, {ROWS}) g",
-        database="full_disk_noisy",
     )
-    return "full_disk_noisy"
 
 
 @pytest.fixture(scope="module")
 def airy(pg: Server) -> str:
     """A database of repetitive text: 8 MiB that compress to a few KiB."""
-    pg.psql(f"CREATE DATABASE full_disk_airy OWNER {APP_USER}")
-    pg.psql(
-        f"SET ROLE {APP_USER}; CREATE TABLE note AS SELECT g AS id, repeat('lorem ipsum ', 10) AS body "
-        f"FROM generate_series(1, 60000) g; ALTER TABLE note ADD PRIMARY KEY (id)",
-        database="full_disk_airy",
+    return pg.app_database(
+        "full_disk_airy",
+        "CREATE TABLE note AS SELECT g AS id, repeat('lorem ipsum ', 10) AS body "
+        "FROM generate_series(1, 60000) g; ALTER TABLE note ADD PRIMARY KEY (id)",
     )
-    return "full_disk_airy"
 
 
 @pytest.fixture

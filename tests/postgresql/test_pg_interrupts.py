@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_server import APP_USER, Server
+from pg_server import Server
 from processes import start
 
 from helpers import dbkeeper
@@ -29,11 +29,10 @@ ROWS = 300_000
 @pytest.fixture(scope="session")
 def big_template(pg: Server) -> str:
     """One table of 300,000 rows owned by the test role."""
-    pg.psql(f"CREATE DATABASE big_template OWNER {APP_USER}")
-    pg.psql(
-        f"SET ROLE {APP_USER}; CREATE TABLE big (id int PRIMARY KEY, a text, b text);"
+    pg.app_database(
+        "big_template",
+        "CREATE TABLE big (id int PRIMARY KEY, a text, b text);"
         f"INSERT INTO big SELECT i, md5(i::text), md5((i * 7)::text) FROM generate_series(1, {ROWS}) i;",
-        database="big_template",
     )
     pg.psql("ANALYZE; ALTER DATABASE big_template IS_TEMPLATE true", database="big_template")
     return "big_template"
