@@ -30,6 +30,50 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote_part(schema)}.{quote_part(name)}"
 
 
+def read_name(text: str, start: int, ends: str = ".") -> tuple[str, int]:
+    """The identifier at *start* in *text*, unquoted, and the index just after it.
+
+    A double-quoted identifier runs to its closing quote (``""`` inside stands for one
+    ``"``); a bare one runs up to the first character in *ends*, or to the end of *text*.
+    ValueError if a quote is not closed.
+    """
+    if not text.startswith('"', start):
+        end = start
+        while end < len(text) and text[end] not in ends:
+            end += 1
+        return text[start:end], end
+    pieces = []
+    position = start + 1
+    while True:
+        quote = text.find('"', position)
+        if quote < 0:
+            raise ValueError(f"unterminated quote in {text!r}")
+        pieces.append(text[position:quote])
+        if not text.startswith('"', quote + 1):
+            return "".join(pieces), quote + 1
+        pieces.append('"')
+        position = quote + 2
+
+
+def split_key(text: str) -> tuple[str, str]:
+    """``schema.name`` (parts optionally double-quoted) → ``(schema, name)``; ValueError if not qualified."""
+    parts: list[str] = []
+    index = 0
+    while True:
+        name, index = read_name(text, index)
+        parts.append(name)
+        if len(parts) > 2:
+            raise ValueError(f"too many dots in {text!r}")
+        if index == len(text):
+            break
+        if text[index] != ".":
+            raise ValueError(f"unexpected {text[index]!r} in {text!r}")
+        index += 1
+    if len(parts) != 2:
+        raise ValueError(f"{text!r} is not schema-qualified")
+    return parts[0], parts[1]
+
+
 @dataclass(frozen=True)
 class Table:
     """A table whose rows a dump holds."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dbkeeper.contract import BackupContents, InspectRequest
 from dbkeeper.errors import DatabaseError
 from dbkeeper_postgresql import layout
-from dbkeeper_postgresql.catalog import qualified
+from dbkeeper_postgresql.catalog import qualified, read_name
 from dbkeeper_postgresql.clients import restore_client
 from dbkeeper_postgresql.streams import filter_through
 
@@ -84,33 +84,11 @@ class CopyCounter:
 def copy_target(statement: str) -> str:
     """The table key of a ``COPY schema.table (columns) FROM stdin;`` statement."""
     text = statement[len("COPY ") :]
-    names: list[str] = []
-    index = 0
-    while len(names) < 2:
-        if text.startswith('"', index):
-            end = index + 1
-            name = []
-            while True:
-                quote = text.index('"', end)
-                name.append(text[end:quote])
-                if text.startswith('"', quote + 1):
-                    name.append('"')
-                    end = quote + 2
-                    continue
-                break
-            names.append("".join(name))
-            index = quote + 1
-        else:
-            end = index
-            while end < len(text) and text[end] not in '. ("':
-                end += 1
-            names.append(text[index:end])
-            index = end
-        if len(names) == 1:
-            if not text.startswith(".", index):
-                raise DatabaseError(f"unexpected COPY statement (no schema): {statement[:200]!r}")
-            index += 1
-    return qualified(names[0], names[1])
+    schema, index = read_name(text, 0, ends='. ("')
+    if not text.startswith(".", index):
+        raise DatabaseError(f"unexpected COPY statement (no schema): {statement[:200]!r}")
+    table, _ = read_name(text, index + 1, ends='. ("')
+    return qualified(schema, table)
 
 
 def inspect(request: InspectRequest) -> BackupContents:

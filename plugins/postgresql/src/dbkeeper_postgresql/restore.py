@@ -39,7 +39,7 @@ from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.contents import DUMP_COMPLETE, TAIL_BYTES
-from dbkeeper_postgresql.selection import Entry, Selection, split_key
+from dbkeeper_postgresql.selection import Entry, Selection
 from dbkeeper_postgresql.streams import Crew, feed_into, filter_through, one_transaction, read_head_through, run_alone
 
 
@@ -331,7 +331,7 @@ def _count(target: Endpoint, keys: Sequence[str]) -> dict[str, int]:
     """Rows of each restored table, counted in the target."""
     import psycopg
 
-    pairs = [split_key(key) for key in keys]
+    pairs = [catalog.split_key(key) for key in keys]
     with target.connect() as conn:
         try:
             present = set(catalog.existing_relations(conn, pairs))

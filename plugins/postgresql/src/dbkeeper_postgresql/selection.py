@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbkeeper.errors import ConfigError
-from dbkeeper_postgresql.catalog import Relation
+from dbkeeper_postgresql.catalog import Relation, split_key
 
 PG_CLASS = 1259
 PG_NAMESPACE = 2615
@@ -190,41 +190,6 @@ def _relations(details: Mapping[str, Any]) -> dict[str, Relation]:
         schema, name = split_key(key)
         relations[key] = Relation.from_json(schema, name, data)
     return relations
-
-
-def split_key(text: str) -> tuple[str, str]:
-    """``schema.name`` (parts optionally double-quoted) → ``(schema, name)``; ValueError if not qualified."""
-    parts: list[str] = []
-    index = 0
-    while index <= len(text):
-        if index < len(text) and text[index] == '"':
-            end = index + 1
-            chars = []
-            while True:
-                quote = text.find('"', end)
-                if quote < 0:
-                    raise ValueError(f"unterminated quote in {text!r}")
-                chars.append(text[end:quote])
-                if text[quote + 1 : quote + 2] == '"':
-                    chars.append('"')
-                    end = quote + 2
-                    continue
-                break
-            parts.append("".join(chars))
-            index = quote + 1
-        else:
-            dot = text.find(".", index)
-            dot = len(text) if dot < 0 else dot
-            parts.append(text[index:dot])
-            index = dot
-        if index < len(text) and text[index] != ".":
-            raise ValueError(f"unexpected {text[index]!r} in {text!r}")
-        index += 1
-        if len(parts) > 2:
-            raise ValueError(f"too many dots in {text!r}")
-    if len(parts) != 2:
-        raise ValueError(f"{text!r} is not schema-qualified")
-    return parts[0], parts[1]
 
 
 def _find_relation(name: str, relations: Mapping[str, Relation]) -> list[Relation]:
