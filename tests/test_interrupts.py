@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from dbkeeper import interrupts
-from dbkeeper.interrupts import CommitPoint, Interrupted
+from dbkeeper.errors import Interrupted
+from dbkeeper.interrupts import CommitPoint
 from helpers import BIN, dbkeeper, make_db
 
 

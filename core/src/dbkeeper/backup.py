@@ -24,7 +24,7 @@ from dbkeeper.contract import (
     RestoreRequest,
     RestoreResult,
 )
-from dbkeeper.errors import BackupError, ConfigError, IntegrityError
+from dbkeeper.errors import BackupError, ConfigError, IntegrityError, PruneError
 from dbkeeper.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
 from dbkeeper.manifest import ArtifactRecord, Manifest, Provenance, utc_now
 from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
@@ -66,16 +66,6 @@ class PrunePlan:
     def doomed(self) -> list[str]:
         """Ids of every backup that is (or would be) deleted."""
         return [d.manifest.id for d in self.decisions if not d.keep] + [e.id for e in self.incomplete]
-
-
-class PruneError(BackupError):
-    """Some deletions failed; ``plan.failed`` says which and why, the rest were done."""
-
-    def __init__(self, plan: PrunePlan) -> None:
-        first_id, first_error = next(iter(plan.failed.items()))
-        more = f" (and {len(plan.failed) - 1} more)" if len(plan.failed) > 1 else ""
-        super().__init__(f"prune could not delete {first_id}: {first_error}{more}")
-        self.plan = plan
 
 
 class _ArtifactSink:

@@ -2,10 +2,19 @@
 
 Every message is one line that says what went wrong and what to do about it; the CLI
 prints it as ``error: <message>`` and exits with status 1, without a traceback unless
-``--debug`` is given. Anything that is not a :class:`DbkeeperError` is a bug.
+``--debug`` is given. Anything that is not a :class:`DbkeeperError` is a bug, except
+:class:`Interrupted`, which is how Ctrl-C and SIGTERM end a command (exit status 130).
+
+The whole hierarchy lives in this one module; plugins find the errors they may raise
+re-exported by :mod:`dbkeeper.plugin`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dbkeeper.backup import PrunePlan
 
 
 class DbkeeperError(Exception):
@@ -56,6 +65,16 @@ class BackupError(DbkeeperError):
     """A backup cannot be found, read, written or deleted."""
 
 
+class PruneError(BackupError):
+    """Some deletions failed; ``plan.failed`` says which and why, the rest were done."""
+
+    def __init__(self, plan: PrunePlan) -> None:
+        first_id, first_error = next(iter(plan.failed.items()))
+        more = f" (and {len(plan.failed) - 1} more)" if len(plan.failed) > 1 else ""
+        super().__init__(f"prune could not delete {first_id}: {first_error}{more}")
+        self.plan = plan
+
+
 class BackupNotFoundError(BackupError):
     """No complete backup matches an id."""
 
@@ -68,9 +87,28 @@ class IntegrityError(BackupError):
     """Stored bytes or restored contents differ from what the manifest records."""
 
 
+class StageOptionError(DbkeeperError):
+    """A stage was given an option it does not know or a value it cannot use."""
+
+
+class MigrationError(DbkeeperError):
+    """A migration file, the set of migrations, or the history is not in a state to proceed."""
+
+
 class StorageError(DbkeeperError):
     """A local file system refused a write: read-only, permission denied, or a file where a directory belongs."""
 
 
 class DiskFullError(StorageError):
     """A local file system (or the user's quota on it) has no room left for a write."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A ``KeyboardInterrupt`` that knows what the interrupted operation left behind.
+
+    Not a :class:`DbkeeperError`: an interruption is not a failure of the operation.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from dbkeeper.errors import Interrupted
+
 DEFAULT_MESSAGE = "interrupted; nothing partial was left behind"
 """What an interruption means when no restore had changed its target."""
 HOLDING_NOTE = (
@@ -41,14 +43,6 @@ _open: list[CommitPoint] = []  # the commit points with a window open (one entry
 _held: int | None = None
 _requested = False
 _finished: str | None = None  # what an interruption means once a restore has finished (the CLI prints its result)
-
-
-class Interrupted(KeyboardInterrupt):
-    """A ``KeyboardInterrupt`` that knows what the interrupted operation left behind."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:

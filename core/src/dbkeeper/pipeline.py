@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Literal, Protocol
 
-from dbkeeper.errors import DbkeeperError, IntegrityError
+from dbkeeper.errors import IntegrityError, StageOptionError
 
 CHUNK_SIZE = 1 << 20
 """Bytes moved per read or write through a chain; the unit that bounds memory."""
@@ -83,10 +83,6 @@ class Stage(Protocol):
         when the bytes do not match the record.
         """
         ...
-
-
-class StageOptionError(DbkeeperError):
-    """A stage was given an option it does not know or a value it cannot use."""
 
 
 def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, type]) -> None:

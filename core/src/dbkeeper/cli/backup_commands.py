@@ -9,7 +9,7 @@ import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table
-from dbkeeper.errors import ConfigError, DbkeeperError
+from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
 if TYPE_CHECKING:
     from dbkeeper.backup import PrunePlan
@@ -270,7 +270,6 @@ def prune(
     json_output: bool,
 ) -> None:
     """Delete backups no policy keeps, and incomplete ones; per source, never the newest."""
-    from dbkeeper.backup import PruneError
     from dbkeeper.retention import Policy, parse_duration
 
     policy = Policy(keep_last, parse_duration(keep_within) if keep_within else None, keep_daily, keep_weekly)

@@ -5,7 +5,8 @@ each driver supplies a :class:`~dbkeeper.contract.MigrationDialect` through the
 ``dbkeeper_migrate`` hook. See ``docs/migrations.md`` for the file format.
 """
 
-from dbkeeper.migrations.files import Migration, MigrationError, create_migration
+from dbkeeper.errors import MigrationError
+from dbkeeper.migrations.files import Migration, create_migration
 from dbkeeper.migrations.manager import (
     MigrationManager,
     MigrationStatus,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dbkeeper.errors import DbkeeperError
+from dbkeeper.errors import MigrationError
 
 UP_MARKER = "-- migrate:up"
 DOWN_MARKER = "-- migrate:down"
@@ -32,10 +32,6 @@ DIRECTIVE_PREFIX = "-- dbkeeper:"
 DIRECTIVES = ("depends-on", "no-transaction")
 DEFAULT_DIRECTORY = "migrations"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class MigrationError(DbkeeperError):
-    """A migration file, the set of migrations, or the history is not in a state to proceed."""
 
 
 @dataclass(frozen=True)

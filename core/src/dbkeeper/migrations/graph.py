@@ -5,7 +5,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 
-from dbkeeper.migrations.files import Migration, MigrationError
+from dbkeeper.errors import MigrationError
+from dbkeeper.migrations.files import Migration
 
 
 def order(migrations: Sequence[Migration]) -> list[Migration]:

@@ -18,9 +18,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dbkeeper.contract import MigrationDialect
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError
 from dbkeeper.migrations import history
-from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, MigrationError, load_migrations
+from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, load_migrations
 from dbkeeper.migrations.graph import order
 from dbkeeper.migrations.runner import (
     MigrationResult,

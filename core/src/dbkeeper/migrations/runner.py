@@ -19,8 +19,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dbkeeper.contract import MigrationDialect
+from dbkeeper.errors import MigrationError
 from dbkeeper.migrations import history
-from dbkeeper.migrations.files import Migration, MigrationError
+from dbkeeper.migrations.files import Migration
 from dbkeeper.urls import redact
 
 
