@@ -208,8 +208,12 @@ def bench(
     for attempt in range(runs):
         natives.append(step(f"native backup ({attempt + 1}/{runs})", lambda: run(["bash", "-c", native_dump])))
         shutil.rmtree(backups, ignore_errors=True)
-        ours.append(step(f"dbkeeper backup ({attempt + 1}/{runs})", lambda: run(
-            [str(DBKEEPER), "-q", "backup", url, "--dir", str(backups)], env)))
+        ours.append(
+            step(
+                f"dbkeeper backup ({attempt + 1}/{runs})",
+                lambda: run([str(DBKEEPER), "-q", "backup", url, "--dir", str(backups)], env),
+            )
+        )
     results["native backup"] = min(natives, key=lambda sample: sample.seconds)
     results["backup"] = min(ours, key=lambda sample: sample.seconds)
     backup_id = ours[-1].stdout.strip().splitlines()[-1]
@@ -218,16 +222,30 @@ def bench(
     for database in ("r_native", "r_single", "r_jobs"):
         server.execute(f"DROP DATABASE IF EXISTS {database}")
     server.execute("CREATE DATABASE r_native CHARACTER SET utf8mb4")
-    results["native restore"] = step("native restore", lambda: run(
-        ["bash", "-o", "pipefail", "-c", f"zstd -q -dc dump.sql.zst | {client} --defaults-file={options} r_native"]))
-    results["restore"] = step("dbkeeper restore", lambda: run(
-        [str(DBKEEPER), "-q", "restore", backup_id, server.url("r_single"), "--dir", str(backups)], env))
-    results["restore --jobs 2"] = step("dbkeeper restore --jobs 2", lambda: run(
-        [str(DBKEEPER), "-q", "restore", backup_id, server.url("r_jobs"), "--dir", str(backups), "--jobs", "2"], env))
+    results["native restore"] = step(
+        "native restore",
+        lambda: run(
+            ["bash", "-o", "pipefail", "-c", f"zstd -q -dc dump.sql.zst | {client} --defaults-file={options} r_native"]
+        ),
+    )
+    results["restore"] = step(
+        "dbkeeper restore",
+        lambda: run([str(DBKEEPER), "-q", "restore", backup_id, server.url("r_single"), "--dir", str(backups)], env),
+    )
+    results["restore --jobs 2"] = step(
+        "dbkeeper restore --jobs 2",
+        lambda: run(
+            [str(DBKEEPER), "-q", "restore", backup_id, server.url("r_jobs"), "--dir", str(backups), "--jobs", "2"], env
+        ),
+    )
     if python_dumper:
-        results["python dumper"] = step("pure-Python dumper", lambda: run(
-            [str(DBKEEPER), "-q", "backup", url, "--dir", str(workdir / "python")],
-            {**env, "DBKEEPER_MYSQL_TOOLS": "python"}))
+        results["python dumper"] = step(
+            "pure-Python dumper",
+            lambda: run(
+                [str(DBKEEPER), "-q", "backup", url, "--dir", str(workdir / "python")],
+                {**env, "DBKEEPER_MYSQL_TOOLS": "python"},
+            ),
+        )
     expected = counts(server, DATABASE)
     for database in ("r_native", "r_single", "r_jobs"):
         if counts(server, database) != expected:
@@ -242,9 +260,11 @@ def summary(results: dict[str, Any], threads: int, runs: int, native_fsync: bool
     manifest = results["manifest"]
     raw = manifest["raw_bytes"]
     print()
-    print(f"data: {sum(manifest['row_counts'].values()):,} rows; dump {raw / 2**20:.0f} MiB of SQL; "
-          f"dbkeeper stored {manifest['stored_bytes'] / 2**20:.0f} MiB in {len(manifest['artifacts'])} artifacts, "
-          f"native .zst {results['native bytes'] / 2**20:.0f} MiB; zstd -3, {threads} threads on both sides")
+    print(
+        f"data: {sum(manifest['row_counts'].values()):,} rows; dump {raw / 2**20:.0f} MiB of SQL; "
+        f"dbkeeper stored {manifest['stored_bytes'] / 2**20:.0f} MiB in {len(manifest['artifacts'])} artifacts, "
+        f"native .zst {results['native bytes'] / 2**20:.0f} MiB; zstd -3, {threads} threads on both sides"
+    )
     print(f"{'operation':<22}{'dbkeeper s':>11}{'native s':>10}{'ratio':>8}{'CPU s':>14}"
           f"{'dbkeeper RSS MiB':>18}{'tools RSS MiB':>15}")  # fmt: skip
     pairs = [("backup", "native backup"), ("restore", "native restore"), ("restore --jobs 2", "native restore")]
@@ -260,8 +280,10 @@ def summary(results: dict[str, Any], threads: int, runs: int, native_fsync: bool
               f"{python.own_rss_kib / 1024:>18.0f}"
               f"{python.tree_rss_kib / 1024:>15.0f}   ({raw / 2**20 / python.seconds:.1f} MiB/s of SQL)")  # fmt: skip
     print("CPU s = dbkeeper/native, user + system of the command and its children (not the server's)")
-    print(f"ratio = dbkeeper / native (below 1: dbkeeper is faster); backups: best of {runs}, native "
-          f"{'with' if native_fsync else 'without'} fsync; restores: one run, the native restore is one stream")
+    print(
+        f"ratio = dbkeeper / native (below 1: dbkeeper is faster); backups: best of {runs}, native "
+        f"{'with' if native_fsync else 'without'} fsync; restores: one run, the native restore is one stream"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

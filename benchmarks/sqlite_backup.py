@@ -159,8 +159,10 @@ def progress_line(sides: tuple[Side, Side], attempt: int) -> str:
     if not attempt:
         return "warm-up done"
     ours, native = sides[0].samples[-1], sides[1].samples[-1]
-    return (f"run {attempt}: dbkeeper {ours.seconds:.2f}s (CPU {ours.cpu_seconds:.2f}s) {ours.rss_kib / 1024:.0f} MiB, "
-            f"native {native.seconds:.2f}s (CPU {native.cpu_seconds:.2f}s) {native.rss_kib / 1024:.0f} MiB")
+    return (
+        f"run {attempt}: dbkeeper {ours.seconds:.2f}s (CPU {ours.cpu_seconds:.2f}s) {ours.rss_kib / 1024:.0f} MiB, "
+        f"native {native.seconds:.2f}s (CPU {native.cpu_seconds:.2f}s) {native.rss_kib / 1024:.0f} MiB"
+    )
 
 
 def remove(*paths: Path) -> Callable[[], None]:
@@ -187,20 +189,32 @@ def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, *, 
 
     print(f"backup, {runs} runs each:", flush=True)
     dbkeeper_backup = [str(DBKEEPER), "--quiet", "backup", f"sqlite:///{db}", "--dir", str(backups)]
-    native_backup = ["bash", "-c", f'sqlite3 {shlex.quote(str(db))} ".backup tmp.db" && '
-                     f"zstd -q -3 -T{threads} tmp.db -o tmp.db.zst && sha256sum tmp.db.zst"
-                     + (" && sync tmp.db.zst ." if fsync else "")]
-    backup = compare(runs, run_dir, (dbkeeper_backup, remove(backups)),
-                     (native_backup, remove(run_dir / "tmp.db", run_dir / "tmp.db.zst")))
+    native_backup = [
+        "bash",
+        "-c",
+        f'sqlite3 {shlex.quote(str(db))} ".backup tmp.db" && '
+        f"zstd -q -3 -T{threads} tmp.db -o tmp.db.zst && sha256sum tmp.db.zst"
+        + (" && sync tmp.db.zst ." if fsync else ""),
+    ]
+    backup = compare(
+        runs,
+        run_dir,
+        (dbkeeper_backup, remove(backups)),
+        (native_backup, remove(run_dir / "tmp.db", run_dir / "tmp.db.zst")),
+    )
     backup_id = backup[0].samples[-1].stdout.strip().splitlines()[-1]
     (artifact,) = (backups / backup_id).glob("*.zst")
 
     print(f"restore of {backup_id}, {runs} runs each:", flush=True)
     dbkeeper_restore = [str(DBKEEPER), "--quiet", "restore", backup_id, f"sqlite:///{restored}", "--dir", str(backups)]
-    native_restore = ["bash", "-c", "zstd -q -dc tmp.db.zst > restored_native.db"
-                      + (" && sync restored_native.db ." if fsync else "")]
-    restore = compare(runs, run_dir, (dbkeeper_restore, remove(restored)),
-                      (native_restore, remove(run_dir / "restored_native.db")))
+    native_restore = [
+        "bash",
+        "-c",
+        "zstd -q -dc tmp.db.zst > restored_native.db" + (" && sync restored_native.db ." if fsync else ""),
+    ]
+    restore = compare(
+        runs, run_dir, (dbkeeper_restore, remove(restored)), (native_restore, remove(run_dir / "restored_native.db"))
+    )
 
     result = Result(
         size_label=human(size),
@@ -218,14 +232,33 @@ def bench_size(size: int, seed: int, runs: int, workdir: Path, threads: int, *, 
 
 def print_results(results: Sequence[Result], threads: int, runs: int, fsync: bool) -> None:
     """The summary table, one block per database size."""
-    headers = ["database", "operation", "dbkeeper s", "native s", "ratio", "dbkeeper RSS MiB", "native RSS MiB",
-               "dbkeeper CPU s", "native CPU s"]
+    headers = [
+        "database",
+        "operation",
+        "dbkeeper s",
+        "native s",
+        "ratio",
+        "dbkeeper RSS MiB",
+        "native RSS MiB",
+        "dbkeeper CPU s",
+        "native CPU s",
+    ]
     rows = []
     for result in results:
         for operation, (ours, native) in result.operations.items():
-            rows.append([human(result.db_bytes), operation, f"{ours.best:.2f}", f"{native.best:.2f}",
-                         f"{ours.best / native.best:.2f}", f"{ours.rss_mib:.0f}", f"{native.rss_mib:.0f}",
-                         f"{ours.cpu:.2f}", f"{native.cpu:.2f}"])
+            rows.append(
+                [
+                    human(result.db_bytes),
+                    operation,
+                    f"{ours.best:.2f}",
+                    f"{native.best:.2f}",
+                    f"{ours.best / native.best:.2f}",
+                    f"{ours.rss_mib:.0f}",
+                    f"{native.rss_mib:.0f}",
+                    f"{ours.cpu:.2f}",
+                    f"{native.cpu:.2f}",
+                ]
+            )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print()
     print(f"wall time: best of {runs} runs, ratio = dbkeeper / native; zstd -3 with {threads} threads on both sides")
@@ -237,9 +270,11 @@ def print_results(results: Sequence[Result], threads: int, runs: int, fsync: boo
         print("  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     print()
     for result in results:
-        print(f"{human(result.db_bytes)} database: dbkeeper artifact {human(result.dbkeeper_stored)} "
-              f"({result.db_bytes / result.dbkeeper_stored:.2f}x), native .zst {human(result.native_stored)} "
-              f"({result.db_bytes / result.native_stored:.2f}x)")
+        print(
+            f"{human(result.db_bytes)} database: dbkeeper artifact {human(result.dbkeeper_stored)} "
+            f"({result.db_bytes / result.dbkeeper_stored:.2f}x), native .zst {human(result.native_stored)} "
+            f"({result.db_bytes / result.native_stored:.2f}x)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,8 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="sample database seed (default 42)")
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="where databases and runs go")
     parser.add_argument("--keep", action="store_true", help="keep the backups and restored files")
-    parser.add_argument("--native-fsync", action="store_true",
-                        help="end the native commands with 'sync FILE .' (fsync), as dbkeeper does")
+    parser.add_argument(
+        "--native-fsync",
+        action="store_true",
+        help="end the native commands with 'sync FILE .' (fsync), as dbkeeper does",
+    )
     args = parser.parse_args(argv)
     if args.size and args.sizes:
         parser.error("give --size or --sizes, not both")
@@ -264,10 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{tool} is not installed (dbkeeper: run bash scripts/setup.sh)")
     threads = os.cpu_count() or 1
     args.workdir.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()
-    print(f"dbkeeper at {commit or 'unknown commit'}; {threads} cores; workdir {args.workdir}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    print(
+        f"dbkeeper at {commit or 'unknown commit'}; {threads} cores; workdir {args.workdir}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     results = []
     for size in sizes:
         print(f"\n== {human(size)} ==")

@@ -41,7 +41,6 @@ SPAN_DAYS = 6 * 365  # orders and events spread over six years, in insertion ord
 BYTES_PER_CUSTOMER = 3000  # rough file bytes one customer brings (with orders, events, ...)
 
 
-
 def _words(text: str) -> tuple[str, ...]:
     """The whitespace-separated words of *text*."""
     return tuple(text.split())
@@ -129,27 +128,93 @@ LAST_NAMES = _words(
     "Wang Patel Singh Okafor Mensah Öztürk Yılmaz Şahin Ivanov Иванова Nguyễn Trần"  # noqa: RUF001
 )
 CITIES = (
-    ("New York", "US"), ("Los Angeles", "US"), ("Chicago", "US"), ("Houston", "US"),
-    ("Seattle", "US"), ("Toronto", "CA"), ("Montréal", "CA"), ("Vancouver", "CA"),
-    ("México City", "MX"), ("São Paulo", "BR"), ("Rio de Janeiro", "BR"), ("Buenos Aires", "AR"),
-    ("London", "GB"), ("Manchester", "GB"), ("Dublin", "IE"), ("Paris", "FR"), ("Lyon", "FR"),
-    ("Berlin", "DE"), ("München", "DE"), ("Köln", "DE"), ("Zürich", "CH"), ("Genève", "CH"),
-    ("Wien", "AT"), ("Amsterdam", "NL"), ("Bruxelles", "BE"), ("København", "DK"),
-    ("Malmö", "SE"), ("Stockholm", "SE"), ("Oslo", "NO"), ("Reykjavík", "IS"),
-    ("Helsinki", "FI"), ("Kraków", "PL"), ("Warszawa", "PL"), ("Praha", "CZ"),
-    ("Madrid", "ES"), ("A Coruña", "ES"), ("Lisboa", "PT"), ("Roma", "IT"), ("Milano", "IT"),
-    ("İstanbul", "TR"), ("Athína", "GR"), ("Tokyo", "JP"), ("Ōsaka", "JP"), ("Seoul", "KR"),
-    ("Shanghai", "CN"), ("Mumbai", "IN"), ("Bengaluru", "IN"), ("Sydney", "AU"),
-    ("Auckland", "NZ"), ("Lagos", "NG"), ("Nairobi", "KE"), ("Cape Town", "ZA"),
-    ("Hà Nội", "VN"), ("Singapore", "SG"),
+    ("New York", "US"),
+    ("Los Angeles", "US"),
+    ("Chicago", "US"),
+    ("Houston", "US"),
+    ("Seattle", "US"),
+    ("Toronto", "CA"),
+    ("Montréal", "CA"),
+    ("Vancouver", "CA"),
+    ("México City", "MX"),
+    ("São Paulo", "BR"),
+    ("Rio de Janeiro", "BR"),
+    ("Buenos Aires", "AR"),
+    ("London", "GB"),
+    ("Manchester", "GB"),
+    ("Dublin", "IE"),
+    ("Paris", "FR"),
+    ("Lyon", "FR"),
+    ("Berlin", "DE"),
+    ("München", "DE"),
+    ("Köln", "DE"),
+    ("Zürich", "CH"),
+    ("Genève", "CH"),
+    ("Wien", "AT"),
+    ("Amsterdam", "NL"),
+    ("Bruxelles", "BE"),
+    ("København", "DK"),
+    ("Malmö", "SE"),
+    ("Stockholm", "SE"),
+    ("Oslo", "NO"),
+    ("Reykjavík", "IS"),
+    ("Helsinki", "FI"),
+    ("Kraków", "PL"),
+    ("Warszawa", "PL"),
+    ("Praha", "CZ"),
+    ("Madrid", "ES"),
+    ("A Coruña", "ES"),
+    ("Lisboa", "PT"),
+    ("Roma", "IT"),
+    ("Milano", "IT"),
+    ("İstanbul", "TR"),
+    ("Athína", "GR"),
+    ("Tokyo", "JP"),
+    ("Ōsaka", "JP"),
+    ("Seoul", "KR"),
+    ("Shanghai", "CN"),
+    ("Mumbai", "IN"),
+    ("Bengaluru", "IN"),
+    ("Sydney", "AU"),
+    ("Auckland", "NZ"),
+    ("Lagos", "NG"),
+    ("Nairobi", "KE"),
+    ("Cape Town", "ZA"),
+    ("Hà Nội", "VN"),
+    ("Singapore", "SG"),
 )
 MAIL_DOMAINS = (
-    "gmail.com", "gmail.com", "gmail.com", "yahoo.com", "outlook.com", "hotmail.com",
-    "icloud.com", "proton.me", "gmx.de", "web.de", "orange.fr", "libero.it", "example.org",
+    "gmail.com",
+    "gmail.com",
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "proton.me",
+    "gmx.de",
+    "web.de",
+    "orange.fr",
+    "libero.it",
+    "example.org",
 )
 CATEGORIES = (
-    "Books", "Electronics", "Kitchen", "Garden", "Toys", "Sports", "Clothing", "Shoes",
-    "Beauty", "Office", "Music", "Grocery", "Pet Supplies", "Tools", "Outdoor", "Baby",
+    "Books",
+    "Electronics",
+    "Kitchen",
+    "Garden",
+    "Toys",
+    "Sports",
+    "Clothing",
+    "Shoes",
+    "Beauty",
+    "Office",
+    "Music",
+    "Grocery",
+    "Pet Supplies",
+    "Tools",
+    "Outdoor",
+    "Baby",
 )
 ADJECTIVES = _words(
     "Classic Compact Deluxe Ergonomic Eco Lightweight Premium Portable Rugged Smart Vintage "
@@ -168,11 +233,20 @@ RATINGS = (5, 5, 5, 4, 4, 3, 2, 1)
 STATUSES = ("delivered",) * 12 + ("shipped",) * 3 + ("paid", "pending", "cancelled", "refunded")
 CURRENCIES = ("USD",) * 6 + ("EUR",) * 4 + ("GBP", "CAD", "JPY", "BRL")
 EVENT_KINDS = (
-    ("page_view",) * 10 + ("search",) * 4 + ("add_to_cart",) * 3
+    ("page_view",) * 10
+    + ("search",) * 4
+    + ("add_to_cart",) * 3
     + ("login", "logout", "checkout", "password_reset", "newsletter_signup", "support_ticket")
 )
 PAGES = (
-    "/", "/cart", "/checkout", "/account", "/orders", "/search", "/help", "/deals",
+    "/",
+    "/cart",
+    "/checkout",
+    "/account",
+    "/orders",
+    "/search",
+    "/help",
+    "/deals",
     *(f"/c/{c.lower().replace(' ', '-')}" for c in CATEGORIES),
 )
 AGENTS = (
@@ -183,9 +257,13 @@ AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
 )
 ORDER_NOTES = (
-    "Please leave at the back door.", "Gift — please remove the price tag.",
-    "Ring twice, the bell is broken.", "Deliver after 6 pm.", "Bitte beim Nachbarn abgeben.",
-    "Livrer à la loge du gardien.", "Call me before delivery: the gate code changed.",
+    "Please leave at the back door.",
+    "Gift — please remove the price tag.",
+    "Ring twice, the bell is broken.",
+    "Deliver after 6 pm.",
+    "Bitte beim Nachbarn abgeben.",
+    "Livrer à la loge du gardien.",
+    "Call me before delivery: the gate code changed.",
 )
 
 # Free text: the words of ordinary English prose plus shop jargon. Their order gives their
@@ -225,9 +303,13 @@ noticed decided suggest mention note update edit star stars review reviews ratin
 """)
 
 EVENT_MESSAGES = {
-    "page_view": "viewed page", "search": "searched the catalog",
-    "add_to_cart": "added an item to the cart", "login": "signed in", "logout": "signed out",
-    "checkout": "started checkout", "password_reset": "requested a password reset",
+    "page_view": "viewed page",
+    "search": "searched the catalog",
+    "add_to_cart": "added an item to the cart",
+    "login": "signed in",
+    "logout": "signed out",
+    "checkout": "started checkout",
+    "password_reset": "requested a password reset",
     "newsletter_signup": "subscribed to the newsletter",
 }
 
@@ -341,7 +423,11 @@ class ShopGenerator:
         text, iso = self.text, self.clock
         start = SPAN_DAYS * 86400 * progress
         rows: dict[str, list[tuple[object, ...]]] = {
-            "customers": [], "orders": [], "order_items": [], "reviews": [], "events": []
+            "customers": [],
+            "orders": [],
+            "order_items": [],
+            "reviews": [],
+            "events": [],
         }
         customers_out = rows["customers"]
         orders_out = rows["orders"]
@@ -360,8 +446,9 @@ class ShopGenerator:
             if random_() >= 0.2:
                 phone = f"+{between(1, 99)} {between(100, 999)} {between(1000000, 9999999)}"
             joined = start + random_() * 86400 * 30
-            customers_out.append((cid, first, last, email, phone, city, country, iso(joined),
-                                  int(random_() < 0.9), between(0, 5000)))
+            customers_out.append(
+                (cid, first, last, email, phone, city, country, iso(joined), int(random_() < 0.9), between(0, 5000))
+            )
             moment = joined
             for _ in range(int(expovariate(1 / 3.5))):
                 self.order_id += 1
@@ -381,14 +468,23 @@ class ShopGenerator:
                 if random_() < 0.08:
                     note = "" if random_() < 0.25 else pick(ORDER_NOTES)
                 ship_city = city if random_() < 0.9 else pick(CITIES)[0]
-                orders_out.append((oid, cid, iso(moment), pick(STATUSES), pick(CURRENCIES),
-                                   round(total, 2), ship_city, note))
+                orders_out.append(
+                    (oid, cid, iso(moment), pick(STATUSES), pick(CURRENCIES), round(total, 2), ship_city, note)
+                )
                 if random_() < 0.3:
                     self.review_id += 1
                     title = "" if random_() < 0.1 else text.sentence(between(2, 7))[:-1].title()
-                    reviews_out.append((self.review_id, between(1, n_products), cid, pick(RATINGS), title,
-                                        text.paragraph(between(1, 6), 5, 22),
-                                        iso(moment + between(3, 40) * 86400 + random_() * 86400)))
+                    reviews_out.append(
+                        (
+                            self.review_id,
+                            between(1, n_products),
+                            cid,
+                            pick(RATINGS),
+                            title,
+                            text.paragraph(between(1, 6), 5, 22),
+                            iso(moment + between(3, 40) * 86400 + random_() * 86400),
+                        )
+                    )
             moment = joined
             for _ in range(int(expovariate(1 / 5.0))):
                 self.event_id += 1
@@ -426,8 +522,9 @@ INSERTS = {
 }
 
 
-def build(path: Path, size: int, seed: int = DEFAULT_SEED,
-          progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+def build(
+    path: Path, size: int, seed: int = DEFAULT_SEED, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
     """Build the database at *path* (replacing it) of about *size* bytes; return rows per table.
 
     *progress*, if given, is called with (bytes so far, target bytes) after each batch.
@@ -483,8 +580,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the database file to write (replaced if it exists)")
-    parser.add_argument("--size", type=parse_size, default=parse_size("100MB"),
-                        help="approximate file size: 5MB, 100MB, 1GB, ... (powers of 1024; default 100MB)")
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=parse_size("100MB"),
+        help="approximate file size: 5MB, 100MB, 1GB, ... (powers of 1024; default 100MB)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     args = parser.parse_args(argv)
@@ -500,8 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stderr.isatty():
             print(file=sys.stderr)
         rows = ", ".join(f"{n} {t}" for t, n in counts.items())
-        print(f"wrote {args.out}: {args.out.stat().st_size / 2**20:.1f} MiB in "
-              f"{time.perf_counter() - started:.1f}s ({rows})", file=sys.stderr)
+        print(
+            f"wrote {args.out}: {args.out.stat().st_size / 2**20:.1f} MiB in "
+            f"{time.perf_counter() - started:.1f}s ({rows})",
+            file=sys.stderr,
+        )
     return 0
 
 
