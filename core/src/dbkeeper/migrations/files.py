@@ -32,6 +32,7 @@ DIRECTIVE_PREFIX = "-- dbkeeper:"
 DIRECTIVES = ("depends-on", "no-transaction")
 DEFAULT_DIRECTORY = "migrations"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MARKERS = {UP_MARKER: "up", DOWN_MARKER: "down"}
 
 
 @dataclass(frozen=True)
@@ -59,41 +60,11 @@ def normalise(raw: bytes, path: Path) -> str:
 def parse_migration(path: Path) -> Migration:
     """Parse one migration file; any malformation is a MigrationError naming the file and line."""
     text = normalise(path.read_bytes(), path)
-    if not _ID.match(path.stem):
-        raise MigrationError(f"{path}: a migration id may hold letters, digits, '_', '.' and '-' only")
-    if not text.strip():
-        raise MigrationError(f"{path} is empty; a migration needs a '{UP_MARKER}' part")
-    if UP_MARKER not in (line.strip().lower() for line in text.split("\n")):
-        raise MigrationError(f"{path} has no '{UP_MARKER}' line; put it before the up part")
-    depends: list[str] = []
-    transaction = True
-    part: str | None = None
-    parts: dict[str, list[str]] = {"up": [], "down": []}
-    for number, line in enumerate(text.split("\n"), start=1):
-        marker = line.strip().lower()
-        if marker in (UP_MARKER, DOWN_MARKER):
-            name = "up" if marker == UP_MARKER else "down"
-            if part == name or (name == "up" and part is not None) or (name == "down" and part is None):
-                raise MigrationError(
-                    f"{path}:{number}: '{line.strip()}' is out of place (one up part, then one down part)"
-                )
-            part = name
-        elif part is not None:
-            parts[part].append(line)
-        elif line.strip().startswith(DIRECTIVE_PREFIX):
-            words = line.strip()[len(DIRECTIVE_PREFIX) :].split()
-            if not words or words[0] not in DIRECTIVES:
-                found = words[0] if words else ""
-                raise MigrationError(f"{path}:{number}: unknown directive {found!r} (known: {', '.join(DIRECTIVES)})")
-            if words[0] == "depends-on":
-                if len(words) < 2:
-                    raise MigrationError(f"{path}:{number}: depends-on needs at least one migration id")
-                depends.extend(words[1:])
-            else:
-                transaction = False
-        elif line.strip() and not line.strip().startswith("--"):
-            raise MigrationError(f"{path}:{number}: SQL before '{UP_MARKER}'; put the up part after that line")
-    up, down = ("\n".join(parts[name]).strip() for name in ("up", "down"))
+    _check_outline(path, text)
+    lines = text.split("\n")
+    first_marker = next(index for index, line in enumerate(lines) if _marker(line) is not None)
+    depends, transaction = _read_header(path, lines[:first_marker])
+    up, down = _read_parts(path, lines, first_marker)
     if not _has_sql(up):
         raise MigrationError(f"{path}: its up part is empty")
     return Migration(
@@ -101,10 +72,73 @@ def parse_migration(path: Path) -> Migration:
         path=path,
         up=up,
         down=down if _has_sql(down) else "",
-        depends_on=tuple(depends),
+        depends_on=depends,
         transaction=transaction,
         checksum=hashlib.sha256(text.encode()).hexdigest(),
     )
+
+
+def _check_outline(path: Path, text: str) -> None:
+    """Refuse a file whose name is no migration id, or which has no up part at all."""
+    if not _ID.match(path.stem):
+        raise MigrationError(f"{path}: a migration id may hold letters, digits, '_', '.' and '-' only")
+    if not text.strip():
+        raise MigrationError(f"{path} is empty; a migration needs a '{UP_MARKER}' part")
+    if not any(_marker(line) == "up" for line in text.split("\n")):
+        raise MigrationError(f"{path} has no '{UP_MARKER}' line; put it before the up part")
+
+
+def _marker(line: str) -> str | None:
+    """``"up"`` or ``"down"`` when *line* is the marker that starts that part, else None."""
+    return _MARKERS.get(line.strip().lower())
+
+
+def _read_header(path: Path, lines: list[str]) -> tuple[tuple[str, ...], bool]:
+    """The directives of the lines before the first marker: the ids depended on, and whether in a transaction."""
+    depends: list[str] = []
+    transaction = True
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text.startswith(DIRECTIVE_PREFIX):
+            words = text[len(DIRECTIVE_PREFIX) :].split()
+            _check_directive(f"{path}:{number}", words)
+            if words[0] == "depends-on":
+                depends.extend(words[1:])
+            else:
+                transaction = False
+        elif text and not text.startswith("--"):
+            raise MigrationError(f"{path}:{number}: SQL before '{UP_MARKER}'; put the up part after that line")
+    return tuple(depends), transaction
+
+
+def _check_directive(where: str, words: list[str]) -> None:
+    """Refuse an unknown directive, or a ``depends-on`` that names nothing."""
+    if not words or words[0] not in DIRECTIVES:
+        found = words[0] if words else ""
+        raise MigrationError(f"{where}: unknown directive {found!r} (known: {', '.join(DIRECTIVES)})")
+    if words[0] == "depends-on" and len(words) < 2:
+        raise MigrationError(f"{where}: depends-on needs at least one migration id")
+
+
+def _read_parts(path: Path, lines: list[str], first_marker: int) -> tuple[str, str]:
+    """The up and down parts, from the first marker on: one up part, then at most one down part."""
+    if _marker(lines[first_marker]) != "up":
+        raise _out_of_place(path, first_marker + 1, lines[first_marker])
+    parts: dict[str, list[str]] = {"up": [], "down": []}
+    part = "up"
+    for number, line in enumerate(lines[first_marker + 1 :], start=first_marker + 2):
+        name = _marker(line)
+        if name is None:
+            parts[part].append(line)
+        elif (part, name) == ("up", "down"):
+            part = name
+        else:
+            raise _out_of_place(path, number, line)
+    return "\n".join(parts["up"]).strip(), "\n".join(parts["down"]).strip()
+
+
+def _out_of_place(path: Path, number: int, line: str) -> MigrationError:
+    return MigrationError(f"{path}:{number}: '{line.strip()}' is out of place (one up part, then one down part)")
 
 
 def _has_sql(text: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,18 @@ class PlannedMigration:
     migration: Migration
     statements: list[str]
     in_transaction: bool
+
+
+@dataclass
+class _Run:
+    """One ``up`` or ``down`` under the lock: the migrations it may run and the history read so far."""
+
+    direction: str
+    by_id: Mapping[str, Migration]
+    choose: Callable[[history.State], list[Migration]]
+    """Makes the plan from the history first read under the lock."""
+    current: history.State = field(default_factory=history.State)
+    plan: list[Migration] | None = None
 
 
 class MigrationManager:
@@ -260,46 +272,62 @@ class MigrationManager:
         so a migration another process ran meanwhile is not run twice.
         """
         results: list[MigrationResult] = []
-        plan: list[Migration] | None = None
-        current = history.State()
-        by_id = {m.id: m for m in migrations}
+        run = _Run(direction, {m.id: m for m in migrations}, choose)
         with self._connection(create=direction == "up") as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
-            for result in self._recover(conn, dialect, by_id):
+            for result in self._recover(conn, dialect, run.by_id):
                 self._done(results, result)
-            while True:
-                in_transaction = dialect.transactional_ddl
-                if in_transaction:
-                    dialect.begin(conn, self.lock_timeout)
-                try:
-                    checked = set(current.applied)
-                    current.refresh(conn)
-                    self._guard(current, by_id, set(current.applied) - checked)
-                    plan = choose(current) if plan is None else plan
-                    migration = next((m for m in plan if (m.id in current.applied) == (direction == "down")), None)
-                    if migration is None:
-                        break
-                    statements = statements_of(migration, direction, dialect)
-                    if in_transaction and migration.transaction:
-                        self._done(results, run_in_transaction(conn, migration, direction, statements))
-                        conn.exec_driver_sql("COMMIT")
-                        continue
-                    if not dialect.supports_no_transaction:
-                        raise MigrationError(
-                            f"migration {migration.id} asks for no-transaction, which the {self._driver.name} "
-                            "driver cannot run safely; remove the directive"
-                        )
+            while (result := self._run_next(conn, dialect, run)) is not None:
+                self._done(results, result)
+        return results
+
+    def _run_next(self, conn: Connection, dialect: MigrationDialect, run: _Run) -> MigrationResult | None:
+        """Run the next migration of *run*; None when none is left.
+
+        Where the engine has transactional DDL, the history is read inside the transaction
+        the migration runs in. A ``no-transaction`` migration runs journaled, after that
+        transaction is committed.
+        """
+        in_transaction = dialect.transactional_ddl
+        if in_transaction:
+            dialect.begin(conn, self.lock_timeout)
+        result = None
+        try:
+            if (migration := self._next_migration(conn, run)) is not None:
+                statements = statements_of(migration, run.direction, dialect)
+                if in_transaction and migration.transaction:
+                    result = run_in_transaction(conn, migration, run.direction, statements)
+                else:
+                    self._require_no_transaction(dialect, migration)
                     if in_transaction:
                         conn.exec_driver_sql("COMMIT")
                         in_transaction = False
-                    self._done(results, run_journaled(conn, migration, direction, statements, dialect))
-                except BaseException:
-                    if in_transaction:
-                        conn.exec_driver_sql("ROLLBACK")
-                    raise
+                    result = run_journaled(conn, migration, run.direction, statements, dialect)
+        except BaseException:
             if in_transaction:
-                conn.exec_driver_sql("COMMIT")
-        return results
+                conn.exec_driver_sql("ROLLBACK")
+            raise
+        if in_transaction:
+            conn.exec_driver_sql("COMMIT")
+        return result
+
+    def _next_migration(self, conn: Connection, run: _Run) -> Migration | None:
+        """The next migration *run* has to run, after reading what the history gained meanwhile."""
+        checked = set(run.current.applied)
+        run.current.refresh(conn)
+        self._guard(run.current, run.by_id, set(run.current.applied) - checked)
+        if run.plan is None:
+            run.plan = run.choose(run.current)
+        going_down = run.direction == "down"
+        return next((m for m in run.plan if (m.id in run.current.applied) == going_down), None)
+
+    def _require_no_transaction(self, dialect: MigrationDialect, migration: Migration) -> None:
+        """Refuse a ``no-transaction`` migration the driver cannot journal safely."""
+        if not dialect.supports_no_transaction:
+            raise MigrationError(
+                f"migration {migration.id} asks for no-transaction, which the {self._driver.name} "
+                "driver cannot run safely; remove the directive"
+            )
 
     def _done(self, results: list[MigrationResult], result: MigrationResult) -> None:
         results.append(result)
