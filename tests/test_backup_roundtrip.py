@@ -13,7 +13,7 @@ import pytest
 
 from helpers import ROOT, artifact_of, assert_one_line_error, dbkeeper, sqlite_dump
 
-SCHEMA = ROOT / "core" / "src" / "dbkeeper" / "manifest.schema.json"
+SCHEMA = ROOT / "core" / "src" / "dbkeeper" / "backups" / "manifest.schema.json"
 
 
 @pytest.mark.parametrize("fmt", ["sqlite", "sql"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.manifest import seal
+from dbkeeper.backups.manifest import seal
 from helpers import artifact_of, assert_one_line_error, dbkeeper, sqlite_dump
 
 

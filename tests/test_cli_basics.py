@@ -71,7 +71,8 @@ def test_every_hook_is_documented_in_the_reference() -> None:
 
 def test_every_hook_has_a_docstring_and_is_implemented_by_the_sqlite_driver() -> None:
     import dbkeeper_sqlite.plugin
-    from dbkeeper import hookspecs, stages
+    from dbkeeper import hookspecs
+    from dbkeeper.backups import stages
 
     for name in hookspec_names():
         assert getattr(hookspecs, name).__doc__, name

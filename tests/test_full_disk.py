@@ -16,7 +16,7 @@ import pytest
 from small_fs import compressible_db, everything_in, incompressible_db, small_file_system
 
 from dbkeeper.errors import DiskFullError
-from dbkeeper.filesystem import GuardedWriter
+from dbkeeper.system.filesystem import GuardedWriter
 from helpers import assert_one_line_error, dbkeeper
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.manifest import seal
+from dbkeeper.backups.manifest import seal
 from helpers import BIN, artifact_of, assert_one_line_error, dbkeeper, make_db
 
 

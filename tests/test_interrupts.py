@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper import interrupts
 from dbkeeper.errors import Interrupted
-from dbkeeper.interrupts import CommitPoint
+from dbkeeper.system import interrupts
+from dbkeeper.system.interrupts import CommitPoint
 from helpers import BIN, dbkeeper, make_db
 
 

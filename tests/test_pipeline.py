@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, StagePlan
 from dbkeeper.errors import IntegrityError, StageOptionError
-from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, StagePlan
 from dbkeeper.plugins import load_plugins
 
 PLUGINS = load_plugins(entry_points_group=None)

@@ -124,7 +124,7 @@ def test_stage_name_collision_in_process() -> None:
     class Twin:
         @hookimpl
         def dbkeeper_register_stages(self, register: object) -> None:
-            from dbkeeper.stages.zstd import ZstdStage
+            from dbkeeper.backups.stages.zstd import ZstdStage
 
             register(ZstdStage())  # type: ignore[operator]
 

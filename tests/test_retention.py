@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dbkeeper.backups.manifest import Manifest, Provenance
+from dbkeeper.backups.retention import Policy, decide, parse_duration
 from dbkeeper.errors import BackupError, ConfigError
-from dbkeeper.manifest import Manifest, Provenance
-from dbkeeper.retention import Policy, decide, parse_duration
 from helpers import assert_one_line_error, dbkeeper
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -106,8 +106,8 @@ def test_prune_dry_run_prints_exactly_what_is_then_deleted(chinook: Path, backup
 
 
 def test_a_failed_delete_is_an_error(chinook: Path, backups: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dbkeeper import repository
-    from dbkeeper.backup import BackupManager
+    from dbkeeper.backups import repository
+    from dbkeeper.backups.manager import BackupManager
 
     ids = [
         dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--level", "1").out.strip() for _ in range(3)
@@ -127,7 +127,7 @@ def test_a_failed_delete_is_an_error(chinook: Path, backups: Path, monkeypatch: 
 
 
 def test_deleting_a_running_backup_is_refused(backups: Path) -> None:
-    from dbkeeper.repository import Repository
+    from dbkeeper.backups.repository import Repository
 
     with Repository(backups).draft() as draft:
         run = dbkeeper("backups", "delete", draft.id, "--dir", str(backups), check=False)

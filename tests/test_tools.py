@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain
 from dbkeeper.errors import DatabaseError, IntegrityError
-from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain
 from dbkeeper.plugins import load_plugins
 from dbkeeper.tools import copy_into, feed_verified, find_tool, private_file, stream_in, stream_out
 

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from dbkeeper.manifest import Manifest
+from dbkeeper.backups.manifest import Manifest
 
 
 def artifact_path(backups: Path, backup_id: str, name: str) -> Path:

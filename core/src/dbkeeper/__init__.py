@@ -13,14 +13,14 @@ from typing import Any
 from dbkeeper.hookspecs import hookimpl
 
 _LAZY = {
-    "BackupManager": "dbkeeper.backup",
-    "backup_database": "dbkeeper.backup",
-    "VerifyReport": "dbkeeper.backup",
+    "BackupManager": "dbkeeper.backups.manager",
+    "backup_database": "dbkeeper.backups.manager",
+    "VerifyReport": "dbkeeper.backups.manager",
     "DatabaseManager": "dbkeeper.database",
     "Connection": "dbkeeper.database",
     "QueryResult": "dbkeeper.database",
     "RowStream": "dbkeeper.database",
-    "Manifest": "dbkeeper.manifest",
+    "Manifest": "dbkeeper.backups.manifest",
     "load_config": "dbkeeper.config",
     "load_plugins": "dbkeeper.plugins",
     "DatabaseURL": "dbkeeper.urls",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.errors import ConfigError
-from dbkeeper.filesystem import local_directory
+from dbkeeper.system.filesystem import local_directory
 from dbkeeper.urls import DatabaseURL, redact
 
 CONFIG_ENV = "DBKEEPER_CONFIG"

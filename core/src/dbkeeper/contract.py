@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dbkeeper.interrupts import CommitPoint
+from dbkeeper.system.interrupts import CommitPoint
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dbkeeper.backup import PrunePlan
+    from dbkeeper.backups.manager import PrunePlan
 
 
 class DbkeeperError(Exception):

@@ -30,6 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from dbkeeper.backups.pipeline import Stage
     from dbkeeper.contract import (
         BackupContents,
         ConnectRequest,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
         RestoreRequest,
         RestoreResult,
     )
-    from dbkeeper.pipeline import Stage
 
 PROJECT = "dbkeeper"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -64,7 +64,7 @@ def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
 def dbkeeper_register_stages(register: Callable[[Stage], None]) -> None:
     """Register the pipeline stages (compression codecs, integrity checks) this plugin provides.
 
-    Call ``register(stage)`` with an object following :class:`dbkeeper.pipeline.Stage`.
+    Call ``register(stage)`` with an object following :class:`dbkeeper.backups.pipeline.Stage`.
     The built-in ``zstd``, ``gzip``, ``none`` and ``sha256`` stages are registered this
     way too. A stage name already registered is an error naming both distributions.
     Returns nothing.

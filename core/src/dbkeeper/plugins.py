@@ -45,7 +45,7 @@ from dbkeeper.urls import DatabaseURL
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.pipeline import Stage
+    from dbkeeper.backups.pipeline import Stage
 
 DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
 """Comma-separated entry-point or distribution names that are not loaded."""
@@ -302,7 +302,7 @@ def load_plugins(
     Pass ``entry_points_group=None`` to skip discovery (tests, embedding); *extra* plugins
     are registered as if they came from an entry point named *name*.
     """
-    from dbkeeper import stages
+    from dbkeeper.backups import stages
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)

@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.backup import BackupManager
+from dbkeeper.backups.manager import BackupManager
 from dbkeeper.errors import IntegrityError, TargetNotEmptyError
 from dbkeeper.plugins import Driver, Plugins, load_plugins
 from dbkeeper.urls import DatabaseURL

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote
 
+from dbkeeper.backups.pipeline import CHUNK_SIZE
 from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError
-from dbkeeper.pipeline import CHUNK_SIZE
 from dbkeeper.urls import redact
 
 READ_AHEAD = 8

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import click
 
-from dbkeeper import interrupts
 from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
 from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.plugin_commands import plugins
 from dbkeeper.errors import DbkeeperError
+from dbkeeper.system import interrupts
 from dbkeeper.urls import redact
 
 

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dbkeeper.backups.progress import Reporter, reporter_for
 from dbkeeper.config import Config, load_config
-from dbkeeper.filesystem import url_problem
-from dbkeeper.progress import Reporter, reporter_for
+from dbkeeper.system.filesystem import url_problem
 
 if TYPE_CHECKING:
-    from dbkeeper.backup import BackupManager
+    from dbkeeper.backups.manager import BackupManager
     from dbkeeper.plugins import Plugins
 
 
@@ -45,7 +45,7 @@ class App:
 
     def backups(self, directory: Path | None, *, json_output: bool = False) -> BackupManager:
         """A backup manager for ``--dir``, else the configured directory, else ``./backups``."""
-        from dbkeeper.backup import BackupManager
+        from dbkeeper.backups.manager import BackupManager
 
         return BackupManager(
             self.config.backup_directory(directory),

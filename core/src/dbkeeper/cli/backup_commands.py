@@ -12,8 +12,8 @@ from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_tabl
 from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
 if TYPE_CHECKING:
-    from dbkeeper.backup import PrunePlan
-    from dbkeeper.repository import Entry
+    from dbkeeper.backups.manager import PrunePlan
+    from dbkeeper.backups.repository import Entry
 
 
 @click.command()
@@ -270,7 +270,7 @@ def prune(
     json_output: bool,
 ) -> None:
     """Delete backups no policy keeps, and incomplete ones; per source, never the newest."""
-    from dbkeeper.retention import Policy, parse_duration
+    from dbkeeper.backups.retention import Policy, parse_duration
 
     policy = Policy(keep_last, parse_duration(keep_within) if keep_within else None, keep_daily, keep_weekly)
     try:

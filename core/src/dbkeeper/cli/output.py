@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from dbkeeper.filesystem import human_bytes as human_bytes  # re-exported: the commands' size formatting
+from dbkeeper.system.filesystem import human_bytes as human_bytes  # re-exported: the commands' size formatting
 
 
 def _json_value(value: Any) -> Any:

@@ -26,7 +26,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Tex
 from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
 from sqlalchemy.schema import CreateTable
 
-from dbkeeper.manifest import format_time, utc_now
+from dbkeeper.backups.manifest import format_time, utc_now
 
 TABLE_NAME = "_migrations"
 BROKEN = ("running", "failed")

@@ -12,8 +12,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
+from dbkeeper.backups.pipeline import Readable
 from dbkeeper.errors import DatabaseError
-from dbkeeper.pipeline import Readable
 from dbkeeper.tools import stream_in
 from dbkeeper_mysql.server import ServerTarget, describe
 from dbkeeper_mysql.sqltext import (

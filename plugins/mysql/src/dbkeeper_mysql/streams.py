@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from dbkeeper.backups.pipeline import Readable
 from dbkeeper.errors import DatabaseError
-from dbkeeper.pipeline import Readable
 from dbkeeper_mysql.sqltext import INSERT, LineFeeder
 
 ROWS_LOCK = b"LOCK TABLES "

@@ -17,9 +17,9 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from typing import IO, TypeVar
 
+from dbkeeper.backups.pipeline import CHUNK_SIZE
 from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError, IntegrityError
-from dbkeeper.pipeline import CHUNK_SIZE
 from dbkeeper.tools import Tool, copy_output, feed_verified, running
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
 from dbkeeper.errors import DatabaseError
-from dbkeeper.filesystem import BACKUP_ELSEWHERE, disk_full, full_error, human_bytes, naming
+from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, disk_full, full_error, human_bytes, naming
 from dbkeeper.tools import copy_into
 from dbkeeper_sqlite.files import disk_is_full, integrity_problems, opened, row_counts
 from dbkeeper_sqlite.statements import split_statements

@@ -23,7 +23,7 @@ from dbkeeper.contract import (
     RestoreRequest,
     RestoreResult,
 )
-from dbkeeper.filesystem import TARGET_ELSEWHERE, writing
+from dbkeeper.system.filesystem import TARGET_ELSEWHERE, writing
 from dbkeeper_sqlite.files import (
     check_restored,
     database_path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbkeeper.pipeline import Writable
+from dbkeeper.backups.pipeline import Writable
 
 
 class PassThroughEncoder:

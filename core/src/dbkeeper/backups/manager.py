@@ -2,7 +2,7 @@
 
 :class:`BackupManager` is what the CLI calls; it knows no engine. The selected driver
 writes raw bytes into artifacts; this module runs them through the stage pipeline into
-the :class:`~dbkeeper.repository.Repository` and writes the manifest last.
+the :class:`~dbkeeper.backups.repository.Repository` and writes the manifest last.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from dbkeeper import interrupts
+from dbkeeper.backups.manifest import ArtifactRecord, Manifest, Provenance, utc_now
+from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
+from dbkeeper.backups.progress import Reporter, SilentReporter
+from dbkeeper.backups.repository import BackupDraft, Entry, Repository, Status, open_artifact
+from dbkeeper.backups.retention import Decision, Policy, decide
 from dbkeeper.contract import (
     ArtifactReader,
     ArtifactWriter,
@@ -25,13 +29,9 @@ from dbkeeper.contract import (
     RestoreResult,
 )
 from dbkeeper.errors import BackupError, ConfigError, IntegrityError, PruneError
-from dbkeeper.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
-from dbkeeper.manifest import ArtifactRecord, Manifest, Provenance, utc_now
-from dbkeeper.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
 from dbkeeper.plugins import Driver, Plugins, load_plugins
-from dbkeeper.progress import Reporter, SilentReporter
-from dbkeeper.repository import BackupDraft, Entry, Repository, Status, open_artifact
-from dbkeeper.retention import Decision, Policy, decide
+from dbkeeper.system import interrupts
+from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
 from dbkeeper.urls import DatabaseURL
 
 DEFAULT_COMPRESSION = "zstd"

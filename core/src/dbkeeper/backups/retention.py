@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dbkeeper.backups.manifest import Manifest
 from dbkeeper.errors import ConfigError
-from dbkeeper.manifest import Manifest
 
 _DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$")
 

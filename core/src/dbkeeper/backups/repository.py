@@ -32,10 +32,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
+from dbkeeper.backups.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
 from dbkeeper.config import DEFAULT_BACKUP_DIR
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
-from dbkeeper.filesystem import local_directory, write_all
-from dbkeeper.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
+from dbkeeper.system.filesystem import local_directory, write_all
 from dbkeeper.tools import runtime_directory
 
 MANIFEST = MANIFEST_FILE
@@ -277,7 +277,7 @@ class Repository:
         """Create the root (0700) and its missing parents, remembering which ones this process made.
 
         A file where the root belongs raises ``NotADirectoryError`` (turned into a
-        one-line StorageError by :func:`dbkeeper.filesystem.writing` around the caller).
+        one-line StorageError by :func:`dbkeeper.system.filesystem.writing` around the caller).
         """
         missing = []
         current = self.root
