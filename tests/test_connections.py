@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.config import Config, load_config
-from dbkeeper.database import DatabaseManager
+from dbkeeper.connections.config import Config, load_config
+from dbkeeper.connections.database import DatabaseManager
 from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError
 from helpers import assert_one_line_error, dbkeeper
 

@@ -200,8 +200,8 @@ def test_unsupported_operation_names_the_driver() -> None:
             register(DriverInfo(name="mini", schemes=("mini",), formats=("x",)))  # type: ignore[operator]
 
     plugins = load_plugins(entry_points_group=None, extra=[("mini", Minimal())])
+    from dbkeeper.connections.urls import DatabaseURL
     from dbkeeper.errors import UnsupportedOperationError
-    from dbkeeper.urls import DatabaseURL
 
     with pytest.raises(UnsupportedOperationError, match=r"the mini driver .* does not support connect"):
         plugins.driver_for(DatabaseURL.parse("mini://x")).connect(DatabaseURL.parse("mini://x"))

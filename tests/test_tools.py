@@ -46,7 +46,7 @@ def test_stream_out_stops_the_tool_when_the_pipeline_fails() -> None:
 
 
 def test_stream_out_failure_reports_stderr_and_masks_passwords() -> None:
-    from dbkeeper.urls import remember_secret
+    from dbkeeper.connections.urls import remember_secret
 
     remember_secret("tops3cret")
     with pytest.raises(DatabaseError, match=r"sh failed \(exit 3\): fatal: login failed for \*\*\*"):

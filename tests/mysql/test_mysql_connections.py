@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from mariadb_server import MariaDBServer
 
-from dbkeeper.database import DatabaseManager
+from dbkeeper.connections.database import DatabaseManager
 from dbkeeper.errors import DatabaseError
 from helpers import dbkeeper
 

@@ -22,7 +22,7 @@ import pytest
 from mariadb_server import TEST_USER, MariaDBServer
 from mysql_snapshot import snapshot, staging_leftovers
 
-from dbkeeper.urls import DatabaseURL
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q, query
 from dbkeeper_mysql.pydump import trigger_script
 from dbkeeper_mysql.server import ServerTarget

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from mariadb_server import MariaDBServer
 
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import DatabaseError
-from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql.load import ClientLoader
 from dbkeeper_mysql.server import ServerTarget, Timeouts, tool_errors
 from helpers import assert_one_line_error, dbkeeper

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from mariadb_server import MariaDBServer
 
-from dbkeeper.urls import DatabaseURL
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper_mysql.server import ServerTarget
 from helpers import assert_one_line_error, dbkeeper
 

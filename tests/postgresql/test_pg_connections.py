@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pg_server import APP_PASSWORD, SUPERUSER, Server
 
-from dbkeeper.database import DatabaseManager
+from dbkeeper.connections.database import DatabaseManager
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError
 from helpers import assert_one_line_error, dbkeeper
 

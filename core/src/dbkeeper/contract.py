@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.system.interrupts import CommitPoint
-from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from dbkeeper import hookspecs
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.contract import (
     BackupContents,
     ConnectRequest,
@@ -40,7 +41,6 @@ from dbkeeper.errors import (
     StageNotFoundError,
     UnsupportedOperationError,
 )
-from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -43,9 +43,9 @@ from typing import Any
 import pytest
 
 from dbkeeper.backups.manager import BackupManager
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import IntegrityError, TargetNotEmptyError
 from dbkeeper.plugins import Driver, Plugins, load_plugins
-from dbkeeper.urls import DatabaseURL
 
 SKIP_PREFIX = "dbkeeper conformance: "
 """Every skip the kit makes starts with this, so the summary can find them."""
@@ -190,7 +190,7 @@ class DriverConformance:
 
     def test_queries_and_transactions(self, plugins: Plugins, sample_url: str) -> None:
         """``execute()`` returns columns and rows; a failed transaction leaves nothing behind."""
-        from dbkeeper.database import DatabaseManager
+        from dbkeeper.connections.database import DatabaseManager
 
         with DatabaseManager(plugins=plugins) as manager:
             conn = manager.add("kit", sample_url)

@@ -28,9 +28,9 @@ from typing import IO, Any
 from urllib.parse import unquote
 
 from dbkeeper.backups.pipeline import CHUNK_SIZE
+from dbkeeper.connections.urls import redact
 from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError
-from dbkeeper.urls import redact
 
 READ_AHEAD = 8
 """Chunks of a tool's output read ahead of the pipeline (bounds the memory it takes)."""

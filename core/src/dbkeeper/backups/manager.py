@@ -19,6 +19,7 @@ from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stag
 from dbkeeper.backups.progress import Reporter, SilentReporter
 from dbkeeper.backups.repository import BackupDraft, Entry, Repository, Status, open_artifact
 from dbkeeper.backups.retention import Decision, Policy, decide
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.contract import (
     ArtifactReader,
     ArtifactWriter,
@@ -32,7 +33,6 @@ from dbkeeper.errors import BackupError, ConfigError, IntegrityError, PruneError
 from dbkeeper.plugins import Driver, Plugins, load_plugins
 from dbkeeper.system import interrupts
 from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
-from dbkeeper.urls import DatabaseURL
 
 DEFAULT_COMPRESSION = "zstd"
 INTEGRITY_STAGE = "sha256"

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dbkeeper.backups.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
-from dbkeeper.config import DEFAULT_BACKUP_DIR
+from dbkeeper.connections.config import DEFAULT_BACKUP_DIR
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
 from dbkeeper.system.filesystem import local_directory, write_all
 from dbkeeper.tools import runtime_directory

@@ -18,9 +18,9 @@ from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
 from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.plugin_commands import plugins
+from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.system import interrupts
-from dbkeeper.urls import redact
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

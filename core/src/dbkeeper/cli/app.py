@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dbkeeper.backups.progress import Reporter, reporter_for
-from dbkeeper.config import Config, load_config
+from dbkeeper.connections.config import Config, load_config
 from dbkeeper.system.filesystem import url_problem
 
 if TYPE_CHECKING:

@@ -10,11 +10,11 @@ import click
 
 from dbkeeper.cli.app import App, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json, emit_json_streamed, note, plural, print_table
-from dbkeeper.config import DATABASE_URL_ENV
-from dbkeeper.urls import redact
+from dbkeeper.connections.config import DATABASE_URL_ENV
+from dbkeeper.connections.urls import redact
 
 if TYPE_CHECKING:
-    from dbkeeper.database import RowStream
+    from dbkeeper.connections.database import RowStream
 
 
 @click.group()
@@ -46,7 +46,7 @@ def list_connections(app: App, json_output: bool) -> None:
 @pass_app
 def test_connection(app: App, name: str | None, json_output: bool) -> None:
     """Connect to NAME (or DATABASE_URL) and report the server version and round-trip time."""
-    from dbkeeper.database import DatabaseManager
+    from dbkeeper.connections.database import DatabaseManager
 
     with DatabaseManager(app.config, plugins=app.plugins) as dbs:
         connection = dbs.get(name)
@@ -76,7 +76,7 @@ def test_connection(app: App, name: str | None, json_output: bool) -> None:
 @pass_app
 def query(app: App, connection: str, sql: str, json_output: bool) -> None:
     """Run SQL on CONNECTION (a name or URL) and print the result."""
-    from dbkeeper.database import DatabaseManager
+    from dbkeeper.connections.database import DatabaseManager
 
     with DatabaseManager(app.config, plugins=app.plugins) as dbs, dbs.get(connection).stream(sql) as result:
         if result.columns:  # rows are printed as they arrive, inside the statement's transaction

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.contract import MigrationDialect
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError
 from dbkeeper.migrations import history
@@ -30,7 +31,6 @@ from dbkeeper.migrations.runner import (
     statements_of,
 )
 from dbkeeper.plugins import Plugins, load_plugins
-from dbkeeper.urls import DatabaseURL
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from dbkeeper.connections.urls import redact
 from dbkeeper.contract import MigrationDialect
 from dbkeeper.errors import MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import Migration
-from dbkeeper.urls import redact
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbkeeper import hookimpl
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.contract import (
     ArtifactReader,
     ConnectRequest,
@@ -36,7 +37,6 @@ from dbkeeper.contract import (
     RestoreResult,
 )
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError, TargetNotEmptyError
-from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
 from dbkeeper.tools import secret_file
-from dbkeeper.urls import DatabaseURL, redact
 
 if TYPE_CHECKING:
     import pymysql

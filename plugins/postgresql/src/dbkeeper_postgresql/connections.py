@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
 from dbkeeper.tools import secret_file
-from dbkeeper.urls import DatabaseURL, redact
 
 if TYPE_CHECKING:
     import psycopg

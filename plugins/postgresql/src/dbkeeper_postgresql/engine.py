@@ -1,11 +1,11 @@
-"""The SQLAlchemy engine behind ``dbkeeper query`` and :class:`dbkeeper.database.Connection`."""
+"""The SQLAlchemy engine behind ``dbkeeper query`` and :class:`dbkeeper.connections.database.Connection`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError
-from dbkeeper.urls import redact
 from dbkeeper_postgresql.connections import CONNECTION_DEFAULTS, MISSING_DATABASE, connection_failure, explained
 
 if TYPE_CHECKING:

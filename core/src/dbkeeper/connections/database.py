@@ -16,10 +16,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.config import Config
+from dbkeeper.connections.config import Config
+from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import DatabaseError
 from dbkeeper.plugins import Plugins, load_plugins
-from dbkeeper.urls import DatabaseURL, redact
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection as SAConnection

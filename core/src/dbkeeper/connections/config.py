@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import ConfigError
 from dbkeeper.system.filesystem import local_directory
-from dbkeeper.urls import DatabaseURL, redact
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
 DATABASE_URL_ENV = "DATABASE_URL"
