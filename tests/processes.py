@@ -102,7 +102,7 @@ def assert_runtime_directory_clean(password: str) -> None:
 
     Removed afterwards when empty (it is created by looking).
     """
-    from dbkeeper.tools import runtime_root
+    from dbkeeper.plugin.tools import runtime_root
 
     root = runtime_root()
     assert_secret_nowhere(password, root)

@@ -57,7 +57,7 @@ def test_progress_only_on_a_terminal(chinook: Path, backups: Path) -> None:
 
 
 def hookspec_names() -> list[str]:
-    tree = ast.parse((ROOT / "core/src/dbkeeper/hookspecs.py").read_text())
+    tree = ast.parse((ROOT / "core/src/dbkeeper/plugin/hookspecs.py").read_text())
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("dbkeeper_")]
 
 
@@ -71,8 +71,8 @@ def test_every_hook_is_documented_in_the_reference() -> None:
 
 def test_every_hook_has_a_docstring_and_is_implemented_by_the_sqlite_driver() -> None:
     import dbkeeper_sqlite.plugin
-    from dbkeeper import hookspecs
     from dbkeeper.backups import stages
+    from dbkeeper.plugin import hookspecs
 
     for name in hookspec_names():
         assert getattr(hookspecs, name).__doc__, name
@@ -81,7 +81,7 @@ def test_every_hook_has_a_docstring_and_is_implemented_by_the_sqlite_driver() ->
 
 def test_loading_every_plugin_imports_nothing_heavy() -> None:
     code = (
-        "import sys\nfrom dbkeeper.plugins import load_plugins\nload_plugins()\n"
+        "import sys\nfrom dbkeeper.plugin.manager import load_plugins\nload_plugins()\n"
         f"print('HEAVY=' + ','.join(m for m in {('sqlalchemy', 'rich', 'zstandard', 'psycopg', 'pymysql')!r} "
         "if m in sys.modules))"
     )

@@ -1,4 +1,4 @@
-"""The SQLite driver runs the driver conformance kit (dbkeeper.testing) on real files."""
+"""The SQLite driver runs the driver conformance kit (dbkeeper.plugin.testing) on real files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.testing import DriverConformance
+from dbkeeper.plugin.testing import DriverConformance
 
 
 class TestSQLiteConformance(DriverConformance):

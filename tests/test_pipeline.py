@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, StagePlan
+from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.errors import IntegrityError, StageOptionError
-from dbkeeper.plugins import load_plugins
+from dbkeeper.plugin.manager import load_plugins
+from dbkeeper.plugin.streams import CHUNK_SIZE
 
 PLUGINS = load_plugins(entry_points_group=None)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.contract import DriverInfo
 from dbkeeper.errors import PluginConflictError
-from dbkeeper.hookspecs import hookimpl
-from dbkeeper.plugins import load_plugins
+from dbkeeper.plugin.contract import DriverInfo
+from dbkeeper.plugin.hookspecs import hookimpl
+from dbkeeper.plugin.manager import load_plugins
 from helpers import assert_one_line_error, dbkeeper, sqlite_dump
 
 
@@ -108,7 +108,7 @@ def test_two_plugins_claiming_one_driver_is_an_error_naming_both(site: Path) -> 
         "sqlite2",
         """
         from dbkeeper import hookimpl
-        from dbkeeper.contract import DriverInfo
+        from dbkeeper.plugin.contract import DriverInfo
 
         @hookimpl
         def dbkeeper_register_drivers(register):
@@ -158,7 +158,7 @@ def test_driver_hooks_reach_only_the_owning_plugin_and_observers_see_every_call(
         "other",
         """
         from dbkeeper import hookimpl
-        from dbkeeper.contract import DriverInfo
+        from dbkeeper.plugin.contract import DriverInfo
 
         @hookimpl
         def dbkeeper_register_drivers(register):
@@ -214,7 +214,7 @@ def test_a_driverless_plugin_may_observe_but_never_answer(site: Path, chinook: P
         "yesman",
         """
         from dbkeeper import hookimpl
-        from dbkeeper.contract import BackupContents
+        from dbkeeper.plugin.contract import BackupContents
 
         @hookimpl
         def dbkeeper_inspect_backup(request):

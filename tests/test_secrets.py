@@ -1,4 +1,4 @@
-"""dbkeeper.tools' secrets: in-memory files the tools read as often as they like, clean environments, swept leftovers.
+"""dbkeeper.plugin.tools' secrets: in-memory files tools may read again, clean environments, swept leftovers.
 
 Real child processes and a real ``kill -9``; no mocks.
 """
@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from dbkeeper.tools import child_environment, running, runtime_directory, runtime_root, secret_file
+from dbkeeper.plugin.tools import child_environment, running, runtime_directory, runtime_root, secret_file
 
 PASSWORD = "s3cret:pa ss@/ü"
 
@@ -51,7 +51,7 @@ def test_the_runtime_directory_of_a_killed_run_is_swept_by_the_next() -> None:
     """Where in-memory files are missing, secrets go to a private runtime directory, swept after a kill -9."""
     code = (
         "import sys, time\n"
-        "from dbkeeper.tools import private_file, runtime_directory\n"
+        "from dbkeeper.plugin.tools import private_file, runtime_directory\n"
         "with runtime_directory() as d:\n"
         f"    private_file(d / 'secret', {PASSWORD!r})\n"
         "    print(d, flush=True)\n"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain
+from dbkeeper.backups.pipeline import DecodeChain
 from dbkeeper.errors import DatabaseError, IntegrityError
-from dbkeeper.plugins import load_plugins
-from dbkeeper.tools import copy_into, feed_verified, find_tool, private_file, stream_in, stream_out
+from dbkeeper.plugin.manager import load_plugins
+from dbkeeper.plugin.streams import CHUNK_SIZE
+from dbkeeper.plugin.tools import copy_into, feed_verified, find_tool, private_file, stream_in, stream_out
 
 SHA256 = load_plugins(entry_points_group=None).stage("sha256").stage
 

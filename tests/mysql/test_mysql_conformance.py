@@ -1,4 +1,4 @@
-"""The MySQL/MariaDB driver runs the driver conformance kit (dbkeeper.testing) on a real MariaDB."""
+"""The MySQL/MariaDB driver runs the driver conformance kit (dbkeeper.plugin.testing) on a real MariaDB."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from mariadb_server import MariaDBServer
 
-from dbkeeper.testing import DriverConformance
+from dbkeeper.plugin.testing import DriverConformance
 
 
 class TestMySQLConformance(DriverConformance):

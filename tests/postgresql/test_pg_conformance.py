@@ -1,4 +1,4 @@
-"""The PostgreSQL driver runs the driver conformance kit (dbkeeper.testing) on a real server."""
+"""The PostgreSQL driver runs the driver conformance kit (dbkeeper.plugin.testing) on a real server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from pg_server import APP_USER, Server
 
-from dbkeeper.testing import DriverConformance
+from dbkeeper.plugin.testing import DriverConformance
 
 _names = itertools.count(1)
 

@@ -1,16 +1,32 @@
 """dbkeeper: keep databases healthy — connections, queries and verified, streaming backups.
 
-The public API is importable from here; heavy modules load only when first used::
+The Python API is importable from here; each name loads its module only when first used,
+so ``dbkeeper --help`` stays fast::
 
-    from dbkeeper import BackupManager, DatabaseManager, hookimpl
+    from dbkeeper import BackupManager, DatabaseManager
+
+The package is grouped by capability: ``connections`` (URLs, configuration,
+``DatabaseManager``), ``backups`` (``BackupManager``, the repository on disk, manifests,
+retention, the pipeline and its stages), ``migrations`` (``MigrationManager``), ``cli``,
+``errors`` (every error dbkeeper raises), ``system`` (file systems and signals), and
+``plugin``, the one module plugin authors import.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbkeeper.hookspecs import hookimpl
+if TYPE_CHECKING:
+    from dbkeeper.backups.manager import BackupManager, VerifyReport, backup_database
+    from dbkeeper.backups.manifest import Manifest
+    from dbkeeper.connections.config import load_config
+    from dbkeeper.connections.database import Connection, DatabaseManager, QueryResult, RowStream
+    from dbkeeper.connections.urls import DatabaseURL
+    from dbkeeper.errors import DbkeeperError
+    from dbkeeper.migrations import MigrationManager
+    from dbkeeper.plugin.hookspecs import hookimpl
+    from dbkeeper.plugin.manager import load_plugins
 
 _LAZY = {
     "BackupManager": "dbkeeper.backups.manager",
@@ -21,16 +37,34 @@ _LAZY = {
     "QueryResult": "dbkeeper.connections.database",
     "RowStream": "dbkeeper.connections.database",
     "Manifest": "dbkeeper.backups.manifest",
+    "MigrationManager": "dbkeeper.migrations",
     "load_config": "dbkeeper.connections.config",
-    "load_plugins": "dbkeeper.plugins",
+    "load_plugins": "dbkeeper.plugin.manager",
     "DatabaseURL": "dbkeeper.connections.urls",
     "DbkeeperError": "dbkeeper.errors",
+    "hookimpl": "dbkeeper.plugin.hookspecs",
 }
 
-__all__ = ["hookimpl", *_LAZY]
+__all__ = [
+    "BackupManager",
+    "Connection",
+    "DatabaseManager",
+    "DatabaseURL",
+    "DbkeeperError",
+    "Manifest",
+    "MigrationManager",
+    "QueryResult",
+    "RowStream",
+    "VerifyReport",
+    "backup_database",
+    "hookimpl",
+    "load_config",
+    "load_plugins",
+]
 
 
 def __getattr__(name: str) -> Any:
+    """Import the module that defines *name* the first time it is used (PEP 562)."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'dbkeeper' has no attribute {name!r}")

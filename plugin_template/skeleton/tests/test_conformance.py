@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.testing import DriverConformance
+from dbkeeper.plugin.testing import DriverConformance
 
 
 class TestConformance(DriverConformance):
-    """Every contract test of dbkeeper.testing; capabilities the driver lacks are skipped and listed."""
+    """Every contract test of dbkeeper.plugin.testing; capabilities the driver lacks are skipped and listed."""
 
     @pytest.fixture
     def source_url(self, tmp_path: Path) -> str:

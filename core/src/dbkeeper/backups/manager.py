@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.backups.manifest import ArtifactRecord, Manifest, Provenance, utc_now
-from dbkeeper.backups.pipeline import CHUNK_SIZE, DecodeChain, EncodeChain, Stage, StagePlan
+from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter, SilentReporter
 from dbkeeper.backups.repository import BackupDraft, Entry, Repository, Status, open_artifact
 from dbkeeper.backups.retention import Decision, Policy, decide
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.contract import (
+from dbkeeper.errors import BackupError, ConfigError, IntegrityError, PruneError
+from dbkeeper.plugin.contract import (
     ArtifactReader,
     ArtifactWriter,
     BackupFacts,
@@ -29,8 +30,8 @@ from dbkeeper.contract import (
     RestoreRequest,
     RestoreResult,
 )
-from dbkeeper.errors import BackupError, ConfigError, IntegrityError, PruneError
-from dbkeeper.plugins import Driver, Plugins, load_plugins
+from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
+from dbkeeper.plugin.streams import CHUNK_SIZE, Stage
 from dbkeeper.system import interrupts
 from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
 

@@ -1,14 +1,9 @@
-"""Pipeline stages and the chains that run them.
+"""The chains that run pipeline stages over an artifact's bytes.
 
-A backup artifact flows ``driver → stage 1 → … → stage n → file``; a restore reads it back
-through the inverse chain. Stages are registered by plugins through
-``dbkeeper_register_stages`` (the built-in ``zstd``, ``gzip``, ``none`` and ``sha256``
-too). Encoders are *pushed* into (``write``), decoders are *pulled* from (``read``), so
-every stage works on bounded chunks and memory does not grow with the database.
-
-Each stage contributes a record to the manifest: its name, the distribution that
-provided it, its parameters and its results (for ``sha256``, the digest). Restoring hands
-the same record back to the stage's decoder.
+:class:`EncodeChain` pushes what a driver writes through the encoders into a file;
+:class:`DecodeChain` pulls a stored file back through the decoders, proving every
+integrity stage before it reports the end. What a stage is, and the byte-stream
+protocols, are part of the plugin contract (:mod:`dbkeeper.plugin.streams`).
 """
 
 from __future__ import annotations
@@ -16,84 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO
 
-from dbkeeper.errors import IntegrityError, StageOptionError
-
-CHUNK_SIZE = 1 << 20
-"""Bytes moved per read or write through a chain; the unit that bounds memory."""
-
-StageKind = Literal["compression", "integrity"]
-THREADS_OPTION = "threads"
-"""The option a ``threaded`` codec takes for its number of worker threads (``--threads``)."""
-
-
-class Writable(Protocol):
-    """Anything bytes can be pushed into."""
-
-    def write(self, data: bytes, /) -> int:
-        """Consume *data*; return ``len(data)``."""
-        ...
-
-
-class Readable(Protocol):
-    """Anything bytes can be pulled from; ``b""`` means the end."""
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Return up to *size* bytes, or ``b""`` at the end."""
-        ...
-
-
-class Encoder(Writable, Protocol):
-    """A running encoding stage: bytes are written in; ``finish()`` flushes and reports."""
-
-    def finish(self) -> dict[str, Any]:
-        """Flush everything downstream (without closing it) and return the stage's record.
-
-        The record holds JSON values: the parameters used and any result (a digest).
-        """
-        ...
-
-
-class Stage(Protocol):
-    """A pipeline stage: a codec (``compression``) or a check (``integrity``).
-
-    ``suffix`` is appended to the artifact's file name (``.zst``; empty for a check).
-    Integrity stages pass bytes through unchanged and must run after every compression
-    stage so that they cover the stored bytes; ``dbkeeper verify`` runs only them.
-
-    A codec that compresses on worker threads may say so with a class attribute
-    ``threaded = True``; it must then take an integer ``threads`` option (0: no worker
-    threads), which the core sets when several artifacts are written at once
-    (:meth:`StagePlan.sharing_cores`).
-    """
-
-    name: str
-    kind: StageKind
-    suffix: str
-
-    def encoder(self, sink: Writable, options: Mapping[str, Any]) -> Encoder:
-        """Return an encoder writing into *sink*; reject unknown *options* with StageOptionError."""
-        ...
-
-    def decoder(self, source: Readable, record: Mapping[str, Any]) -> Readable:
-        """Return a reader decoding *source* with the *record* this stage's encoder made.
-
-        An integrity decoder raises IntegrityError from ``read()`` at the end of *source*
-        when the bytes do not match the record.
-        """
-        ...
-
-
-def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, type]) -> None:
-    """Raise StageOptionError unless every option is known to *stage* and of the right type."""
-    for key, value in options.items():
-        if key not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            raise StageOptionError(f"stage {stage!r} has no option {key!r} (its options: {allowed})")
-        if not isinstance(value, known[key]) or isinstance(value, bool):
-            kind = "an integer" if known[key] is int else known[key].__name__
-            raise StageOptionError(f"stage {stage!r} option {key!r} must be {kind}, not {value!r}")
+from dbkeeper.errors import IntegrityError
+from dbkeeper.plugin.streams import CHUNK_SIZE, THREADS_OPTION, Encoder, Readable, Stage, Writable
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from typing import BinaryIO
 from dbkeeper.backups.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
 from dbkeeper.connections.config import DEFAULT_BACKUP_DIR
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
+from dbkeeper.plugin.tools import runtime_directory
 from dbkeeper.system.filesystem import local_directory, write_all
-from dbkeeper.tools import runtime_directory
 
 MANIFEST = MANIFEST_FILE
 MANIFEST_LIMIT = 16 * 1024 * 1024
@@ -372,7 +372,7 @@ class Repository:
 
         When the root exists but cannot be written (a read-only medium, another user's
         directory), it is made under the system's temporary directory instead
-        (:func:`dbkeeper.tools.runtime_directory`), so restoring and deep-verifying from
+        (:func:`dbkeeper.plugin.tools.runtime_directory`), so restoring and deep-verifying from
         read-only backups works.
         """
         with contextlib.ExitStack() as stack:

@@ -16,7 +16,7 @@ from dbkeeper.system.filesystem import url_problem
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import BackupManager
-    from dbkeeper.plugins import Plugins
+    from dbkeeper.plugin.manager import Plugins
 
 
 @dataclass
@@ -35,7 +35,7 @@ class App:
     @cached_property
     def plugins(self) -> Plugins:
         """Every installed plugin, loaded on first use."""
-        from dbkeeper.plugins import load_plugins
+        from dbkeeper.plugin.manager import load_plugins
 
         return load_plugins()
 

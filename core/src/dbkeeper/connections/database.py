@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.connections.config import Config
 from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import DatabaseError
-from dbkeeper.plugins import Plugins, load_plugins
+from dbkeeper.plugin.manager import Plugins, load_plugins
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection as SAConnection

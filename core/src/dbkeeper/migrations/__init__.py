@@ -1,7 +1,7 @@
 """Schema migrations: tracked, checksummed, dependency-ordered, exactly once, never half-applied.
 
 The core owns discovery, ordering, checksums, history, the locking protocol and recovery;
-each driver supplies a :class:`~dbkeeper.contract.MigrationDialect` through the
+each driver supplies a :class:`~dbkeeper.plugin.contract.MigrationDialect` through the
 ``dbkeeper_migrate`` hook. See ``docs/migrations.md`` for the file format.
 """
 

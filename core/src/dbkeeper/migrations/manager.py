@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.contract import MigrationDialect
 from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, load_migrations
@@ -30,7 +29,8 @@ from dbkeeper.migrations.runner import (
     run_journaled,
     statements_of,
 )
-from dbkeeper.plugins import Plugins, load_plugins
+from dbkeeper.plugin.contract import MigrationDialect
+from dbkeeper.plugin.manager import Plugins, load_plugins
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 

@@ -19,10 +19,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dbkeeper.connections.urls import redact
-from dbkeeper.contract import MigrationDialect
 from dbkeeper.errors import MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import Migration
+from dbkeeper.plugin.contract import MigrationDialect
 
 
 @dataclass(frozen=True)

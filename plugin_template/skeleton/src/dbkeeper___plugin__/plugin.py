@@ -25,18 +25,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbkeeper import hookimpl
-from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.contract import (
+from dbkeeper.plugin import (
     ArtifactReader,
     ConnectRequest,
+    DatabaseError,
+    DatabaseNotFoundError,
+    DatabaseURL,
     DriverInfo,
     DumpRequest,
     DumpResult,
+    InvalidURLError,
     RestoreRequest,
     RestoreResult,
+    TargetNotEmptyError,
+    hookimpl,
 )
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError, TargetNotEmptyError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

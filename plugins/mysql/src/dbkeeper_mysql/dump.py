@@ -16,9 +16,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dbkeeper.contract import DumpRequest, DumpResult
-from dbkeeper.errors import ConfigError, DatabaseNotFoundError
-from dbkeeper.tools import child_environment, find_tool, stream_out
+from dbkeeper.plugin import (
+    ConfigError,
+    DatabaseNotFoundError,
+    DumpRequest,
+    DumpResult,
+    child_environment,
+    find_tool,
+    stream_out,
+)
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.load import ClientLoader, Loader, PythonLoader
 from dbkeeper_mysql.pydump import PythonDumper

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbkeeper.errors import BackupError
+from dbkeeper.plugin import BackupError
 
 HEADER = "0-header.sql"
 OBJECTS = "3-objects.sql"

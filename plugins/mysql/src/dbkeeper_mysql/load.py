@@ -12,9 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
-from dbkeeper.backups.pipeline import Readable
-from dbkeeper.errors import DatabaseError
-from dbkeeper.tools import stream_in
+from dbkeeper.plugin import DatabaseError, Readable, stream_in
 from dbkeeper_mysql.server import ServerTarget, describe
 from dbkeeper_mysql.sqltext import (
     CHUNK,
@@ -36,7 +34,7 @@ class Loader(Protocol):
 
 @dataclass(frozen=True)
 class ClientLoader:
-    """The ``mariadb`` (or ``mysql``) client, fed through :func:`dbkeeper.tools.stream_in`.
+    """The ``mariadb`` (or ``mysql``) client, fed through :func:`dbkeeper.plugin.stream_in`.
 
     The connection comes from a private option file read with ``--defaults-file``, so the
     user's own option files cannot change how the script is read.

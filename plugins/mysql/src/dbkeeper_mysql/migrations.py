@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection
 
-from dbkeeper.migrations import MigrationError
+from dbkeeper.plugin import MigrationError
 from dbkeeper_mysql.sqltext import delimiter_command
 
 _COMMENT_OR_BLANK = re.compile(r"(?:--[ \t][^\n]*|--\n|#[^\n]*|/\*(?!!).*?\*/|\s)*", re.DOTALL)

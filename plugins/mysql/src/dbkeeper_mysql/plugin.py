@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dbkeeper import hookimpl
-from dbkeeper.contract import (
+from dbkeeper.plugin import (
     BackupContents,
     ConnectRequest,
     DriverInfo,
@@ -24,6 +23,7 @@ from dbkeeper.contract import (
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
+    hookimpl,
 )
 from dbkeeper_mysql import dump, verify
 from dbkeeper_mysql.restore import Restore

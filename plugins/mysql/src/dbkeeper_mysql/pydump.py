@@ -21,8 +21,7 @@ from contextlib import closing
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.contract import ArtifactSink, ArtifactWriter
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import ArtifactSink, ArtifactWriter, DatabaseError
 from dbkeeper_mysql.layout import Layout, triggers_artifact
 from dbkeeper_mysql.server import ServerTarget, describe
 from dbkeeper_mysql.sqltext import comment_name, quote_bytes, quote_identifier, shown

@@ -30,8 +30,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbkeeper.contract import ArtifactSource, RestoreRequest, RestoreResult
-from dbkeeper.errors import ConfigError, DatabaseError, IntegrityError, TargetNotEmptyError
+from dbkeeper.plugin import (
+    ArtifactSource,
+    ConfigError,
+    DatabaseError,
+    IntegrityError,
+    RestoreRequest,
+    RestoreResult,
+    TargetNotEmptyError,
+)
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q
 from dbkeeper_mysql.catalog import query as _query
 from dbkeeper_mysql.layout import Layout, TablePart

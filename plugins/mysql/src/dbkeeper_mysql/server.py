@@ -18,9 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.connections.urls import DatabaseURL, redact
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
-from dbkeeper.tools import secret_file
+from dbkeeper.plugin import DatabaseError, DatabaseNotFoundError, DatabaseURL, InvalidURLError, redact, secret_file
 
 if TYPE_CHECKING:
     import pymysql
@@ -264,7 +262,7 @@ class ServerTarget:
         """A ``[client]`` option file for ``mariadb``/``mariadb-dump``, as a path, for the block.
 
         Pass it as the *first* option: ``--defaults-file=PATH``. It is a
-        :func:`dbkeeper.tools.secret_file` (in memory, read as ``/dev/fd/N``): the password
+        :func:`dbkeeper.plugin.secret_file` (in memory, read as ``/dev/fd/N``): the password
         is never written to a file system, so a killed backup or restore leaves it nowhere.
         Without a socket the tools are told to use TCP, as PyMySQL does (they would take
         ``localhost`` to mean the default socket).

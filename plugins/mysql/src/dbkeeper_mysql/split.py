@@ -16,8 +16,7 @@ import re
 import shutil
 from typing import BinaryIO
 
-from dbkeeper.contract import ArtifactSink, ArtifactWriter
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import ArtifactSink, ArtifactWriter, DatabaseError
 from dbkeeper_mysql.layout import Layout, TablePart, triggers_artifact
 from dbkeeper_mysql.sqltext import (
     CHUNK,

@@ -1,7 +1,7 @@
 """Readers composed for restores: a verified header before each part, cancellation, filters.
 
 Each reader returns ``b""`` only when the artifacts it wraps have returned ``b""``, i.e.
-after their checksums were proven, so :func:`dbkeeper.tools.stream_in` still withholds the
+after their checksums were proven, so :func:`dbkeeper.plugin.stream_in` still withholds the
 final chunk of a damaged artifact from the client.
 """
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from dbkeeper.backups.pipeline import Readable
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import DatabaseError, Readable
 from dbkeeper_mysql.sqltext import INSERT, LineFeeder
 
 ROWS_LOCK = b"LOCK TABLES "

@@ -45,7 +45,7 @@ from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import DatabaseError
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q, query
 from dbkeeper_mysql.load import PythonLoader
 from dbkeeper_mysql.server import MAX_TIMEOUT, ServerTarget, admin_connection, describe

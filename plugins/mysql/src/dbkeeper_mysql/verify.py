@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dbkeeper.contract import ArtifactReader, BackupContents, InspectRequest
+from dbkeeper.plugin import ArtifactReader, BackupContents, InspectRequest
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.sqltext import CHUNK, Event, ScriptScanner, shown
 

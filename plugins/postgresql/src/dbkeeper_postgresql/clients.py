@@ -16,8 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbkeeper.errors import DatabaseError
-from dbkeeper.tools import child_environment, find_tool
+from dbkeeper.plugin import DatabaseError, child_environment, find_tool
 
 BINDIR_ENV = "DBKEEPER_PG_BINDIR"
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(?P<major>\d+)(?:\.(?P<minor>\d+))?")

@@ -18,9 +18,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from dbkeeper.connections.urls import DatabaseURL, redact
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, InvalidURLError
-from dbkeeper.tools import secret_file
+from dbkeeper.plugin import DatabaseError, DatabaseNotFoundError, DatabaseURL, InvalidURLError, redact, secret_file
 
 if TYPE_CHECKING:
     import psycopg
@@ -164,7 +162,7 @@ class Endpoint:
     def client_env(self) -> Iterator[dict[str, str]]:
         """Environment for pg_dump/pg_restore/psql: the password in a private passfile.
 
-        The passfile (:func:`dbkeeper.tools.secret_file`: in memory, read as ``/dev/fd/N``,
+        The passfile (:func:`dbkeeper.plugin.secret_file`: in memory, read as ``/dev/fd/N``,
         never in the backup directory) matches any host, port, database and user, so it
         serves every connection of this operation; an inherited ``PGPASSWORD`` is blanked so
         that it cannot take precedence over the URL's password. Without a password in the

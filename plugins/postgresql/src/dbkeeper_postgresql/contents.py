@@ -9,8 +9,7 @@ the counts with the manifest.
 
 from __future__ import annotations
 
-from dbkeeper.contract import BackupContents, InspectRequest
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import BackupContents, DatabaseError, InspectRequest
 from dbkeeper_postgresql import layout
 from dbkeeper_postgresql.catalog import qualified, read_name
 from dbkeeper_postgresql.clients import restore_client

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dbkeeper.contract import DumpRequest, DumpResult
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import DatabaseError, DumpRequest, DumpResult
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint, database_error

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.connections.urls import redact
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError
+from dbkeeper.plugin import DatabaseError, DatabaseNotFoundError, redact
 from dbkeeper_postgresql.connections import CONNECTION_DEFAULTS, MISSING_DATABASE, connection_failure, explained
 
 if TYPE_CHECKING:

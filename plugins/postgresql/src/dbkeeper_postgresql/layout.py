@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin import DatabaseError
 from dbkeeper_postgresql.catalog import Table
 
 FORMATS: dict[str, str] = {"custom": ".dump", "sql": ".sql"}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection
 
-from dbkeeper.migrations import MigrationError
+from dbkeeper.plugin import MigrationError
 
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"dbkeeper.migrations").digest()[:8], "big", signed=True)
 """The advisory lock every dbkeeper migration run on a database takes (one bigint)."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dbkeeper import hookimpl
-from dbkeeper.contract import (
+from dbkeeper.plugin import (
     BackupContents,
     ConnectRequest,
     DriverInfo,
@@ -23,6 +22,7 @@ from dbkeeper.contract import (
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
+    hookimpl,
 )
 from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
 from dbkeeper_postgresql.layout import FORMATS

@@ -32,9 +32,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbkeeper.contract import ArtifactSource, RestoreRequest, RestoreResult
-from dbkeeper.errors import ConfigError, DatabaseError, DatabaseNotFoundError, DbkeeperError, TargetNotEmptyError
-from dbkeeper.tools import child_environment, copy_into, feed_verified
+from dbkeeper.plugin import (
+    ArtifactSource,
+    ConfigError,
+    DatabaseError,
+    DatabaseNotFoundError,
+    DbkeeperError,
+    RestoreRequest,
+    RestoreResult,
+    TargetNotEmptyError,
+    child_environment,
+    copy_into,
+    feed_verified,
+)
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error

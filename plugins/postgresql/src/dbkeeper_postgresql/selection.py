@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbkeeper.errors import ConfigError
+from dbkeeper.plugin import ConfigError
 from dbkeeper_postgresql.catalog import Relation, split_key
 
 PG_CLASS = 1259

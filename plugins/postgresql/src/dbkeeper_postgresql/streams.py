@@ -1,6 +1,6 @@
 """Client tools wired to the pipeline, several at once, stopping together when one fails.
 
-Built on :mod:`dbkeeper.tools`: ``running`` (a tool killed on error, waited for on
+Built on the toolkit of :mod:`dbkeeper.plugin`: ``running`` (a tool killed on error, waited for on
 success) and ``feed_verified`` (an artifact fed to a tool, its last chunk held back
 until the checksum is proven). What this module adds is what a parallel dump or restore
 needs: a :class:`Crew` of threads where the first failure kills every other tool and
@@ -17,10 +17,17 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from typing import IO, TypeVar
 
-from dbkeeper.backups.pipeline import CHUNK_SIZE
-from dbkeeper.contract import ArtifactReader, ArtifactWriter
-from dbkeeper.errors import DatabaseError, IntegrityError
-from dbkeeper.tools import Tool, copy_output, feed_verified, running
+from dbkeeper.plugin import (
+    CHUNK_SIZE,
+    ArtifactReader,
+    ArtifactWriter,
+    DatabaseError,
+    IntegrityError,
+    Tool,
+    copy_output,
+    feed_verified,
+    running,
+)
 
 T = TypeVar("T")
 READ_AHEAD = 2
@@ -123,7 +130,7 @@ def _kill(tool: Tool) -> Callable[[], None]:
 
 
 def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], crew: Crew) -> int:
-    """Run a tool and stream its stdout into *out* (:func:`dbkeeper.tools.copy_output`); return the bytes copied.
+    """Run a tool and stream its stdout into *out* (:func:`dbkeeper.plugin.copy_output`); return the bytes copied.
 
     The tool is also killed when the crew stops — even while it waits for a lock and writes nothing.
     """
@@ -151,7 +158,7 @@ def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
 
 
 Commit = Callable[[], AbstractContextManager[None]]
-"""Opens the window in which a tool commits (:meth:`dbkeeper.contract.RestoreRequest.committing`)."""
+"""Opens the window in which a tool commits (:meth:`dbkeeper.plugin.RestoreRequest.committing`)."""
 
 
 @contextlib.contextmanager
@@ -224,7 +231,7 @@ def feed_into(
 def _end_input_and_wait(tool: Tool) -> None:
     """Close the tool's input and wait for it to exit, while the crew can still kill it.
 
-    Its exit status is checked by :func:`dbkeeper.tools.running` afterwards.
+    Its exit status is checked by :func:`dbkeeper.plugin.running` afterwards.
     """
     with contextlib.suppress(OSError):
         tool.process.stdin.close()  # type: ignore[union-attr]

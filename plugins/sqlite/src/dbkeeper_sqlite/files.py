@@ -7,8 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, IntegrityError
+from dbkeeper.plugin import DatabaseError, DatabaseNotFoundError, DatabaseURL, IntegrityError
 
 IN_MEMORY = {"", ":memory:"}
 BUSY_TIMEOUT = 60.0

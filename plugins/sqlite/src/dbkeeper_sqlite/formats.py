@@ -15,10 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from dbkeeper.contract import ArtifactReader, ArtifactSink, BackupFacts, DumpResult
-from dbkeeper.errors import DatabaseError
-from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, disk_full, full_error, human_bytes, naming
-from dbkeeper.tools import copy_into
+from dbkeeper.plugin import (
+    BACKUP_ELSEWHERE,
+    ArtifactReader,
+    ArtifactSink,
+    BackupFacts,
+    DatabaseError,
+    DumpResult,
+    copy_into,
+    disk_full,
+    full_error,
+    human_bytes,
+    naming,
+)
 from dbkeeper_sqlite.files import disk_is_full, integrity_problems, opened, row_counts
 from dbkeeper_sqlite.statements import split_statements
 

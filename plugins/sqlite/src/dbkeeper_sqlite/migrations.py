@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from dbkeeper.migrations import MigrationError
+from dbkeeper.plugin import MigrationError
 from dbkeeper_sqlite.statements import split_statements
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dbkeeper import hookimpl
-from dbkeeper.contract import (
+from dbkeeper.plugin import (
+    TARGET_ELSEWHERE,
     BackupContents,
     ConnectRequest,
     DriverInfo,
@@ -22,8 +22,9 @@ from dbkeeper.contract import (
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
+    hookimpl,
+    writing,
 )
-from dbkeeper.system.filesystem import TARGET_ELSEWHERE, writing
 from dbkeeper_sqlite.files import (
     check_restored,
     database_path,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from dbkeeper.errors import DatabaseError, TargetNotEmptyError
+from dbkeeper.plugin import DatabaseError, TargetNotEmptyError
 from dbkeeper_sqlite.files import has_tables, opened
 
 _SIDECARS = ("-wal", "-shm", "-journal")
@@ -92,7 +92,7 @@ def beside(target: Path, commit: Callable[[], AbstractContextManager[None]] = co
 
     The file is locked while in use, so the temporary file of a restore that was killed
     is recognised and removed by the next restore into the same target. The rename runs
-    inside *commit* (:meth:`dbkeeper.contract.RestoreRequest.committing`), so that an
+    inside *commit* (:meth:`dbkeeper.plugin.RestoreRequest.committing`), so that an
     interruption says whether it happened.
     """
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dbkeeper.backups.pipeline import Stage
 from dbkeeper.backups.stages.gzip import GzipStage
 from dbkeeper.backups.stages.none import NoCompressionStage
 from dbkeeper.backups.stages.sha256 import Sha256Stage
 from dbkeeper.backups.stages.zstd import ZstdStage
-from dbkeeper.hookspecs import hookimpl
+from dbkeeper.plugin.hookspecs import hookimpl
+from dbkeeper.plugin.streams import Stage
 
 
 @hookimpl

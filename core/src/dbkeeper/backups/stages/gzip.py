@@ -6,8 +6,8 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from dbkeeper.backups.pipeline import CHUNK_SIZE, Encoder, Readable, StageKind, Writable, check_options
 from dbkeeper.errors import StageOptionError
+from dbkeeper.plugin.streams import CHUNK_SIZE, Encoder, Readable, StageKind, Writable, check_options
 
 _GZIP_WBITS = 31  # zlib's gzip container; the header carries no name and mtime 0
 DEFAULT_LEVEL = 6

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dbkeeper.backups.pipeline import Encoder, Readable, StageKind, Writable, check_options
 from dbkeeper.backups.stages.passthrough import PassThroughEncoder
+from dbkeeper.plugin.streams import Encoder, Readable, StageKind, Writable, check_options
 
 
 class NoCompressionStage:

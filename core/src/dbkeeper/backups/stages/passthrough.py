@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbkeeper.backups.pipeline import Writable
+from dbkeeper.plugin.streams import Writable
 
 
 class PassThroughEncoder:

@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from dbkeeper.backups.pipeline import Encoder, Readable, StageKind, Writable, check_options
 from dbkeeper.backups.stages.passthrough import PassThroughEncoder
 from dbkeeper.errors import IntegrityError
+from dbkeeper.plugin.streams import Encoder, Readable, StageKind, Writable, check_options
 
 
 class _HashingEncoder(PassThroughEncoder):

@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.backups.pipeline import CHUNK_SIZE, Encoder, Readable, StageKind, Writable, check_options
 from dbkeeper.errors import StageOptionError
+from dbkeeper.plugin.streams import CHUNK_SIZE, Encoder, Readable, StageKind, Writable, check_options
 
 if TYPE_CHECKING:
     import zstandard

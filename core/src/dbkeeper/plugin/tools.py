@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote
 
-from dbkeeper.backups.pipeline import CHUNK_SIZE
 from dbkeeper.connections.urls import redact
-from dbkeeper.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.errors import DatabaseError
+from dbkeeper.plugin.contract import ArtifactReader, ArtifactWriter
+from dbkeeper.plugin.streams import CHUNK_SIZE
 
 READ_AHEAD = 8
 """Chunks of a tool's output read ahead of the pipeline (bounds the memory it takes)."""
@@ -210,7 +210,7 @@ def feed_verified(
 ) -> int:
     """Copy *reader* into *write*, delivering the last chunk only after the end was verified.
 
-    :class:`~dbkeeper.contract.ArtifactReader` proves the checksum when it returns
+    :class:`~dbkeeper.plugin.contract.ArtifactReader` proves the checksum when it returns
     ``b""``; until then the final chunk is withheld, so a consumer never sees a complete
     input that turns out to be damaged. *before_last* is called once the end is proven,
     just before the final chunk goes out (where a tool that commits at the end of its

@@ -20,9 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from dbkeeper import hookspecs
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.contract import (
+from dbkeeper.errors import (
+    DriverNotFoundError,
+    PluginConflictError,
+    PluginError,
+    StageNotFoundError,
+    UnsupportedOperationError,
+)
+from dbkeeper.plugin import hookspecs
+from dbkeeper.plugin.contract import (
     BackupContents,
     ConnectRequest,
     DriverInfo,
@@ -34,18 +41,11 @@ from dbkeeper.contract import (
     RestoreRequest,
     RestoreResult,
 )
-from dbkeeper.errors import (
-    DriverNotFoundError,
-    PluginConflictError,
-    PluginError,
-    StageNotFoundError,
-    UnsupportedOperationError,
-)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.backups.pipeline import Stage
+    from dbkeeper.plugin.streams import Stage
 
 DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
 """Comma-separated entry-point or distribution names that are not loaded."""

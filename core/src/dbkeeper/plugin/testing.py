@@ -4,7 +4,7 @@ A driver's test suite runs it against its own, real database with one import and
 fixtures::
 
     import pytest
-    from dbkeeper.testing import DriverConformance
+    from dbkeeper.plugin.testing import DriverConformance
 
     class TestConformance(DriverConformance):
         @pytest.fixture
@@ -45,7 +45,7 @@ import pytest
 from dbkeeper.backups.manager import BackupManager
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import IntegrityError, TargetNotEmptyError
-from dbkeeper.plugins import Driver, Plugins, load_plugins
+from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 
 SKIP_PREFIX = "dbkeeper conformance: "
 """Every skip the kit makes starts with this, so the summary can find them."""

@@ -30,8 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.backups.pipeline import Stage
-    from dbkeeper.contract import (
+    from dbkeeper.plugin.contract import (
         BackupContents,
         ConnectRequest,
         DriverInfo,
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
         RestoreRequest,
         RestoreResult,
     )
+    from dbkeeper.plugin.streams import Stage
 
 PROJECT = "dbkeeper"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -64,7 +64,7 @@ def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
 def dbkeeper_register_stages(register: Callable[[Stage], None]) -> None:
     """Register the pipeline stages (compression codecs, integrity checks) this plugin provides.
 
-    Call ``register(stage)`` with an object following :class:`dbkeeper.backups.pipeline.Stage`.
+    Call ``register(stage)`` with an object following :class:`dbkeeper.plugin.streams.Stage`.
     The built-in ``zstd``, ``gzip``, ``none`` and ``sha256`` stages are registered this
     way too. A stage name already registered is an error naming both distributions.
     Returns nothing.
@@ -88,7 +88,7 @@ def dbkeeper_dump(request: DumpRequest) -> DumpResult | None:
     Stream: never hold the database, or a large part of it, in memory. Open each artifact
     with ``request.artifacts.open(name, size_hint=...)`` and write raw bytes in chunks;
     the core compresses and checksums them on the way to disk. Return a
-    :class:`~dbkeeper.contract.DumpResult` with the row count of every table *in the
+    :class:`~dbkeeper.plugin.contract.DumpResult` with the row count of every table *in the
     snapshot*. Raise :class:`dbkeeper.errors.DatabaseError` on failure.
     ``firstresult``: the selected driver answers.
     """
@@ -101,7 +101,7 @@ def dbkeeper_restore(request: RestoreRequest) -> RestoreResult | None:
     Read every artifact to its end (``b""``) before making anything visible: the end is
     where the checksum is proven. Never leave the target half-written, and refuse a
     target holding data unless ``request.force``. Return a
-    :class:`~dbkeeper.contract.RestoreResult`. ``firstresult``: the selected driver answers.
+    :class:`~dbkeeper.plugin.contract.RestoreResult`. ``firstresult``: the selected driver answers.
     """
 
 
@@ -119,7 +119,7 @@ def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents | None:
 def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect | None:
     """Return the engine-specific half of schema migrations for ``request.url``.
 
-    The result follows :class:`~dbkeeper.contract.MigrationDialect`: whether DDL is
+    The result follows :class:`~dbkeeper.plugin.contract.MigrationDialect`: whether DDL is
     transactional, how a script is split into statements, the migration lock and how a
     migration's transaction begins. Discovery, ordering, checksums, history, the locking
     protocol and recovery are the core's. ``firstresult``: the selected driver answers.

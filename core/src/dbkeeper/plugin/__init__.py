@@ -1,0 +1,144 @@
+"""The one module a plugin author imports: everything a driver or a pipeline stage needs.
+
+::
+
+    from dbkeeper.plugin import DatabaseError, DriverInfo, DumpRequest, DumpResult, hookimpl
+
+Re-exported from the modules of the plugin contract, which live beside this one:
+
+- ``hookspecs``: every hook, its signature and docstring (``hookimpl`` marks an implementation);
+- ``contract``: the request, result and protocol types that cross the plugin boundary;
+- ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
+- ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
+- the commit points of a restore (:class:`CommitPoint`), a local file system's refusals
+  (:func:`writing` and friends), database URLs, and the errors a plugin may raise.
+
+The conformance kit, ``dbkeeper.plugin.testing``, is the one other module a plugin's
+*tests* import. ``dbkeeper.plugin.manager`` loads plugins; it is the core's, not a
+plugin's. Importing this module loads no database library (no SQLAlchemy).
+"""
+
+from dbkeeper.connections.urls import DatabaseURL, redact
+from dbkeeper.errors import (
+    BackupError,
+    ConfigError,
+    DatabaseError,
+    DatabaseNotFoundError,
+    DbkeeperError,
+    DiskFullError,
+    IntegrityError,
+    InvalidURLError,
+    MigrationError,
+    StageOptionError,
+    StorageError,
+    TargetNotEmptyError,
+)
+from dbkeeper.plugin.contract import (
+    ArtifactReader,
+    ArtifactSink,
+    ArtifactSource,
+    ArtifactWriter,
+    BackupContents,
+    BackupFacts,
+    ConnectRequest,
+    DriverInfo,
+    DumpRequest,
+    DumpResult,
+    InspectRequest,
+    MigrateRequest,
+    MigrationDialect,
+    RestoreRequest,
+    RestoreResult,
+)
+from dbkeeper.plugin.hookspecs import hookimpl
+from dbkeeper.plugin.streams import (
+    CHUNK_SIZE,
+    THREADS_OPTION,
+    Encoder,
+    Readable,
+    Stage,
+    StageKind,
+    Writable,
+    check_options,
+)
+from dbkeeper.plugin.tools import (
+    Tool,
+    child_environment,
+    copy_into,
+    copy_output,
+    feed_verified,
+    find_tool,
+    running,
+    secret_file,
+    stream_in,
+    stream_out,
+)
+from dbkeeper.system.filesystem import (
+    BACKUP_ELSEWHERE,
+    TARGET_ELSEWHERE,
+    disk_full,
+    full_error,
+    human_bytes,
+    naming,
+    writing,
+)
+from dbkeeper.system.interrupts import CommitPoint
+
+__all__ = [
+    "BACKUP_ELSEWHERE",
+    "CHUNK_SIZE",
+    "TARGET_ELSEWHERE",
+    "THREADS_OPTION",
+    "ArtifactReader",
+    "ArtifactSink",
+    "ArtifactSource",
+    "ArtifactWriter",
+    "BackupContents",
+    "BackupError",
+    "BackupFacts",
+    "CommitPoint",
+    "ConfigError",
+    "ConnectRequest",
+    "DatabaseError",
+    "DatabaseNotFoundError",
+    "DatabaseURL",
+    "DbkeeperError",
+    "DiskFullError",
+    "DriverInfo",
+    "DumpRequest",
+    "DumpResult",
+    "Encoder",
+    "InspectRequest",
+    "IntegrityError",
+    "InvalidURLError",
+    "MigrateRequest",
+    "MigrationDialect",
+    "MigrationError",
+    "Readable",
+    "RestoreRequest",
+    "RestoreResult",
+    "Stage",
+    "StageKind",
+    "StageOptionError",
+    "StorageError",
+    "TargetNotEmptyError",
+    "Tool",
+    "Writable",
+    "check_options",
+    "child_environment",
+    "copy_into",
+    "copy_output",
+    "disk_full",
+    "feed_verified",
+    "find_tool",
+    "full_error",
+    "hookimpl",
+    "human_bytes",
+    "naming",
+    "redact",
+    "running",
+    "secret_file",
+    "stream_in",
+    "stream_out",
+    "writing",
+]

@@ -1,0 +1,95 @@
+"""Byte streams and pipeline stages: what a driver reads and writes, and what a stage is.
+
+A backup artifact flows ``driver → stage 1 → … → stage n → file``; a restore reads it back
+through the inverse chain (:mod:`dbkeeper.backups.pipeline` runs both). Stages are
+registered by plugins through ``dbkeeper_register_stages`` (the built-in ``zstd``,
+``gzip``, ``none`` and ``sha256`` too). Encoders are *pushed* into (``write``), decoders
+are *pulled* from (``read``), so every stage works on bounded chunks of at most
+:data:`CHUNK_SIZE` and memory does not grow with the database.
+
+Each stage contributes a record to the manifest: its name, the distribution that
+provided it, its parameters and its results (for ``sha256``, the digest). Restoring hands
+the same record back to the stage's decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+from dbkeeper.errors import StageOptionError
+
+CHUNK_SIZE = 1 << 20
+"""Bytes moved per read or write through a chain; the unit that bounds memory."""
+
+StageKind = Literal["compression", "integrity"]
+THREADS_OPTION = "threads"
+"""The option a ``threaded`` codec takes for its number of worker threads (``--threads``)."""
+
+
+class Writable(Protocol):
+    """Anything bytes can be pushed into."""
+
+    def write(self, data: bytes, /) -> int:
+        """Consume *data*; return ``len(data)``."""
+        ...
+
+
+class Readable(Protocol):
+    """Anything bytes can be pulled from; ``b""`` means the end."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to *size* bytes, or ``b""`` at the end."""
+        ...
+
+
+class Encoder(Writable, Protocol):
+    """A running encoding stage: bytes are written in; ``finish()`` flushes and reports."""
+
+    def finish(self) -> dict[str, Any]:
+        """Flush everything downstream (without closing it) and return the stage's record.
+
+        The record holds JSON values: the parameters used and any result (a digest).
+        """
+        ...
+
+
+class Stage(Protocol):
+    """A pipeline stage: a codec (``compression``) or a check (``integrity``).
+
+    ``suffix`` is appended to the artifact's file name (``.zst``; empty for a check).
+    Integrity stages pass bytes through unchanged and must run after every compression
+    stage so that they cover the stored bytes; ``dbkeeper verify`` runs only them.
+
+    A codec that compresses on worker threads may say so with a class attribute
+    ``threaded = True``; it must then take an integer ``threads`` option (0: no worker
+    threads), which the core sets when several artifacts are written at once
+    (:meth:`StagePlan.sharing_cores`).
+    """
+
+    name: str
+    kind: StageKind
+    suffix: str
+
+    def encoder(self, sink: Writable, options: Mapping[str, Any]) -> Encoder:
+        """Return an encoder writing into *sink*; reject unknown *options* with StageOptionError."""
+        ...
+
+    def decoder(self, source: Readable, record: Mapping[str, Any]) -> Readable:
+        """Return a reader decoding *source* with the *record* this stage's encoder made.
+
+        An integrity decoder raises IntegrityError from ``read()`` at the end of *source*
+        when the bytes do not match the record.
+        """
+        ...
+
+
+def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, type]) -> None:
+    """Raise StageOptionError unless every option is known to *stage* and of the right type."""
+    for key, value in options.items():
+        if key not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise StageOptionError(f"stage {stage!r} has no option {key!r} (its options: {allowed})")
+        if not isinstance(value, known[key]) or isinstance(value, bool):
+            kind = "an integer" if known[key] is int else known[key].__name__
+            raise StageOptionError(f"stage {stage!r} option {key!r} must be {kind}, not {value!r}")
