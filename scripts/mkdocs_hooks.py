@@ -2,7 +2,7 @@
 
 A few pages link to files beside ``docs/`` (the manifest's JSON Schema, the hook
 specifications, the benchmarks' README) with relative links such as
-``../core/src/dbkeeper/manifest.schema.json``, which work when the Markdown is read in the
+``../core/src/dbkeeper/backups/manifest.schema.json``, which work when the Markdown is read in the
 repository. These hooks add each linked file to the site at its path in the repository, so
 the same links work on the site too: a Markdown file becomes a page (it must then be in the
 navigation), any other file is copied as it is. A link to a file that does not exist is
