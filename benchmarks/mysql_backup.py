@@ -16,15 +16,17 @@ run of this script:
              vs  zstd -q -dc dump.sql.zst | mariadb r_native
     python   DBKEEPER_MYSQL_TOOLS=python dbkeeper -q backup …     (the pure-Python dumper)
 
+    empty    the backup alone on both sides, of a database without tables: what every
+             command costs whatever the size (interpreter start, imports, plugins, the snapshot)
+
 Every restore goes into a new database. Both sides use the same server, settings and
-credentials (a private option file for the native tools). A first, untimed dump warms
-the buffer pool (2 GiB, larger than the data) so that neither side reads from disk; the
-two backups then alternate --runs times and the best of each is reported (restores,
-about a minute and a half each, run once). dbkeeper fsyncs what it writes; with
---native-fsync the native backup ends with ``sync dump.sql.zst .`` to do the same. Peak
-RSS of the dbkeeper process is its VmHWM, read from /proc until it exits; the tools'
-peak is the largest of the command and every process it waited for (wait4's
-ru_maxrss). This is a measurement, not a test: it never fails on slow numbers.
+credentials (a private option file for the native tools). The buffer pool (2 GiB) is
+larger than the data, and the backups run once untimed first, so that neither side reads
+from disk; then they take turns --runs times (restores, about a minute and a half each,
+and the pure-Python dumper run once). Wall time, CPU and peak RSS are measured as
+benchmarks/harness.py describes. dbkeeper fsyncs what it writes; with --native-fsync the
+native backup ends with ``sync dump.sql.zst .`` to do the same. This is a measurement, not
+a test: it never fails on slow numbers.
 """
 
 from __future__ import annotations
@@ -32,9 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-REPO = Path(__file__).resolve().parents[1]
-DBKEEPER = REPO / ".venv" / "bin" / "dbkeeper"
+from harness import CORES, REPO, Side, compare, dbkeeper, print_end, print_start, print_table, remove, require
+
 sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests"), str(REPO / "tests" / "mysql")]
 from mariadb_server import ADMIN_USER, MariaDBServer  # noqa: E402
 from sample_db import DEFAULT_SEED, ShopGenerator, parse_size  # noqa: E402
@@ -75,17 +75,6 @@ SCHEMA = {
         payload TEXT NOT NULL, message TEXT NULL, KEY events_created (created_at))""",
 }
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-@dataclass
-class Sample:
-    """One timed command."""
-
-    seconds: float
-    cpu_seconds: float
-    own_rss_kib: int
-    tree_rss_kib: int
-    stdout: str
 
 
 def tsv_line(row: Sequence[object]) -> str:
@@ -144,146 +133,107 @@ def load(server: MariaDBServer, directory: Path) -> None:
         raise errors[0]
 
 
-def run(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
-    """Run *argv*: wall time, CPU time of it and its children, its own peak RSS (VmHWM), its tree's peak."""
-    out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}.out"
-    started = time.perf_counter()
-    with out_path.open("w+") as out:
-        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=out)
-        own = 0
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            try:
-                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        own = max(own, int(line.split()[1]))
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.02)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        stdout = out.read()
-    out_path.unlink()
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed with status {proc.returncode}: {shlex.join(argv)}")
-    return Sample(seconds, usage.ru_utime + usage.ru_stime, own, usage.ru_maxrss, stdout)
-
-
 def counts(server: MariaDBServer, database: str) -> dict[str, int]:
     """Rows per table."""
     return {t: int(server.execute(f"SELECT COUNT(*) FROM `{database}`.`{t}`")[0][0]) for t in SCHEMA}
 
 
-def bench(
-    server: MariaDBServer, workdir: Path, threads: int, runs: int, native_fsync: bool, python_dumper: bool
-) -> dict[str, Any]:
-    """Every measurement; returns what the summary prints."""
-    url = server.url(DATABASE)
-    env = {"NO_COLOR": "1"}
+@dataclass
+class Measured:
+    """What the summary says besides the table."""
+
+    manifest: dict[str, Any]
+    native_bytes: int
+    python_dumper: Side | None
+
+
+def bench(server: MariaDBServer, workdir: Path, runs: int, native_fsync: bool, python_dumper: bool) -> Measured:
+    """Every measurement, printed as a table as it ends."""
+    env = {**os.environ, "NO_COLOR": "1"}
     options = workdir / "client.cnf"
     options.write_text(f"[client]\nuser={ADMIN_USER}\nsocket={server.socket}\ndefault-character-set=utf8mb4\n")
-    dump_tool, client = shutil.which("mariadb-dump"), shutil.which("mariadb")
-    native_dump = (
-        f"{dump_tool} --defaults-file={options} --single-transaction --routines --triggers --events --hex-blob "
-        f"{DATABASE} | zstd -q -3 -T{threads} | tee >(sha256sum > dump.sha256) > dump.sql.zst"
-        + (" && sync dump.sql.zst ." if native_fsync else "")
-    )
+
+    def native_dump(database: str) -> list[str]:
+        dump = (
+            f"{shutil.which('mariadb-dump')} --defaults-file={options} --single-transaction --routines --triggers "
+            f"--events --hex-blob {database} | zstd -q -3 -T{CORES} | tee >(sha256sum > dump.sha256) > dump.sql.zst"
+        )
+        return ["bash", "-o", "pipefail", "-c", dump + (" && sync dump.sql.zst ." if native_fsync else "")]
+
+    def drop(database: str) -> Callable[[], None]:
+        return lambda: server.execute(f"DROP DATABASE IF EXISTS {database}")
+
     backups = workdir / "backups"
-    shutil.rmtree(backups, ignore_errors=True)
-    results: dict[str, Any] = {}
-
-    def step(label: str, action: Callable[[], Sample]) -> Sample:
-        print(f"  {label} ...", end="", flush=True)
-        sample = action()
-        print(f" {sample.seconds:.1f}s (CPU {sample.cpu_seconds:.1f}s), own RSS {sample.own_rss_kib / 1024:.0f} MiB, "
-              f"tree RSS {sample.tree_rss_kib / 1024:.0f} MiB", flush=True)  # fmt: skip
-        return sample
-
-    os.chdir(workdir)
-    step("warm-up: mariadb-dump > /dev/null", lambda: run(["bash", "-c", native_dump.split(" | ")[0] + " > /dev/null"]))
-    natives, ours = [], []
-    for attempt in range(runs):
-        natives.append(step(f"native backup ({attempt + 1}/{runs})", lambda: run(["bash", "-c", native_dump])))
-        shutil.rmtree(backups, ignore_errors=True)
-        ours.append(
-            step(
-                f"dbkeeper backup ({attempt + 1}/{runs})",
-                lambda: run([str(DBKEEPER), "-q", "backup", url, "--dir", str(backups)], env),
-            )
-        )
-    results["native backup"] = min(natives, key=lambda sample: sample.seconds)
-    results["backup"] = min(ours, key=lambda sample: sample.seconds)
-    backup_id = ours[-1].stdout.strip().splitlines()[-1]
-    manifest = json.loads((backups / backup_id / "manifest.json").read_text())
-
-    for database in ("r_native", "r_single", "r_jobs"):
-        server.execute(f"DROP DATABASE IF EXISTS {database}")
-    server.execute("CREATE DATABASE r_native CHARACTER SET utf8mb4")
-    results["native restore"] = step(
-        "native restore",
-        lambda: run(
-            ["bash", "-o", "pipefail", "-c", f"zstd -q -dc dump.sql.zst | {client} --defaults-file={options} r_native"]
-        ),
+    server.recreate("empty")
+    native_files = remove(workdir / "dump.sql.zst", workdir / "dump.sha256")
+    ours = Side("dbkeeper backup", dbkeeper("backup", server.url(DATABASE), "--dir", str(backups)), remove(backups))
+    native = Side("mariadb-dump | zstd | sha256sum", native_dump(DATABASE), native_files)
+    ours_empty = Side(
+        "dbkeeper backup, empty database",
+        dbkeeper("backup", server.url("empty"), "--dir", "backups-empty"),
+        remove(workdir / "backups-empty"),
     )
-    results["restore"] = step(
-        "dbkeeper restore",
-        lambda: run([str(DBKEEPER), "-q", "restore", backup_id, server.url("r_single"), "--dir", str(backups)], env),
-    )
-    results["restore --jobs 2"] = step(
-        "dbkeeper restore --jobs 2",
-        lambda: run(
-            [str(DBKEEPER), "-q", "restore", backup_id, server.url("r_jobs"), "--dir", str(backups), "--jobs", "2"], env
-        ),
-    )
-    if python_dumper:
-        results["python dumper"] = step(
-            "pure-Python dumper",
-            lambda: run(
-                [str(DBKEEPER), "-q", "backup", url, "--dir", str(workdir / "python")],
-                {**env, "DBKEEPER_MYSQL_TOOLS": "python"},
+    native_empty = Side("native backup, empty database", native_dump("empty"), native_files)
+    print(f"backup, {runs} runs each:", flush=True)
+    compare([ours_empty, native_empty, ours, native], runs, workdir, env)  # the shop's dumps last: restored below
+    backup_id = ours.last_line
+
+    native_restore = f"zstd -q -dc dump.sql.zst | {shutil.which('mariadb')} --defaults-file={options} r_native"
+    restores = [
+        Side(
+            "zstd -dc | mariadb",
+            ["bash", "-o", "pipefail", "-c", native_restore],
+            lambda: server.execute(
+                "DROP DATABASE IF EXISTS r_native", "CREATE DATABASE r_native CHARACTER SET utf8mb4"
             ),
+        ),
+        Side(
+            "dbkeeper restore",
+            dbkeeper("restore", backup_id, server.url("r_single"), "--dir", str(backups)),
+            drop("r_single"),
+        ),
+        Side(
+            "dbkeeper restore --jobs 2",
+            dbkeeper("restore", backup_id, server.url("r_jobs"), "--dir", str(backups), "--jobs", "2"),
+            drop("r_jobs"),
+        ),
+    ]
+    print("restore, one run each:", flush=True)
+    compare(restores, 1, workdir, env, warm_up=False)
+    sides = [ours, native, ours_empty, native_empty, *restores]
+    python = None
+    if python_dumper:
+        python = Side(
+            "pure-Python dumper",
+            dbkeeper("backup", server.url(DATABASE), "--dir", "python"),
+            remove(workdir / "python"),
         )
+        compare([python], 1, workdir, {**env, "DBKEEPER_MYSQL_TOOLS": "python"}, warm_up=False)
+        sides.append(python)
     expected = counts(server, DATABASE)
     for database in ("r_native", "r_single", "r_jobs"):
         if counts(server, database) != expected:
             print(f"warning: {database} has different row counts from {DATABASE}", file=sys.stderr)
-    results["manifest"] = manifest
-    results["native bytes"] = (workdir / "dump.sql.zst").stat().st_size
-    return results
+
+    fsync = "with" if native_fsync else "without"
+    print(f"\nzstd -3, {CORES} threads on both sides; backups: best of {runs}, native {fsync} fsync; restores: one run")
+    references = {ours.label: native.label, ours_empty.label: native_empty.label, "pure-Python dumper": native.label}
+    print_table(sides, references | {side.label: restores[0].label for side in restores[1:]})
+    manifest = json.loads((backups / backup_id / "manifest.json").read_text())
+    return Measured(manifest, (workdir / "dump.sql.zst").stat().st_size, python)
 
 
-def summary(results: dict[str, Any], threads: int, runs: int, native_fsync: bool) -> None:
-    """The table of timings, ratios and memory."""
-    manifest = results["manifest"]
+def summary(measured: Measured) -> None:
+    """What was backed up, and what each side stored."""
+    manifest = measured.manifest
     raw = manifest["raw_bytes"]
-    print()
     print(
         f"data: {sum(manifest['row_counts'].values()):,} rows; dump {raw / 2**20:.0f} MiB of SQL; "
         f"dbkeeper stored {manifest['stored_bytes'] / 2**20:.0f} MiB in {len(manifest['artifacts'])} artifacts, "
-        f"native .zst {results['native bytes'] / 2**20:.0f} MiB; zstd -3, {threads} threads on both sides"
+        f"native .zst {measured.native_bytes / 2**20:.0f} MiB"
     )
-    print(f"{'operation':<22}{'dbkeeper s':>11}{'native s':>10}{'ratio':>8}{'CPU s':>14}"
-          f"{'dbkeeper RSS MiB':>18}{'tools RSS MiB':>15}")  # fmt: skip
-    pairs = [("backup", "native backup"), ("restore", "native restore"), ("restore --jobs 2", "native restore")]
-    for ours, native in pairs:
-        a, b = results[ours], results[native]
-        print(f"{ours:<22}{a.seconds:>11.1f}{b.seconds:>10.1f}{a.seconds / b.seconds:>8.2f}"
-              f"{f'{a.cpu_seconds:.1f}/{b.cpu_seconds:.1f}':>14}"
-              f"{a.own_rss_kib / 1024:>18.0f}{a.tree_rss_kib / 1024:>15.0f}")  # fmt: skip
-    if "python dumper" in results:
-        python = results["python dumper"]
-        print(f"{'python dumper':<22}{python.seconds:>11.1f}{results['native backup'].seconds:>10.1f}"
-              f"{python.seconds / results['native backup'].seconds:>8.2f}{python.cpu_seconds:>14.1f}"
-              f"{python.own_rss_kib / 1024:>18.0f}"
-              f"{python.tree_rss_kib / 1024:>15.0f}   ({raw / 2**20 / python.seconds:.1f} MiB/s of SQL)")  # fmt: skip
-    print("CPU s = dbkeeper/native, user + system of the command and its children (not the server's)")
-    print(
-        f"ratio = dbkeeper / native (below 1: dbkeeper is faster); backups: best of {runs}, native "
-        f"{'with' if native_fsync else 'without'} fsync; restores: one run, the native restore is one stream"
-    )
+    if measured.python_dumper is not None:
+        print(f"pure-Python dumper: {raw / 2**20 / measured.python_dumper.best:.1f} MiB/s of SQL")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,14 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--native-fsync", action="store_true", help="end the native backup with sync, as dbkeeper does")
     parser.add_argument("--skip-python-dumper", action="store_true", help="do not time the pure-Python dumper")
     args = parser.parse_args(argv)
-    for tool in ("mariadb-dump", "mariadb", "zstd", "sha256sum", str(DBKEEPER)):
-        if not shutil.which(tool):
-            parser.error(f"{tool} is not installed (bash scripts/setup.sh; bash scripts/ensure-packages.sh)")
-    threads = os.cpu_count() or 1
+    tools = ["mariadb-dump", "mariadb", "zstd", "sha256sum"]
+    if problem := require(tools, "bash scripts/setup.sh; bash scripts/ensure-packages.sh"):
+        parser.error(problem)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    print(f"dbkeeper at {commit or 'unknown commit'}; {threads} cores; load average {os.getloadavg()[0]:.2f}")
+    print_start(args.workdir)
     with MariaDBServer.started(SERVER_OPTIONS) as server:
         ((version,),) = server.execute("SELECT VERSION()")
         print(f"MariaDB {version} on 127.0.0.1:{server.port} ({server.base})")
@@ -318,9 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         load(server, staging)
         shutil.rmtree(staging)
         print(f"loaded in {time.perf_counter() - started:.0f}s", flush=True)
-        results = bench(server, args.workdir, threads, args.runs, args.native_fsync, not args.skip_python_dumper)
-    summary(results, threads, args.runs, args.native_fsync)
-    print(f"load average at the end {os.getloadavg()[0]:.2f} (timings are only comparable on an idle machine)")
+        results = bench(server, args.workdir, args.runs, args.native_fsync, not args.skip_python_dumper)
+    summary(results)
+    print_end()
     return 0
 
 

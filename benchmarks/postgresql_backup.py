@@ -23,13 +23,11 @@ realistic shop data (benchmarks/postgresql_sample.py), and measures, in one run:
 ``pg_restore -j`` cannot read a pipe, so the native parallel restore decompresses to a file
 first and that is timed too (dbkeeper --jobs does the same with a verified copy). Every
 command connects over TCP with a password, dbkeeper through its URL, the native tools
-through a passfile. Wall time is the best of --runs runs; every command runs once
-untimed first, then they alternate, so all see the same warm page cache; before every run
-the previous output is removed (restore targets dropped) and ``sync`` empties the
-write-back queue. CPU is user + system of the command's own processes (not the server's).
-Peak RSS: "self" is dbkeeper's Python process alone (``getrusage(RUSAGE_SELF)``, measured
-by running the CLI inside this script's --self-rss wrapper); "tree" is GNU time's %M, the
-largest of the process and every child it waited for (pg_dump, pg_restore, zstd …).
+through a passfile. Wall time, CPU and peak RSS (own: dbkeeper's Python process alone;
+tree: the largest of the command and every child it waited for, pg_dump, pg_restore,
+zstd …) are measured as benchmarks/harness.py describes: best of --runs runs, every
+command run once untimed first, then in turn; restore targets are dropped before each run.
+CPU is the command's own processes' (not the server's).
 The time to count every table's rows in one snapshot (what dbkeeper backup does on the
 server beside pg_dump) is printed too.
 This is a measurement, not a test: it never fails on slow numbers.
@@ -39,135 +37,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import shlex
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PYTHON = REPO / ".venv" / "bin" / "python"
-GNU_TIME = "/usr/bin/time"
-CORES = os.cpu_count() or 1
-sys.path[:0] = [str(REPO / d) for d in ("scripts", "tests", "tests/postgresql", "benchmarks")]
+from harness import CORES, REPO, Side, compare, dbkeeper, print_end, print_start, print_table, remove, require
+
+sys.path[:0] = [str(REPO / d) for d in ("scripts", "tests", "tests/postgresql")]
 
 from pg_server import APP_PASSWORD, APP_USER, Server, start_server  # noqa: E402
 from postgresql_sample import load  # noqa: E402
 from sample_db import parse_size  # noqa: E402
-
-
-@dataclass
-class Sample:
-    """One timed run of a command."""
-
-    seconds: float
-    cpu_seconds: float
-    tree_rss_kib: int
-    self_rss_kib: int | None
-    stdout: str
-
-
-@dataclass
-class Side:
-    """One command and its timed runs."""
-
-    label: str
-    argv: list[str]
-    cleanup: Callable[[], None]
-    ours: bool
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        """The fastest run, in seconds."""
-        return min(s.seconds for s in self.samples)
-
-    @property
-    def cpu(self) -> float:
-        """The least CPU time of any run, in seconds."""
-        return min(s.cpu_seconds for s in self.samples)
-
-    @property
-    def tree_rss_mib(self) -> float:
-        """The highest peak RSS (GNU time %M) of any run, in MiB."""
-        return max(s.tree_rss_kib for s in self.samples) / 1024
-
-    @property
-    def self_rss_mib(self) -> float | None:
-        """The highest peak RSS of dbkeeper's own process, in MiB (None for native commands)."""
-        values = [s.self_rss_kib for s in self.samples if s.self_rss_kib is not None]
-        return max(values) / 1024 if values else None
-
-
-def self_rss_main(out: str, argv: list[str]) -> None:
-    """Run the dbkeeper CLI in this process and write its own peak RSS (KiB) to *out*."""
-    from dbkeeper.cli import main
-
-    sys.argv = ["dbkeeper", *argv]
-    try:
-        main()
-    finally:
-        Path(out).write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-
-
-def dbkeeper(*args: str) -> list[str]:
-    """The CLI, run through the --self-rss wrapper of this script."""
-    return [str(PYTHON), __file__, "--self-rss", "{self_rss}", "--", "-q", *args]
-
-
-def measure(side: Side, cwd: Path, env: dict[str, str]) -> Sample:
-    """Run *side*'s command under GNU time; return its timings, RSS and stdout."""
-    rss_file, self_file = cwd / ".rss", cwd / ".self-rss"
-    self_file.unlink(missing_ok=True)
-    argv = [a.replace("{self_rss}", str(self_file)) for a in side.argv]
-    started = time.perf_counter()
-    proc = subprocess.run([GNU_TIME, "-f", "%M %U %S", "-o", str(rss_file), *argv], cwd=cwd, env=env,
-                          capture_output=True, text=True)  # fmt: skip
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed with status {proc.returncode}: {shlex.join(argv)}\n{proc.stderr}")
-    rss, user, system = rss_file.read_text().splitlines()[-1].split()
-    own = int(self_file.read_text()) if self_file.exists() else None
-    return Sample(seconds, float(user) + float(system), int(rss), own, proc.stdout)
-
-
-def compare(sides: Sequence[Side], runs: int, cwd: Path, env: dict[str, str]) -> None:
-    """Warm every side up once, then alternate them *runs* times (cleanup and sync before each run)."""
-    for attempt in range(runs + 1):
-        for side in sides:
-            side.cleanup()
-            os.sync()
-            sample = measure(side, cwd, env)
-            if attempt:
-                side.samples.append(sample)
-            own = f", self {sample.self_rss_kib / 1024:.0f} MiB" if sample.self_rss_kib else ""
-            print(
-                f"  {'run ' + str(attempt) if attempt else 'warm-up'}: {side.label}: {sample.seconds:.2f}s "
-                f"(CPU {sample.cpu_seconds:.2f}s, tree {sample.tree_rss_kib / 1024:.0f} MiB{own})",
-                flush=True,
-            )
-
-
-def print_table(sides: Sequence[Side], references: dict[str, str]) -> None:
-    """One row per command, with its ratio to the command it is compared with."""
-    by_label = {side.label: side for side in sides}
-    headers = ["command", "best s", "vs", "ratio", "CPU s", "RSS self MiB", "RSS tree MiB"]
-    rows = []
-    for side in sides:
-        reference = by_label.get(references.get(side.label, ""))
-        rows.append([
-            side.label, f"{side.best:.2f}", references.get(side.label, ""),
-            f"{side.best / reference.best:.3f}" if reference else "", f"{side.cpu:.2f}",
-            f"{side.self_rss_mib:.0f}" if side.self_rss_mib is not None else "", f"{side.tree_rss_mib:.0f}",
-        ])  # fmt: skip
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for row in (headers, *rows):
-        cells = enumerate(zip(row, widths, strict=True))
-        print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in cells))
 
 
 def count_seconds(url: str) -> float:
@@ -193,22 +75,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="sample data seed (default 42)")
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="where backups and dumps go")
     args = parser.parse_args(argv)
-    for tool in ("pg_dump", "pg_restore", "createdb", "zstd", "sha256sum", GNU_TIME, str(PYTHON)):
-        if not shutil.which(tool):
-            parser.error(f"{tool} is not installed (run bash scripts/setup.sh and bash scripts/ensure-packages.sh)")
+    tools = ["pg_dump", "pg_restore", "createdb", "zstd", "sha256sum"]
+    if problem := require(tools, "run bash scripts/setup.sh and bash scripts/ensure-packages.sh"):
+        parser.error(problem)
     work = args.workdir / "postgresql"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    print(f"dbkeeper at {commit or 'unknown commit'}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    print_start(work)
     server = start_server()
     try:
         run(server, args.size, args.seed, args.runs, work)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"load average at the end {os.getloadavg()[0]:.2f} (timings are only comparable on an idle machine)")
+    print_end()
     return 0
 
 
@@ -230,14 +110,6 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
     env.pop("DATABASE_URL", None)
     url = server.url("shop")
 
-    def remove(*names: str) -> Callable[[], None]:
-        def cleanup() -> None:
-            for name in names:
-                path = work / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-
-        return cleanup
-
     def drop(database: str) -> Callable[[], None]:
         return lambda: server.psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
@@ -248,23 +120,23 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
     print(f"\nbackup, {runs} runs each:", flush=True)
     zstd_pipe = "pg_dump -Fc -Z0 | zstd -3 -T2 | tee >(sha256sum) > file"
     backup_sides = [
-        Side("dbkeeper backup", dbkeeper("backup", url, "--dir", "backups"), remove("backups"), ours=True),
+        Side("dbkeeper backup", dbkeeper("backup", url, "--dir", "backups"), remove(work / "backups")),
         Side(zstd_pipe, ["bash", "-c", "pg_dump -Fc -Z0 shop | zstd -q -3 -T2 | tee >(sha256sum) > shop.dump.zst"],
-             remove("shop.dump.zst"), ours=False),
+             remove(work / "shop.dump.zst")),
         Side("pg_dump -Fc (default compression)", ["pg_dump", "-Fc", "-f", "shop.dump", "shop"],
-             remove("shop.dump"), ours=False),
+             remove(work / "shop.dump")),
         Side("dbkeeper backup --jobs 2", dbkeeper("backup", url, "--dir", "backups-jobs", "--jobs", "2"),
-             remove("backups-jobs"), ours=True),
+             remove(work / "backups-jobs")),
         Side(f"dbkeeper backup --jobs 2 --threads {CORES}", dbkeeper("backup", url, "--dir", "backups-jobs-tn",
-             "--jobs", "2", "--threads", str(CORES)), remove("backups-jobs-tn"), ours=True),
+             "--jobs", "2", "--threads", str(CORES)), remove(work / "backups-jobs-tn")),
         Side("dbkeeper backup, empty database", dbkeeper("backup", server.url("empty"), "--dir", "backups-empty"),
-             remove("backups-empty"), ours=True),
+             remove(work / "backups-empty")),
         Side("zstd pipeline, empty database", ["bash", "-c", "pg_dump -Fc -Z0 empty | zstd -q -3 -T2 | "
-             "tee >(sha256sum) > empty.dump.zst"], remove("empty.dump.zst"), ours=False),
+             "tee >(sha256sum) > empty.dump.zst"], remove(work / "empty.dump.zst")),
     ]  # fmt: skip
     compare(backup_sides, runs, work, env)
-    single_id = backup_sides[0].samples[-1].stdout.strip().splitlines()[-1]
-    parallel_id = backup_sides[3].samples[-1].stdout.strip().splitlines()[-1]
+    single_id = backup_sides[0].last_line
+    parallel_id = backup_sides[3].last_line
     stored = {
         "dbkeeper": sum(p.stat().st_size for p in (work / "backups" / single_id).glob("*.zst")),
         "zstd pipeline": (work / "shop.dump.zst").stat().st_size,
@@ -275,24 +147,23 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
     native = "createdb {db} && zstd -dc shop.dump.zst | pg_restore {opts} -d {db}"
     restore_sides = [
         Side("dbkeeper restore", dbkeeper("restore", single_id, server.url("r_dk"), "--dir", "backups"),
-             drop("r_dk"), ours=True),
+             drop("r_dk")),
         Side("zstd -dc | pg_restore", ["bash", "-c", native.format(db="r_native", opts="")],
-             drop("r_native"), ours=False),
+             drop("r_native")),
         Side("zstd -dc | pg_restore --single-transaction",
-             ["bash", "-c", native.format(db="r_native1", opts="--single-transaction")], drop("r_native1"), ours=False),
+             ["bash", "-c", native.format(db="r_native1", opts="--single-transaction")], drop("r_native1")),
         Side("dbkeeper restore --jobs 2", dbkeeper("restore", single_id, server.url("r_dk2"), "--dir", "backups",
-             "--jobs", "2"), drop("r_dk2"), ours=True),
+             "--jobs", "2"), drop("r_dk2")),
         Side("dbkeeper restore --jobs 2 (of the --jobs 2 backup)", dbkeeper(
              "restore", parallel_id, server.url("r_dkp"), "--dir", "backups-jobs", "--jobs", "2"),
-             drop("r_dkp"), ours=True),
+             drop("r_dkp")),
         Side("zstd -dc > file && pg_restore -j2", ["bash", "-c", "createdb r_nat2 && zstd -q -dc shop.dump.zst "
              "-o tmp.dump && pg_restore -j2 -d r_nat2 tmp.dump && rm tmp.dump"],
-             lambda: (drop("r_nat2")(), remove("tmp.dump")()), ours=False),
+             lambda: (drop("r_nat2")(), remove(work / "tmp.dump")())),
     ]  # fmt: skip
     compare(restore_sides, runs, work, env)
 
-    print(f"\n{db_bytes / 2**30:.2f} GiB database ({sum(counts.values())} rows); wall time best of {runs}; "
-          "ratio = this command / the one in 'vs'")  # fmt: skip
+    print(f"\n{db_bytes / 2**30:.2f} GiB database ({sum(counts.values())} rows); wall time best of {runs}")
     print_table(backup_sides, {
         "dbkeeper backup": zstd_pipe, "dbkeeper backup --jobs 2": zstd_pipe,
         f"dbkeeper backup --jobs 2 --threads {CORES}": zstd_pipe,
@@ -310,7 +181,4 @@ def run(server: Server, size: int, seed: int, runs: int, work: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 3 and sys.argv[1] == "--self-rss" and sys.argv[3] == "--":
-        self_rss_main(sys.argv[2], sys.argv[4:])
-    else:
-        sys.exit(main())
+    sys.exit(main())
