@@ -11,10 +11,8 @@ re-exported by :mod:`dbkeeper.plugin`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from dbkeeper.backups.manager import PrunePlan
+from collections.abc import Mapping
+from typing import Protocol
 
 
 class DbkeeperError(Exception):
@@ -65,10 +63,19 @@ class BackupError(DbkeeperError):
     """A backup cannot be found, read, written or deleted."""
 
 
+class PruneOutcome(Protocol):
+    """What :class:`PruneError` needs of a prune's plan (``dbkeeper.backups.manager.PrunePlan``)."""
+
+    @property
+    def failed(self) -> Mapping[str, str]:
+        """The ids of the backups that could not be deleted, each with the reason."""
+        ...
+
+
 class PruneError(BackupError):
     """Some deletions failed; ``plan.failed`` says which and why, the rest were done."""
 
-    def __init__(self, plan: PrunePlan) -> None:
+    def __init__(self, plan: PruneOutcome) -> None:
         first_id, first_error = next(iter(plan.failed.items()))
         more = f" (and {len(plan.failed) - 1} more)" if len(plan.failed) > 1 else ""
         super().__init__(f"prune could not delete {first_id}: {first_error}{more}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -276,7 +276,7 @@ def prune(
     try:
         plan = app.backups(directory).prune(policy, dry_run=dry_run)
     except PruneError as error:
-        _print_prune(error.plan, dry_run, json_output)
+        _print_prune(cast("PrunePlan", error.plan), dry_run, json_output)
         raise
     _print_prune(plan, dry_run, json_output)
 
