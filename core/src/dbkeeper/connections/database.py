@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connections.config import Config
-from dbkeeper.connections.urls import DatabaseURL, redact
-from dbkeeper.errors import DatabaseError
+from dbkeeper.connections.urls import DatabaseURL
+from dbkeeper.errors import DatabaseError, error_line
 from dbkeeper.plugin.manager import Plugins, load_plugins
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class RowStream:
                 self.rows_read += len(batch)
                 yield from (tuple(row) for row in batch)
         except exc.SQLAlchemyError as error:
-            raise DatabaseError(f"query failed: {redact(_first_line(error))}") from None
+            raise DatabaseError(f"query failed: {error_line(error, with_type=True)}") from None
         self.duration = time.perf_counter() - self._started
 
 
@@ -114,7 +114,7 @@ def _open(conn: SAConnection, sql: str, params: Mapping[str, Any] | None, *, str
         else:
             cursor = conn.execute(text(sql), dict(params))
     except exc.SQLAlchemyError as error:
-        raise DatabaseError(f"query failed: {redact(_first_line(error))}") from None
+        raise DatabaseError(f"query failed: {error_line(error, with_type=True)}") from None
     return RowStream(cursor, started)
 
 
@@ -123,11 +123,6 @@ def _run(conn: SAConnection, sql: str, params: Mapping[str, Any] | None) -> Quer
     rows = _open(conn, sql, params)
     fetched = list(rows)
     return QueryResult(rows.columns, fetched, rows.rowcount, rows.duration)
-
-
-def _first_line(error: BaseException) -> str:
-    detail = getattr(error, "orig", None) or error
-    return f"{type(detail).__name__}: {str(detail).strip().splitlines()[0] if str(detail).strip() else ''}"
 
 
 class Transaction:
@@ -164,7 +159,7 @@ class Connection:
         try:
             conn = self.engine.connect()
         except exc.SQLAlchemyError as error:
-            raise DatabaseError(f"cannot connect to {self.url}: {redact(_first_line(error))}") from None
+            raise DatabaseError(f"cannot connect to {self.url}: {error_line(error, with_type=True)}") from None
         with conn:
             yield conn
 

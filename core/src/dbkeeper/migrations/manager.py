@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError, error_line
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, load_migrations
 from dbkeeper.migrations.graph import order
@@ -105,8 +105,7 @@ class MigrationManager:
                     options["schema_translate_map"] = {None: schema}  # search_path becomes meanwhile
                 yield conn.execution_options(**options), dialect
         except SQLAlchemyError as error:
-            detail = getattr(error, "orig", None) or error
-            raise DatabaseError(f"migrations on {self.url}: {' '.join(str(detail).split())}") from None
+            raise DatabaseError(f"migrations on {self.url}: {error_line(error)}") from None
         finally:
             engine.dispose()
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from dbkeeper.connections.urls import redact
-from dbkeeper.errors import MigrationError
+from dbkeeper.errors import MigrationError, error_line
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import Migration
 from dbkeeper.plugin.contract import MigrationDialect
@@ -49,11 +48,6 @@ def statements_of(migration: Migration, direction: str, dialect: MigrationDialec
     return dialect.split(script)
 
 
-def _error_text(error: Exception) -> str:
-    detail = getattr(error, "orig", None) or error
-    return redact(" ".join(str(detail).split()))[:300]
-
-
 def run_in_transaction(
     conn: Connection, migration: Migration, direction: str, statements: Sequence[str]
 ) -> MigrationResult:
@@ -65,7 +59,7 @@ def run_in_transaction(
         except SQLAlchemyError as error:
             raise MigrationError(
                 f"migration {migration.id} ({direction}) failed at statement {number} of {len(statements)}: "
-                f"{_error_text(error)}; it was rolled back and nothing was recorded"
+                f"{error_line(error)[:300]}; it was rolled back and nothing was recorded"
             ) from None
     duration = time.perf_counter() - started
     history.record(
@@ -92,7 +86,7 @@ def run_journaled(
         try:
             conn.exec_driver_sql(statement)
         except SQLAlchemyError as error:
-            reason = f"statement {number} of {len(statements)} failed: {_error_text(error)}"
+            reason = f"statement {number} of {len(statements)} failed: {error_line(error)[:300]}"
             undo(conn, migration, direction, seq, done=number - 1, reason=reason, dialect=dialect)
         history.amend(conn, seq, statements_done=number)
     duration = time.perf_counter() - started
@@ -139,7 +133,7 @@ def undo(
                 migration,
                 seq,
                 reason,
-                f"{ran}; undoing them failed at inverse statement {number}: {_error_text(error)}",
+                f"{ran}; undoing them failed at inverse statement {number}: {error_line(error)[:300]}",
             )
     undone = "was undone" if done == 1 else "were undone"
     history.amend(conn, seq, outcome="undone", detail=f"{reason}; {ran} and {undone}")

@@ -10,6 +10,7 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``contract``: the request, result and protocol types that cross the plugin boundary;
 - ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
+- ``workers``: tasks on several threads that all stop at the first failure (:class:`WorkerPool`);
 - the commit points of a restore (:class:`CommitPoint`), a local file system's refusals
   (:func:`writing` and friends), database URLs, and the errors a plugin may raise.
 
@@ -32,6 +33,7 @@ from dbkeeper.errors import (
     StageOptionError,
     StorageError,
     TargetNotEmptyError,
+    error_line,
 )
 from dbkeeper.plugin.contract import (
     ArtifactReader,
@@ -73,6 +75,7 @@ from dbkeeper.plugin.tools import (
     stream_in,
     stream_out,
 )
+from dbkeeper.plugin.workers import WorkerPool
 from dbkeeper.system.filesystem import (
     BACKUP_ELSEWHERE,
     TARGET_ELSEWHERE,
@@ -123,12 +126,14 @@ __all__ = [
     "StorageError",
     "TargetNotEmptyError",
     "Tool",
+    "WorkerPool",
     "Writable",
     "check_options",
     "child_environment",
     "copy_into",
     "copy_output",
     "disk_full",
+    "error_line",
     "feed_verified",
     "find_tool",
     "full_error",

@@ -12,8 +12,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
-from dbkeeper.plugin import DatabaseError, Readable, stream_in
-from dbkeeper_mysql.server import ServerTarget, describe
+from dbkeeper.plugin import DatabaseError, Readable, error_line, stream_in
+from dbkeeper_mysql.server import ServerTarget
 from dbkeeper_mysql.sqltext import (
     CHUNK,
     SANDBOX,
@@ -68,7 +68,7 @@ class PythonLoader:
                     conn.query(statement)
                 except pymysql.MySQLError as exc:
                     preview = " ".join(statement[:80].decode("utf-8", "replace").split())
-                    raise DatabaseError(f"{describe(exc)} (in: {preview} …)") from None
+                    raise DatabaseError(f"{error_line(exc)} (in: {preview} …)") from None
 
 
 def statements(read: Callable[[int], bytes]) -> Iterator[bytes]:

@@ -21,9 +21,9 @@ from contextlib import closing
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.plugin import ArtifactSink, ArtifactWriter, DatabaseError
+from dbkeeper.plugin import ArtifactSink, ArtifactWriter, DatabaseError, error_line
 from dbkeeper_mysql.layout import Layout, triggers_artifact
-from dbkeeper_mysql.server import ServerTarget, describe
+from dbkeeper_mysql.server import ServerTarget
 from dbkeeper_mysql.sqltext import comment_name, quote_bytes, quote_identifier, shown
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class PythonDumper:
             with closing(conn):
                 self._run(conn, artifacts)
         except pymysql.MySQLError as exc:
-            raise DatabaseError(f"the pure-Python dump of {self._database} failed: {describe(exc)}") from None
+            raise DatabaseError(f"the pure-Python dump of {self._database} failed: {error_line(exc)}") from None
 
     def _run(self, conn: pymysql.connections.Connection, artifacts: ArtifactSink) -> None:
         for statement in SESSION:

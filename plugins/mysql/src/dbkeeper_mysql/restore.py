@@ -21,11 +21,10 @@ that foreign keys of the target's other tables keep pointing at them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +37,7 @@ from dbkeeper.plugin import (
     RestoreRequest,
     RestoreResult,
     TargetNotEmptyError,
+    WorkerPool,
 )
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q
 from dbkeeper_mysql.catalog import query as _query
@@ -161,33 +161,21 @@ class Restore:
 
     def _load_tables(self, staging: str, header: bytes) -> dict[str, int]:
         """Load the chosen tables into *staging*, ``jobs`` at a time, biggest first; return their rows."""
-        cancel = threading.Event()
         parts = sorted(self.parts, key=lambda part: part.raw_bytes, reverse=True)
-        counts: dict[str, int] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(self.jobs, len(parts)))) as pool:
-            futures: list[Future[int | None]] = [
-                pool.submit(self._load_table, part, staging, header, cancel) for part in parts
-            ]
-            try:
-                for part, future in zip(parts, futures, strict=True):
-                    if (rows := future.result()) is not None:
-                        counts[part.name] = rows
-            except BaseException:
-                cancel.set()
-                for future in futures:
-                    future.cancel()
-                raise
+        pool = WorkerPool(self.jobs)
+        rows = pool.run([functools.partial(self._load_table, part, staging, header, pool) for part in parts])
+        counts = {part.name: count for part, count in zip(parts, rows, strict=True) if count is not None}
         return {part.name: counts[part.name] for part in self.parts if part.name in counts}
 
-    def _load_table(self, part: TablePart, staging: str, header: bytes, cancel: threading.Event) -> int | None:
+    def _load_table(self, part: TablePart, staging: str, header: bytes, pool: WorkerPool) -> int | None:
         """Load one table and count its rows (on this worker, while others still load)."""
         with self.request.artifacts.open(part.data) as reader:
             edit = self._retarget_foreign_key if self.selective else unchanged
-            source = PartFilter(Cancellable(reader, cancel), edit)
+            source = PartFilter(Cancellable(reader, pool.stopped), edit)
             try:
                 self.loader.load(staging, Concat(header, source))
             except DatabaseError as exc:
-                if cancel.is_set():
+                if pool.stopped.is_set():
                     raise
                 raise DatabaseError(f"restoring table {shown(part.name)} failed: {exc}") from None
         if part.sequence:

@@ -18,7 +18,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.plugin import DatabaseError, DatabaseNotFoundError, DatabaseURL, InvalidURLError, redact, secret_file
+from dbkeeper.plugin import (
+    DatabaseError,
+    DatabaseNotFoundError,
+    DatabaseURL,
+    InvalidURLError,
+    error_line,
+    secret_file,
+)
 
 if TYPE_CHECKING:
     import pymysql
@@ -255,7 +262,7 @@ class ServerTarget:
         code = exc.args[0] if exc.args else None
         if code == UNKNOWN_DATABASE:
             return DatabaseNotFoundError(f"database {database!r} does not exist on {self}")
-        return connect_failure(self, describe(exc), timed_out="timed out" in str(exc))
+        return connect_failure(self, error_line(exc), timed_out="timed out" in str(exc))
 
     @contextlib.contextmanager
     def option_file(self) -> Iterator[str]:
@@ -339,14 +346,6 @@ def _option_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def describe(exc: BaseException) -> str:
-    """A PyMySQL error as one line: ``(1045) Access denied …`` with any password masked."""
-    args = getattr(exc, "args", ())
-    coded = len(args) >= 2 and isinstance(args[0], int)
-    text = f"({args[0]}) {args[1]}" if coded else str(exc) or type(exc).__name__
-    return redact(" ".join(text.split()))
-
-
 @dataclass(frozen=True)
 class ServerInfo:
     """The server's flavour (``mariadb`` or ``mysql``) and version string."""
@@ -388,7 +387,7 @@ def admin_connection(target: ServerTarget) -> Iterator[pymysql.connections.Conne
     try:
         yield conn
     except pymysql.MySQLError as exc:
-        raise DatabaseError(f"{target}: {describe(exc)}") from None
+        raise DatabaseError(f"{target}: {error_line(exc)}") from None
     finally:
         conn.close()
 

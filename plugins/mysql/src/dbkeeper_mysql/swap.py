@@ -45,10 +45,10 @@ from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.plugin import DatabaseError
+from dbkeeper.plugin import DatabaseError, error_line
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q, query
 from dbkeeper_mysql.load import PythonLoader
-from dbkeeper_mysql.server import MAX_TIMEOUT, ServerTarget, admin_connection, describe
+from dbkeeper_mysql.server import MAX_TIMEOUT, ServerTarget, admin_connection
 from dbkeeper_mysql.sqltext import shown
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class Journal:
             with contextlib.suppress(Exception):
                 self.drop_working(holder)
             raise DatabaseError(
-                f"cannot create the working databases {shown(ws.journal)} and {shown(ws.staging)}: {describe(exc)} — "
+                f"cannot create the working databases {shown(ws.journal)} and {shown(ws.staging)}: {error_line(exc)} — "
                 f"the restoring user needs all privileges on databases named {STAGING_PREFIX}… and "
                 f"{REPLACED_PREFIX}… (see docs/mysql.md)"
             ) from None
@@ -229,7 +229,7 @@ class Journal:
             failure = (
                 self._lock_error(conn, plan.target)
                 if _code(exc) == LOCK_WAIT_TIMEOUT
-                else DatabaseError(f"swapping the restored tables into {shown(plan.target)} failed: {describe(exc)}")
+                else DatabaseError(f"swapping the restored tables into {shown(plan.target)} failed: {error_line(exc)}")
             )
             raise self._undone(conn, plan, failure) from None
 
@@ -240,7 +240,7 @@ class Journal:
             self.roll_back(conn, plan)
         except Exception as exc:
             return DatabaseError(
-                f"{failure}; creating the target's triggers again failed too ({describe(exc)}): the next restore on "
+                f"{failure}; creating the target's triggers again failed too ({error_line(exc)}): the next restore on "
                 "this server creates them"
             )
         return failure

@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from dbkeeper.plugin import DatabaseError, DatabaseNotFoundError, DatabaseURL, InvalidURLError, redact, secret_file
+from dbkeeper.plugin import (
+    DatabaseError,
+    DatabaseNotFoundError,
+    DatabaseURL,
+    InvalidURLError,
+    error_line,
+    redact,
+    secret_file,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -76,8 +84,7 @@ def explained(reason: str, params: Mapping[str, Any]) -> str:
 
 def database_error(exc: BaseException, what: str) -> DatabaseError:
     """A one-line DatabaseError for a psycopg error, passwords masked."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatabaseError(redact(f"{what}: {message}"))
+    return DatabaseError(f"{what}: {error_line(exc)}")
 
 
 @dataclass(frozen=True)

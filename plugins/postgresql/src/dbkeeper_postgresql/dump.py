@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dbkeeper.plugin import DatabaseError, DumpRequest, DumpResult
+from dbkeeper.plugin import DatabaseError, DumpRequest, DumpResult, WorkerPool
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint, database_error
-from dbkeeper_postgresql.streams import Crew, dump_into
+from dbkeeper_postgresql.streams import dump_into
 
 SESSION_SETTINGS = (
     "SET statement_timeout = 0",
@@ -54,11 +54,11 @@ def dump(request: DumpRequest) -> DumpResult:
         parts = layout.plan(facts["database"], request.format, tables, jobs)
         source = endpoint.with_database(facts["database"])
         with source.client_env() as env:
-            crew = Crew()
+            pool = WorkerPool(jobs + 1)
 
             def describe() -> tuple[list[catalog.Relation], dict[str, int], dict[str, int]]:
                 """The rest of the catalog and the row counts, in the snapshot, while pg_dump runs."""
-                with crew.stoppable(conn.cancel):
+                with pool.stoppable(conn.cancel):
                     try:
                         relations, schemas = catalog.relations(conn), catalog.schemas(conn)
                         return relations, schemas, catalog.count_rows(conn, ((t.schema, t.name) for t in tables))
@@ -66,10 +66,10 @@ def dump(request: DumpRequest) -> DumpResult:
                         raise database_error(exc, "cannot count rows in the snapshot") from None
 
             writers = [
-                functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, crew)
+                functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, pool)
                 for part in parts
             ]
-            (relations, schemas, counts), *_ = crew.run([describe, *writers], workers=jobs + 1)
+            (relations, schemas, counts), *_ = pool.run([describe, *writers])
         conn.rollback()
     details: dict[str, Any] = {
         "server_version": facts["server_version"],
@@ -101,7 +101,7 @@ def _dump_part(
     parts: list[layout.Part],
     tables: list[catalog.Table],
     env: Mapping[str, str],
-    crew: Crew,
+    pool: WorkerPool,
 ) -> int:
     """Stream one part from its own pg_dump into its artifact."""
     by_key = {t.key: t for t in tables}
@@ -118,7 +118,7 @@ def _dump_part(
     else:
         hint = None
     with request.artifacts.open(part.artifact, size_hint=hint) as out:
-        written = dump_into(argv, out, env, crew)
+        written = dump_into(argv, out, env, pool)
     if written == 0:
         raise DatabaseError(f"pg_dump wrote nothing for {part.artifact} (a pg_dump failure without a message)")
     return written

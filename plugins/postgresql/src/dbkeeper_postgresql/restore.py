@@ -41,6 +41,7 @@ from dbkeeper.plugin import (
     RestoreRequest,
     RestoreResult,
     TargetNotEmptyError,
+    WorkerPool,
     child_environment,
     copy_into,
     feed_verified,
@@ -50,7 +51,7 @@ from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.contents import DUMP_COMPLETE, TAIL_BYTES
 from dbkeeper_postgresql.selection import Entry, Selection
-from dbkeeper_postgresql.streams import Crew, feed_into, filter_through, one_transaction, read_head_through, run_alone
+from dbkeeper_postgresql.streams import feed_into, filter_through, one_transaction, read_head_through, run_alone
 
 
 @dataclass(frozen=True)
@@ -233,9 +234,9 @@ def _explained(exc: DbkeeperError, plan: Plan, created: bool) -> DbkeeperError:
 
 def _run(plan: Plan, env: Mapping[str, str]) -> None:
     """Restore every part in order: definitions, rows (several parts at once), then indexes and constraints."""
-    crew = Crew()
     for parts, workers in _stages(plan):
-        crew.run([functools.partial(_restore_part, plan, part, env, crew) for part in parts], workers)
+        pool = WorkerPool(workers)
+        pool.run([functools.partial(_restore_part, plan, part, env, pool) for part in parts])
 
 
 def _stages(plan: Plan) -> list[tuple[list[layout.Part], int]]:
@@ -249,28 +250,28 @@ def _stages(plan: Plan) -> list[tuple[list[layout.Part], int]]:
     return [(pre, 1), (data, plan.jobs), (post, 1)]
 
 
-def _restore_part(plan: Plan, part: layout.Part, env: Mapping[str, str], crew: Crew) -> None:
+def _restore_part(plan: Plan, part: layout.Part, env: Mapping[str, str], pool: WorkerPool) -> None:
     """Restore one part, in one transaction unless pg_restore can use several jobs on it."""
     source = plan.request.artifacts
     if plan.jobs > 1 and plan.fmt == "custom" and part.role in (layout.WHOLE, layout.POST_DATA):
-        _restore_from_file(plan, part, source, env, crew)
+        _restore_from_file(plan, part, source, env, pool)
         return
     commit = functools.partial(plan.request.committing, final=plan.atomic)
     with source.open(part.artifact) as reader:
         if plan.fmt == "sql":
-            with one_transaction(plan.psql_argv(), env, crew, commit) as write:
+            with one_transaction(plan.psql_argv(), env, pool, commit) as write:
                 script = ScriptTail(write)
                 feed_verified(reader, script.write)
                 script.require_complete(part.artifact)
         elif plan.selection is None:
-            feed_into([*plan.pg_restore_argv(), "--single-transaction"], reader, env, crew, commit)
+            feed_into([*plan.pg_restore_argv(), "--single-transaction"], reader, env, pool, commit)
         else:
             assert plan.pg_restore is not None
             toc, reader = read_head_through([plan.pg_restore.path, "--list", "--verbose"], reader, env)
             listing = _write_list(plan, part, toc)
-            with one_transaction(plan.psql_argv(), env, crew, commit) as write:
+            with one_transaction(plan.psql_argv(), env, pool, commit) as write:
                 argv = [*plan.pg_restore_argv(into_target=False), f"--use-list={listing}"]
-                filter_through(argv, reader, write, env, crew)
+                filter_through(argv, reader, write, env, pool)
 
 
 class ScriptTail:
@@ -292,7 +293,7 @@ class ScriptTail:
 
 
 def _restore_from_file(
-    plan: Plan, part: layout.Part, source: ArtifactSource, env: Mapping[str, str], crew: Crew
+    plan: Plan, part: layout.Part, source: ArtifactSource, env: Mapping[str, str], pool: WorkerPool
 ) -> None:
     """Copy a part to scratch space (verified), then let ``pg_restore --jobs`` work on it in parallel."""
     assert plan.pg_restore is not None
@@ -313,7 +314,7 @@ def _restore_from_file(
                 raise DatabaseError(f"pg_restore --list failed: {(listed.stderr.strip().splitlines() or ['?'])[-1]}")
             argv.append(f"--use-list={_write_list(plan, part, listed.stdout)}")
         plan.request.commit_point.partly()  # pg_restore --jobs commits as it goes
-        run_alone([*argv, str(path)], env, crew)
+        run_alone([*argv, str(path)], env, pool)
     finally:
         path.unlink(missing_ok=True)
 

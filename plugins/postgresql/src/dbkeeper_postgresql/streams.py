@@ -3,8 +3,9 @@
 Built on the toolkit of :mod:`dbkeeper.plugin`: ``running`` (a tool killed on error, waited for on
 success) and ``feed_verified`` (an artifact fed to a tool, its last chunk held back
 until the checksum is proven). What this module adds is what a parallel dump or restore
-needs: a :class:`Crew` of threads where the first failure kills every other tool and
-cancels every query, so nothing keeps running after the operation has failed.
+needs: each tool is registered with the :class:`~dbkeeper.plugin.WorkerPool` it runs in, so
+that the first failure kills every other tool (and cancels every query), and nothing keeps
+running after the operation has failed.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from typing import IO, TypeVar
+from typing import IO
 
 from dbkeeper.plugin import (
     CHUNK_SIZE,
@@ -24,101 +24,16 @@ from dbkeeper.plugin import (
     DatabaseError,
     IntegrityError,
     Tool,
+    WorkerPool,
     copy_output,
     feed_verified,
     running,
 )
 
-T = TypeVar("T")
 READ_AHEAD = 2
 """Chunks of a tool's output read ahead while the previous one is compressed and hashed:
 enough to keep pg_dump writing; the core's eight cost 6 MiB more per stream, which adds
 up with ``--jobs``."""
-
-
-class Crew:
-    """Tasks on up to *workers* threads; the first failure stops the others and is raised.
-
-    A task registers how to stop its work (kill its tool, cancel its query) with
-    :meth:`stoppable`; when any task fails, every registered stop runs, queued tasks are
-    dropped, and :meth:`run` raises the first failure once every thread has finished.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stops: dict[int, Callable[[], None]] = {}
-        self._next = 0
-        self.stopped = threading.Event()
-
-    @contextlib.contextmanager
-    def stoppable(self, stop: Callable[[], None]) -> Iterator[None]:
-        """Within the block, a failure elsewhere calls *stop* (from another thread)."""
-        with self._lock:
-            token = self._next
-            self._next += 1
-            self._stops[token] = stop
-            already = self.stopped.is_set()
-        if already:
-            stop()
-        try:
-            yield
-        finally:
-            with self._lock:
-                del self._stops[token]
-
-    def stop(self) -> None:
-        """Stop every task (idempotent)."""
-        with self._lock:
-            self.stopped.set()
-            stops = list(self._stops.values())
-        for stop in stops:
-            with contextlib.suppress(Exception):
-                stop()
-
-    def run(self, tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
-        """Run *tasks* (at most *workers* at once); return their results in order, or raise the first failure.
-
-        The failure raised is the first, in task order, that is not merely the result of
-        being stopped (a killed tool, a cancelled query).
-        """
-        if not tasks:
-            return []
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks))), thread_name_prefix="pg") as pool:
-            futures = [pool.submit(self._guarded, task) for task in tasks]
-            try:
-                wait(futures, return_when=FIRST_EXCEPTION)
-            except BaseException:  # Ctrl-C or SIGTERM: stop the tools rather than wait for them to finish
-                self._abandon(futures)
-                raise
-            if any(f.done() and f.exception() is not None for f in futures):
-                self._abandon(futures)
-        errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
-        if errors:
-            raise next((e for e in errors if not _consequence(e)), errors[0])
-        return [future.result() for future in futures]
-
-    def _abandon(self, futures: Sequence[Future[T]]) -> None:
-        """Stop every running task and drop the queued ones."""
-        self.stop()
-        for future in futures:
-            future.cancel()
-
-    def _guarded(self, task: Callable[[], T]) -> T:
-        if self.stopped.is_set():
-            raise _Stopped("stopped because another task failed")
-        return task()
-
-
-class _Stopped(Exception):
-    """A task that never started because another one had failed."""
-
-
-def _consequence(error: BaseException) -> bool:
-    """Whether *error* is only the result of being stopped (a killed tool, a cancelled query)."""
-    if isinstance(error, _Stopped):
-        return True
-    text = str(error)
-    return "exit -9" in text or "canceling statement due to user request" in text
 
 
 def _kill(tool: Tool) -> Callable[[], None]:
@@ -129,16 +44,16 @@ def _kill(tool: Tool) -> Callable[[], None]:
     return kill
 
 
-def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], crew: Crew) -> int:
+def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], pool: WorkerPool) -> int:
     """Run a tool and stream its stdout into *out* (:func:`dbkeeper.plugin.copy_output`); return the bytes copied.
 
-    The tool is also killed when the crew stops — even while it waits for a lock and writes nothing.
+    The tool is also killed when the pool stops — even while it waits for a lock and writes nothing.
     """
-    with running(argv, env=env, stdout=True) as tool, crew.stoppable(_kill(tool)):
+    with running(argv, env=env, stdout=True) as tool, pool.stoppable(_kill(tool)):
         return copy_output(tool, out, read_ahead=READ_AHEAD)
 
 
-def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
+def run_alone(argv: Sequence[str], env: Mapping[str, str], pool: WorkerPool) -> None:
     """Run a tool that reads and writes files of its own (``pg_restore --jobs FILE``).
 
     A failure is reported with the tool's *first* error: with ``--jobs`` the last one is
@@ -146,7 +61,7 @@ def run_alone(argv: Sequence[str], env: Mapping[str, str], crew: Crew) -> None:
     """
     tool = None
     try:
-        with running(argv, env=env) as tool, crew.stoppable(_kill(tool)):
+        with running(argv, env=env) as tool, pool.stoppable(_kill(tool)):
             tool.process.wait()
     except DatabaseError:
         errors = [] if tool is None else [
@@ -163,7 +78,7 @@ Commit = Callable[[], AbstractContextManager[None]]
 
 @contextlib.contextmanager
 def one_transaction(
-    argv: Sequence[str], env: Mapping[str, str], crew: Crew | None = None, commit: Commit = contextlib.nullcontext
+    argv: Sequence[str], env: Mapping[str, str], pool: WorkerPool | None = None, commit: Commit = contextlib.nullcontext
 ) -> Iterator[Callable[[bytes], None]]:
     """``psql`` fed SQL between our own ``BEGIN`` and ``COMMIT``; yields the function to write SQL with.
 
@@ -176,7 +91,7 @@ def one_transaction(
     with (
         contextlib.ExitStack() as window,  # closed after psql has exited: it holds the outcome
         running(argv, env=env, stdin=True) as tool,
-        crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
+        pool.stoppable(_kill(tool)) if pool else contextlib.nullcontext(),
     ):
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
 
@@ -198,7 +113,7 @@ def feed_into(
     argv: Sequence[str],
     reader: ArtifactReader,
     env: Mapping[str, str],
-    crew: Crew | None = None,
+    pool: WorkerPool | None = None,
     commit: Commit = contextlib.nullcontext,
 ) -> int:
     """Run a tool fed from a verified artifact; return the bytes fed.
@@ -212,7 +127,7 @@ def feed_into(
     with (
         contextlib.ExitStack() as window,  # closed after the tool has exited: it holds the outcome
         running(argv, env=env, stdin=True) as tool,
-        crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
+        pool.stoppable(_kill(tool)) if pool else contextlib.nullcontext(),
     ):
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
         try:
@@ -221,7 +136,7 @@ def feed_into(
             return fed
         except BrokenPipeError:
             code = tool.process.wait()
-            if not (crew and crew.stopped.is_set()):  # stopped: nobody waits for the checksum any more
+            if not (pool and pool.stopped.is_set()):  # stopped: nobody waits for the checksum any more
                 _drain(reader)
             raise DatabaseError(
                 f"{tool.name} failed (exit {code}) before reading all its input: {tool.error_line()}"
@@ -229,7 +144,7 @@ def feed_into(
 
 
 def _end_input_and_wait(tool: Tool) -> None:
-    """Close the tool's input and wait for it to exit, while the crew can still kill it.
+    """Close the tool's input and wait for it to exit, while the pool can still kill it.
 
     Its exit status is checked by :func:`dbkeeper.plugin.running` afterwards.
     """
@@ -254,7 +169,7 @@ def filter_through(
     reader: ArtifactReader,
     consume: Callable[[bytes], None],
     env: Mapping[str, str],
-    crew: Crew | None = None,
+    pool: WorkerPool | None = None,
 ) -> None:
     """Feed a verified artifact to a tool and pass everything it prints to *consume*.
 
@@ -264,7 +179,7 @@ def filter_through(
     """
     with (
         running(argv, env=env, stdin=True, stdout=True) as tool,
-        crew.stoppable(_kill(tool)) if crew else contextlib.nullcontext(),
+        pool.stoppable(_kill(tool)) if pool else contextlib.nullcontext(),
     ):
         stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
         stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
@@ -275,7 +190,7 @@ def filter_through(
             try:
                 feed_verified(reader, stdin.write)
             except BrokenPipeError:  # the tool stopped reading: still prove the checksum, unless we gave up
-                if not abandoned.is_set() and not (crew and crew.stopped.is_set()):
+                if not abandoned.is_set() and not (pool and pool.stopped.is_set()):
                     _drain_into(failure, reader)
             except BaseException as exc:
                 failure.append(exc)
