@@ -12,10 +12,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
-from dbkeeper.plugin import DatabaseError, Readable, error_line, stream_in
+from dbkeeper.plugin import CHUNK_SIZE, DatabaseError, Readable, error_line, stream_in
 from dbkeeper_mysql.server import ServerTarget
 from dbkeeper_mysql.sqltext import (
-    CHUNK,
     SANDBOX,
     ScriptScanner,
     delimiter_command,
@@ -82,7 +81,7 @@ def statements(read: Callable[[int], bytes]) -> Iterator[bytes]:
     delimiter = b";"
     lines: list[bytes] = []
     insert: list[bytes] = []
-    chunks = iter(lambda: read(CHUNK), b"")
+    chunks = iter(lambda: read(CHUNK_SIZE), b"")
     for events in itertools.chain(map(scanner.feed, chunks), [scanner.end()]):
         for event in events:
             if event.kind in ("head", "values"):

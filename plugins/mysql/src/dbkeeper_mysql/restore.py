@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
+    CHUNK_SIZE,
     ArtifactSource,
     ConfigError,
     DatabaseError,
@@ -45,7 +46,7 @@ from dbkeeper_mysql.layout import Layout, TablePart
 from dbkeeper_mysql.load import Loader
 from dbkeeper_mysql.pydump import trigger_script
 from dbkeeper_mysql.server import ServerTarget, admin_connection, tool_errors
-from dbkeeper_mysql.sqltext import CHUNK, shown
+from dbkeeper_mysql.sqltext import shown
 from dbkeeper_mysql.streams import Cancellable, Concat, PartFilter, unchanged
 from dbkeeper_mysql.swap import Journal, Plan, report, settle_leftovers
 
@@ -154,7 +155,7 @@ class Restore:
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as spool:
             for name in names:
                 with self.request.artifacts.open(name) as reader:
-                    shutil.copyfileobj(reader, spool, CHUNK)  # type: ignore[misc]
+                    shutil.copyfileobj(reader, spool, CHUNK_SIZE)  # type: ignore[misc]
         return path
 
     # -- loading ---------------------------------------------------------------------
@@ -215,6 +216,6 @@ def _read_all(artifacts: ArtifactSource, name: str) -> bytes:
     """A small artifact, read whole and verified."""
     with artifacts.open(name) as reader:
         parts = []
-        while data := reader.read(CHUNK):
+        while data := reader.read(CHUNK_SIZE):
             parts.append(data)
     return b"".join(parts)

@@ -16,10 +16,9 @@ import re
 import shutil
 from typing import BinaryIO
 
-from dbkeeper.plugin import ArtifactSink, ArtifactWriter, DatabaseError
+from dbkeeper.plugin import CHUNK_SIZE, ArtifactSink, ArtifactWriter, DatabaseError
 from dbkeeper_mysql.layout import Layout, TablePart, triggers_artifact
 from dbkeeper_mysql.sqltext import (
-    CHUNK,
     SANDBOX,
     Event,
     ScriptScanner,
@@ -94,7 +93,7 @@ class DumpSplitter:
         self._stack.close()
         self._spool.seek(0)
         with self._artifacts.open(self.layout.objects) as out:
-            shutil.copyfileobj(self._spool, out, CHUNK)  # type: ignore[misc]
+            shutil.copyfileobj(self._spool, out, CHUNK_SIZE)  # type: ignore[misc]
 
     def abandon(self, exc: BaseException) -> None:
         """Discard the artifact being written (the dump failed)."""

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-CHUNK = 1 << 20
 LINE_HEAD = 64 << 10
 """A line's first piece is the whole line or at least this many bytes (enough to classify it)."""
 

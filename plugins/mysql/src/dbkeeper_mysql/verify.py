@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dbkeeper.plugin import ArtifactReader, BackupContents, InspectRequest
+from dbkeeper.plugin import CHUNK_SIZE, ArtifactReader, BackupContents, InspectRequest
 from dbkeeper_mysql.layout import Layout
-from dbkeeper_mysql.sqltext import CHUNK, Event, ScriptScanner, shown
+from dbkeeper_mysql.sqltext import Event, ScriptScanner, shown
 
 COMPLETED = b"-- Dump completed"
 
@@ -34,7 +34,7 @@ def count_rows(reader: ArtifactReader, table: str) -> tuple[int, list[str]]:
             elif event.kind == "end" and not foreign:
                 rows += event.rows
 
-    while chunk := reader.read(CHUNK):
+    while chunk := reader.read(CHUNK_SIZE):
         take(scanner.feed(chunk))
     take(scanner.end())
     if scanner.in_insert:
@@ -44,7 +44,7 @@ def count_rows(reader: ArtifactReader, table: str) -> tuple[int, list[str]]:
 
 def _last_line(reader: ArtifactReader) -> bytes:
     last = b""
-    while data := reader.read(CHUNK):
+    while data := reader.read(CHUNK_SIZE):
         last = (last + data)[-4096:]
     return last.rstrip().rsplit(b"\n", 1)[-1]
 

@@ -9,7 +9,7 @@ the counts with the manifest.
 
 from __future__ import annotations
 
-from dbkeeper.plugin import BackupContents, DatabaseError, InspectRequest
+from dbkeeper.plugin import CHUNK_SIZE, BackupContents, DatabaseError, InspectRequest
 from dbkeeper_postgresql import layout
 from dbkeeper_postgresql.catalog import qualified, read_name
 from dbkeeper_postgresql.clients import restore_client
@@ -109,7 +109,7 @@ def inspect(request: InspectRequest) -> BackupContents:
                     problems.append(f"{part.artifact}: {exc}")
                     continue
             else:
-                while chunk := reader.read(1 << 20):
+                while chunk := reader.read(CHUNK_SIZE):
                     counter.feed(chunk)
                 if not counter.complete:
                     problems.append(f"{part.artifact} does not end with pg_dump's completion line: it was cut short")

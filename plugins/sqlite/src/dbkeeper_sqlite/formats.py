@@ -17,6 +17,7 @@ from typing import Protocol
 
 from dbkeeper.plugin import (
     BACKUP_ELSEWHERE,
+    CHUNK_SIZE,
     ArtifactReader,
     ArtifactSink,
     BackupFacts,
@@ -31,7 +32,6 @@ from dbkeeper.plugin import (
 from dbkeeper_sqlite.files import disk_is_full, integrity_problems, opened, row_counts
 from dbkeeper_sqlite.statements import split_statements
 
-CHUNK = 1 << 20
 HEADER_PRAGMAS = ("user_version", "application_id")
 """Database header values a SQL dump must carry itself (``iterdump`` leaves them out)."""
 SQL_BATCH = 1 << 20  # bytes of SQL text gathered before one write into the pipeline
@@ -138,7 +138,7 @@ class FileFormat:
             artifacts.open(source.stem + self.suffix, size_hint=snapshot.stat().st_size) as out,
         ):
             checked = checker.submit(_quick_check, snapshot) if check else None  # overlaps the streaming
-            shutil.copyfileobj(file, out, CHUNK)
+            shutil.copyfileobj(file, out, CHUNK_SIZE)
             if checked is not None:
                 _refuse_damage(source, checked.result())  # before the artifact is committed
         snapshot.unlink()
@@ -202,7 +202,7 @@ class SqlFormat:
 def _lines(reader: ArtifactReader) -> Iterator[str]:
     """Yield decoded lines (with their newline) from *reader*, streaming."""
     rest = b""
-    while chunk := reader.read(CHUNK):
+    while chunk := reader.read(CHUNK_SIZE):
         *lines, rest = (rest + chunk).split(b"\n")
         for line in lines:
             yield line.decode() + "\n"
