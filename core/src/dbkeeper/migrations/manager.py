@@ -101,8 +101,9 @@ class MigrationManager:
             with engine.connect() as conn:
                 # no_parameters: statements go to the driver as written, so a '%' in a migration is just a '%'
                 options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "no_parameters": True}
-                if schema := getattr(dialect, "history_schema", None):  # where _migrations lives, whatever
-                    options["schema_translate_map"] = {None: schema}  # search_path becomes meanwhile
+                # The dialect may name the schema _migrations lives in, whatever a migration does to search_path.
+                if schema := getattr(dialect, "history_schema", None):
+                    options["schema_translate_map"] = {None: schema}
                 yield conn.execution_options(**options), dialect
         except SQLAlchemyError as error:
             raise DatabaseError(f"migrations on {self.url}: {error_line(error)}") from None

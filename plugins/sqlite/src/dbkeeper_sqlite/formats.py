@@ -118,8 +118,9 @@ class FileFormat:
             dst.execute("PRAGMA journal_mode = OFF")
             dst.execute("PRAGMA synchronous = OFF")
             try:
-                src.execute("BEGIN")  # take the read lock through the busy handler, not
-                src.execute("SELECT count(*) FROM sqlite_schema")  # backup()'s 250 ms polling
+                # Take the read lock through the busy handler rather than backup()'s 250 ms polling.
+                src.execute("BEGIN")
+                src.execute("SELECT count(*) FROM sqlite_schema")
                 src.backup(dst, pages=-1)
                 src.execute("COMMIT")
             except sqlite3.Error as exc:
