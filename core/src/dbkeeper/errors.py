@@ -110,30 +110,6 @@ class DiskFullError(StorageError):
     """A local file system (or the user's quota on it) has no room left for a write."""
 
 
-def error_line(error: BaseException, *, with_type: bool = False) -> str:
-    """A database library's error as one line for a message, passwords masked.
-
-    A SQLAlchemy error stands for the driver's error it wraps (``.orig``). An error made of a
-    numeric code and a message (PyMySQL's ``(1146, "Table … doesn't exist")``) reads
-    ``(1146) Table … doesn't exist``, its line breaks turned into spaces (the message may
-    quote SQL across lines); of any other error the first line is kept (later lines are
-    detail, such as PostgreSQL's ``LINE 1: …``). An error without a message is named by its
-    type; *with_type* puts the type's name first (``OperationalError: no such table: x``).
-    """
-    from dbkeeper.connections.urls import redact  # not at the top: that module imports this one
-
-    detail = getattr(error, "orig", None) or error
-    args = detail.args
-    if len(args) >= 2 and isinstance(args[0], int):
-        text = " ".join(f"({args[0]}) {args[1]}".split())
-    else:
-        text = next((line.strip() for line in str(detail).splitlines() if line.strip()), "")
-    name = type(detail).__name__
-    if with_type:
-        return redact(f"{name}: {text}")
-    return redact(text or name)
-
-
 class Interrupted(KeyboardInterrupt):
     """A ``KeyboardInterrupt`` that knows what the interrupted operation left behind.
 

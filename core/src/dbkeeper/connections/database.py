@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connections.config import Config
-from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import DatabaseError, error_line
+from dbkeeper.connections.urls import DatabaseURL, error_line
+from dbkeeper.errors import DatabaseError
 from dbkeeper.plugin.manager import Plugins, load_plugins
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 URLs follow SQLAlchemy's ``dialect+driver://user:password@host:port/database?key=value``
 form (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Every
 password seen while parsing is remembered so that :func:`redact` can blank it out of any
-text that leaves the process: errors, logs and manifests.
+text that leaves the process: errors, logs and manifests; :func:`error_line` makes a
+database library's error one such line.
 """
 
 from __future__ import annotations
@@ -39,6 +40,28 @@ def redact(text: str) -> str:
     for secret in sorted(_known_secrets, key=len, reverse=True):
         text = text.replace(secret, _MASK)
     return text
+
+
+def error_line(error: BaseException, *, with_type: bool = False) -> str:
+    """A database library's error as one line for a message, passwords masked.
+
+    A SQLAlchemy error stands for the driver's error it wraps (``.orig``). An error made of a
+    numeric code and a message (PyMySQL's ``(1146, "Table … doesn't exist")``) reads
+    ``(1146) Table … doesn't exist``, its line breaks turned into spaces (the message may
+    quote SQL across lines); of any other error the first line is kept (later lines are
+    detail, such as PostgreSQL's ``LINE 1: …``). An error without a message is named by its
+    type; *with_type* puts the type's name first (``OperationalError: no such table: x``).
+    """
+    detail = getattr(error, "orig", None) or error
+    args = detail.args
+    if len(args) >= 2 and isinstance(args[0], int):
+        text = " ".join(f"({args[0]}) {args[1]}".split())
+    else:
+        text = next((line.strip() for line in str(detail).splitlines() if line.strip()), "")
+    name = type(detail).__name__
+    if with_type:
+        return redact(f"{name}: {text}")
+    return redact(text or name)
 
 
 def malformed(raw: str, problem: str, origin: str | None = None) -> InvalidURLError:

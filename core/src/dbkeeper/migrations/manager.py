@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError, error_line
+from dbkeeper.connections.urls import DatabaseURL, error_line
+from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, load_migrations
 from dbkeeper.migrations.graph import order

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from dbkeeper.errors import MigrationError, error_line
+from dbkeeper.connections.urls import error_line
+from dbkeeper.errors import MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import Migration
 from dbkeeper.plugin.contract import MigrationDialect

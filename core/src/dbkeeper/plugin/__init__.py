@@ -19,7 +19,7 @@ The conformance kit, ``dbkeeper.plugin.testing``, is the one other module a plug
 plugin's. Importing this module loads no database library (no SQLAlchemy).
 """
 
-from dbkeeper.connections.urls import DatabaseURL, redact
+from dbkeeper.connections.urls import DatabaseURL, error_line, redact
 from dbkeeper.errors import (
     BackupError,
     ConfigError,
@@ -33,7 +33,6 @@ from dbkeeper.errors import (
     StageOptionError,
     StorageError,
     TargetNotEmptyError,
-    error_line,
 )
 from dbkeeper.plugin.contract import (
     ArtifactReader,
