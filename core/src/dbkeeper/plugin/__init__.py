@@ -10,6 +10,7 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``contract``: the request, result and protocol types that cross the plugin boundary;
 - ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
+- ``sql``: SQL text helpers several engines share (:func:`end_of_quoted`);
 - ``workers``: tasks on several threads that all stop at the first failure (:class:`WorkerPool`);
 - the commit points of a restore (:class:`CommitPoint`), a local file system's refusals
   (:func:`writing` and friends), database URLs, and the errors a plugin may raise.
@@ -52,6 +53,7 @@ from dbkeeper.plugin.contract import (
     RestoreResult,
 )
 from dbkeeper.plugin.hookspecs import hookimpl
+from dbkeeper.plugin.sql import end_of_quoted
 from dbkeeper.plugin.streams import (
     CHUNK_SIZE,
     THREADS_OPTION,
@@ -132,6 +134,7 @@ __all__ = [
     "copy_into",
     "copy_output",
     "disk_full",
+    "end_of_quoted",
     "error_line",
     "feed_verified",
     "find_tool",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection
 
-from dbkeeper.plugin import MigrationError
+from dbkeeper.plugin import MigrationError, end_of_quoted
 from dbkeeper_mysql.sqltext import delimiter_command
 
 _COMMENT_OR_BLANK = re.compile(r"(?:--[ \t][^\n]*|--\n|#[^\n]*|/\*(?!!).*?\*/|\s)*", re.DOTALL)
@@ -72,7 +72,7 @@ def _find_delimiter(text: str, delimiter: str) -> int:
     while position < len(text):
         char = text[position]
         if char in "'\"`":
-            position = _after_quoted(text, position)
+            position = end_of_quoted(text, position, backslash_escapes=char != "`")
         elif text.startswith(("-- ", "--\t", "--\n", "#"), position):
             newline = text.find("\n", position)
             position = len(text) if newline < 0 else newline + 1
@@ -84,21 +84,6 @@ def _find_delimiter(text: str, delimiter: str) -> int:
         else:
             position += 1
     return -1
-
-
-def _after_quoted(text: str, position: int) -> int:
-    quote, index = text[position], position + 1
-    while index < len(text):
-        if text[index] == "\\" and quote != "`":
-            index += 2
-        elif text[index] == quote:
-            if text.startswith(quote, index + 1):
-                index += 2
-            else:
-                return index + 1
-        else:
-            index += 1
-    return len(text)
 
 
 class MysqlMigrations:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection
 
-from dbkeeper.plugin import MigrationError
+from dbkeeper.plugin import MigrationError, end_of_quoted
 
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"dbkeeper.migrations").digest()[:8], "big", signed=True)
 """The advisory lock every dbkeeper migration run on a database takes (one bigint)."""
@@ -52,10 +52,10 @@ def split_statements(script: str) -> list[str]:
     while position < size:
         char = script[position]
         if char == "'":
-            escapes = position > 0 and script[position - 1] in "eE"
-            position = _end_of_quoted(script, position, "'", escapes)
+            escapes = position > 0 and script[position - 1] in "eE"  # an E'…' string
+            position = end_of_quoted(script, position, backslash_escapes=escapes)
         elif char == '"':
-            position = _end_of_quoted(script, position, '"', False)
+            position = end_of_quoted(script, position, backslash_escapes=False)
         elif script.startswith("--", position):
             newline = script.find("\n", position)
             position = size if newline < 0 else newline + 1
@@ -71,23 +71,6 @@ def split_statements(script: str) -> list[str]:
             position += 1
     statements.append(script[start:])
     return [s.strip() for s in statements if _has_code(s)]
-
-
-def _end_of_quoted(script: str, position: int, quote: str, escapes: bool) -> int:
-    """The index after the quote that closes the one at *position* (doubled quotes stay inside)."""
-    index = position + 1
-    while index < len(script):
-        char = script[index]
-        if escapes and char == "\\":
-            index += 2
-        elif char == quote:
-            if script.startswith(quote, index + 1):
-                index += 2
-            else:
-                return index + 1
-        else:
-            index += 1
-    return len(script)
 
 
 def _end_of_block_comment(script: str, position: int) -> int:
