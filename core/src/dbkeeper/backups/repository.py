@@ -440,7 +440,7 @@ class Repository:
         Each is deleted while this process holds its lock, so a process that has just
         created it (and not yet locked it) notices and makes another.
         """
-        failures = {}
+        failures: dict[str, str] = {}
         try:
             names = [name for name in os.listdir(self.root) if name.startswith(SCRATCH_PREFIX)]
         except (FileNotFoundError, NotADirectoryError):

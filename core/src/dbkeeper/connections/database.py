@@ -69,7 +69,7 @@ class RowStream:
         "unknown" as ``2**64 - 1``, which is ``-1`` here too.
         """
         count = self._cursor.rowcount
-        return count if count is not None and 0 <= count < 2**63 else -1
+        return count if 0 <= count < 2**63 else -1
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         from sqlalchemy import exc

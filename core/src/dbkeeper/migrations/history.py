@@ -155,7 +155,9 @@ def record(conn: Connection, migration_id: str, direction: str, checksum: str, o
         "statements_total": 0,
         **fields,
     }
-    return conn.execute(insert(TABLE).values(**values)).inserted_primary_key[0]
+    key = conn.execute(insert(TABLE).values(**values)).inserted_primary_key
+    assert key is not None, "an INSERT reports the key it made"
+    return int(key[0])
 
 
 def amend(conn: Connection, seq: int, **fields: Any) -> None:

@@ -22,6 +22,7 @@ from dbkeeper.errors import DatabaseError, DatabaseNotFoundError, MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import DEFAULT_DIRECTORY, Migration, load_migrations
 from dbkeeper.migrations.graph import order
+from dbkeeper.migrations.history import State as HistoryState
 from dbkeeper.migrations.runner import (
     MigrationResult,
     recover,
@@ -64,9 +65,9 @@ class _Run:
 
     direction: str
     by_id: Mapping[str, Migration]
-    choose: Callable[[history.State], list[Migration]]
+    choose: Callable[[HistoryState], list[Migration]]
     """Makes the plan from the history first read under the lock."""
-    current: history.State = field(default_factory=history.State)
+    current: HistoryState = field(default_factory=HistoryState)
     plan: list[Migration] | None = None
 
 
@@ -110,12 +111,12 @@ class MigrationManager:
         finally:
             engine.dispose()
 
-    def _read_state(self) -> history.State:
+    def _read_state(self) -> HistoryState:
         try:
             with self._connection(create=False) as (conn, _):
-                return history.State().refresh(conn)
+                return HistoryState().refresh(conn)
         except DatabaseNotFoundError:
-            return history.State()
+            return HistoryState()
 
     def status(self) -> list[MigrationStatus]:
         """Every migration on disk or in the history, in order, with its state."""
@@ -165,7 +166,7 @@ class MigrationManager:
             return [str(error)]
         return [f"{s.id}: {s.state}" + (f" — {s.note}" if s.note else "") for s in statuses if s.state != "applied"]
 
-    def _guard(self, current: history.State, by_id: Mapping[str, Migration], ids: Iterable[str] | None = None) -> None:
+    def _guard(self, current: HistoryState, by_id: Mapping[str, Migration], ids: Iterable[str] | None = None) -> None:
         """Refuse to run over a failed migration, drift or a deleted migration file.
 
         Only the applied migrations in *ids* are compared with their files (all by
@@ -192,7 +193,7 @@ class MigrationManager:
                 )
 
     def _next_up(
-        self, current: history.State, migrations: Sequence[Migration], to: str | None, allow_out_of_order: bool
+        self, current: HistoryState, migrations: Sequence[Migration], to: str | None, allow_out_of_order: bool
     ) -> list[Migration]:
         """Pending migrations in order, up to and including *to*."""
         ids = [m.id for m in migrations]
@@ -211,7 +212,7 @@ class MigrationManager:
 
     def _next_down(
         self,
-        current: history.State,
+        current: HistoryState,
         migrations: Sequence[Migration],
         steps: int | None = None,
         to: str | None = None,
@@ -228,10 +229,13 @@ class MigrationManager:
         if to is not None and to not in current.applied:
             raise MigrationError(f"migration {to!r} is not applied; 'down --to' needs an applied migration")
         applied = [m for m in reversed(migrations) if m.id in current.applied]
-        if to is not None or through is not None:
-            first = ids.index(to) + 1 if to is not None else ids.index(through)  # type: ignore[arg-type]
-            return [m for m in applied if ids.index(m.id) >= first]
-        return applied[: steps if steps is not None else 1]
+        if to is not None:
+            first = ids.index(to) + 1
+        elif through is not None:
+            first = ids.index(through)
+        else:
+            return applied[: steps if steps is not None else 1]
+        return [m for m in applied if ids.index(m.id) >= first]
 
     def plan(self, direction: str, **target: Any) -> list[PlannedMigration]:
         """What ``up``/``down`` would run now, with the exact statements (``--dry-run``)."""
@@ -264,7 +268,7 @@ class MigrationManager:
         return self._run("down", migrations, lambda current: self._next_down(current, migrations, steps, to, through))
 
     def _run(
-        self, direction: str, migrations: Sequence[Migration], choose: Callable[[history.State], list[Migration]]
+        self, direction: str, migrations: Sequence[Migration], choose: Callable[[HistoryState], list[Migration]]
     ) -> list[MigrationResult]:
         """The locking protocol: lock; then per migration: begin, read the history, run one, commit.
 
@@ -275,8 +279,8 @@ class MigrationManager:
         run = _Run(direction, {m.id: m for m in migrations}, choose)
         with self._connection(create=direction == "up") as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
-            for result in self._recover(conn, dialect, run.by_id):
-                self._done(results, result)
+            for recovered in self._recover(conn, dialect, run.by_id):
+                self._done(results, recovered)
             while (result := self._run_next(conn, dialect, run)) is not None:
                 self._done(results, result)
         return results
@@ -338,7 +342,7 @@ class MigrationManager:
         self, conn: Connection, dialect: MigrationDialect, by_id: Mapping[str, Migration]
     ) -> list[MigrationResult]:
         """Settle journaled runs left ``running`` by a killed process (we hold the lock: it is gone)."""
-        interrupted = [e for e in history.State().refresh(conn).broken.values() if e.outcome == "running"]
+        interrupted = [e for e in HistoryState().refresh(conn).broken.values() if e.outcome == "running"]
         return [
             MigrationResult(e.id, e.direction, "recovered", [], 0.0, recover(conn, e, by_id.get(e.id), dialect))
             for e in interrupted
@@ -352,7 +356,7 @@ class MigrationManager:
         """
         with self._connection(create=False) as (conn, dialect), dialect.lock(conn, self.lock_timeout):
             history.ensure_table(conn)
-            broken = history.State().refresh(conn).broken
+            broken = HistoryState().refresh(conn).broken
             for event in broken.values():
                 history.record(
                     conn,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -149,7 +150,7 @@ def _first(count: int) -> str:
     return "statement 1" if count == 1 else f"statements 1-{count}"
 
 
-def _mark_failed(conn: Connection, migration: Migration, seq: int, reason: str, what: str) -> None:
+def _mark_failed(conn: Connection, migration: Migration, seq: int, reason: str, what: str) -> NoReturn:
     history.amend(conn, seq, outcome="failed", detail=f"{reason}; {what}")
     raise MigrationError(
         f"migration {migration.id} {reason}; {what}. Fix the database by hand, then run "

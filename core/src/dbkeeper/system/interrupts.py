@@ -69,10 +69,11 @@ def install() -> None:
 
 def message(exc: BaseException) -> str:
     """What to tell the user about interruption *exc* (an :class:`Interrupted`, or its cause)."""
-    while exc is not None:
-        if isinstance(exc, Interrupted):
-            return exc.message
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, Interrupted):
+            return link.message
+        link = link.__cause__ or link.__context__
     return _finished or DEFAULT_MESSAGE
 
 

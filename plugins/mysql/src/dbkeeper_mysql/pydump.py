@@ -316,6 +316,7 @@ class PythonDumper:
         )
 
     def _view(self, conn: pymysql.connections.Connection, name: str) -> bytes:
+        create: bytes
         ((_, create, charset, collation),) = self._rows(conn, f"SHOW CREATE VIEW {quote_identifier(name)}")
         enter, leave = _session_block(b"/*!50001", b";", charset, collation)
         return (
@@ -328,6 +329,7 @@ class PythonDumper:
         )
 
     def _event(self, conn: pymysql.connections.Connection, name: str) -> bytes:
+        create: bytes
         ((_, sql_mode, time_zone, create, charset, collation, *_),) = self._rows(
             conn, f"SHOW CREATE EVENT {quote_identifier(name)}"
         )
@@ -355,6 +357,7 @@ class PythonDumper:
                 f"{shown(name)} is a {kind.lower()}, which the pure-Python dumper does not back up; "
                 "install the client tools (mariadb-client) and use them"
             )
+        create: bytes | None
         ((_, sql_mode, create, charset, collation, *_),) = self._rows(
             conn, f"SHOW CREATE {kind} {quote_identifier(name)}"
         )
@@ -385,6 +388,7 @@ def trigger_script(conn: pymysql.connections.Connection, name: str) -> bytes:
     """
     with conn.cursor() as cursor:
         cursor.execute(f"SHOW CREATE TRIGGER {quote_identifier(name)}")
+        statement: bytes
         ((_, sql_mode, statement, charset, collation, *_),) = cursor.fetchall()
     enter, leave = _session_block(b"/*!50003", b" ;", charset, collation)
     return (

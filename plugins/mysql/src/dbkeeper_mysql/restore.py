@@ -155,7 +155,7 @@ class Restore:
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as spool:
             for name in names:
                 with self.request.artifacts.open(name) as reader:
-                    shutil.copyfileobj(reader, spool, CHUNK_SIZE)  # type: ignore[misc]
+                    shutil.copyfileobj(reader, spool, CHUNK_SIZE)
         return path
 
     # -- loading ---------------------------------------------------------------------

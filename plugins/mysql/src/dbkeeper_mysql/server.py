@@ -81,7 +81,7 @@ class Timeouts:
         it stands (PyMySQL applies ``_read_timeout`` to the socket before each read).
         """
         connection.connect()
-        connection._read_timeout = self.read
+        connection._read_timeout = self.read  # type: ignore[attr-defined]  # private to PyMySQL, absent from its stubs
 
     def option_lines(self) -> list[str]:
         """Option-file lines for the ``mariadb``/``mysql`` client (``mariadb-dump`` has no such option)."""
@@ -368,7 +368,7 @@ def server_info(conn: pymysql.connections.Connection) -> ServerInfo:
     """Ask the server what it is."""
     with conn.cursor() as cursor:
         cursor.execute("SELECT VERSION(), @@version_comment")
-        version, comment = cursor.fetchone()
+        ((version, comment),) = cursor.fetchall()
     text = _text(version)
     flavor = "mariadb" if "mariadb" in f"{text} {_text(comment)}".lower() else "mysql"
     return ServerInfo(flavor, text)

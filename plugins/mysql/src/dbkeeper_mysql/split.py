@@ -93,7 +93,7 @@ class DumpSplitter:
         self._stack.close()
         self._spool.seek(0)
         with self._artifacts.open(self.layout.objects) as out:
-            shutil.copyfileobj(self._spool, out, CHUNK_SIZE)  # type: ignore[misc]
+            shutil.copyfileobj(self._spool, out, CHUNK_SIZE)
 
     def abandon(self, exc: BaseException) -> None:
         """Discard the artifact being written (the dump failed)."""

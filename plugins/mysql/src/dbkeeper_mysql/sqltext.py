@@ -275,7 +275,7 @@ class ScriptScanner:
         """What is left at the end of the stream: a last line without a newline."""
         if self._carry and self._rows is None:
             yield Event("line", self._carry)
-        elif self._carry:
+        elif self._carry and self._rows is not None:
             self._rows.feed(self._carry)
             yield Event("values", self._carry)
         self._carry = b""

@@ -156,7 +156,7 @@ class Journal:
                 yield journal
             except BaseException:
                 with contextlib.suppress(Exception):
-                    query(holder, f"KILL CONNECTION {int(worker.thread_id())}")
+                    query(holder, f"KILL CONNECTION {int(worker.thread_id())}")  # type: ignore[no-untyped-call]  # types-PyMySQL leaves thread_id() unannotated
                 with contextlib.suppress(Exception):
                     journal.settle(holder)
                 raise

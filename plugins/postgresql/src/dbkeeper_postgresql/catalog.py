@@ -298,6 +298,6 @@ def absent(conn: psycopg.Connection[Any], objects: Iterable[tuple[str, str | Non
             continue
         name, paren, args = tag.partition("(")
         values = {"ns": schema or "", "tag": tag, "name": name, "args": paren + args}
-        row = conn.execute(f"SELECT {probe} IS NULL", values).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(f"SELECT {probe} IS NULL", values).fetchone()
         results.append(bool(row and row[0]))
     return results

@@ -10,7 +10,7 @@ busy the writers are. The transaction stays open until every pg_dump has finishe
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,6 +27,9 @@ SESSION_SETTINGS = (
     "SET row_security = off",  # as pg_dump: fail rather than count rows a policy hides
     "SET max_parallel_workers_per_gather = 0",  # counts run beside the dumps: take one core, not three
 )
+
+Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int]]
+"""What the control connection reads in the snapshot: relations, schemas, row counts."""
 
 
 def dump(request: DumpRequest) -> DumpResult:
@@ -47,7 +50,7 @@ def dump(request: DumpRequest) -> DumpResult:
                 conn.execute(statement)
             facts = catalog.database_facts(conn)
             check_dump_client(pg_dump, facts["server_version_num"], facts["server_version"])
-            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+            snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]  # a SELECT without FROM yields one row
             tables, extension_tables = catalog.dumped_tables(conn)
         except psycopg.Error as exc:
             raise database_error(exc, f"cannot read the catalog of {endpoint.label}") from None
@@ -56,7 +59,7 @@ def dump(request: DumpRequest) -> DumpResult:
         with source.client_env() as env:
             pool = WorkerPool(jobs + 1)
 
-            def describe() -> tuple[list[catalog.Relation], dict[str, int], dict[str, int]]:
+            def describe() -> Described:
                 """The rest of the catalog and the row counts, in the snapshot, while pg_dump runs."""
                 with pool.stoppable(conn.cancel):
                     try:
@@ -69,7 +72,10 @@ def dump(request: DumpRequest) -> DumpResult:
                 functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, pool)
                 for part in parts
             ]
-            (relations, schemas, counts), *_ = pool.run([describe, *writers])
+            tasks: list[Callable[[], Described | int]] = [describe, *writers]
+            described = pool.run(tasks)[0]
+            assert not isinstance(described, int), "the first task is describe()"
+            relations, schemas, counts = described
         conn.rollback()
     details: dict[str, Any] = {
         "server_version": facts["server_version"],

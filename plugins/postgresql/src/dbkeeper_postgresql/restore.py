@@ -191,7 +191,7 @@ def _create_database(target: Endpoint, details: Mapping[str, Any]) -> None:
     import psycopg
     from psycopg import sql
 
-    options = [sql.SQL("TEMPLATE template0")]
+    options: list[sql.Composable] = [sql.SQL("TEMPLATE template0")]
     for keyword, key in (("ENCODING", "encoding"), ("LC_COLLATE", "lc_collate"), ("LC_CTYPE", "lc_ctype")):
         if details.get(key):
             options.append(sql.SQL("{} {}").format(sql.SQL(keyword), sql.Literal(details[key])))

@@ -83,7 +83,8 @@ def has_tables(path: Path) -> bool:
         return False
     try:
         with opened(path, readonly=True) as conn:
-            return conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0
+            objects: int = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        return objects > 0
     except DatabaseError:
         return True  # not a database we understand: treat as data worth keeping
 

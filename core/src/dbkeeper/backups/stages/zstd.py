@@ -57,7 +57,7 @@ class ZstdStage:
             level, threads=threads, job_size=JOB_SIZE if threads else 0
         )
         compressor = zstandard.ZstdCompressor(compression_params=params)
-        writer = compressor.stream_writer(sink, closefd=False, write_size=CHUNK_SIZE)
+        writer = compressor.stream_writer(sink, closefd=False, write_size=CHUNK_SIZE)  # type: ignore[arg-type]  # zstandard's stubs ask for IO[bytes]; it calls only write()
         return _ZstdEncoder(writer, level)
 
     def decoder(self, source: Readable, record: Mapping[str, Any]) -> Readable:
@@ -65,5 +65,8 @@ class ZstdStage:
         import zstandard
 
         return zstandard.ZstdDecompressor().stream_reader(
-            source, read_size=CHUNK_SIZE, read_across_frames=True, closefd=False
+            source,  # type: ignore[arg-type]  # zstandard's stubs ask for IO[bytes]; it calls only read()
+            read_size=CHUNK_SIZE,
+            read_across_frames=True,
+            closefd=False,
         )
