@@ -290,6 +290,20 @@ class Tool:
         self._drain = threading.Thread(target=self._read_stderr, daemon=True)
         self._drain.start()
 
+    @property
+    def stdin(self) -> IO[bytes]:
+        """The pipe into the tool's stdin (the tool was started with ``stdin=True``)."""
+        if self.process.stdin is None:
+            raise RuntimeError(f"{self.name} was started without a pipe to its stdin")
+        return self.process.stdin
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        """The pipe from the tool's stdout (the tool was started with ``stdout=True``)."""
+        if self.process.stdout is None:
+            raise RuntimeError(f"{self.name} was started without a pipe from its stdout")
+        return self.process.stdout
+
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
@@ -408,7 +422,7 @@ def copy_output(tool: Tool, out: ArtifactWriter, *, read_ahead: int = READ_AHEAD
     tool keeps writing while *out* compresses and hashes — as it would into a shell
     pipeline — instead of waiting on a full pipe. If *out* fails, the tool is killed.
     """
-    stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+    stdout = tool.stdout
     chunks: queue.Queue[bytes] = queue.Queue(read_ahead)
     failures: list[BaseException] = []
 
@@ -452,7 +466,7 @@ def stream_in(
     :func:`running`.
     """
     with running(argv, env=env, stdin=True, stall_timeout=stall_timeout) as tool:
-        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        stdin = tool.stdin
 
         def write(data: bytes) -> None:
             stdin.write(data)

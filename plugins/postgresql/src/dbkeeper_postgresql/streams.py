@@ -15,7 +15,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import IO
 
 from dbkeeper.plugin import (
     CHUNK_SIZE,
@@ -93,7 +92,7 @@ def one_transaction(
         running(argv, env=env, stdin=True) as tool,
         pool.stoppable(_kill(tool)) if pool else contextlib.nullcontext(),
     ):
-        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        stdin = tool.stdin
 
         def write(data: bytes) -> None:
             try:
@@ -129,7 +128,7 @@ def feed_into(
         running(argv, env=env, stdin=True) as tool,
         pool.stoppable(_kill(tool)) if pool else contextlib.nullcontext(),
     ):
-        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
+        stdin = tool.stdin
         try:
             fed = feed_verified(reader, stdin.write, before_last=lambda: window.enter_context(commit()))
             _end_input_and_wait(tool)
@@ -149,7 +148,7 @@ def _end_input_and_wait(tool: Tool) -> None:
     Its exit status is checked by :func:`dbkeeper.plugin.running` afterwards.
     """
     with contextlib.suppress(OSError):
-        tool.process.stdin.close()  # type: ignore[union-attr]
+        tool.stdin.close()
     tool.process.wait()
 
 
@@ -181,8 +180,8 @@ def filter_through(
         running(argv, env=env, stdin=True, stdout=True) as tool,
         pool.stoppable(_kill(tool)) if pool else contextlib.nullcontext(),
     ):
-        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
-        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        stdin = tool.stdin
+        stdout = tool.stdout
         failure: list[BaseException] = []
         abandoned = threading.Event()
 
@@ -247,8 +246,8 @@ def read_head_through(
     head: list[bytes] = []
     output: list[bytes] = []
     with running(argv, env=env, stdin=True, stdout=True) as tool:
-        stdin: IO[bytes] = tool.process.stdin  # type: ignore[assignment]
-        stdout: IO[bytes] = tool.process.stdout  # type: ignore[assignment]
+        stdin = tool.stdin
+        stdout = tool.stdout
         collector = threading.Thread(target=lambda: output.extend(iter(lambda: stdout.read(CHUNK_SIZE), b"")))
         collector.start()
         try:
