@@ -157,16 +157,6 @@ def _facts(manifest: Manifest) -> BackupFacts:
     )
 
 
-def _check_options(driver: Driver, work: str, options: Mapping[str, Any], supported: Sequence[str]) -> None:
-    """Refuse options the driver did not declare, naming what it does support."""
-    if unknown := sorted(set(options) - set(supported)):
-        offered = ", ".join(supported) or "none"
-        raise ConfigError(
-            f"the {driver.name} driver does not support the {unknown[0]!r} option for {work} "
-            f"(options it supports: {offered})"
-        )
-
-
 def row_count_problems(expected: Mapping[str, int], found: Mapping[str, int]) -> list[str]:
     """Differences between recorded and found row counts, one line each."""
     problems = [
@@ -227,8 +217,8 @@ class BackupManager:
             raise ConfigError(
                 f"the {driver.name} driver writes formats {', '.join(driver.info.formats)}, not {chosen!r}"
             )
-        _check_options(driver, "backups", options or {}, driver.info.dump_options)
-        plans = self._plan(compression, compression_options or {}, int((options or {}).get("jobs", 1)))
+        typed = driver.options_for("backup", options or {})
+        plans = self._plan(compression, compression_options or {}, typed.artifacts_at_once)
         started = utc_now()
         with (
             self.repository.removing_created_root(),  # a failed first backup leaves no empty directory
@@ -237,7 +227,7 @@ class BackupManager:
             self.repository.scratch() as scratch,
         ):
             sink = _ArtifactSink(draft, plans, self.reporter)
-            result = driver.dump(DumpRequest(driver.name, url, chosen, sink, scratch, dict(options or {})))
+            result = driver.dump(DumpRequest(driver.name, url, chosen, sink, scratch, typed))
             if not sink.records:
                 raise BackupError(f"the {driver.name} driver wrote no artifact (a driver bug)")
             manifest = Manifest(
@@ -338,10 +328,10 @@ class BackupManager:
                 f"backup {manifest.id} is a {driver.name} backup; restore it into a URL the "
                 f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
             )
-        _check_options(driver, "restores", options, driver.info.restore_options)
+        typed = driver.options_for("restore", options)
         source = _ArtifactSource(entry, self.plugins, self.reporter)
         with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
-            request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, force, dict(options))
+            request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, typed, force)
             show = self.repository.command(f"backups show {manifest.id}")
             with interrupts.reported(request.commit_point, url.safe(), manifest.id, show):
                 result = driver.restore(request)

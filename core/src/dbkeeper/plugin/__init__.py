@@ -8,6 +8,7 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 
 - ``hookspecs``: every hook, its signature and docstring (``hookimpl`` marks an implementation);
 - ``contract``: the request, result and protocol types that cross the plugin boundary;
+- ``options``: a driver's options, declared as fields of a :class:`DriverOptions` dataclass;
 - ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
 - ``sql``: SQL text helpers several engines share (:func:`end_of_quoted`);
@@ -53,6 +54,7 @@ from dbkeeper.plugin.contract import (
     RestoreResult,
 )
 from dbkeeper.plugin.hookspecs import hookimpl
+from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.sql import end_of_quoted
 from dbkeeper.plugin.streams import (
     CHUNK_SIZE,
@@ -109,6 +111,7 @@ __all__ = [
     "DbkeeperError",
     "DiskFullError",
     "DriverInfo",
+    "DriverOptions",
     "DumpRequest",
     "DumpResult",
     "Encoder",
@@ -118,6 +121,8 @@ __all__ = [
     "MigrateRequest",
     "MigrationDialect",
     "MigrationError",
+    "Operation",
+    "Option",
     "Readable",
     "RestoreRequest",
     "RestoreResult",
@@ -142,6 +147,7 @@ __all__ = [
     "hookimpl",
     "human_bytes",
     "naming",
+    "option",
     "redact",
     "running",
     "secret_file",

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from dbkeeper.connections.urls import DatabaseURL
+from dbkeeper.plugin.options import DriverOptions
 from dbkeeper.system.interrupts import CommitPoint
 
 if TYPE_CHECKING:
@@ -26,22 +27,22 @@ class DriverInfo:
 
     ``schemes`` are the URL backends it serves (``postgresql`` serves ``postgresql://`` and
     ``postgresql+psycopg://``); ``formats`` are the dump formats it writes, the first being
-    the default. ``dump_options`` and ``restore_options`` name the options it accepts in
-    ``DumpRequest.options`` and ``RestoreRequest.options``; the core refuses any other
-    before calling the driver. The common ones, as the CLI passes them:
-
-    - ``jobs`` (int): work on this many tables at once (``--jobs``);
-    - ``check`` (bool): check the source's integrity and refuse a damaged one (``backup --check``);
-    - ``tables`` (list of str): restore only these tables (``--table``);
-    - ``schemas`` (list of str): restore only these schemas (``--schema``).
+    the default. ``options`` is the driver's :class:`~dbkeeper.plugin.DriverOptions`
+    class: its fields declare the options the driver accepts (name, type, default, help,
+    operations). The CLI makes them flags, ``dbkeeper.toml`` sets them in
+    ``[drivers.NAME]``, and the driver receives an instance of the class, every value
+    converted and checked, as ``DumpRequest.options`` and ``RestoreRequest.options``.
     """
 
     name: str
     schemes: tuple[str, ...]
     formats: tuple[str, ...]
     description: str = ""
-    dump_options: tuple[str, ...] = ()
-    restore_options: tuple[str, ...] = ()
+    options: type[DriverOptions] = DriverOptions
+
+
+OptionsT = TypeVar("OptionsT", bound=DriverOptions)
+"""The driver's options class, as a request carries it: ``DumpRequest[PostgresqlOptions]``."""
 
 
 class ArtifactWriter(Protocol):
@@ -103,11 +104,12 @@ class ConnectRequest:
 
 
 @dataclass(frozen=True)
-class DumpRequest:
+class DumpRequest(Generic[OptionsT]):
     """Asks a driver to write a consistent snapshot of ``url`` into ``artifacts``.
 
     ``scratch_dir`` is a private directory (mode 0700, on the backup's file system) for
-    any temporary file the driver needs; the core removes it afterwards.
+    any temporary file the driver needs; the core removes it afterwards. ``options`` is
+    an instance of the driver's options class (``DriverInfo.options``).
     """
 
     driver: str
@@ -115,7 +117,7 @@ class DumpRequest:
     format: str
     artifacts: ArtifactSink
     scratch_dir: Path
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: OptionsT
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class BackupFacts:
 
 
 @dataclass(frozen=True)
-class RestoreRequest:
+class RestoreRequest(Generic[OptionsT]):
     """Asks a driver to restore ``backup`` from ``artifacts`` into ``url``.
 
     The target must never be left half-written: write beside it and swap, or restore in
@@ -155,6 +157,7 @@ class RestoreRequest:
 
     Wrap the step that makes the target the restored database (the ``COMMIT``, the
     rename) in :meth:`committing`, so that an interruption says what is true.
+    ``options`` is an instance of the driver's options class (``DriverInfo.options``).
     """
 
     driver: str
@@ -162,8 +165,8 @@ class RestoreRequest:
     backup: BackupFacts
     artifacts: ArtifactSource
     scratch_dir: Path
+    options: OptionsT
     force: bool = False
-    options: Mapping[str, Any] = field(default_factory=dict)
     commit_point: CommitPoint = field(default_factory=CommitPoint, compare=False, repr=False)
 
     def committing(self, *, final: bool = True) -> AbstractContextManager[None]:

@@ -13,7 +13,7 @@ touches ``pm.hook``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ import pluggy
 
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import (
+    ConfigError,
     DriverNotFoundError,
     PluginConflictError,
     PluginError,
@@ -41,6 +42,7 @@ from dbkeeper.plugin.contract import (
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.plugin.options import DriverOptions, Operation, Option
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -112,6 +114,29 @@ class Driver:
     def name(self) -> str:
         """The driver's name (``sqlite``)."""
         return self.info.name
+
+    def options(self, operation: Operation) -> tuple[Option, ...]:
+        """The options the driver declares for *operation* (``backup``, ``restore``)."""
+        return tuple(opt for opt in self.info.options.declared() if operation in opt.operations)
+
+    def options_for(self, operation: Operation, given: Mapping[str, object]) -> DriverOptions:
+        """The driver's options object for *operation*: *given* values, environment fallbacks, defaults.
+
+        An option the driver does not declare for *operation* is a ConfigError naming those it does.
+        """
+        declared = {opt.name: opt for opt in self.options(operation)}
+        if unknown := sorted(set(given) - set(declared)):
+            offered = ", ".join(declared) or "none"
+            raise ConfigError(
+                f"the {self.name} driver does not support the {unknown[0]!r} option for {operation}s "
+                f"(options it supports: {offered})"
+            )
+        fallbacks = {
+            name: value
+            for name, opt in declared.items()
+            if name not in given and (value := opt.from_environment()) is not None
+        }
+        return self.info.options.build(operation, {**fallbacks, **given}, f"the {self.name} driver's options")
 
     def implements(self, operation: str) -> bool:
         """Whether the driver's plugin answers *operation* (``dump``, ``inspect_backup``, ``migrate`` …)."""
@@ -251,7 +276,10 @@ class Plugins:
         )
 
     def describe(self) -> list[dict[str, Any]]:
-        """One JSON-ready entry per loaded plugin, for ``dbkeeper plugins``."""
+        """One JSON-ready entry per loaded plugin, for ``dbkeeper plugins``.
+
+        ``driver_options`` holds, per driver of the plugin, its declared options (:meth:`Option.describe`).
+        """
         return [
             {
                 "name": record.name,
@@ -263,6 +291,11 @@ class Plugins:
                     for d in self.drivers.values()
                     if d.provider is record
                 ],
+                "driver_options": {
+                    d.name: [opt.describe() for opt in d.info.options.declared()]
+                    for d in self.drivers.values()
+                    if d.provider is record
+                },
                 "stages": [
                     {"name": s.stage.name, "kind": s.stage.kind} for s in self.stages.values() if s.provider is record
                 ],

@@ -1,9 +1,10 @@
 """Backing up one database: with ``mariadb-dump``/``mysqldump`` when installed, else in Python.
 
-Which tools are used is chosen by the ``tools`` driver option or the
-``DBKEEPER_MYSQL_TOOLS`` environment variable: ``auto`` (the default: the client tools when
-they are on ``PATH``, else PyMySQL), ``client`` (the client tools or an error) or
-``python`` (never the client tools). Restores follow the same choice.
+Which tools are used is chosen by the driver's ``tools`` option (``--tools``, ``tools`` in
+``[drivers.mysql]`` of dbkeeper.toml, else the ``DBKEEPER_MYSQL_TOOLS`` environment
+variable): ``auto`` (the default: the client tools when they are on ``PATH``, else PyMySQL),
+``client`` (the client tools or an error) or ``python`` (never the client tools). Restores
+follow the same choice.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from dbkeeper.plugin import (
-    ConfigError,
     DatabaseNotFoundError,
     DumpRequest,
     DumpResult,
@@ -27,6 +27,7 @@ from dbkeeper.plugin import (
 )
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.load import ClientLoader, Loader, PythonLoader
+from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.pydump import PythonDumper
 from dbkeeper_mysql.server import (
     ServerInfo,
@@ -38,18 +39,11 @@ from dbkeeper_mysql.server import (
 )
 from dbkeeper_mysql.split import DumpSplitter
 
-TOOLS_ENV = "DBKEEPER_MYSQL_TOOLS"
-TOOL_CHOICES = ("auto", "client", "python")
-INSTALL_HINT = "install the client tools (Debian: apt-get install mariadb-client) or set DBKEEPER_MYSQL_TOOLS=python"
+INSTALL_HINT = (
+    "install the client tools (Debian: apt-get install mariadb-client), or use --tools python "
+    "(or DBKEEPER_MYSQL_TOOLS=python)"
+)
 PYTHON_DUMPER = "dbkeeper-mysql pure-Python dumper"
-
-
-def tools_choice(options: Mapping[str, Any]) -> str:
-    """``auto``, ``client`` or ``python``: from the ``tools`` option, else the environment."""
-    choice = str(options.get("tools") or os.environ.get(TOOLS_ENV) or "auto").lower()
-    if choice not in TOOL_CHOICES:
-        raise ConfigError(f"{TOOLS_ENV} (or the tools option) must be one of {', '.join(TOOL_CHOICES)}, not {choice!r}")
-    return choice
 
 
 def _tool(names: tuple[str, ...], choice: str) -> str | None:
@@ -63,7 +57,7 @@ def _tool(names: tuple[str, ...], choice: str) -> str | None:
 
 @contextlib.contextmanager
 def loader_for(target: ServerTarget, info: ServerInfo, choice: str) -> Iterator[Loader]:
-    """For the block: the ``mariadb`` client with its option file, or PyMySQL (*choice* from :func:`tools_choice`)."""
+    """For the block: the ``mariadb`` client with its option file, or PyMySQL (*choice*: the ``tools`` option)."""
     tool = _tool(info.client_tools, choice)
     if tool is None:
         yield PythonLoader(target)
@@ -98,9 +92,9 @@ def _table_facts(target: ServerTarget, database: str) -> tuple[ServerInfo, tuple
     return info, defaults, sequences, non_transactional
 
 
-def dump(request: DumpRequest) -> DumpResult:
+def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     """Back up the database the URL names into the layout's artifacts."""
-    choice = tools_choice(request.options)
+    choice = request.options.tools
     target = ServerTarget.from_url(request.url)
     database = target.require_database()
     info, (charset, collation), sequences, non_transactional = _table_facts(target, database)
@@ -135,7 +129,7 @@ def dump(request: DumpRequest) -> DumpResult:
 
 
 def _client_dump(
-    tool: str, tool_version: str, target: ServerTarget, database: str, request: DumpRequest
+    tool: str, tool_version: str, target: ServerTarget, database: str, request: DumpRequest[MysqlOptions]
 ) -> tuple[Layout, dict[str, int]]:
     """Stream ``mariadb-dump`` through the splitter."""
     with target.option_file() as options:
@@ -143,7 +137,7 @@ def _client_dump(
 
 
 def _run_client_dump(
-    tool: str, tool_version: str, options: str, database: str, request: DumpRequest, stall_timeout: float
+    tool: str, tool_version: str, options: str, database: str, request: DumpRequest[MysqlOptions], stall_timeout: float
 ) -> tuple[Layout, dict[str, int]]:
     """Stream ``mariadb-dump``, connected through the option file *options*, through the splitter.
 

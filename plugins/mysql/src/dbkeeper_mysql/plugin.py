@@ -26,6 +26,7 @@ from dbkeeper.plugin import (
     hookimpl,
 )
 from dbkeeper_mysql import dump, verify
+from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.restore import Restore
 from dbkeeper_mysql.server import ServerTarget, admin_connection, server_info
 
@@ -37,8 +38,7 @@ DRIVER = DriverInfo(
     schemes=("mysql", "mariadb"),
     formats=("sql",),
     description="MySQL and MariaDB: mariadb-dump or pure-Python dumps, parallel checked restores",
-    dump_options=("tools",),
-    restore_options=("jobs", "tables", "tools"),
+    options=MysqlOptions,
 )
 
 
@@ -66,19 +66,18 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 
 
 @hookimpl
-def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+def dbkeeper_dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     """Dump the database in one consistent snapshot, table by table, counting rows."""
     return dump.dump(request)
 
 
 @hookimpl
-def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+def dbkeeper_restore(request: RestoreRequest[MysqlOptions]) -> RestoreResult:
     """Load into a staging database, check, and swap into the target (see :mod:`dbkeeper_mysql.restore`)."""
-    choice = dump.tools_choice(request.options)
     target = ServerTarget.from_url(request.url)
     with admin_connection(target) as conn:
         info = server_info(conn)
-    with dump.loader_for(target, info, choice) as loader:
+    with dump.loader_for(target, info, request.options.tools) as loader:
         return Restore(request, loader).run()
 
 

@@ -44,6 +44,7 @@ from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q
 from dbkeeper_mysql.catalog import query as _query
 from dbkeeper_mysql.layout import Layout, TablePart
 from dbkeeper_mysql.load import Loader
+from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.pydump import trigger_script
 from dbkeeper_mysql.server import ServerTarget, admin_connection, tool_errors
 from dbkeeper_mysql.sqltext import shown
@@ -59,15 +60,15 @@ _FOREIGN_KEY = re.compile(rb"(  CONSTRAINT `(?:[^`]|``)*` FOREIGN KEY \(.*?\) RE
 class Restore:
     """One restore of a backup into the database a URL names; see the module docstring."""
 
-    def __init__(self, request: RestoreRequest, loader: Loader) -> None:
+    def __init__(self, request: RestoreRequest[MysqlOptions], loader: Loader) -> None:
         self.request = request
         self.loader = loader
         self.layout = Layout.from_details(request.backup.details, request.backup.id)
         self.target = ServerTarget.from_url(request.url)
         self.database = self.target.require_database()
-        self.selective = "tables" in request.options
+        self.selective = bool(request.options.tables)
         self.parts = self._chosen_parts()
-        self.jobs = int(request.options.get("jobs", 1))
+        self.jobs = request.options.jobs
         details = request.backup.details
         self.charset = str(details.get("character_set") or "utf8mb4")
         self.collation = str(details.get("collation") or "")
@@ -76,7 +77,7 @@ class Restore:
         if not self.selective:
             return list(self.layout.tables)
         by_name = {part.name: part for part in self.layout.tables}
-        chosen = list(dict.fromkeys(self.request.options["tables"]))
+        chosen = list(dict.fromkeys(self.request.options.tables))
         if missing := [name for name in chosen if name not in by_name]:
             known = ", ".join(sorted(by_name)[:10]) + (" …" if len(by_name) > 10 else "")
             raise ConfigError(f"backup {self.request.backup.id} has no table {missing[0]!r} (its tables: {known})")

@@ -18,6 +18,7 @@ from dbkeeper.plugin import DatabaseError, DumpRequest, DumpResult, WorkerPool
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint, database_error
+from dbkeeper_postgresql.options import PostgresqlOptions
 from dbkeeper_postgresql.streams import dump_into
 
 SESSION_SETTINGS = (
@@ -32,10 +33,10 @@ Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int]]
 """What the control connection reads in the snapshot: relations, schemas, row counts."""
 
 
-def dump(request: DumpRequest) -> DumpResult:
-    """Dump ``request.url`` in ``request.format``, on ``request.options["jobs"]`` streams at once."""
+def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
+    """Dump ``request.url`` in ``request.format``, on ``request.options.jobs`` streams at once."""
     endpoint = Endpoint.from_url(request.url)
-    jobs = int(request.options.get("jobs", 1))
+    jobs = request.options.jobs
     with ThreadPoolExecutor(max_workers=1) as probe:  # pg_dump --version runs while psycopg loads and connects
         found = probe.submit(locate, "pg_dump")
         import psycopg
@@ -99,7 +100,7 @@ def dump(request: DumpRequest) -> DumpResult:
 
 
 def _dump_part(
-    request: DumpRequest,
+    request: DumpRequest[PostgresqlOptions],
     pg_dump: Client,
     source: Endpoint,
     snapshot: str,

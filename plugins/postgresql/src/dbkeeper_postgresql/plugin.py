@@ -26,6 +26,7 @@ from dbkeeper.plugin import (
 )
 from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
 from dbkeeper_postgresql.layout import FORMATS
+from dbkeeper_postgresql.options import PostgresqlOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -35,8 +36,7 @@ DRIVER = DriverInfo(
     schemes=SCHEMES,
     formats=tuple(FORMATS),
     description="PostgreSQL: pg_dump archives or SQL scripts under one snapshot, restored with pg_restore or psql",
-    dump_options=("jobs",),
-    restore_options=("jobs", "tables", "schemas"),
+    options=PostgresqlOptions,
 )
 
 
@@ -55,7 +55,7 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 
 
 @hookimpl
-def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+def dbkeeper_dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
     """Dump with pg_dump under one exported snapshot, counting rows in that snapshot."""
     from dbkeeper_postgresql.dump import dump
 
@@ -63,7 +63,7 @@ def dbkeeper_dump(request: DumpRequest) -> DumpResult:
 
 
 @hookimpl
-def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+def dbkeeper_restore(request: RestoreRequest[PostgresqlOptions]) -> RestoreResult:
     """Restore with pg_restore or psql fed from the verified artifacts, then count the rows."""
     from dbkeeper_postgresql.restore import restore
 

@@ -50,6 +50,7 @@ from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.contents import DUMP_COMPLETE, TAIL_BYTES
+from dbkeeper_postgresql.options import PostgresqlOptions
 from dbkeeper_postgresql.selection import Entry, Selection
 from dbkeeper_postgresql.streams import feed_into, filter_through, one_transaction, read_head_through, run_alone
 
@@ -58,7 +59,7 @@ from dbkeeper_postgresql.streams import feed_into, filter_through, one_transacti
 class Plan:
     """Everything a restore needs to know before it starts."""
 
-    request: RestoreRequest
+    request: RestoreRequest[PostgresqlOptions]
     target: Endpoint
     fmt: str
     parts: list[layout.Part]
@@ -86,7 +87,7 @@ class Plan:
         return argv + (["--clean", "--if-exists"] if self.request.force else [])
 
 
-def restore(request: RestoreRequest) -> RestoreResult:
+def restore(request: RestoreRequest[PostgresqlOptions]) -> RestoreResult:
     """Restore ``request.backup`` into ``request.url``; see the module documentation for the guarantees."""
     plan = _plan(request)
     with _prepared_target(plan) as created, plan.target.client_env() as env:
@@ -102,7 +103,7 @@ def restore(request: RestoreRequest) -> RestoreResult:
     return RestoreResult(database=plan.target.database, row_counts=counts, tables=scope if plan.selection else None)
 
 
-def _plan(request: RestoreRequest) -> Plan:
+def _plan(request: RestoreRequest[PostgresqlOptions]) -> Plan:
     details = request.backup.details
     fmt = str(details.get("format", request.backup.format))
     if fmt not in layout.FORMATS:
@@ -111,8 +112,8 @@ def _plan(request: RestoreRequest) -> Plan:
             f"({', '.join(layout.FORMATS)}); upgrade dbkeeper-postgresql"
         )
     parts = layout.parts_of(details, request.backup.id)
-    jobs = int(request.options.get("jobs", 1))
-    selection = Selection.resolve(details, request.options.get("tables", ()), request.options.get("schemas", ()))
+    jobs = request.options.jobs
+    selection = Selection.resolve(details, request.options.tables, request.options.schemas)
     if selection is not None and fmt == "sql":
         raise ConfigError(
             f"backup {request.backup.id} is a plain SQL script, which cannot be restored selectively; "

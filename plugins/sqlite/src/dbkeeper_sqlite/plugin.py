@@ -34,6 +34,7 @@ from dbkeeper_sqlite.files import (
     row_counts,
 )
 from dbkeeper_sqlite.formats import FORMATS, format_of
+from dbkeeper_sqlite.options import SqliteOptions
 from dbkeeper_sqlite.target import beside, refuse_unless_empty
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ DRIVER = DriverInfo(
     schemes=("sqlite",),
     formats=tuple(FORMATS),
     description="SQLite files: online-backup snapshots and SQL dumps",
-    dump_options=("check",),
+    options=SqliteOptions,
 )
 
 IN_MEMORY_CONNECT = "starts empty and is gone when dbkeeper exits, so there is nothing in it to query, test or migrate"
@@ -68,16 +69,15 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 
 
 @hookimpl
-def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+def dbkeeper_dump(request: DumpRequest[SqliteOptions]) -> DumpResult:
     """Snapshot the database in the requested format; with the ``check`` option, quick_check it too."""
     source = database_path(request.url)
     require_file(source)
-    check = bool(request.options.get("check"))
-    return FORMATS[request.format].dump(source, request.artifacts, request.scratch_dir, check=check)
+    return FORMATS[request.format].dump(source, request.artifacts, request.scratch_dir, check=request.options.check)
 
 
 @hookimpl
-def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+def dbkeeper_restore(request: RestoreRequest[SqliteOptions]) -> RestoreResult:
     """Materialize the backup beside the target, check it, and swap it into place."""
     target = database_path(request.url)
     refuse_unless_empty(target, request.force)
