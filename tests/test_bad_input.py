@@ -179,10 +179,16 @@ def test_prune_without_policy(backups: Path) -> None:
 
 
 def test_options_the_driver_does_not_support(chinook: Path, backups: Path, backup_id: str) -> None:
+    """A flag another driver declares is a usage error (exit 2) naming the drivers that have it (issue 10)."""
     run = dbkeeper("backup", f"sqlite:///{chinook}", "--dir", str(backups), "--jobs", "2", check=False)
-    assert_one_line_error(run, "the sqlite driver does not support the 'jobs' option for backups")
+    assert run.code == 2, run.err
+    assert "the sqlite driver does not support the 'jobs' option for backups" in run.err
+    assert "(--jobs is an option of the postgresql driver)" in run.err
     run = dbkeeper("restore", backup_id, "sqlite:///x.db", "--table", "Album", "--dir", str(backups), check=False)
-    assert_one_line_error(run, "does not support the 'tables' option for restores")
+    assert run.code == 2, run.err
+    assert "does not support the 'tables' option for restores" in run.err
+    assert "(--table is an option of the mysql and postgresql drivers)" in run.err
+    assert "Traceback" not in run.err
 
 
 def test_manifest_without_an_integrity_stage_is_refused(backups: Path, backup_id: str) -> None:

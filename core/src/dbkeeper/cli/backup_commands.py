@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, json_option, pass_app
+from dbkeeper.cli.driver_options import DriverOptionsCommand, driver_values
 from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table
+from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
 if TYPE_CHECKING:
@@ -16,16 +18,14 @@ if TYPE_CHECKING:
     from dbkeeper.backups.repository import Entry
 
 
-@click.command()
+@click.command(cls=DriverOptionsCommand, operation="backup")
 @click.argument("connection", required=False)
 @dir_option
 @click.option("--compress", help="Compression stage: zstd (default), gzip or none.")
 @click.option("--level", type=int, help="Compression level (zstd 1-22, default 3; gzip 1-9).")
 @click.option("--threads", type=int, help="zstd worker threads (default: the cores, shared among --jobs).")
-@click.option("--format", "format_", help="Dump format (sqlite: sqlite or sql); default: the driver's first.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Dump this many tables at once (drivers that support it).")
 @click.option(
-    "--check", is_flag=True, help="Check the source's integrity too and refuse a damaged one (SQLite: quick_check)."
+    "--format", "format_", help="Dump format (the driver's formats: dbkeeper plugins); default: the driver's first."
 )
 @json_option
 @global_flags
@@ -38,13 +38,13 @@ def backup(
     level: int | None,
     threads: int | None,
     format_: str | None,
-    jobs: int | None,
-    check: bool,
     json_output: bool,
+    **flags: object,
 ) -> None:
     """Back up CONNECTION (a name from dbkeeper.toml or a URL; default: DATABASE_URL).
 
-    Prints the new backup's id, or its manifest with --json.
+    Prints the new backup's id, or its manifest with --json. The driver's options
+    (--jobs, --check …) are listed by 'dbkeeper plugins' and may be set in dbkeeper.toml.
     """
     defaults = app.config.backup
     label, url = app.config.resolve(connection)
@@ -56,12 +56,13 @@ def backup(
             manager.stage_plan(name, configured)
         except DbkeeperError as exc:
             raise ConfigError(f"{app.config.path} [backup.{name}]: {exc}") from None
+    driver = app.plugins.driver_for(DatabaseURL.parse(url))
     manifest = manager.backup(
         url,
         compression=codec,
         compression_options={**defaults.stage_options.get(codec, {}), **given},
         format=format_ or defaults.format,
-        options=driver_options(jobs=jobs, check=check),
+        options=driver_values(app, driver, "backup", flags),
     )
     if json_output:
         emit_json(manifest.to_dict())
@@ -74,11 +75,6 @@ def backup(
             f"{human_bytes(manifest.stored_bytes)}, {plural(sum(manifest.row_counts.values()), 'row')} "
             f"in {plural(len(manifest.row_counts), 'table')}, {seconds:.1f}s"
         )
-
-
-def driver_options(**given: object) -> dict[str, object]:
-    """The driver options the user actually gave (``--jobs``, ``--table`` …), as the core passes them."""
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in given.items() if value}
 
 
 @click.group()
@@ -211,13 +207,10 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
         raise click.exceptions.Exit(1)
 
 
-@click.command()
+@click.command(cls=DriverOptionsCommand, operation="restore")
 @click.argument("backup_id")
 @click.argument("target")
 @click.option("--force", is_flag=True, help="Replace a target that already holds data.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Restore this many tables at once (drivers that support it).")
-@click.option("--table", "tables", multiple=True, help="Restore only this table (repeatable).")
-@click.option("--schema", "schemas", multiple=True, help="Restore only this schema (repeatable).")
 @dir_option
 @json_option
 @global_flags
@@ -227,19 +220,22 @@ def restore(
     backup_id: str,
     target: str,
     force: bool,
-    jobs: int | None,
-    tables: tuple[str, ...],
-    schemas: tuple[str, ...],
     directory: Path | None,
     json_output: bool,
+    **flags: object,
 ) -> None:
-    """Restore BACKUP_ID into TARGET (a connection name or URL), verifying as it streams."""
+    """Restore BACKUP_ID into TARGET (a connection name or URL), verifying as it streams.
+
+    The driver's options (--jobs, --table …) are listed by 'dbkeeper plugins' and may be
+    set in dbkeeper.toml.
+    """
     _, url = app.config.resolve(target)
     manager = app.backups(directory, json_output=json_output)
-    backup_id = manager.get(backup_id).id
-    result = manager.restore(
-        backup_id, url, force=force, options=driver_options(jobs=jobs, tables=tables, schemas=schemas)
-    )
+    recorded = manager.get(backup_id)
+    backup_id = recorded.id
+    driver = app.plugins.driver_named(recorded.driver.name, recorded.driver.distribution)
+    options = driver_values(app, driver, "restore", flags)
+    result = manager.restore(backup_id, url, force=force, options=options)
     if json_output:
         emit_json({"id": backup_id, "database": result.database, "row_counts": result.row_counts})
     elif not app.quiet:

@@ -19,6 +19,13 @@ Example ``dbkeeper.toml``::
     [connections.prod]
     url = "postgresql://app:${PROD_DB_PASSWORD}@db.internal/app"
 
+    [drivers.postgresql]              # a driver's options (see `dbkeeper plugins --json`)
+    jobs = 4
+
+``[drivers.NAME]`` holds the options driver *NAME* declares, for every command they apply
+to; a flag on the command line beats them. They are checked against the declarations when
+a backup or restore runs (the plugins are not loaded before).
+
 ``${NAME}`` is replaced by the environment variable *NAME* when the connection is used,
 so secrets stay out of the file. The file is found through ``--config``, then
 ``DBKEEPER_CONFIG``, then ``./dbkeeper.toml``; a connection argument is a URL or a name,
@@ -67,6 +74,8 @@ class Config:
     backup: BackupDefaults = BackupDefaults()
     connections: dict[str, str] = field(default_factory=dict)
     migration_dirs: dict[str, Path] = field(default_factory=dict)
+    driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The ``[drivers.NAME]`` tables: driver name → option name → value, as written."""
 
     def connection_url(self, name: str) -> str:
         """The URL of connection *name*, with ``${VAR}`` references substituted."""
@@ -151,7 +160,7 @@ def load_config(path: Path | str | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
     where = str(file)
-    _known_keys(data, {"backup_dir", "backup", "connections"}, where)
+    _known_keys(data, {"backup_dir", "backup", "connections", "drivers"}, where)
     backup_dir = _typed(data, "backup_dir", str, where)
     if backup_dir:
         local_directory(backup_dir, where=f"{where}: backup_dir")
@@ -159,6 +168,9 @@ def load_config(path: Path | str | None = None) -> Config:
     connections = data.get("connections", {})
     if not isinstance(backup, dict) or not isinstance(connections, dict):
         raise ConfigError(f"{where}: [backup] and [connections.NAME] must be tables")
+    drivers = data.get("drivers", {})
+    if not isinstance(drivers, dict) or not all(isinstance(table, dict) for table in drivers.values()):
+        raise ConfigError(f"{where}: [drivers.NAME] must be tables of a driver's options")
     scalars = {key for key, value in backup.items() if not isinstance(value, dict)}
     _known_keys(dict.fromkeys(scalars), {"compress", "format"}, f"{where} [backup]")
     urls = {}
@@ -180,4 +192,5 @@ def load_config(path: Path | str | None = None) -> Config:
         ),
         connections=urls,
         migration_dirs=migration_dirs,
+        driver_options=drivers,
     )
