@@ -129,7 +129,9 @@ class _ArtifactSource:
 def _resolve_stages(
     artifact: ArtifactRecord, plugins: Plugins, *, only_integrity: bool
 ) -> list[tuple[Stage, Mapping[str, Any]]]:
-    resolved = [(plugins.stage(r["name"], r.get("distribution")).stage, r) for r in artifact.stages]
+    resolved: list[tuple[Stage, Mapping[str, Any]]] = [
+        (plugins.stage(r["name"], r.get("distribution")).stage, r) for r in artifact.stages
+    ]
     if not any(stage.kind == "integrity" for stage, _ in resolved):
         raise IntegrityError(
             f"artifact {artifact.file} records no integrity stage, so nothing can prove its bytes; use another backup"

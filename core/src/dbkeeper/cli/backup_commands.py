@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 @pass_app
 def backup(
     app: App,
+    /,
     connection: str | None,
     directory: Path | None,
     compress: str | None,
@@ -217,6 +218,7 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
 @pass_app
 def restore(
     app: App,
+    /,
     backup_id: str,
     target: str,
     force: bool,

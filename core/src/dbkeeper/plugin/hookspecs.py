@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         RestoreRequest,
         RestoreResult,
     )
+    from dbkeeper.plugin.options import DriverOptions
     from dbkeeper.plugin.streams import Stage
 
 PROJECT = "dbkeeper"
@@ -82,7 +83,7 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine | None:
 
 
 @hookspec(firstresult=True)
-def dbkeeper_dump(request: DumpRequest) -> DumpResult | None:
+def dbkeeper_dump(request: DumpRequest[DriverOptions]) -> DumpResult | None:
     """Write a consistent snapshot of ``request.url`` into ``request.artifacts``.
 
     Stream: never hold the database, or a large part of it, in memory. Open each artifact
@@ -95,7 +96,7 @@ def dbkeeper_dump(request: DumpRequest) -> DumpResult | None:
 
 
 @hookspec(firstresult=True)
-def dbkeeper_restore(request: RestoreRequest) -> RestoreResult | None:
+def dbkeeper_restore(request: RestoreRequest[DriverOptions]) -> RestoreResult | None:
     """Restore ``request.backup`` from ``request.artifacts`` into ``request.url``.
 
     Read every artifact to its end (``b""``) before making anything visible: the end is

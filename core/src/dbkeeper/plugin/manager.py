@@ -158,23 +158,28 @@ class Driver:
 
     def connect(self, url: DatabaseURL, *, create: bool = False) -> Engine:
         """Return a SQLAlchemy engine for *url* (no connection is opened yet)."""
-        return self._call("connect", ConnectRequest(driver=self.name, url=url, create=create))
+        engine: Engine = self._call("connect", ConnectRequest(driver=self.name, url=url, create=create))
+        return engine
 
-    def dump(self, request: DumpRequest) -> DumpResult:
+    def dump(self, request: DumpRequest[DriverOptions]) -> DumpResult:
         """Write a snapshot into the request's artifacts."""
-        return self._call("dump", request)
+        result: DumpResult = self._call("dump", request)
+        return result
 
-    def restore(self, request: RestoreRequest) -> RestoreResult:
+    def restore(self, request: RestoreRequest[DriverOptions]) -> RestoreResult:
         """Restore a backup into the request's URL."""
-        return self._call("restore", request)
+        result: RestoreResult = self._call("restore", request)
+        return result
 
     def inspect_backup(self, request: InspectRequest) -> BackupContents:
         """Read a whole backup and report what is inside."""
-        return self._call("inspect_backup", request)
+        contents: BackupContents = self._call("inspect_backup", request)
+        return contents
 
     def migration_dialect(self, url: DatabaseURL) -> MigrationDialect:
         """The engine-specific half of migrations for *url*."""
-        return self._call("migrate", MigrateRequest(driver=self.name, url=url))
+        dialect: MigrationDialect = self._call("migrate", MigrateRequest(driver=self.name, url=url))
+        return dialect
 
 
 class Plugins:
@@ -327,6 +332,11 @@ def _distribution_version(name: str) -> str:
         return "unknown"
 
 
+def _loaded(plugin: object) -> Callable[[], object]:
+    """A loader for a plugin that is already loaded: it returns *plugin*."""
+    return lambda: plugin
+
+
 def load_plugins(
     *, entry_points_group: str | None = hookspecs.PROJECT, extra: Iterable[tuple[str, object]] = ()
 ) -> Plugins:
@@ -351,8 +361,7 @@ def load_plugins(
             if ep.name in disabled or dist in disabled:
                 continue
             candidates.append((ep.name, dist, ep.dist.version if ep.dist else "unknown", ep.load))
-    for name, plugin in extra:
-        candidates.append((name, name, "unknown", lambda plugin=plugin: plugin))
+    candidates.extend((name, name, "unknown", _loaded(module)) for name, module in extra)
 
     for name, dist, ver, load in candidates:
         plugin: object | None = None

@@ -164,7 +164,7 @@ class DriverOptions:
     @classmethod
     def declared(cls) -> tuple[Option, ...]:
         """The options this class declares, in field order."""
-        return _declarations(cls)
+        return _declarations(cls)  # type: ignore[arg-type]  # a class is hashable; mypy checks type[...] against Hashable by its instances' __hash__
 
     @classmethod
     def build(cls, operation: Operation, values: Mapping[str, object], where: str) -> Self:

@@ -32,6 +32,7 @@ from dbkeeper.plugin import (
     DatabaseNotFoundError,
     DatabaseURL,
     DriverInfo,
+    DriverOptions,
     DumpRequest,
     DumpResult,
     InvalidURLError,
@@ -88,7 +89,7 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 
 
 @hookimpl
-def dbkeeper_dump(request: DumpRequest) -> DumpResult:
+def dbkeeper_dump(request: DumpRequest[DriverOptions]) -> DumpResult:
     """The SQL text of the whole database and its row counts, both from one read transaction."""
     path = _path(request.url)
     if not path.is_file():
@@ -130,7 +131,7 @@ def _statements(reader: ArtifactReader) -> Iterator[str]:
 
 
 @hookimpl
-def dbkeeper_restore(request: RestoreRequest) -> RestoreResult:
+def dbkeeper_restore(request: RestoreRequest[DriverOptions]) -> RestoreResult:
     """Load the dump into a new file beside the target, then swap it in with one rename."""
     target = _path(request.url)
     if target.is_file() and not request.force:

@@ -30,6 +30,7 @@ from dbkeeper.plugin import (
 
 if TYPE_CHECKING:
     import psycopg
+    from sqlalchemy.engine import URL
 
 SCHEMES = ("postgresql", "postgres")
 """The URL backends this driver serves (``postgresql+psycopg`` is ``postgresql`` with its DBAPI named)."""
@@ -183,7 +184,7 @@ class Endpoint:
             yield {"PGPASSFILE": path, "PGPASSWORD": ""}
 
 
-def sqlalchemy_url(url: DatabaseURL) -> object:
+def sqlalchemy_url(url: DatabaseURL) -> URL:
     """SQLAlchemy's URL for *url*, with the psycopg 3 dialect whatever the scheme's spelling."""
     Endpoint.from_url(url)  # reject a foreign DBAPI with our message
     return url.sa_url.set(drivername=f"postgresql+{DBAPI}")
