@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything (Python packages, native tools, database servers), lint, check the
-# format, build the docs site, and run the whole test suite; the tests start and stop their
-# own servers on loopback.
+# format and the types, build the docs site, and run the whole test suite; the tests start
+# and stop their own servers on loopback.
 # Usage: bash scripts/test.sh [pytest arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ bash scripts/setup.sh
 bash scripts/ensure-packages.sh
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet .
+# Strict type check of the core, the drivers and the plugin template ([tool.mypy] in pyproject.toml).
+.venv/bin/mypy --no-error-summary
 # The docs as a site (mkdocs.yml), strictly: a broken link or anchor, or a page missing from
 # the navigation, fails. Built into a temporary directory; its log is shown only on failure.
 (
