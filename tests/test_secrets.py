@@ -24,10 +24,10 @@ def test_a_secret_file_is_read_by_children_as_often_as_they_like_and_exists_nowh
         assert path.startswith("/dev/fd/")
         script = f"cat {path}; cat {path}; stat -L -c %a {path}; sh -c 'cat {path}'"  # a grandchild too
         with running(["sh", "-c", script], stdout=True) as tool:
-            output = tool.process.stdout.read().decode()  # type: ignore[union-attr]
+            output = tool.stdout.read().decode()
         assert output == "*:*:*:*:pw\n*:*:*:*:pw\n600\n*:*:*:*:pw\n"
     with running(["sh", "-c", f"cat {path} 2>/dev/null || echo gone"], stdout=True) as tool:
-        assert tool.process.stdout.read() == b"gone\n"  # type: ignore[union-attr]
+        assert tool.stdout.read() == b"gone\n"
 
 
 def test_children_get_no_variable_holding_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +39,7 @@ def test_children_get_no_variable_holding_the_password(monkeypatch: pytest.Monke
     with secret_file("x", secret=PASSWORD):
         env = child_environment({"PGPASSWORD": ""})
         with running(["env"], stdout=True) as tool:
-            seen = tool.process.stdout.read().decode()  # type: ignore[union-attr]
+            seen = tool.stdout.read().decode()
     assert env["HARMLESS"] == "keep me" and env["PGPASSWORD"] == ""
     for name in ("DATABASE_URL", "APP_DB", "PW_QUOTED", "PW_PLAIN"):
         assert name not in env
