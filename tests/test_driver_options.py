@@ -182,3 +182,24 @@ def test_plugins_json_shows_the_options() -> None:
     }
     tools = {opt["name"]: opt for opt in listed["mysql"]["driver_options"]["mysql"]}["tools"]
     assert tools["choices"] == ["auto", "client", "python"] and tools["env"] == "DBKEEPER_MYSQL_TOOLS"
+
+
+def test_optional_capabilities_are_declared_protocols() -> None:
+    """What the core once found with getattr is a protocol a type checker sees (issue 10)."""
+    from dbkeeper.backups.stages.gzip import GzipStage
+    from dbkeeper.backups.stages.zstd import ZstdStage
+    from dbkeeper.plugin import FingerprintDialect, HistorySchemaDialect, ThreadedStage
+    from dbkeeper_mysql.migrations import MysqlMigrations
+    from dbkeeper_postgresql.migrations import PostgresMigrations
+    from dbkeeper_sqlite.migrations import SqliteMigrations
+
+    capabilities = {
+        type(dialect).__name__: (isinstance(dialect, HistorySchemaDialect), isinstance(dialect, FingerprintDialect))
+        for dialect in (PostgresMigrations(), MysqlMigrations(), SqliteMigrations())
+    }
+    assert capabilities == {
+        "PostgresMigrations": (True, True),
+        "MysqlMigrations": (False, True),
+        "SqliteMigrations": (False, False),
+    }
+    assert isinstance(ZstdStage(), ThreadedStage) and not isinstance(GzipStage(), ThreadedStage)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from dbkeeper.errors import IntegrityError
-from dbkeeper.plugin.streams import CHUNK_SIZE, THREADS_OPTION, Encoder, Readable, Stage, Writable
+from dbkeeper.plugin.streams import CHUNK_SIZE, THREADS_OPTION, Encoder, Readable, Stage, ThreadedStage, Writable
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class StagePlan:
         this, *writers* codecs would each start a thread per core, and their buffers
         would multiply the memory for no speed.
         """
-        if writers <= 1 or not getattr(self.stage, "threaded", False) or THREADS_OPTION in self.options:
+        threaded = isinstance(self.stage, ThreadedStage) and self.stage.threaded
+        if writers <= 1 or not threaded or THREADS_OPTION in self.options:
             return self
         share = (os.cpu_count() or 1) // writers
         return replace(self, options={**self.options, THREADS_OPTION: share if share > 1 else 0})

@@ -30,7 +30,7 @@ from dbkeeper.migrations.runner import (
     run_journaled,
     statements_of,
 )
-from dbkeeper.plugin.contract import MigrationDialect
+from dbkeeper.plugin.contract import HistorySchemaDialect, MigrationDialect
 from dbkeeper.plugin.manager import Plugins, load_plugins
 
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -103,8 +103,8 @@ class MigrationManager:
                 # no_parameters: statements go to the driver as written, so a '%' in a migration is just a '%'
                 options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "no_parameters": True}
                 # The dialect may name the schema _migrations lives in, whatever a migration does to search_path.
-                if schema := getattr(dialect, "history_schema", None):
-                    options["schema_translate_map"] = {None: schema}
+                if isinstance(dialect, HistorySchemaDialect):
+                    options["schema_translate_map"] = {None: dialect.history_schema}
                 yield conn.execution_options(**options), dialect
         except SQLAlchemyError as error:
             raise DatabaseError(f"migrations on {self.url}: {error_line(error)}") from None

@@ -23,7 +23,7 @@ from dbkeeper.connections.urls import error_line
 from dbkeeper.errors import MigrationError
 from dbkeeper.migrations import history
 from dbkeeper.migrations.files import Migration
-from dbkeeper.plugin.contract import MigrationDialect
+from dbkeeper.plugin.contract import FingerprintDialect, MigrationDialect
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,19 @@ def _done(direction: str) -> str:
     return "applied" if direction == "up" else "rolled back"
 
 
+def schema_fingerprint(conn: Connection, dialect: MigrationDialect) -> str | None:
+    """The schema's fingerprint, or None when the dialect cannot take one (not a FingerprintDialect)."""
+    return dialect.schema_fingerprint(conn) if isinstance(dialect, FingerprintDialect) else None
+
+
 def run_journaled(
     conn: Connection, migration: Migration, direction: str, statements: Sequence[str], dialect: MigrationDialect
 ) -> MigrationResult:
     """Run statement by statement, each committed, with the journal kept in the history row."""
     started = time.perf_counter()
     seq = history.record(conn, migration.id, direction, migration.checksum, "running", statements_total=len(statements))
-    fingerprint = getattr(dialect, "schema_fingerprint", None)
     for number, statement in enumerate(statements, start=1):
-        history.amend(conn, seq, statements_started=number, schema_before=fingerprint(conn) if fingerprint else None)
+        history.amend(conn, seq, statements_started=number, schema_before=schema_fingerprint(conn, dialect))
         try:
             conn.exec_driver_sql(statement)
         except SQLAlchemyError as error:
@@ -174,8 +178,7 @@ def recover(conn: Connection, event: history.Event, migration: Migration | None,
         return detail
     done = event.statements_done
     if event.statements_started > done:
-        fingerprint = getattr(dialect, "schema_fingerprint", None)
-        now = fingerprint(conn) if fingerprint and event.schema_before else None
+        now = schema_fingerprint(conn, dialect) if event.schema_before else None
         if now is None:
             detail = (
                 f"{label} inside statement {event.statements_started}: "

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.plugin.options import DriverOptions
@@ -230,14 +230,8 @@ class MigrationDialect(Protocol):
     Every method receives a SQLAlchemy connection in autocommit mode, dedicated to the
     migration run: the core sends ``COMMIT``/``ROLLBACK`` itself.
 
-    Optional: ``history_schema``, the schema the ``_migrations`` table lives in, for engines
-    whose name lookup follows a search path that migrations can change (PostgreSQL).
-
-    Optional, for journaled migrations: ``schema_fingerprint(conn) -> str``,
-    a digest of the schema (tables, columns, indexes, views, routines, triggers). The
-    journal stores it before each statement, so that a run killed inside a statement can
-    be settled by the next run: an unchanged fingerprint means the statement did not
-    take effect.
+    Two capabilities are optional, each a protocol of its own that the core checks with
+    ``isinstance``: :class:`HistorySchemaDialect` and :class:`FingerprintDialect`.
     """
 
     transactional_ddl: bool
@@ -264,4 +258,31 @@ class MigrationDialect(Protocol):
 
         ``BEGIN IMMEDIATE`` on SQLite; raise MigrationError after *timeout* seconds.
         """
+        ...
+
+
+@runtime_checkable
+class HistorySchemaDialect(MigrationDialect, Protocol):
+    """A dialect that names the schema the ``_migrations`` table lives in.
+
+    For engines whose name lookup follows a search path that migrations can change
+    (PostgreSQL): the core qualifies the history table with ``history_schema`` whatever a
+    migration does to the search path.
+    """
+
+    history_schema: str
+    """The schema of the ``_migrations`` table (``public``)."""
+
+
+@runtime_checkable
+class FingerprintDialect(MigrationDialect, Protocol):
+    """A dialect that can digest the schema, so that journaled migrations can be settled.
+
+    The journal stores the fingerprint before each statement, so that a run killed inside
+    a statement can be settled by the next run: an unchanged fingerprint means the
+    statement did not take effect.
+    """
+
+    def schema_fingerprint(self, conn: Connection) -> str:
+        """A digest of the schema: tables, columns, indexes, views, routines, triggers."""
         ...

@@ -15,7 +15,7 @@ the same record back to the stage's decoder.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from dbkeeper.errors import StageOptionError
 
@@ -61,10 +61,7 @@ class Stage(Protocol):
     Integrity stages pass bytes through unchanged and must run after every compression
     stage so that they cover the stored bytes; ``dbkeeper verify`` runs only them.
 
-    A codec that compresses on worker threads may say so with a class attribute
-    ``threaded = True``; it must then take an integer ``threads`` option (0: no worker
-    threads), which the core sets when several artifacts are written at once
-    (:meth:`StagePlan.sharing_cores`).
+    A codec that compresses on worker threads says so by being a :class:`ThreadedStage`.
     """
 
     name: str
@@ -82,6 +79,17 @@ class Stage(Protocol):
         when the bytes do not match the record.
         """
         ...
+
+
+@runtime_checkable
+class ThreadedStage(Stage, Protocol):
+    """A codec that compresses on worker threads: it has ``threaded = True``.
+
+    It must take an integer ``threads`` option (0: no worker threads), which the core sets
+    when several artifacts are written at once (``StagePlan.sharing_cores``).
+    """
+
+    threaded: bool
 
 
 def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, type]) -> None:
