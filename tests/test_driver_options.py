@@ -203,3 +203,11 @@ def test_optional_capabilities_are_declared_protocols() -> None:
         "SqliteMigrations": (False, False),
     }
     assert isinstance(ZstdStage(), ThreadedStage) and not isinstance(GzipStage(), ThreadedStage)
+
+
+def test_plugins_lists_the_options_as_a_table() -> None:
+    lines = dbkeeper("plugins", env={"DBKEEPER_DISABLE_PLUGINS": "postgresql,mysql"}).out.splitlines()
+    assert lines[-2:] == [
+        "DRIVER  OPTION   TYPE  DEFAULT  COMMANDS",
+        "sqlite  --check  bool  false    backup",
+    ]

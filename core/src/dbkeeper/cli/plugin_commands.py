@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from dbkeeper.cli.app import App, global_flags, json_option, pass_app
@@ -13,7 +15,10 @@ from dbkeeper.cli.output import emit_json, note, print_table
 @global_flags
 @pass_app
 def plugins(app: App, json_output: bool) -> None:
-    """List plugins: distribution, version, hooks, drivers and stages, and load failures."""
+    """List plugins: distribution, version, hooks, drivers and stages, and load failures.
+
+    Then the options the drivers declare: flag, type, default and the commands they apply to.
+    """
     loaded = app.plugins
     described = loaded.describe()
     failures = [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in loaded.failures]
@@ -32,8 +37,32 @@ def plugins(app: App, json_output: bool) -> None:
         for p in described
     ]
     print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "DRIVERS", "STAGES", "HOOKS"], rows)
+    options = [
+        [driver, o["flag"], _type(o), _default(o["default"]), ", ".join(o["operations"])]
+        for p in described
+        for driver, declared in p["driver_options"].items()
+        for o in declared
+    ]
+    if options:
+        click.echo()
+        print_table(["DRIVER", "OPTION", "TYPE", "DEFAULT", "COMMANDS"], options)
     for failure in failures:
         note(
             f"failed: plugin {failure['name']!r} ({failure['distribution']}): {failure['error']} "
             f"— reinstall it, or set DBKEEPER_DISABLE_PLUGINS={failure['name']}"
         )
+
+
+def _type(described: dict[str, Any]) -> str:
+    """``int >= 1``, ``bool``, ``auto|client|python``, ``list``: a declared option's type, as a user reads it."""
+    if "choices" in described:
+        return "|".join(described["choices"])
+    if "minimum" in described:
+        return f"{described['type']} >= {described['minimum']}"
+    return str(described["type"])
+
+
+def _default(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "-" if value in ([], "") else str(value)
