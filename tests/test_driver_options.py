@@ -82,11 +82,14 @@ def test_values_are_converted_and_checked() -> None:
     assert MysqlOptions.build("backup", {"tools": "PYTHON"}, "here").tools == "python"
 
 
-def test_a_field_not_declared_with_option_is_refused() -> None:
-    @dataclasses.dataclass(frozen=True)
-    class Sloppy(DriverOptions):
-        jobs: int = 1
+@dataclasses.dataclass(frozen=True)
+class Sloppy(DriverOptions):
+    """A field without dbkeeper.plugin.option(): not a declaration."""
 
+    jobs: int = 1
+
+
+def test_a_field_not_declared_with_option_is_refused() -> None:
     with pytest.raises(TypeError, match=r"Sloppy.jobs is not declared with dbkeeper.plugin.option\(\)"):
         Sloppy.declared()
 
@@ -211,3 +214,15 @@ def test_plugins_lists_the_options_as_a_table() -> None:
         "DRIVER  OPTION   TYPE  DEFAULT  COMMANDS",
         "sqlite  --check  bool  false    backup",
     ]
+
+
+def test_a_badly_declared_option_fails_only_its_plugin() -> None:
+    class Plugin:
+        @hookimpl
+        def dbkeeper_register_drivers(self, register):  # type: ignore[no-untyped-def]  # a test double
+            register(DriverInfo(name="sloppy", schemes=("sloppy",), formats=("x",), options=Sloppy))
+
+    plugins = load_plugins(extra=[("sloppy", Plugin())])
+    assert "sloppy" not in plugins.drivers and "sqlite" in plugins.drivers
+    (failure,) = plugins.failures
+    assert "Sloppy.jobs is not declared with dbkeeper.plugin.option()" in failure.error

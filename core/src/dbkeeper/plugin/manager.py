@@ -201,6 +201,8 @@ class Plugins:
                 )
                 if not registered[record.name][0]:
                     self._require_observer(record)
+                for info in registered[record.name][0]:
+                    info.options.declared()  # a badly declared option fails its plugin, not every command
             except Exception as exc:  # a broken plugin must not take the others down
                 self._drop(record, exc)
         driver_plugins = [record.plugin for record in self.records if registered[record.name][0]]
