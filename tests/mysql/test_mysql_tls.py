@@ -141,3 +141,9 @@ def test_the_client_tools_verify_the_server_too(tls_server: MariaDBServer, certs
     assert wrong_ca.returncode != 0 and "certificate" in wrong_ca.stderr.lower(), wrong_ca.stderr
     wrong_host = tool_connects(f"ssl_mode=verify_identity&ssl_ca={certs / 'ca.pem'}", host="localhost")
     assert wrong_host.returncode != 0, wrong_host.stdout
+
+
+def test_without_tls_parameters_tls_is_used_when_the_server_offers_it(tls_server: MariaDBServer) -> None:
+    """PyMySQL's default, kept by the driver's own context: the REQUIRE SSL user gets in, encrypted."""
+    run = dbkeeper("query", url(tls_server, "shop", ""), QUERY, "--json")
+    assert run.json()["rows"][0][0].startswith("TLS")  # type: ignore[index]

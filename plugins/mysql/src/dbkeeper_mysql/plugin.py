@@ -5,6 +5,9 @@ URLs: ``mysql://``, ``mariadb://`` and ``mysql+pymysql://user:password@host:port
 SQLAlchemy's ``mysql+pymysql`` dialect. Format: ``sql``, a ``mariadb-dump`` script cut at
 table boundaries (see :mod:`dbkeeper_mysql.layout`), written by ``mariadb-dump`` or, without
 the client tools, by the pure-Python dumper. See docs/mysql.md.
+
+Every dbkeeper command loads this module, whichever driver it uses: each hook imports the
+modules it needs when it is called, so that loading the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -25,10 +28,7 @@ from dbkeeper.plugin import (
     RestoreResult,
     hookimpl,
 )
-from dbkeeper_mysql import dump, verify
 from dbkeeper_mysql.options import MysqlOptions
-from dbkeeper_mysql.restore import Restore
-from dbkeeper_mysql.server import ServerTarget, admin_connection, server_info
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -57,6 +57,8 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
     """
     from sqlalchemy import create_engine
 
+    from dbkeeper_mysql.server import ServerTarget
+
     target = ServerTarget.from_url(request.url)
 
     def creator() -> object:
@@ -68,12 +70,18 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 @hookimpl
 def dbkeeper_dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     """Dump the database in one consistent snapshot, table by table, counting rows."""
+    from dbkeeper_mysql import dump
+
     return dump.dump(request)
 
 
 @hookimpl
 def dbkeeper_restore(request: RestoreRequest[MysqlOptions]) -> RestoreResult:
     """Load into a staging database, check, and swap into the target (see :mod:`dbkeeper_mysql.restore`)."""
+    from dbkeeper_mysql import dump
+    from dbkeeper_mysql.restore import Restore
+    from dbkeeper_mysql.server import ServerTarget, admin_connection, server_info
+
     target = ServerTarget.from_url(request.url)
     with admin_connection(target) as conn:
         info = server_info(conn)
@@ -84,6 +92,8 @@ def dbkeeper_restore(request: RestoreRequest[MysqlOptions]) -> RestoreResult:
 @hookimpl
 def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
     """Read the whole backup and count each table's rows from its INSERTs."""
+    from dbkeeper_mysql import verify
+
     return verify.inspect(request)
 
 
