@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from importlib.metadata import version
 from pathlib import Path
 
 import click
@@ -33,7 +32,7 @@ from dbkeeper.system import interrupts
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes, only results.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-@click.version_option(version("dbkeeper"), prog_name="dbkeeper")
+@click.version_option(package_name="dbkeeper", prog_name="dbkeeper")  # the version is read only for --version
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) -> None:
     """Keep databases healthy: verified, streaming backups and restores, queries, plugins."""
