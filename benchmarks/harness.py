@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DBKEEPER = REPO / ".venv" / "bin" / "dbkeeper"
+DBKEEPER = Path(os.environ.get("DBKEEPER_BENCH_CLI") or REPO / ".venv" / "bin" / "dbkeeper")
+"""The dbkeeper CLI timed: this checkout's, or DBKEEPER_BENCH_CLI's (another checkout's, for before/after)."""
 CORES = os.cpu_count() or 1
 GNU_TIME = "/usr/bin/time"
 POLL_SECONDS = 0.02
@@ -215,12 +216,13 @@ def require(tools: Sequence[str], hint: str) -> str | None:
 
 
 def print_start(workdir: Path) -> None:
-    """The commit measured, the machine and how busy it is."""
+    """The commit measured (the checkout whose ``.venv`` holds the CLI), the machine and how busy it is."""
+    checkout = DBKEEPER.parents[2]
     commit = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty"], capture_output=True, text=True
     ).stdout.strip()
     print(
-        f"dbkeeper at {commit or 'unknown commit'}; {CORES} cores; workdir {workdir}; "
+        f"dbkeeper {DBKEEPER} at {commit or 'unknown commit'}; {CORES} cores; workdir {workdir}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
