@@ -16,6 +16,7 @@ from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
 from dbkeeper.cli.migrate_commands import migrate
+from dbkeeper.cli.output import show_notes
 from dbkeeper.cli.plugin_commands import plugins
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DbkeeperError
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its status; errors are one line unless --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    show_notes()  # drivers' notes (dbkeeper.plugin.note) as 'note: …' lines on stderr
     interrupts.install()  # SIGTERM unwinds like Ctrl-C (partial files are cleaned up), held while a restore commits
     try:
         status = cli.main(args=args, prog_name="dbkeeper", standalone_mode=False)

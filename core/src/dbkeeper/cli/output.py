@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from dbkeeper.system.filesystem import human_bytes as human_bytes  # re-exported: the commands' size formatting
+from dbkeeper.system.notes import LOGGER
 
 
 def _json_value(value: Any) -> Any:
@@ -36,6 +38,26 @@ def note(message: str) -> None:
     context = click.get_current_context(silent=True)
     if context is None or not getattr(context.find_root().obj, "quiet", False):
         click.echo(message, err=True)
+
+
+class NoteHandler(logging.Handler):
+    """Prints the notes of drivers and the core (:func:`dbkeeper.plugin.note`) as ``note: …`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print *record*; ``--quiet`` silences it unless it is a WARNING (``note(…, always=True)``)."""
+        line = f"note: {record.getMessage()}"
+        if record.levelno >= logging.WARNING:
+            click.echo(line, err=True)
+        else:
+            note(line)
+
+
+def show_notes() -> None:
+    """Route the ``dbkeeper`` logger's notes to stderr (once, for the CLI process)."""
+    if not any(isinstance(handler, NoteHandler) for handler in LOGGER.handlers):
+        LOGGER.addHandler(NoteHandler())
+    LOGGER.setLevel(logging.INFO)
+    LOGGER.propagate = False
 
 
 def plural(count: int, noun: str) -> str:

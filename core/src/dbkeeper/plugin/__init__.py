@@ -13,8 +13,9 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
 - ``sql``: SQL text helpers several engines share (:func:`end_of_quoted`);
 - ``workers``: tasks on several threads that all stop at the first failure (:class:`WorkerPool`);
-- the commit points of a restore (:class:`CommitPoint`), a local file system's refusals
-  (:func:`writing` and friends), database URLs, and the errors a plugin may raise.
+- the commit points of a restore (:class:`CommitPoint`), notes to the user (:func:`note`), a
+  local file system's refusals (:func:`writing` and friends), database URLs, and the errors
+  a plugin may raise.
 
 The conformance kit, ``dbkeeper.plugin.testing``, is the one other module a plugin's
 *tests* import. ``dbkeeper.plugin.manager`` loads plugins; it is the core's, not a
@@ -92,6 +93,7 @@ from dbkeeper.system.filesystem import (
     writing,
 )
 from dbkeeper.system.interrupts import CommitPoint
+from dbkeeper.system.notes import note
 
 __all__ = [
     "BACKUP_ELSEWHERE",
@@ -153,6 +155,7 @@ __all__ = [
     "hookimpl",
     "human_bytes",
     "naming",
+    "note",
     "option",
     "redact",
     "running",

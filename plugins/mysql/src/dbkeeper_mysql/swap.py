@@ -39,13 +39,12 @@ import io
 import json
 import re
 import secrets
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.plugin import DatabaseError, error_line
+from dbkeeper.plugin import DatabaseError, error_line, note
 from dbkeeper_mysql.catalog import Inventory, drop_programs, inventory, q, query
 from dbkeeper_mysql.load import PythonLoader
 from dbkeeper_mysql.server import MAX_TIMEOUT, ServerTarget, admin_connection
@@ -449,6 +448,6 @@ def _no_journal(workspace: Workspace, names: list[str]) -> str:
 
 
 def report(notes: list[str]) -> None:
-    """Print each settled leftover as one ``note:`` line on stderr."""
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    """Tell the user of each settled leftover, one note each, also under ``--quiet`` (it changed another target)."""
+    for line in notes:
+        note(line, always=True)
