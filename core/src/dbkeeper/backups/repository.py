@@ -515,7 +515,7 @@ class Repository:
 
     @contextlib.contextmanager
     def reading(self, ref: str) -> Iterator[Entry]:
-        """The complete backup *ref*, held with a shared lock while the block reads it.
+        """Backup *ref*, held with a shared lock while the block reads it (callers check its status).
 
         ``delete`` and ``prune`` wait for the lock (up to :data:`LOCK_WAIT` seconds), so a
         backup is never removed under a ``verify`` or ``restore`` reading it. The entry is
