@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -64,6 +65,21 @@ def query_peak_mib(out: Path, *args: str) -> float:
     if proc.returncode != 0:
         raise AssertionError(f"dbkeeper query {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return int(proc.stderr.strip().splitlines()[-1]) / 1024
+
+
+def assert_million_ids_stream(out: Path, url: str, sql: str, *, rows: int, bound_mib: float) -> None:
+    """``dbkeeper query URL SQL --json`` (SQL yields ``id, md5(id)`` for ids 1..*rows*) stays under *bound_mib*.
+
+    The JSON document written to *out* must be complete and its rowcount what the driver
+    reports (-1 when unknown), never garbage.
+    """
+    peak = query_peak_mib(out, url, sql, "--json")
+    assert peak < bound_mib, f"peak RSS {peak:.0f} MiB for {rows} rows"
+    with out.open(encoding="utf-8") as stream:
+        document = json.load(stream)
+    found = document["rows"]
+    assert len(found) == rows and found[-1] == [rows, hashlib.md5(str(rows).encode()).hexdigest()]
+    assert document["rowcount"] in (-1, rows), document["rowcount"]
 
 
 def concurrent_migrate_up(url: str, migrations: Path, runs: int = 8) -> list[str]:
