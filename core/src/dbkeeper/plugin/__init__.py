@@ -8,6 +8,7 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 
 - ``hookspecs``: every hook, its signature and docstring (``hookimpl`` marks an implementation);
 - ``contract``: the request, result and protocol types that cross the plugin boundary;
+- ``monitoring``: metrics samples, health checks, sessions and maintenance steps;
 - ``options``: a driver's options, declared as fields of a :class:`DriverOptions` dataclass;
 - ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
@@ -57,6 +58,27 @@ from dbkeeper.plugin.contract import (
     RestoreResult,
 )
 from dbkeeper.plugin.hookspecs import hookimpl
+from dbkeeper.plugin.monitoring import (
+    CollectorResult,
+    Collectors,
+    Deadline,
+    HealthCheck,
+    HealthRequest,
+    HealthThresholds,
+    Maintenance,
+    MaintenanceRequest,
+    MaintenanceStep,
+    MetricsOptions,
+    MetricsRequest,
+    MetricType,
+    Sample,
+    Session,
+    SessionsRequest,
+    StepOutcome,
+    StepStatus,
+    Verdict,
+    judge,
+)
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.sql import end_of_quoted
 from dbkeeper.plugin.streams import (
@@ -107,6 +129,8 @@ __all__ = [
     "BackupContents",
     "BackupError",
     "BackupFacts",
+    "CollectorResult",
+    "Collectors",
     "CommitPoint",
     "ConfigError",
     "ConnectRequest",
@@ -114,6 +138,7 @@ __all__ = [
     "DatabaseNotFoundError",
     "DatabaseURL",
     "DbkeeperError",
+    "Deadline",
     "DiskFullError",
     "DriverInfo",
     "DriverOptions",
@@ -121,10 +146,19 @@ __all__ = [
     "DumpResult",
     "Encoder",
     "FingerprintDialect",
+    "HealthCheck",
+    "HealthRequest",
+    "HealthThresholds",
     "HistorySchemaDialect",
     "InspectRequest",
     "IntegrityError",
     "InvalidURLError",
+    "Maintenance",
+    "MaintenanceRequest",
+    "MaintenanceStep",
+    "MetricType",
+    "MetricsOptions",
+    "MetricsRequest",
     "MigrateRequest",
     "MigrationDialect",
     "MigrationError",
@@ -133,13 +167,19 @@ __all__ = [
     "Readable",
     "RestoreRequest",
     "RestoreResult",
+    "Sample",
+    "Session",
+    "SessionsRequest",
     "Stage",
     "StageKind",
     "StageOptionError",
+    "StepOutcome",
+    "StepStatus",
     "StorageError",
     "TargetNotEmptyError",
     "ThreadedStage",
     "Tool",
+    "Verdict",
     "WorkerPool",
     "Writable",
     "check_options",
@@ -154,6 +194,7 @@ __all__ = [
     "full_error",
     "hookimpl",
     "human_bytes",
+    "judge",
     "naming",
     "note",
     "option",

@@ -9,15 +9,14 @@ Distributions advertise their plugin through the ``dbkeeper`` entry-point group:
 
 **Dispatch.** Registration hooks are called once per plugin. The driver hooks
 (``dbkeeper_connect``, ``dbkeeper_dump``, ``dbkeeper_restore``,
-``dbkeeper_inspect_backup``, ``dbkeeper_migrate``) are ``firstresult`` and are called only on the plugin that
-registered the driver selected by the URL scheme, plus any plugin that registers no
-driver at all — so a plugin that only observes (timing, audit, notification) can wrap
-every call with ``@hookimpl(wrapper=True)`` without ever being asked to do a driver's
-work. A driver plugin never has to return ``None`` for "not mine"; returning ``None``
+``dbkeeper_inspect_backup``, ``dbkeeper_migrate``, ``dbkeeper_collect_metrics``,
+``dbkeeper_check_health``, ``dbkeeper_sessions``, ``dbkeeper_plan_maintenance``) are
+``firstresult`` and are called only on the plugin that registered the driver selected
+by the URL scheme, plus any plugin that registers no driver at all — so a plugin that
+only observes (timing, audit, notification) can wrap every call with
+``@hookimpl(wrapper=True)`` without ever being asked to do a driver's work. A driver
+plugin never has to return ``None`` for "not mine"; returning ``None``
 means the operation is not supported by that driver.
-
-The engine-specific hook still to come (``dbkeeper_collect_metrics``) follows the same
-request/result shape.
 """
 
 from __future__ import annotations
@@ -41,6 +40,16 @@ if TYPE_CHECKING:
         MigrationDialect,
         RestoreRequest,
         RestoreResult,
+    )
+    from dbkeeper.plugin.monitoring import (
+        CollectorResult,
+        HealthCheck,
+        HealthRequest,
+        Maintenance,
+        MaintenanceRequest,
+        MetricsRequest,
+        Session,
+        SessionsRequest,
     )
     from dbkeeper.plugin.options import DriverOptions
     from dbkeeper.plugin.streams import Stage
@@ -124,4 +133,48 @@ def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect | None:
     transactional, how a script is split into statements, the migration lock and how a
     migration's transaction begins. Discovery, ordering, checksums, history, the locking
     protocol and recovery are the core's. ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_collect_metrics(request: MetricsRequest) -> list[CollectorResult] | None:
+    """Scrape ``request.url`` once and return every collector's result.
+
+    Open one connection (bounded by ``request.deadline``), set the statement and lock
+    timeouts on its session, and run each collector through
+    :class:`~dbkeeper.plugin.monitoring.Collectors` so that one failing collector (a
+    missing privilege, an absent extension) never hides the others. Raise
+    :class:`dbkeeper.errors.DatabaseError` when the database cannot be reached at all: the
+    core reports ``dbkeeper_up 0``. Name samples as :class:`~dbkeeper.plugin.Sample`
+    says. ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_check_health(request: HealthRequest) -> list[HealthCheck] | None:
+    """Check ``request.url`` against ``request.thresholds`` and return one verdict per check.
+
+    A check the engine cannot make is left out; one it cannot make *now* (a missing
+    privilege) is ``skipped`` with the reason as its figure. Use
+    :func:`~dbkeeper.plugin.judge` for threshold checks. Read only: change nothing.
+    ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_sessions(request: SessionsRequest) -> list[Session] | None:
+    """The server's sessions other than the caller's own, for ``dbkeeper top``.
+
+    ``firstresult``: the selected driver answers; ``None`` when the engine has no sessions
+    to show (SQLite).
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance | None:
+    """Return the maintenance of ``request.url``: a plan of steps, and how to apply one.
+
+    The result follows :class:`~dbkeeper.plugin.Maintenance`. Planning measures and
+    changes nothing; applying a step waits at most its lock timeout and never terminates
+    another session. ``firstresult``: the selected driver answers.
     """

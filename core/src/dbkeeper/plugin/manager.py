@@ -42,6 +42,16 @@ from dbkeeper.plugin.contract import (
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.plugin.monitoring import (
+    CollectorResult,
+    HealthCheck,
+    HealthRequest,
+    Maintenance,
+    MaintenanceRequest,
+    MetricsRequest,
+    Session,
+    SessionsRequest,
+)
 from dbkeeper.plugin.options import DriverOptions, Operation, Option
 
 if TYPE_CHECKING:
@@ -91,7 +101,17 @@ class RegisteredStage:
     provider: PluginRecord
 
 
-DRIVER_OPERATIONS = ("connect", "dump", "restore", "inspect_backup", "migrate")
+DRIVER_OPERATIONS = (
+    "connect",
+    "dump",
+    "restore",
+    "inspect_backup",
+    "migrate",
+    "collect_metrics",
+    "check_health",
+    "sessions",
+    "plan_maintenance",
+)
 """The driver hooks, without their ``dbkeeper_`` prefix: answered only by the selected driver."""
 
 
@@ -180,6 +200,26 @@ class Driver:
         """The engine-specific half of migrations for *url*."""
         dialect: MigrationDialect = self._call("migrate", MigrateRequest(driver=self.name, url=url))
         return dialect
+
+    def collect_metrics(self, request: MetricsRequest) -> list[CollectorResult]:
+        """One scrape: every collector's result (raises DatabaseError when the database is down)."""
+        results: list[CollectorResult] = self._call("collect_metrics", request)
+        return results
+
+    def check_health(self, request: HealthRequest) -> list[HealthCheck]:
+        """Every health check's verdict."""
+        checks: list[HealthCheck] = self._call("check_health", request)
+        return checks
+
+    def sessions(self, request: SessionsRequest) -> list[Session]:
+        """The server's sessions, for ``dbkeeper top``."""
+        sessions: list[Session] = self._call("sessions", request)
+        return sessions
+
+    def maintenance(self, request: MaintenanceRequest) -> Maintenance:
+        """The driver's maintenance of the request's database (plan, then apply)."""
+        maintenance: Maintenance = self._call("plan_maintenance", request)
+        return maintenance
 
 
 class Plugins:
