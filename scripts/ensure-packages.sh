@@ -3,6 +3,12 @@
 # the native peers (sqlite3, zstd) and the database servers the tests start themselves.
 # Installing starts nothing: the tests run their own throwaway servers on loopback.
 #
+# Three more packages are only extracted, never installed (no service, no user, nothing
+# started): prometheus for its promtool (tests/promtool.py), and the exporters
+# prometheus-postgres-exporter and prometheus-mysqld-exporter that benchmarks/metrics.py
+# compares dbkeeper with. 'apt-get download' + 'dpkg -x' unpack each into
+# .tools/deb/PACKAGE/ (git-ignored); their programs run from .tools/deb/PACKAGE/usr/bin/.
+#
 # Another apt or dpkg process (unattended-upgrades, a second terminal) may hold the
 # package locks: each apt-get waits for them up to APT_LOCK_TIMEOUT seconds (default
 # 300) in all, then fails with apt's own message. Packages already installed are never
@@ -21,6 +27,13 @@ need /usr/lib/postgresql/15/bin/postgres postgresql-15
 need pg_dump postgresql-client-15
 need mariadbd mariadb-server
 need mariadb mariadb-client
+
+tools=$(cd "$(dirname "$0")/.." && pwd)/.tools/deb
+unpack=()
+extracted() { [ -x "$tools/$2/usr/bin/$1" ] || unpack+=("$2"); }
+extracted promtool prometheus
+extracted prometheus-postgres-exporter prometheus-postgres-exporter
+extracted prometheus-mysqld-exporter prometheus-mysqld-exporter
 
 # apt-get ARGS..., waiting for another process's locks until $deadline. DPkg::Lock::Timeout
 # covers dpkg's frontend lock; 'apt-get update' does not wait for the package lists' lock
@@ -63,11 +76,38 @@ stop_started_servers() {
   done
 }
 
+# Download each package of $unpack (without its dependencies: the three are static Go
+# programs) into a temporary directory and extract it into $tools/PACKAGE; an extraction
+# that fails half-way leaves no PACKAGE directory behind, so the next run tries again.
+unpack_packages() {
+  local package
+  downloads=$(mktemp -d)
+  trap 'rm -rf "$downloads"' EXIT
+  # As root, apt downloads as the unprivileged _apt user, who cannot write into mktemp's directory.
+  (cd "$downloads" && apt_get download -qq -o APT::Sandbox::User=root "${unpack[@]}" >/dev/null)
+  mkdir -p "$tools"
+  for package in "${unpack[@]}"; do
+    rm -rf "$tools/$package" "$tools/$package.partial"
+    dpkg -x "$downloads/${package}"_*.deb "$tools/$package.partial"
+    mv "$tools/$package.partial" "$tools/$package"
+  done
+}
+
+export DEBIAN_FRONTEND=noninteractive
+deadline=$((SECONDS + lock_timeout))
+lists_updated=false
 if [ ${#want[@]} -gt 0 ]; then
   echo "installing Debian packages: ${want[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  deadline=$((SECONDS + lock_timeout))
   apt_get update -qq
+  lists_updated=true
   apt_get install -y -qq --no-install-recommends --no-upgrade "${want[@]}" >/dev/null
   stop_started_servers
+fi
+if [ ${#unpack[@]} -gt 0 ]; then
+  echo "extracting Debian packages into .tools/deb: ${unpack[*]}" >&2
+  # A clean machine's package lists may not know them yet.
+  if ! $lists_updated && ! apt-cache show "${unpack[@]}" >/dev/null 2>&1; then
+    apt_get update -qq
+  fi
+  unpack_packages
 fi
