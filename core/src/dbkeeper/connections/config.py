@@ -22,6 +22,13 @@ Example ``dbkeeper.toml``::
     [drivers.postgresql]              # a driver's options (see `dbkeeper plugins --json`)
     jobs = 4
 
+    [monitoring]                      # dbkeeper metrics (see docs/monitoring.md)
+    deadline = 10                     # seconds a whole scrape of one connection may take
+    listen = "127.0.0.1:9861"         # where `dbkeeper metrics --serve` binds
+
+    [health]                          # dbkeeper health's thresholds
+    long_query_seconds = 30
+
 ``[drivers.NAME]`` holds the options driver *NAME* declares, for every command they apply
 to; a flag on the command line beats them. They are checked against the declarations when
 a backup or restore runs (the plugins are not loaded before).
@@ -39,11 +46,14 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import ConfigError
 from dbkeeper.system.filesystem import local_directory
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.monitoring import HealthThresholds
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -52,7 +62,9 @@ DEFAULT_BACKUP_DIR = "backups"
 DEFAULT_MIGRATIONS_DIR = "migrations"
 DEFAULT_CONNECTION = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
+TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
+DEFAULT_LISTEN_PORT = 9861
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_LISTEN_PORT}"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -66,6 +78,25 @@ class BackupDefaults:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """The ``[monitoring]`` table: what a scrape collects and how it bounds itself.
+
+    ``deadline``: seconds a whole scrape of one connection may take; ``statement_timeout``
+    and ``lock_timeout``: seconds, set on the scrape's session; ``listen``: ``HOST:PORT``
+    of ``dbkeeper metrics --serve``. The others are :class:`~dbkeeper.plugin.MetricsOptions`.
+    """
+
+    table_limit: int = 1000
+    statements: bool = False
+    statements_limit: int = 20
+    query_text: bool = False
+    deadline: float = 10.0
+    statement_timeout: float = 5.0
+    lock_timeout: float = 1.0
+    listen: str = DEFAULT_LISTEN
+
+
+@dataclass(frozen=True)
 class Config:
     """The loaded configuration (empty when there is no file)."""
 
@@ -76,6 +107,16 @@ class Config:
     migration_dirs: dict[str, Path] = field(default_factory=dict)
     driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The ``[drivers.NAME]`` tables: driver name → option name → value, as written."""
+    monitoring: MonitoringSettings = MonitoringSettings()
+    health: dict[str, float] = field(default_factory=dict)
+    """The ``[health]`` table as checked: threshold name → value (the others keep their defaults)."""
+
+    @property
+    def health_thresholds(self) -> HealthThresholds:
+        """The health checks' thresholds: the defaults, overridden by ``[health]``."""
+        from dbkeeper.plugin.monitoring import HealthThresholds
+
+        return HealthThresholds(**self.health)  # type: ignore[arg-type]  # each value's type is checked at load
 
     def connection_url(self, name: str) -> str:
         """The URL of connection *name*, with ``${VAR}`` references substituted."""
@@ -147,6 +188,68 @@ def _known_keys(table: dict[str, Any], known: set[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
+def _number(table: dict[str, Any], key: str, where: str, *, integer: bool = False) -> float | None:
+    """``table[key]`` when it is a non-negative number (an integer when *integer*), else ConfigError."""
+    value = table.get(key)
+    if value is None:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+        kind = "a non-negative integer" if integer else "a non-negative number"
+        raise ConfigError(f"{where}: {key} must be {kind}, not {value!r}")
+    return value
+
+
+def _seconds(table: dict[str, Any], key: str, where: str) -> float | None:
+    """``table[key]`` as seconds, more than 0, else ConfigError; None when absent."""
+    value = _number(table, key, where)
+    if value == 0:
+        raise ConfigError(f"{where}: {key} must be more than 0 seconds")
+    return None if value is None else float(value)
+
+
+def _listen_address(value: str, where: str) -> str:
+    """*value* when it is ``HOST:PORT`` with a port from 1 to 65535, else ConfigError."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'{where}: listen must be "HOST:PORT" (e.g. "{DEFAULT_LISTEN}"), not {value!r}')
+    return value
+
+
+def _monitoring(table: Any, where: str) -> MonitoringSettings:
+    """The ``[monitoring]`` table, every setting checked; unknown keys are errors."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [monitoring] must be a table")
+    defaults = MonitoringSettings()
+    _known_keys(table, set(vars(defaults)), where)
+    integers = {key: _number(table, key, where, integer=True) for key in ("table_limit", "statements_limit")}
+    seconds = {key: _seconds(table, key, where) for key in ("deadline", "statement_timeout", "lock_timeout")}
+    flags = {key: _typed(table, key, bool, where) for key in ("statements", "query_text")}
+    listen = _typed(table, "listen", str, where)
+    given: dict[str, Any] = {**integers, **seconds, **flags, "listen": listen and _listen_address(listen, where)}
+    return MonitoringSettings(**{key: value for key, value in given.items() if value is not None})
+
+
+def _health(table: Any, where: str) -> dict[str, float]:
+    """The ``[health]`` table: known threshold names, numbers of the default's kind, ratios from 0 to 1."""
+    from dbkeeper.plugin.monitoring import HealthThresholds
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [health] must be a table")
+    defaults = vars(HealthThresholds())
+    _known_keys(table, set(defaults), where)
+    checked: dict[str, float] = {}
+    for key in table:
+        integer = isinstance(defaults[key], int)
+        value = _number(table, key, where, integer=integer)
+        if value is None:
+            continue
+        if "ratio" in key and value > 1:
+            raise ConfigError(f"{where}: {key} is a ratio from 0 to 1, not {value!r}")
+        checked[key] = value if integer else float(value)
+    return checked
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """Load the configuration file; without one, an empty configuration."""
     explicit = path or os.environ.get(CONFIG_ENV)
@@ -160,7 +263,7 @@ def load_config(path: Path | str | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
     where = str(file)
-    _known_keys(data, {"backup_dir", "backup", "connections", "drivers"}, where)
+    _known_keys(data, {"backup_dir", "backup", "connections", "drivers", "monitoring", "health"}, where)
     backup_dir = _typed(data, "backup_dir", str, where)
     if backup_dir:
         local_directory(backup_dir, where=f"{where}: backup_dir")
@@ -193,4 +296,6 @@ def load_config(path: Path | str | None = None) -> Config:
         connections=urls,
         migration_dirs=migration_dirs,
         driver_options=drivers,
+        monitoring=_monitoring(data.get("monitoring", {}), f"{where} [monitoring]"),
+        health=_health(data.get("health", {}), f"{where} [health]"),
     )
