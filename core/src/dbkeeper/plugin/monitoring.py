@@ -314,9 +314,12 @@ class MaintenanceRequest:
     """Asks a driver for the maintenance of ``url``.
 
     ``statement_timeout`` bounds the queries that plan; applying a step is bounded by its
-    lock timeout only (a ``VACUUM`` may rightly run for a long time).
+    lock timeout only (a ``VACUUM`` may rightly run for a long time). ``thresholds`` are
+    the health limits a plan measures against (dead-tuple bloat, free space), so that
+    ``optimize`` plans what ``health`` reports.
     """
 
     driver: str
     url: DatabaseURL
     statement_timeout: float = 5.0
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
