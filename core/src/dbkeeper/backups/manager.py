@@ -17,6 +17,7 @@ from typing import Any
 from dbkeeper.backups.manifest import ArtifactRecord, Manifest, Provenance, utc_now
 from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter, SilentReporter
+from dbkeeper.backups.records import VerifyRecord, record_verify
 from dbkeeper.backups.repository import BackupDraft, Entry, Repository, Status, open_artifact
 from dbkeeper.backups.retention import Decision, Policy, decide
 from dbkeeper.connections.urls import DatabaseURL
@@ -273,12 +274,18 @@ class BackupManager:
         """Check stored bytes against the manifest; *deep* also reads the database inside.
 
         A backup whose manifest is sound but whose stored files are missing or of the wrong
-        size is reported without reading anything.
+        size is reported without reading anything. The result is recorded beside the backup
+        (:func:`~dbkeeper.backups.records.record_verify`), for ``dbkeeper metrics``.
         """
         with self.repository.reading(ref) as entry:
             if entry.status is Status.DAMAGED and entry.manifest is not None and entry.problem:
-                return VerifyReport(entry.id, deep, 0, [entry.problem])
-            return self._verify(self.repository.usable(entry), deep)
+                report = VerifyReport(entry.id, deep, 0, [entry.problem])
+            else:
+                report = self._verify(self.repository.usable(entry), deep)
+            record_verify(
+                entry.path, VerifyRecord(report.ok, deep, utc_now(), report.checked_bytes, tuple(report.problems))
+            )
+            return report
 
     def _verify(self, entry: Entry, deep: bool) -> VerifyReport:
         manifest = entry.manifest

@@ -15,6 +15,7 @@ from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import PrunePlan
+    from dbkeeper.backups.records import VerifyRecord
     from dbkeeper.backups.repository import Entry
 
 
@@ -137,8 +138,12 @@ def _row(entry: Entry) -> list[str]:
 @global_flags
 @pass_app
 def show_backup(app: App, backup_id: str, directory: Path | None, json_output: bool) -> None:
-    """Show the manifest of BACKUP_ID (an id, a unique prefix, or 'latest')."""
-    data = app.backups(directory).get(backup_id).to_dict()
+    """Show the manifest of BACKUP_ID (an id, a unique prefix, or 'latest'), and its last verify."""
+    from dbkeeper.backups.records import last_verify
+
+    entry = app.backups(directory).repository.complete(backup_id)
+    assert entry.manifest is not None
+    data = entry.manifest.to_dict()
     if json_output:
         emit_json(data)
         return
@@ -163,8 +168,20 @@ def show_backup(app: App, backup_id: str, directory: Path | None, json_output: b
         for stage in artifact["stages"]:
             if "digest" in stage:
                 click.echo(f"{stage['name']:16} {stage['digest']}")
+    click.echo(f"{'last verify':16} {_verify_summary(last_verify(entry.path))}")
     click.echo("rows")
     print_table(["  TABLE", "ROWS"], [[f"  {t}", n] for t, n in sorted(data["row_counts"].items())])
+
+
+def _verify_summary(record: VerifyRecord | None) -> str:
+    """``ok (deep) at 2026-…Z, 1.2 MB checked``, ``failed at …: <first problem>``, or ``never``."""
+    if record is None:
+        return "never"
+    how = " (deep)" if record.deep else ""
+    when = f"{record.at:%Y-%m-%d %H:%M:%S}Z"
+    if record.ok:
+        return f"ok{how} at {when}, {human_bytes(record.checked_bytes)} checked"
+    return f"failed{how} at {when}: {record.problems[0] if record.problems else 'no detail recorded'}"
 
 
 @backups.command("delete")
