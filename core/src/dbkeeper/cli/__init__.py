@@ -18,6 +18,7 @@ from dbkeeper.cli.connection_commands import connections, query
 from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.output import show_notes
 from dbkeeper.cli.plugin_commands import plugins
+from dbkeeper.cli.top_command import top
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.system import interrupts
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) 
     ctx.obj = App(config_path=config_path, quiet=quiet, debug=debug)
 
 
-for command in (backup, backups, verify, restore, prune, migrate, connections, query, plugins):
+for command in (backup, backups, verify, restore, prune, migrate, connections, query, plugins, top):
     cli.add_command(command)
 
 
