@@ -6,9 +6,13 @@ Data goes to stdout, notes and progress to stderr. Exit status: 0 success, 1 err
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -45,9 +49,17 @@ for command in (backup, backups, verify, restore, prune, migrate, connections, q
     cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and exit with its status; errors are one line unless --debug."""
-    args = sys.argv[1:] if argv is None else argv
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI and end the process with its status; errors are one line unless --debug."""
+    try:
+        _run(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:
+        _exit(exc.code)
+    _exit(0)
+
+
+def _run(args: list[str]) -> None:
+    """Run the command in *args*; every outcome raises SystemExit with the exit status."""
     debug = "--debug" in args
     show_notes()  # drivers' notes (dbkeeper.plugin.note) as 'note: …' lines on stderr
     interrupts.install()  # SIGTERM unwinds like Ctrl-C (partial files are cleaned up), held while a restore commits
@@ -74,3 +86,26 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _exit(code: object) -> NoReturn:
+    """End the process with *code* as :func:`sys.exit` would, without tearing the interpreter down.
+
+    Everything a command writes is on disk (fsynced) before it returns; what is left is
+    Python's finalisation of every imported module, which costs a backup 10 to 30 ms (psycopg
+    most). So: wait for any thread still running, run the ``atexit`` handlers (logging's
+    flush, temporary directories' cleanup), flush stdout and stderr, then ``os._exit``.
+    """
+    status = code if isinstance(code, int) else 0 if code is None else 1
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: Python itself exits 120 when stdout cannot be flushed
+            status = status or 120
+    os._exit(status)
