@@ -208,12 +208,13 @@ def _seconds(table: dict[str, Any], key: str, where: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _listen_address(value: str, where: str) -> str:
-    """*value* when it is ``HOST:PORT`` with a port from 1 to 65535, else ConfigError."""
+def listen_address(value: str, where: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``; ConfigError naming *where* otherwise."""
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f'{where}: listen must be "HOST:PORT" (e.g. "{DEFAULT_LISTEN}"), not {value!r}')
-    return value
+    return host, int(port)
 
 
 def _monitoring(table: Any, where: str) -> MonitoringSettings:
@@ -226,7 +227,9 @@ def _monitoring(table: Any, where: str) -> MonitoringSettings:
     seconds = {key: _seconds(table, key, where) for key in ("deadline", "statement_timeout", "lock_timeout")}
     flags = {key: _typed(table, key, bool, where) for key in ("statements", "query_text")}
     listen = _typed(table, "listen", str, where)
-    given: dict[str, Any] = {**integers, **seconds, **flags, "listen": listen and _listen_address(listen, where)}
+    if listen is not None:
+        listen_address(listen, where)
+    given: dict[str, Any] = {**integers, **seconds, **flags, "listen": listen}
     return MonitoringSettings(**{key: value for key, value in given.items() if value is not None})
 
 

@@ -1,0 +1,247 @@
+"""One scrape of one connection: the driver's collectors, dbkeeper's own knowledge, self-metrics.
+
+:class:`DatabaseMonitor` resolves a connection to its driver, asks it for one scrape
+(``Driver.collect_metrics``) bounded by ``[monitoring]``'s deadline, adds what only
+dbkeeper knows (backups, migrations: :mod:`dbkeeper.monitoring.knowledge`) and returns a
+:class:`DatabaseMetrics`. A database that is down, or a scrape that overruns its
+deadline, is ``up 0`` and a note with the reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from dbkeeper.connections.config import DATABASE_URL_ENV, DEFAULT_CONNECTION, Config, load_config
+from dbkeeper.connections.urls import DatabaseURL, error_line, redact
+from dbkeeper.errors import DbkeeperError
+from dbkeeper.monitoring.knowledge import backup_samples, migration_samples
+from dbkeeper.plugin.monitoring import CollectorResult, Collectors, Deadline, MetricsOptions, MetricsRequest, Sample
+from dbkeeper.system.notes import note
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.manager import Plugins
+
+CONNECTION_LABEL = "connection"
+"""The label the core puts on every sample: the configured connection's name, or ``default``."""
+DEADLINE_GRACE = 1.0
+"""Seconds the core waits past the deadline for a driver to return before it reports ``up 0``."""
+CONCURRENT_SCRAPES = 4
+"""At most this many connections are scraped at once by :meth:`DatabaseMonitor.scrape_all`."""
+
+T = TypeVar("T")
+
+
+class DeadlineExceeded(DbkeeperError):
+    """A scrape did not finish within its deadline (plus :data:`DEADLINE_GRACE`)."""
+
+
+@dataclass(frozen=True)
+class DatabaseMetrics:
+    """The result of one scrape of one connection.
+
+    ``up`` is whether the database answered; ``reason`` says why not (one line, no
+    password). ``collectors`` holds the driver's collectors, then dbkeeper's own
+    (``backups``, ``migrations``), each with its samples, success and duration.
+    """
+
+    connection: str
+    driver: str
+    up: bool
+    collectors: tuple[CollectorResult, ...]
+    duration_seconds: float
+    reason: str | None = None
+
+    def samples(self) -> list[Sample]:
+        """Every sample, self-metrics first, each labelled with the connection."""
+        own = [
+            Sample("up", "gauge", "Whether the database answered the last scrape (1) or not (0).", float(self.up)),
+            Sample("scrape_duration", "gauge", "How long the last scrape took.", self.duration_seconds, "seconds"),
+        ]
+        for result in self.collectors:
+            labels = {"collector": result.name}
+            own.append(
+                Sample(
+                    "scrape_collector_success",
+                    "gauge",
+                    "Whether a collector of the last scrape succeeded (1) or failed (0).",
+                    float(result.success),
+                    labels=labels,
+                )
+            )
+            own.append(
+                Sample(
+                    "scrape_collector_duration",
+                    "gauge",
+                    "How long a collector of the last scrape took.",
+                    result.duration_seconds,
+                    "seconds",
+                    labels,
+                )
+            )
+        collected = [sample for result in self.collectors for sample in result.samples]
+        return [self._labelled(sample) for sample in own + collected]
+
+    def _labelled(self, sample: Sample) -> Sample:
+        labels = {key: value for key, value in sample.labels.items() if key != CONNECTION_LABEL}
+        return replace(sample, labels={CONNECTION_LABEL: self.connection, **labels})
+
+    def failed_collectors(self) -> list[CollectorResult]:
+        """The collectors that failed, with their reasons."""
+        return [result for result in self.collectors if not result.success]
+
+
+def run_within(seconds: float, work: Callable[[], T]) -> T:
+    """*work*'s result, or :class:`DeadlineExceeded` when it has not returned after *seconds*.
+
+    It runs on a daemon thread, so a driver stuck in a system call cannot hold the caller
+    (or the process's exit) past the deadline; the thread ends when the call returns.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="dbkeeper-scrape", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise DeadlineExceeded(f"the scrape did not finish within {seconds:g} s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+class DatabaseMonitor:
+    """Scrapes the connections of a configuration (``dbkeeper.toml``, ``DATABASE_URL``).
+
+    *config* defaults to the loaded ``dbkeeper.toml``; *plugins* to every installed plugin.
+    """
+
+    def __init__(self, config: Config | None = None, *, plugins: Plugins | None = None) -> None:
+        self.config = config if config is not None else load_config()
+        self.settings = self.config.monitoring
+        self._given_plugins = plugins
+
+    @cached_property
+    def plugins(self) -> Plugins:
+        """The plugins, loaded on first use."""
+        if self._given_plugins is not None:
+            return self._given_plugins
+        from dbkeeper.plugin.manager import load_plugins
+
+        return load_plugins()
+
+    def targets(self) -> list[str]:
+        """The connections ``scrape_all`` scrapes: every configured name, and ``default`` for ``DATABASE_URL``.
+
+        ``DATABASE_URL`` is scraped as ``default`` unless a connection of that name is configured.
+        """
+        names = sorted(self.config.connections)
+        if os.environ.get(DATABASE_URL_ENV) and DEFAULT_CONNECTION not in names:
+            names.append(DEFAULT_CONNECTION)
+        return names
+
+    def _resolve(self, connection: str | None) -> tuple[str, str]:
+        """``(label, url)`` of a name, a URL, or nothing (``DATABASE_URL``, then ``default``)."""
+        if connection == DEFAULT_CONNECTION and DEFAULT_CONNECTION not in self.config.connections:
+            connection = None
+        shown, url = self.config.resolve(connection)
+        return (shown if shown in self.config.connections else DEFAULT_CONNECTION), url
+
+    def scrape(self, connection: str | None = None) -> DatabaseMetrics:
+        """Scrape *connection* (a configured name or a URL; default: ``DATABASE_URL``, then ``default``).
+
+        Raises :class:`~dbkeeper.errors.ConfigError` for a name that is not configured;
+        anything that goes wrong after that is ``up 0`` with the reason.
+        """
+        label, url_text = self._resolve(connection)
+        started = time.monotonic()
+        try:
+            url = DatabaseURL.parse(url_text)
+            driver_name = self.plugins.driver_for(url).name
+        except DbkeeperError as exc:
+            return self._down(label, "", started, redact(str(exc)), [])
+        database = self._scrape_database(label, url, driver_name, started)
+        own = self._knowledge(label, url, database.up)
+        return replace(
+            database, collectors=database.collectors + tuple(own), duration_seconds=time.monotonic() - started
+        )
+
+    def _scrape_database(self, label: str, url: DatabaseURL, driver_name: str, started: float) -> DatabaseMetrics:
+        """The driver's part of the scrape, bounded by the deadline."""
+        settings = self.settings
+        deadline = Deadline(settings.deadline)
+        request = MetricsRequest(
+            driver=driver_name,
+            url=url,
+            deadline=deadline,
+            statement_timeout=settings.statement_timeout,
+            lock_timeout=settings.lock_timeout,
+            options=MetricsOptions(
+                settings.table_limit, settings.statements, settings.statements_limit, settings.query_text
+            ),
+        )
+        driver = self.plugins.driver_for(url)
+        try:
+            results = run_within(settings.deadline + DEADLINE_GRACE, lambda: driver.collect_metrics(request))
+        except DbkeeperError as exc:
+            return self._down(label, driver_name, started, redact(str(exc)), [])
+        except Exception as exc:  # a driver's bug must not take the scrape (or the server) down
+            return self._down(
+                label, driver_name, started, f"the {driver_name} driver failed: {error_line(exc, with_type=True)}", []
+            )
+        return DatabaseMetrics(label, driver_name, True, tuple(results), time.monotonic() - started)
+
+    def _down(
+        self, label: str, driver: str, started: float, reason: str, collectors: list[CollectorResult]
+    ) -> DatabaseMetrics:
+        note(f"{label}: down: {reason}")
+        return DatabaseMetrics(label, driver, False, tuple(collectors), time.monotonic() - started, reason)
+
+    def _knowledge(self, label: str, url: DatabaseURL, up: bool) -> list[CollectorResult]:
+        """The collectors only dbkeeper has: the backups of this database, and its migrations when it is up."""
+        collectors = Collectors(Deadline(self.settings.deadline))
+        backups = self.config.backup_directory(None)
+        collectors.run("backups", lambda: backup_samples(Path(backups), url))
+        migrations = self.config.migration_dirs.get(label)
+        if up and migrations is not None and migrations.is_dir():
+            collectors.run(
+                "migrations",
+                lambda: run_within(self.settings.deadline, lambda: migration_samples(url, migrations, self.plugins)),
+            )
+        return collectors.results()
+
+    def scrape_all(self, connections: Iterable[str] | None = None) -> list[DatabaseMetrics]:
+        """Scrape every connection of :meth:`targets` (or *connections*), several at once.
+
+        At most :data:`CONCURRENT_SCRAPES` run at the same time; a connection that cannot
+        be resolved (an unset ``${VAR}``) is ``up 0`` with the reason.
+        """
+        names = list(self.targets() if connections is None else connections)
+        with ThreadPoolExecutor(max_workers=max(1, min(CONCURRENT_SCRAPES, len(names)))) as pool:
+            return list(pool.map(self._scrape_or_down, names))
+
+    def _scrape_or_down(self, name: str) -> DatabaseMetrics:
+        try:
+            return self.scrape(name)
+        except DbkeeperError as exc:  # an unset ${VAR}, a bad URL in the file: this connection only
+            return self._down(name, "", time.monotonic(), redact(str(exc)), [])
+
+
+def monitor_database(
+    connection: str | None = None, *, config: Config | None = None, plugins: Plugins | None = None
+) -> DatabaseMetrics:
+    """Scrape *connection* (a configured name or a URL) once; see :meth:`DatabaseMonitor.scrape`."""
+    return DatabaseMonitor(config, plugins=plugins).scrape(connection)
