@@ -112,8 +112,8 @@ def assert_one_line_error(run: Run, *fragments: str) -> None:
 
 
 def artifact_of(backups: Path, backup_id: str) -> Path:
-    """The single artifact file of a backup."""
-    (artifact,) = [p for p in (backups / backup_id).iterdir() if p.name != "manifest.json"]
+    """The single artifact file of a backup (not its manifest, nor its ``.records`` directory)."""
+    (artifact,) = [p for p in (backups / backup_id).iterdir() if p.name != "manifest.json" and p.name[0] != "."]
     return artifact
 
 
