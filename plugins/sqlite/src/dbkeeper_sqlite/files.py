@@ -34,13 +34,14 @@ def require_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def opened(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
-    """An autocommit connection to the file at *path*, closed afterwards; never creates it when *readonly*."""
+def opened(path: Path, *, readonly: bool = False, timeout: float = BUSY_TIMEOUT) -> Iterator[sqlite3.Connection]:
+    """An autocommit connection to the file at *path*, closed afterwards; never creates it when *readonly*.
+
+    *timeout*: seconds to wait for another connection's lock before a statement fails as busy.
+    """
     target = f"{path.resolve().as_uri()}?mode=ro" if readonly else str(path)
     try:
-        conn = sqlite3.connect(
-            target, uri=readonly, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
-        )
+        conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=False, timeout=timeout)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open SQLite database {path}: {exc}") from None
     try:
@@ -96,6 +97,11 @@ def integrity_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
         results = [row[0] for row in conn.execute(f"PRAGMA {pragma}(20)")]
     except sqlite3.DatabaseError as exc:
         return [f"{pragma} failed: {exc}"]
+    return check_results(pragma, results)
+
+
+def check_results(pragma: str, results: list[str]) -> list[str]:
+    """The problems in what ``PRAGMA quick_check``/``integrity_check`` returned (nothing for ``ok``)."""
     if results == ["ok"]:
         return []
     lines = [line.strip() for result in results for line in result.splitlines()]  # one problem per line

@@ -13,15 +13,23 @@ from typing import TYPE_CHECKING
 from dbkeeper.plugin import (
     TARGET_ELSEWHERE,
     BackupContents,
+    CollectorResult,
     ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
+    HealthCheck,
+    HealthRequest,
     InspectRequest,
+    Maintenance,
+    MaintenanceRequest,
+    MetricsRequest,
     MigrateRequest,
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
+    Session,
+    SessionsRequest,
     hookimpl,
     writing,
 )
@@ -111,3 +119,33 @@ def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
     from dbkeeper_sqlite.migrations import SqliteMigrations  # imports SQLAlchemy: only when migrating
 
     return SqliteMigrations()
+
+
+@hookimpl
+def dbkeeper_collect_metrics(request: MetricsRequest) -> list[CollectorResult]:
+    """The file's sizes, pages, journal mode, per-table bytes and statistics, read-only."""
+    from dbkeeper_sqlite.metrics import collect
+
+    return collect(request)
+
+
+@hookimpl
+def dbkeeper_check_health(request: HealthRequest) -> list[HealthCheck]:
+    """quick_check, free space, statistics, foreign keys and indexes, read-only."""
+    from dbkeeper_sqlite.health import check
+
+    return check(request)
+
+
+@hookimpl
+def dbkeeper_sessions(request: SessionsRequest) -> list[Session]:
+    """SQLite has no server and no sessions to list."""
+    return []
+
+
+@hookimpl
+def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
+    """ANALYZE where statistics are missing or stale, VACUUM or incremental_vacuum where pages are free."""
+    from dbkeeper_sqlite.maintenance import maintenance
+
+    return maintenance(request)
