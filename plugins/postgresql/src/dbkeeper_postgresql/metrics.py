@@ -74,8 +74,8 @@ class Scrape:
 
         return bounded
 
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        """Every row of *sql*."""
+    def rows(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
+        """Every row of *sql* (with *params*, ``%`` is written ``%%``)."""
         return self.connection.execute(sql, params).fetchall()
 
     def collectors(self) -> list[tuple[str, Callable[[], Iterable[Sample]]]]:

@@ -3,7 +3,9 @@
 URLs: ``postgresql://user:password@host:port/database?sslmode=require`` (also
 ``postgres://`` and ``postgresql+psycopg://``; a unix socket with ``?host=/run/postgresql``).
 Formats: ``custom`` (default, a pg_dump archive) and ``sql`` (a plain script for psql).
-Options: ``jobs`` for dumps; ``jobs``, ``tables`` and ``schemas`` for restores.
+Options: ``jobs`` for dumps; ``jobs``, ``tables`` and ``schemas`` for restores. Monitoring: metrics,
+health checks, sessions and maintenance (VACUUM, ANALYZE, REINDEX CONCURRENTLY) on one bounded
+connection each.
 """
 
 from __future__ import annotations
@@ -13,15 +15,23 @@ from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
     BackupContents,
+    CollectorResult,
     ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
+    HealthCheck,
+    HealthRequest,
     InspectRequest,
+    Maintenance,
+    MaintenanceRequest,
+    MetricsRequest,
     MigrateRequest,
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
+    Session,
+    SessionsRequest,
     hookimpl,
 )
 from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
@@ -84,3 +94,35 @@ def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
     from dbkeeper_postgresql.migrations import PostgresMigrations  # imports SQLAlchemy: only when migrating
 
     return PostgresMigrations()
+
+
+@hookimpl
+def dbkeeper_collect_metrics(request: MetricsRequest) -> list[CollectorResult]:
+    """One scrape on one bounded connection: the collectors of docs/postgresql.md, each isolated."""
+    from dbkeeper_postgresql.metrics import collect
+
+    return collect(request)
+
+
+@hookimpl
+def dbkeeper_check_health(request: HealthRequest) -> list[HealthCheck]:
+    """PgHero's checks, read only, on one bounded connection."""
+    from dbkeeper_postgresql.health import check
+
+    return check(request)
+
+
+@hookimpl
+def dbkeeper_sessions(request: SessionsRequest) -> list[Session]:
+    """pg_stat_activity's client sessions but our own, with waits and blocking sessions."""
+    from dbkeeper_postgresql.sessions import sessions
+
+    return sessions(request)
+
+
+@hookimpl
+def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
+    """VACUUM (ANALYZE), ANALYZE, REINDEX INDEX CONCURRENTLY and, when bloat is heavy, VACUUM FULL."""
+    from dbkeeper_postgresql.maintenance import PostgresMaintenance
+
+    return PostgresMaintenance.open(request)
