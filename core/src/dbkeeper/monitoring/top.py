@@ -272,13 +272,16 @@ class View:
         if self.current.down or not (now or self.previous):
             return None
         grid = Table.grid(padding=(0, 4))
-        grid.add_row(_pairs("rate", "per second", self._rate_rows()), _pairs("now", "value", now))
+        grid.add_row(_pairs("rate", "per second", self.rate_rows()), _pairs("now", "value", now))
         return grid
 
-    def _rate_rows(self) -> list[tuple[str, str]]:
+    def rate_rows(self) -> list[tuple[str, str]]:
+        """The counters that moved since the last reading; the others are only counted."""
         if self.previous is None or self.previous.down:
             return [("(after the next reading)", "")]
-        return [(rate.name, f"{rate.per_second:,.1f}") for rate in self.last_rates] or [("(no counters)", "")]
+        moving = [(rate.name, f"{rate.per_second:,.1f}") for rate in self.last_rates if rate.per_second]
+        still = len(self.last_rates) - len(moving)
+        return moving + ([(f"(unchanged: {still})", "")] if still or not moving else [])
 
     def _sessions(self, room: int) -> RenderableType:
         from rich.table import Table
@@ -320,7 +323,7 @@ def _pairs(title: str, heading: str, rows: list[tuple[str, str]]) -> RenderableT
 def _figure_lines(view: View) -> int:
     if view.current is None or view.current.down:
         return 0
-    return max(len(view.last_rates), len(gauges(view.current)))
+    return max(len(view.rate_rows()), len(gauges(view.current)))
 
 
 class Sampler:
