@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from dbkeeper.plugin.contract import (
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.plugin.discovery import distribution_version
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 from dbkeeper.plugin.streams import CHUNK_SIZE, Stage
 from dbkeeper.system import interrupts
@@ -235,7 +235,7 @@ class BackupManager:
                 raise BackupError(f"the {driver.name} driver wrote no artifact (a driver bug)")
             manifest = Manifest(
                 id=draft.id,
-                dbkeeper_version=version("dbkeeper"),
+                dbkeeper_version=distribution_version("dbkeeper"),
                 driver=Provenance(driver.name, driver.provider.distribution, driver.provider.version),
                 engine=result.engine,
                 engine_version=result.engine_version,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -42,6 +41,7 @@ from dbkeeper.plugin.contract import (
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.plugin.discovery import distribution_version, entry_points
 from dbkeeper.plugin.monitoring import (
     CollectorResult,
     HealthCheck,
@@ -367,13 +367,6 @@ def _disabled() -> set[str]:
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
 
 
-def _distribution_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _loaded(plugin: object) -> Callable[[], object]:
     """A loader for a plugin that is already loaded: it returns *plugin*."""
     return lambda: plugin
@@ -391,18 +384,17 @@ def load_plugins(
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    records = [PluginRecord(BUILTIN, BUILTIN, _distribution_version(BUILTIN), stages)]
+    records = [PluginRecord(BUILTIN, BUILTIN, distribution_version(BUILTIN), stages)]
     pm.register(stages, name=BUILTIN)
     failures: list[PluginFailure] = []
     disabled = _disabled()
 
     candidates: list[tuple[str, str, str, Callable[[], object]]] = []
     if entry_points_group:
-        for ep in entry_points(group=entry_points_group):
-            dist = ep.dist.name if ep.dist else ep.name
-            if ep.name in disabled or dist in disabled:
+        for ep in entry_points(entry_points_group):
+            if ep.name in disabled or ep.distribution in disabled:
                 continue
-            candidates.append((ep.name, dist, ep.dist.version if ep.dist else "unknown", ep.load))
+            candidates.append((ep.name, ep.distribution, ep.version, ep.load))
     candidates.extend((name, name, "unknown", _loaded(module)) for name, module in extra)
 
     for name, dist, ver, load in candidates:
