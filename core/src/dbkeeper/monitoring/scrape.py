@@ -66,16 +66,16 @@ class DatabaseMetrics:
             Sample("scrape_duration", "gauge", "How long the last scrape took.", self.duration_seconds, "seconds"),
         ]
         for result in self.collectors:
-            labels = {"collector": result.name}
             own.append(
                 Sample(
                     "scrape_collector_success",
                     "gauge",
                     "Whether a collector of the last scrape succeeded (1) or failed (0).",
                     float(result.success),
-                    labels=labels,
+                    labels={"collector": result.name},
                 )
             )
+        for result in self.collectors:
             own.append(
                 Sample(
                     "scrape_collector_duration",
@@ -83,7 +83,7 @@ class DatabaseMetrics:
                     "How long a collector of the last scrape took.",
                     result.duration_seconds,
                     "seconds",
-                    labels,
+                    {"collector": result.name},
                 )
             )
         collected = [sample for result in self.collectors for sample in result.samples]
