@@ -17,15 +17,23 @@ from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
     BackupContents,
+    CollectorResult,
     ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
+    HealthCheck,
+    HealthRequest,
     InspectRequest,
+    Maintenance,
+    MaintenanceRequest,
+    MetricsRequest,
     MigrateRequest,
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
+    Session,
+    SessionsRequest,
     hookimpl,
 )
 from dbkeeper_mysql.options import MysqlOptions
@@ -103,3 +111,40 @@ def dbkeeper_migrate(request: MigrateRequest) -> MigrationDialect:
     from dbkeeper_mysql.migrations import MysqlMigrations  # imports SQLAlchemy: only when migrating
 
     return MysqlMigrations()
+
+
+@hookimpl
+def dbkeeper_collect_metrics(request: MetricsRequest) -> list[CollectorResult]:
+    """One scrape on one bounded connection: status counters, activity, table sizes, replication."""
+    from dbkeeper_mysql import metrics
+
+    return metrics.collect(request)
+
+
+@hookimpl
+def dbkeeper_check_health(request: HealthRequest) -> list[HealthCheck]:
+    """Buffer pool, connections, long and blocked sessions, indexes, free space, keys, replica lag."""
+    from dbkeeper_mysql import health
+
+    return health.check(request)
+
+
+@hookimpl
+def dbkeeper_sessions(request: SessionsRequest) -> list[Session]:
+    """The process list (not this connection), with InnoDB's transactions and lock waits."""
+    from dbkeeper_mysql import activity
+    from dbkeeper_mysql.bounded import open_probe
+
+    remaining = request.deadline.remaining()
+    with open_probe(
+        request.url, within=remaining, statement_timeout=request.statement_timeout, lock_timeout=1
+    ) as probe:
+        return activity.sessions(probe)
+
+
+@hookimpl
+def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
+    """``ANALYZE TABLE`` where statistics are older than the rows, ``OPTIMIZE TABLE`` where much space is free."""
+    from dbkeeper_mysql.maintenance import MysqlMaintenance
+
+    return MysqlMaintenance.open(request)

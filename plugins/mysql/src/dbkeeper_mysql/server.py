@@ -55,12 +55,13 @@ class Timeouts:
     server that accepts the connection and never answers is given up on after it.
     ``read``/``write``: for any one wait on an established connection (a query's answer, a
     full send buffer). ``lock_wait``: the ``lock_wait_timeout`` a restore's swap waits for
-    the target's tables (see :mod:`dbkeeper_mysql.restore`).
+    the target's tables (see :mod:`dbkeeper_mysql.restore`). Whole seconds from a URL; the
+    monitoring connection's are fractions of its deadline (see :mod:`dbkeeper_mysql.bounded`).
     """
 
-    connect: int = 10
-    read: int = 600
-    write: int = 600
+    connect: float = 10
+    read: float = 600
+    write: float = 600
     lock_wait: int = 60
 
     @classmethod
@@ -298,7 +299,7 @@ def connect_failure(target: ServerTarget, reason: str, *, timed_out: bool = Fals
     """
     if timed_out:
         reason = (
-            f"no answer within {target.timeouts.connect} s (connect_timeout; the server accepts no connection or "
+            f"no answer within {target.timeouts.connect:g} s (connect_timeout; the server accepts no connection or "
             "never answers — check the host and port, or raise ?connect_timeout= in the URL)"
         )
     return DatabaseError(f"cannot connect to {target}: {reason}")
