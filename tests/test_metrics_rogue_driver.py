@@ -37,7 +37,8 @@ ROGUE_DRIVER = """
         samples = (
             _good(),
             Sample("rogue widgets", "gauge", "A space in the name.", 1.0),
-            Sample("rogue_widgets", "counter", "The same family as another type.", 1.0),
+            Sample("rogue_events", "counter", "Events.", 7.0),
+            Sample("rogue_events_total", "gauge", "The same family as another type.", 1.0),
             Sample("rogue_queue", "gauge", "Queued.", 1.0, labels={"queue": "a"}),
             Sample("rogue_queue", "gauge", "Queued.", 2.0, labels={"queue": "a"}),
             Sample("rogue_labels", "gauge", "A bad label name.", 1.0, labels={"bad-label": "x"}),
@@ -81,11 +82,12 @@ def test_samples_prometheus_would_refuse_are_dropped_with_a_note(rogue_site: Pat
     check_metrics(run.out)
     assert 'dbkeeper_rogue_widgets{connection="default"} 3.0' in run.out
     assert 'dbkeeper_rogue_queue{connection="default",queue="a"} 1.0' in run.out
+    assert 'dbkeeper_rogue_events_total{connection="default"} 7.0' in run.out
     assert 'dbkeeper_rogue_owner{connection="default"} 1.0' in run.out, "the core's connection label wins"
     assert "forged" not in run.out
     for dropped in (
         "dbkeeper_rogue widgets",
-        "dbkeeper_rogue_widgets_total",
+        "dbkeeper_rogue_events_total",
         "dbkeeper_rogue_queue",
         "dbkeeper_rogue_labels",
     ):
