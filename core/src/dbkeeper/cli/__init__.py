@@ -19,6 +19,7 @@ import click
 from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
+from dbkeeper.cli.health_commands import health, optimize
 from dbkeeper.cli.metrics_commands import metrics
 from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.output import show_notes
@@ -46,7 +47,21 @@ def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) 
     ctx.obj = App(config_path=config_path, quiet=quiet, debug=debug)
 
 
-for command in (backup, backups, verify, restore, prune, migrate, connections, query, plugins, metrics, top):
+for command in (
+    backup,
+    backups,
+    verify,
+    restore,
+    prune,
+    migrate,
+    connections,
+    query,
+    plugins,
+    metrics,
+    top,
+    health,
+    optimize,
+):
     cli.add_command(command)
 
 
