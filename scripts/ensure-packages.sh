@@ -23,6 +23,7 @@ need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || want+=("${@:2}"); }
 need sqlite3 sqlite3
 need zstd zstd
 need jq jq # the docs' checked examples of reading a manifest by hand
+need tmux tmux # tests/test_top.py drives dbkeeper top in a real terminal
 need /usr/lib/postgresql/15/bin/postgres postgresql-15
 need pg_dump postgresql-client-15
 need mariadbd mariadb-server

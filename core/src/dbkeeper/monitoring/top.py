@@ -279,9 +279,11 @@ class View:
         """The counters that moved since the last reading; the others are only counted."""
         if self.previous is None or self.previous.down:
             return [("(after the next reading)", "")]
+        if not self.last_rates:
+            return [("(no counters)", "")]
         moving = [(rate.name, f"{rate.per_second:,.1f}") for rate in self.last_rates if rate.per_second]
         still = len(self.last_rates) - len(moving)
-        return moving + ([(f"(unchanged: {still})", "")] if still or not moving else [])
+        return moving + ([(f"(unchanged: {still})", "")] if still else [])
 
     def _sessions(self, room: int) -> RenderableType:
         from rich.table import Table
