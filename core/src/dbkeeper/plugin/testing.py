@@ -34,6 +34,7 @@ own test suite.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import stat
 from collections.abc import Callable
 from decimal import Decimal
@@ -44,8 +45,9 @@ import pytest
 
 from dbkeeper.backups.manager import BackupManager
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import IntegrityError, TargetNotEmptyError
+from dbkeeper.errors import DatabaseError, IntegrityError, TargetNotEmptyError
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
+from dbkeeper.plugin.monitoring import CollectorResult, Deadline, MetricsRequest, Sample
 
 SKIP_PREFIX = "dbkeeper conformance: "
 """Every skip the kit makes starts with this, so the summary can find them."""
@@ -277,6 +279,97 @@ class DriverConformance:
         assert [s.state for s in manager.status()] == ["applied"]
         assert [r.outcome for r in manager.down()] == ["rolled back"]
         assert [s.state for s in manager.status()] == ["pending"]
+
+    # -- metrics ---------------------------------------------------------------------
+
+    def _scrape(self, driver: Driver, url: str, seconds: float = 60.0) -> list[CollectorResult]:
+        request = MetricsRequest(driver.name, DatabaseURL.parse(url), Deadline(seconds))
+        return driver.collect_metrics(request)
+
+    def test_metrics_follow_the_naming_rules(self, driver: Driver, sample_url: str) -> None:
+        """Sample names, units, types and labels as ``Sample`` says; the exposition parses."""
+        skip_unless(driver.implements("collect_metrics"), f"the {driver.name} driver collects no metrics")
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from dbkeeper.monitoring import DatabaseMetrics
+        from dbkeeper.monitoring.prometheus import exposition
+
+        results = self._scrape(driver, sample_url)
+        names = [result.name for result in results]
+        assert len(names) == len(set(names)), f"collector names repeat: {names}"
+        assert any(result.success for result in results), [(r.name, r.error) for r in results]
+        shapes: dict[str, tuple[str, str, frozenset[str]]] = {}
+        for sample in (sample for result in results for sample in result.samples):
+            _check_sample(driver.name, sample)
+            shape = (sample.type, sample.unit, frozenset(sample.labels))
+            assert shapes.setdefault(sample.name, shape) == shape, f"{sample.name}: type, unit or labels differ"
+        text = exposition([DatabaseMetrics("kit", driver.name, True, tuple(results), 0.0)]).decode()
+        families = [family.name for family in text_string_to_metric_families(text)]
+        assert families and all(name.startswith("dbkeeper_") for name in families), families
+
+    def test_metrics_say_up_for_a_live_database(self, driver: Driver, plugins: Plugins, sample_url: str) -> None:
+        """``monitor_database`` on a live database: ``up`` is 1 and the driver's collectors are there."""
+        skip_unless(driver.implements("collect_metrics"), f"the {driver.name} driver collects no metrics")
+        from dbkeeper.connections.config import Config
+        from dbkeeper.monitoring import monitor_database
+
+        metrics = monitor_database(sample_url, config=Config(), plugins=plugins)
+        assert metrics.up, metrics.reason
+        assert [s.value for s in metrics.samples() if s.name == "up"] == [1.0]
+
+    def test_metrics_collectors_fail_alone_after_the_deadline(self, driver: Driver, sample_url: str) -> None:
+        """A request whose deadline has passed: failed collectors (or DatabaseError), never another exception."""
+        skip_unless(driver.implements("collect_metrics"), f"the {driver.name} driver collects no metrics")
+        try:
+            results = self._scrape(driver, sample_url, seconds=0.0)
+        except DatabaseError:
+            return  # could not even connect in no time: the core reports up 0
+        assert results, "a scrape returns its collectors' results, failed ones included"
+        assert not [r.name for r in results if r.success], "a collector ran after the deadline"
+        assert all(r.error for r in results), "a failed collector says why"
+
+
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SHARED_METRICS = frozenset(
+    {
+        "version",
+        "uptime",
+        "connections",
+        "connections_max",
+        "transactions",
+        "deadlocks",
+        "oldest_transaction_age",
+        "oldest_query_age",
+        "lock_waiting_sessions",
+        "database_size",
+        "table_size",
+        "replication_lag",
+    }
+)
+"""Metric names every engine shares, without an engine prefix (docs/monitoring.md lists them)."""
+UNITS = ("", "seconds", "bytes", "ratio")
+
+
+def _check_sample(driver: str, sample: Sample) -> None:
+    """One sample against the naming rules of :class:`~dbkeeper.plugin.Sample` and Prometheus's."""
+    where = f"sample {sample.name!r}"
+    assert METRIC_NAME.match(sample.name), f"{where}: lower-case letters, digits and _ only"
+    assert sample.name in SHARED_METRICS or sample.name.startswith(f"{driver}_"), (
+        f"{where}: an engine-specific metric starts with '{driver}_' (shared ones: {', '.join(sorted(SHARED_METRICS))})"
+    )
+    assert sample.type in ("gauge", "counter", "info"), f"{where}: type {sample.type!r}"
+    assert sample.unit in UNITS, f"{where}: unit {sample.unit!r} is not a base unit ({', '.join(UNITS[1:])})"
+    suffixes = ("_total", "_info", *(f"_{unit}" for unit in UNITS if unit))
+    assert not sample.name.endswith(suffixes), f"{where}: the core adds the suffixes its type and unit imply"
+    assert sample.help.strip(), f"{where}: no help text"
+    assert "connection" not in sample.labels, f"{where}: the core adds the connection label"
+    assert all(METRIC_NAME.match(label) for label in sample.labels), f"{where}: label names {list(sample.labels)}"
+    if sample.type == "info":
+        assert sample.value == 1 and not sample.unit, f"{where}: an info metric is 1, without a unit"
+    if sample.unit == "ratio":
+        assert 0 <= sample.value <= 1, f"{where}: a ratio is from 0 to 1, not {sample.value}"
+    if sample.type == "counter":
+        assert sample.value >= 0, f"{where}: a counter is never negative"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
