@@ -1,9 +1,9 @@
 """``dbkeeper top`` in a real terminal: tmux runs it in a 160x40 pane, the tests read the screen and type keys.
 
-Each test starts a tmux server of its own (``tmux -L``, a fresh socket name, no
-configuration file) whose pane runs ``dbkeeper top …; echo "top exited $?"; stty -a``: once
-top has quit, the pane shows its exit status and the terminal's settings as top left
-them (canonical mode and echo back on). Waits poll the screen with a generous timeout
+Each test starts a tmux server of its own (``tmux -S``: a fresh socket in the temp dir,
+removed afterwards; no configuration file) whose pane runs ``dbkeeper top …; echo "top
+exited $?"; stty -a``: once top has quit, the pane shows its exit status and the
+terminal's settings as top left them (canonical mode and echo back on). Waits poll the screen with a generous timeout
 and fail with the last screen; nothing is timed.
 """
 
@@ -16,6 +16,7 @@ import shlex
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ class Terminal:
     """A tmux pane running one shell command, on a tmux server of its own."""
 
     def __init__(self, command: str, env: dict[str, str]) -> None:
-        self.socket = f"dbkeeper-top-{os.getpid()}-{next(_sockets)}"
+        self.socket = Path(tempfile.gettempdir()) / f"dbkeeper-top-{os.getpid()}-{next(_sockets)}.tmux"
         self.tmux("new-session", "-d", "-s", "top", "-x", "160", "-y", "40", command, env=env)
         self.tmux("set-option", "-t", "top", "remain-on-exit", "on")
 
@@ -46,7 +47,7 @@ class Terminal:
         tmux = shutil.which("tmux")
         if tmux is None:
             pytest.fail("tmux is not installed: run bash scripts/ensure-packages.sh", pytrace=False)
-        argv = [tmux, "-L", self.socket, "-f", "/dev/null", *args]
+        argv = [tmux, "-S", str(self.socket), "-f", "/dev/null", *args]
         return subprocess.run(argv, env=env, check=True, capture_output=True, text=True, timeout=30).stdout
 
     def screen(self, *, history: bool = False) -> str:
@@ -72,8 +73,9 @@ class Terminal:
         return self.screen(history=True)
 
     def close(self) -> None:
-        """End the tmux server and everything in it."""
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        """End the tmux server and everything in it; remove its socket (tmux leaves it)."""
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True, timeout=30)
+        self.socket.unlink(missing_ok=True)
 
 
 @pytest.fixture
