@@ -247,3 +247,41 @@ def _wait_ready(server: Server) -> None:
         if time.monotonic() > deadline:
             raise ServerError("the server started but does not accept TCP connections on 127.0.0.1")
         time.sleep(0.1)
+
+
+def start_standby(primary: Server) -> Server:
+    """A streaming hot standby of *primary*: ``pg_basebackup -R`` into a fresh temp dir, started on its own port.
+
+    It replicates over the primary's unix socket as the superuser (initdb's ``local
+    replication all trust``); stop it before the primary.
+    """
+    run_as = primary.run_as
+    root = Path(tempfile.mkdtemp(prefix="dbkeeper-pg-standby-"))
+    owner = pwd.getpwnam(SERVER_USER) if run_as else None
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    root.chmod(0o755)
+    server = Server(root, _free_port(), run_as)
+    try:
+        pg_ctl = [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-m", "immediate", "stop"]
+        server.watchdog = start_watchdog(root, server.data_dir / "postmaster.pid", pg_ctl)
+        (root / "socket").mkdir()
+        if owner is not None:
+            os.chown(root / "socket", owner.pw_uid, owner.pw_gid)
+        _run(
+            [*run_as, str(PG_BIN / "pg_basebackup"), "-h", str(primary.socket_dir), "-p", str(primary.port),
+             "-U", SUPERUSER, "-D", str(server.data_dir), "-R", "-X", "stream", "--no-sync"],
+            "pg_basebackup",
+        )  # fmt: skip
+        with (server.data_dir / "postgresql.conf").open("a") as conf_file:
+            conf_file.write(f"port = {server.port}\nunix_socket_directories = '{server.socket_dir}'\n")
+        _run(
+            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-l", str(server.log_file), "-w", "-t", "60",
+             "start"],
+            "pg_ctl start (standby)",
+        )  # fmt: skip
+        _wait_ready(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
