@@ -216,8 +216,8 @@ class HealthChecks:
             "Tables with much free space",
             worst,
             limit,
-            figure=f"tables with at least {tables.FREE_SPACE_MIN_BYTES >> 20} MiB free, "
-            f"{len(wasteful)}, the most {worst:.2f} free",
+            figure=f"{len(wasteful)} table(s) with at least {tables.FREE_SPACE_MIN_BYTES >> 20} MiB free, "
+            f"the most {worst:.2f} free",
             advice="dbkeeper optimize --apply --allow-blocking rebuilds them (OPTIMIZE TABLE), giving the space back.",
             findings=(
                 f"{s.qualified()}: {s.free >> 20} MiB free of {s.total >> 20} MiB ({s.free_ratio:.2f})"

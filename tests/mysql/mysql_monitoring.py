@@ -1,0 +1,104 @@
+"""Helpers for the MySQL/MariaDB monitoring, health and optimize tests: the driver, other sessions, waiting.
+
+Other sessions are real PyMySQL connections to the throwaway server as root over its unix
+socket (they plant the problems: a long query, an open transaction, a lock). A statement
+run on a thread is stopped with ``KILL QUERY`` (the statement only: the session lives on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pymysql
+from mariadb_server import MariaDBServer
+
+from dbkeeper.plugin import DatabaseURL
+from dbkeeper.plugin.manager import Driver, load_plugins
+
+T = TypeVar("T")
+WAIT = 60.0
+"""Seconds a test waits for something to happen, or for a bounded call to end, before failing."""
+INTERRUPTED = 1317
+"""``Query execution was interrupted``: what ``KILL QUERY`` makes a statement raise."""
+
+
+def driver() -> Driver:
+    """The installed MySQL driver, as the core selects it."""
+    return load_plugins().drivers["mysql"]
+
+
+def url(mariadb: MariaDBServer, database: str = "", **query: str) -> DatabaseURL:
+    """A TCP URL for *database* as the test user (every privilege), with *query* parameters."""
+    text = mariadb.url(database)
+    if query:
+        text += "?" + "&".join(f"{key}={value}" for key, value in query.items())
+    return DatabaseURL.parse(text)
+
+
+@contextlib.contextmanager
+def running(mariadb: MariaDBServer, database: str, *statements: str) -> Iterator[pymysql.connections.Connection]:
+    """*statements* run in another session on a thread until the block ends (then killed: the query only)."""
+    connection = mariadb.admin(database)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        except pymysql.MySQLError as exc:
+            if exc.args[0] != INTERRUPTED:
+                failures.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield connection
+    finally:
+        mariadb.execute(f"KILL QUERY {connection.thread_id()}")
+        thread.join(WAIT)
+        connection.close()
+    assert not thread.is_alive(), f"{statements!r} did not end after KILL QUERY"
+    assert not failures, f"{statements!r} failed: {failures[0]}"
+
+
+def thread_state(mariadb: MariaDBServer, session: int) -> tuple[str, int] | None:
+    """The process list's ``(STATE, TIME)`` of *session*, or None when it is gone."""
+    rows = mariadb.execute(f"SELECT COALESCE(STATE, ''), TIME FROM information_schema.PROCESSLIST WHERE ID = {session}")
+    return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
+    """*probe*'s first truthy result, tried until *timeout* s have passed; fails saying *what* never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.2)
+
+
+def finishes(function: Callable[[], T], what: str, timeout: float = WAIT) -> T:
+    """*function*'s result, run on a thread; fails if it is still running after *timeout* s."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function())
+        except BaseException as exc:  # re-raised below, in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{what} still ran after {timeout:g} s"
+    if failure:
+        raise failure[0]
+    return outcome[0]
