@@ -155,9 +155,9 @@ def _apply(
         if step.blocking and not allow_blocking:
             run.results.append(StepResult(step, "not run", NEEDS_ALLOW_BLOCKING))
             continue
+        run.running = step
         if starting is not None:
             starting(index, step)
-        run.running = step
         try:
             outcome = maintenance.apply(step, lock_timeout)
         except DbkeeperError as exc:

@@ -158,6 +158,11 @@ class TableStatistics:
     unanalysed_indexes: tuple[str, ...]
     analysed_rows: int | None
 
+    @property
+    def never_analysed(self) -> bool:
+        """Whether the table has rows and indexes but no statistics (ANALYZE records none for an empty table)."""
+        return bool(self.indexes) and self.rows > 0 and self.analysed_rows is None
+
 
 def _recorded(reader: Reader) -> dict[str, dict[str | None, int]]:
     """``sqlite_stat1``: table → index (None for a table without indexes) → rows when analysed."""

@@ -83,7 +83,7 @@ def free_space(reader: Reader, thresholds: HealthThresholds) -> HealthCheck:
 
 def never_analysed(reader: Reader) -> HealthCheck:
     """Tables with indexes on which ANALYZE never ran: the planner guesses which index to use."""
-    tables = [s for s in statistics(reader, btrees(reader)) if s.indexes and s.analysed_rows is None]
+    tables = [s for s in statistics(reader, btrees(reader)) if s.never_analysed]
     return judge(
         "never_analyzed",
         "Tables never analysed",

@@ -90,8 +90,7 @@ class SqliteMaintenance:
         conn = self._connection()
         conn.execute(f"PRAGMA busy_timeout = {max(0, round(lock_timeout * 1000))}")
         try:
-            for statement in self._planned[step]:
-                conn.execute(statement).fetchall()
+            conn.executescript(";\n".join(self._planned[step]))  # steps every statement to its end
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 detail = f"lock not granted within {lock_timeout:g} s (another connection holds it)"
@@ -123,8 +122,8 @@ def maintenance(request: MaintenanceRequest) -> SqliteMaintenance:
 
 
 def _needs_analyze(stats: TableStatistics) -> bool:
-    if not stats.indexes:
-        return False  # without an index the planner has no choice to make
+    if not stats.indexes or not stats.rows:
+        return False  # without an index the planner has no choice to make; an empty table gets no statistics
     if stats.analysed_rows is None or stats.unanalysed_indexes:
         return True
     return stats.rows >= GROWTH_FACTOR * max(stats.analysed_rows, 1)
