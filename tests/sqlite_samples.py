@@ -57,8 +57,8 @@ def sha256(path: Path) -> str:
 HOLDER = """
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=120)
-conn.execute("BEGIN IMMEDIATE")
-conn.execute("INSERT INTO customer (id, name) VALUES (1000, 'written while locked')")
+conn.execute(f"BEGIN {sys.argv[2]}")
+conn.execute("INSERT INTO customer (name) VALUES ('written while locked')")
 print("locked", flush=True)
 sys.stdin.readline()
 conn.execute("COMMIT")
@@ -67,13 +67,16 @@ print("committed", flush=True)
 
 
 @contextlib.contextmanager
-def write_transaction(path: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds a write transaction (BEGIN IMMEDIATE) on *path* for the block, then commits it.
+def write_transaction(path: Path, kind: str = "IMMEDIATE") -> Iterator[subprocess.Popen[str]]:
+    """Another process holds a write transaction (``BEGIN`` *kind*) on *path* for the block, then commits it.
+
+    ``IMMEDIATE`` takes SQLite's write lock (readers go on); ``EXCLUSIVE`` in a
+    rollback-journal file keeps readers out too.
 
     The process is asked to commit when the block ends; its output says whether it did.
     """
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, str(path), kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"

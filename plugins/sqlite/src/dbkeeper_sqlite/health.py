@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from dbkeeper.plugin import DatabaseError, HealthCheck, HealthRequest, HealthThresholds, human_bytes, judge
+from dbkeeper.plugin import DatabaseError, HealthCheck, HealthRequest, HealthThresholds, error_line, human_bytes, judge
 from dbkeeper_sqlite.facts import Reader, btrees, pages, reading, statistics, user_tables
 from dbkeeper_sqlite.files import check_results, database_path
 
@@ -34,11 +34,11 @@ def check(request: HealthRequest) -> list[HealthCheck]:
 
 
 def _guarded(name: str, title: str, run: Callable[[], HealthCheck]) -> HealthCheck:
-    """*run*'s check, or ``skipped`` with the reason when it could not be made (deadline, lock)."""
+    """*run*'s check, or ``skipped`` with the reason when it could not be made (deadline, lock, damage)."""
     try:
         return run()
-    except DatabaseError as exc:
-        return HealthCheck(name, title, "skipped", str(exc))
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
+        return HealthCheck(name, title, "skipped", f"cannot tell: {error_line(exc)}")
 
 
 def quick_check(reader: Reader) -> HealthCheck:
