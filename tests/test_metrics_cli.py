@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from promtool import check_metrics
 
-from helpers import assert_one_line_error, dbkeeper, make_db
+from helpers import assert_one_line_error, dbkeeper, make_db, write_migration
 
 SECRET = "pa55-w0rd-xyz"
 
@@ -152,3 +152,20 @@ def test_an_unknown_connection_is_one_error_line_and_a_bad_format_a_usage_error(
     _config(tmp_path, '[connections.a]\nurl = "sqlite:///a.db"\n')
     assert_one_line_error(dbkeeper("metrics", "nope", cwd=tmp_path, check=False), "no connection named 'nope'")
     assert dbkeeper("metrics", "a", "--format", "xml", cwd=tmp_path, check=False).code == 2
+
+
+def test_pending_and_failed_migrations_of_a_configured_directory(tmp_path: Path) -> None:
+    """SQLite rolls a failed migration back (pending, not failed); only journaled engines record failures."""
+    make_db(tmp_path / "app.db", 3)
+    migrations = tmp_path / "db" / "migrations"
+    write_migration(migrations, "20240101000000_accounts", "CREATE TABLE accounts (id INTEGER PRIMARY KEY);")
+    project = _config(tmp_path, '[connections.app]\nurl = "sqlite:///app.db"\nmigrations = "db/migrations"\n')
+    dbkeeper("migrate", "up", "app", cwd=project)
+    write_migration(migrations, "20240102000000_broken", "CREATE TABLE accounts (id INTEGER PRIMARY KEY);")
+    write_migration(migrations, "20240103000000_notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY);")
+    assert dbkeeper("migrate", "up", "app", cwd=project, check=False).code == 1  # the table already exists
+    run = dbkeeper("metrics", "app", "--format", "prometheus", cwd=project)
+    assert 'dbkeeper_migrations_pending{connection="app"} 2.0' in run.out, "SQLite rolled the failure back"
+    assert 'dbkeeper_migrations_failed{connection="app"} 0.0' in run.out
+    assert 'dbkeeper_scrape_collector_success{collector="migrations",connection="app"} 1.0' in run.out
+    check_metrics(run.out)

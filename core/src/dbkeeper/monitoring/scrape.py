@@ -173,16 +173,18 @@ class DatabaseMonitor:
             driver_name = self.plugins.driver_for(url).name
         except DbkeeperError as exc:
             return self._down(label, "", started, redact(str(exc)), [])
-        database = self._scrape_database(label, url, driver_name, started)
-        own = self._knowledge(label, url, database.up)
+        deadline = Deadline(self.settings.deadline)
+        database = self._scrape_database(label, url, driver_name, started, deadline)
+        own = self._knowledge(label, url, database.up, deadline)
         return replace(
             database, collectors=database.collectors + tuple(own), duration_seconds=time.monotonic() - started
         )
 
-    def _scrape_database(self, label: str, url: DatabaseURL, driver_name: str, started: float) -> DatabaseMetrics:
-        """The driver's part of the scrape, bounded by the deadline."""
+    def _scrape_database(
+        self, label: str, url: DatabaseURL, driver_name: str, started: float, deadline: Deadline
+    ) -> DatabaseMetrics:
+        """The driver's part of the scrape, bounded by *deadline* (and :data:`DEADLINE_GRACE`)."""
         settings = self.settings
-        deadline = Deadline(settings.deadline)
         request = MetricsRequest(
             driver=driver_name,
             url=url,
@@ -195,7 +197,7 @@ class DatabaseMonitor:
         )
         driver = self.plugins.driver_for(url)
         try:
-            results = run_within(settings.deadline + DEADLINE_GRACE, lambda: driver.collect_metrics(request))
+            results = run_within(deadline.remaining() + DEADLINE_GRACE, lambda: driver.collect_metrics(request))
         except DbkeeperError as exc:
             return self._down(label, driver_name, started, redact(str(exc)), [])
         except Exception as exc:  # a driver's bug must not take the scrape (or the server) down
@@ -210,18 +212,23 @@ class DatabaseMonitor:
         note(f"{label}: down: {reason}")
         return DatabaseMetrics(label, driver, False, tuple(collectors), time.monotonic() - started, reason)
 
-    def _knowledge(self, label: str, url: DatabaseURL, up: bool) -> list[CollectorResult]:
-        """The collectors only dbkeeper has: the backups of this database, and its migrations when it is up."""
-        collectors = Collectors(Deadline(self.settings.deadline))
+    def _knowledge(self, label: str, url: DatabaseURL, up: bool, deadline: Deadline) -> list[CollectorResult]:
+        """The collectors only dbkeeper has: the backups of this database, and its migrations when it is up.
+
+        Backups are local files, read even when the database is down or the deadline has
+        passed; migrations need the database, within what is left of *deadline*.
+        """
+        local = Collectors(Deadline(self.settings.deadline))
         backups = self.config.backup_directory(None)
-        collectors.run("backups", lambda: backup_samples(Path(backups), url))
+        local.run("backups", lambda: backup_samples(Path(backups), url))
+        remote = Collectors(deadline)
         migrations = self.config.migration_dirs.get(label)
         if up and migrations is not None and migrations.is_dir():
-            collectors.run(
+            remote.run(
                 "migrations",
-                lambda: run_within(self.settings.deadline, lambda: migration_samples(url, migrations, self.plugins)),
+                lambda: run_within(deadline.remaining(), lambda: migration_samples(url, migrations, self.plugins)),
             )
-        return collectors.results()
+        return local.results() + remote.results()
 
     def scrape_all(self, connections: Iterable[str] | None = None) -> list[DatabaseMetrics]:
         """Scrape every connection of :meth:`targets` (or *connections*), several at once.
