@@ -24,6 +24,8 @@ WAIT = 60.0
 """Seconds a test waits for something to happen, or for a bounded call to end, before failing."""
 INTERRUPTED = 1317
 """``Query execution was interrupted``: what ``KILL QUERY`` makes a statement raise."""
+WATCHER = "watcher"
+"""An account with SELECT on one database only: no PROCESS, no SLAVE MONITOR."""
 
 
 def driver() -> Driver:
@@ -37,6 +39,18 @@ def url(mariadb: MariaDBServer, database: str = "", **query: str) -> DatabaseURL
     if query:
         text += "?" + "&".join(f"{key}={value}" for key, value in query.items())
     return DatabaseURL.parse(text)
+
+
+@contextlib.contextmanager
+def watcher(mariadb: MariaDBServer, database: str) -> Iterator[DatabaseURL]:
+    """A URL for *database* as an account with SELECT on it and nothing else, dropped afterwards."""
+    mariadb.execute(
+        f"CREATE USER '{WATCHER}'@'%' IDENTIFIED BY 'w4tch'", f"GRANT SELECT ON `{database}`.* TO '{WATCHER}'@'%'"
+    )
+    try:
+        yield DatabaseURL.parse(f"mysql://{WATCHER}:w4tch@127.0.0.1:{mariadb.port}/{database}")
+    finally:
+        mariadb.execute(f"DROP USER '{WATCHER}'@'%'")
 
 
 @contextlib.contextmanager

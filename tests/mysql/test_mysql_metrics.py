@@ -13,7 +13,7 @@ from contextlib import closing
 
 import pytest
 from mariadb_server import MariaDBServer
-from mysql_monitoring import driver, eventually, finishes, running, thread_state, url
+from mysql_monitoring import driver, eventually, finishes, running, thread_state, url, watcher
 from promtool import check_metrics
 
 from dbkeeper.plugin import (
@@ -34,8 +34,6 @@ SHOP = (
     "INSERT INTO item SELECT seq, CONCAT('item ', seq) FROM seq_1_to_500",
     "INSERT INTO `order line` (item_id) VALUES (1)",
 )
-WATCHER = "watcher"
-"""An account with SELECT on one database only: no PROCESS, no SLAVE MONITOR."""
 
 
 def scrape(target: DatabaseURL, *, deadline: float = 10, **options: int) -> dict[str, CollectorResult]:
@@ -75,15 +73,10 @@ def shop(mariadb: MariaDBServer, new_database: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-def watcher(mariadb: MariaDBServer, shop: str) -> Iterator[DatabaseURL]:
-    """A URL for *shop* as an account with SELECT on it and nothing else (dropped afterwards)."""
-    mariadb.execute(
-        f"CREATE USER '{WATCHER}'@'%' IDENTIFIED BY 'w4tch'", f"GRANT SELECT ON `{shop}`.* TO '{WATCHER}'@'%'"
-    )
-    try:
-        yield DatabaseURL.parse(f"mysql://{WATCHER}:w4tch@127.0.0.1:{mariadb.port}/{shop}")
-    finally:
-        mariadb.execute(f"DROP USER '{WATCHER}'@'%'")
+def restricted(mariadb: MariaDBServer, shop: str) -> Iterator[DatabaseURL]:
+    """A URL for *shop* as an account with SELECT on it and nothing else."""
+    with watcher(mariadb, shop) as target:
+        yield target
 
 
 def test_a_scrape_has_every_figure_the_issue_lists_named_by_the_rules(mariadb: MariaDBServer, shop: str) -> None:
@@ -168,8 +161,8 @@ def test_a_server_that_never_answers_is_given_up_on_at_the_deadline() -> None:
             finishes(lambda: scrape(target, deadline=1), "a scrape of a silent server")
 
 
-def test_a_missing_privilege_fails_only_the_collectors_that_need_it(watcher: DatabaseURL) -> None:
-    results = scrape(watcher)
+def test_a_missing_privilege_fails_only_the_collectors_that_need_it(restricted: DatabaseURL) -> None:
+    results = scrape(restricted)
     errors = failed(results)
     assert set(errors) == {"activity", "replication"}
     assert "PROCESS" in (errors["activity"] or "")

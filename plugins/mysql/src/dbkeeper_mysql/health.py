@@ -20,8 +20,9 @@ from dbkeeper_mysql.activity import Thread
 from dbkeeper_mysql.bounded import Probe, open_probe
 from dbkeeper_mysql.metrics import replica_status
 
-MIN_READ_REQUESTS = 10_000
-"""Fewer buffer pool read requests than this since the server started are too few to judge a hit ratio."""
+MIN_READ_REQUESTS = 1_000_000
+"""Fewer buffer pool read requests than this since the server started are too few to judge a hit ratio:
+a server that just started reads its working set from disk once (a busy server asks a million in seconds)."""
 
 Check = Callable[[], HealthCheck | None]
 """A check: its verdict, or None when it does not apply to this server (no replica)."""
