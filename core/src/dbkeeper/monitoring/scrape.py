@@ -98,8 +98,8 @@ class DatabaseMetrics:
         return [result for result in self.collectors if not result.success]
 
 
-def run_within(seconds: float, work: Callable[[], T]) -> T:
-    """*work*'s result, or :class:`DeadlineExceeded` when it has not returned after *seconds*.
+def run_within(deadline: Deadline, work: Callable[[], T], grace: float = 0.0) -> T:
+    """*work*'s result, or :class:`DeadlineExceeded` when it has not returned *grace* seconds after *deadline*.
 
     It runs on a daemon thread, so a driver stuck in a system call cannot hold the caller
     (or the process's exit) past the deadline; the thread ends when the call returns.
@@ -115,9 +115,9 @@ def run_within(seconds: float, work: Callable[[], T]) -> T:
 
     thread = threading.Thread(target=target, name="dbkeeper-scrape", daemon=True)
     thread.start()
-    thread.join(seconds)
+    thread.join(deadline.remaining() + grace)
     if thread.is_alive():
-        raise DeadlineExceeded(f"the scrape did not finish within {seconds:g} s")
+        raise DeadlineExceeded(f"the scrape did not finish within its deadline ({deadline.seconds:g} s)")
     if failure:
         raise failure[0]
     return outcome[0]
@@ -197,7 +197,7 @@ class DatabaseMonitor:
         )
         driver = self.plugins.driver_for(url)
         try:
-            results = run_within(deadline.remaining() + DEADLINE_GRACE, lambda: driver.collect_metrics(request))
+            results = run_within(deadline, lambda: driver.collect_metrics(request), DEADLINE_GRACE)
         except DbkeeperError as exc:
             return self._down(label, driver_name, started, redact(str(exc)), [])
         except Exception as exc:  # a driver's bug must not take the scrape (or the server) down
@@ -226,7 +226,7 @@ class DatabaseMonitor:
         if up and migrations is not None and migrations.is_dir():
             remote.run(
                 "migrations",
-                lambda: run_within(deadline.remaining(), lambda: migration_samples(url, migrations, self.plugins)),
+                lambda: run_within(deadline, lambda: migration_samples(url, migrations, self.plugins)),
             )
         return local.results() + remote.results()
 
