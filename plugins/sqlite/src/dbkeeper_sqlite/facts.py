@@ -30,7 +30,11 @@ class Reader:
         self.path = path
         self.deadline = deadline
         self.lock_timeout = lock_timeout
-        conn.set_progress_handler(lambda: int(deadline.expired()), PROGRESS_INSTRUCTIONS)
+        conn.set_progress_handler(self._stopping, PROGRESS_INSTRUCTIONS)
+
+    def _stopping(self) -> int:
+        """SQLite's progress handler: non-zero interrupts the running statement."""
+        return int(self.deadline.expired())
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Every row of *sql*; a deadline that passes or a lock held too long is a one-line DatabaseError."""
