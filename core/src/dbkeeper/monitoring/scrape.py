@@ -98,8 +98,10 @@ class DatabaseMetrics:
         return [result for result in self.collectors if not result.success]
 
 
-def run_within(deadline: Deadline, work: Callable[[], T], grace: float = 0.0) -> T:
+def run_within(deadline: Deadline | float, work: Callable[[], T], grace: float = 0.0) -> T:
     """*work*'s result, or :class:`DeadlineExceeded` when it has not returned *grace* seconds after *deadline*.
+
+    *deadline* is a :class:`Deadline`, or a number of seconds from now.
 
     It runs on a daemon thread, so a driver stuck in a system call cannot hold the caller
     (or the process's exit) past the deadline; the thread ends when the call returns.
@@ -115,6 +117,8 @@ def run_within(deadline: Deadline, work: Callable[[], T], grace: float = 0.0) ->
 
     thread = threading.Thread(target=target, name="dbkeeper-scrape", daemon=True)
     thread.start()
+    if not isinstance(deadline, Deadline):
+        deadline = Deadline(deadline)
     thread.join(deadline.remaining() + grace)
     if thread.is_alive():
         raise DeadlineExceeded(f"the scrape did not finish within its deadline ({deadline.seconds:g} s)")
