@@ -45,6 +45,8 @@ CONNECTION_LOST = 2013
 """PyMySQL's "Lost connection to MySQL server" (also a handshake that timed out)."""
 MAX_TIMEOUT = 31_536_000
 """The longest timeout accepted, in seconds (one year, PyMySQL's own limit)."""
+TIMED_OUT = "no answer within"
+"""How a connection that timed out is worded (:func:`connect_failure`), whichever client timed out."""
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,7 @@ def connect_failure(target: ServerTarget, reason: str, *, timed_out: bool = Fals
     """
     if timed_out:
         reason = (
-            f"no answer within {target.timeouts.connect:g} s (connect_timeout; the server accepts no connection or "
+            f"{TIMED_OUT} {target.timeouts.connect:g} s (connect_timeout; the server accepts no connection or "
             "never answers — check the host and port, or raise ?connect_timeout= in the URL)"
         )
     return DatabaseError(f"cannot connect to {target}: {reason}")
