@@ -411,15 +411,3 @@ def admin_connection(target: ServerTarget) -> Iterator[pymysql.connections.Conne
         raise DatabaseError(f"{target}: {error_line(exc)}") from None
     finally:
         conn.close()
-
-
-def database_defaults(conn: pymysql.connections.Connection, database: str) -> tuple[str, str] | None:
-    """The default character set and collation of *database*, or None when it does not exist."""
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-            "WHERE SCHEMA_NAME = %s",
-            (database,),
-        )
-        row = cursor.fetchone()
-    return (_text(row[0]), _text(row[1])) if row else None
