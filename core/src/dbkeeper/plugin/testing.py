@@ -22,7 +22,8 @@ empty strings, non-ASCII text, exact decimals, arbitrary bytes) through the driv
 SQLAlchemy engine, then checks what dbkeeper promises its users of every driver: queries
 and transactions, a backup per declared format with exact row counts and owner-only
 files, byte-exact round trips, damage refused before anything is restored, non-empty
-targets refused, and — when the driver declares them — deep verify and migrations.
+targets refused, and — when the driver declares them — deep verify, migrations, metrics, health
+checks that are well formed, sessions as a list, and a maintenance plan that changes nothing.
 
 Capabilities a driver does not declare are skipped, never failed; the skips are listed
 at the end of the pytest run ("dbkeeper conformance: …"). Installing dbkeeper registers
@@ -47,7 +48,18 @@ from dbkeeper.backups.manager import BackupManager
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import DatabaseError, IntegrityError, TargetNotEmptyError
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
-from dbkeeper.plugin.monitoring import CollectorResult, Deadline, MetricsRequest, Sample
+from dbkeeper.plugin.monitoring import (
+    CollectorResult,
+    Deadline,
+    HealthCheck,
+    HealthRequest,
+    HealthThresholds,
+    MaintenanceRequest,
+    MetricsRequest,
+    Sample,
+    Session,
+    SessionsRequest,
+)
 
 SKIP_PREFIX = "dbkeeper conformance: "
 """Every skip the kit makes starts with this, so the summary can find them."""
@@ -327,6 +339,57 @@ class DriverConformance:
         assert results, "a scrape returns its collectors' results, failed ones included"
         assert not [r.name for r in results if r.success], "a collector ran after the deadline"
         assert all(r.error for r in results), "a failed collector says why"
+
+    # -- health, sessions and maintenance ---------------------------------------------
+
+    def test_health_checks_are_well_formed(self, driver: Driver, sample_url: str) -> None:
+        """Each check has a stable name, a title, a verdict, a figure; advice and findings only when it failed."""
+        skip_unless(driver.implements("check_health"), f"the {driver.name} driver has no health checks")
+        request = HealthRequest(driver.name, DatabaseURL.parse(sample_url), HealthThresholds(), Deadline(60.0))
+        checks = driver.check_health(request)
+        assert checks, "a driver with health checks returns at least one"
+        names = [check.name for check in checks]
+        assert len(names) == len(set(names)), f"check names repeat: {names}"
+        for check in checks:
+            _check_health(check)
+
+    def test_sessions_are_a_list(self, driver: Driver, sample_url: str) -> None:
+        """``dbkeeper_sessions`` answers with a list of ``Session`` (empty for an engine without sessions)."""
+        skip_unless(driver.implements("sessions"), f"the {driver.name} driver lists no sessions")
+        sessions = driver.sessions(SessionsRequest(driver.name, DatabaseURL.parse(sample_url), Deadline(30.0)))
+        assert isinstance(sessions, list), sessions
+        assert all(isinstance(session, Session) for session in sessions), sessions
+
+    def test_the_maintenance_plan_changes_nothing(self, driver: Driver, sample_url: str) -> None:
+        """Planning twice gives the same steps and leaves the sample as it was; every step is described."""
+        skip_unless(driver.implements("plan_maintenance"), f"the {driver.name} driver plans no maintenance")
+        before = self._contents(driver, sample_url)
+        maintenance = driver.maintenance(MaintenanceRequest(driver.name, DatabaseURL.parse(sample_url)))
+        try:
+            first, second = maintenance.plan(), maintenance.plan()
+        finally:
+            maintenance.close()
+        assert self._contents(driver, sample_url) == before, "planning changed the data"
+        described = [(step.object, step.action, step.sql) for step in first]
+        assert described == [(step.object, step.action, step.sql) for step in second], "planning changed the plan"
+        for step in first:
+            assert all((step.object, step.action, step.reason, step.sql, step.lock)), f"{step}: a field is empty"
+            assert isinstance(step.blocking, bool), f"{step}: blocking is true or false"
+            assert step.bytes_before is None or step.bytes_before >= 0, f"{step}: bytes_before"
+
+
+def _check_health(check: HealthCheck) -> None:
+    """One health check against :class:`~dbkeeper.plugin.HealthCheck`'s rules."""
+    where = f"health check {check.name!r}"
+    assert METRIC_NAME.match(check.name), f"{where}: a stable name of lower-case letters, digits and _"
+    assert check.title.strip() and check.figure.strip(), f"{where}: a title and a figure"
+    assert check.verdict in ("ok", "failed", "skipped"), f"{where}: verdict {check.verdict!r}"
+    assert isinstance(check.findings, tuple), f"{where}: findings are a tuple"
+    assert all(isinstance(finding, str) for finding in check.findings), f"{where}: findings are lines of text"
+    if check.verdict == "ok":
+        assert not check.advice and not check.findings, f"{where}: advice or findings on a check that passed"
+    if check.verdict == "failed":
+        assert check.advice.strip(), f"{where}: a failed check says what to do"
 
 
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
