@@ -71,7 +71,7 @@ def test_planted_problems_are_found_with_figures_advice_and_findings(clean: Path
     assert {name for name, check in checks.items() if check["verdict"] == "failed"} == set(CHECKS) - {"quick_check"}
     duplicate = "orders: orders_customer_again (customer_id) duplicates orders_customer"
     assert checks["duplicate_indexes"]["findings"] == [duplicate]
-    assert checks["never_analyzed"]["findings"] == ["tag: 2 rows, 1 indexes"]
+    assert checks["never_analyzed"]["findings"] == ["tag: 2 rows, 1 index"]
     assert checks["foreign_key_violations"]["findings"] == ["tag rowid 2 → customer"]
     assert checks["foreign_keys_without_index"]["findings"] == ["tag (customer_id) → customer"]
     free = checks["free_space"]

@@ -46,10 +46,10 @@ def test_the_plan_changes_nothing_and_says_what_why_sql_and_lock(neglected: Path
     before = sha256(neglected)
     run = dbkeeper("optimize", url(neglected))
     assert sha256(neglected) == before
-    assert "1. analyze tag: never analysed: 3 rows, 1 indexes" in run.out
+    assert "1. analyze tag: never analysed: 3 rows, 1 index" in run.out
     assert 'sql:  PRAGMA analysis_limit = 1000; ANALYZE main."tag"' in run.out
     assert "2. vacuum shop.db: " in run.out and "sql:  VACUUM" in run.out
-    assert "EXCLUSIVE" in run.out and "BLOCKS other sessions (needs --allow-blocking)" in run.out
+    assert "exclusive for the whole rebuild" in run.out and "BLOCKS other sessions (needs --allow-blocking)" in run.out
     assert "nothing changed (run with --apply)" in run.err
     planned = dbkeeper("optimize", url(neglected), "--json").json()
     assert sha256(neglected) == before

@@ -204,3 +204,8 @@ def statistics(reader: Reader, trees: list[Btree]) -> list[TableStatistics]:
 def has_statistics(reader: Reader) -> bool:
     """Whether ANALYZE has ever run on the file (``sqlite_stat1`` exists and holds a row)."""
     return bool(_recorded(reader))
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 index``, ``3 indexes``: *count* and the noun in the right number."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

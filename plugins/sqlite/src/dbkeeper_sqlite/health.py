@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 
 from dbkeeper.plugin import DatabaseError, HealthCheck, HealthRequest, HealthThresholds, error_line, human_bytes, judge
-from dbkeeper_sqlite.facts import Reader, btrees, pages, reading, statistics, user_tables
+from dbkeeper_sqlite.facts import Reader, btrees, counted, pages, reading, statistics, user_tables
 from dbkeeper_sqlite.files import check_results, database_path
 
 QUICK_CHECK_MAX_BYTES = 1 << 30
@@ -62,7 +62,7 @@ def quick_check(reader: Reader) -> HealthCheck:
         title,
         len(problems),
         0,
-        figure=f"{len(problems)} problems found in {human_bytes(size)}",
+        figure=f"{counted(len(problems), 'problem')} found in {human_bytes(size)}",
         advice="restore the latest verified backup, or copy what is readable with sqlite3's .recover",
         findings=problems[:FINDINGS_MAX],
     )
@@ -91,7 +91,10 @@ def never_analysed(reader: Reader) -> HealthCheck:
         0,
         figure=f"{len(tables)} found among the tables with indexes",
         advice="run 'dbkeeper optimize --apply' (ANALYZE)",
-        findings=[f"{s.table}: {s.rows} rows, {len(s.indexes)} indexes" for s in tables[:FINDINGS_MAX]],
+        findings=[
+            f"{s.table}: {counted(s.rows, 'row')}, {counted(len(s.indexes), 'index', 'indexes')}"
+            for s in tables[:FINDINGS_MAX]
+        ],
     )
 
 
@@ -103,7 +106,7 @@ def foreign_key_violations(reader: Reader) -> HealthCheck:
         "Foreign-key violations",
         len(rows),
         0,
-        figure=f"{len(rows)} rows point at no row",
+        figure=f"{counted(len(rows), 'row')} pointing at no row",
         advice="fix or delete the rows, and open connections with PRAGMA foreign_keys = ON",
         findings=[f"{table} rowid {rowid} → {parent}" for table, rowid, parent, _ in rows[:FINDINGS_MAX]],
     )

@@ -28,7 +28,7 @@ from dbkeeper.plugin import (
     error_line,
     human_bytes,
 )
-from dbkeeper_sqlite.facts import Pages, TableStatistics, btrees, pages, reading, statistics
+from dbkeeper_sqlite.facts import Pages, TableStatistics, btrees, counted, pages, reading, statistics
 from dbkeeper_sqlite.files import database_path, quote_identifier
 
 ANALYSIS_LIMIT = 1000
@@ -40,15 +40,9 @@ VACUUM_FREE_RATIO = 0.25
 VACUUM_FREE_BYTES = 1 << 20
 """… and they add up to at least this many bytes (1 MiB)."""
 
-ANALYZE_LOCK = (
-    "write lock (RESERVED) while it samples the table: other writers wait, readers go on; "
-    "rollback-journal mode: an EXCLUSIVE lock for the moment it commits"
-)
-VACUUM_LOCK = (
-    "EXCLUSIVE for the whole rebuild: every writer waits, and readers too unless the file is in WAL mode; "
-    "needs free disk for a temporary copy and the journal (about twice the file)"
-)
-INCREMENTAL_LOCK = "write lock (RESERVED) while it moves free pages to the end and truncates the file"
+ANALYZE_LOCK = "write lock while it samples: writers wait, readers go on (rollback journal: until it commits)"
+VACUUM_LOCK = "exclusive for the whole rebuild: writers wait, and readers too unless the file is in WAL mode"
+INCREMENTAL_LOCK = "write lock while it moves free pages to the end and truncates the file: writers wait"
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ def _needs_analyze(stats: TableStatistics) -> bool:
 def _analyze(stats: TableStatistics, size: int) -> _Planned:
     """ANALYZE one table, with the reason measured."""
     if stats.analysed_rows is None:
-        reason = f"never analysed: {stats.rows} rows, {len(stats.indexes)} indexes"
+        reason = f"never analysed: {counted(stats.rows, 'row')}, {counted(len(stats.indexes), 'index', 'indexes')}"
     elif stats.unanalysed_indexes:
         reason = f"no statistics for index {', '.join(stats.unanalysed_indexes)}"
     else:
