@@ -102,7 +102,7 @@ def header(screen: str) -> str:
 
 def clock(screen: str) -> str | None:
     """The time of the reading shown in the header (``at 12:34:56``)."""
-    found = re.search(r"· at (\d\d:\d\d:\d\d) ·", header(screen))
+    found = re.search(r"· at (\d\d:\d\d:\d\d)\b", header(screen))
     return found.group(1) if found else None
 
 

@@ -185,7 +185,7 @@ def figure(sample: Sample) -> str:
     return f"{sample.value:,.0f}" if sample.value == int(sample.value) else f"{sample.value:,.2f}"
 
 
-def header(target: Target, reading: Reading, interval: float) -> str:
+def header(target: Target, reading: Reading) -> str:
     """The first line: connection, engine and version, uptime, connections used of the maximum, the reading's time."""
     values = {sample.name: sample.value for sample in reading.samples if sample.name in HEADER_METRICS}
     version = next((s.labels.get("version", "") for s in reading.samples if s.name == "version"), "")
@@ -196,7 +196,7 @@ def header(target: Target, reading: Reading, interval: float) -> str:
         used = sum(sample.value for sample in reading.samples if sample.name == "connections")
         of_max = f" of {values['connections_max']:.0f}" if "connections_max" in values else ""
         parts.append(f"connections {used:.0f}{of_max}")
-    parts += [f"at {reading.clock:%H:%M:%S}", f"every {interval:g}s"]
+    parts.append(f"at {reading.clock:%H:%M:%S}")
     return " · ".join(parts)
 
 
@@ -251,7 +251,7 @@ class View:
         if self.current is None:
             return Group(Text(f"{self.target.label}: reading {self.target.url} …", style="bold"), self._footer())
         reading = self.current
-        parts: list[RenderableType] = [Text(header(self.target, reading, self.interval), style="bold")]
+        parts: list[RenderableType] = [Text(header(self.target, reading), style="bold")]
         if reading.down:
             parts.append(Text(f"down: {reading.down} (trying again every {self.interval:g}s)", style="bold red"))
         for failure in reading.failed:
@@ -308,7 +308,7 @@ class View:
     def _footer(self) -> RenderableType:
         from rich.text import Text
 
-        return Text("q quit · Ctrl-C quit", style="dim")
+        return Text(f"q quit · Ctrl-C quit · a reading every {self.interval:g}s", style="dim")
 
 
 def _pairs(title: str, heading: str, rows: list[tuple[str, str]]) -> RenderableType:
