@@ -125,5 +125,7 @@ def _print_outcomes(report: OptimizeReport) -> None:
     ]
     if rows:
         print_table(["STATUS", "ACTION", "OBJECT", "BEFORE", "AFTER", "SECONDS", "DETAIL"], rows)
-    counts = {status: sum(r.status == status for r in report.steps) for status in ("done", "skipped", "failed")}
+    counts = {
+        status: sum(r.status == status for r in report.steps) for status in ("done", "skipped", "failed", "not run")
+    }
     note(f"{report.connection}: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
