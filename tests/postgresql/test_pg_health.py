@@ -14,6 +14,7 @@ from pg_monitoring import app_url, driver, eventually, running, session, superus
 from pg_server import Server
 
 from dbkeeper.plugin import DatabaseURL, Deadline, HealthCheck, HealthRequest, HealthThresholds
+from helpers import dbkeeper
 
 CLEAN = """
 CREATE TABLE customer (id int PRIMARY KEY, name text NOT NULL);
@@ -147,3 +148,16 @@ def test_without_pg_read_all_stats_session_checks_are_skipped_with_the_reason(pg
         assert "GRANT pg_read_all_stats" in checks[name].figure
     assert checks["duplicate_indexes"].verdict == "ok"
     assert checks["never_analyzed"].verdict == "ok"
+
+
+def test_dbkeeper_health_exits_1_on_a_failed_check_and_0_on_a_clean_database(pg: Server) -> None:
+    clean = dbkeeper("health", pg.url(database(pg)))
+    assert clean.code == 0
+    assert "Duplicate indexes" in clean.out
+    name = database(
+        pg, "CREATE INDEX customer_name ON customer (name); CREATE INDEX customer_name_id ON customer (name, id);"
+    )
+    planted = dbkeeper("health", pg.url(name), "--json", check=False)
+    assert planted.code == 1, planted.err
+    assert "public.customer_name is covered by public.customer_name_id (on public.customer)" in planted.out
+    assert "s3cret" not in clean.out + clean.err + planted.out + planted.err
