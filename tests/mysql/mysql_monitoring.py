@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pymysql
-from mariadb_server import MariaDBServer
+from mariadb_server import TEST_USER, MariaDBServer
+from pymysql.converters import escape_string
 
 from dbkeeper.plugin import DatabaseURL
 from dbkeeper.plugin.manager import Driver, load_plugins
@@ -84,6 +85,27 @@ def thread_state(mariadb: MariaDBServer, session: int) -> tuple[str, int] | None
     """The process list's ``(STATE, TIME)`` of *session*, or None when it is gone."""
     rows = mariadb.execute(f"SELECT COALESCE(STATE, ''), TIME FROM information_schema.PROCESSLIST WHERE ID = {session}")
     return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+
+@contextlib.contextmanager
+def replication_pair() -> Iterator[tuple[MariaDBServer, MariaDBServer]]:
+    """A source with a binary log and a replica replicating from it (from the source's current position).
+
+    Both are throwaway servers of their own, stopped and removed afterwards. The replica
+    starts from the position after the source's setup (its test user exists on both).
+    """
+    with (
+        MariaDBServer.started(["--log-bin=source-bin", "--server-id=1"]) as source,
+        MariaDBServer.started(["--server-id=2", "--relay-log=replica-relay"]) as replica,
+    ):
+        ((log_file, position, *_),) = source.execute("SHOW MASTER STATUS")
+        replica.execute(
+            f"CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {source.port}, MASTER_USER = '{TEST_USER}', "
+            f"MASTER_PASSWORD = '{escape_string(source.password)}', MASTER_LOG_FILE = '{log_file}', "
+            f"MASTER_LOG_POS = {position}, MASTER_USE_GTID = no",
+            "START SLAVE",
+        )
+        yield source, replica
 
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:

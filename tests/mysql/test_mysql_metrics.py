@@ -13,7 +13,7 @@ from contextlib import closing
 
 import pytest
 from mariadb_server import MariaDBServer
-from mysql_monitoring import driver, eventually, finishes, running, thread_state, url, watcher
+from mysql_monitoring import driver, eventually, finishes, replication_pair, running, thread_state, url, watcher
 from promtool import check_metrics
 
 from dbkeeper.plugin import (
@@ -21,6 +21,9 @@ from dbkeeper.plugin import (
     DatabaseError,
     DatabaseURL,
     Deadline,
+    HealthCheck,
+    HealthRequest,
+    HealthThresholds,
     MetricsOptions,
     MetricsRequest,
     Sample,
@@ -205,3 +208,37 @@ def test_sessions_show_others_with_their_waits_blockers_and_short_queries(mariad
     assert waiting.query.startswith("UPDATE item SET name = 'waiting' WHERE id = 1 AND name <> 'xxx")
     assert by_id[str(holder.thread_id())].state == "idle in transaction"
     assert all(session.user != "keeper" for session in found), "the scrape's own connection is not listed"
+
+
+def test_a_replica_reports_its_lag_and_threads_and_health_judges_them() -> None:
+    """A second pair of servers: a source with a binary log and a replica of it."""
+    with replication_pair() as (source, replica):
+        source.execute(
+            "CREATE DATABASE shop", "CREATE TABLE shop.item (id INT PRIMARY KEY)", "INSERT INTO shop.item VALUES (1)"
+        )
+        eventually(lambda: replica.execute("SELECT COUNT(*) FROM shop.item") == [(1,)], "the row reaching the replica")
+        target = url(replica, "shop")
+        running_replica = scrape(target)
+        exposition = dbkeeper("metrics", replica.url("shop"), "--format", "prometheus").out
+        check = replica_health(target)
+        replica.execute("STOP SLAVE SQL_THREAD")
+        stopped, stopped_check = scrape(target), replica_health(target)
+        on_source = scrape(url(source, "shop"))
+    assert failed(running_replica) == {}
+    assert value(running_replica, "replication_lag") >= 0
+    assert value(running_replica, "mysql_replica_running", thread="io") == 1
+    assert value(running_replica, "mysql_replica_running", thread="sql") == 1
+    check_metrics(exposition)
+    assert 'dbkeeper_replication_lag_seconds{connection="default"}' in exposition
+    assert check.verdict == "ok"
+    assert samples(stopped, "replication_lag") == []  # NULL while the SQL thread is stopped: left out, not 0
+    assert value(stopped, "mysql_replica_running", thread="sql") == 0
+    assert (stopped_check.verdict, stopped_check.figure) == ("failed", "replication is not running")
+    assert samples(on_source, "replication_lag") == samples(on_source, "mysql_replica_running") == []
+
+
+def replica_health(target: DatabaseURL) -> HealthCheck:
+    """The replication_lag health check of *target*."""
+    request = HealthRequest("mysql", target, HealthThresholds(), Deadline(30))
+    (check,) = (check for check in driver().check_health(request) if check.name == "replication_lag")
+    return check
