@@ -6,16 +6,22 @@ scrape still ends (``up 0`` with the reason), and the exposition stays valid.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from promtool import check_metrics
 from test_plugins import env_for, install_fake
 
-from helpers import dbkeeper
+from helpers import BIN, dbkeeper
 
 ROGUE_DRIVER = """
     import os
+    import threading
     import time
 
     from dbkeeper.plugin import CollectorResult, DriverInfo, Sample, hookimpl
@@ -23,6 +29,20 @@ ROGUE_DRIVER = """
     @hookimpl
     def dbkeeper_register_drivers(register):
         register(DriverInfo(name="rogue", schemes=("rogue",), formats=("raw",)))
+
+    _active = [0]
+    _guard = threading.Lock()
+
+    def _slow():
+        with _guard:
+            _active[0] += 1
+            seen = _active[0]
+        try:
+            time.sleep(1.0)
+        finally:
+            with _guard:
+                _active[0] -= 1
+        return [CollectorResult("rogue", (Sample("rogue_concurrent", "gauge", "Calls at once.", seen),), True, 1.0)]
 
     def _good():
         return Sample("rogue_widgets", "gauge", "Widgets.", 3.0)
@@ -32,6 +52,8 @@ ROGUE_DRIVER = """
         mode = request.url.database
         if mode == "hang":
             time.sleep(120)  # ignores request.deadline
+        if mode == "slow":
+            return _slow()
         if mode == "bug":
             raise ValueError("list index out of range")
         samples = (
@@ -46,6 +68,11 @@ ROGUE_DRIVER = """
         )
         return [CollectorResult("rogue", samples, True, 0.001)]
 """
+
+
+def _read(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return str(response.read().decode())
 
 
 @pytest.fixture
@@ -92,3 +119,29 @@ def test_samples_prometheus_would_refuse_are_dropped_with_a_note(rogue_site: Pat
         "dbkeeper_rogue_labels",
     ):
         assert f"sample {dropped}" in run.err, (dropped, run.err)
+
+
+def test_concurrent_requests_for_one_database_take_turns(rogue_site: Path, tmp_path: Path) -> None:
+    """Three /probe requests at once for one database: one driver call at a time (one connection per target)."""
+    (tmp_path / "dbkeeper.toml").write_text(
+        '[connections.slow]\nurl = "rogue://host/slow"\n[monitoring]\ndeadline = 8\n', encoding="utf-8"
+    )
+    server = subprocess.Popen(
+        [str(BIN / "dbkeeper"), "metrics", "--serve", "127.0.0.1:0"],
+        cwd=tmp_path,
+        env={**os.environ, **env_for(rogue_site)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        base = re.search(r"(http://127\.0\.0\.1:\d+)/metrics", server.stderr.readline())
+        assert base, "the server did not say where it listens"
+        with ThreadPoolExecutor(3) as pool:
+            bodies = list(pool.map(lambda _: _read(f"{base.group(1)}/probe?target=slow"), range(3)))
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+    for body in bodies:
+        assert 'dbkeeper_up{connection="slow"} 1.0' in body
+        assert 'dbkeeper_rogue_concurrent{connection="slow"} 1.0' in body, body

@@ -137,6 +137,8 @@ class DatabaseMonitor:
         self.config = config if config is not None else load_config()
         self.settings = self.config.monitoring
         self._given_plugins = plugins
+        self._busy: dict[str, threading.Lock] = {}
+        self._busy_guard = threading.Lock()
 
     @cached_property
     def plugins(self) -> Plugins:
@@ -200,8 +202,20 @@ class DatabaseMonitor:
             ),
         )
         driver = self.plugins.driver_for(url)
+        busy = self._busy_lock(url)
+        if not busy.acquire(timeout=deadline.remaining()):
+            return self._down(
+                label, driver_name, started, "another scrape of this database took the whole deadline", []
+            )
+
+        def collect() -> list[CollectorResult]:
+            try:
+                return driver.collect_metrics(request)
+            finally:
+                busy.release()  # when the driver returns, even after the deadline: one connection per database
+
         try:
-            results = run_within(deadline, lambda: driver.collect_metrics(request), DEADLINE_GRACE)
+            results = run_within(deadline, collect, DEADLINE_GRACE)
         except DbkeeperError as exc:
             return self._down(label, driver_name, started, redact(str(exc)), [])
         except Exception as exc:  # a driver's bug must not take the scrape (or the server) down
@@ -209,6 +223,11 @@ class DatabaseMonitor:
                 label, driver_name, started, f"the {driver_name} driver failed: {error_line(exc, with_type=True)}", []
             )
         return DatabaseMetrics(label, driver_name, True, tuple(results), time.monotonic() - started)
+
+    def _busy_lock(self, url: DatabaseURL) -> threading.Lock:
+        """The lock a scrape of *url* holds: concurrent requests for one database take turns."""
+        with self._busy_guard:
+            return self._busy.setdefault(url.safe(), threading.Lock())
 
     def _down(
         self, label: str, driver: str, started: float, reason: str, collectors: list[CollectorResult]
