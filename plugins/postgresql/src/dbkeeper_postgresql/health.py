@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.plugin import Deadline, HealthCheck, HealthRequest, HealthThresholds, error_line, judge
 from dbkeeper_postgresql.bounded import open_bounded
-from dbkeeper_postgresql.metrics import one_line
+from dbkeeper_postgresql.metrics import CLIENT_SESSIONS, one_line
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,7 +35,7 @@ FINDINGS_QUERY_LENGTH = 100
 
 ACTIVITY = (
     "SELECT pid, coalesce(usename, ''), coalesce(datname, ''), {age}, coalesce(query, '') FROM pg_stat_activity "
-    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND {condition} ORDER BY 4 DESC"
+    f"WHERE {CLIENT_SESSIONS} AND pid <> pg_backend_pid() AND {{condition}} ORDER BY 4 DESC"
 )
 """Sessions matching a condition, each with an age; formatted with literal SQL only."""
 
@@ -108,12 +108,12 @@ class Checkup:
     def connections(self) -> HealthCheck:
         """Client connections against ``max_connections`` less the superuser reserve."""
         ((used, usable),) = self.rows(
-            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), "
+            f"SELECT (SELECT count(*) FROM pg_stat_activity WHERE {CLIENT_SESSIONS}), "
             "current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
         )
         busiest = self.rows(
             "SELECT coalesce(usename, ''), coalesce(datname, ''), count(*) FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"
+            f"WHERE {CLIENT_SESSIONS} GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"
         )
         return judge(
             "connections", "Connections", used / usable, self.limits.connections_used_ratio_max,

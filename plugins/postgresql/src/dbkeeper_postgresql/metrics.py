@@ -40,6 +40,9 @@ STATES = (
     "disabled",
 )
 """pg_stat_activity's states: each is reported, 0 when no session is in it (``unknown`` only when hidden)."""
+CLIENT_SESSIONS = "(backend_type = 'client backend' OR backend_type IS NULL AND datid IS NOT NULL)"
+"""SQL condition on pg_stat_activity: client sessions, including other roles' whose type is hidden from us
+(their database still shows, which background processes lack)."""
 QUERY_LABEL_LENGTH = 200
 """Characters of statement text kept in the ``query`` label (only with ``query_text``)."""
 
@@ -114,8 +117,7 @@ class Scrape:
         """Client connections by state, the oldest transaction and query, sessions waiting on locks."""
         counts = dict.fromkeys(STATES, 0)
         for state, count in self.rows(
-            "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' GROUP BY 1"
+            f"SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity WHERE {CLIENT_SESSIONS} GROUP BY 1"
         ):
             counts[state] = count
         for state, count in counts.items():
@@ -124,7 +126,7 @@ class Scrape:
             "SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0), "
             "coalesce(max(extract(epoch FROM now() - query_start)) FILTER (WHERE state = 'active'), 0), "
             "count(*) FILTER (WHERE wait_event_type = 'Lock') "
-            "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            f"FROM pg_stat_activity WHERE {CLIENT_SESSIONS} AND pid <> pg_backend_pid()"
         )
         yield sample(
             "oldest_transaction_age",

@@ -11,7 +11,7 @@ from typing import Any
 
 from dbkeeper.plugin import Session, SessionsRequest
 from dbkeeper_postgresql.bounded import open_bounded
-from dbkeeper_postgresql.metrics import one_line
+from dbkeeper_postgresql.metrics import CLIENT_SESSIONS, one_line
 
 QUERY_LENGTH = 200
 """Characters of a session's statement shown (whitespace collapsed)."""
@@ -20,7 +20,7 @@ SESSIONS_SQL = (
     "extract(epoch FROM now() - CASE WHEN state = 'active' THEN query_start ELSE state_change END), "
     "coalesce(wait_event_type || ': ' || wait_event, ''), "
     "CASE WHEN state IS NULL THEN '' ELSE coalesce(query, '') END, pg_blocking_pids(pid) "
-    "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid"
+    f"FROM pg_stat_activity WHERE {CLIENT_SESSIONS} AND pid <> pg_backend_pid() ORDER BY pid"
 )
 
 
