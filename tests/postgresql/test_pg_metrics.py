@@ -22,6 +22,8 @@ from dbkeeper.plugin import (
     DatabaseError,
     DatabaseURL,
     Deadline,
+    HealthRequest,
+    HealthThresholds,
     MetricsOptions,
     MetricsRequest,
     Sample,
@@ -270,3 +272,19 @@ def test_replication_lag_is_reported_on_the_primary_per_standby_and_on_the_stand
     assert value(results, "replication_lag") >= 0
     assert samples(results, "replication_lag")[0].labels == {}
     check_metrics(dbkeeper("metrics", standby.url("stats"), "--format", "prometheus").out)
+
+
+def test_health_judges_replication_lag_on_the_primary_and_the_standby(replicated: tuple[Server, Server]) -> None:
+    for server in replicated:
+        request = HealthRequest("postgresql", superuser_url(server, "stats"), HealthThresholds(), Deadline(10))
+        check = next(check for check in driver().check_health(request) if check.name == "replication_lag")
+        assert check.verdict == "ok", check
+        assert check.figure.startswith("1 replication links")
+    request = HealthRequest(
+        "postgresql",
+        superuser_url(replicated[1], "stats"),
+        HealthThresholds(replication_lag_seconds_max=-1),
+        Deadline(10),
+    )
+    check = next(check for check in driver().check_health(request) if check.name == "replication_lag")
+    assert (check.verdict, check.findings[0]) == ("failed", "this standby: 0.0 s behind")
