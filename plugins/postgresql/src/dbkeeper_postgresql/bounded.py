@@ -36,11 +36,11 @@ def connect_timeout(url_value: str | None, remaining: float) -> str:
     return str(min(bound, given) if given is not None else bound)
 
 
-def set_timeouts(connection: psycopg.Connection[tuple[object, ...]], statement: float, lock: float) -> None:
-    """Set the session's ``statement_timeout`` and ``lock_timeout`` (seconds; 0 statement = none)."""
+def set_timeouts(connection: psycopg.Connection[tuple[object, ...]], statement: float | None, lock: float) -> None:
+    """Set the session's ``statement_timeout`` (None: none) and ``lock_timeout``, in seconds (at least 1 ms)."""
     connection.execute(
         "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
-        ("0" if statement <= 0 else milliseconds(statement), milliseconds(lock)),
+        ("0" if statement is None else milliseconds(statement), milliseconds(lock)),
     )
 
 

@@ -164,7 +164,7 @@ class PostgresMaintenance:
 
         started = time.monotonic()
         try:
-            set_timeouts(self.connection, 0, lock_timeout)
+            set_timeouts(self.connection, None, lock_timeout)
             self.connection.execute(step.sql)  # SQL the plan built, identifiers quoted
         except psycopg.errors.LockNotAvailable:
             return StepOutcome(
