@@ -12,14 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dbkeeper.plugin import Session
-from dbkeeper_mysql.bounded import Probe
+from dbkeeper.plugin import Session, SessionsRequest
+from dbkeeper_mysql.bounded import Probe, open_probe
 
 QUERY_LENGTH = 200
 """Characters of statement text kept for ``top`` and health findings."""
 RUNNING_COMMANDS = frozenset({"Query", "Execute"})
 """Process-list commands of a session running a statement (replication threads are not)."""
 _LOCK_STATE = re.compile(r"^Waiting for .*lock", re.IGNORECASE)
+SESSIONS_LOCK_TIMEOUT = 1.0
+"""Seconds ``top``'s reading waits for a lock (``SessionsRequest`` names none)."""
 UNKNOWN_TABLE = 1109
 """``Unknown table … in information_schema``: MySQL 8 has no ``INNODB_LOCK_WAITS``."""
 
@@ -141,3 +143,14 @@ def sessions(probe: Probe) -> list[Session]:
         )
         for thread in threads(probe)
     ]
+
+
+def read_sessions(request: SessionsRequest) -> list[Session]:
+    """The sessions of ``request.url``'s server, on one connection bounded by ``request.deadline``."""
+    with open_probe(
+        request.url,
+        within=request.deadline.remaining(),
+        statement_timeout=request.statement_timeout,
+        lock_timeout=SESSIONS_LOCK_TIMEOUT,
+    ) as probe:
+        return sessions(probe)

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 MIN_WAIT = 0.1
 """The shortest connect or read timeout given to PyMySQL, in seconds (0 would mean none)."""
-ACCESS_DENIED = (1142, 1227)
-"""``SELECT command denied`` and ``Access denied; you need … the PROCESS privilege``."""
+MIN_STATEMENT_TIME = 0.01
+"""The shortest statement timeout set, in seconds (0 would mean none)."""
 
 
 class Probe:
@@ -73,10 +73,11 @@ class Probe:
     def set_timeouts(self, statement: float, lock: float) -> None:
         """Bound the session's statements to *statement* seconds (0: unbounded) and lock waits to *lock*."""
         seconds = lock_seconds(lock)
+        statement = max(statement, MIN_STATEMENT_TIME) if statement > 0 else 0
         if self.info.flavor == "mariadb":
-            limit = f"max_statement_time = {max(statement, 0):.3f}"
+            limit = f"max_statement_time = {statement:.3f}"
         else:
-            limit = f"max_execution_time = {math.ceil(max(statement, 0) * 1000)}"
+            limit = f"max_execution_time = {math.ceil(statement * 1000)}"
         self.rows(f"SET SESSION {limit}, lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}")
         self.lock_timeout = lock
 
@@ -124,8 +125,3 @@ def open_probe(
         yield probe
     finally:
         connection.close()
-
-
-def denied(exc: BaseException) -> bool:
-    """Whether *exc* is the server refusing for want of a privilege."""
-    return bool(exc.args) and exc.args[0] in ACCESS_DENIED

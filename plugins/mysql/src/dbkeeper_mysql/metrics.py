@@ -58,7 +58,7 @@ class Scrape:
 
         def bounded() -> Iterable[Sample]:
             left = remaining()
-            if left < statement_timeout:
+            if 0 < left < statement_timeout:
                 self.probe.set_timeouts(left, self.probe.lock_timeout)
             return collect()
 

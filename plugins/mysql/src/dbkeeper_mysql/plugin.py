@@ -133,18 +133,13 @@ def dbkeeper_check_health(request: HealthRequest) -> list[HealthCheck]:
 def dbkeeper_sessions(request: SessionsRequest) -> list[Session]:
     """The process list (not this connection), with InnoDB's transactions and lock waits."""
     from dbkeeper_mysql import activity
-    from dbkeeper_mysql.bounded import open_probe
 
-    remaining = request.deadline.remaining()
-    with open_probe(
-        request.url, within=remaining, statement_timeout=request.statement_timeout, lock_timeout=1
-    ) as probe:
-        return activity.sessions(probe)
+    return activity.read_sessions(request)
 
 
 @hookimpl
 def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
-    """``ANALYZE TABLE`` where statistics are older than the rows, ``OPTIMIZE TABLE`` where much space is free."""
+    """``ANALYZE TABLE`` where many rows changed since the statistics, ``OPTIMIZE TABLE`` where much space is free."""
     from dbkeeper_mysql.maintenance import MysqlMaintenance
 
     return MysqlMaintenance.open(request)
