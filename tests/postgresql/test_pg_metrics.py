@@ -288,3 +288,18 @@ def test_health_judges_replication_lag_on_the_primary_and_the_standby(replicated
     )
     check = next(check for check in driver().check_health(request) if check.name == "replication_lag")
     assert (check.verdict, check.findings[0]) == ("failed", "this standby: 0.0 s behind")
+
+
+def test_a_scrape_behind_a_lock_ends_at_its_deadline_whatever_its_lock_and_statement_timeouts(
+    pg: Server, shop: str
+) -> None:
+    url = app_url(pg, shop)
+    request = MetricsRequest("postgresql", url, Deadline(3), statement_timeout=30, lock_timeout=30)
+    with session(pg, shop, autocommit=False) as locker:
+        locker.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        results = finishes(lambda: driver().collect_metrics(request), "a scrape with a 3 s deadline", timeout=20)
+        locker.rollback()
+    by_name = {result.name: result for result in results}
+    assert "statement timeout" in (by_name["table_sizes"].error or "")
+    assert by_name["server"].success and by_name["database"].success
+    assert all(result.error == "skipped: the scrape's deadline passed" for result in results[6:]), results[6:]
