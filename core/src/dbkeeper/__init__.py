@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dbkeeper.connections.urls import DatabaseURL
     from dbkeeper.errors import DbkeeperError
     from dbkeeper.migrations import MigrationManager
+    from dbkeeper.monitoring import check_health, optimize_database
     from dbkeeper.plugin.hookspecs import hookimpl
     from dbkeeper.plugin.manager import load_plugins
 
@@ -38,6 +39,8 @@ _LAZY = {
     "RowStream": "dbkeeper.connections.database",
     "Manifest": "dbkeeper.backups.manifest",
     "MigrationManager": "dbkeeper.migrations",
+    "check_health": "dbkeeper.monitoring",
+    "optimize_database": "dbkeeper.monitoring",
     "load_config": "dbkeeper.connections.config",
     "load_plugins": "dbkeeper.plugin.manager",
     "DatabaseURL": "dbkeeper.connections.urls",
@@ -57,9 +60,11 @@ __all__ = [
     "RowStream",
     "VerifyReport",
     "backup_database",
+    "check_health",
     "hookimpl",
     "load_config",
     "load_plugins",
+    "optimize_database",
 ]
 
 
