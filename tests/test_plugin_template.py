@@ -40,9 +40,13 @@ def test_rendered_plugin_installs_and_passes_the_conformance_kit(tmp_path: Path)
     tested = run(venv / "bin" / "python", "-m", "pytest", "-p", "no:cacheprovider", tmp_path / "dbkeeper-acme",
                  cwd=tmp_path)  # fmt: skip
     assert tested.returncode == 0, tested.stdout
-    assert "5 passed, 2 skipped" in tested.stdout
+    assert "5 passed, 8 skipped" in tested.stdout
     assert "the acme driver has no deep verify" in tested.stdout
     assert "the acme driver has no migrations" in tested.stdout
+    assert "the acme driver collects no metrics" in tested.stdout
+    assert "the acme driver has no health checks" in tested.stdout
+    assert "the acme driver lists no sessions" in tested.stdout
+    assert "the acme driver plans no maintenance" in tested.stdout
 
 
 def test_render_refuses_a_bad_name_or_an_existing_directory(tmp_path: Path) -> None:
