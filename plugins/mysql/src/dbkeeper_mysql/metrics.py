@@ -11,6 +11,7 @@ Counters are the server's own, raw (since it started). Metric names follow
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from dbkeeper.plugin import CollectorResult, Collectors, MetricsOptions, MetricsRequest, MetricType, Sample
@@ -21,6 +22,43 @@ STATEMENTS = ("select", "insert", "update", "delete")
 """The ``Com_*`` statement counters exported by ``mysql_statements{command}``."""
 PARSE_ERROR = 1064
 """``You have an error in your SQL syntax``: a server older than ``SHOW REPLICA STATUS``."""
+
+
+@dataclass(frozen=True)
+class StatusMetric:
+    """A metric read from one ``SHOW GLOBAL STATUS`` variable, divided by ``divisor`` (milliseconds to seconds)."""
+
+    name: str
+    kind: MetricType
+    variable: str
+    help: str
+    unit: str = ""
+    divisor: float = 1.0
+
+
+CONNECTION_STATUS = (
+    StatusMetric("mysql_aborted_connects", "counter", "Aborted_connects", "Connection attempts that failed."),
+)
+STATEMENT_STATUS = (
+    StatusMetric("mysql_questions", "counter", "Questions", "Statements sent by clients (Questions)."),
+    StatusMetric("mysql_slow_queries", "counter", "Slow_queries", "Statements that took longer than long_query_time."),
+)
+INNODB_STATUS = (
+    StatusMetric("mysql_innodb_buffer_pool_reads", "counter", "Innodb_buffer_pool_reads",
+                 "Page reads the buffer pool could not satisfy (from disk)."),
+    StatusMetric("mysql_innodb_buffer_pool_read_requests", "counter", "Innodb_buffer_pool_read_requests",
+                 "Page reads asked of the buffer pool."),
+    StatusMetric("mysql_innodb_buffer_pool_dirty_pages", "gauge", "Innodb_buffer_pool_pages_dirty",
+                 "Buffer pool pages changed but not yet written."),
+    StatusMetric("mysql_innodb_buffer_pool_pages", "gauge", "Innodb_buffer_pool_pages_total",
+                 "Pages of the buffer pool."),
+    StatusMetric("mysql_innodb_row_lock_waits", "counter", "Innodb_row_lock_waits",
+                 "Times a row lock had to be waited for."),
+    StatusMetric("mysql_innodb_row_lock_time", "counter", "Innodb_row_lock_time", "Time spent waiting for row locks.",
+                 "seconds", 1000),
+    StatusMetric("deadlocks", "counter", "Innodb_deadlocks", "Deadlocks detected (InnoDB)."),
+)  # fmt: skip
+"""Each collector's status metrics; one whose variable the server lacks is left out (MySQL has no Innodb_deadlocks)."""
 
 
 def sample(name: str, kind: MetricType, help: str, value: Any, unit: str = "", /, **labels: str) -> Sample:
@@ -83,6 +121,13 @@ class Scrape:
             if value is not None:
                 yield label, value
 
+    def status_samples(self, metrics: Iterable[StatusMetric]) -> Iterator[Sample]:
+        """A sample of each of *metrics* whose status variable this server has."""
+        for metric in metrics:
+            value = self.probe.counter(metric.variable)
+            if value is not None:
+                yield sample(metric.name, metric.kind, metric.help, value / metric.divisor, metric.unit)
+
     def server(self) -> Iterable[Sample]:
         """Version and uptime."""
         info = self.probe.info
@@ -103,24 +148,11 @@ class Scrape:
             "The most connections the server accepts (max_connections).",
             self.probe.variable("max_connections"),
         )
-        yield sample(
-            "mysql_aborted_connects",
-            "counter",
-            "Connection attempts that failed (Aborted_connects).",
-            self.probe.counter("Aborted_connects"),
-        )
+        yield from self.status_samples(CONNECTION_STATUS)
 
     def statements(self) -> Iterable[Sample]:
         """Questions, slow queries, statements by command, transactions by outcome."""
-        yield sample(
-            "mysql_questions", "counter", "Statements sent by clients (Questions).", self.probe.counter("Questions")
-        )
-        yield sample(
-            "mysql_slow_queries",
-            "counter",
-            "Statements that took longer than long_query_time.",
-            self.probe.counter("Slow_queries"),
-        )
+        yield from self.status_samples(STATEMENT_STATUS)
         for command, count in self.counters((name, f"Com_{name}") for name in STATEMENTS):
             yield sample(
                 "mysql_statements", "counter", "Statements run, by command (Com_select …).", count, command=command
@@ -136,41 +168,7 @@ class Scrape:
 
     def innodb(self) -> Iterable[Sample]:
         """Buffer pool reads and dirty pages, row-lock waits and their time, deadlocks."""
-        for name, variable, help in (
-            (
-                "mysql_innodb_buffer_pool_reads",
-                "Innodb_buffer_pool_reads",
-                "Page reads the buffer pool could not satisfy (from disk).",
-            ),
-            (
-                "mysql_innodb_buffer_pool_read_requests",
-                "Innodb_buffer_pool_read_requests",
-                "Page reads asked of the buffer pool.",
-            ),
-            ("mysql_innodb_row_lock_waits", "Innodb_row_lock_waits", "Times a row lock had to be waited for."),
-        ):
-            yield sample(name, "counter", help, self.probe.counter(variable))
-        yield sample(
-            "mysql_innodb_row_lock_time",
-            "counter",
-            "Time spent waiting for row locks.",
-            (self.probe.counter("Innodb_row_lock_time") or 0) / 1000,
-            "seconds",
-        )
-        yield sample(
-            "mysql_innodb_buffer_pool_dirty_pages",
-            "gauge",
-            "Buffer pool pages changed but not yet written.",
-            self.probe.counter("Innodb_buffer_pool_pages_dirty"),
-        )
-        yield sample(
-            "mysql_innodb_buffer_pool_pages",
-            "gauge",
-            "Pages of the buffer pool.",
-            self.probe.counter("Innodb_buffer_pool_pages_total"),
-        )
-        for _, count in self.counters((("deadlocks", "Innodb_deadlocks"),)):
-            yield sample("deadlocks", "counter", "Deadlocks detected (InnoDB).", count)
+        yield from self.status_samples(INNODB_STATUS)
 
     def activity(self) -> Iterable[Sample]:
         """The oldest transaction and running query, sessions waiting for a lock (needs ``PROCESS``)."""
