@@ -6,14 +6,17 @@ The scrape's bounds are checked by the process finishing within a generous timeo
 
 from __future__ import annotations
 
+import os
+import pty
 import socket
 import sqlite3
+import subprocess
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from promtool import check_metrics
 
-from helpers import assert_one_line_error, dbkeeper, make_db, write_migration
+from helpers import BIN, assert_one_line_error, dbkeeper, make_db, write_migration
 
 SECRET = "pa55-w0rd-xyz"
 
@@ -169,3 +172,33 @@ def test_pending_and_failed_migrations_of_a_configured_directory(tmp_path: Path)
     assert 'dbkeeper_migrations_failed{connection="app"} 0.0' in run.out
     assert 'dbkeeper_scrape_collector_success{collector="migrations",connection="app"} 1.0' in run.out
     check_metrics(run.out)
+
+
+def test_on_a_terminal_the_output_is_the_table(chinook: Path) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [str(BIN / "dbkeeper"), "metrics", f"sqlite:///{chinook}"],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            timeout=300,
+            check=True,
+        )
+        os.close(terminal)
+        output = b""
+        while chunk := _read_some(controller):
+            output += chunk
+    finally:
+        os.close(controller)
+    lines = output.decode().splitlines()
+    assert lines[0].startswith("default: up, ") and lines[1].split() == ["METRIC", "LABELS", "VALUE"], lines[:2]
+    assert not proc.stderr
+
+
+def _read_some(fd: int) -> bytes:
+    """What the terminal holds, or b'' once it is drained (Linux reports EIO then)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
