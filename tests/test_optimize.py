@@ -176,3 +176,17 @@ def test_incremental_vacuum_in_that_mode(tmp_path: Path) -> None:
 
 def test_the_cli_default_lock_timeout_is_the_api_default() -> None:
     assert CLI_DEFAULT == DEFAULT_LOCK_TIMEOUT
+
+
+def test_vacuum_in_wal_mode_checkpoints_so_the_file_shrinks(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    execute(path, "PRAGMA journal_mode = WAL")
+    shop(path)
+    delete_half(path)
+    size = path.stat().st_size
+    run = dbkeeper("optimize", url(path), "--apply", "--allow-blocking", "--json")
+    vacuum = steps_of(run.json())["vacuum"]
+    assert vacuum["sql"] == "VACUUM; PRAGMA wal_checkpoint(TRUNCATE)" and vacuum["status"] == "done"
+    assert path.stat().st_size < size * 0.6 and vacuum["bytes_after"] == path.stat().st_size
+    wal = Path(f"{path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the WAL still holds the rebuilt pages"
