@@ -202,3 +202,15 @@ def _read_some(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:
         return b""
+
+
+def test_an_unset_variable_is_up_0_among_others_and_an_error_alone(tmp_path: Path) -> None:
+    make_db(tmp_path / "a.db", 3)
+    project = _config(
+        tmp_path,
+        '[connections.a]\nurl = "sqlite:///a.db"\n[connections.vault]\nurl = "postgresql://u:${NOPE_PW}@db/app"\n',
+    )
+    run = dbkeeper("metrics", "--format", "prometheus", cwd=project)
+    assert 'dbkeeper_up{connection="a"} 1.0' in run.out and 'dbkeeper_up{connection="vault"} 0.0' in run.out
+    assert "note: vault: down: connection 'vault' uses ${NOPE_PW}, which is not set" in run.err
+    assert_one_line_error(dbkeeper("metrics", "vault", cwd=project, check=False), "${NOPE_PW}")
