@@ -166,3 +166,15 @@ def test_delete_and_prune_remove_the_records_with_their_backup(tmp_path: Path) -
     dbkeeper("prune", "--keep-last", "1", cwd=project)
     assert sorted(p.name for p in (project / "backups").iterdir()) == [third]
     assert (project / "backups" / third / ".records" / "verify.json").is_file()
+
+
+def test_verify_never_writes_its_record_through_a_link(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    backup_id = _backup(project, "app")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, project / "backups" / backup_id / ".records")
+    run = dbkeeper("verify", backup_id, cwd=project)
+    assert run.out.startswith(f"ok {backup_id}"), "the verify itself passes"
+    assert f"the verify result of {backup_id} was not recorded" in run.err
+    assert list(elsewhere.iterdir()) == [], "nothing written through the link"
