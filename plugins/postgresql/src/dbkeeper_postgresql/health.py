@@ -45,6 +45,11 @@ def skipped(name: str, title: str, reason: str) -> HealthCheck:
     return HealthCheck(name=name, title=title, verdict="skipped", figure=reason)
 
 
+def counted(number: int, singular: str, plural: str) -> str:
+    """*number* and the noun it takes: ``1 index``, ``2 indexes``."""
+    return f"{number} {singular if number == 1 else plural}"
+
+
 def session_finding(pid: int, user: str, database: str, seconds: Any, query: str) -> str:
     """One session as a finding: ``pid 123 (app@shop), 95 s: SELECT …``."""
     return f"pid {pid} ({user}@{database}), {float(seconds):.0f} s: {one_line(query, FINDINGS_QUERY_LENGTH)}"
@@ -99,11 +104,15 @@ class Checkup:
         ((shared_buffers,),) = self.rows("SELECT current_setting('shared_buffers')")
         ratio = int(hit) / total
         return judge(
-            "cache_hit_ratio", "Cache hit ratio", ratio, self.limits.cache_hit_ratio_min, at_least=True,
+            "cache_hit_ratio",
+            "Cache hit ratio",
+            ratio,
+            self.limits.cache_hit_ratio_min,
+            at_least=True,
             figure=f"{ratio:.4f} of {total} block reads found in shared buffers",
             advice=f"raise shared_buffers (now {shared_buffers}) or the server's memory, or find the queries reading "
             "most (pg_stat_statements) and index them",
-        )  # fmt: skip
+        )
 
     def connections(self) -> HealthCheck:
         """Client connections against ``max_connections`` less the superuser reserve."""
@@ -116,26 +125,36 @@ class Checkup:
             f"WHERE {CLIENT_SESSIONS} GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"
         )
         return judge(
-            "connections", "Connections", used / usable, self.limits.connections_used_ratio_max,
+            "connections",
+            "Connections",
+            used / usable,
+            self.limits.connections_used_ratio_max,
             figure=f"{used} of {usable} connections in use ({used / usable:.2f})",
             advice="put a connection pooler (PgBouncer) in front of the server, close idle connections in the "
             "applications, or raise max_connections (needs a restart)",
             findings=[f"{user}@{database}: {count} connections" for user, database, count in busiest],
-        )  # fmt: skip
+        )
 
     def sessions_check(
-        self, name: str, title: str, found: list[tuple[Any, ...]], limit: int, what: str, advice: str
+        self, name: str, title: str, found: list[tuple[Any, ...]], limit: int, figure: str, advice: str
     ) -> HealthCheck:
         """A check of other sessions: failed when more than *limit* are *found*, skipped when blind."""
         result = judge(
-            name, title, len(found), limit, figure=f"{len(found)} {what}", advice=advice,
+            name,
+            title,
+            len(found),
+            limit,
+            figure=figure,
+            advice=advice,
             findings=[session_finding(*row) for row in found],
-        )  # fmt: skip
+        )
         if result.verdict == "ok" and not self.sees_all_sessions:
             return skipped(
-                name, title, "only this role's sessions are visible: GRANT pg_read_all_stats TO this role (or use a "
+                name,
+                title,
+                "only this role's sessions are visible: GRANT pg_read_all_stats TO this role (or use a "
                 "superuser) to check every session",
-            )  # fmt: skip
+            )
         return result
 
     def long_queries(self) -> HealthCheck:
@@ -149,10 +168,14 @@ class Checkup:
             (seconds,),
         )
         return self.sessions_check(
-            "long_queries", "Long-running queries", found, 0, f"queries running longer than {seconds:g} s",
+            "long_queries",
+            "Long-running queries",
+            found,
+            0,
+            f"{counted(len(found), 'query', 'queries')} running longer than {seconds:g} s",
             "cancel one with SELECT pg_cancel_backend(PID); bound them with statement_timeout "
             "(ALTER ROLE name SET statement_timeout = '60s')",
-        )  # fmt: skip
+        )
 
     def long_transactions(self) -> HealthCheck:
         """Transactions open longer than ``long_transaction_seconds``."""
@@ -165,10 +188,14 @@ class Checkup:
             (seconds,),
         )
         return self.sessions_check(
-            "long_transactions", "Long transactions", found, 0, f"transactions open longer than {seconds:g} s",
+            "long_transactions",
+            "Long transactions",
+            found,
+            0,
+            f"{counted(len(found), 'transaction', 'transactions')} open longer than {seconds:g} s",
             "they hold back VACUUM: have the application commit sooner; end one with SELECT pg_cancel_backend(PID) "
             "(or pg_terminate_backend(PID) when idle)",
-        )  # fmt: skip
+        )
 
     def idle_in_transaction(self) -> HealthCheck:
         """Sessions idle in an open transaction for longer than ``idle_in_transaction_seconds``."""
@@ -181,12 +208,15 @@ class Checkup:
             (seconds,),
         )
         return self.sessions_check(
-            "idle_in_transaction", "Idle in transaction", found, 0,
-            f"sessions idle in a transaction for longer than {seconds:g} s",
+            "idle_in_transaction",
+            "Idle in transaction",
+            found,
+            0,
+            f"{counted(len(found), 'session', 'sessions')} idle in a transaction for longer than {seconds:g} s",
             "fix the application to commit or roll back; set idle_in_transaction_session_timeout "
             "(ALTER DATABASE name SET idle_in_transaction_session_timeout = '60s'); end one with "
             "SELECT pg_terminate_backend(PID)",
-        )  # fmt: skip
+        )
 
     def blocked_sessions(self) -> HealthCheck:
         """Sessions waiting for a lock another session holds."""
@@ -200,25 +230,32 @@ class Checkup:
             "SELECT DISTINCT unnest(pg_blocking_pids(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
         )
         return self.sessions_check(
-            "blocked_sessions", "Blocked sessions", found, self.limits.blocked_sessions_max,
-            "sessions waiting for another session's lock"
+            "blocked_sessions",
+            "Blocked sessions",
+            found,
+            self.limits.blocked_sessions_max,
+            f"{counted(len(found), 'session', 'sessions')} waiting for another session's lock"
             + (f" (blocked by pid {', '.join(str(pid) for (pid,) in blockers)})" if blockers else ""),
             "see what the blocking sessions run (dbkeeper top) and have them commit; cancel one with "
             "SELECT pg_cancel_backend(PID)",
-        )  # fmt: skip
+        )
 
     def wraparound(self) -> HealthCheck:
         """The oldest database's transaction-ID age against the 2^31 wraparound limit."""
         ages = self.rows("SELECT datname, age(datfrozenxid) FROM pg_database ORDER BY 2 DESC")
         limit = self.limits.wraparound_ratio_max
         return judge(
-            "wraparound", "Transaction ID wraparound", ages[0][1] / WRAPAROUND_LIMIT, limit,
+            "wraparound",
+            "Transaction ID wraparound",
+            ages[0][1] / WRAPAROUND_LIMIT,
+            limit,
             figure=f"{ages[0][0]} is {ages[0][1]} transactions old ({ages[0][1] / WRAPAROUND_LIMIT:.3f} of 2^31)",
             advice="run VACUUM (FREEZE) in those databases (vacuumdb --freeze --all) and find what holds autovacuum "
             "back: long transactions, abandoned replication slots, prepared transactions",
-            findings=[f"{name}: {age} ({age / WRAPAROUND_LIMIT:.3f})" for name, age in ages
-                      if age / WRAPAROUND_LIMIT > limit],
-        )  # fmt: skip
+            findings=[
+                f"{name}: {age} ({age / WRAPAROUND_LIMIT:.3f})" for name, age in ages if age / WRAPAROUND_LIMIT > limit
+            ],
+        )
 
     def sequences(self) -> HealthCheck:
         """The share of each sequence's range already used."""
@@ -232,77 +269,104 @@ class Checkup:
         worst = max((ratio for _, ratio in used), default=0.0)
         limit = self.limits.sequence_used_ratio_max
         return judge(
-            "sequences", "Sequences near exhaustion", worst, limit,
-            figure=f"{len(used)} sequences in use, the fullest at {worst:.3f} of its range",
+            "sequences",
+            "Sequences near exhaustion",
+            worst,
+            limit,
+            figure=f"{counted(len(used), 'sequence', 'sequences')} in use, the fullest at {worst:.3f} of its range",
             advice="widen them: ALTER SEQUENCE name AS bigint, and the columns they fill: ALTER TABLE table "
             "ALTER COLUMN column TYPE bigint",
             findings=[f"{name}: {ratio:.3f} used" for name, ratio in used if ratio > limit],
-        )  # fmt: skip
+        )
 
     def invalid_indexes(self) -> HealthCheck:
         """Indexes left invalid by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY."""
         found = [name for (name,) in self.rows(INVALID_INDEXES)]
         return judge(
-            "invalid_indexes", "Invalid indexes", len(found), 0, figure=f"{len(found)} invalid indexes",
+            "invalid_indexes",
+            "Invalid indexes",
+            len(found),
+            0,
+            figure=counted(len(found), "invalid index", "invalid indexes"),
             advice="rebuild each: REINDEX INDEX CONCURRENTLY name (dbkeeper optimize --apply does it), or drop it: "
             "DROP INDEX CONCURRENTLY name",
             findings=found,
-        )  # fmt: skip
+        )
 
     def duplicate_indexes(self) -> HealthCheck:
         """Indexes whose columns lead another index of the same kind on the same table."""
         found = self.rows(DUPLICATE_INDEXES)
         return judge(
-            "duplicate_indexes", "Duplicate indexes", len(found), 0,
-            figure=f"{len(found)} indexes covered by another index",
+            "duplicate_indexes",
+            "Duplicate indexes",
+            len(found),
+            0,
+            figure=f"{counted(len(found), 'index', 'indexes')} covered by another index",
             advice="drop each covered index: DROP INDEX CONCURRENTLY name",
             findings=[f"{index} is covered by {cover} (on {table})" for index, cover, table in found],
-        )  # fmt: skip
+        )
 
     def unused_indexes(self) -> HealthCheck:
         """Indexes never scanned since the statistics were reset (not unique, not backing a constraint)."""
         found = self.rows(UNUSED_INDEXES, (UNUSED_INDEX_MIN_BYTES,))
         return judge(
-            "unused_indexes", "Unused indexes", len(found), 0,
-            figure=f"{len(found)} indexes of at least {UNUSED_INDEX_MIN_BYTES // 1024 // 1024} MiB never scanned "
-            "since the statistics were reset",
+            "unused_indexes",
+            "Unused indexes",
+            len(found),
+            0,
+            figure=f"{counted(len(found), 'index', 'indexes')} of at least "
+            f"{UNUSED_INDEX_MIN_BYTES // 1024 // 1024} MiB never scanned since the statistics were reset",
             advice="check that no standby or monthly job uses them, then DROP INDEX CONCURRENTLY name",
             findings=[f"{name} on {table}: {size} bytes" for name, table, size in found],
-        )  # fmt: skip
+        )
 
     def foreign_key_indexes(self) -> HealthCheck:
         """Foreign keys of sizeable tables whose columns lead no index (deletes on the parent scan the table)."""
         found = self.rows(FOREIGN_KEYS_WITHOUT_INDEX, (FOREIGN_KEY_MIN_ROWS,))
         return judge(
-            "foreign_key_indexes", "Foreign keys without an index", len(found), 0,
-            figure=f"{len(found)} foreign keys of tables with at least {FOREIGN_KEY_MIN_ROWS} rows lack an index",
+            "foreign_key_indexes",
+            "Foreign keys without an index",
+            len(found),
+            0,
+            figure=f"{counted(len(found), 'foreign key', 'foreign keys')} of tables with at least "
+            f"{FOREIGN_KEY_MIN_ROWS} rows without an index",
             advice="create the index each finding names (CREATE INDEX CONCURRENTLY does not block writes)",
-            findings=[f"{constraint}: CREATE INDEX CONCURRENTLY ON {table} ({columns})"
-                      for constraint, table, columns in found],
-        )  # fmt: skip
+            findings=[
+                f"{constraint}: CREATE INDEX CONCURRENTLY ON {table} ({columns})"
+                for constraint, table, columns in found
+            ],
+        )
 
     def never_analyzed(self) -> HealthCheck:
         """Tables holding rows that have no planner statistics."""
         found = [name for (name,) in self.rows(NEVER_ANALYZED)]
         return judge(
-            "never_analyzed", "Tables never analysed", len(found), 0, figure=f"{len(found)} tables never analysed",
+            "never_analyzed",
+            "Tables never analysed",
+            len(found),
+            0,
+            figure=f"{counted(len(found), 'table', 'tables')} never analysed",
             advice="run ANALYZE on each (dbkeeper optimize --apply does it); check that autovacuum is on",
             findings=found,
-        )  # fmt: skip
+        )
 
     def dead_tuples(self) -> HealthCheck:
         """Tables whose dead rows exceed ``dead_tuple_ratio_max`` of their rows (and ``dead_tuple_min_rows``)."""
         found = self.rows(DEAD_TUPLES, (self.limits.dead_tuple_min_rows, self.limits.dead_tuple_ratio_max))
         worst = max((float(ratio) for *_, ratio in found), default=0.0)
         return judge(
-            "dead_tuples", "Dead-tuple bloat", worst, self.limits.dead_tuple_ratio_max,
-            figure=f"{len(found)} tables with at least {self.limits.dead_tuple_min_rows} dead rows over the limit, "
-            f"the worst at {worst:.3f} of its rows",
+            "dead_tuples",
+            "Dead-tuple bloat",
+            worst,
+            self.limits.dead_tuple_ratio_max,
+            figure=f"{counted(len(found), 'table', 'tables')} with at least {self.limits.dead_tuple_min_rows} "
+            f"dead rows over the limit, the worst at {worst:.3f} of its rows",
             advice="VACUUM (ANALYZE) each table (dbkeeper optimize --apply does it); if it recurs, lower the table's "
             "autovacuum_vacuum_scale_factor and look for long transactions holding VACUUM back",
-            findings=[f"{table}: {dead} dead of {dead + live} rows ({float(ratio):.3f})"
-                      for table, dead, live, ratio in found],
-        )  # fmt: skip
+            findings=[
+                f"{table}: {dead} dead of {dead + live} rows ({float(ratio):.3f})" for table, dead, live, ratio in found
+            ],
+        )
 
     def replication_lag(self) -> HealthCheck | None:
         """The standby's replay lag, or each standby's on a primary; None without replication."""
@@ -311,12 +375,16 @@ class Checkup:
             return None
         worst = max(float(seconds) for _, seconds in lags)
         return judge(
-            "replication_lag", "Replication lag", worst, self.limits.replication_lag_seconds_max,
-            figure=f"{len(lags)} replication links, the furthest behind by {worst:.1f} s",
+            "replication_lag",
+            "Replication lag",
+            worst,
+            self.limits.replication_lag_seconds_max,
+            figure=f"{counted(len(lags), 'replication link', 'replication links')}, "
+            f"the furthest behind by {worst:.1f} s",
             advice="check the standby's disk and network, long queries on it (hot_standby_feedback, "
             "max_standby_streaming_delay), and the primary's WAL volume",
             findings=[f"{name}: {float(seconds):.1f} s behind" for name, seconds in lags],
-        )  # fmt: skip
+        )
 
 
 INVALID_INDEXES = (
@@ -382,7 +450,8 @@ ORDER BY 4 DESC
 REPLICATION_LAGS = """
 SELECT 'this standby', CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
        ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
-WHERE pg_is_in_recovery() AND pg_last_xact_replay_timestamp() IS NOT NULL
+WHERE pg_is_in_recovery()
+  AND (pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() OR pg_last_xact_replay_timestamp() IS NOT NULL)
 UNION ALL
 SELECT application_name, coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication
 WHERE NOT pg_is_in_recovery() AND replay_lsn IS NOT NULL
