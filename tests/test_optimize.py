@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,11 @@ from small_fs import read_only, small_file_system
 from sqlite_samples import delete_half, execute, sha256, shop, write_transaction
 
 from dbkeeper.cli.health_commands import DEFAULT_LOCK_TIMEOUT as CLI_DEFAULT
-from dbkeeper.monitoring.optimize import DEFAULT_LOCK_TIMEOUT
+from dbkeeper.connections.config import Config
+from dbkeeper.errors import DatabaseError, Interrupted
+from dbkeeper.monitoring.optimize import DEFAULT_LOCK_TIMEOUT, OptimizeReport, optimize_database
+from dbkeeper.plugin import DriverInfo, MaintenanceRequest, MaintenanceStep, StepOutcome, hookimpl
+from dbkeeper.plugin.manager import load_plugins
 from dbkeeper.system.filesystem import human_bytes
 from helpers import BIN, assert_one_line_error, dbkeeper
 
@@ -190,3 +195,76 @@ def test_vacuum_in_wal_mode_checkpoints_so_the_file_shrinks(tmp_path: Path) -> N
     assert path.stat().st_size < size * 0.6 and vacuum["bytes_after"] == path.stat().st_size
     wal = Path(f"{path}-wal")
     assert not wal.exists() or wal.stat().st_size == 0, "the WAL still holds the rebuilt pages"
+
+
+STEPS = [
+    MaintenanceStep("a", "analyze", "never analysed", "ANALYZE a", "write lock", False, 10),
+    MaintenanceStep("b", "analyze", "never analysed", "ANALYZE b", "write lock", False, 10),
+    MaintenanceStep("c", "vacuum", "half free", "VACUUM", "exclusive", True, 10),
+]
+
+
+class Scripted:
+    """A driver plugin that is its own maintenance: it plans STEPS and records what the core asks of it."""
+
+    def __init__(self, *, interrupt_at: str = "", fail_at: str = "") -> None:
+        self.calls: list[str] = []
+        self.interrupt_at, self.fail_at = interrupt_at, fail_at
+
+    @hookimpl
+    def dbkeeper_register_drivers(self, register: Callable[[DriverInfo], None]) -> None:
+        register(DriverInfo(name="scripted", schemes=("scripted",), formats=("x",)))
+
+    @hookimpl
+    def dbkeeper_plan_maintenance(self, request: MaintenanceRequest) -> Scripted:
+        return self
+
+    def plan(self) -> list[MaintenanceStep]:
+        self.calls.append("plan")
+        return STEPS
+
+    def apply(self, step: MaintenanceStep, lock_timeout: float) -> StepOutcome:
+        self.calls.append(f"apply {step.object}")
+        if step.object == self.interrupt_at:
+            raise KeyboardInterrupt
+        if step.object == self.fail_at:
+            raise DatabaseError("the connection was lost")
+        return StepOutcome("done", 0.5, bytes_after=5)
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def optimize_scripted(driver: Scripted, **options: bool) -> OptimizeReport:
+    plugins = load_plugins(entry_points_group=None, extra=[("scripted", driver)])
+    return optimize_database("scripted://x", config=Config(), plugins=plugins, **options)
+
+
+def test_the_plan_alone_applies_nothing_and_closes() -> None:
+    driver = Scripted()
+    report = optimize_scripted(driver)
+    assert driver.calls == ["plan", "close"]
+    assert [result.status for result in report.steps] == ["planned"] * 3 and not report.applied
+
+
+def test_a_step_that_raises_fails_alone_and_the_maintenance_is_closed() -> None:
+    driver = Scripted(fail_at="a")
+    report = optimize_scripted(driver, apply=True, allow_blocking=True)
+    assert driver.calls == ["plan", "apply a", "apply b", "apply c", "close"]
+    assert [(r.status, r.detail) for r in report.steps] == [
+        ("failed", "the connection was lost"),
+        ("done", ""),
+        ("done", ""),
+    ]
+    assert report.failed() == [report.steps[0]]
+
+
+def test_an_interruption_names_what_finished_what_ran_and_what_never_started() -> None:
+    driver = Scripted(interrupt_at="b")
+    with pytest.raises(Interrupted) as caught:
+        optimize_scripted(driver, apply=True)
+    assert driver.calls == ["plan", "apply a", "apply b", "close"]
+    assert str(caught.value) == (
+        "interrupted while optimising scripted://x: finished: analyze a (done); running: analyze b, which may or may "
+        "not have finished; not started: vacuum c; run 'dbkeeper optimize' again to see what is left"
+    )
