@@ -25,7 +25,7 @@ CLEAN = (
     "INSERT INTO customer SELECT seq, CONCAT('c', seq, '@example.org') FROM seq_1_to_200",
     "INSERT INTO orders (customer_id, placed) SELECT seq % 200 + 1, '2026-01-01' FROM seq_1_to_2000",
 )
-SESSION_CHECKS = ("long_running_queries", "long_transactions", "idle_in_transaction", "blocked_sessions")
+SESSION_CHECKS = ("long_queries", "long_transactions", "idle_in_transaction", "blocked_sessions")
 FAST = HealthThresholds(long_query_seconds=1, long_transaction_seconds=1, idle_in_transaction_seconds=1)
 
 
@@ -76,13 +76,13 @@ def test_a_query_sleeping_longer_than_the_threshold_is_found(mariadb: MariaDBSer
     with running(mariadb, shop, "SELECT SLEEP(120)") as sleeper:
         eventually(lambda: seconds_in_state(mariadb, sleeper.thread_id()) >= 2, "a 2 s sleep")
         found = checks(url(mariadb, shop))
-    check = found["long_running_queries"]
+    check = found["long_queries"]
     assert check.verdict == "failed"
     assert check.advice
     (finding,) = check.findings
     assert finding.startswith(f"session {sleeper.thread_id()} (root@{shop}): ")
     assert finding.endswith(": SELECT SLEEP(120)")
-    assert failed(found) == {"long_running_queries"}
+    assert failed(found) == {"long_queries"}
 
 
 def test_a_session_idle_in_a_transaction_is_found(mariadb: MariaDBServer, shop: str) -> None:

@@ -24,6 +24,19 @@ MIN_READ_REQUESTS = 1_000_000
 """Fewer buffer pool read requests than this since the server started are too few to judge a hit ratio:
 a server that just started reads its working set from disk once (a busy server asks a million in seconds)."""
 
+TITLES = {
+    "cache_hit_ratio": "InnoDB buffer pool hit ratio",
+    "connections": "Connections near the maximum",
+    "long_queries": "Long-running queries",
+    "long_transactions": "Long transactions",
+    "idle_in_transaction": "Sessions idle in a transaction",
+    "blocked_sessions": "Sessions waiting for a lock",
+    "duplicate_indexes": "Duplicate indexes",
+    "free_space": "Tables with much free space",
+    "missing_primary_keys": "Tables without a primary key",
+    "replication_lag": "Replica lag",
+}
+"""Each check's title by its stable name (PostgreSQL's name where the checks match)."""
 Check = Callable[[], HealthCheck | None]
 """A check: its verdict, or None when it does not apply to this server (no replica)."""
 
@@ -36,18 +49,18 @@ def check(request: HealthRequest) -> list[HealthCheck]:
         statement_timeout=request.statement_timeout,
         lock_timeout=request.lock_timeout,
     ) as probe:
-        checks = HealthChecks(probe, request.thresholds)
-        return [verdict for name, title, run in checks.checks() if (verdict := checked(name, title, run)) is not None]
+        checks = HealthChecks(probe, request.thresholds).checks()
+        return [verdict for name, run in checks.items() if (verdict := checked(name, run)) is not None]
 
 
-def checked(name: str, title: str, run: Check) -> HealthCheck | None:
+def checked(name: str, run: Check) -> HealthCheck | None:
     """*run*'s verdict, or ``skipped`` with the server's reason when the server refused or failed."""
     import pymysql
 
     try:
         return run()
     except pymysql.MySQLError as exc:
-        return HealthCheck(name, title, "skipped", f"cannot tell: {error_line(exc)}")
+        return HealthCheck(name, TITLES[name], "skipped", f"cannot tell: {error_line(exc)}")
 
 
 def seconds(value: float) -> str:
@@ -60,7 +73,6 @@ class SessionCheck:
     """A check of sessions: which ones to pick, the figure to judge them by, what to tell."""
 
     name: str
-    title: str
     picks: Callable[[Thread], bool]
     measure: Callable[[Thread], float]
     limit: float
@@ -73,7 +85,7 @@ class SessionCheck:
         longest = max((self.measure(t) for t in picked), default=0.0)
         return judge(
             self.name,
-            self.title,
+            TITLES[self.name],
             longest,
             self.limit,
             figure=f"longest {seconds(longest)}, {len(over)} over the limit",
@@ -94,25 +106,24 @@ class HealthChecks:
         """The other sessions (needs ``PROCESS``; a failure fails each session check)."""
         return activity.threads(self.probe)
 
-    def checks(self) -> list[tuple[str, str, Check]]:
-        """Each check's name, title and function, in the order they run."""
-        return [
-            ("cache_hit_ratio", "InnoDB buffer pool hit ratio", self.cache_hit_ratio),
-            ("connections", "Connections near the maximum", self.connections),
-            *((c.name, c.title, functools.partial(self.sessions, c)) for c in self.session_checks()),
-            ("blocked_sessions", "Sessions waiting for a lock", self.blocked_sessions),
-            ("duplicate_indexes", "Duplicate indexes", self.duplicate_indexes),
-            ("free_space", "Tables with much free space", self.free_space),
-            ("missing_primary_keys", "Tables without a primary key", self.missing_primary_keys),
-            ("replication_lag", "Replica lag", self.replication_lag),
-        ]
+    def checks(self) -> dict[str, Check]:
+        """Each check's function by name, in the order they run."""
+        return {
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "connections": self.connections,
+            **{check.name: functools.partial(self.sessions, check) for check in self.session_checks()},
+            "blocked_sessions": self.blocked_sessions,
+            "duplicate_indexes": self.duplicate_indexes,
+            "free_space": self.free_space,
+            "missing_primary_keys": self.missing_primary_keys,
+            "replication_lag": self.replication_lag,
+        }
 
     def session_checks(self) -> Iterable[SessionCheck]:
         """Long-running queries, long transactions, sessions idle in a transaction."""
         limits = self.limits
         yield SessionCheck(
-            "long_running_queries",
-            "Long-running queries",
+            "long_queries",
             lambda t: t.running,
             lambda t: t.seconds,
             limits.long_query_seconds,
@@ -120,7 +131,6 @@ class HealthChecks:
         )
         yield SessionCheck(
             "long_transactions",
-            "Long transactions",
             lambda t: t.transaction_seconds is not None,
             lambda t: t.transaction_seconds or 0.0,
             limits.long_transaction_seconds,
@@ -129,7 +139,6 @@ class HealthChecks:
         )
         yield SessionCheck(
             "idle_in_transaction",
-            "Sessions idle in a transaction",
             lambda t: t.idle_in_transaction,
             lambda t: t.seconds,
             limits.idle_in_transaction_seconds,
@@ -145,7 +154,7 @@ class HealthChecks:
         """The share of page reads served by the buffer pool since the server started."""
         reads = self.probe.counter("Innodb_buffer_pool_reads") or 0
         requests = self.probe.counter("Innodb_buffer_pool_read_requests") or 0
-        title = "InnoDB buffer pool hit ratio"
+        title = TITLES["cache_hit_ratio"]
         if requests < MIN_READ_REQUESTS:
             return HealthCheck(
                 "cache_hit_ratio",
@@ -170,7 +179,7 @@ class HealthChecks:
         maximum = float(self.probe.variable("max_connections"))
         return judge(
             "connections",
-            "Connections near the maximum",
+            TITLES["connections"],
             connected / maximum,
             self.limits.connections_used_ratio_max,
             figure=f"{connected / maximum:.2f} ({connected:.0f} of max_connections {maximum:.0f})",
@@ -183,7 +192,7 @@ class HealthChecks:
         holders = activity.blockers(self.probe) if waiting else {}
         return judge(
             "blocked_sessions",
-            "Sessions waiting for a lock",
+            TITLES["blocked_sessions"],
             len(waiting),
             self.limits.blocked_sessions_max,
             figure=f"{len(waiting)} waiting",
@@ -199,7 +208,7 @@ class HealthChecks:
         found = indexes.duplicates(self.probe, self.probe.database)
         return judge(
             "duplicate_indexes",
-            "Duplicate indexes",
+            TITLES["duplicate_indexes"],
             len(found),
             0,
             figure=f"{len(found)} found",
@@ -214,7 +223,7 @@ class HealthChecks:
         worst = max((size.free_ratio for size in wasteful), default=0.0)
         return judge(
             "free_space",
-            "Tables with much free space",
+            TITLES["free_space"],
             worst,
             limit,
             figure=f"{len(wasteful)} table(s) with at least {tables.FREE_SPACE_MIN_BYTES >> 20} MiB free, "
@@ -231,7 +240,7 @@ class HealthChecks:
         found = indexes.without_primary_key(self.probe, self.probe.database)
         return judge(
             "missing_primary_keys",
-            "Tables without a primary key",
+            TITLES["missing_primary_keys"],
             len(found),
             0,
             figure=f"{len(found)} found",
@@ -246,7 +255,7 @@ class HealthChecks:
         if not rows:
             return None
         lag = rows[0].get("Seconds_Behind_Source", rows[0].get("Seconds_Behind_Master"))
-        title, limit = "Replica lag", self.limits.replication_lag_seconds_max
+        title, limit = TITLES["replication_lag"], self.limits.replication_lag_seconds_max
         advice = (
             "Look at the replica's SQL thread (SHOW REPLICA STATUS: Last_SQL_Error) and at long writes on the source."
         )
