@@ -53,7 +53,7 @@ def running(pg: Server, database: str, sql: str) -> Iterator[psycopg.Connection[
 
     def run() -> None:
         try:
-            connection.execute(sql)  # type: ignore[arg-type]
+            connection.execute(sql)
         except psycopg.errors.QueryCanceled:
             pass
         except BaseException as exc:  # reported by the test below, not lost in the thread

@@ -45,9 +45,12 @@ def health(url: DatabaseURL, **thresholds: float) -> dict[str, HealthCheck]:
 
 def failing(url: DatabaseURL, name: str, **thresholds: float) -> HealthCheck:
     """Check *name* once it fails (the statistics views lag behind by up to a second or so)."""
-    return eventually(
-        lambda: (check := health(url, **thresholds)[name]).verdict == "failed" and check, f"the {name} check failing"
-    )
+
+    def failed() -> HealthCheck | None:
+        check = health(url, **thresholds)[name]
+        return check if check.verdict == "failed" else None
+
+    return eventually(failed, f"the {name} check failing")
 
 
 def test_a_clean_database_passes_every_check(pg: Server) -> None:

@@ -21,12 +21,12 @@ def test_a_blocked_session_shows_its_wait_its_blocker_and_its_query_cut_to_200_c
         locker.execute("LOCK TABLE account IN ACCESS EXCLUSIVE MODE")
         with running(pg, name, f"SELECT count(*) FROM account WHERE '{PADDING}' <> ''") as waiter:
             blocker, waiting = str(locker.info.backend_pid), str(waiter.info.backend_pid)
-            found = eventually(
-                lambda: (
-                    (seen := sessions(superuser_url(pg, name))).get(waiting, None) and seen[waiting].blocked_by and seen
-                ),
-                "the waiting session showing its blocker",
-            )
+
+            def blocked() -> dict[str, Session] | None:
+                seen = sessions(superuser_url(pg, name))
+                return seen if waiting in seen and seen[waiting].blocked_by else None
+
+            found = eventually(blocked, "the waiting session showing its blocker")
             assert found[waiting].blocked_by == (blocker,)
             assert (found[waiting].state, found[waiting].wait) == ("active", "Lock: relation")
             assert found[waiting].query.startswith("SELECT count(*) FROM account WHERE 'xxx")
@@ -34,7 +34,8 @@ def test_a_blocked_session_shows_its_wait_its_blocker_and_its_query_cut_to_200_c
             assert (found[waiting].user, found[waiting].database) == ("postgres", name)
             assert found[blocker].state == "idle in transaction"
             assert found[blocker].query == "LOCK TABLE account IN ACCESS EXCLUSIVE MODE"
-            assert found[blocker].seconds is not None and found[blocker].seconds >= 0
+            held = found[blocker].seconds
+            assert held is not None and held >= 0
             assert not any("pg_blocking_pids" in other.query for other in found.values())  # our own is left out
             locker.rollback()
 
