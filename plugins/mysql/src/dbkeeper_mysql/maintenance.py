@@ -51,6 +51,8 @@ from dbkeeper_mysql.tables import TableSize, table_sizes
 
 LOCK_WAIT_TIMEOUT = 1205
 """``Lock wait timeout exceeded``, for metadata and row locks alike."""
+PLANNING_LOCK_TIMEOUT = 1.0
+"""Seconds a planning query waits for a lock (``MaintenanceRequest`` names none; steps get their own)."""
 ANALYZE_MIN_ROWS = 50
 ANALYZE_MIN_RATIO = 0.05
 OPTIMIZE_LOCK = (
@@ -95,7 +97,12 @@ class MysqlMaintenance:
         database = ServerTarget.from_url(request.url).require_database()
         with contextlib.ExitStack() as stack:
             probe = stack.enter_context(
-                open_probe(request.url, within=None, statement_timeout=request.statement_timeout, lock_timeout=1)
+                open_probe(
+                    request.url,
+                    within=None,
+                    statement_timeout=request.statement_timeout,
+                    lock_timeout=PLANNING_LOCK_TIMEOUT,
+                )
             )
             maintenance = cls(probe, database, request.thresholds, request.statement_timeout)
             maintenance._closing = stack.pop_all()
