@@ -81,9 +81,9 @@ class SqliteMaintenance:
             return StepOutcome("failed", 0.0, "this step was not planned by this maintenance")
         if step.action == "vacuum" and (refusal := _lacking_space(self._path)):
             return StepOutcome("skipped", 0.0, refusal, bytes_after=self._size())
-        conn = self._connection()
-        conn.execute(f"PRAGMA busy_timeout = {max(0, round(lock_timeout * 1000))}")
         try:
+            conn = self._connection()
+            conn.execute(f"PRAGMA busy_timeout = {max(0, round(lock_timeout * 1000))}")
             conn.executescript(";\n".join(self._planned[step]))  # steps every statement to its end
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
@@ -101,8 +101,10 @@ class SqliteMaintenance:
             self._writer = None
 
     def _connection(self) -> sqlite3.Connection:
+        """The read-write connection, opened on first use (``mode=rw``: a file removed meanwhile is not created)."""
         if self._writer is None:
-            self._writer = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            target = f"{self._path.resolve().as_uri()}?mode=rw"
+            self._writer = sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False)
         return self._writer
 
     def _size(self) -> int:
