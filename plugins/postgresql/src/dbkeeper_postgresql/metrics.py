@@ -45,6 +45,8 @@ CLIENT_SESSIONS = "(backend_type = 'client backend' OR backend_type IS NULL AND 
 (their database still shows, which background processes lack)."""
 QUERY_LABEL_LENGTH = 200
 """Characters of statement text kept in the ``query`` label (only with ``query_text``)."""
+REPLICATION_LAG_HELP = "How far a standby's replay is behind its primary."
+"""The help of ``replication_lag``, the same on a primary (per standby) and on a standby."""
 
 
 def sample(name: str, metric_type: MetricType, help: str, value: Any, unit: str = "", **labels: str) -> Sample:
@@ -322,9 +324,6 @@ class Scrape:
             yield sample(
                 "postgresql_statement_rows", "counter", "Rows a statement returned or changed.", rows, **labels
             )
-
-
-REPLICATION_LAG_HELP = "How far a standby's replay is behind its primary."
 
 
 def table_samples(
