@@ -10,12 +10,13 @@ statistics and the rows' checksums are compared before and after.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from contextlib import closing
 
 import pytest
 from mariadb_server import MariaDBServer
-from mysql_monitoring import driver, eventually, finishes, thread_state, url
+from mysql_monitoring import driver, eventually, finishes, thread_state, url, watcher
 
 from dbkeeper.plugin import Maintenance, MaintenanceRequest, MaintenanceStep
 from helpers import dbkeeper
@@ -140,3 +141,18 @@ def test_a_step_blocked_by_another_session_is_skipped_and_that_session_survives(
     for outcome in outcomes:
         assert "not granted within 1 s" in outcome.detail
     assert set(plan(mariadb, shop)) == {"log", "item"}
+
+
+def test_without_process_no_analyze_step_is_planned_and_a_note_says_why(
+    mariadb: MariaDBServer, shop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dbkeeper")
+    with watcher(mariadb, shop) as target:
+        planner = driver().maintenance(MaintenanceRequest("mysql", target))
+        try:
+            steps = planner.plan()
+        finally:
+            planner.close()
+    assert [step.object for step in steps] == [f"{shop}.log"]
+    assert "no ANALYZE TABLE steps planned: cannot read information_schema.INNODB_SYS_TABLESTATS" in caplog.text
+    assert "PROCESS" in caplog.text
