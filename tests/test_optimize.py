@@ -18,7 +18,7 @@ from dbkeeper.cli.health_commands import DEFAULT_LOCK_TIMEOUT as CLI_DEFAULT
 from dbkeeper.connections.config import Config
 from dbkeeper.errors import DatabaseError, Interrupted
 from dbkeeper.monitoring.optimize import DEFAULT_LOCK_TIMEOUT, OptimizeReport, optimize_database
-from dbkeeper.plugin import DriverInfo, MaintenanceRequest, MaintenanceStep, StepOutcome, hookimpl
+from dbkeeper.plugin import DatabaseURL, DriverInfo, MaintenanceRequest, MaintenanceStep, StepOutcome, hookimpl
 from dbkeeper.plugin.manager import load_plugins
 from dbkeeper.system.filesystem import human_bytes
 from helpers import BIN, assert_one_line_error, dbkeeper
@@ -268,3 +268,16 @@ def test_an_interruption_names_what_finished_what_ran_and_what_never_started() -
         "interrupted while optimising scripted://x: finished: analyze a (done); running: analyze b, which may or may "
         "not have finished; not started: vacuum c; run 'dbkeeper optimize' again to see what is left"
     )
+
+
+def test_a_file_removed_after_planning_fails_its_steps_and_is_not_created(neglected: Path) -> None:
+    driver = load_plugins().driver_named("sqlite")
+    maintenance = driver.maintenance(MaintenanceRequest("sqlite", DatabaseURL.parse(url(neglected))))
+    try:
+        steps = maintenance.plan()
+        neglected.unlink()
+        outcomes = [maintenance.apply(step, 1.0) for step in steps]
+    finally:
+        maintenance.close()
+    assert {(o.status, o.detail) for o in outcomes} == {("failed", f"{neglected} no longer exists")}
+    assert not neglected.exists()

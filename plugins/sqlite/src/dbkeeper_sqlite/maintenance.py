@@ -79,6 +79,8 @@ class SqliteMaintenance:
         started = time.monotonic()
         if step not in self._planned:
             return StepOutcome("failed", 0.0, "this step was not planned by this maintenance")
+        if self._size() is None:
+            return StepOutcome("failed", 0.0, f"{self._path} no longer exists")
         if step.action == "vacuum" and (refusal := _lacking_space(self._path)):
             return StepOutcome("skipped", 0.0, refusal, bytes_after=self._size())
         try:
@@ -107,8 +109,12 @@ class SqliteMaintenance:
             self._writer = sqlite3.connect(target, uri=True, isolation_level=None, check_same_thread=False)
         return self._writer
 
-    def _size(self) -> int:
-        return os.stat(self._path).st_size
+    def _size(self) -> int | None:
+        """The file's size now; None when it is gone."""
+        try:
+            return os.stat(self._path).st_size
+        except FileNotFoundError:
+            return None
 
 
 def maintenance(request: MaintenanceRequest) -> SqliteMaintenance:
