@@ -166,6 +166,9 @@ def test_a_port_nobody_listens_on_is_a_database_error(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="cannot connect to") as caught:
         finishes(lambda: scrape(url, deadline=3), "a scrape of a closed port")
     assert "pw-never-shown" not in str(caught.value)
+    run = dbkeeper("metrics", url.raw, "--format", "prometheus")  # the core's side: up 0, exit 0
+    assert 'dbkeeper_up{connection="default"} 0.0' in run.out
+    assert "Connection refused" in run.err and "pw-never-shown" not in run.out + run.err
 
 
 @pytest.fixture
