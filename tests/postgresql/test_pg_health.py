@@ -26,7 +26,7 @@ ANALYZE;
 """
 CHECKS = {
     "cache_hit_ratio", "connections", "long_queries", "long_transactions", "idle_in_transaction", "blocked_sessions",
-    "wraparound", "sequences", "invalid_indexes", "duplicate_indexes", "unused_indexes", "foreign_key_indexes",
+    "wraparound", "sequences", "invalid_indexes", "duplicate_indexes", "unused_indexes", "foreign_keys_without_index",
     "never_analyzed", "dead_tuples",
 }  # fmt: skip
 _names = itertools.count(1)
@@ -139,7 +139,7 @@ def test_an_invalid_index_an_exhausted_sequence_an_unindexed_foreign_key_and_an_
     assert health(url)["sequences"].findings == ("public.ticket: 0.977 used",)
     assert failing(url, "never_analyzed").findings == ("public.payment",)
     pg.psql("ANALYZE payment", database=name)
-    assert failing(url, "foreign_key_indexes").findings == (
+    assert failing(url, "foreign_keys_without_index").findings == (
         "payment_invoice_id_fkey: CREATE INDEX CONCURRENTLY ON public.payment (invoice_id)",
     )
 

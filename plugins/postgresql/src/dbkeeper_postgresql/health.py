@@ -80,7 +80,7 @@ class Checkup:
             ("invalid_indexes", "Invalid indexes", self.invalid_indexes),
             ("duplicate_indexes", "Duplicate indexes", self.duplicate_indexes),
             ("unused_indexes", "Unused indexes", self.unused_indexes),
-            ("foreign_key_indexes", "Foreign keys without an index", self.foreign_key_indexes),
+            ("foreign_keys_without_index", "Foreign keys without an index", self.foreign_keys_without_index),
             ("never_analyzed", "Tables never analysed", self.never_analyzed),
             ("dead_tuples", "Dead-tuple bloat", self.dead_tuples),
             ("replication_lag", "Replication lag", self.replication_lag),
@@ -320,11 +320,11 @@ class Checkup:
             findings=[f"{name} on {table}: {size} bytes" for name, table, size in found],
         )
 
-    def foreign_key_indexes(self) -> HealthCheck:
+    def foreign_keys_without_index(self) -> HealthCheck:
         """Foreign keys of sizeable tables whose columns lead no index (deletes on the parent scan the table)."""
         found = self.rows(FOREIGN_KEYS_WITHOUT_INDEX, (FOREIGN_KEY_MIN_ROWS,))
         return judge(
-            "foreign_key_indexes",
+            "foreign_keys_without_index",
             "Foreign keys without an index",
             len(found),
             0,
