@@ -165,8 +165,8 @@ def dbkeeper_check_health(request: HealthRequest) -> list[HealthCheck] | None:
 def dbkeeper_sessions(request: SessionsRequest) -> list[Session] | None:
     """The server's sessions other than the caller's own, for ``dbkeeper top``.
 
-    ``firstresult``: the selected driver answers; ``None`` when the engine has no sessions
-    to show (SQLite).
+    An engine without sessions to show (SQLite) returns an empty list; ``None`` means the
+    driver does not support ``top``. ``firstresult``: the selected driver answers.
     """
 
 
