@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import psycopg
@@ -18,6 +18,28 @@ if TYPE_CHECKING:
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*\Z")
 USER_SCHEMAS = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
 """SQL condition on ``pg_namespace n``: not a system, toast or temporary schema."""
+
+
+class Result(Protocol):
+    """Rows of a query, as a psycopg cursor gives them."""
+
+    def fetchone(self) -> Any:
+        """The first row, or None."""
+
+    def fetchall(self) -> list[Any]:
+        """Every row."""
+
+
+class Session(Protocol):
+    """What the backup's catalog queries need of a session: a psycopg connection, or the ``psql`` session."""
+
+    def execute(self, query: str) -> Result:
+        """Run *query* (no parameters)."""
+
+
+def quote_identifier(name: str) -> str:
+    """*name* double-quoted for SQL (as psycopg's ``sql.Identifier`` quotes it)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def quote_part(name: str) -> str:
@@ -131,7 +153,7 @@ class Relation:
                    [(int(c), int(o)) for c, o in data.get("requires", [])])  # fmt: skip
 
 
-def database_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+def database_facts(conn: Session) -> dict[str, Any]:
     """Server version and the database's encoding and locale, as recorded in the manifest."""
     row = conn.execute(
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int, current_database(),"
@@ -153,7 +175,7 @@ def database_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return facts
 
 
-def dumped_tables(conn: psycopg.Connection[Any]) -> tuple[list[Table], list[str]]:
+def dumped_tables(conn: Session) -> tuple[list[Table], list[str]]:
     """Tables whose rows pg_dump writes, largest first, and the keys of extension-owned tables.
 
     Sizes come from the statistics (``relpages``, as pg_dump's own ordering), which
@@ -179,7 +201,7 @@ def dumped_tables(conn: psycopg.Connection[Any]) -> tuple[list[Table], list[str]
     return tables, extension_tables
 
 
-def relations(conn: psycopg.Connection[Any]) -> list[Relation]:
+def relations(conn: Session) -> list[Relation]:
     """Every user relation and the catalog ids of what belongs to it."""
     rows = conn.execute(
         f"""
@@ -215,20 +237,17 @@ def relations(conn: psycopg.Connection[Any]) -> list[Relation]:
     ]  # fmt: skip
 
 
-def schemas(conn: psycopg.Connection[Any]) -> dict[str, int]:
+def schemas(conn: Session) -> dict[str, int]:
     """User schemas by name, with their oids."""
     rows = conn.execute(f"SELECT n.nspname, n.oid::int8 FROM pg_namespace n WHERE {USER_SCHEMAS} ORDER BY 1")
     return dict(rows.fetchall())
 
 
-def count_rows(conn: psycopg.Connection[Any], tables: Iterable[tuple[str, str]]) -> dict[str, int]:
+def count_rows(conn: Session, tables: Iterable[tuple[str, str]]) -> dict[str, int]:
     """Exact rows of each ``(schema, table)`` (its own rows: ``ONLY``, as pg_dump copies them)."""
-    from psycopg import sql
-
     counts = {}
     for schema, name in tables:
-        query = sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(schema, name))
-        row = conn.execute(query).fetchone()
+        row = conn.execute(f"SELECT count(*) FROM ONLY {quote_identifier(schema)}.{quote_identifier(name)}").fetchone()
         assert row is not None
         counts[qualified(schema, name)] = int(row[0])
     return counts

@@ -51,15 +51,20 @@ def server_major(version_num: int) -> int:
     return version_num // 10000
 
 
-def locate(name: str) -> Client:
-    """The tool *name* from ``$DBKEEPER_PG_BINDIR`` or ``PATH``, with its version."""
+def tool_path(name: str) -> str:
+    """The path of the tool *name*: in ``$DBKEEPER_PG_BINDIR`` when it is set, else on ``PATH``."""
     bindir = os.environ.get(BINDIR_ENV)
     if bindir:
         path = Path(bindir) / name
         if not os.access(path, os.X_OK):
             raise DatabaseError(f"{name} not found in {BINDIR_ENV}={bindir}; point it at a PostgreSQL bin directory")
-        return _probe(name, str(path))
-    return _probe(name, find_tool([name], install_hint()))
+        return str(path)
+    return find_tool([name], install_hint())
+
+
+def locate(name: str) -> Client:
+    """The tool *name* (see :func:`tool_path`), with its version."""
+    return _probe(name, tool_path(name))
 
 
 @functools.lru_cache(maxsize=16)

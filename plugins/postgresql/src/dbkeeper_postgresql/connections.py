@@ -83,6 +83,11 @@ def explained(reason: str, params: Mapping[str, Any]) -> str:
     )
 
 
+def _conninfo_value(value: str) -> str:
+    escaped = re.sub(r"([\\'])", r"\\\1", value)
+    return f"'{escaped}'" if not value or re.search(r"\s", escaped) else escaped
+
+
 def database_error(exc: BaseException, what: str) -> DatabaseError:
     """A one-line DatabaseError for a psycopg error, passwords masked."""
     return DatabaseError(f"{what}: {error_line(exc)}")
@@ -127,11 +132,19 @@ class Endpoint:
         """The same server and credentials, another database."""
         return replace(self, params={**self.params, "dbname": name})
 
-    def conninfo(self) -> str:
-        """A libpq connection string without the password (safe for a command line)."""
-        from psycopg.conninfo import make_conninfo
+    def with_params(self, **params: str) -> Endpoint:
+        """The same endpoint with more libpq parameters (``client_encoding=UTF8``)."""
+        return replace(self, params={**self.params, **params})
 
-        return make_conninfo(**self.params)
+    def conninfo(self) -> str:
+        """A libpq connection string without the password (safe for a command line).
+
+        Each value is escaped as libpq reads it (and as psycopg's ``make_conninfo`` writes
+        it): a backslash or quote gets a backslash, a value with white space or an empty
+        one is single-quoted. libpq itself (psycopg, ``psql``, ``pg_dump``) refuses an
+        unknown parameter name.
+        """
+        return " ".join(f"{key}={_conninfo_value(value)}" for key, value in self.params.items())
 
     @property
     def label(self) -> str:
@@ -148,12 +161,14 @@ class Endpoint:
         try:
             return psycopg.connect(self.conninfo(), password=self.password, autocommit=autocommit)
         except psycopg.Error as exc:
-            reason = explained(redact(connection_failure(str(exc))), self.params)
-            if MISSING_DATABASE.search(reason):
-                raise DatabaseNotFoundError(
-                    f"cannot connect to {self.label}: {reason} — check the database name"
-                ) from None
-            raise DatabaseError(f"cannot connect to {self.label}: {reason}") from None
+            raise self.connect_error(str(exc)) from None
+
+    def connect_error(self, message: str) -> DatabaseError:
+        """The one-line error for libpq's connection failure *message*; DatabaseNotFoundError for a missing database."""
+        reason = explained(redact(connection_failure(message)), self.params)
+        if MISSING_DATABASE.search(reason):
+            return DatabaseNotFoundError(f"cannot connect to {self.label}: {reason} — check the database name")
+        return DatabaseError(f"cannot connect to {self.label}: {reason}")
 
     def connect_maintenance(self) -> psycopg.Connection[tuple[object, ...]]:
         """An autocommit connection to a maintenance database on the same server."""
