@@ -184,6 +184,7 @@ def test_a_server_that_never_answers_is_a_database_error_within_the_deadline(sil
     url = DatabaseURL.parse(f"postgresql://app:pw-never-shown@127.0.0.1:{silent_port}/app")
     with pytest.raises(DatabaseError, match="timeout expired") as caught:
         finishes(lambda: scrape(url, deadline=3), "a scrape of a server that never answers", timeout=30)
+    assert "within connect_timeout=3 s (the time left of the metrics deadline" in str(caught.value)
     assert "pw-never-shown" not in str(caught.value)
 
 

@@ -60,7 +60,11 @@ def open_bounded(
     params["connect_timeout"] = connect_timeout(given if given else CONNECTION_DEFAULTS["connect_timeout"], within)
     import psycopg
 
-    bounded = Endpoint(url, params, endpoint.password)
+    bound = (
+        f"the time left of the {purpose} deadline, or the URL's connect_timeout if shorter — check that the "
+        "server is up and not overloaded"
+    )
+    bounded = Endpoint(url, params, endpoint.password, bound)
     connection = bounded.connect(autocommit=True)
     try:
         set_timeouts(connection, statement_timeout, lock_timeout)

@@ -70,10 +70,15 @@ def connection_failure(text: str) -> str:
     return re.sub(r"\s+", " ", line.replace("FATAL:", "")).strip()
 
 
-def explained(reason: str, params: Mapping[str, Any]) -> str:
-    """*reason* (see :func:`connection_failure`), saying how long was waited when it is a timeout."""
+def explained(reason: str, params: Mapping[str, Any], bound: str | None = None) -> str:
+    """*reason* (see :func:`connection_failure`), saying how long was waited when it is a timeout.
+
+    *bound* says why ``connect_timeout`` is what it is when a caller chose it (a deadline).
+    """
     if "timeout expired" not in reason:
         return reason
+    if bound is not None:
+        return f"{reason}: the server did not answer within connect_timeout={params.get('connect_timeout')} s ({bound})"
     seconds = params.get("connect_timeout")
     given = seconds is not None and str(seconds) != CONNECTION_DEFAULTS["connect_timeout"]
     waited = f"connect_timeout={seconds} s from the URL" if given else f"{CONNECTION_DEFAULTS['connect_timeout']} s"
@@ -100,6 +105,8 @@ class Endpoint:
     url: DatabaseURL
     params: dict[str, str]
     password: str | None
+    timeout_bound: str | None = None
+    """Why ``connect_timeout`` is what it is, when a caller chose it (see :func:`explained`)."""
 
     @classmethod
     def from_url(cls, url: DatabaseURL) -> Endpoint:
@@ -165,7 +172,7 @@ class Endpoint:
 
     def connect_error(self, message: str) -> DatabaseError:
         """The one-line error for libpq's connection failure *message*; DatabaseNotFoundError for a missing database."""
-        reason = explained(redact(connection_failure(message)), self.params)
+        reason = explained(redact(connection_failure(message)), self.params, self.timeout_bound)
         if MISSING_DATABASE.search(reason):
             return DatabaseNotFoundError(f"cannot connect to {self.label}: {reason} — check the database name")
         return DatabaseError(f"cannot connect to {self.label}: {reason}")
