@@ -4,7 +4,15 @@ Data goes to stdout, notes and progress to stderr. Exit status: 0 success, 1 err
 2 usage error, 130 interrupted. Errors are one line; ``--debug`` adds the traceback.
 """
 
+# The collector is paused before the imports below (E402), and resumed at the end of this module.
+# ruff: noqa: E402
+
 from __future__ import annotations
+
+import gc
+
+_COLLECTING = gc.isenabled()
+gc.disable()  # importing the commands' modules makes only long-lived objects: see app.collector_paused
 
 import atexit
 import os
@@ -125,3 +133,7 @@ def _exit(code: object) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: Python itself exits 120 when stdout cannot be flushed
             status = status or 120
     os._exit(status)
+
+
+if _COLLECTING:
+    gc.enable()

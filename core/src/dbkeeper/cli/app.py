@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,9 +37,10 @@ class App:
     @cached_property
     def plugins(self) -> Plugins:
         """Every installed plugin, loaded on first use."""
-        from dbkeeper.plugin.manager import load_plugins
+        with collector_paused():
+            from dbkeeper.plugin.manager import load_plugins
 
-        return load_plugins()
+            return load_plugins()
 
     def reporter(self, *, json_output: bool = False) -> Reporter:
         """Progress on stderr, unless quiet, JSON output, or stderr is not a terminal."""
@@ -45,13 +48,31 @@ class App:
 
     def backups(self, directory: Path | None, *, json_output: bool = False) -> BackupManager:
         """A backup manager for ``--dir``, else the configured directory, else ``./backups``."""
-        from dbkeeper.backups.manager import BackupManager
+        with collector_paused():
+            from dbkeeper.backups.manager import BackupManager
 
         return BackupManager(
             self.config.backup_directory(directory),
             plugins=self.plugins,
             reporter=self.reporter(json_output=json_output),
         )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, then as it was.
+
+    Importing modules and loading plugins allocate thousands of objects that live as long
+    as the process; the collector, triggered every 700 allocations, would scan them again
+    and again for nothing (about 5 ms of a command's start-up).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 pass_app = click.make_pass_decorator(App)

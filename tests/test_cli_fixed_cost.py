@@ -1,0 +1,42 @@
+"""What the CLI does to start and end quickly leaves nothing behind: the collector, exit statuses, output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import BIN
+
+CHECK_COLLECTOR = """
+import gc, json, sys
+if sys.argv[1] == "off":
+    gc.disable()
+import dbkeeper.cli
+from dbkeeper.cli.app import collector_paused
+after_import = gc.isenabled()
+with collector_paused():
+    inside = gc.isenabled()
+print(json.dumps([after_import, inside, gc.isenabled()]))
+"""
+
+
+@pytest.mark.parametrize("state", ["on", "off"])
+def test_importing_the_cli_leaves_the_collector_as_it_was(state: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK_COLLECTOR, state], capture_output=True, text=True, check=True, timeout=60
+    )
+    enabled = state == "on"
+    assert json.loads(proc.stdout) == [enabled, False, enabled]
+
+
+def test_the_fast_exit_keeps_statuses_and_flushes_everything_written() -> None:
+    """os._exit skips Python's teardown, not the flush of stdout nor the exit status."""
+    listed = subprocess.run([str(BIN / "dbkeeper"), "plugins", "--json"], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and json.loads(listed.stdout)["plugins"]  # the whole document arrived
+    usage = subprocess.run([str(BIN / "dbkeeper"), "backup", "--no-such-flag"], capture_output=True, timeout=60)
+    assert usage.returncode == 2
+    failed = subprocess.run([str(BIN / "dbkeeper"), "backup", "nosuch:///x"], capture_output=True, timeout=60)
+    assert failed.returncode == 1 and failed.stderr.startswith(b"error: ")
