@@ -14,7 +14,7 @@ extracts into .tools/deb/ (no service installed):
 dbkeeper runs one process per engine, its dbkeeper.toml naming that one database
 (``[monitoring]`` defaults: per-table series up to 1000 tables, a 10 s deadline). Every
 side connects as a role of its own with the same privileges (PostgreSQL ``pg_monitor``;
-MariaDB ``PROCESS, REPLICATION CLIENT, SELECT``). For each side, one untimed scrape of
+MariaDB ``PROCESS, REPLICATION CLIENT, SLAVE MONITOR, SELECT``). For each side, one untimed scrape of
 ``/metrics``, then --scrapes scrapes one after the other:
 
 - **scrape s**: the median wall time of a scrape (an HTTP GET of the whole page), and the
@@ -154,6 +154,8 @@ class Result:
     families: list[str] = field(default_factory=list)
     collectors: dict[str, float] = field(default_factory=dict)
     """dbkeeper's own timing of its last scrape: each collector's seconds, and ``(scrape)`` for the whole."""
+    failed: list[str] = field(default_factory=list)
+    """dbkeeper's collectors that failed in its last scrape (a missing privilege)."""
 
     @property
     def median(self) -> float:
@@ -186,6 +188,8 @@ def measure(exporter: Exporter, scrapes: int, queries: Callable[[], float]) -> R
     for line in lines:
         if found := OWN_TIMING.match(line):
             result.collectors[found["collector"] or "(scrape)"] = float(found["seconds"])
+        elif line.startswith("dbkeeper_scrape_collector_success{") and line.endswith(" 0.0"):
+            result.failed.append(line.split('collector="')[1].split('"')[0])
     return result
 
 
@@ -253,7 +257,7 @@ def mariadb(server: MariaDBServer, tables: int, scrapes: int, work: Path) -> lis
     for user in ("dbkeeper_bench", "exporter_bench"):
         server.execute(
             f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'",
-            f"GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '{user}'@'127.0.0.1'",
+            f"GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR, SELECT ON *.* TO '{user}'@'127.0.0.1'",
         )
     dbkeeper_url = f"mysql://dbkeeper_bench:{PASSWORD}@127.0.0.1:{server.port}/{DATABASE}"
     port = free_port()
@@ -320,7 +324,7 @@ def print_results(engine: str, results: Sequence[Result], scrapes: int, families
             f"peak RSS {side.rss_mib / theirs.rss_mib:.2f}"
         )
         timing = ", ".join(f"{name} {seconds * 1000:.1f}" for name, seconds in side.collectors.items())
-        print(f"  its own timing of its last scrape, ms: {timing}")
+        print(f"  its own timing of its last scrape, ms: {timing}; failed collectors: {side.failed or 'none'}")
     for result in results:
         listed = f": {' '.join(result.families)}" if families else " (--families lists them)"
         print(f"{len(result.families)} metric families from {result.label}{listed}")
