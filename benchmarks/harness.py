@@ -215,9 +215,24 @@ def require(tools: Sequence[str], hint: str) -> str | None:
     return f"{missing} is not installed ({hint})" if missing else None
 
 
+def compile_bytecode(checkout: Path) -> None:
+    """Compile *checkout*'s sources, as ``scripts/setup.sh`` does after installing.
+
+    Its packages are editable installs: a source edited since has stale bytecode, and where
+    bytecode writing is off (``PYTHONDONTWRITEBYTECODE``) every timed run would compile it
+    again, which an installed dbkeeper never does.
+    """
+    sources = [checkout / "core" / "src", *sorted((checkout / "plugins").glob("*/src"))]
+    subprocess.run([str(DBKEEPER.parent / "python"), "-m", "compileall", "-q", *map(str, sources)], check=True)
+
+
 def print_start(workdir: Path) -> None:
-    """The commit measured (the checkout whose ``.venv`` holds the CLI), the machine and how busy it is."""
+    """The commit measured (the checkout whose ``.venv`` holds the CLI), the machine and how busy it is.
+
+    The checkout's bytecode is brought up to date first (:func:`compile_bytecode`).
+    """
     checkout = DBKEEPER.parents[2]
+    compile_bytecode(checkout)
     commit = subprocess.run(
         ["git", "-C", str(checkout), "describe", "--always", "--dirty"], capture_output=True, text=True
     ).stdout.strip()
