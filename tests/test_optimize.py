@@ -150,6 +150,16 @@ def test_usage_and_unreachable_database(tmp_path: Path) -> None:
     assert run.code == 2
 
 
+def test_the_plan_judges_free_space_by_the_health_threshold(neglected: Path) -> None:
+    """The VACUUM step uses [health]'s free_space_ratio_max, the limit dbkeeper health judges by."""
+    (neglected.parent / "dbkeeper.toml").write_text("[health]\nfree_space_ratio_max = 0.95\n")
+    tolerant = steps_of(dbkeeper("optimize", url(neglected), "--json", cwd=neglected.parent).json())
+    assert "vacuum" not in tolerant and "analyze" in tolerant
+    (neglected.parent / "dbkeeper.toml").write_text("[health]\nfree_space_ratio_max = 0.1\n")
+    strict = steps_of(dbkeeper("optimize", url(neglected), "--json", cwd=neglected.parent).json())
+    assert "above 0.1)" in str(strict["vacuum"]["reason"])
+
+
 def test_a_clean_database_has_nothing_to_do(tmp_path: Path) -> None:
     run = dbkeeper("optimize", url(shop(tmp_path / "shop.db")))
     assert run.out == "" and "nothing to optimise" in run.err

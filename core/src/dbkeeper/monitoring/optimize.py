@@ -125,8 +125,9 @@ def optimize_database(
     (``dbkeeper optimize`` prints progress with it). Raises
     :class:`~dbkeeper.errors.DatabaseError` when the database cannot be reached.
     """
-    target, _ = resolve_target(connection, config, plugins)
-    maintenance = target.driver.maintenance(MaintenanceRequest(target.driver.name, target.url, PLANNING_TIMEOUT))
+    target, config = resolve_target(connection, config, plugins)
+    request = MaintenanceRequest(target.driver.name, target.url, PLANNING_TIMEOUT, config.health_thresholds)
+    maintenance = target.driver.maintenance(request)
     try:
         steps = maintenance.plan()
         if not apply:

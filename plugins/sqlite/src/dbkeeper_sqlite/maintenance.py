@@ -35,10 +35,9 @@ ANALYSIS_LIMIT = 1000
 """``PRAGMA analysis_limit``: rows ANALYZE samples per index (bounds its time on large tables)."""
 GROWTH_FACTOR = 25
 """A table's statistics are stale once it holds this many times the rows it had when analysed."""
-VACUUM_FREE_RATIO = 0.25
-"""VACUUM is planned when more than this share of the pages is free …"""
 VACUUM_FREE_BYTES = 1 << 20
-"""… and they add up to at least this many bytes (1 MiB)."""
+"""VACUUM is planned when more than ``free_space_ratio_max`` of the pages (``[health]``) are
+free and they add up to at least this many bytes (1 MiB)."""
 
 ANALYZE_LOCK = "write lock while it samples: writers wait, readers go on (rollback journal: until it commits)"
 VACUUM_LOCK = "exclusive for the whole rebuild: writers wait, and readers too unless the file is in WAL mode"
@@ -56,9 +55,10 @@ class _Planned:
 class SqliteMaintenance:
     """The :class:`~dbkeeper.plugin.Maintenance` of one SQLite file."""
 
-    def __init__(self, path: Path, statement_timeout: float) -> None:
+    def __init__(self, path: Path, statement_timeout: float, free_ratio_max: float) -> None:
         self._path = path
         self._statement_timeout = statement_timeout
+        self._free_ratio_max = free_ratio_max
         self._planned: dict[MaintenanceStep, tuple[str, ...]] = {}
         self._writer: sqlite3.Connection | None = None
 
@@ -69,7 +69,7 @@ class SqliteMaintenance:
             size = reader.file_size()
             layout = pages(reader)
             planned = [_analyze(stats, size) for stats in statistics(reader, btrees(reader)) if _needs_analyze(stats)]
-            if space := _space_step(self._path.name, layout, size):
+            if space := _space_step(self._path.name, layout, size, self._free_ratio_max):
                 planned.append(space)
         self._planned.update((item.step, item.statements) for item in planned)
         return [item.step for item in planned]
@@ -120,7 +120,7 @@ class SqliteMaintenance:
 def maintenance(request: MaintenanceRequest) -> SqliteMaintenance:
     """The maintenance of the file *request* names (it must exist: planning checks)."""
     path = database_path(request.url, why_not="has no file to optimise")
-    return SqliteMaintenance(path, request.statement_timeout)
+    return SqliteMaintenance(path, request.statement_timeout, request.thresholds.free_space_ratio_max)
 
 
 def _needs_analyze(stats: TableStatistics) -> bool:
@@ -144,13 +144,13 @@ def _analyze(stats: TableStatistics, size: int) -> _Planned:
     return _Planned(step, statements)
 
 
-def _space_step(name: str, layout: Pages, size: int) -> _Planned | None:
+def _space_step(name: str, layout: Pages, size: int, free_ratio_max: float) -> _Planned | None:
     """VACUUM (or incremental_vacuum in that mode) when the freelist is large."""
-    if layout.free_ratio <= VACUUM_FREE_RATIO or layout.free_bytes < VACUUM_FREE_BYTES:
+    if layout.free_ratio <= free_ratio_max or layout.free_bytes < VACUUM_FREE_BYTES:
         return None
     reason = (
         f"{human_bytes(layout.free_bytes)} free in {human_bytes(size)} "
-        f"({layout.free_ratio:.2f} of the pages, above {VACUUM_FREE_RATIO:g})"
+        f"({layout.free_ratio:.2f} of the pages, above {free_ratio_max:g})"
     )
     if layout.auto_vacuum == "incremental":
         statements: tuple[str, ...] = ("PRAGMA incremental_vacuum",)
