@@ -6,6 +6,7 @@ scrape still ends (``up 0`` with the reason), and the exposition stays valid.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -65,6 +66,7 @@ ROGUE_DRIVER = """
             Sample("rogue_queue", "gauge", "Queued.", 2.0, labels={"queue": "a"}),
             Sample("rogue_labels", "gauge", "A bad label name.", 1.0, labels={"bad-label": "x"}),
             Sample("rogue_owner", "gauge", "Claims another connection.", 1.0, labels={"connection": "forged"}),
+            Sample("rogue_unknown", "gauge", "Not a number.", float("nan")),
         )
         return [CollectorResult("rogue", samples, True, 0.001)]
 """
@@ -119,6 +121,14 @@ def test_samples_prometheus_would_refuse_are_dropped_with_a_note(rogue_site: Pat
         "dbkeeper_rogue_labels",
     ):
         assert f"sample {dropped}" in run.err, (dropped, run.err)
+
+
+def test_a_value_json_cannot_hold_is_null_in_json_and_nan_in_prometheus(rogue_site: Path, tmp_path: Path) -> None:
+    args = ("--config", str(_config(tmp_path)), "metrics", "rogue://host/ok")
+    assert 'dbkeeper_rogue_unknown{connection="default"} NaN' in dbkeeper(*args, env=env_for(rogue_site)).out
+    text = dbkeeper(*args, "--format", "json", env=env_for(rogue_site)).out
+    scrape = json.loads(text, parse_constant=lambda constant: pytest.fail(f"{constant} is not JSON"))[0]
+    assert [s["value"] for s in scrape["samples"] if s["metric"] == "dbkeeper_rogue_unknown"] == [None]
 
 
 def test_concurrent_requests_for_one_database_take_turns(rogue_site: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,7 @@ def _sample_json(sample: Sample, family: str) -> dict[str, Any]:
         "type": sample.type,
         "unit": sample.unit,
         "labels": dict(sample.labels),
-        "value": sample.value,
+        "value": sample.value if math.isfinite(sample.value) else None,  # JSON has no NaN or infinity
     }
 
 
