@@ -260,7 +260,7 @@ class View:
         if figures is not None:
             parts.append(figures)
         if not reading.down:
-            parts.append(self._sessions(max(1, height - FIXED_LINES - _figure_lines(self) - len(reading.failed))))
+            parts.append(self._sessions(max(1, height - FIXED_LINES - self._figure_lines() - len(reading.failed))))
         parts.append(self._footer())
         return Group(*parts)
 
@@ -274,6 +274,12 @@ class View:
         grid = Table.grid(padding=(0, 4))
         grid.add_row(_pairs("rate", "per second", self.rate_rows()), _pairs("now", "value", now))
         return grid
+
+    def _figure_lines(self) -> int:
+        """Rows the rate and "now" tables take."""
+        if self.current is None or self.current.down:
+            return 0
+        return max(len(self.rate_rows()), len(gauges(self.current)))
 
     def rate_rows(self) -> list[tuple[str, str]]:
         """The counters that moved since the last reading; the others are only counted."""
@@ -320,12 +326,6 @@ def _pairs(title: str, heading: str, rows: list[tuple[str, str]]) -> RenderableT
     for row in rows:
         table.add_row(*row)
     return table
-
-
-def _figure_lines(view: View) -> int:
-    if view.current is None or view.current.down:
-        return 0
-    return max(len(view.rate_rows()), len(gauges(view.current)))
 
 
 class Sampler:
