@@ -9,6 +9,7 @@ and fail with the last screen; nothing is timed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -17,17 +18,20 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pymysql
 import pytest
-from throwaway_servers import postgresql_server
+from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import BIN, dbkeeper
 
 if TYPE_CHECKING:
+    from mariadb_server import MariaDBServer
     from pg_server import Server
 
 WAIT = 60.0  # seconds a screen may take to show what a test waits for (a loaded machine)
@@ -202,3 +206,43 @@ def test_top_lists_a_sleeping_postgresql_session(terminal: Callable[..., Termina
     finally:
         sleeper.terminate()
         sleeper.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A throwaway MariaDB server for this module."""
+    with mariadb_server() as server:
+        yield server
+
+
+def test_top_shows_which_mariadb_session_blocks_another(
+    terminal: Callable[..., Terminal], mariadb: MariaDBServer
+) -> None:
+    mariadb.recreate("watched")
+    mariadb.execute(
+        "CREATE TABLE t (id int PRIMARY KEY, n int) ENGINE=InnoDB", "INSERT INTO t VALUES (1, 0)", database="watched"
+    )
+    with contextlib.closing(mariadb.admin("watched")) as holder, contextlib.closing(mariadb.admin("watched")) as waiter:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT CONNECTION_ID()")
+            ((holder_id,),) = cursor.fetchall()
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT n FROM t WHERE id = 1 FOR UPDATE")
+        blocked = threading.Thread(target=lambda: _wait_for_row_lock(waiter), daemon=True)
+        blocked.start()
+        term = terminal("--interval", "0.5", mariadb.url("watched"))
+        screen = term.wait_for("the waiting UPDATE", lambda s: "UPDATE t SET n = n + 1" in s)
+        row = next(line for line in screen.splitlines() if "UPDATE t SET n = n + 1" in line)
+        assert f" {holder_id} " in f" {row} ", row  # the BLOCKED BY column names the holder
+        assert "(mysql 10." in header(screen)
+        term.keys("q")
+        assert_quit_cleanly(term.exited())
+        holder.rollback()
+        blocked.join(timeout=60)
+
+
+def _wait_for_row_lock(connection: pymysql.connections.Connection) -> None:
+    """Run an UPDATE that waits for the row lock another session holds (a lock wait timeout ends it)."""
+    with contextlib.suppress(pymysql.err.OperationalError), connection.cursor() as cursor:
+        cursor.execute("SET SESSION innodb_lock_wait_timeout = 120")
+        cursor.execute("UPDATE t SET n = n + 1 WHERE id = 1")
