@@ -31,8 +31,9 @@ MariaDB ``PROCESS, REPLICATION CLIENT, SLAVE MONITOR, SELECT``). For each side, 
 - **peak RSS MiB**: the process's high-water mark (``VmHWM``) after all its scrapes.
 
 An exporter that does not answer within 60 s of its start, or a scrape that takes more
-than 120 s, stops the benchmark. It prints the figures, the ratios dbkeeper / exporter, the number of metric families each
-side exposes (with --families, their names). A measurement, not a test: it never fails on slow numbers.
+than 120 s, stops the benchmark. It prints the figures, the ratios dbkeeper / exporter, the
+number of metric families each side exposes (with --families, their names). A measurement,
+not a test: it never fails on slow numbers.
 """
 
 from __future__ import annotations
