@@ -61,6 +61,7 @@ from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.monitoring import (
     CollectorResult,
     Collectors,
+    ConnectionKeeper,
     Deadline,
     HealthCheck,
     HealthRequest,
@@ -134,6 +135,7 @@ __all__ = [
     "CommitPoint",
     "ConfigError",
     "ConnectRequest",
+    "ConnectionKeeper",
     "DatabaseError",
     "DatabaseNotFoundError",
     "DatabaseURL",

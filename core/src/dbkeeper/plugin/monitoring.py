@@ -12,10 +12,11 @@ optimize``. Nothing here imports a database library.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from dbkeeper.connections.urls import DatabaseURL, error_line
 
@@ -96,6 +97,62 @@ class MetricsOptions:
     query_text: bool = False
 
 
+class Closable(Protocol):
+    """What a :class:`ConnectionKeeper` holds: anything with a ``close()`` (a connection)."""
+
+    def close(self) -> None:
+        """Release it."""
+        ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+class ConnectionKeeper:
+    """Keeps one driver's connection to one database open between scrapes (``metrics --serve``).
+
+    The core owns it: one keeper per database, handed to the driver in
+    :attr:`MetricsRequest.keeper`, never to two scrapes at once, and closed when the
+    server stops. A driver calls :meth:`take` for the connection the previous scrape kept
+    (None: open a new one), checks it still answers (resetting its session's timeouts; a
+    broken one is closed and a new one opened, once, within the deadline), and calls
+    :meth:`keep` when the scrape is over and the connection is sound. What is kept after :meth:`close`
+    is closed at once.
+    """
+
+    def __init__(self) -> None:
+        self._kept: Closable | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def take(self, kind: type[C]) -> C | None:
+        """The kept connection if it is a *kind* (it is no longer kept), else None."""
+        with self._lock:
+            kept, self._kept = self._kept, None
+        if kept is None or isinstance(kept, kind):
+            return kept
+        kept.close()  # another driver's: the URL's scheme changed hands
+        return None
+
+    def keep(self, connection: Closable) -> None:
+        """Keep *connection* for the next scrape (closing the one kept before, if any)."""
+        with self._lock:
+            if self._closed:
+                stale: Closable | None = connection
+            else:
+                stale, self._kept = self._kept, connection
+        if stale is not None:
+            stale.close()
+
+    def close(self) -> None:
+        """Close the kept connection; from now on nothing is kept."""
+        with self._lock:
+            self._closed = True
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.close()
+
+
 @dataclass(frozen=True)
 class MetricsRequest:
     """Asks a driver for one scrape of ``url``.
@@ -104,6 +161,10 @@ class MetricsRequest:
     ``deadline.remaining()``; set ``statement_timeout`` and ``lock_timeout`` (seconds) on
     its session so that a collector stuck behind another session's lock fails instead of
     hanging the scrape. Run the collectors through :class:`Collectors`.
+
+    ``keeper`` is given by ``dbkeeper metrics --serve`` (None for a single scrape): reuse
+    the connection it keeps instead of opening one, and give it back when done, as
+    :class:`ConnectionKeeper` says. A driver that ignores it opens and closes its own.
     """
 
     driver: str
@@ -112,6 +173,7 @@ class MetricsRequest:
     statement_timeout: float = 5.0
     lock_timeout: float = 1.0
     options: MetricsOptions = field(default_factory=MetricsOptions)
+    keeper: ConnectionKeeper | None = None
 
 
 class Collectors:
