@@ -8,8 +8,14 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from dbkeeper.plugin import CollectorResult, Sample
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -136,3 +142,61 @@ def write_migration(directory: Path, migration_id: str, up: str, down: str = "",
     path = directory / f"{migration_id}.sql"
     path.write_text(f"{header}-- migrate:up\n{up}\n-- migrate:down\n{down}\n")
     return path
+
+
+WAIT = 60.0
+"""Seconds a test waits for a server-side event before failing."""
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
+    """*probe*'s first truthy result, tried until *timeout* s have passed; fails saying *what* never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.2)
+
+
+def finishes(function: Callable[[], T], what: str, timeout: float = WAIT) -> T:
+    """*function*'s result, run on a thread; fails if it is still running after *timeout* s."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{what} still ran after {timeout:g} s"
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def samples(results: dict[str, CollectorResult], name: str, **labels: str) -> list[Sample]:
+    """The samples called *name* whose labels include *labels*, from every collector."""
+    return [
+        sample
+        for result in results.values()
+        for sample in result.samples
+        if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())
+    ]
+
+
+def value(results: dict[str, CollectorResult], name: str, **labels: str) -> float:
+    """The one sample called *name* with *labels*."""
+    (found,) = samples(results, name, **labels)
+    return found.value
+
+
+def failed(results: dict[str, CollectorResult]) -> dict[str, str | None]:
+    """The collectors that failed, with their errors."""
+    return {name: result.error for name, result in results.items() if not result.success}

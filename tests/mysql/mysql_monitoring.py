@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pymysql
 from mariadb_server import TEST_USER, MariaDBServer
@@ -19,9 +17,8 @@ from pymysql.converters import escape_string
 
 from dbkeeper.plugin import DatabaseURL
 from dbkeeper.plugin.manager import Driver, load_plugins
+from helpers import WAIT
 
-T = TypeVar("T")
-WAIT = 60.0
 """Seconds a test waits for something to happen, or for a bounded call to end, before failing."""
 INTERRUPTED = 1317
 """``Query execution was interrupted``: what ``KILL QUERY`` makes a statement raise."""
@@ -106,35 +103,3 @@ def replication_pair() -> Iterator[tuple[MariaDBServer, MariaDBServer]]:
             "START SLAVE",
         )
         yield source, replica
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """*probe*'s first truthy result, tried until *timeout* s have passed; fails saying *what* never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.2)
-
-
-def finishes(function: Callable[[], T], what: str, timeout: float = WAIT) -> T:
-    """*function*'s result, run on a thread; fails if it is still running after *timeout* s."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(function())
-        except BaseException as exc:  # re-raised below, in the test's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"{what} still ran after {timeout:g} s"
-    if failure:
-        raise failure[0]
-    return outcome[0]

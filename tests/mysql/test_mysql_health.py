@@ -13,10 +13,10 @@ from contextlib import closing
 
 import pytest
 from mariadb_server import MariaDBServer
-from mysql_monitoring import driver, eventually, running, thread_state, url, watcher
+from mysql_monitoring import driver, running, thread_state, url, watcher
 
 from dbkeeper.plugin import DatabaseURL, Deadline, HealthCheck, HealthRequest, HealthThresholds
-from helpers import dbkeeper
+from helpers import dbkeeper, eventually
 
 CLEAN = (
     "CREATE TABLE customer (id INT PRIMARY KEY, email VARCHAR(80) NOT NULL, UNIQUE KEY (email))",

@@ -13,7 +13,7 @@ from contextlib import closing
 
 import pytest
 from mariadb_server import MariaDBServer
-from mysql_monitoring import driver, eventually, finishes, replication_pair, running, thread_state, url, watcher
+from mysql_monitoring import driver, replication_pair, running, thread_state, url, watcher
 from promtool import check_metrics
 
 from dbkeeper.plugin import (
@@ -26,10 +26,9 @@ from dbkeeper.plugin import (
     HealthThresholds,
     MetricsOptions,
     MetricsRequest,
-    Sample,
     SessionsRequest,
 )
-from helpers import dbkeeper
+from helpers import dbkeeper, eventually, failed, finishes, samples, value
 
 SHOP = (
     "CREATE TABLE item (id INT PRIMARY KEY, name VARCHAR(50))",
@@ -43,27 +42,6 @@ def scrape(target: DatabaseURL, *, deadline: float = 10, **options: int) -> dict
     """One scrape through the core's Driver facade, by collector name."""
     request = MetricsRequest("mysql", target, Deadline(deadline), options=MetricsOptions(**options))
     return {result.name: result for result in driver().collect_metrics(request)}
-
-
-def samples(results: dict[str, CollectorResult], name: str, **labels: str) -> list[Sample]:
-    """The samples called *name* whose labels include *labels*, from every collector."""
-    return [
-        sample
-        for result in results.values()
-        for sample in result.samples
-        if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())
-    ]
-
-
-def value(results: dict[str, CollectorResult], name: str, **labels: str) -> float:
-    """The one sample called *name* with *labels*."""
-    (found,) = samples(results, name, **labels)
-    return found.value
-
-
-def failed(results: dict[str, CollectorResult]) -> dict[str, str | None]:
-    """The collectors that failed, with their errors."""
-    return {name: result.error for name, result in results.items() if not result.success}
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from contextlib import closing
 
 import pytest
 from mariadb_server import MariaDBServer
-from mysql_monitoring import driver, eventually, finishes, thread_state, url, watcher
+from mysql_monitoring import driver, thread_state, url, watcher
 
 from dbkeeper.plugin import Maintenance, MaintenanceRequest, MaintenanceStep
-from helpers import dbkeeper
+from helpers import dbkeeper, eventually, finishes
 
 PLANTED = (
     "CREATE TABLE log (id INT PRIMARY KEY AUTO_INCREMENT, line VARCHAR(200)) STATS_AUTO_RECALC = 0",

@@ -7,19 +7,17 @@ the unix socket (they plant the problems: a long query, an open transaction, a l
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from pg_server import SUPERUSER, SUPERUSER_PASSWORD, Server
 
 from dbkeeper.plugin import DatabaseURL
 from dbkeeper.plugin.manager import Driver, load_plugins
+from helpers import WAIT
 
-T = TypeVar("T")
-WAIT = 60.0
 """Seconds a test waits for the server's statistics to show something (they are flushed about once a second)."""
 
 
@@ -69,35 +67,3 @@ def running(pg: Server, database: str, sql: str) -> Iterator[psycopg.Connection[
         connection.close()
     assert not thread.is_alive(), f"the statement {sql!r} did not end after being cancelled"
     assert not failures, f"the statement {sql!r} failed: {failures[0]}"
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """*probe*'s first truthy result, tried until *timeout* s have passed; fails saying *what* never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.2)
-
-
-def finishes(function: Callable[[], T], what: str, timeout: float = WAIT) -> T:
-    """*function*'s result, run on a thread; fails if it is still running after *timeout* s."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(function())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"{what} still ran after {timeout:g} s"
-    if failure:
-        raise failure[0]
-    return outcome[0]

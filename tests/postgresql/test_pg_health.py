@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import itertools
 
-from pg_monitoring import app_url, driver, eventually, running, session, superuser_url
+from pg_monitoring import app_url, driver, running, session, superuser_url
 from pg_server import Server
 
 from dbkeeper.plugin import DatabaseURL, Deadline, HealthCheck, HealthRequest, HealthThresholds
-from helpers import dbkeeper
+from helpers import dbkeeper, eventually
 
 CLEAN = """
 CREATE TABLE customer (id int PRIMARY KEY, name text NOT NULL);

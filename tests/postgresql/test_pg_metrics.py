@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_monitoring import app_url, driver, eventually, finishes, session, superuser_url
+from pg_monitoring import app_url, driver, session, superuser_url
 from pg_server import APP_USER, Server, ServerError, start_server, start_standby
 from promtool import check_metrics
 
@@ -28,9 +28,8 @@ from dbkeeper.plugin import (
     HealthThresholds,
     MetricsOptions,
     MetricsRequest,
-    Sample,
 )
-from helpers import dbkeeper
+from helpers import dbkeeper, eventually, failed, finishes, samples, value
 
 TABLES = """
 CREATE TABLE item (id int PRIMARY KEY, name text);
@@ -45,27 +44,6 @@ def scrape(url: DatabaseURL, *, deadline: float = 10, **options: object) -> dict
     """One scrape through the core's Driver facade, by collector name."""
     request = MetricsRequest("postgresql", url, Deadline(deadline), options=MetricsOptions(**options))  # type: ignore[arg-type]
     return {result.name: result for result in driver().collect_metrics(request)}
-
-
-def samples(results: dict[str, CollectorResult], name: str, **labels: str) -> list[Sample]:
-    """The samples called *name* whose labels include *labels*, from every collector."""
-    return [
-        sample
-        for result in results.values()
-        for sample in result.samples
-        if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())
-    ]
-
-
-def value(results: dict[str, CollectorResult], name: str, **labels: str) -> float:
-    """The one sample called *name* with *labels*."""
-    (found,) = samples(results, name, **labels)
-    return found.value
-
-
-def failed(results: dict[str, CollectorResult]) -> dict[str, str | None]:
-    """The collectors that failed, with their errors."""
-    return {name: result.error for name, result in results.items() if not result.success}
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import json
 from typing import Any
 
 import pytest
-from pg_monitoring import driver, eventually, finishes, session, superuser_url
+from pg_monitoring import driver, session, superuser_url
 from pg_server import Server
 
 from dbkeeper.plugin import Maintenance, MaintenanceRequest, MaintenanceStep
-from helpers import dbkeeper
+from helpers import dbkeeper, eventually, finishes
 
 BLOATED = """
 CREATE TABLE "Churn Log" (id int PRIMARY KEY, payload text) WITH (autovacuum_enabled = false);

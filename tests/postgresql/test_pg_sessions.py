@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pg_monitoring import app_url, driver, eventually, running, session, superuser_url
+from pg_monitoring import app_url, driver, running, session, superuser_url
 from pg_server import Server
 
 from dbkeeper.plugin import DatabaseURL, Deadline, Session, SessionsRequest
+from helpers import eventually
 
 PADDING = "x" * 300
 
