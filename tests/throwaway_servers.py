@@ -1,6 +1,7 @@
-"""The throwaway PostgreSQL and MariaDB servers for test modules outside tests/postgresql and tests/mysql.
+"""The throwaway PostgreSQL and MariaDB servers, as context managers.
 
-The fixtures of those folders' conftests are not visible elsewhere; a module that needs a
+The session fixtures of tests/postgresql and tests/mysql are built on them; those
+fixtures are not visible elsewhere, so a module outside those folders that needs a
 server (``dbkeeper top`` in a terminal, the dashboard's metrics in real output) makes
 its own module-scoped fixture from these context managers. The servers are the same as
 the drivers' tests use (:mod:`pg_server`, :mod:`mariadb_server`): loopback only, removed

@@ -16,7 +16,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from mariadb_server import MariaDBServer, ServerError
+from mariadb_server import MariaDBServer
+from throwaway_servers import mariadb_server
 
 from helpers import DATASETS
 
@@ -29,14 +30,8 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def mariadb() -> Iterator[MariaDBServer]:
     """A running throwaway MariaDB server, stopped (and its files removed) at the end."""
-    try:
-        server = MariaDBServer.start()
-    except ServerError as exc:
-        pytest.fail(f"cannot start the MariaDB test server: {exc}", pytrace=False)
-    try:
+    with mariadb_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import APP_USER, Server, ServerError, start_server
+from pg_server import APP_USER, Server
+from throwaway_servers import postgresql_server
 
 from helpers import DATASETS
 
@@ -24,14 +25,8 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Server]:
     """The session's server on 127.0.0.1 (passwords required over TCP), stopped and removed at the end."""
-    try:
-        server = start_server()
-    except (ServerError, OSError) as exc:
-        pytest.fail(f"cannot start the throwaway PostgreSQL server: {exc}", pytrace=False)
-    try:
+    with postgresql_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _template(pg: Server, name: str, sql: str) -> str:
