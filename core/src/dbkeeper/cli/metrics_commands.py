@@ -69,7 +69,7 @@ def _serve(app: App, listen: str) -> None:
     from dbkeeper.monitoring import DatabaseMonitor
     from dbkeeper.monitoring.server import serve
 
-    monitor = DatabaseMonitor(app.config, plugins=app.plugins)
+    monitor = DatabaseMonitor(app.config, plugins=app.plugins, keep_connections=True)
     names = ", ".join(monitor.targets()) or "none configured"
     try:
         serve(monitor, listen, lambda url: note(f"serving {url} (connections: {names}); Ctrl-C stops"))

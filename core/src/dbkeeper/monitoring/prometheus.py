@@ -11,12 +11,14 @@ breaks the exposition of the others.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dbkeeper.monitoring.scrape import DatabaseMetrics
+from dbkeeper.monitoring.scrape import CONNECTION_LABEL, DatabaseMetrics
 from dbkeeper.plugin.monitoring import Sample
 from dbkeeper.system.notes import note
 
@@ -42,33 +44,51 @@ def family_name(sample: Sample) -> str:
 
 
 def _problem(sample: Sample) -> str | None:
-    """Why *sample* cannot be exposed, or None."""
+    """Why *sample*'s family cannot be exposed, or None (checked once per family)."""
     if not _METRIC_NAME.match(family_name(sample)):
         return "its name is not a Prometheus metric name"
     if sample.type == "info" and sample.unit:
         return "an info metric has no unit"
-    if bad := [name for name in sample.labels if not _LABEL_NAME.match(name) or name.startswith("__")]:
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_problem(names: tuple[str, ...]) -> str | None:
+    """Why a sample with the label *names* cannot be exposed, or None (cached: few distinct sets)."""
+    if bad := [name for name in names if not _LABEL_NAME.match(name) or name.startswith("__")]:
         return f"label {bad[0]!r} is not a Prometheus label name"
     return None
 
 
 @dataclass
 class _Family:
-    """The samples of one family, checked against the first one's type, unit and help."""
+    """The samples of one family, checked against the first one's type, unit and help.
+
+    Each row is the connection, the sample's own labels and its value: the ``connection``
+    label is added when the family is made, not copied into every sample.
+    """
 
     first: Sample
-    samples: list[Sample] = field(default_factory=list)
-    seen: set[tuple[tuple[str, str], ...]] = field(default_factory=set)
+    problem: str | None
+    rows: list[tuple[str, Mapping[str, str], float]] = field(default_factory=list)
+    seen: set[tuple[str, frozenset[tuple[str, str]]]] = field(default_factory=set)
 
-    def add(self, sample: Sample) -> str | None:
-        """Keep *sample*, or say why it does not belong here."""
-        if (sample.type, sample.unit) != (self.first.type, self.first.unit):
+    def add(self, connection: str, sample: Sample) -> str | None:
+        """Keep *sample* of *connection*, or say why it does not belong here."""
+        if self.problem:
+            return self.problem
+        if sample.type != self.first.type or sample.unit != self.first.unit:
             return f"its type or unit differs from the family's ({self.first.type}, {self.first.unit or 'no unit'})"
-        key = tuple(sorted(sample.labels.items()))
+        labels = sample.labels
+        if CONNECTION_LABEL in labels:
+            labels = {key: value for key, value in labels.items() if key != CONNECTION_LABEL}
+        if problem := _label_problem(tuple(labels)):
+            return problem
+        key = (connection, frozenset(labels.items()))
         if key in self.seen:
             return "another sample of the family has the same labels"
         self.seen.add(key)
-        self.samples.append(sample)
+        self.rows.append((connection, labels, sample.value))
         return None
 
     def metric(self) -> Metric:
@@ -79,27 +99,37 @@ class _Family:
         name = PREFIX + first.name
         if first.type == "info":
             info = InfoMetricFamily(name.removesuffix("_info"), first.help, labels=[])
-            for sample in self.samples:
-                info.add_metric([], dict(sample.labels))
+            for connection, labels, _ in self.rows:
+                info.add_metric([], {CONNECTION_LABEL: connection, **labels})
             return info
-        labels = sorted({label for sample in self.samples for label in sample.labels})
+        names = sorted({label for _, labels, _ in self.rows for label in labels})
+        at = bisect.bisect(names, CONNECTION_LABEL)  # label names in order, ``connection`` among them
         kind = CounterMetricFamily if first.type == "counter" else GaugeMetricFamily
-        family = kind(name, first.help, labels=labels, unit=first.unit)
-        for sample in self.samples:
-            family.add_metric([sample.labels.get(label, "") for label in labels], sample.value)
+        family = kind(name, first.help, labels=[*names[:at], CONNECTION_LABEL, *names[at:]], unit=first.unit)
+        for connection, labels, value in self.rows:
+            values = [labels.get(label, "") for label in names]
+            values.insert(at, connection)
+            family.add_metric(values, value)
         return family
 
 
 def families(scrapes: Iterable[DatabaseMetrics]) -> list[Metric]:
-    """Every sample of *scrapes* in its family, families in the order they first appear."""
+    """Every sample of *scrapes* in its family, families in the order they first appear.
+
+    Each family's name is checked once, each sample's type, unit and label names against
+    its family's (label-name sets are checked once each), so thousands of per-table
+    samples cost little beyond ``prometheus_client``'s own formatting.
+    """
     grouped: dict[str, _Family] = {}
     for scrape in scrapes:
-        for sample in scrape.samples():
+        for sample in scrape.unlabelled_samples():
             name = family_name(sample)
-            family = grouped.setdefault(name, _Family(sample))
-            if problem := _problem(sample) or family.add(sample):
+            family = grouped.get(name)
+            if family is None:
+                family = grouped[name] = _Family(sample, _problem(sample))
+            if problem := family.add(scrape.connection, sample):
                 note(f"{scrape.connection}: sample {name} dropped: {problem}")
-    return [family.metric() for family in grouped.values() if family.samples]
+    return [family.metric() for family in grouped.values() if family.rows]
 
 
 class _Collector:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -23,7 +23,15 @@ from dbkeeper.connections.config import DATABASE_URL_ENV, DEFAULT_CONNECTION, Co
 from dbkeeper.connections.urls import DatabaseURL, error_line, redact
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.monitoring.knowledge import backup_samples, migration_samples
-from dbkeeper.plugin.monitoring import CollectorResult, Collectors, Deadline, MetricsOptions, MetricsRequest, Sample
+from dbkeeper.plugin.monitoring import (
+    CollectorResult,
+    Collectors,
+    ConnectionKeeper,
+    Deadline,
+    MetricsOptions,
+    MetricsRequest,
+    Sample,
+)
 from dbkeeper.system.notes import note
 
 if TYPE_CHECKING:
@@ -61,33 +69,31 @@ class DatabaseMetrics:
 
     def samples(self) -> list[Sample]:
         """Every sample, self-metrics first, each labelled with the connection."""
-        own = [
-            Sample("up", "gauge", "Whether the database answered the last scrape (1) or not (0).", float(self.up)),
-            Sample("scrape_duration", "gauge", "How long the last scrape took.", self.duration_seconds, "seconds"),
-        ]
+        return [self._labelled(sample) for sample in self.unlabelled_samples()]
+
+    def unlabelled_samples(self) -> Iterator[Sample]:
+        """Every sample, self-metrics first, without the ``connection`` label (the exposition adds it)."""
+        yield Sample("up", "gauge", "Whether the database answered the last scrape (1) or not (0).", float(self.up))
+        yield Sample("scrape_duration", "gauge", "How long the last scrape took.", self.duration_seconds, "seconds")
         for result in self.collectors:
-            own.append(
-                Sample(
-                    "scrape_collector_success",
-                    "gauge",
-                    "Whether a collector of the last scrape succeeded (1) or failed (0).",
-                    float(result.success),
-                    labels={"collector": result.name},
-                )
+            yield Sample(
+                "scrape_collector_success",
+                "gauge",
+                "Whether a collector of the last scrape succeeded (1) or failed (0).",
+                float(result.success),
+                labels={"collector": result.name},
             )
         for result in self.collectors:
-            own.append(
-                Sample(
-                    "scrape_collector_duration",
-                    "gauge",
-                    "How long a collector of the last scrape took.",
-                    result.duration_seconds,
-                    "seconds",
-                    {"collector": result.name},
-                )
+            yield Sample(
+                "scrape_collector_duration",
+                "gauge",
+                "How long a collector of the last scrape took.",
+                result.duration_seconds,
+                "seconds",
+                {"collector": result.name},
             )
-        collected = [sample for result in self.collectors for sample in result.samples]
-        return [self._labelled(sample) for sample in own + collected]
+        for result in self.collectors:
+            yield from result.samples
 
     def _labelled(self, sample: Sample) -> Sample:
         labels = {key: value for key, value in sample.labels.items() if key != CONNECTION_LABEL}
@@ -131,14 +137,28 @@ class DatabaseMonitor:
     """Scrapes the connections of a configuration (``dbkeeper.toml``, ``DATABASE_URL``).
 
     *config* defaults to the loaded ``dbkeeper.toml``; *plugins* to every installed plugin.
+    With *keep_connections* (``dbkeeper metrics --serve``) each database's driver keeps
+    its one connection open between scrapes (a :class:`~dbkeeper.plugin.ConnectionKeeper`
+    per database) until :meth:`close`.
     """
 
-    def __init__(self, config: Config | None = None, *, plugins: Plugins | None = None) -> None:
+    def __init__(
+        self, config: Config | None = None, *, plugins: Plugins | None = None, keep_connections: bool = False
+    ) -> None:
         self.config = config if config is not None else load_config()
         self.settings = self.config.monitoring
         self._given_plugins = plugins
+        self._keep_connections = keep_connections
         self._busy: dict[str, threading.Lock] = {}
+        self._keepers: dict[str, ConnectionKeeper] = {}
         self._busy_guard = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connections kept between scrapes (if any); a later scrape opens its own again."""
+        with self._busy_guard:
+            keepers, self._keepers = list(self._keepers.values()), {}
+        for keeper in keepers:
+            keeper.close()
 
     @cached_property
     def plugins(self) -> Plugins:
@@ -200,6 +220,7 @@ class DatabaseMonitor:
             options=MetricsOptions(
                 settings.table_limit, settings.statements, settings.statements_limit, settings.query_text
             ),
+            keeper=self._keeper(url),
         )
         driver = self.plugins.driver_for(url)
         busy = self._busy_lock(url)
@@ -228,6 +249,18 @@ class DatabaseMonitor:
         """The lock a scrape of *url* holds: concurrent requests for one database take turns."""
         with self._busy_guard:
             return self._busy.setdefault(url.safe(), threading.Lock())
+
+    def _keeper(self, url: DatabaseURL) -> ConnectionKeeper | None:
+        """The keeper of *url*'s connection between scrapes, with *keep_connections*; else None.
+
+        Keyed by the whole URL, credentials included (held in memory only), so that two
+        connections differing only by their password never share a session; the scrapes
+        of one keeper take turns through :meth:`_busy_lock`.
+        """
+        if not self._keep_connections:
+            return None
+        with self._busy_guard:
+            return self._keepers.setdefault(url.raw, ConnectionKeeper())
 
     def _down(
         self, label: str, driver: str, started: float, reason: str, collectors: list[CollectorResult]

@@ -99,7 +99,10 @@ def make_server(monitor: DatabaseMonitor, address: str) -> ThreadingHTTPServer:
 
 
 def serve(monitor: DatabaseMonitor, address: str, on_ready: Callable[[str], None]) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM raise ``KeyboardInterrupt``); *on_ready* gets the URL."""
+    """Serve until interrupted (Ctrl-C or SIGTERM raise ``KeyboardInterrupt``); *on_ready* gets the URL.
+
+    The connections *monitor* keeps between scrapes are closed when the server stops.
+    """
     server = make_server(monitor, address)
     host, port = str(server.server_address[0]), server.server_address[1]
     shown = f"[{host}]" if ":" in host else host
@@ -108,3 +111,4 @@ def serve(monitor: DatabaseMonitor, address: str, on_ready: Callable[[str], None
         server.serve_forever()
     finally:
         server.server_close()
+        monitor.close()

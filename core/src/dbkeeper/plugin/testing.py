@@ -50,6 +50,7 @@ from dbkeeper.errors import DatabaseError, IntegrityError, TargetNotEmptyError
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 from dbkeeper.plugin.monitoring import (
     CollectorResult,
+    ConnectionKeeper,
     Deadline,
     HealthCheck,
     HealthRequest,
@@ -328,6 +329,20 @@ class DriverConformance:
         metrics = monitor_database(sample_url, config=Config(), plugins=plugins)
         assert metrics.up, metrics.reason
         assert [s.value for s in metrics.samples() if s.name == "up"] == [1.0]
+
+    def test_metrics_scrape_alike_with_a_connection_keeper(self, driver: Driver, sample_url: str) -> None:
+        """Two scrapes given one ``ConnectionKeeper`` (as ``--serve`` does) succeed alike; ``close`` ends it."""
+        skip_unless(driver.implements("collect_metrics"), f"the {driver.name} driver collects no metrics")
+        keeper = ConnectionKeeper()
+        try:
+            outcomes = []
+            for _ in range(2):
+                request = MetricsRequest(driver.name, DatabaseURL.parse(sample_url), Deadline(60.0), keeper=keeper)
+                outcomes.append([(r.name, r.success) for r in driver.collect_metrics(request)])
+        finally:
+            keeper.close()
+        assert outcomes[0] == outcomes[1], f"the second scrape, on the kept connection, differs: {outcomes}"
+        assert any(success for _, success in outcomes[1]), outcomes[1]
 
     def test_metrics_collectors_fail_alone_after_the_deadline(self, driver: Driver, sample_url: str) -> None:
         """A request whose deadline has passed: failed collectors (or DatabaseError), never another exception."""
