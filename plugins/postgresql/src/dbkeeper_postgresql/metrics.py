@@ -25,7 +25,7 @@ from dbkeeper.plugin import (
     MetricType,
     Sample,
 )
-from dbkeeper_postgresql.bounded import milliseconds, open_bounded
+from dbkeeper_postgresql.bounded import milliseconds, open_bounded, set_timeouts
 from dbkeeper_postgresql.catalog import qualified
 
 if TYPE_CHECKING:
@@ -43,6 +43,11 @@ STATES = (
 CLIENT_SESSIONS = "(backend_type = 'client backend' OR backend_type IS NULL AND datid IS NOT NULL)"
 """SQL condition on pg_stat_activity: client sessions, including other roles' whose type is hidden from us
 (their database still shows, which background processes lack)."""
+USER_TABLES = (
+    "c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname !~ '^pg_toast'"
+)
+"""SQL condition on ``pg_class c`` joined with ``pg_namespace n``: the relations ``pg_stat_user_tables`` lists."""
 QUERY_LABEL_LENGTH = 200
 """Characters of statement text kept in the ``query`` label (only with ``query_text``)."""
 REPLICATION_LAG_HELP = "How far a standby's replay is behind its primary."
@@ -174,9 +179,20 @@ class Scrape:
 
     @functools.cached_property
     def per_table(self) -> bool:
-        """Whether per-table series are wanted: at least one table and no more than ``table_limit``."""
-        ((count,),) = self.rows("SELECT count(*) FROM pg_stat_user_tables")
-        return bool(0 < count <= self.options.table_limit)
+        """Whether per-table series are wanted: at least one table and no more than ``table_limit``.
+
+        Not counted when the limit is 0; counted in ``pg_class`` (the tables
+        ``pg_stat_user_tables`` shows, without its statistics), at most ``table_limit + 1``.
+        """
+        limit = self.options.table_limit
+        if limit <= 0:
+            return False
+        ((count,),) = self.rows(
+            f"SELECT count(*) FROM (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE {USER_TABLES} LIMIT %s) t",
+            (limit + 1,),
+        )
+        return bool(0 < count <= limit)
 
     def tables(self) -> Iterable[Sample]:
         """Per table: scans, live and dead rows, ages of the last (auto)vacuum and (auto)analyze."""
@@ -360,17 +376,46 @@ def table_samples(
 
 
 def collect(request: MetricsRequest) -> list[CollectorResult]:
-    """One scrape of ``request.url`` on one bounded connection; DatabaseError when it cannot connect."""
-    connection = open_bounded(
-        request.url,
-        "metrics",
-        within=request.deadline.remaining(),
-        statement_timeout=min(request.statement_timeout, request.deadline.remaining()),
-        lock_timeout=request.lock_timeout,
-    )
-    with connection:
+    """One scrape of ``request.url`` on one bounded connection; DatabaseError when it cannot connect.
+
+    With ``request.keeper`` the connection is the one the previous scrape kept (see
+    :func:`scrape_connection`), and is kept again afterwards unless it broke.
+    """
+    connection = scrape_connection(request)
+    try:
         scrape = Scrape(connection, request.options)
         collectors = Collectors(request.deadline)
         for name, function in scrape.collectors():
             collectors.run(name, scrape.within(request.deadline, request.statement_timeout, function))
         return collectors.results()
+    finally:
+        if request.keeper is not None and not (connection.closed or connection.broken):
+            request.keeper.keep(connection)
+        else:
+            connection.close()
+
+
+def scrape_connection(request: MetricsRequest) -> psycopg.Connection[tuple[Any, ...]]:
+    """The connection the keeper kept, its timeouts set afresh, or else a new bounded one.
+
+    A kept connection that no longer answers (the server restarted, the session was
+    terminated) is closed and a new one is opened, once, within the deadline.
+    """
+    import psycopg
+
+    statement_timeout = min(request.statement_timeout, request.deadline.remaining())
+    kept = request.keeper.take(psycopg.Connection) if request.keeper is not None else None
+    if kept is not None:
+        try:
+            set_timeouts(kept, statement_timeout, request.lock_timeout)
+        except psycopg.Error:
+            kept.close()
+        else:
+            return kept
+    return open_bounded(
+        request.url,
+        "metrics",
+        within=request.deadline.remaining(),
+        statement_timeout=statement_timeout,
+        lock_timeout=request.lock_timeout,
+    )
