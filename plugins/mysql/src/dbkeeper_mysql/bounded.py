@@ -70,6 +70,19 @@ class Probe:
         ((value,),) = self.rows(f"SELECT @@GLOBAL.{name}")
         return str(value)
 
+    def renew(self, statement: float, lock: float) -> None:
+        """Make a kept probe ready for another scrape: status read afresh, timeouts set again.
+
+        Raises PyMySQL's error when the connection no longer answers.
+        """
+        self._status = None
+        self.set_timeouts(statement, lock)
+
+    def close(self) -> None:
+        """Close the connection (nothing to do when it has already broken)."""
+        if self.connection.open:
+            self.connection.close()
+
     def set_timeouts(self, statement: float, lock: float) -> None:
         """Bound the session's statements to *statement* seconds (0: unbounded) and lock waits to *lock*."""
         seconds = lock_seconds(lock)
@@ -103,7 +116,16 @@ def bounded_target(target: ServerTarget, within: float) -> ServerTarget:
 def open_probe(
     url: DatabaseURL, *, within: float | None, statement_timeout: float, lock_timeout: float
 ) -> Iterator[Probe]:
-    """A :class:`Probe` on *url*'s database for the block, closed afterwards.
+    """A :class:`Probe` on *url*'s database for the block, closed afterwards (see :func:`connect_probe`)."""
+    probe = connect_probe(url, within=within, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
+    try:
+        yield probe
+    finally:
+        probe.close()
+
+
+def connect_probe(url: DatabaseURL, *, within: float | None, statement_timeout: float, lock_timeout: float) -> Probe:
+    """A :class:`Probe` on *url*'s database; the caller closes it.
 
     *within*: seconds the connection may take to be made and to answer any one query
     (None: the URL's timeouts). Raises :class:`~dbkeeper.plugin.DatabaseError` (one line,
@@ -117,11 +139,12 @@ def open_probe(
         target = bounded_target(target, within)
     connection = target.connect(target.database)
     try:
-        try:
-            probe = Probe(connection, server_info(connection), target.database)
-            probe.set_timeouts(statement_timeout, lock_timeout)
-        except pymysql.MySQLError as exc:
-            raise DatabaseError(f"cannot set the session's timeouts on {target}: {error_line(exc)}") from None
-        yield probe
-    finally:
+        probe = Probe(connection, server_info(connection), target.database)
+        probe.set_timeouts(statement_timeout, lock_timeout)
+    except pymysql.MySQLError as exc:
         connection.close()
+        raise DatabaseError(f"cannot set the session's timeouts on {target}: {error_line(exc)}") from None
+    except BaseException:
+        connection.close()
+        raise
+    return probe

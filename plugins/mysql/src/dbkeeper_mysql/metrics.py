@@ -16,7 +16,7 @@ from typing import Any
 
 from dbkeeper.plugin import CollectorResult, Collectors, MetricsOptions, MetricsRequest, MetricType, Sample
 from dbkeeper_mysql import activity, tables
-from dbkeeper_mysql.bounded import Probe, open_probe
+from dbkeeper_mysql.bounded import Probe, connect_probe
 
 STATEMENTS = ("select", "insert", "update", "delete")
 """The ``Com_*`` statement counters exported by ``mysql_statements{command}``."""
@@ -67,19 +67,49 @@ def sample(name: str, kind: MetricType, help: str, value: Any, unit: str = "", /
 
 
 def collect(request: MetricsRequest) -> list[CollectorResult]:
-    """Scrape ``request.url`` once on one bounded connection; raises DatabaseError when it cannot connect."""
+    """Scrape ``request.url`` once on one bounded connection; raises DatabaseError when it cannot connect.
+
+    With ``request.keeper`` the connection is the one the previous scrape kept (see
+    :func:`scrape_probe`), and is kept again afterwards unless it broke.
+    """
     deadline = request.deadline
-    with open_probe(
-        request.url,
-        within=deadline.remaining(),
-        statement_timeout=request.statement_timeout,
-        lock_timeout=request.lock_timeout,
-    ) as probe:
+    probe = scrape_probe(request)
+    try:
         scrape = Scrape(probe, request.options)
         collectors = Collectors(deadline)
         for name, collector in scrape.collectors():
             collectors.run(name, scrape.within(deadline.remaining, request.statement_timeout, collector))
         return collectors.results()
+    finally:
+        if request.keeper is not None and probe.connection.open:
+            request.keeper.keep(probe)
+        else:
+            probe.close()
+
+
+def scrape_probe(request: MetricsRequest) -> Probe:
+    """The probe the keeper kept, renewed (status unread, timeouts set again), or else a new bounded one.
+
+    A kept connection that no longer answers (the server restarted, the session was
+    killed) is closed and a new one is opened, once, within the deadline. A kept
+    connection keeps the read timeout it was opened with (the deadline's length).
+    """
+    import pymysql
+
+    kept = request.keeper.take(Probe) if request.keeper is not None else None
+    if kept is not None:
+        try:
+            kept.renew(request.statement_timeout, request.lock_timeout)
+        except pymysql.MySQLError:
+            kept.close()
+        else:
+            return kept
+    return connect_probe(
+        request.url,
+        within=request.deadline.remaining(),
+        statement_timeout=request.statement_timeout,
+        lock_timeout=request.lock_timeout,
+    )
 
 
 class Scrape:
