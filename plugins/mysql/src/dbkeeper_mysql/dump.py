@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ INSTALL_HINT = (
     "(or DBKEEPER_MYSQL_TOOLS=python)"
 )
 PYTHON_DUMPER = "dbkeeper-mysql pure-Python dumper"
+DUMP_TOOLS = ("mariadb-dump", "mysqldump")
+"""The dump tools in the order a MariaDB server prefers them (:attr:`ServerInfo.dump_tools`)."""
 CLIENTS = ("mariadb", "mysql")
 """The command-line clients that can read the server's facts, in order of preference."""
 
@@ -67,6 +70,14 @@ def loader_for(target: ServerTarget, info: ServerInfo, choice: str) -> Iterator[
         return
     with target.option_file() as options:
         yield ClientLoader(tool, options, target.timeouts.read)
+
+
+def _probe_likely_dump_tool(choice: str) -> tuple[str, str] | None:
+    """The first dump tool installed and its version (MariaDB's, unless a MySQL server wants ``mysqldump``)."""
+    if choice == "python":
+        return None
+    path = next(filter(None, map(shutil.which, DUMP_TOOLS)), None)
+    return (path, _tool_version(path)) if path else None
 
 
 def _tool_version(tool: str) -> str:
@@ -165,10 +176,13 @@ def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     choice = request.options.tools
     target = ServerTarget.from_url(request.url)
     database = target.require_database()
-    info, (charset, collation), sequences, non_transactional = _table_facts(target, database, choice)
-    tool = _tool(info.dump_tools, choice)
+    with ThreadPoolExecutor(max_workers=1) as side:
+        probing = side.submit(_probe_likely_dump_tool, choice)  # while the facts are read
+        info, (charset, collation), sequences, non_transactional = _table_facts(target, database, choice)
+        tool = _tool(info.dump_tools, choice)
+        probed = probing.result()
     if tool:
-        dumper = _tool_version(tool)
+        dumper = probed[1] if probed and probed[0] == tool else _tool_version(tool)
         with tool_errors(target):
             layout, counts = _client_dump(tool, dumper, target, database, request)
     else:
