@@ -13,6 +13,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import psycopg
 from pg_monitoring import app_url, driver, session
 from pg_server import Server
 
@@ -81,6 +82,19 @@ def test_a_kept_connection_still_gives_up_on_a_lock_within_its_lock_timeout(pg: 
             locker.rollback()
         assert set(failed(results)) == {"table_sizes"}
         assert "lock timeout" in (results["table_sizes"].error or "")
+    finally:
+        keeper.close()
+
+
+def test_a_kept_connection_gives_up_on_an_unacknowledged_send_within_the_deadline(pg: Server) -> None:
+    name = pg.app_database("keeper_tcp", "")
+    keeper = ConnectionKeeper()
+    try:
+        scrape(pg, name, keeper)
+        kept = keeper.take(psycopg.Connection)
+        assert kept is not None
+        assert kept.info.get_parameters()["tcp_user_timeout"] == "10000", "the 10 s deadline, in milliseconds"
+        kept.close()
     finally:
         keeper.close()
 

@@ -45,10 +45,19 @@ def set_timeouts(connection: psycopg.Connection[tuple[object, ...]], statement: 
 
 
 def open_bounded(
-    url: DatabaseURL, purpose: str, *, within: float, statement_timeout: float, lock_timeout: float
+    url: DatabaseURL,
+    purpose: str,
+    *,
+    within: float,
+    statement_timeout: float,
+    lock_timeout: float,
+    unacknowledged: float | None = None,
 ) -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection for *purpose* (``metrics`` …), connected within *within* seconds.
 
+    *unacknowledged*: seconds the server may leave what we sent unacknowledged before the
+    connection is given up (libpq's ``tcp_user_timeout``, TCP only), so that a connection
+    kept open across a silently vanished peer fails instead of retransmitting for minutes.
     Raises :class:`~dbkeeper.plugin.DatabaseError` (one line, password masked) when the
     server cannot be reached, including one that accepts and never answers.
     """
@@ -56,6 +65,8 @@ def open_bounded(
     params = dict(endpoint.params)
     if "application_name" not in url.query:
         params["application_name"] = f"dbkeeper-{purpose}"
+    if unacknowledged is not None and "tcp_user_timeout" not in url.query:
+        params["tcp_user_timeout"] = milliseconds(unacknowledged)
     given = url.query.get("connect_timeout")
     params["connect_timeout"] = connect_timeout(given if given else CONNECTION_DEFAULTS["connect_timeout"], within)
     import psycopg

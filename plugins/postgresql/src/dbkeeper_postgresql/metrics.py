@@ -399,7 +399,10 @@ def scrape_connection(request: MetricsRequest) -> psycopg.Connection[tuple[Any, 
     """The connection the keeper kept, its timeouts set afresh, or else a new bounded one.
 
     A kept connection that no longer answers (the server restarted, the session was
-    terminated) is closed and a new one is opened, once, within the deadline.
+    terminated) is closed and a new one is opened, once, within the deadline. One meant to
+    be kept gives up after the deadline's length without an acknowledgement from the
+    server (``tcp_user_timeout``): a peer gone silently (a dropped NAT entry) fails one
+    scrape instead of holding the database's turn for the minutes TCP retransmits.
     """
     import psycopg
 
@@ -418,4 +421,5 @@ def scrape_connection(request: MetricsRequest) -> psycopg.Connection[tuple[Any, 
         within=request.deadline.remaining(),
         statement_timeout=statement_timeout,
         lock_timeout=request.lock_timeout,
+        unacknowledged=request.deadline.seconds if request.keeper is not None else None,
     )
