@@ -73,7 +73,7 @@ def test_a_backup_does_not_import_psycopg(pg: Server, chinook: str, tmp_path: Pa
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "dbkeeper_postgresql.session" in imported  # the backup did run here
+    assert "dbkeeper_postgresql.control_session" in imported  # the backup did run here
     assert "psycopg" not in imported and "importlib.metadata" not in imported
 
 

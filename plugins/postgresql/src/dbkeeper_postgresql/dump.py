@@ -5,7 +5,7 @@ snapshot (``pg_export_snapshot()``). Every pg_dump runs with ``--snapshot`` set 
 and the control session counts each table's rows in that same transaction while the
 dumps run: the archive and the manifest's row counts describe the same instant, however
 busy the writers are. The transaction stays open until every pg_dump has finished. The
-control session is ``psql`` driven over pipes (:mod:`dbkeeper_postgresql.session`), not
+control session is ``psql`` driven over pipes (:mod:`dbkeeper_postgresql.control_session`), not
 psycopg, whose import would cost every backup about 70 ms.
 """
 
@@ -20,8 +20,8 @@ from dbkeeper.plugin import DatabaseError, DumpRequest, DumpResult, WorkerPool
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint
+from dbkeeper_postgresql.control_session import ControlSession, control_session
 from dbkeeper_postgresql.options import PostgresqlOptions
-from dbkeeper_postgresql.session import ControlSession, control_session
 from dbkeeper_postgresql.streams import dump_into
 
 SESSION_SETTINGS = (
