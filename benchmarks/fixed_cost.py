@@ -1,6 +1,7 @@
 """The per-command fixed cost: an empty database's backup, dbkeeper against the native pipeline, per engine.
 
     .venv/bin/python benchmarks/fixed_cost.py [--runs 15] [--engines sqlite,postgresql,mariadb] [--workdir .bench]
+                                              [--before /other/checkout/.venv/bin/dbkeeper]
 
 A database without tables costs every backup whatever its size: the interpreter, the
 imports, loading the plugins, the snapshot and its connection, the version probes, the
@@ -20,7 +21,9 @@ times after one untimed warm-up each:
 (the same native pipelines as sqlite_backup.py, postgresql_backup.py and mysql_backup.py).
 Each run is timed by GNU time as benchmarks/harness.py describes. The table gives the
 median wall time of each side, the difference, and whether it is under the issue-10
-target of 0.1 s above the native pipeline. This is a measurement, not a test: it never
+target of 0.1 s above the native pipeline. With --before, another checkout's CLI is timed
+in turn with this one's (before, after, native, before, after, native …), so that a
+change is measured under the same load on both sides. This is a measurement, not a test: it never
 fails on slow numbers.
 """
 
@@ -108,8 +111,8 @@ def mariadb_sides(work: Path) -> Iterator[tuple[Side, Side, dict[str, str]]]:
         yield ours, native, {**os.environ, "NO_COLOR": "1"}
 
 
-def measure_engine(engine: str, runs: int, work: Path) -> tuple[float, float]:
-    """The median seconds of dbkeeper's and the native empty-database backup of *engine*."""
+def measure_engine(engine: str, runs: int, work: Path, before: Path | None) -> tuple[float, float, float | None]:
+    """The median seconds of dbkeeper's, the native and (with *before*, another CLI) the before backup of *engine*."""
     work.mkdir(parents=True)
     if engine == "sqlite":
         sides = contextlib.nullcontext(sqlite_sides(work))
@@ -118,8 +121,10 @@ def measure_engine(engine: str, runs: int, work: Path) -> tuple[float, float]:
     with sides as (ours, native, env):
         env.pop("DATABASE_URL", None)
         print(f"{engine}, {runs} runs each:", flush=True)
-        compare([ours, native], runs, work, env)
-    return (statistics.median(s.seconds for s in ours.samples), statistics.median(s.seconds for s in native.samples))
+        earlier = [Side(f"{engine} before", [str(before), *ours.argv[1:]], ours.cleanup)] if before else []
+        compare([ours, *earlier, native], runs, work, env)
+    medians = [statistics.median(s.seconds for s in side.samples) for side in (ours, native, *earlier)]
+    return medians[0], medians[1], medians[2] if earlier else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15, help="timed runs per side (default 15; the median is shown)")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of {', '.join(ENGINES)}")
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="where backups and dumps go")
+    parser.add_argument(
+        "--before", type=Path, help="another checkout's dbkeeper CLI, timed in turn with this one's (a column 'before')"
+    )
     args = parser.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if unknown := set(engines) - set(ENGINES):
@@ -138,17 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = args.workdir / "fixed-cost"
     shutil.rmtree(work, ignore_errors=True)
     print_start(work)
-    medians: dict[str, tuple[float, float]] = {}
+    medians: dict[str, tuple[float, float, float | None]] = {}
     try:
         for engine in engines:
-            medians[engine] = measure_engine(engine, args.runs, work / engine)
+            medians[engine] = measure_engine(engine, args.runs, work / engine, args.before)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nempty-database backup, median of {args.runs} runs (s)")
-    print(f"{'engine':<12}{'dbkeeper':>10}{'native':>10}{'above':>10}  target: native + {TARGET_SECONDS}")
-    for engine, (ours, native) in medians.items():
+    before_header = f"{'before':>10}" if args.before else ""
+    target = f"target: native + {TARGET_SECONDS}"
+    print(f"{'engine':<12}{before_header}{'dbkeeper':>10}{'native':>10}{'above':>10}  {target}")
+    for engine, (ours, native, before) in medians.items():
         verdict = "met" if ours - native < TARGET_SECONDS else "not met"
-        print(f"{engine:<12}{ours:>10.3f}{native:>10.3f}{ours - native:>10.3f}  {verdict}")
+        before_cell = f"{before:>10.3f}" if before is not None else ""
+        print(f"{engine:<12}{before_cell}{ours:>10.3f}{native:>10.3f}{ours - native:>10.3f}  {verdict}")
     print_end()
     return 0
 
