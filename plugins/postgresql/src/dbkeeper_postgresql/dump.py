@@ -41,13 +41,13 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
     endpoint = Endpoint.from_url(request.url)
     jobs = request.options.jobs
     with (
-        ThreadPoolExecutor(max_workers=1) as probe,  # pg_dump --version runs while the session connects
+        ThreadPoolExecutor(max_workers=1) as probe,
         endpoint.client_env() as env,
     ):
-        found = probe.submit(locate, "pg_dump")
+        found = probe.submit(locate, "pg_dump")  # runs while the session connects and reads the catalog
         with control_session(endpoint, env) as session:
-            pg_dump = found.result()
-            facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint, pg_dump)
+            facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint)
+            pg_dump = check_dump_client(found.result(), facts["server_version_num"], facts["server_version"])
             parts = layout.plan(facts["database"], request.format, tables, jobs)
             source = endpoint.with_database(facts["database"])
             pool = WorkerPool(jobs + 1)
@@ -92,12 +92,9 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
 
 
 def _open_snapshot(
-    session: ControlSession, endpoint: Endpoint, pg_dump: Client
+    session: ControlSession, endpoint: Endpoint
 ) -> tuple[dict[str, Any], str, tuple[list[catalog.Table], list[str]]]:
-    """Begin the snapshot's transaction; the database's facts, the exported snapshot and the dumped tables.
-
-    *pg_dump* is checked against the server's version before any pg_dump runs.
-    """
+    """Begin the snapshot's transaction; the database's facts, the exported snapshot and the dumped tables."""
     try:
         session.statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for statement in SESSION_SETTINGS:
@@ -107,7 +104,6 @@ def _open_snapshot(
         tables = catalog.dumped_tables(session)
     except DatabaseError as exc:
         raise DatabaseError(f"cannot read the catalog of {endpoint.label}: {exc}") from None
-    check_dump_client(pg_dump, facts["server_version_num"], facts["server_version"])
     return facts, snapshot, tables
 
 
