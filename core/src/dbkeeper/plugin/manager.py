@@ -42,21 +42,21 @@ from dbkeeper.plugin.contract import (
     RestoreResult,
 )
 from dbkeeper.plugin.discovery import distribution_version, entry_points
-from dbkeeper.plugin.monitoring import (
-    CollectorResult,
-    HealthCheck,
-    HealthRequest,
-    Maintenance,
-    MaintenanceRequest,
-    MetricsRequest,
-    Session,
-    SessionsRequest,
-)
 from dbkeeper.plugin.options import DriverOptions, Operation, Option
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from dbkeeper.plugin.monitoring import (
+        CollectorResult,
+        HealthCheck,
+        HealthRequest,
+        Maintenance,
+        MaintenanceRequest,
+        MetricsRequest,
+        Session,
+        SessionsRequest,
+    )
     from dbkeeper.plugin.streams import Stage
 
 DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"

@@ -17,29 +17,32 @@ from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
     BackupContents,
-    CollectorResult,
     ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
-    HealthCheck,
-    HealthRequest,
     InspectRequest,
-    Maintenance,
-    MaintenanceRequest,
-    MetricsRequest,
     MigrateRequest,
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
-    Session,
-    SessionsRequest,
     hookimpl,
 )
 from dbkeeper_mysql.options import MysqlOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
+        CollectorResult,
+        HealthCheck,
+        HealthRequest,
+        Maintenance,
+        MaintenanceRequest,
+        MetricsRequest,
+        Session,
+        SessionsRequest,
+    )
 
 DRIVER = DriverInfo(
     name="mysql",

@@ -15,23 +15,15 @@ from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
     BackupContents,
-    CollectorResult,
     ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
-    HealthCheck,
-    HealthRequest,
     InspectRequest,
-    Maintenance,
-    MaintenanceRequest,
-    MetricsRequest,
     MigrateRequest,
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
-    Session,
-    SessionsRequest,
     hookimpl,
 )
 from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
@@ -40,6 +32,17 @@ from dbkeeper_postgresql.options import PostgresqlOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
+        CollectorResult,
+        HealthCheck,
+        HealthRequest,
+        Maintenance,
+        MaintenanceRequest,
+        MetricsRequest,
+        Session,
+        SessionsRequest,
+    )
 
 DRIVER = DriverInfo(
     name="postgresql",

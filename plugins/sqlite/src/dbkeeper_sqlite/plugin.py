@@ -13,23 +13,15 @@ from typing import TYPE_CHECKING
 from dbkeeper.plugin import (
     TARGET_ELSEWHERE,
     BackupContents,
-    CollectorResult,
     ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
-    HealthCheck,
-    HealthRequest,
     InspectRequest,
-    Maintenance,
-    MaintenanceRequest,
-    MetricsRequest,
     MigrateRequest,
     MigrationDialect,
     RestoreRequest,
     RestoreResult,
-    Session,
-    SessionsRequest,
     hookimpl,
     writing,
 )
@@ -47,6 +39,17 @@ from dbkeeper_sqlite.target import beside, refuse_unless_empty
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
+        CollectorResult,
+        HealthCheck,
+        HealthRequest,
+        Maintenance,
+        MaintenanceRequest,
+        MetricsRequest,
+        Session,
+        SessionsRequest,
+    )
 
 DRIVER = DriverInfo(
     name="sqlite",
