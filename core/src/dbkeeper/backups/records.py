@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ def write_record(backup: Path, kind: str, data: Mapping[str, Any]) -> None:
 
 def _replace(dir_fd: int, name: str, data: bytes) -> None:
     """Write *data* to *name* in the open directory: a private partial file, fsynced, renamed, directory fsynced."""
-    partial = f"{name}.{secrets.token_hex(4)}{PARTIAL}"  # concurrent writers never share a partial file
+    partial = f"{name}.{os.urandom(4).hex()}{PARTIAL}"  # concurrent writers never share a partial file
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb", buffering=0) as file:

@@ -21,7 +21,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 import shlex
 import shutil
 import stat
@@ -324,7 +323,7 @@ class Repository:
         """
         self._ensure_root()
         while True:
-            path = self.root / f"{SCRATCH_PREFIX}{secrets.token_hex(4)}"
+            path = self.root / f"{SCRATCH_PREFIX}{os.urandom(4).hex()}"
             try:
                 path.mkdir(mode=DIR_MODE)
             except FileNotFoundError:  # a concurrent first backup failed and removed the root it had made
@@ -354,7 +353,7 @@ class Repository:
         with self._private_dir() as hidden:
             while True:
                 now = utc_now()
-                backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
+                backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{os.urandom(2).hex()}"
                 path = self.root / backup_id
                 if not path.exists():  # ids carry milliseconds and 16 random bits: a clash is a rarity
                     os.rename(hidden, path)

@@ -9,7 +9,6 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
 
 import click
@@ -21,8 +20,6 @@ from dbkeeper.system.notes import LOGGER
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return {"base64": base64.b64encode(bytes(value)).decode()}
     return str(value)

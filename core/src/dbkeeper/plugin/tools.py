@@ -15,10 +15,8 @@ import fcntl
 import os
 import queue
 import re
-import secrets
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
@@ -85,7 +83,7 @@ def secret_file(text: str, *, secret: str | None) -> Iterator[str]:
             yield path
         return
     with runtime_directory() as directory:
-        path = str(private_file(directory / f"secret-{secrets.token_hex(4)}", text))
+        path = str(private_file(directory / f"secret-{os.urandom(4).hex()}", text))
         with _registered(path, None, secret):
             yield path
 
@@ -163,6 +161,8 @@ def runtime_directory(*, on_disk: bool = False) -> Iterator[Path]:
     try:
         fcntl.flock(root_fd, fcntl.LOCK_EX)  # no sweep removes a directory between its creation and its lock
         _sweep_runtime(root)
+        import tempfile  # here, not at the top: it imports random, which most commands never need
+
         directory = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -177,6 +177,8 @@ def runtime_directory(*, on_disk: bool = False) -> Iterator[Path]:
 
 def runtime_root(*, on_disk: bool = False) -> Path:
     """``dbkeeper-UID`` under the runtime, shared-memory or (*on_disk*) temporary directory; ours alone."""
+    import tempfile
+
     in_memory = [] if on_disk else [os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"]
     candidates = [*in_memory, tempfile.gettempdir()]
     base = next(Path(c) for c in candidates if c and os.path.isdir(c) and os.access(c, os.W_OK | os.X_OK))

@@ -37,8 +37,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
@@ -72,7 +72,7 @@ class Workspace:
     @classmethod
     def new(cls) -> Workspace:
         """Fresh names."""
-        return cls(secrets.token_hex(4))
+        return cls(os.urandom(4).hex())
 
     @property
     def staging(self) -> str:

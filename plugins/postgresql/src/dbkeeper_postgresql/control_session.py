@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
+import os
 import signal
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -71,7 +71,7 @@ class PsqlSession:
     def __init__(self, tool: Tool, endpoint: Endpoint) -> None:
         self._tool = tool
         self._endpoint = endpoint
-        self._marker = f"--dbkeeper-{secrets.token_hex(8)}--"
+        self._marker = f"--dbkeeper-{os.urandom(8).hex()}--"
 
     @classmethod
     @contextlib.contextmanager

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import glob
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -97,7 +96,7 @@ def beside(target: Path, commit: Callable[[], AbstractContextManager[None]] = co
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_abandoned(target)
-    temp = target.with_name(f".{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
+    temp = target.with_name(f".{target.name}{_TEMP_MARK}{os.urandom(4).hex()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode(target))
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
