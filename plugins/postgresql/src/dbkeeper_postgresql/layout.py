@@ -19,10 +19,12 @@ import heapq
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.plugin import DatabaseError
-from dbkeeper_postgresql.catalog import Table
+
+if TYPE_CHECKING:  # annotations only: the catalog's queries are not needed to load the plugin
+    from dbkeeper_postgresql.catalog import Table
 
 FORMATS: dict[str, str] = {"custom": ".dump", "sql": ".sql"}
 """Format name → artifact suffix; the first is the default."""
