@@ -8,8 +8,9 @@ so ``dbkeeper --help`` stays fast::
 The package is grouped by capability: ``connections`` (URLs, configuration,
 ``DatabaseManager``), ``backups`` (``BackupManager``, the repository on disk, manifests,
 retention, the pipeline and its stages), ``migrations`` (``MigrationManager``), ``cli``,
-``errors`` (every error dbkeeper raises), ``system`` (file systems and signals), and
-``plugin``, the one module plugin authors import.
+``errors`` (every error dbkeeper raises), ``system`` (file systems and signals),
+``schema`` (portable schema definitions), and ``plugin``, the one module plugin authors
+import.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from dbkeeper.monitoring import check_health, optimize_database
     from dbkeeper.plugin.hookspecs import hookimpl
     from dbkeeper.plugin.manager import load_plugins
+    from dbkeeper.schema import SchemaDefinition, dump_definition, load_definition, validate_definition
 
 _LAZY = {
     "BackupManager": "dbkeeper.backups.manager",
@@ -46,6 +48,10 @@ _LAZY = {
     "DatabaseURL": "dbkeeper.connections.urls",
     "DbkeeperError": "dbkeeper.errors",
     "hookimpl": "dbkeeper.plugin.hookspecs",
+    "SchemaDefinition": "dbkeeper.schema",
+    "load_definition": "dbkeeper.schema",
+    "dump_definition": "dbkeeper.schema",
+    "validate_definition": "dbkeeper.schema",
 }
 
 __all__ = [
@@ -58,13 +64,17 @@ __all__ = [
     "MigrationManager",
     "QueryResult",
     "RowStream",
+    "SchemaDefinition",
     "VerifyReport",
     "backup_database",
     "check_health",
+    "dump_definition",
     "hookimpl",
     "load_config",
+    "load_definition",
     "load_plugins",
     "optimize_database",
+    "validate_definition",
 ]
 
 

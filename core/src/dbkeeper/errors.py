@@ -11,7 +11,7 @@ re-exported by :mod:`dbkeeper.plugin`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -100,6 +100,18 @@ class StageOptionError(DbkeeperError):
 
 class MigrationError(DbkeeperError):
     """A migration file, the set of migrations, or the history is not in a state to proceed."""
+
+
+class SchemaError(ConfigError):
+    """A schema definition cannot be read or is invalid: one ``path: problem`` line per problem.
+
+    ``problems`` holds each ``(path, message)`` pair; the path names the bad field with
+    dots (``tables.orders.columns.total.type``), or the file for one that cannot be read.
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(f"{path}: {message}" for path, message in self.problems))
 
 
 class StorageError(DbkeeperError):

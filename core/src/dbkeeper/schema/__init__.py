@@ -1,0 +1,46 @@
+"""Schema definitions: a portable description of tables, views and enums, in YAML or JSON.
+
+``definition`` holds the model, ``naming`` the convention that names unnamed constraints
+and indexes, ``document`` the mapping to and from YAML/JSON documents, ``validation`` the
+JSON Schema and the checks it cannot express, ``files`` loading and dumping files.
+"""
+
+from __future__ import annotations
+
+from dbkeeper.schema.definition import (
+    Check,
+    Column,
+    ColumnType,
+    Enum,
+    Expression,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    SchemaDefinition,
+    Table,
+    UniqueConstraint,
+    View,
+)
+from dbkeeper.schema.files import dump_definition, load_definition, parse_definition
+from dbkeeper.schema.naming import constraint_name
+from dbkeeper.schema.validation import validate_definition
+
+__all__ = [
+    "Check",
+    "Column",
+    "ColumnType",
+    "Enum",
+    "Expression",
+    "ForeignKey",
+    "Index",
+    "PrimaryKey",
+    "SchemaDefinition",
+    "Table",
+    "UniqueConstraint",
+    "View",
+    "constraint_name",
+    "dump_definition",
+    "load_definition",
+    "parse_definition",
+    "validate_definition",
+]
