@@ -32,6 +32,7 @@ from dbkeeper.cli.metrics_commands import metrics
 from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.output import show_notes
 from dbkeeper.cli.plugin_commands import plugins
+from dbkeeper.cli.schema_commands import schema
 from dbkeeper.cli.top_command import top
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DbkeeperError
@@ -62,6 +63,7 @@ for command in (
     restore,
     prune,
     migrate,
+    schema,
     connections,
     query,
     plugins,

@@ -55,6 +55,8 @@ def schema_problems(document: object) -> list[Problem]:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
+    if document is None:
+        return [(TOP, "the document is empty; a definition needs at least 'tables'")]
     validator = Draft202012Validator(json_schema())
     problems = []
     for error in validator.iter_errors(document):
@@ -169,8 +171,8 @@ def _cycle_problems(definition: SchemaDefinition) -> Iterator[Problem]:
         if cycle:
             yield (
                 f"tables.{cycle[0]}.foreign_keys",
-                f"foreign keys form a cycle {' -> '.join([*cycle, cycle[0]])}: creating and loading these tables "
-                "needs deferred constraints; make one of these foreign keys nullable and add it after the tables",
+                f"foreign keys form a cycle {' -> '.join([*cycle, cycle[0]])}: creating and filling these tables "
+                "would need deferred constraints, which not every engine has; remove one of these foreign keys",
             )
 
 
