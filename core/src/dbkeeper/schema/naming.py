@@ -10,8 +10,8 @@ check              ``ck_<table>_<label>``
 
 ``<columns>`` are the column names joined by ``_``; an index expression contributes its
 words (``lower(email)`` → ``lower_email``). A name longer than :data:`NAME_LIMIT` (63,
-PostgreSQL's limit; MySQL allows 64, SQLite has none) keeps its first 54 characters and
-ends with ``_`` and 8 hexadecimal digits of its SHA-256, so it stays unique and never
+PostgreSQL's limit; MySQL allows 64, SQLite has none) keeps its first 54 characters
+(without a trailing ``_``) and ends with ``_`` and 8 hexadecimal digits of its SHA-256, so it stays unique and never
 changes from one run to the next.
 """
 
@@ -36,7 +36,7 @@ def conventional_name(*parts: str) -> str:
     if len(name.encode()) <= NAME_LIMIT:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_DIGITS]
-    head = name.encode()[: NAME_LIMIT - _HASH_DIGITS - 1].decode(errors="ignore")
+    head = name.encode()[: NAME_LIMIT - _HASH_DIGITS - 1].decode(errors="ignore").rstrip("_")
     return f"{head}_{digest}"
 
 
