@@ -64,6 +64,10 @@ BAD = {
         "filling these tables would need deferred constraints, which not every engine has; remove one of these "
         "foreign keys",
     ),
+    "duplicate key": (
+        VALID.replace("email: {type: varchar(255)}", "email: {type: varchar(255)}\n      email: {type: text}"),
+        "error: bad.yaml:6:7: invalid YAML: duplicate key 'email'",
+    ),
     "missing column": (
         VALID.replace("primary_key: [id]\n  orders", "primary_key: [id]\n    unique: [{columns: [name]}]\n  orders"),
         "error: tables.customers.unique.0.columns.0: no column 'name' in table 'customers'",
@@ -124,6 +128,9 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         1,
         "error: bad.json:3:1: invalid JSON: Expecting property name enclosed in double quotes\n",
     )
+    (tmp_path / "twice.json").write_text('{"tables": {}, "tables": {}}')
+    run = dbkeeper("schema", "validate", "twice.json", cwd=tmp_path, check=False)
+    assert (run.code, run.err) == (1, "error: twice.json: invalid JSON: duplicate key 'tables'\n")
 
 
 @pytest.mark.parametrize(

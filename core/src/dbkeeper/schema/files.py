@@ -55,19 +55,51 @@ def _parse(text: str, format: Format, source: str) -> Any:
     """The document in *text*; a syntax error is a SchemaError at ``source:line:column``."""
     if format == "json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise SchemaError([(f"{source}:{exc.lineno}:{exc.colno}", f"invalid JSON: {exc.msg}")]) from None
+        except ValueError as exc:
+            raise SchemaError([(source, f"invalid JSON: {exc}")]) from None
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_loader())  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise SchemaError([(where, f"invalid YAML: {exc.problem or exc.context}")]) from None
     except yaml.YAMLError as exc:
         raise SchemaError([(source, f"invalid YAML: {exc}")]) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a key given twice is an error (json.loads would keep the last silently)."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"duplicate key {key!r}")
+        document[key] = value
+    return document
+
+
+@cache
+def _loader() -> Any:
+    """PyYAML's safe loader, refusing a key given twice in a mapping (it would keep the last silently)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """The safe loader with duplicate keys refused, at their line and column."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, str) and key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key if isinstance(key, str) else id(key_node))
+            return super().construct_mapping(node, deep)
+
+    return Loader
 
 
 @cache
