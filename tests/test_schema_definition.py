@@ -336,3 +336,18 @@ def test_the_api_is_exported_lazily_and_help_loads_neither_yaml_nor_jsonschema()
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def test_an_item_kept_under_another_name_is_refused(shop: SchemaDefinition) -> None:
+    orders = shop.tables["orders"]
+    moved = replace(
+        orders,
+        columns={**orders.columns, "sum": orders.columns["total"]},
+        checks={"other": orders.checks["total_not_negative"]},
+    )
+    problems = problems_of(replace(shop, tables={**shop.tables, "orders": moved, "clients": shop.tables["customers"]}))
+    assert problems == [
+        ("tables.clients", "is keyed 'clients' but named 'customers'"),
+        ("tables.orders.columns.sum", "is keyed 'sum' but named 'total'"),
+        ("tables.orders.checks.other", "is keyed 'other' but labelled 'total_not_negative'"),
+    ]

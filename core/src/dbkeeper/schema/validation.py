@@ -31,6 +31,10 @@ def validate_definition(source: Mapping[str, Any] | SchemaDefinition) -> SchemaD
     Raises :class:`~dbkeeper.errors.SchemaError` listing every problem: those of the JSON
     Schema, then (only when the document passes it) those of :func:`definition_problems`.
     """
+    if isinstance(source, SchemaDefinition):
+        problems = list(_misfiled(source))
+        if problems:
+            raise SchemaError(problems)
     document = to_document(source) if isinstance(source, SchemaDefinition) else source
     problems = schema_problems(document)
     if problems:
@@ -77,6 +81,25 @@ def definition_problems(definition: SchemaDefinition) -> list[Problem]:
     problems += _name_problems(definition)
     problems += _cycle_problems(definition)
     return problems
+
+
+def _misfiled(definition: SchemaDefinition) -> Iterator[Problem]:
+    """Items of a definition built in Python kept under another name than their own (a document cannot say that)."""
+    named: list[tuple[str, Mapping[str, Any]]] = [
+        ("tables", definition.tables),
+        ("views", definition.views),
+        ("enums", definition.enums),
+    ]
+    for name, table in definition.tables.items():
+        named += [(f"tables.{name}.columns", table.columns)]
+    for path, items in named:
+        for key, item in items.items():
+            if item.name != key:
+                yield f"{path}.{key}", f"is keyed {key!r} but named {item.name!r}"
+    for name, table in definition.tables.items():
+        for key, check in table.checks.items():
+            if check.label != key:
+                yield f"tables.{name}.checks.{key}", f"is keyed {key!r} but labelled {check.label!r}"
 
 
 def _column_problems(definition: SchemaDefinition, table: Table) -> Iterator[Problem]:
