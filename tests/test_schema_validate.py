@@ -68,6 +68,10 @@ BAD = {
         VALID.replace("email: {type: varchar(255)}", "email: {type: varchar(255)}\n      email: {type: text}"),
         "error: bad.yaml:6:7: invalid YAML: duplicate key 'email'",
     ),
+    "view without SQL": (
+        "tables: {}\nviews:\n  recent: {comment: no sql}\n",
+        "error: views.recent: a view needs sql or dialects",
+    ),
     "missing column": (
         VALID.replace("primary_key: [id]\n  orders", "primary_key: [id]\n    unique: [{columns: [name]}]\n  orders"),
         "error: tables.customers.unique.0.columns.0: no column 'name' in table 'customers'",

@@ -76,8 +76,7 @@ def definition_problems(definition: SchemaDefinition) -> list[Problem]:
         problems += _column_problems(definition, table)
         problems += _key_problems(table)
         problems += _foreign_key_problems(definition, table)
-    problems += [(f"views.{view.name}", "a view needs sql or dialects") for view in definition.views.values()
-                 if view.sql is None and not view.dialects]  # fmt: skip
+    problems += [(f"views.{name}", "a view needs sql or dialects") for name in _empty_views(definition)]
     problems += _name_problems(definition)
     problems += _cycle_problems(definition)
     return problems
@@ -100,6 +99,11 @@ def _misfiled(definition: SchemaDefinition) -> Iterator[Problem]:
         for key, check in table.checks.items():
             if check.label != key:
                 yield f"tables.{name}.checks.{key}", f"is keyed {key!r} but labelled {check.label!r}"
+
+
+def _empty_views(definition: SchemaDefinition) -> list[str]:
+    """The views with neither portable SQL nor SQL for any dialect."""
+    return [name for name, view in definition.views.items() if view.sql is None and not view.dialects]
 
 
 def _column_problems(definition: SchemaDefinition, table: Table) -> Iterator[Problem]:
