@@ -1,15 +1,20 @@
-"""``schema validate``: check a schema definition file (YAML or JSON) and name every bad field."""
+"""``schema validate`` and ``schema generate``: check a schema definition file (YAML or JSON), write its DDL."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dbkeeper.cli.app import collector_paused, global_flags, json_option
 from dbkeeper.cli.output import emit_json
-from dbkeeper.errors import SchemaError
+from dbkeeper.errors import SchemaError, StorageError
+
+if TYPE_CHECKING:
+    from dbkeeper.schema import SchemaDefinition
 
 
 @click.group()
@@ -27,19 +32,84 @@ def validate(file: Path, json_output: bool) -> None:
     Valid: a one-line summary, exit 0. Invalid: one 'error: PATH: PROBLEM' line per
     problem on stderr, exit 1.
     """
-    with collector_paused():
-        from dbkeeper.schema import load_definition
-    try:
-        definition = load_definition(file)
-    except SchemaError as exc:
-        if json_output:
-            emit_json({"valid": False, "problems": [{"path": p, "message": m} for p, m in exc.problems]})
-        else:
-            for path, message in exc.problems:
-                click.echo(f"error: {path}: {message}", err=True)
-        sys.exit(1)
+    definition = _load(file, json_output)
     if json_output:
         emit_json({"valid": True, "problems": []})
         return
     counts = [(len(definition.tables), "table"), (len(definition.views), "view"), (len(definition.enums), "enum")]
     click.echo(f"{file}: valid, " + ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts))
+
+
+@schema.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--dialect",
+    type=click.Choice(["sqlite", "postgresql", "mysql"]),
+    required=True,
+    help="The engine the DDL is for (mysql: MySQL and MariaDB).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the DDL to this file, not stdout."
+)
+@global_flags
+def generate(file: Path, dialect: str, output: Path | None) -> None:
+    """Print the DDL that creates FILE's schema on one engine.
+
+    FILE is validated first (as 'schema validate' does: error lines, exit 1). The
+    statements come in dependency order, each ending with ';'; what the engine cannot
+    keep (a lossy type, a comment) is a 'note:' line on stderr.
+    """
+    definition = _load(file, json_output=False)
+    with collector_paused():
+        from dbkeeper.schema.generate import generate_schema
+
+    try:
+        ddl = generate_schema(definition, dialect)  # type: ignore[arg-type]  # click.Choice checked it
+    except SchemaError as exc:
+        _print_problems(exc)
+        sys.exit(1)
+    for warning in ddl.warnings:
+        click.echo(f"note: {warning}", err=True)
+    if output is None:
+        click.echo(ddl.sql, nl=False)
+    else:
+        _write_file(output, ddl.sql)
+
+
+def _load(file: Path, json_output: bool) -> SchemaDefinition:
+    """The validated definition in *file*; its problems as error lines (or JSON), exit 1."""
+    with collector_paused():
+        from dbkeeper.schema import load_definition
+    try:
+        return load_definition(file)
+    except SchemaError as exc:
+        if json_output:
+            emit_json({"valid": False, "problems": [{"path": p, "message": m} for p, m in exc.problems]})
+        else:
+            _print_problems(exc)
+        sys.exit(1)
+
+
+def _print_problems(exc: SchemaError) -> None:
+    for path, message in exc.problems:
+        click.echo(f"error: {path}: {message}", err=True)
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write *text* to *path* atomically (a temporary file beside it, renamed), with the usual permissions."""
+    import tempfile
+
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it 0600; DDL is no secret
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
