@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from dbkeeper.monitoring import check_health, optimize_database
     from dbkeeper.plugin.hookspecs import hookimpl
     from dbkeeper.plugin.manager import load_plugins
-    from dbkeeper.schema import SchemaDefinition, dump_definition, load_definition, validate_definition
+    from dbkeeper.schema import (
+        SchemaDefinition,
+        SchemaGenerator,
+        dump_definition,
+        generate_schema,
+        load_definition,
+        validate_definition,
+    )
 
 _LAZY = {
     "BackupManager": "dbkeeper.backups.manager",
@@ -49,6 +56,8 @@ _LAZY = {
     "DbkeeperError": "dbkeeper.errors",
     "hookimpl": "dbkeeper.plugin.hookspecs",
     "SchemaDefinition": "dbkeeper.schema",
+    "SchemaGenerator": "dbkeeper.schema",
+    "generate_schema": "dbkeeper.schema",
     "load_definition": "dbkeeper.schema",
     "dump_definition": "dbkeeper.schema",
     "validate_definition": "dbkeeper.schema",
@@ -65,10 +74,12 @@ __all__ = [
     "QueryResult",
     "RowStream",
     "SchemaDefinition",
+    "SchemaGenerator",
     "VerifyReport",
     "backup_database",
     "check_health",
     "dump_definition",
+    "generate_schema",
     "hookimpl",
     "load_config",
     "load_definition",

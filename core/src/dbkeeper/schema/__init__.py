@@ -2,7 +2,8 @@
 
 ``definition`` holds the model, ``naming`` the convention that names unnamed constraints
 and indexes, ``document`` the mapping to and from YAML/JSON documents, ``validation`` the
-JSON Schema and the checks it cannot express, ``files`` loading and dumping files.
+JSON Schema and the checks it cannot express, ``files`` loading and dumping files,
+``metadata`` a definition as SQLAlchemy ``MetaData`` for one dialect and ``generate`` its DDL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dbkeeper.schema.definition import (
     View,
 )
 from dbkeeper.schema.files import dump_definition, load_definition, parse_definition
+from dbkeeper.schema.generate import GeneratedDDL, SchemaGenerator, generate_schema
 from dbkeeper.schema.naming import constraint_name
 from dbkeeper.schema.validation import validate_definition
 
@@ -32,14 +34,17 @@ __all__ = [
     "Enum",
     "Expression",
     "ForeignKey",
+    "GeneratedDDL",
     "Index",
     "PrimaryKey",
     "SchemaDefinition",
+    "SchemaGenerator",
     "Table",
     "UniqueConstraint",
     "View",
     "constraint_name",
     "dump_definition",
+    "generate_schema",
     "load_definition",
     "parse_definition",
     "validate_definition",
