@@ -285,6 +285,8 @@ def test_the_output_is_the_same_on_every_run(rich: Path, tmp_path: Path) -> None
         dbkeeper("schema", "generate", str(rich), "--dialect", dialect, "-o", str(out))
         assert out.read_text() == first
         assert out.stat().st_mode & 0o777 == 0o644  # the test process's umask is 022: no secret
+        quiet = dbkeeper("schema", "generate", str(rich), "--dialect", dialect, "-q")
+        assert (quiet.out, quiet.err) == (first, "")  # --quiet: no notes
 
 
 def test_a_bad_definition_gives_the_validation_lines(tmp_path: Path) -> None:

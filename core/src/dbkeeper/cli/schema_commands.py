@@ -12,6 +12,7 @@ import click
 from dbkeeper.cli.app import collector_paused, global_flags, json_option
 from dbkeeper.cli.output import emit_json
 from dbkeeper.errors import SchemaError, StorageError
+from dbkeeper.system.notes import note
 
 if TYPE_CHECKING:
     from dbkeeper.schema import SchemaDefinition
@@ -69,7 +70,7 @@ def generate(file: Path, dialect: str, output: Path | None) -> None:
         _print_problems(exc)
         sys.exit(1)
     for warning in ddl.warnings:
-        click.echo(f"note: {warning}", err=True)
+        note(warning)  # 'note: …' on stderr; --quiet leaves them out
     if output is None:
         click.echo(ddl.sql, nl=False)
     else:

@@ -67,7 +67,8 @@ class SchemaGenerator:
     def _compile(self, element: Any) -> str:
         """*element*, a DDL element, compiled for the dialect: trimmed, ending with ``;``."""
         text = str(element.compile(dialect=sqlalchemy_dialect(self.dialect))).strip()
-        return "\n".join(line.rstrip() for line in text.splitlines()) + ";"
+        lines = (("    " + line[1:] if line.startswith("\t") else line).rstrip() for line in text.splitlines())
+        return "\n".join(lines) + ";"  # SQLAlchemy indents a table's columns with a tab
 
     def _quote(self, name: str) -> str:
         quoted: str = sqlalchemy_dialect(self.dialect).identifier_preparer.quote(name)
