@@ -314,6 +314,24 @@ def test_what_an_engine_cannot_express_is_an_error_line(tmp_path: Path) -> None:
     )
 
 
+def test_what_mysql_refuses_is_an_error_line(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.yaml"
+    notes.write_text(
+        "tables:\n  parents:\n    columns: {id: {type: int}, code: {type: text}}\n    primary_key: [id]\n"
+        "  notes:\n    columns: {id: {type: int}, body: {type: text}, parent: {type: int, default: 0}}\n"
+        "    unique: [{columns: [body]}]\n    indexes: [{columns: [id, body]}]\n"
+        "    foreign_keys: [{columns: [parent], references: {table: parents, columns: [id]}, on_delete: set default}]\n"
+    )
+    assert dbkeeper("schema", "generate", str(notes), "--dialect", "sqlite", "-q").err == ""
+    run = dbkeeper("schema", "generate", str(notes), "--dialect", "mysql", check=False)
+    assert (run.code, run.out) == (1, "")
+    assert run.err.splitlines() == [
+        "error: tables.notes.unique.0: MySQL cannot index the text column 'body' (no prefix length); use varchar(n)",
+        "error: tables.notes.indexes.0: MySQL cannot index the text column 'body' (no prefix length); use varchar(n)",
+        "error: tables.notes.foreign_keys.0.on_delete: MySQL (InnoDB) refuses 'set default'",
+    ]
+
+
 def test_usage_errors_exit_2(rich: Path) -> None:
     assert dbkeeper("schema", "generate", str(rich), check=False).code == 2  # --dialect is required
     assert dbkeeper("schema", "generate", str(rich), "--dialect", "oracle", check=False).code == 2

@@ -96,6 +96,8 @@ def _add_table(built: SchemaMetaData, table: Table, problems: list[Note]) -> Non
     items += [_foreign_key(table, key) for key in table.foreign_keys]
     items += [_check(table, check) for check in table.checks.values()]
     items += _enum_checks(built, table)
+    if built.dialect == "mysql":
+        problems += _mysql_problems(table)
     items += [_index(built, table, index, f"{path}.indexes.{n}") for n, index in enumerate(table.indexes)]
     sa.Table(table.name, built.metadata, *[item for item in items if item is not None], comment=table.comment)
     if table.comment is not None and built.dialect == "sqlite":
@@ -157,7 +159,38 @@ def _default(default: object, portable: ColumnType, dialect: Dialect) -> Any:
         return sa.text("TRUE" if default else "FALSE")
     if isinstance(default, int | float):
         return sa.text(repr(default))
+    if dialect == "mysql" and portable.name in _MYSQL_UNKEYED:
+        literal = sa.literal(str(default)).compile(dialect=sqlalchemy_dialect(dialect), compile_kwargs=_LITERAL)
+        return sa.text(f"({literal})")  # MySQL takes a TEXT/BLOB/JSON default only as an expression
     return str(default)  # SQLAlchemy quotes it as a string literal of the dialect
+
+
+#: Portable types MySQL stores as TEXT/BLOB/JSON: no literal default, no key without a prefix length.
+_MYSQL_UNKEYED = ("text", "bytes", "json")
+_LITERAL = {"literal_binds": True}
+
+
+def _mysql_problems(table: Table) -> list[Note]:
+    """What MySQL refuses in *table*: a key or index on a TEXT/BLOB/JSON column, a SET DEFAULT action."""
+    path = f"tables.{table.name}"
+    keyed: list[tuple[str, tuple[str, ...]]] = [(f"{path}.unique.{n}", u.columns) for n, u in enumerate(table.unique)]
+    if table.primary_key is not None:
+        keyed.append((f"{path}.primary_key", table.primary_key.columns))
+    keyed += [(f"{path}.indexes.{n}", index.column_names) for n, index in enumerate(table.indexes)]
+    keyed += [(f"{path}.foreign_keys.{n}", key.columns) for n, key in enumerate(table.foreign_keys)]
+    problems = []
+    for where, columns in keyed:
+        unkeyed = [name for name in columns if table.columns[name].type.name in _MYSQL_UNKEYED]
+        if unkeyed:
+            kind = table.columns[unkeyed[0]].type
+            problems.append(
+                (where, f"MySQL cannot index the {kind} column {unkeyed[0]!r} (no prefix length); use varchar(n)")
+            )
+    for n, key in enumerate(table.foreign_keys):
+        for action, value in (("on_delete", key.on_delete), ("on_update", key.on_update)):
+            if value == "set default":
+                problems.append((f"{path}.foreign_keys.{n}.{action}", "MySQL (InnoDB) refuses 'set default'"))
+    return problems
 
 
 def _foreign_key(table: Table, key: ForeignKey) -> Any:
