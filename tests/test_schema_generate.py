@@ -277,6 +277,62 @@ def test_mariadb_runs_the_ddl_as_it_is(rich: Path, mariadb: MariaDBServer) -> No
     assert rows("SELECT count(*) FROM recent_orders") == [(0,)]
 
 
+AWKWARD = """\
+enums:
+  Kind:
+    values: [a, b]
+tables:
+  order:
+    columns:
+      group: {type: varchar(20), nullable: false}
+      line: {type: int, identity: true, nullable: false}
+      kind: {type: enum(Kind), default: a}
+      select: {type: text, default: "it's"}
+    primary_key: [group, line]
+    checks:
+      positive: line > 0
+views:
+  user:
+    sql: SELECT "group", kind FROM "order"
+    dialects:
+      mysql: SELECT `group`, kind FROM `order`
+"""
+
+
+def test_reserved_and_mixed_case_names_are_quoted(tmp_path: Path, pg: Server, mariadb: MariaDBServer) -> None:
+    path = tmp_path / "awkward.yaml"
+    path.write_text(AWKWARD)
+    ddl = {
+        d: dbkeeper("schema", "generate", str(path), "--dialect", d, "-q").out
+        for d in ("sqlite", "postgresql", "mysql")
+    }
+    db = sqlite3.connect(tmp_path / "awkward.db")
+    db.executescript(ddl["sqlite"])
+    db.execute("""INSERT INTO "order" ("group", line) VALUES ('x', 1)""")
+    assert db.execute('SELECT * FROM "order"').fetchall() == [("x", 1, "a", "it's")]
+    assert db.execute("SELECT * FROM user").fetchall() == [("x", "a")]
+    pg.psql("CREATE DATABASE awkward")
+    pg.psql(ddl["postgresql"] + """INSERT INTO "order" ("group") VALUES ('x');""", database="awkward")
+    assert pg.psql('SELECT * FROM "order"; SELECT * FROM "user"', database="awkward").splitlines() == [
+        "x|1|a|it's", "x|a"
+    ]  # fmt: skip
+    mariadb.recreate("awkward")
+    mariadb.load_sql("awkward", ddl["mysql"].encode())
+    mariadb.execute("INSERT INTO `order` (`group`, line) VALUES ('x', 1)", database="awkward")
+    assert mariadb.execute("SELECT * FROM `order`", database="awkward") == [("x", 1, "a", "it's")]
+    # identity outside a one-column (SQLite) or first (MySQL) primary key column: said, not numbered
+    sqlite_notes = dbkeeper("schema", "generate", str(path), "--dialect", "sqlite").err.splitlines()
+    mysql_notes = dbkeeper("schema", "generate", str(path), "--dialect", "mysql").err.splitlines()
+    assert (
+        "note: tables.order.columns.line.identity: SQLite numbers only a one-column INTEGER PRIMARY KEY; not "
+        "numbered" in sqlite_notes
+    )
+    assert (
+        "note: tables.order.columns.line.identity: MySQL numbers only the first column of the primary key; not "
+        "numbered" in mysql_notes
+    )
+
+
 def test_the_output_is_the_same_on_every_run(rich: Path, tmp_path: Path) -> None:
     for dialect in ("sqlite", "postgresql", "mysql"):
         first = dbkeeper("schema", "generate", str(rich), "--dialect", dialect).out
