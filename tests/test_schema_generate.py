@@ -288,6 +288,8 @@ tables:
       line: {type: int, identity: true, nullable: false}
       kind: {type: enum(Kind), default: a}
       select: {type: text, default: "it's"}
+      day: {type: date, default: {expression: CURRENT_DATE}}
+      code: {type: varchar(20), default: {expression: "lower('X')"}}
     primary_key: [group, line]
     checks:
       positive: line > 0
@@ -309,17 +311,22 @@ def test_reserved_and_mixed_case_names_are_quoted(tmp_path: Path, pg: Server, ma
     db = sqlite3.connect(tmp_path / "awkward.db")
     db.executescript(ddl["sqlite"])
     db.execute("""INSERT INTO "order" ("group", line) VALUES ('x', 1)""")
-    assert db.execute('SELECT * FROM "order"').fetchall() == [("x", 1, "a", "it's")]
+    assert db.execute('SELECT "group", line, kind, "select", code, day IS NOT NULL FROM "order"').fetchall() == [
+        ("x", 1, "a", "it's", "x", 1)
+    ]
     assert db.execute("SELECT * FROM user").fetchall() == [("x", "a")]
     pg.psql("CREATE DATABASE awkward")
     pg.psql(ddl["postgresql"] + """INSERT INTO "order" ("group") VALUES ('x');""", database="awkward")
-    assert pg.psql('SELECT * FROM "order"; SELECT * FROM "user"', database="awkward").splitlines() == [
-        "x|1|a|it's", "x|a"
+    assert pg.psql('SELECT "group", line, kind, "select", code, day IS NOT NULL FROM "order"; SELECT * FROM "user"',
+                   database="awkward").splitlines() == [
+        "x|1|a|it's|x|t", "x|a"
     ]  # fmt: skip
     mariadb.recreate("awkward")
     mariadb.load_sql("awkward", ddl["mysql"].encode())
     mariadb.execute("INSERT INTO `order` (`group`, line) VALUES ('x', 1)", database="awkward")
-    assert mariadb.execute("SELECT * FROM `order`", database="awkward") == [("x", 1, "a", "it's")]
+    assert mariadb.execute(
+        "SELECT `group`, line, kind, `select`, code, day IS NOT NULL FROM `order`", database="awkward"
+    ) == [("x", 1, "a", "it's", "x", 1)]
     # identity outside a one-column (SQLite) or first (MySQL) primary key column: said, not numbered
     sqlite_notes = dbkeeper("schema", "generate", str(path), "--dialect", "sqlite").err.splitlines()
     mysql_notes = dbkeeper("schema", "generate", str(path), "--dialect", "mysql").err.splitlines()

@@ -43,8 +43,9 @@ DIALECT_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQ
 #: A note about something the dialect cannot keep: (path of the field, message).
 Note = tuple[str, str]
 
-#: Expressions used as a default without parentheses: keywords and plain numbers.
-_BARE_DEFAULT = re.compile(r"[A-Za-z_]+(?:\([0-9]*\))?|-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+#: Expressions every engine takes as a default without parentheses (SQLite and MySQL want
+#: any other in parentheses, such as ``(lower('X'))`` or ``(CURRENT_DATE)``).
+_BARE_DEFAULT = re.compile(r"CURRENT_TIMESTAMP(?:\([0-9]\))?|NULL|TRUE|FALSE|-?[0-9]+(?:\.[0-9]+)?", re.ASCII | re.I)
 #: MySQL's DECIMAL limits: precision and scale.
 MYSQL_DECIMAL = (65, 30)
 
@@ -59,7 +60,7 @@ class SchemaMetaData:
     notes: list[Note] = field(default_factory=list)
 
 
-#: A portable type → the dialect's type, and the reason it is lossy there (None: it is not).
+#: Makes the dialect's type of a portable type (``decimal(10, 2)`` → ``NUMERIC(10, 2)``).
 TypeFactory = Callable[[ColumnType], Any]
 
 
