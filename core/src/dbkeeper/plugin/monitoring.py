@@ -30,8 +30,8 @@ class Sample:
     """One value of one metric, engine-neutral; the core adds the ``dbkeeper_`` prefix.
 
     ``name`` is the family name without the prefix and without the suffixes the type and
-    unit imply: ``postgresql_commits`` (a counter, exposed as
-    ``dbkeeper_postgresql_commits_total``), ``database_size`` with ``unit="bytes"``
+    unit imply: ``postgresql_blocks`` (a counter, exposed as
+    ``dbkeeper_postgresql_blocks_total``), ``database_size`` with ``unit="bytes"``
     (``dbkeeper_database_size_bytes``), ``version`` of type ``info``
     (``dbkeeper_version_info``). ``unit`` is a base unit: ``seconds``, ``bytes``,
     ``ratio`` (0 to 1) or empty. Names shared by every engine (``uptime``, ``connections``,
