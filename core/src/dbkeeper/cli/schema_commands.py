@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dbkeeper.cli.app import collector_paused, global_flags, json_option
+from dbkeeper.cli.app import App, collector_paused, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json
 from dbkeeper.errors import SchemaError, StorageError
 from dbkeeper.system.notes import note
@@ -75,6 +75,56 @@ def generate(file: Path, dialect: str, output: Path | None) -> None:
         click.echo(ddl.sql, nl=False)
     else:
         _write_file(output, ddl.sql)
+
+
+@schema.command()
+@click.argument("connection", required=False)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["yaml", "json", "sql"]),
+    default="yaml",
+    show_default=True,
+    help="A definition in YAML or JSON, or its DDL.",
+)
+@click.option(
+    "--dialect",
+    type=click.Choice(["sqlite", "postgresql", "mysql"]),
+    help="With --format sql: the engine the DDL is for (default: the connection's).",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file, not stdout.")
+@global_flags
+@pass_app
+def inspect(app: App, connection: str | None, output_format: str, dialect: str | None, output: Path | None) -> None:
+    """Read the live database CONNECTION (a name or URL; default: DATABASE_URL) into a definition.
+
+    Tables, columns, keys, indexes, checks, comments, views and enums are read; an engine
+    type with no portable type is an error line naming the column, exit 1.
+    """
+    with collector_paused():
+        from dbkeeper.schema import dump_definition
+        from dbkeeper.schema.generate import generate_schema
+        from dbkeeper.schema.inspect import dialect_of, inspect_schema
+
+    from dbkeeper.connections.urls import DatabaseURL
+
+    _, url = app.config.resolve(connection)
+    try:
+        definition = inspect_schema(url, app.config, app.plugins)
+        if output_format == "sql":
+            ddl = generate_schema(definition, dialect or dialect_of(DatabaseURL.parse(url).backend))  # type: ignore[arg-type]  # click.Choice checked it
+            for warning in ddl.warnings:
+                note(warning)
+            text = ddl.sql
+        else:
+            text = dump_definition(definition, output_format)  # type: ignore[arg-type]  # click.Choice checked it
+    except SchemaError as exc:
+        _print_problems(exc)
+        sys.exit(1)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write_file(output, text)
 
 
 def _load(file: Path, json_output: bool) -> SchemaDefinition:

@@ -3,7 +3,8 @@
 ``definition`` holds the model, ``naming`` the convention that names unnamed constraints
 and indexes, ``document`` the mapping to and from YAML/JSON documents, ``validation`` the
 JSON Schema and the checks it cannot express, ``files`` loading and dumping files,
-``metadata`` a definition as SQLAlchemy ``MetaData`` for one dialect and ``generate`` its DDL.
+``metadata`` a definition as SQLAlchemy ``MetaData`` for one dialect, ``generate`` its DDL
+and ``inspect`` a live database read back into a definition.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dbkeeper.schema.definition import (
 )
 from dbkeeper.schema.files import dump_definition, load_definition, parse_definition
 from dbkeeper.schema.generate import GeneratedDDL, SchemaGenerator, generate_schema
+from dbkeeper.schema.inspect import inspect_schema
 from dbkeeper.schema.naming import constraint_name
 from dbkeeper.schema.validation import validate_definition
 
@@ -45,6 +47,7 @@ __all__ = [
     "constraint_name",
     "dump_definition",
     "generate_schema",
+    "inspect_schema",
     "load_definition",
     "parse_definition",
     "validate_definition",

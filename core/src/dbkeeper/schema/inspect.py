@@ -1,0 +1,462 @@
+"""A live database read back into a :class:`~dbkeeper.schema.SchemaDefinition`.
+
+:func:`inspect_schema` opens the connection (a name or URL) through its driver and reads
+the connected schema with SQLAlchemy's ``Inspector`` (its multi-table ``get_multi_*``
+methods): tables, columns, keys, indexes, checks, comments, views and enums. Engine types
+are mapped back to portable types by inverting the mapping of
+:mod:`dbkeeper.schema.metadata`; a type with no portable equivalent is a problem line
+naming the column. Constraint and index names are kept only where they differ from the
+naming convention. SQLAlchemy is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.errors import DatabaseError, SchemaError
+from dbkeeper.schema.definition import (
+    Check,
+    Column,
+    ColumnType,
+    Default,
+    Enum,
+    Expression,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    SchemaDefinition,
+    Table,
+    UniqueConstraint,
+    View,
+)
+from dbkeeper.schema.metadata import Dialect, Note
+from dbkeeper.schema.naming import constraint_name, conventional_name
+
+if TYPE_CHECKING:
+    from dbkeeper.connections.config import Config
+    from dbkeeper.plugin.manager import Plugins
+
+#: Tables dbkeeper keeps for itself, never part of a definition.
+_OWN_TABLES = re.compile(r"_migrations.*|sqlite_.*")
+#: Engine spellings the generate mapping does not produce, read as this portable type.
+_ALIASES = {
+    "TINYINT(1)": "bool",
+    "INT": "int",
+    "NUMERIC": "decimal",
+    "DECIMAL": "decimal",
+    "VARCHAR": "varchar",
+    "NVARCHAR": "varchar",
+    "CHARACTER VARYING": "varchar",
+    "CHAR(36)": "uuid",
+    "TEXT": "text",
+    "CLOB": "text",
+    "BLOB": "bytes",
+    "JSON": "json",
+    "DOUBLE": "double",
+    "DOUBLE PRECISION": "double",
+    "FLOAT": "float",
+    "REAL": "float",
+    "DATETIME": "timestamp",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
+    "TIME WITHOUT TIME ZONE": "time",
+}
+_TYPE_TEXT = re.compile(r"([A-Z ]+?)\s*(?:\(([^)]*)\))?(?:\s.*)?", re.S)
+_ENUM_CHECK = re.compile(r"\s*\(?\s*\"?(\w+)\"?\s+IN\s*\((.*)\)\s*\)?\s*", re.S | re.I)
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_SQLITE_INDEX = re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+.*?\s+ON\s+\S+\s*\((.*?)\)(?:\s+WHERE\s+(.*))?", re.S | re.I)
+_BARE_NAME = re.compile(r'\s*"?\w+"?\s*')
+_CAST = re.compile(r"^(.*?)::[\w .\"]+(?:\[\])?$", re.S)
+
+
+def inspect_schema(
+    connection_or_url: str | None, config: Config | None = None, plugins: Plugins | None = None
+) -> SchemaDefinition:
+    """The definition of the database *connection_or_url* (a connection name or URL).
+
+    Raises :class:`~dbkeeper.errors.DatabaseError` (one line) when the database cannot be
+    read, :class:`~dbkeeper.errors.SchemaError` for engine types with no portable type.
+    """
+    from sqlalchemy import exc
+
+    from dbkeeper.connections.database import DatabaseManager
+    from dbkeeper.connections.urls import error_line
+
+    with DatabaseManager(config, plugins=plugins) as manager:
+        connection = manager.get(connection_or_url)
+        try:
+            with connection.engine.connect() as conn:
+                return _Reader(conn).read()
+        except exc.SQLAlchemyError as error:
+            raise DatabaseError(f"cannot inspect {connection.url}: {error_line(error, with_type=True)}") from None
+
+
+def dialect_of(name: str) -> Dialect:
+    """The portable dialect of SQLAlchemy's dialect *name* (``mariadb`` → ``mysql``)."""
+    if name == "sqlite":
+        return "sqlite"
+    if name == "postgresql":
+        return "postgresql"
+    if name in ("mysql", "mariadb"):
+        return "mysql"
+    raise SchemaError([("dialect", f"cannot inspect a {name} database (sqlite, postgresql or mysql only)")])
+
+
+class _Reader:
+    """Reads one connected schema with SQLAlchemy's ``Inspector``."""
+
+    def __init__(self, conn: Any) -> None:
+        import sqlalchemy as sa
+
+        self.conn = conn
+        self.inspector = sa.inspect(conn)
+        self.dialect = dialect_of(conn.dialect.name)
+        self.sa_dialect = conn.dialect
+        self.problems: list[Note] = []
+        self.enums: dict[str, Enum] = {}
+
+    def read(self) -> SchemaDefinition:
+        """Every table, view and enum of the schema."""
+        inspector = self.inspector
+        if self.dialect == "postgresql":
+            self._postgresql_enums()
+        names = [name for name in inspector.get_table_names() if not _OWN_TABLES.fullmatch(name)]
+        multi = self._multi(names)
+        tables = {name: self._table(name, multi) for name in names}
+        views = {name: self._view(name) for name in inspector.get_view_names()}
+        if self.problems:
+            raise SchemaError(self.problems)
+        return SchemaDefinition(tables=tables, views=views, enums=dict(self.enums))
+
+    def _postgresql_enums(self) -> None:
+        """PostgreSQL's enum types of the schema, with their comments."""
+        import sqlalchemy as sa
+
+        comments = dict(
+            self.conn.execute(
+                sa.text(
+                    "SELECT typname, obj_description(oid, 'pg_type') FROM pg_type "
+                    "WHERE typtype = 'e' AND typnamespace = current_schema()::regnamespace"
+                )
+            ).all()
+        )
+        for item in self.inspector.get_enums():
+            if item.get("visible", True):
+                name = item["name"]
+                self.enums[name] = Enum(name, tuple(item["labels"]), comments.get(name))
+
+    def _multi(self, names: list[str]) -> dict[str, dict[Any, Any]]:
+        """Everything about the tables *names*, read with the multi-table methods, keyed by table."""
+        inspector = self.inspector
+        kinds = {
+            "columns": inspector.get_multi_columns,
+            "pk": inspector.get_multi_pk_constraint,
+            "unique": inspector.get_multi_unique_constraints,
+            "fks": inspector.get_multi_foreign_keys,
+            "indexes": inspector.get_multi_indexes,
+            "checks": inspector.get_multi_check_constraints,
+            "comment": inspector.get_multi_table_comment,
+        }
+        found: dict[str, dict[Any, Any]] = {}
+        for kind, method in kinds.items():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # SQLite's expression indexes: read below
+                    values = method(filter_names=names)
+            except NotImplementedError:
+                values = {}
+            found[kind] = {key[1]: value for key, value in values.items()}
+        if self.dialect == "sqlite":
+            for name in names:
+                found["indexes"].setdefault(name, []).extend(self._sqlite_expression_indexes(name, found["indexes"]))
+        return found
+
+    def _sqlite_expression_indexes(self, table: str, found: dict[Any, Any]) -> list[dict[str, Any]]:
+        """The indexes of *table* SQLAlchemy skips (those with an expression), parsed from their SQL."""
+        import sqlalchemy as sa
+
+        known = {info["name"] for info in found.get(table, [])}
+        rows = self.conn.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"),
+            {"t": table},
+        )
+        indexes = []
+        for name, sql in rows:
+            match = _SQLITE_INDEX.fullmatch(sql)
+            if name in known or match is None:
+                continue
+            parts = _split(match.group(2))
+            indexes.append(
+                {
+                    "name": name,
+                    "unique": bool(match.group(1)),
+                    "column_names": [None if not _BARE_NAME.fullmatch(p) else p.strip('"') for p in parts],
+                    "expressions": parts,
+                    "dialect_options": {"sqlite_where": match.group(3)} if match.group(3) else {},
+                }
+            )
+        return indexes
+
+    def _table(self, name: str, multi: dict[str, dict[Any, Any]]) -> Table:
+        """Table *name* from the multi-table results."""
+        checks = multi["checks"].get(name, [])
+        enum_checks = self._enum_checks(name, checks)
+        pk = multi["pk"].get(name) or {}
+        pk_columns = tuple(pk.get("constrained_columns") or ())
+        columns = {
+            info["name"]: self._column(name, info, pk_columns, enum_checks) for info in multi["columns"].get(name, [])
+        }
+        bare = Table(name, columns)
+        primary = None
+        if pk_columns:
+            primary = PrimaryKey(pk_columns)
+            primary = PrimaryKey(pk_columns, _own_name(bare, primary, pk.get("name")))
+        unique = multi["unique"].get(name, [])
+        indexes = self._indexes(bare, multi["indexes"].get(name, []), {info.get("name") for info in unique})
+        return Table(
+            name,
+            columns,
+            primary_key=primary,
+            unique=tuple(self._unique(bare, info) for info in unique),
+            foreign_keys=tuple(self._foreign_key(bare, key) for key in multi["fks"].get(name, [])),
+            indexes=indexes,
+            checks=self._checks(bare, checks, enum_checks),
+            comment=(multi["comment"].get(name) or {}).get("text"),
+        )
+
+    def _column(self, table: str, info: dict[str, Any], pk: tuple[str, ...], enum_checks: dict[str, Any]) -> Column:
+        """One column: its portable type, nullability, default, identity and comment."""
+        name = info["name"]
+        portable = self._type(table, name, info["type"], enum_checks)
+        identity = bool(info.get("identity")) or self._autoincrement(info, pk, portable)
+        nullable = bool(info.get("nullable", True)) and name not in pk
+        default = None if identity else _default(info.get("default"), portable)
+        if portable.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
+            default = bool(default)
+        return Column(
+            name, portable, nullable=nullable, default=default, identity=identity, comment=info.get("comment")
+        )
+
+    def _autoincrement(self, info: dict[str, Any], pk: tuple[str, ...], portable: ColumnType) -> bool:
+        """Whether the database numbers this column: MySQL's AUTO_INCREMENT, SQLite's INTEGER PRIMARY KEY."""
+        if self.dialect == "mysql":
+            return info.get("autoincrement") is True
+        if self.dialect == "sqlite":
+            return pk == (info["name"],) and portable.name == "int"
+        return False
+
+    def _type(self, table: str, column: str, sa_type: Any, enum_checks: dict[str, Any]) -> ColumnType:
+        """The portable type of *sa_type*; a problem line when it has none."""
+        if column in enum_checks:
+            return ColumnType("enum", enum=enum_checks[column][0])
+        enums = getattr(sa_type, "enums", None)
+        if enums is not None:
+            return self._enum_type(table, column, sa_type, tuple(enums))
+        text = sa_type.compile(dialect=self.sa_dialect).upper()
+        portable = portable_type(self.dialect, text)
+        if portable is None:
+            self.problems.append((f"tables.{table}.columns.{column}.type", f"{text} has no portable type"))
+            return ColumnType("text")
+        return portable
+
+    def _enum_type(self, table: str, column: str, sa_type: Any, values: tuple[str, ...]) -> ColumnType:
+        """A PostgreSQL enum column (its named type) or a MySQL ENUM (an enum ``<table>_<column>``)."""
+        name = getattr(sa_type, "name", None) if self.dialect == "postgresql" else None
+        if name is None:
+            name = f"{table}_{column}"
+            self.enums[name] = Enum(name, values)
+        return ColumnType("enum", enum=name)
+
+    def _enum_checks(self, table: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
+        """SQLite's ``ck_<table>_<column>_enum`` checks written by generate: column → (enum name, check)."""
+        found: dict[str, Any] = {}
+        if self.dialect != "sqlite":
+            return found
+        for check in checks:
+            match = _ENUM_CHECK.fullmatch(check.get("sqltext") or "")
+            if match is None or check.get("name") != conventional_name("ck", table, match.group(1), "enum"):
+                continue
+            name = f"{table}_{match.group(1)}"
+            values = tuple(value.replace("''", "'") for value in _QUOTED.findall(match.group(2)))
+            self.enums[name] = Enum(name, values)
+            found[match.group(1)] = (name, check["name"])
+        return found
+
+    def _indexes(self, table: Table, found: list[dict[str, Any]], constraints: set[Any]) -> tuple[Index, ...]:
+        """The indexes that back no constraint (MySQL lists a unique constraint's index among them)."""
+        indexes: list[Index] = []
+        for info in found:
+            if info.get("duplicates_constraint") or info.get("name") in constraints:
+                continue
+            options = info.get("dialect_options") or {}
+            where = options.get(f"{self.dialect}_where")
+            expressions = info.get("expressions") or info.get("column_names") or []
+            names = info.get("column_names") or [None] * len(expressions)
+            columns = tuple(
+                column if column is not None else Expression(_unwrap(str(expression)))
+                for column, expression in zip(names, expressions, strict=True)
+            )
+            index = Index(
+                columns, unique=bool(info.get("unique")), where=None if where is None else _unwrap(str(where))
+            )
+            indexes.append(Index(columns, index.unique, index.where, _own_name(table, index, info.get("name"))))
+        return tuple(indexes)
+
+    def _unique(self, table: Table, info: dict[str, Any]) -> UniqueConstraint:
+        """One unique constraint."""
+        constraint = UniqueConstraint(tuple(info["column_names"]))
+        return UniqueConstraint(constraint.columns, _own_name(table, constraint, info.get("name")))
+
+    def _foreign_key(self, table: Table, info: dict[str, Any]) -> ForeignKey:
+        """One foreign key with its actions (the engine's default, no action, left out)."""
+        options = info.get("options") or {}
+        key = ForeignKey(
+            tuple(info["constrained_columns"]),
+            info["referred_table"],
+            tuple(info["referred_columns"]),
+            on_delete=_action(options.get("ondelete")),
+            on_update=_action(options.get("onupdate")),
+        )
+        return ForeignKey(
+            key.columns,
+            key.referenced_table,
+            key.referenced_columns,
+            key.on_delete,
+            key.on_update,
+            _own_name(table, key, info.get("name")),
+        )
+
+    def _checks(self, table: Table, found: list[dict[str, Any]], enum_checks: dict[str, Any]) -> dict[str, Check]:
+        """The checks, labelled by the name without ``ck_<table>_`` (the enum checks left out)."""
+        skip = {check_name for _, check_name in enum_checks.values()}
+        checks: dict[str, Check] = {}
+        prefix = f"ck_{table.name}_"
+        for info in found:
+            name = info.get("name")
+            if name in skip:
+                continue
+            label = name[len(prefix) :] if name and name.startswith(prefix) else (name or f"check_{len(checks)}")
+            check = Check(label, _unwrap(info["sqltext"]))
+            checks[label] = Check(label, check.expression, _own_name(table, check, name))
+        return checks
+
+    def _view(self, name: str) -> View:
+        """A view with its SQL as the engine reports it."""
+        sql = str(self.inspector.get_view_definition(name)).strip().rstrip(";").strip()
+        if self.dialect != "postgresql":  # SQLite and MySQL give the whole CREATE VIEW statement
+            sql = re.sub(r"^CREATE\s.*?\bVIEW\s+\S+\s+AS\s+", "", sql, count=1, flags=re.I | re.S)
+        return View(name, sql=sql)
+
+
+def _own_name(table: Table, item: Any, name: str | None) -> str | None:
+    """*name* when it differs from the convention's name of *item* (and is not MySQL's ``PRIMARY``)."""
+    if name is None or name == "PRIMARY" or name == constraint_name(table, item):
+        return None
+    return name
+
+
+def _action(value: str | None) -> Any:
+    """A foreign key action as the definition writes it; None for the default (no action)."""
+    if value is None:
+        return None
+    action = value.lower()
+    return None if action == "no action" else action
+
+
+def _unwrap(sql: str) -> str:
+    """*sql* without the parentheses around the whole of it, which engines add."""
+    sql = sql.strip()
+    while sql.startswith("(") and sql.endswith(")") and _balanced(sql[1:-1]):
+        sql = sql[1:-1].strip()
+    return sql
+
+
+def _balanced(sql: str) -> bool:
+    """Whether every parenthesis in *sql* closes one opened before it (quotes ignored)."""
+    depth = 0
+    for char in _QUOTED.sub("", sql):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _split(sql: str) -> list[str]:
+    """The comma-separated parts of *sql* at the outer level: ``lower(a), b`` → ``['lower(a)', 'b']``."""
+    parts, depth, current = [], 0, ""
+    for char in sql:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*parts, current.strip()]
+
+
+def _default(sql: str | None, portable: ColumnType) -> Default | None:
+    """A reflected default: a literal (text, number, boolean) or an expression."""
+    if sql is None:
+        return None
+    text = _unwrap(sql)
+    cast = _CAST.match(text)
+    if cast is not None:
+        text = _unwrap(cast.group(1))
+    if text.upper() == "NULL":
+        return None
+    quoted = _QUOTED.fullmatch(text)
+    if quoted is not None:
+        return quoted.group(1).replace("''", "'").replace("\\\\", "\\")
+    if text.upper() in ("TRUE", "FALSE"):
+        return text.upper() == "TRUE"
+    if _NUMBER.fullmatch(text):
+        return float(text) if "." in text and portable.name != "decimal" else _number(text)
+    if re.fullmatch(r"CURRENT_TIMESTAMP(?:\(\d?\))?", text, re.I):
+        text = "CURRENT_TIMESTAMP"
+    return Expression(text)
+
+
+def _number(text: str) -> int | float:
+    """*text* as an int when it is a whole number (``0.00`` → 0), else a float."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def portable_type(dialect: Dialect, text: str) -> ColumnType | None:
+    """The portable type of the engine type *text* (``NUMERIC(10, 2)``) on *dialect*, or None."""
+    exact = _inverted(dialect).get(text)
+    if exact is not None:
+        return ColumnType.parse(exact)
+    match = _TYPE_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    base, arguments = match.group(1).strip(), match.group(2)
+    name = _inverted(dialect).get(base) or _ALIASES.get(base) or _ALIASES.get(text)
+    if name in ("decimal", "varchar") and arguments:
+        try:
+            return ColumnType.parse(f"{name}({arguments})")
+        except ValueError:
+            return None
+    if name is None or name in ("decimal", "varchar"):
+        return None
+    return ColumnType.parse(name)
+
+
+@cache
+def _inverted(dialect: Dialect) -> dict[str, str]:
+    """The generate mapping of *dialect* inverted: the engine's type text → the portable type (first wins)."""
+    from dbkeeper.schema.metadata import _type_map, sqlalchemy_dialect
+
+    sa_dialect = sqlalchemy_dialect(dialect)
+    inverted: dict[str, str] = {}
+    sample = {"decimal": "decimal(10, 2)", "varchar": "varchar(10)"}
+    for name, (factory, _lossy) in _type_map()[dialect].items():
+        if name in sample:
+            continue
+        text = factory(ColumnType.parse(sample.get(name, name))).compile(dialect=sa_dialect).upper()
+        inverted.setdefault(text, name)
+    return inverted

@@ -1,0 +1,262 @@
+"""``dbkeeper schema inspect``: a live database read back into a definition, on SQLite, PostgreSQL and MariaDB.
+
+Round trips: the feature-rich definition of test_schema_generate → ``schema generate`` →
+applied to an empty database → ``schema inspect`` gives the definition back (with the
+documented normalisation); and the inspected definition (and Chinook's) → generate →
+applied to another empty database → inspect gives an equal definition again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from test_schema_generate import RICH
+from throwaway_servers import mariadb_server, postgresql_server
+
+from helpers import dbkeeper
+
+if TYPE_CHECKING:
+    from mariadb_server import MariaDBServer
+    from pg_server import Server
+
+    from dbkeeper.schema import SchemaDefinition
+
+CHINOOK = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chinook"
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Server]:
+    """A throwaway PostgreSQL server for this module."""
+    with postgresql_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A throwaway MariaDB server for this module."""
+    with mariadb_server() as server:
+        yield server
+
+
+def inspect(url: str, tmp_path: Path, name: str) -> SchemaDefinition:
+    """``schema inspect URL -o FILE``, the file validated and loaded."""
+    from dbkeeper.schema import load_definition
+
+    path = tmp_path / f"{name}.yaml"
+    dbkeeper("schema", "inspect", url, "-o", str(path))
+    dbkeeper("schema", "validate", str(path))
+    return load_definition(path)
+
+
+def generate(definition: SchemaDefinition, dialect: str, tmp_path: Path, name: str) -> str:
+    """The DDL ``schema generate`` writes for *definition* (dumped to a file first)."""
+    from dbkeeper.schema import dump_definition
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(dump_definition(definition))
+    return dbkeeper("schema", "generate", str(path), "--dialect", dialect).out
+
+
+def sqlite_apply(tmp_path: Path, name: str, sql: str) -> str:
+    """*sql* run by ``sqlite3 -bail`` into a new database; its URL."""
+    path = tmp_path / f"{name}.db"
+    subprocess.run(["sqlite3", "-bail", str(path)], input=sql, text=True, check=True)
+    return f"sqlite:///{path}"
+
+
+def round_trip(
+    first: SchemaDefinition, dialect: str, apply: Callable[[str, str], str], tmp_path: Path
+) -> SchemaDefinition:
+    """*first* → generate → applied to an empty database → inspect; the result must equal *first*."""
+    again = inspect(apply("second", generate(first, dialect, tmp_path, "first")), tmp_path, "second")
+    assert again == first
+    return again
+
+
+def test_sqlite_gives_the_definition_back(tmp_path: Path) -> None:
+    from dbkeeper.schema import parse_definition
+
+    rich = tmp_path / "rich.yaml"
+    rich.write_text(RICH)
+    ddl = dbkeeper("schema", "generate", str(rich), "--dialect", "sqlite").out
+    got = inspect(sqlite_apply(tmp_path, "rich", ddl), tmp_path, "got")
+    want = parse_definition(NORMALISED_SQLITE)
+    assert got == want
+    round_trip(got, "sqlite", lambda n, sql: sqlite_apply(tmp_path, n, sql), tmp_path)
+
+
+def test_postgresql_round_trip(tmp_path: Path, pg: Server) -> None:
+    rich = tmp_path / "rich.yaml"
+    rich.write_text(RICH)
+    pg.psql("CREATE DATABASE rich")
+    pg.psql(dbkeeper("schema", "generate", str(rich), "--dialect", "postgresql").out, database="rich")
+    got = inspect(pg.url("rich"), tmp_path, "got")
+    from dbkeeper.schema import Expression, Index, load_definition
+
+    original = load_definition(rich)
+    assert got.enums == original.enums
+    assert set(got.tables) == set(original.tables)
+    for name, table in original.tables.items():
+        assert got.tables[name].columns == table.columns, name
+        assert got.tables[name].foreign_keys == tuple(
+            key if key.on_update != "no action" else type(key)(**{**key.__dict__, "on_update": None})
+            for key in table.foreign_keys
+        )
+        if name != "customers":  # PostgreSQL rewrites expressions (lower(email::text), total > (0)::numeric)
+            assert [i.columns for i in got.tables[name].indexes] == [i.columns for i in table.indexes], name
+        assert got.tables[name].comment == table.comment
+    assert got.tables["customers"].indexes == (
+        Index((Expression("lower(email::text)"),), unique=True, name="ix_customers_lower_email"),
+    )
+    round_trip(got, "postgresql", lambda n, sql: _pg_apply(pg, n, sql), tmp_path)
+
+
+_numbers = itertools.count(1)
+
+
+def _pg_apply(pg: Server, name: str, sql: str) -> str:
+    """*sql* run by psql into a new database; its URL."""
+    name = f"{name}_{next(_numbers)}"
+    pg.psql(f"CREATE DATABASE {name}")
+    pg.psql(sql, database=name)
+    return pg.url(name)
+
+
+def _maria_apply(mariadb: MariaDBServer, name: str, sql: str) -> str:
+    """*sql* run by the mariadb client into a new database; its URL."""
+    name = f"{name}_{next(_numbers)}"
+    mariadb.recreate(name)
+    mariadb.load_sql(name, sql.encode())
+    return mariadb.url(name)
+
+
+def test_mariadb_round_trip(tmp_path: Path, mariadb: MariaDBServer) -> None:
+    rich = tmp_path / "rich.yaml"
+    rich.write_text(RICH)
+    url = _maria_apply(mariadb, "rich", dbkeeper("schema", "generate", str(rich), "--dialect", "mysql").out)
+    got = inspect(url, tmp_path, "got")
+    assert got.enums["orders_status"].values == ("new", "it's paid", "shipped")
+    assert str(got.tables["orders"].columns["status"].type) == "enum(orders_status)"
+    round_trip(got, "mysql", lambda n, sql: _maria_apply(mariadb, n, sql), tmp_path)
+
+
+def test_chinook_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "chinook.db"
+    subprocess.run(["sqlite3", str(database)], stdin=(CHINOOK / "Chinook_Sqlite.sql").open("rb"), check=True)
+    got = inspect(f"sqlite:///{database}", tmp_path, "chinook")
+    assert len(got.tables) == 11
+    round_trip(got, "sqlite", lambda n, sql: sqlite_apply(tmp_path, n, sql), tmp_path)
+
+
+def test_chinook_postgresql(tmp_path: Path, pg: Server) -> None:
+    pg.psql("CREATE DATABASE chinook")
+    script = (CHINOOK / "Chinook_PostgreSql.sql").read_text(encoding="utf-8")
+    skipped = ("DROP DATABASE", "CREATE DATABASE", "\\c ")  # it makes its own database; we made one
+    pg.psql("\n".join(line for line in script.splitlines() if not line.startswith(skipped)), database="chinook")
+    got = inspect(pg.url("chinook"), tmp_path, "chinook")
+    assert len(got.tables) == 11
+    round_trip(got, "postgresql", lambda n, sql: _pg_apply(pg, n, sql), tmp_path)
+
+
+def test_chinook_mariadb(tmp_path: Path, mariadb: MariaDBServer) -> None:
+    mariadb.recreate("chinook")
+    script = (CHINOOK / "Chinook_MySql.sql").read_bytes()
+    mariadb.load_sql("chinook", re.sub(rb"(?mi)^(DROP DATABASE|CREATE DATABASE|USE)\b.*$", b"", script))
+    got = inspect(mariadb.url("chinook"), tmp_path, "chinook")
+    assert len(got.tables) == 11
+    round_trip(got, "mysql", lambda n, sql: _maria_apply(mariadb, n, sql), tmp_path)
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    run = dbkeeper("schema", "inspect", "postgresql://nobody@127.0.0.1:1/none", check=False)
+    assert run.code == 1
+    assert run.out == ""
+    assert len(run.err.splitlines()) == 1
+    assert run.err.startswith("error: cannot inspect postgresql://nobody@127.0.0.1:1/none: ")
+
+
+def test_sql_format_and_dmp_dbkeeper_own_tables_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        db.execute("CREATE TABLE _migrations (id TEXT)")
+    run = dbkeeper("schema", "inspect", f"sqlite:///{path}", "--format", "sql", "--dialect", "postgresql")
+    assert run.out == (
+        "CREATE TABLE t (\n    id INTEGER GENERATED BY DEFAULT AS IDENTITY,\n    name TEXT NOT NULL,\n"
+        "    CONSTRAINT pk_t PRIMARY KEY (id)\n);\n"
+    )
+    assert '"tables"' in dbkeeper("schema", "inspect", f"sqlite:///{path}", "--format", "json").out
+
+
+#: What SQLite gives back: int rowid, timestamp, text, float, enum orders_status, no comments,
+#: the named check labelled by its name, the view's SQLite SQL.
+NORMALISED_SQLITE = """\
+version: 1
+enums:
+  orders_status: {values: [new, it's paid, shipped]}
+tables:
+  customers:
+    columns:
+      id: {type: int, nullable: false, identity: true}
+      email: {type: varchar(200), nullable: false}
+      name: {type: text, nullable: false, default: O'Brien \\ Co}
+      active: {type: bool, nullable: false, default: true}
+      created_at:
+        type: timestamp
+        nullable: false
+        default: {expression: CURRENT_TIMESTAMP}
+      external_id: {type: text}
+    primary_key: [id]
+    unique:
+    - {columns: [email]}
+    indexes:
+    - columns:
+      - {expression: lower(email)}
+      unique: true
+  order_lines:
+    columns:
+      order_id: {type: int, nullable: false}
+      line: {type: smallint, nullable: false}
+      quantity: {type: int, nullable: false, default: 1}
+      weight: {type: float}
+      options: {type: json}
+      picture: {type: bytes}
+      ship_at: {type: time}
+      scanned_at: {type: timestamp}
+    primary_key: {columns: [order_id, line], name: order_lines_pkey}
+    foreign_keys:
+    - columns: [order_id]
+      references: {table: orders, columns: [id]}
+      on_delete: cascade
+    checks:
+      order_lines_quantity_check: {expression: quantity > 0, name: order_lines_quantity_check}
+  orders:
+    columns:
+      id: {type: int, nullable: false, identity: true}
+      customer_id: {type: bigint, nullable: false}
+      status: {type: enum(orders_status), nullable: false, default: new}
+      total: {type: 'decimal(10, 2)', nullable: false, default: 0}
+      discount: {type: float, default: 0.5}
+      placed_on: {type: date}
+    primary_key: [id]
+    foreign_keys:
+    - columns: [customer_id]
+      references: {table: customers, columns: [id]}
+      on_delete: cascade
+    indexes:
+    - {columns: [customer_id, placed_on]}
+    - {columns: [placed_on], where: total > 0}
+    checks: {total_not_negative: total >= 0}
+views:
+  order_totals:
+    sql: SELECT order_id, sum(quantity) AS items FROM order_lines GROUP BY order_id
+  recent_orders:
+    sql: SELECT id, placed_on FROM orders WHERE placed_on > date('now', '-30 days')
+"""
