@@ -260,3 +260,21 @@ views:
   recent_orders:
     sql: SELECT id, placed_on FROM orders WHERE placed_on > date('now', '-30 days')
 """
+
+
+def test_sqlite_column_constraints_and_unnamed_checks(tmp_path: Path) -> None:
+    """UNIQUE and REFERENCES … ON DELETE written on a column (SQLAlchemy misses both); an unnamed check."""
+    from dbkeeper.schema import Check, ForeignKey, UniqueConstraint
+
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE);"
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers (id) "
+            "ON DELETE CASCADE, total NUMERIC(10, 2) NOT NULL DEFAULT 0 CHECK (total >= 0));"
+        )
+    got = inspect(f"sqlite:///{path}", tmp_path, "shop")
+    assert got.tables["customers"].unique == (UniqueConstraint(("email",)),)
+    assert got.tables["orders"].foreign_keys == (ForeignKey(("customer_id",), "customers", ("id",), "cascade"),)
+    assert got.tables["orders"].checks == {"check_0": Check("check_0", "total >= 0", name=None)}
+    round_trip(got, "sqlite", lambda n, sql: sqlite_apply(tmp_path, n, sql), tmp_path)

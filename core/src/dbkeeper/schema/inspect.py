@@ -173,7 +173,26 @@ class _Reader:
         if self.dialect == "sqlite":
             for name in names:
                 found["indexes"].setdefault(name, []).extend(self._sqlite_expression_indexes(name, found["indexes"]))
+                self._sqlite_column_constraints(name, found)
         return found
+
+    def _sqlite_column_constraints(self, table: str, found: dict[str, dict[Any, Any]]) -> None:
+        """What SQLAlchemy misses when written on a column: ``UNIQUE``, and ``REFERENCES … ON DELETE``."""
+        quoted = _quote(table)
+        pragma = self.conn.exec_driver_sql
+        known = {tuple(info["column_names"]) for info in found["unique"].get(table, [])}
+        for _, index, _, origin, _ in pragma(f'PRAGMA index_list("{quoted}")').all():
+            columns = tuple(row[2] for row in pragma(f'PRAGMA index_info("{_quote(index)}")').all())
+            if origin == "u" and columns not in known:
+                found["unique"].setdefault(table, []).append({"name": None, "column_names": list(columns)})
+        groups: dict[int, tuple[str, list[str], dict[str, str]]] = {}
+        for row in pragma(f'PRAGMA foreign_key_list("{quoted}")').all():
+            groups.setdefault(row[0], (row[2], [], {"onupdate": row[5], "ondelete": row[6]}))[1].append(row[3])
+        actions = {(referenced, tuple(columns)): options for referenced, columns, options in groups.values()}
+        for info in found["fks"].get(table, []):
+            options = actions.get((info["referred_table"], tuple(info["constrained_columns"])))
+            if options is not None and not info.get("options"):
+                info["options"] = options
 
     def _sqlite_expression_indexes(self, table: str, found: dict[Any, Any]) -> list[dict[str, Any]]:
         """The indexes of *table* SQLAlchemy skips (those with an expression), parsed from their SQL."""
@@ -350,6 +369,11 @@ class _Reader:
         if self.dialect != "postgresql":  # SQLite and MySQL give the whole CREATE VIEW statement
             sql = re.sub(r"^CREATE\s.*?\bVIEW\s+\S+\s+AS\s+", "", sql, count=1, flags=re.I | re.S)
         return View(name, sql=sql)
+
+
+def _quote(name: str) -> str:
+    """*name* ready to go between double quotes."""
+    return name.replace('"', '""')
 
 
 def _own_name(table: Table, item: Any, name: str | None) -> str | None:
