@@ -278,3 +278,14 @@ def test_sqlite_column_constraints_and_unnamed_checks(tmp_path: Path) -> None:
     assert got.tables["orders"].foreign_keys == (ForeignKey(("customer_id",), "customers", ("id",), "cascade"),)
     assert got.tables["orders"].checks == {"check_0": Check("check_0", "total >= 0", name=None)}
     round_trip(got, "sqlite", lambda n, sql: sqlite_apply(tmp_path, n, sql), tmp_path)
+
+
+def test_a_type_with_no_portable_type_is_an_error_line(tmp_path: Path, pg: Server) -> None:
+    pg.psql("CREATE DATABASE odd")
+    pg.psql("CREATE TABLE hosts (id int PRIMARY KEY, address inet, tags text[])", database="odd")
+    run = dbkeeper("schema", "inspect", pg.url("odd"), check=False)
+    assert (run.code, run.out) == (1, "")
+    assert run.err.splitlines() == [
+        "error: tables.hosts.columns.address.type: INET has no portable type",
+        "error: tables.hosts.columns.tags.type: TEXT[] has no portable type",
+    ]
