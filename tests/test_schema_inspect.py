@@ -144,6 +144,12 @@ def test_mariadb_round_trip(tmp_path: Path, mariadb: MariaDBServer) -> None:
     got = inspect(url, tmp_path, "got")
     assert got.enums["orders_status"].values == ("new", "it's paid", "shipped")
     assert str(got.tables["orders"].columns["status"].type) == "enum(orders_status)"
+    from dbkeeper.schema import load_definition
+
+    original = load_definition(rich).tables["customers"]
+    customers = got.tables["customers"]
+    assert customers.columns["name"] == original.columns["name"]  # a default with ' and \, a comment
+    assert (customers.comment, customers.unique) == (original.comment, original.unique)
     round_trip(got, "mysql", lambda n, sql: _maria_apply(mariadb, n, sql), tmp_path)
 
 

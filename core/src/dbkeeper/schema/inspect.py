@@ -70,6 +70,7 @@ _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _SQLITE_INDEX = re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+.*?\s+ON\s+\S+\s*\((.*?)\)(?:\s+WHERE\s+(.*))?", re.S | re.I)
 _BARE_NAME = re.compile(r'\s*"?\w+"?\s*')
+_MYSQL_ESCAPE = re.compile(r"\\(.)", re.S)
 _CAST = re.compile(r"^(.*?)::[\w .\"]+(?:\[\])?$", re.S)
 
 
@@ -170,11 +171,33 @@ class _Reader:
             except NotImplementedError:
                 values = {}
             found[kind] = {key[1]: value for key, value in values.items()}
+        if self.dialect == "mysql":
+            self._mysql_column_details(found["columns"])
         if self.dialect == "sqlite":
             for name in names:
                 found["indexes"].setdefault(name, []).extend(self._sqlite_expression_indexes(name, found["indexes"]))
                 self._sqlite_column_constraints(name, found)
         return found
+
+    def _mysql_column_details(self, columns: dict[str, list[dict[str, Any]]]) -> None:
+        """Defaults and comments from ``information_schema``: SQLAlchemy loses both after an escaped quote."""
+        import sqlalchemy as sa
+
+        rows = self.conn.execute(
+            sa.text(
+                "SELECT table_name, column_name, column_default, column_comment FROM information_schema.columns "
+                "WHERE table_schema = DATABASE()"
+            )
+        ).all()
+        details = {(table, column): (default, comment) for table, column, default, comment in rows}
+        for table, infos in columns.items():
+            for info in infos:
+                default, comment = details.get((table, info["name"]), (None, None))
+                if default is not None and default.startswith("'"):  # MySQL's escapes as SQL's quotes
+                    info["default"] = _MYSQL_ESCAPE.sub(lambda m: "''" if m[1] == "'" else m[1], default)
+                elif info.get("default") is None and default not in (None, "NULL"):
+                    info["default"] = default
+                info["comment"] = comment or None
 
     def _sqlite_column_constraints(self, table: str, found: dict[str, dict[Any, Any]]) -> None:
         """What SQLAlchemy misses when written on a column: ``UNIQUE``, and ``REFERENCES … ON DELETE``."""
@@ -434,7 +457,7 @@ def _default(sql: str | None, portable: ColumnType) -> Default | None:
         return None
     quoted = _QUOTED.fullmatch(text)
     if quoted is not None:
-        return quoted.group(1).replace("''", "'").replace("\\\\", "\\")
+        return quoted.group(1).replace("''", "'")
     if text.upper() in ("TRUE", "FALSE"):
         return text.upper() == "TRUE"
     if _NUMBER.fullmatch(text):
