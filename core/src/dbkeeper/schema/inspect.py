@@ -36,6 +36,8 @@ from dbkeeper.schema.metadata import Dialect, Note
 from dbkeeper.schema.naming import constraint_name, conventional_name
 
 if TYPE_CHECKING:
+    import sqlalchemy
+
     from dbkeeper.connections.config import Config
     from dbkeeper.plugin.manager import Plugins
 
@@ -295,9 +297,10 @@ class _Reader:
         """The portable type of *sa_type*; a problem line when it has none."""
         if column in enum_checks:
             return ColumnType("enum", enum=enum_checks[column][0])
-        enums = getattr(sa_type, "enums", None)
-        if enums is not None:
-            return self._enum_type(table, column, sa_type, tuple(enums))
+        import sqlalchemy as sa
+
+        if isinstance(sa_type, sa.Enum):  # PostgreSQL's ENUM and MySQL's ENUM are both sa.Enum
+            return self._enum_type(table, column, sa_type)
         text = sa_type.compile(dialect=self.sa_dialect).upper()
         portable = portable_type(self.dialect, text)
         if portable is None:
@@ -305,12 +308,12 @@ class _Reader:
             return ColumnType("text")
         return portable
 
-    def _enum_type(self, table: str, column: str, sa_type: Any, values: tuple[str, ...]) -> ColumnType:
+    def _enum_type(self, table: str, column: str, sa_type: sqlalchemy.Enum) -> ColumnType:
         """A PostgreSQL enum column (its named type) or a MySQL ENUM (an enum ``<table>_<column>``)."""
-        name = getattr(sa_type, "name", None) if self.dialect == "postgresql" else None
+        name = sa_type.name if self.dialect == "postgresql" else None
         if name is None:
             name = f"{table}_{column}"
-            self.enums[name] = Enum(name, values)
+            self.enums[name] = Enum(name, tuple(sa_type.enums))
         return ColumnType("enum", enum=name)
 
     def _enum_checks(self, table: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -496,14 +499,13 @@ def portable_type(dialect: Dialect, text: str) -> ColumnType | None:
 @cache
 def _inverted(dialect: Dialect) -> dict[str, str]:
     """The generate mapping of *dialect* inverted: the engine's type text → the portable type (first wins)."""
-    from dbkeeper.schema.metadata import _type_map, sqlalchemy_dialect
+    from dbkeeper.schema.metadata import sqlalchemy_dialect, type_map
 
     sa_dialect = sqlalchemy_dialect(dialect)
     inverted: dict[str, str] = {}
-    sample = {"decimal": "decimal(10, 2)", "varchar": "varchar(10)"}
-    for name, (factory, _lossy) in _type_map()[dialect].items():
-        if name in sample:
+    for name, (factory, _lossy) in type_map()[dialect].items():
+        if name in ("decimal", "varchar"):  # parameterised: read from the type's text instead
             continue
-        text = factory(ColumnType.parse(sample.get(name, name))).compile(dialect=sa_dialect).upper()
+        text = factory(ColumnType.parse(name)).compile(dialect=sa_dialect).upper()
         inverted.setdefault(text, name)
     return inverted

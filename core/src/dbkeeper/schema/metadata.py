@@ -257,7 +257,7 @@ def _dialect_type(built: SchemaMetaData, portable: ColumnType, path: str, proble
         precision, scale = portable.precision or 0, portable.scale or 0
         if precision > MYSQL_DECIMAL[0] or scale > MYSQL_DECIMAL[1]:
             problems.append((path, f"{portable}: MySQL's DECIMAL allows a precision up to 65 and a scale up to 30"))
-    factory, lossy = _type_map()[built.dialect][portable.name]
+    factory, lossy = type_map()[built.dialect][portable.name]
     sa_type = factory(portable)
     if lossy is not None:
         built.notes.append((path, lossy.format(type=portable, sql=_type_sql(sa_type, built.dialect))))
@@ -313,7 +313,7 @@ _MYSQL_LOSSY = {
 
 
 @cache
-def _type_map() -> dict[str, dict[str, tuple[TypeFactory, str | None]]]:
+def type_map() -> dict[str, dict[str, tuple[TypeFactory, str | None]]]:
     """Portable type name → (factory of the dialect's type, lossy message or None), per dialect."""
     import sqlalchemy as sa
     from sqlalchemy.dialects import mysql, postgresql
