@@ -9,6 +9,7 @@ and ``inspect`` a live database read back into a definition.
 
 from __future__ import annotations
 
+from dbkeeper.schema.changes import Change, SchemaDiff
 from dbkeeper.schema.definition import (
     Check,
     Column,
@@ -23,6 +24,7 @@ from dbkeeper.schema.definition import (
     UniqueConstraint,
     View,
 )
+from dbkeeper.schema.diff import Renames, diff_schemas, renames_of
 from dbkeeper.schema.files import dump_definition, load_definition, parse_definition
 from dbkeeper.schema.generate import GeneratedDDL, SchemaGenerator, generate_schema
 from dbkeeper.schema.inspect import inspect_schema
@@ -30,6 +32,7 @@ from dbkeeper.schema.naming import constraint_name
 from dbkeeper.schema.validation import validate_definition
 
 __all__ = [
+    "Change",
     "Check",
     "Column",
     "ColumnType",
@@ -39,16 +42,20 @@ __all__ = [
     "GeneratedDDL",
     "Index",
     "PrimaryKey",
+    "Renames",
     "SchemaDefinition",
+    "SchemaDiff",
     "SchemaGenerator",
     "Table",
     "UniqueConstraint",
     "View",
     "constraint_name",
+    "diff_schemas",
     "dump_definition",
     "generate_schema",
     "inspect_schema",
     "load_definition",
     "parse_definition",
+    "renames_of",
     "validate_definition",
 ]

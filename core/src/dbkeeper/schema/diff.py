@@ -1,0 +1,482 @@
+"""The comparison behind ``schema diff``: the ordered changes that turn one definition into another.
+
+:func:`diff_schemas` normalises both definitions (:data:`RULES`, one small function per
+rule, so that what a database reads back equals what the definition says), matches tables
+and columns by name or by the ``renamed_from`` hints :func:`renames_of` resolves, compares
+every constraint and index under its resolved name (:func:`~dbkeeper.schema.naming.constraint_name`),
+and returns a :class:`~dbkeeper.schema.changes.SchemaDiff` in the order a migration applies
+it (:data:`~dbkeeper.schema.changes.ORDER`). Pure Python: no database, no SQLAlchemy.
+
+The down migration of ``diff_schemas(old, new)`` is
+``diff_schemas(new, old, renames_of(old, new).inverted())``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from dbkeeper.schema.changes import ORDER, Change, ChangeKind, SchemaDiff, Subject
+from dbkeeper.schema.definition import (
+    INTEGER_TYPES,
+    Check,
+    Column,
+    ColumnType,
+    Enum,
+    Expression,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    SchemaDefinition,
+    Table,
+    UniqueConstraint,
+    View,
+)
+from dbkeeper.schema.naming import Constraint, constraint_name
+
+_Named = TypeVar("_Named", UniqueConstraint, ForeignKey, Index, Check)
+#: Decimal digits each integer type holds: ``int`` → ``decimal(10, 0)`` is wide enough.
+_INTEGER_DIGITS = {"smallint": 5, "int": 10, "bigint": 19}
+_RANK = {kind: n for n, kind in enumerate(ORDER)}
+
+
+@dataclass(frozen=True)
+class Renames:
+    """Which tables and columns of the new definition are renamed ones of the old.
+
+    ``tables`` maps a table's new name to its old one; ``columns`` maps (the table's name in
+    the new definition, the column's new name) to the column's old name.
+    """
+
+    tables: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    def inverted(self) -> Renames:
+        """The same renames seen from the other side: for the down migration."""
+        return Renames(
+            tables={old: new for new, old in self.tables.items()},
+            columns={(self.tables.get(table, table), old): new for (table, new), old in self.columns.items()},
+        )
+
+
+def renames_of(old: SchemaDefinition, new: SchemaDefinition) -> Renames:
+    """The ``renamed_from`` hints of *new* that apply to *old*.
+
+    A hint applies only when *old* has the old name and lacks the new one: once the rename
+    has run, diffing the database against the same file finds nothing to rename.
+    """
+    tables: dict[str, str] = {}
+    columns: dict[tuple[str, str], str] = {}
+    for table in new.tables.values():
+        hint = table.renamed_from
+        if hint is not None and hint in old.tables and table.name not in old.tables and hint not in tables.values():
+            tables[table.name] = hint
+        previous = old.tables.get(tables.get(table.name, table.name))
+        if previous is None:
+            continue
+        for column in table.columns.values():
+            hint = column.renamed_from
+            if hint is not None and hint in previous.columns and column.name not in previous.columns:
+                columns[(table.name, column.name)] = hint
+    return Renames(tables, columns)
+
+
+def diff_schemas(old: SchemaDefinition, new: SchemaDefinition, renames: Renames | None = None) -> SchemaDiff:
+    """The ordered changes that turn *old* into *new*; empty when they are equal once normalised.
+
+    *renames* defaults to :func:`renames_of` (the hints of *new*).
+    """
+    if renames is None:
+        renames = renames_of(old, new)
+    differ = _Differ(normalise(old), normalise(new), renames)
+    return SchemaDiff(tuple(differ.changes()))
+
+
+# --- normalisation ---------------------------------------------------------------------
+
+
+def resolve_names(table: Table) -> Table:
+    """Every constraint and index is compared under its resolved name.
+
+    An unnamed unique constraint and the same one named ``uq_<table>_<columns>`` are equal:
+    the name is the one the naming convention gives (or its own).
+    """
+
+    def named(items: Iterable[_Named]) -> tuple[_Named, ...]:
+        return tuple(replace(item, name=constraint_name(table, item)) for item in items)
+
+    key = table.primary_key
+    return replace(
+        table,
+        primary_key=None if key is None else replace(key, name=constraint_name(table, key)),
+        unique=named(table.unique),
+        foreign_keys=named(table.foreign_keys),
+        indexes=named(table.indexes),
+        checks={check.label: replace(check, name=constraint_name(table, check)) for check in table.checks.values()},
+    )
+
+
+def primary_key_not_null(table: Table) -> Table:
+    """Primary-key columns are NOT NULL, whatever the definition says: every engine makes them so."""
+    key = () if table.primary_key is None else table.primary_key.columns
+    return _with_columns(table, lambda column: replace(column, nullable=False) if column.name in key else column)
+
+
+def forget_hints(table: Table) -> Table:
+    """``renamed_from`` hints are not compared: they say how to get there, not what is there."""
+    return _with_columns(replace(table, renamed_from=None), lambda column: replace(column, renamed_from=None))
+
+
+def identity_without_default(table: Table) -> Table:
+    """An identity column has no default: the database numbers it (inspect reads none)."""
+    return _with_columns(table, lambda column: replace(column, default=None) if column.identity else column)
+
+
+def defaults_as_read(table: Table) -> Table:
+    """A default is compared as a database reads it back.
+
+    An expression that is a literal (``{expression: "0"}``, ``'new'``, ``TRUE``, ``NULL``)
+    is that literal (``NULL``: no default); ``CURRENT_TIMESTAMP(6)`` is ``CURRENT_TIMESTAMP``;
+    ``0``/``1`` on a ``bool`` column is ``false``/``true``.
+    """
+    return _with_columns(table, _default_as_read)
+
+
+def default_actions(table: Table) -> Table:
+    """A foreign key's ``no action`` is the engine's default: the same as no action given."""
+
+    def plain(key: ForeignKey) -> ForeignKey:
+        on_delete = None if key.on_delete == "no action" else key.on_delete
+        on_update = None if key.on_update == "no action" else key.on_update
+        return replace(key, on_delete=on_delete, on_update=on_update)
+
+    return replace(table, foreign_keys=tuple(plain(key) for key in table.foreign_keys))
+
+
+#: The normalisation applied to every table of both definitions before comparing, in order.
+#: Not compared either: the order of columns (no engine reorders them without rebuilding
+#: the table) and the order of unique constraints, foreign keys, indexes and checks (each
+#: is matched by its resolved name).
+RULES: tuple[Callable[[Table], Table], ...] = (
+    resolve_names,
+    primary_key_not_null,
+    forget_hints,
+    identity_without_default,
+    defaults_as_read,
+    default_actions,
+)
+
+
+def normalise(definition: SchemaDefinition) -> SchemaDefinition:
+    """*definition* with :data:`RULES` applied to each table."""
+    tables = {}
+    for name, table in definition.tables.items():
+        for rule in RULES:
+            table = rule(table)
+        tables[name] = table
+    return replace(definition, tables=tables)
+
+
+def _with_columns(table: Table, change: Callable[[Column], Column]) -> Table:
+    """*table* with *change* applied to each column."""
+    return replace(table, columns={name: change(column) for name, column in table.columns.items()})
+
+
+def _default_as_read(column: Column) -> Column:
+    """One column's default as a database reads it back (see :func:`defaults_as_read`)."""
+    from dbkeeper.schema.inspect import _default
+
+    default = column.default
+    if isinstance(default, Expression):
+        default = _default(default.sql, column.type)
+    if column.type.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
+        default = bool(default)
+    return replace(column, default=default)
+
+
+# --- comparison ------------------------------------------------------------------------
+
+
+class _Differ:
+    """Compares two normalised definitions; :meth:`changes` gives the changes in ORDER."""
+
+    def __init__(self, old: SchemaDefinition, new: SchemaDefinition, renames: Renames) -> None:
+        self.old = old
+        self.new = new
+        self.renames = renames
+        self.table_of = {
+            name: renames.tables.get(name, name) for name in new.tables if renames.tables.get(name, name) in old.tables
+        }  # new name → old name, for every table in both
+        self.new_name = {previous: name for name, previous in self.table_of.items()}
+        self.new_column = renames.inverted().columns  # (old table, old column) → new column
+        self.found: list[Change] = []
+
+    def changes(self) -> list[Change]:
+        """Every change, sorted by kind (ORDER), stable within a kind; tables in dependency order."""
+        self._enums()
+        self._views()
+        self._tables()
+        created = _dependency_order(self.new, [c.name for c in self.found if c.kind == "create_table"])
+        dropped = _dependency_order(self.old, [c.name for c in self.found if c.kind == "drop_table"])[::-1]
+        position = {("create_table", name): n for n, name in enumerate(created)}
+        position.update({("drop_table", name): n for n, name in enumerate(dropped)})
+        indexed = list(enumerate(self.found))
+        indexed.sort(key=lambda item: (_RANK[item[1].kind], position.get((item[1].kind, item[1].name), item[0])))
+        return [change for _, change in indexed]
+
+    def add(
+        self,
+        kind: ChangeKind,
+        table: str | None,
+        name: str,
+        before: Subject | None = None,
+        after: Subject | None = None,
+        destructive: str | None = None,
+    ) -> None:
+        """Record one change."""
+        self.found.append(Change(kind, table, name, before, after, destructive))
+
+    # enums and views
+
+    def _enums(self) -> None:
+        """create_enum, drop_enum, add_enum_values, remove_enum_values."""
+        old, new = self.old.enums, self.new.enums
+        for name, enum in new.items():
+            if name not in old:
+                self.add("create_enum", None, name, after=enum)
+            elif enum != old[name]:
+                self._enum_values(old[name], enum)
+        for name, enum in old.items():
+            if name not in new:
+                self.add("drop_enum", None, name, before=enum)
+
+    def _enum_values(self, before: Enum, after: Enum) -> None:
+        """Values added in place (or a comment changed): add; a value gone or the order changed: remove."""
+        gone = [value for value in before.values if value not in after.values]
+        if _is_subsequence(before.values, after.values):
+            self.add("add_enum_values", None, after.name, before=before, after=after)
+            return
+        reason = None
+        if gone:
+            reason = f"removes {', '.join(repr(value) for value in gone)} from enum {after.name}"
+        self.add("remove_enum_values", None, after.name, before=before, after=after, destructive=reason)
+
+    def _views(self) -> None:
+        """create_view, drop_view; a changed view is dropped and created again."""
+        old, new = self.old.views, self.new.views
+        for name, view in old.items():
+            if name not in new or not _same_view(view, new[name]):
+                self.add("drop_view", None, name, before=view)
+        for name, view in new.items():
+            if name not in old or not _same_view(view, old[name]):
+                self.add("create_view", None, name, after=view)
+
+    # tables
+
+    def _tables(self) -> None:
+        """Tables created, dropped, renamed and changed."""
+        for name, table in self.new.tables.items():
+            previous = self.table_of.get(name)
+            if previous is None:
+                self.add("create_table", name, name, after=table)
+            else:
+                self._table(self.old.tables[previous], table)
+        for name, table in self.old.tables.items():
+            if name not in self.new_name:
+                self.add("drop_table", name, name, before=table, destructive=f"drops table {name} and its rows")
+
+    def _table(self, before: Table, after: Table) -> None:
+        """Everything that changed in one table found in both definitions."""
+        if before.name != after.name:
+            self.add("rename_table", after.name, after.name, before=before, after=after)
+        columns = self._columns(before, after)
+        translated = _Translation(self, columns)
+        self._primary_key(before, after, translated)
+        self._named(("drop_unique", "add_unique"), before, after, before.unique, after.unique, translated)
+        self._named(
+            ("drop_foreign_key", "add_foreign_key"), before, after, before.foreign_keys, after.foreign_keys, translated
+        )
+        self._named(("drop_index", "add_index"), before, after, before.indexes, after.indexes, translated)
+        self._named(
+            ("drop_check", "add_check"), before, after, before.checks.values(), after.checks.values(), translated
+        )
+        if before.comment != after.comment:
+            self.add("alter_table_comment", after.name, after.name, before=before, after=after)
+
+    def _columns(self, before: Table, after: Table) -> dict[str, str]:
+        """Columns renamed, added, altered and dropped; returns old name → new name of those in both."""
+        matched: dict[str, str] = {}
+        for name, column in after.columns.items():
+            previous = self.renames.columns.get((after.name, name), name)
+            if previous not in before.columns:
+                self.add("add_column", after.name, name, after=column)
+                continue
+            matched[previous] = name
+            old = before.columns[previous]
+            if previous != name:
+                self.add("rename_column", after.name, name, before=old, after=column)
+            if replace(old, name=name) != column:
+                reason = _narrowing(f"{after.name}.{name}", old.type, column.type, self.old.enums)
+                self.add("alter_column", after.name, name, before=old, after=column, destructive=reason)
+        for name, column in before.columns.items():
+            if name not in matched:
+                where = f"{after.name}.{name}"
+                self.add("drop_column", after.name, name, before=column, destructive=f"drops column {where}")
+        return matched
+
+    def _primary_key(self, before: Table, after: Table, translated: _Translation) -> None:
+        """drop_primary_key and add_primary_key when the key changed (columns or name)."""
+        old, new = before.primary_key, after.primary_key
+        if old is not None and (new is None or translated.key(old) != new):
+            self.add("drop_primary_key", before.name, str(old.name), before=old)
+        if new is not None and (old is None or translated.key(old) != new):
+            self.add("add_primary_key", after.name, str(new.name), after=new)
+
+    def _named(
+        self,
+        kinds: tuple[ChangeKind, ChangeKind],
+        before: Table,
+        after: Table,
+        old: Iterable[_Named],
+        new: Iterable[_Named],
+        translated: _Translation,
+    ) -> None:
+        """drop_<kind> and add_<kind> by resolved name: missing, extra, or same name with other content."""
+        old_items = {str(item.name): item for item in old}
+        new_items = {str(item.name): item for item in new}
+        for name, item in old_items.items():
+            if name not in new_items or not translated.same(item, new_items[name]):
+                self.add(kinds[0], before.name, name, before=item)
+        for name, item in new_items.items():
+            if name not in old_items or not translated.same(old_items[name], item):
+                self.add(kinds[1], after.name, name, after=item)
+
+
+class _Translation:
+    """Reads an old table's constraints in the new definition's names (renamed tables and columns)."""
+
+    def __init__(self, differ: _Differ, columns: dict[str, str]) -> None:
+        self.differ = differ
+        self.columns = columns
+
+    def key(self, key: PrimaryKey) -> PrimaryKey:
+        """*key* over the new names of its columns."""
+        return replace(key, columns=self._names(key.columns, self.columns))
+
+    def same(self, old: Constraint, new: Constraint) -> bool:
+        """Whether *old* (of the old table) is *new* once its names are translated."""
+        if isinstance(old, Check) and isinstance(new, Check):
+            return old.expression == new.expression  # the label only names it, and the names are equal
+        return self._translated(old) == new
+
+    def _translated(self, item: Constraint) -> Constraint:
+        """*item* with the new names of the columns and tables it names."""
+        if isinstance(item, UniqueConstraint):
+            return replace(item, columns=self._names(item.columns, self.columns))
+        if isinstance(item, Index):
+            columns = tuple(self.columns.get(c, c) if isinstance(c, str) else c for c in item.columns)
+            return replace(item, columns=columns)
+        if isinstance(item, ForeignKey):
+            table = self.differ.new_name.get(item.referenced_table, item.referenced_table)
+            referenced = self.differ.new_column
+            return replace(
+                item,
+                columns=self._names(item.columns, self.columns),
+                referenced_table=table,
+                referenced_columns=tuple(
+                    referenced.get((item.referenced_table, c), c) for c in item.referenced_columns
+                ),
+            )
+        return item
+
+    @staticmethod
+    def _names(names: tuple[str, ...], mapping: Mapping[str, str]) -> tuple[str, ...]:
+        """*names* through *mapping* (a name it lacks stays)."""
+        return tuple(mapping.get(name, name) for name in names)
+
+
+def _same_view(old: View, new: View) -> bool:
+    """Whether two views are the same: SQL, dialects' SQL and comment."""
+    return old.sql == new.sql and dict(old.dialects) == dict(new.dialects) and old.comment == new.comment
+
+
+def _is_subsequence(values: tuple[str, ...], within: tuple[str, ...]) -> bool:
+    """Whether *values* appear in *within* in the same order (others inserted among them)."""
+    remaining = iter(within)
+    return all(value in remaining for value in values)
+
+
+def _dependency_order(definition: SchemaDefinition, names: list[str]) -> list[str]:
+    """*names* (tables of *definition*) with each after the tables its foreign keys reference.
+
+    Stable: tables that depend on nothing among *names* keep their order. A cycle (which
+    validation refuses) is broken where it is met.
+    """
+    wanted = set(names)
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for key in definition.tables[name].foreign_keys:
+            if key.referenced_table in wanted:
+                visit(key.referenced_table)
+        ordered.append(name)
+
+    for name in names:
+        visit(name)
+    return ordered
+
+
+# --- destructive type changes ----------------------------------------------------------
+
+
+def _narrowing(where: str, old: ColumnType, new: ColumnType, enums: Mapping[str, Enum]) -> str | None:
+    """Why changing column *where* from *old* to *new* may lose data; None when it widens (or is the same)."""
+    if old == new or _widens(old, new, enums):
+        return None
+    if _family(old) == _family(new):
+        return f"narrows {where} from {old} to {new}"
+    return f"converts {where} from {old} to {new}: values may not convert"
+
+
+def _widens(old: ColumnType, new: ColumnType, enums: Mapping[str, Enum]) -> bool:
+    """Whether every value of *old* fits *new* unchanged."""
+    if old.name in INTEGER_TYPES and new.name in INTEGER_TYPES:
+        return INTEGER_TYPES.index(new.name) >= INTEGER_TYPES.index(old.name)
+    if old.name in INTEGER_TYPES and new.name == "decimal":
+        return _digits(new) >= _INTEGER_DIGITS[old.name]
+    if old.name == "decimal" and new.name == "decimal":
+        return _scale(new) >= _scale(old) and _digits(new) >= _digits(old)
+    if (old.name, new.name) == ("float", "double"):
+        return True
+    if new.name == "text":
+        return old.name in ("varchar", "enum")
+    if new.name == "varchar" and old.name == "varchar":
+        return (new.length or 0) >= (old.length or 0)
+    if new.name == "varchar" and old.name == "enum":
+        enum = enums.get(str(old.enum))
+        return enum is not None and max(map(len, enum.values)) <= (new.length or 0)
+    return False
+
+
+def _family(kind: ColumnType) -> str:
+    """The family of a type, to tell a narrowing from a conversion."""
+    if kind.name in INTEGER_TYPES or kind.name in ("decimal", "float", "double"):
+        return "number"
+    if kind.name in ("text", "varchar", "enum"):
+        return "text"
+    return kind.name
+
+
+def _scale(kind: ColumnType) -> int:
+    """A decimal's scale."""
+    return kind.scale or 0
+
+
+def _digits(kind: ColumnType) -> int:
+    """A decimal's digits before the point: precision minus scale."""
+    return (kind.precision or 0) - _scale(kind)
