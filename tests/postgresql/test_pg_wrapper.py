@@ -1,4 +1,4 @@
-"""The control session's psql without Debian's pg_wrapper, where the wrapper's choice is provably the same."""
+"""psql and pg_dump without Debian's pg_wrapper, where the wrapper's choice is provably the same."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from pg_server import APP_PASSWORD, APP_USER, Server
 
-from dbkeeper_postgresql.pg_wrapper import WRAPPER, wrapped_psql
+from dbkeeper_postgresql import pg_wrapper
+from dbkeeper_postgresql.pg_wrapper import WRAPPER, wrapped_client
 from helpers import BIN
 
 TARGET = {"host": "127.0.0.1", "port": "5432", "dbname": "postgres"}
@@ -27,7 +28,7 @@ def wrapper_psql() -> str:
 def test_the_wrapper_runs_the_same_psql_in_the_same_environment(pg: Server) -> None:
     """What the wrapper execs, seen from inside psql (``\\!`` runs a shell whose parent is psql)."""
     target = {"host": "127.0.0.1", "port": str(pg.port), "dbname": "postgres"}
-    found = wrapped_psql(wrapper_psql(), target)
+    found = wrapped_client(wrapper_psql(), target)
     assert found is not None
     env = {k: v for k, v in os.environ.items() if k not in ("PGSYSCONFDIR", "DATABASE_URL")}
     conninfo = " ".join(f"{k}={v}" for k, v in {**target, "user": APP_USER}.items())
@@ -41,14 +42,14 @@ def test_the_wrapper_runs_the_same_psql_in_the_same_environment(pg: Server) -> N
     assert program.startswith("/usr/lib/postgresql/")
 
 
-def test_a_backup_runs_psql_directly_and_pg_dump_through_the_wrapper(pg: Server, tmp_path: Path) -> None:
-    """Only psql's choice is taken from the wrapper: pg_dump's depends on the cluster and stays its own."""
+def test_a_backup_runs_psql_and_pg_dump_directly(pg: Server, tmp_path: Path) -> None:
+    """Neither the control session's psql nor pg_dump (its version probe and the dump) goes through the wrapper."""
     if not shutil.which("strace"):
         pytest.fail("strace is needed to see which programs a backup runs (apt-get install strace)", pytrace=False)
     trace = tmp_path / "execve.txt"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), str(BIN / "dbkeeper"), "-q", "backup",
+        ["strace", "-f", "-qq", "-s", "512", "-e", "trace=execve", "-o", str(trace), str(BIN / "dbkeeper"), "-q", "backup",
          pg.url("postgres"), "--dir", str(tmp_path / "backups")],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -56,7 +57,39 @@ def test_a_backup_runs_psql_directly_and_pg_dump_through_the_wrapper(pg: Server,
     started = re.findall(r'execve\("([^"]+)", \["[^"]*", "([^"]*)"', trace.read_text())
     psql_runs = [path for path, first in started if Path(path).name == "psql" and first == "--no-psqlrc"]
     assert psql_runs and all(path.startswith("/usr/lib/postgresql/") for path in psql_runs), started
-    assert shutil.which("pg_dump") in {path for path, _ in started}  # the wrapper, as before
+    dumps = [(path, first) for path, first in started if Path(path).name == "pg_dump"]
+    assert {first.split("=")[0] for _, first in dumps} == {"--version", "--dbname"}, dumps
+    assert all(path.startswith("/usr/lib/postgresql/") for path, _ in dumps), dumps
+    assert not [path for path, _ in started if os.path.realpath(path) == WRAPPER], started
+
+
+def test_the_wrapper_runs_the_same_pg_dump_in_the_same_environment(tmp_path: Path) -> None:
+    """The wrapper's pg_dump (seen by the PGSYSCONFDIR it sets and the binary's own version line)."""
+    pg_dump = shutil.which("pg_dump")
+    assert pg_dump and os.path.realpath(pg_dump) == WRAPPER
+    found = wrapped_client(pg_dump, TARGET)
+    assert found is not None
+    program, extra = found
+    env = {k: v for k, v in os.environ.items() if k != "PGSYSCONFDIR"}
+    through_wrapper = subprocess.run([pg_dump, "--version"], env=env, capture_output=True, text=True, check=True)
+    direct = subprocess.run([program, "--version"], env=env, capture_output=True, text=True, check=True)
+    assert through_wrapper.stdout == direct.stdout and program.startswith("/usr/lib/postgresql/")
+    assert extra == {} if "PGSYSCONFDIR" in os.environ else extra == {"PGSYSCONFDIR": "/etc/postgresql-common"}
+
+
+def test_a_local_cluster_of_another_version_leaves_pg_dump_to_the_wrapper(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The wrapper runs the pg_dump of the cluster on the default port: dbkeeper cannot know which that is."""
+    pg_dump = shutil.which("pg_dump")
+    assert pg_dump
+    newest = max(os.listdir(pg_wrapper.BINROOT), key=float)
+    (tmp_path / newest).mkdir()
+    monkeypatch.setattr(pg_wrapper, "CLUSTER_CONFIG", tmp_path)
+    assert wrapped_client(pg_dump, TARGET) is not None
+    (tmp_path / "9.6").mkdir()
+    assert wrapped_client(pg_dump, TARGET) is None
+    assert wrapped_client(wrapper_psql(), TARGET) is not None  # psql: the newest whatever the clusters (9.2 and up)
 
 
 @pytest.mark.parametrize(
@@ -72,21 +105,21 @@ def test_the_wrapper_is_run_where_its_choice_could_differ(
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert wrapped_psql(wrapper_psql(), params) is None, case
+    assert wrapped_client(wrapper_psql(), params) is None, case
 
 
 def test_a_cluster_map_entry_leaves_the_choice_to_the_wrapper(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     rc = tmp_path / ".postgresqlrc"
     rc.write_text("# comments and blank lines choose nothing\n\n")
-    assert wrapped_psql(wrapper_psql(), TARGET) is not None
+    assert wrapped_client(wrapper_psql(), TARGET) is not None
     rc.write_text("9.1 main mydb\n")
-    assert wrapped_psql(wrapper_psql(), TARGET) is None
+    assert wrapped_client(wrapper_psql(), TARGET) is None
 
 
 def test_a_psql_that_is_not_the_wrapper_is_run_as_found() -> None:
-    assert wrapped_psql("/usr/lib/postgresql/15/bin/psql", TARGET) is None
-    assert wrapped_psql(wrapper_psql(), TARGET) == (
+    assert wrapped_client("/usr/lib/postgresql/15/bin/psql", TARGET) is None
+    assert wrapped_client(wrapper_psql(), TARGET) == (
         "/usr/lib/postgresql/15/bin/psql",
         {} if "PGSYSCONFDIR" in os.environ else {"PGSYSCONFDIR": "/etc/postgresql-common"},
     )

@@ -13,10 +13,12 @@ import functools
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbkeeper.plugin import DatabaseError, child_environment, find_tool
+from dbkeeper_postgresql.pg_wrapper import wrapped_client
 
 BINDIR_ENV = "DBKEEPER_PG_BINDIR"
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(?P<major>\d+)(?:\.(?P<minor>\d+))?")
@@ -33,12 +35,13 @@ def install_hint(major: int | str = "<version>") -> str:
 
 @dataclass(frozen=True)
 class Client:
-    """A client tool found on this machine and the version it reports."""
+    """A client tool found on this machine, the version it reports, and the environment it runs with."""
 
     name: str
     path: str
     major: int
     minor: int
+    env: Mapping[str, str] = field(default_factory=dict)  # what Debian's pg_wrapper would have set
 
     @property
     def version(self) -> str:
@@ -62,23 +65,29 @@ def tool_path(name: str) -> str:
     return find_tool([name], install_hint())
 
 
-def locate(name: str) -> Client:
-    """The tool *name* (see :func:`tool_path`), with its version."""
-    return _probe(name, tool_path(name))
+def locate(name: str, params: Mapping[str, str] | None = None) -> Client:
+    """The tool *name* (see :func:`tool_path`), with its version.
+
+    Given the connection string's *params*, Debian's ``pg_wrapper`` is skipped where the
+    binary it would run is provably known (:func:`~dbkeeper_postgresql.pg_wrapper.wrapped_client`).
+    """
+    path = tool_path(name)
+    binary, env = wrapped_client(path, params or {}) or (path, {})
+    return _probe(name, binary, tuple(sorted(env.items())))
 
 
 @functools.lru_cache(maxsize=16)
-def _probe(name: str, path: str) -> Client:
+def _probe(name: str, path: str, env: tuple[tuple[str, str], ...] = ()) -> Client:
     try:
         output = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=30, env=child_environment()
+            [path, "--version"], capture_output=True, text=True, timeout=30, env=child_environment(dict(env))
         ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise DatabaseError(f"cannot run {path} --version: {exc}") from None
     match = _VERSION.search(output)
     if not match:
         raise DatabaseError(f"{path} --version printed {output.strip()!r}, not a PostgreSQL version")
-    return Client(name, path, int(match["major"]), int(match["minor"] or 0))
+    return Client(name, path, int(match["major"]), int(match["minor"] or 0), dict(env))
 
 
 def check_dump_client(pg_dump: Client, server_version_num: int, server_version: str) -> Client:

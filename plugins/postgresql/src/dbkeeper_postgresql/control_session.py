@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.plugin import DatabaseError, Tool, error_line
 from dbkeeper_postgresql.clients import tool_path
 from dbkeeper_postgresql.connections import Endpoint
-from dbkeeper_postgresql.pg_wrapper import wrapped_psql
+from dbkeeper_postgresql.pg_wrapper import wrapped_client
 
 if TYPE_CHECKING:
     import psycopg
@@ -191,7 +191,7 @@ def control_session(endpoint: Endpoint, env: Mapping[str, str]) -> Iterator[Cont
 
     psycopg holds it when ``psql`` is not installed or cannot hold it (:class:`PsqlUnusable`).
     Where ``psql`` is Debian's ``pg_wrapper``, the binary it would run is run directly when
-    that is provably the same (:func:`~dbkeeper_postgresql.pg_wrapper.wrapped_psql`).
+    that is provably the same (:func:`~dbkeeper_postgresql.pg_wrapper.wrapped_client`).
     """
     try:
         psql: str | None = tool_path("psql")
@@ -200,7 +200,7 @@ def control_session(endpoint: Endpoint, env: Mapping[str, str]) -> Iterator[Cont
     with contextlib.ExitStack() as stack:
         session: ControlSession | None = None
         if psql is not None:
-            program, extra = wrapped_psql(psql, endpoint.params) or (psql, {})
+            program, extra = wrapped_client(psql, endpoint.params) or (psql, {})
             with contextlib.suppress(PsqlUnusable):
                 session = stack.enter_context(PsqlSession.opened(program, endpoint, {**env, **extra}))
         yield session or stack.enter_context(PsycopgSession.opened(endpoint))

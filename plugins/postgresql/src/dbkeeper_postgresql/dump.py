@@ -44,7 +44,7 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
         ThreadPoolExecutor(max_workers=1) as probe,
         endpoint.client_env() as env,
     ):
-        found = probe.submit(locate, "pg_dump")  # runs while the session connects and reads the catalog
+        found = probe.submit(locate, "pg_dump", endpoint.params)  # while the session connects, reads the catalog
         with control_session(endpoint, env) as session:
             facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint)
             pg_dump = check_dump_client(found.result(), facts["server_version_num"], facts["server_version"])
@@ -133,7 +133,7 @@ def _dump_part(
     else:
         hint = None
     with request.artifacts.open(part.artifact, size_hint=hint) as out:
-        written = dump_into(argv, out, env, pool)
+        written = dump_into(argv, out, {**env, **pg_dump.env}, pool)
     if written == 0:
         raise DatabaseError(f"pg_dump wrote nothing for {part.artifact} (a pg_dump failure without a message)")
     return written

@@ -1,15 +1,16 @@
-"""The ``psql`` that Debian's ``pg_wrapper`` would run, found without running the wrapper.
+"""The ``psql`` and ``pg_dump`` that Debian's ``pg_wrapper`` would run, found without running the wrapper.
 
-On Debian and Ubuntu, ``/usr/bin/psql`` (like ``pg_dump``) is a link to postgresql-common's
-``pg_wrapper``, a Perl script that takes 15-35 ms to pick a binary under
-``/usr/lib/postgresql/<version>/bin``. For ``psql`` its choice is simple: it always runs the
-newest installed ``psql``, except that a target cluster older than 9.2 (chosen from
-``PGCLUSTER``, ``~/.postgresqlrc``, ``/etc/postgresql-common/user_clusters`` or the local
-clusters) limits it to version 14; it also sets ``PGSYSCONFDIR`` when unset, preloads
-libreadline into a ``psql`` older than 13, and may set ``PGHOST``, ``PGPORT`` and
-``PGDATABASE`` from that cluster. :func:`wrapped_psql` gives the same binary and environment
-only where every one of those rules provably makes no difference, and otherwise says to run
-the wrapper. ``pg_dump`` is always run through the wrapper: its choice depends on the cluster.
+On Debian and Ubuntu, ``/usr/bin/psql`` and ``/usr/bin/pg_dump`` are links to
+postgresql-common's ``pg_wrapper``, a Perl script that takes 15-35 ms to pick a binary under
+``/usr/lib/postgresql/<version>/bin``. It runs the newest installed one unless a cluster
+chooses the version: ``PGCLUSTER``, ``~/.postgresqlrc``, ``/etc/postgresql-common/user_clusters``,
+or (for programs other than ``psql``) the local cluster on the given or default port. For
+``psql`` a target cluster older than 9.2 limits it to version 14, and it preloads
+libreadline into a ``psql`` older than 13. It also sets ``PGSYSCONFDIR`` when unset, and may
+set ``PGHOST``, ``PGPORT`` and ``PGDATABASE`` from a cluster. :func:`wrapped_client` gives
+the same binary and environment only where every one of those rules provably makes no
+difference (for ``pg_dump``: every local cluster is of the newest version), and otherwise
+says to run the wrapper.
 """
 
 from __future__ import annotations
@@ -35,27 +36,36 @@ NEWEST_PRELOADED = 13
 """The wrapper preloads libreadline into a psql older than this."""
 _VERSION_DIR = re.compile(r"\d+\.?\d+")  # the wrapper's own pattern: "15", "9.6" (not "9")
 _TARGET = ("host", "port", "dbname")
+_UNWRAPPED = ("psql", "pg_dump")
 
 
-def wrapped_psql(path: str, params: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
-    """The binary and extra environment the wrapper at *path* would give ``psql``; None to run the wrapper.
+def wrapped_client(path: str, params: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+    """The binary and extra environment the wrapper at *path* would run; None to run the wrapper.
 
-    *params* are the connection string's: when it names the host, port and database, nothing
-    the wrapper puts in ``PGHOST``/``PGPORT``/``PGDATABASE`` reaches libpq.
+    *path* is ``psql`` or ``pg_dump`` as found on ``PATH``. *params* are the connection
+    string's: when it names the host, port and database, nothing the wrapper puts in
+    ``PGHOST``/``PGPORT``/``PGDATABASE`` reaches libpq.
     """
-    if os.path.realpath(path) != WRAPPER or not all(params.get(key) for key in _TARGET):
+    program = Path(path).name
+    if program not in _UNWRAPPED or os.path.realpath(path) != WRAPPER or not all(params.get(k) for k in _TARGET):
         return None
     home = Path(os.environ.get("HOME") or Path.home())  # as the wrapper: $HOME, else the passwd entry
     if "PGCLUSTER" in os.environ or _has_entries(home / ".postgresqlrc") or _has_entries(USER_CLUSTERS):
         return None
     binaries = _versions(BINROOT)
-    psqls = sorted((float(v), BINROOT / v / "bin" / "psql") for v in binaries)
-    psqls = [(version, psql) for version, psql in psqls if os.access(psql, os.X_OK)]
-    versions = [float(v) for v in binaries | _versions(CLUSTER_CONFIG)]
-    if not psqls or min(versions) < OLDEST_UNLIMITED or psqls[-1][0] < NEWEST_PRELOADED:
+    found = sorted((float(v), BINROOT / v / "bin" / program) for v in binaries)
+    found = [(version, binary) for version, binary in found if os.access(binary, os.X_OK)]
+    clusters = [float(v) for v in _versions(CLUSTER_CONFIG)]
+    if not found:
         return None
+    newest, binary = found[-1]
+    if program == "psql":
+        if min([float(v) for v in binaries] + clusters) < OLDEST_UNLIMITED or newest < NEWEST_PRELOADED:
+            return None
+    elif any(version != newest for version in clusters):
+        return None  # the wrapper may take a local cluster's version: the one on the given or default port
     env = {} if "PGSYSCONFDIR" in os.environ else {"PGSYSCONFDIR": SYSCONFDIR}
-    return str(psqls[-1][1]), env
+    return str(binary), env
 
 
 def _versions(root: Path) -> set[str]:
