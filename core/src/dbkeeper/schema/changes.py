@@ -14,7 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from dbkeeper.schema.definition import Check, Column, Enum, ForeignKey, Index, PrimaryKey, Table, UniqueConstraint, View
+from dbkeeper.schema.definition import (
+    Check,
+    Column,
+    Enum,
+    Expression,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    Table,
+    UniqueConstraint,
+    View,
+)
 
 #: Every kind of change, in the order a migration applies them.
 ChangeKind = Literal[
@@ -54,7 +65,8 @@ class Change:
     """One change from the old definition to the new.
 
     ``table`` is the table the change belongs to (its name in the new definition; for a
-    dropped table or its parts, in the old one), None for views and enums. ``name`` is the
+    dropped table or its parts, in the old one; for the constraints, keys and indexes
+    dropped before ``rename_table`` runs, in the old one too), None for views and enums. ``name`` is the
     object's own name: the column, the constraint or index (as the naming convention
     resolves it), the view, the enum, or the table itself. ``before`` is the object in the
     old definition (None for what is created), ``after`` in the new (None for what is
@@ -76,6 +88,21 @@ class Change:
             return self.name
         return f"{self.table}.{self.name}"
 
+    @property
+    def summary(self) -> str:
+        """The change as one line: ``add column orders.note``, ``alter column orders.total: type …``."""
+        verb, noun = self.kind.split("_", 1)
+        noun = noun.replace("_", " ")
+        if self.kind in ("rename_table", "rename_column"):
+            return f"rename {noun} {_old_target(self)} to {self.target}"
+        if self.kind == "alter_column":
+            return f"alter column {self.target}: {'; '.join(_column_changes(self.before, self.after))}"
+        if self.kind == "alter_table_comment":
+            return f"change the comment of table {self.target}"
+        if self.kind in ("add_enum_values", "remove_enum_values"):
+            return _enum_summary(self)
+        return f"{verb} {noun} {self.target}"
+
 
 @dataclass(frozen=True)
 class SchemaDiff:
@@ -90,3 +117,56 @@ class SchemaDiff:
     def destructive(self) -> tuple[Change, ...]:
         """The changes that lose data: refused unless the user allows them."""
         return tuple(change for change in self.changes if change.destructive is not None)
+
+
+def _old_target(change: Change) -> str:
+    """The dotted name a renamed table or column had."""
+    before = change.before
+    name = getattr(before, "name", change.name)
+    if change.kind == "rename_table":
+        return str(name)
+    return f"{change.table}.{name}"
+
+
+def _column_changes(before: Subject | None, after: Subject | None) -> list[str]:
+    """What differs between two versions of a column, one phrase each."""
+    if not isinstance(before, Column) or not isinstance(after, Column):
+        return []
+    found = []
+    if before.type != after.type:
+        found.append(f"type {before.type} → {after.type}")
+    if before.nullable and not after.nullable:
+        found.append("not null (fails while a row holds NULL)")
+    elif after.nullable and not before.nullable:
+        found.append("nullable")
+    if before.default != after.default or type(before.default) is not type(after.default):
+        found.append(f"default {_shown(before.default)} → {_shown(after.default)}")
+    if before.identity != after.identity:
+        found.append("identity" if after.identity else "no identity")
+    if before.comment != after.comment:
+        found.append("comment")
+    return found
+
+
+def _shown(default: object) -> str:
+    """A default as a phrase: ``none``, ``0``, ``'new'``, ``CURRENT_TIMESTAMP``."""
+    if default is None:
+        return "none"
+    if isinstance(default, Expression):
+        return default.sql
+    if isinstance(default, bool):
+        return str(default).lower()
+    return repr(default)
+
+
+def _enum_summary(change: Change) -> str:
+    """``add 'refunded' to enum order_status``, ``remove 'cancelled' from enum order_status``."""
+    before = change.before.values if isinstance(change.before, Enum) else ()
+    after = change.after.values if isinstance(change.after, Enum) else ()
+    added = ", ".join(repr(value) for value in after if value not in before)
+    gone = ", ".join(repr(value) for value in before if value not in after)
+    if change.kind == "add_enum_values":
+        return f"add {added} to enum {change.name}" if added else f"change the comment of enum {change.name}"
+    if gone:
+        return f"remove {gone} from enum {change.name}" + (f" and add {added}" if added else "")
+    return f"reorder the values of enum {change.name}"

@@ -85,7 +85,9 @@ def renames_of(old: SchemaDefinition, new: SchemaDefinition) -> Renames:
 def diff_schemas(old: SchemaDefinition, new: SchemaDefinition, renames: Renames | None = None) -> SchemaDiff:
     """The ordered changes that turn *old* into *new*; empty when they are equal once normalised.
 
-    *renames* defaults to :func:`renames_of` (the hints of *new*).
+    *renames* defaults to :func:`renames_of` (the hints of *new*). The tables, columns,
+    keys and indexes the changes carry are the normalised ones (:func:`normalise`): every
+    constraint and index has its resolved name.
     """
     if renames is None:
         renames = renames_of(old, new)
