@@ -609,3 +609,21 @@ def test_a_diff_built_in_python() -> None:
         ("alter_column", "t.a"),
         ("drop_enum", "e"),
     ]
+
+
+def test_a_long_chain_of_tables_is_ordered() -> None:
+    count = 1200  # deeper than Python's recursion limit
+    tables = {
+        f"t{n}": Table(
+            f"t{n}",
+            {"id": Column("id", ColumnType("int")), "up": Column("up", ColumnType("int"))},
+            PrimaryKey(("id",)),
+            foreign_keys=(ForeignKey(("up",), f"t{n + 1}", ("id",)),) if n < count else (),
+        )
+        for n in range(1, count + 1)
+    }  # each table references the next one, listed after it
+    chain = SchemaDefinition(tables=tables)
+    created = [change.name for change in diff_schemas(SchemaDefinition(), chain).changes]
+    assert created == [f"t{n}" for n in range(count, 0, -1)]
+    dropped = [change.name for change in diff_schemas(chain, SchemaDefinition()).changes]
+    assert dropped == [f"t{n}" for n in range(1, count + 1)]

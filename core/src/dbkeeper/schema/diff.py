@@ -418,18 +418,20 @@ def _dependency_order(definition: SchemaDefinition, names: list[str]) -> list[st
     wanted = set(names)
     ordered: list[str] = []
     seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for key in definition.tables[name].foreign_keys:
-            if key.referenced_table in wanted:
-                visit(key.referenced_table)
-        ordered.append(name)
-
     for name in names:
-        visit(name)
+        if name in seen:
+            continue
+        seen.add(name)
+        stack = [(name, iter(definition.tables[name].foreign_keys))]  # not recursive: chains may be long
+        while stack:
+            table, keys = stack[-1]
+            referenced = next((key.referenced_table for key in keys if key.referenced_table in wanted), None)
+            if referenced is None:
+                stack.pop()
+                ordered.append(table)
+            elif referenced not in seen:
+                seen.add(referenced)
+                stack.append((referenced, iter(definition.tables[referenced].foreign_keys)))
     return ordered
 
 
