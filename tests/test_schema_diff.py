@@ -6,7 +6,9 @@ Definitions are written as YAML, as users write them, and read with ``parse_defi
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
+from pathlib import Path
 
 import pytest
 from test_schema_generate import RICH
@@ -17,16 +19,20 @@ from dbkeeper.schema import (
     ColumnType,
     Enum,
     ForeignKey,
+    Index,
     PrimaryKey,
     Renames,
     SchemaDefinition,
     Table,
+    View,
     diff_schemas,
+    generate_schema,
+    inspect_schema,
     parse_definition,
     renames_of,
 )
 from dbkeeper.schema.changes import ORDER
-from dbkeeper.schema.diff import RULES, normalise
+from dbkeeper.schema.diff import RULES, normalise, read_back
 
 SHOP = """\
 enums:
@@ -627,3 +633,111 @@ def test_a_long_chain_of_tables_is_ordered() -> None:
     assert created == [f"t{n}" for n in range(count, 0, -1)]
     dropped = [change.name for change in diff_schemas(chain, SchemaDefinition()).changes]
     assert dropped == [f"t{n}" for n in range(1, count + 1)]
+
+
+# --- as an engine reads a definition back ----------------------------------------------
+
+ENGINE = """\
+enums:
+  mood:
+    values: [ok, bad]
+    comment: How it went.
+  unused:
+    values: [x]
+tables:
+  a:
+    comment: Rows.
+    columns:
+      id: {type: bigint, identity: true, nullable: false}
+      mood: {type: enum(mood), comment: Feeling.}
+      seen: {type: timestamptz}
+      ref: {type: uuid}
+      weight: {type: double}
+    primary_key: [id]
+    indexes:
+      - columns: [{expression: lower(ref)}]
+      - columns: [weight]
+        where: weight > 0
+  b:
+    columns:
+      id: {type: int}
+      line: {type: int, identity: true}
+    primary_key: {columns: [id, line], name: b_key}
+  c:
+    columns:
+      id: {type: int}
+    primary_key: [id]
+views:
+  v:
+    sql: SELECT 1
+    dialects: {sqlite: SELECT 2}
+    comment: One.
+"""
+
+
+def test_read_back_by_sqlite() -> None:
+    back = read_back(load(ENGINE), "sqlite")
+    a, b, c = back.tables["a"], back.tables["b"], back.tables["c"]
+    assert a.columns["id"] == Column("id", ColumnType("int"), nullable=False, identity=True)
+    assert c.columns["id"] == Column("id", ColumnType("int"), identity=True)  # INTEGER PRIMARY KEY: the rowid
+    assert b.columns["line"].identity is False  # not a one-column key: not numbered
+    assert [str(column.type) for column in a.columns.values()] == ["int", "enum(a_mood)", "timestamp", "text", "float"]
+    assert back.enums == {"a_mood": Enum("a_mood", ("ok", "bad"))}
+    assert (a.comment, a.columns["mood"].comment) == (None, None)
+    assert back.views["v"] == View("v", "SELECT 2")
+    assert a.indexes == load(ENGINE).tables["a"].indexes
+    assert read_back(back, "sqlite") == back
+
+
+def test_read_back_by_mysql() -> None:
+    back = read_back(load(ENGINE), "mysql")
+    a, b = back.tables["a"], back.tables["b"]
+    assert a.columns["id"].type == ColumnType("bigint") and a.columns["id"].identity
+    assert b.columns["line"].identity is False  # not the first column of the key
+    assert [str(column.type) for column in a.columns.values()] == [
+        "bigint",
+        "enum(a_mood)",
+        "timestamp",
+        "uuid",
+        "double",
+    ]
+    assert a.indexes == (Index(("weight",)),)  # the expression index left out, the partial one covers every row
+    assert b.primary_key == PrimaryKey(("id", "line"))  # PRIMARY, read as the convention's name
+    assert (a.comment, a.columns["mood"].comment) == ("Rows.", "Feeling.")
+    assert back.views["v"] == View("v", "SELECT 1")
+    assert back.enums == {"a_mood": Enum("a_mood", ("ok", "bad"))}
+    assert read_back(back, "mysql") == back
+
+
+def test_read_back_by_postgresql_keeps_everything_but_other_dialects_sql() -> None:
+    definition = load(ENGINE)
+    back = read_back(definition, "postgresql")
+    assert back.views["v"] == View("v", "SELECT 1", comment="One.")
+    assert back.tables == definition.tables and back.enums == definition.enums
+
+
+def test_the_dialect_applies_to_both_sides() -> None:
+    definition = load(ENGINE)
+    assert listed(definition, read_back(definition, "sqlite")) != []
+    for dialect in ("sqlite", "mysql", "postgresql"):
+        assert not diff_schemas(definition, read_back(definition, dialect), dialect=dialect)
+        assert not diff_schemas(read_back(definition, dialect), definition, dialect=dialect)
+    wider = edited(
+        ENGINE, ("      id: {type: int}\n    primary_key: [id]", "      id: {type: bigint}\n    primary_key: [id]")
+    )
+    assert [(c.kind, c.summary) for c in diff_schemas(definition, wider, dialect="sqlite").changes] == [
+        ("alter_column", "alter column c.id: type int → bigint; no identity")
+    ]
+
+
+def test_a_sqlite_database_generated_from_a_definition_diffs_empty(tmp_path: Path) -> None:
+    definition = load(RICH)
+    database = tmp_path / "rich.db"
+    with sqlite3.connect(database) as conn:
+        conn.executescript(generate_schema(definition, "sqlite").sql)
+    conn.close()
+    live = inspect_schema(f"sqlite:///{database}")
+    assert diff_schemas(live, definition)  # the lossy mappings, without the dialect
+    assert listed(live, definition) != listed(definition, definition)
+    assert not diff_schemas(live, definition, dialect="sqlite")
+    assert not diff_schemas(definition, live, dialect="sqlite")

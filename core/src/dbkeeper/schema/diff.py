@@ -6,6 +6,9 @@ and columns by name or by the ``renamed_from`` hints :func:`renames_of` resolves
 every constraint and index under its resolved name (:func:`~dbkeeper.schema.naming.constraint_name`),
 and returns a :class:`~dbkeeper.schema.changes.SchemaDiff` in the order a migration applies
 it (:data:`~dbkeeper.schema.changes.ORDER`). Pure Python: no database, no SQLAlchemy.
+Given a dialect, both sides are first taken as that engine reads a definition back
+(:func:`read_back`: SQLite's rowid, lossy types, enums without named types, comments an
+engine does not keep), so that a database generated from a definition diffs empty against it.
 
 The down migration of ``diff_schemas(old, new)`` is
 ``diff_schemas(new, old, renames_of(old, new).inverted())``.
@@ -82,15 +85,21 @@ def renames_of(old: SchemaDefinition, new: SchemaDefinition) -> Renames:
     return Renames(tables, columns)
 
 
-def diff_schemas(old: SchemaDefinition, new: SchemaDefinition, renames: Renames | None = None) -> SchemaDiff:
+def diff_schemas(
+    old: SchemaDefinition, new: SchemaDefinition, renames: Renames | None = None, *, dialect: str | None = None
+) -> SchemaDiff:
     """The ordered changes that turn *old* into *new*; empty when they are equal once normalised.
 
-    *renames* defaults to :func:`renames_of` (the hints of *new*). The tables, columns,
+    *renames* defaults to :func:`renames_of` (the hints of *new*). With *dialect* (``sqlite``,
+    ``mysql``, ``postgresql``), both sides are first taken as that engine reads them back
+    (:func:`read_back`), so that a definition and the database generated from it are equal. The tables, columns,
     keys and indexes the changes carry are the normalised ones (:func:`normalise`): every
     constraint and index has its resolved name.
     """
     if renames is None:
         renames = renames_of(old, new)
+    if dialect is not None:
+        old, new = read_back(old, dialect), read_back(new, dialect)
     differ = _Differ(normalise(old), normalise(new), renames)
     return SchemaDiff(tuple(differ.changes()))
 
@@ -195,6 +204,143 @@ def _default_as_read(column: Column) -> Column:
     if column.type.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
         default = bool(default)
     return replace(column, default=default)
+
+
+# --- what an engine reads back --------------------------------------------------------
+
+#: Portable types an engine stores as another one, which ``inspect`` then reads (the lossy mappings).
+_STORED_AS = {
+    "sqlite": {"uuid": "text", "timestamptz": "timestamp", "double": "float"},
+    "mysql": {"timestamptz": "timestamp"},
+}
+
+
+def read_back(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """*definition* as ``inspect`` reads it back from a *dialect* database it was generated into.
+
+    Applies the engine's rules of :data:`READ_BACK` (PostgreSQL keeps everything else a
+    definition says). SQL text (views, checks, ``where``) is kept as written: engines
+    rewrite it in their own ways (PostgreSQL's casts), which no rule can foresee.
+    """
+    for rule in READ_BACK.get(dialect, ()):
+        definition = rule(definition, dialect)
+    return definition
+
+
+def stored_types(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """A type the engine cannot keep is the type it stores.
+
+    On SQLite ``uuid`` is ``text``, ``timestamptz`` ``timestamp`` and ``double`` ``float``
+    (``REAL``); on MySQL ``timestamptz`` is ``timestamp``.
+    """
+    stored = _STORED_AS.get(dialect, {})
+
+    def column(table: Table, item: Column) -> Column:
+        name = stored.get(item.type.name)
+        return item if name is None else replace(item, type=ColumnType(name))
+
+    return _each_column(definition, column)
+
+
+def sqlite_rowid(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """SQLite numbers only its rowid, a one-column ``INTEGER PRIMARY KEY``.
+
+    Such a key of type ``int``, or of any integer type with ``identity``, is ``int`` with
+    ``identity``; ``identity`` anywhere else is not kept.
+    """
+
+    def column(table: Table, item: Column) -> Column:
+        key = table.primary_key.columns if table.primary_key is not None else ()
+        if key == (item.name,) and (item.type.name == "int" or (item.identity and item.type.name in INTEGER_TYPES)):
+            return replace(item, type=ColumnType("int"), identity=True, default=None)
+        return replace(item, identity=False) if item.identity else item
+
+    return _each_column(definition, column)
+
+
+def mysql_numbering(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """MySQL numbers (``AUTO_INCREMENT``) only the first column of the primary key.
+
+    ``identity`` anywhere else is not kept.
+    """
+
+    def column(table: Table, item: Column) -> Column:
+        key = table.primary_key.columns if table.primary_key is not None else ()
+        return replace(item, identity=False) if item.identity and key[:1] != (item.name,) else item
+
+    return _each_column(definition, column)
+
+
+def enums_per_column(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """Without named enum types (SQLite's checks, MySQL's ``ENUM(...)``), each column has its own enum.
+
+    It is named ``<table>_<column>`` and has the values (and no comment); an enum no
+    column uses is gone.
+    """
+    enums: dict[str, Enum] = {}
+
+    def column(table: Table, item: Column) -> Column:
+        used = definition.enums.get(str(item.type.enum)) if item.type.name == "enum" else None
+        if used is None:
+            return item
+        name = f"{table.name}_{item.name}"
+        enums[name] = Enum(name, used.values)
+        return replace(item, type=ColumnType("enum", enum=name))
+
+    return replace(_each_column(definition, column), enums=enums)
+
+
+def view_sql(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """A view is the SQL it runs on the engine: its ``dialects`` entry for it, else ``sql``."""
+    views = {name: View(name, view.sql_for(dialect), {}, view.comment) for name, view in definition.views.items()}
+    return replace(definition, views=views)
+
+
+def no_comments(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """SQLite keeps no comments (tables, columns, views, enums); MySQL keeps none on views and enums."""
+    views = {name: replace(view, comment=None) for name, view in definition.views.items()}
+    enums = {name: replace(enum, comment=None) for name, enum in definition.enums.items()}
+    definition = replace(definition, views=views, enums=enums)
+    if dialect != "sqlite":
+        return definition
+    tables = {name: replace(table, comment=None) for name, table in definition.tables.items()}
+    return _each_column(replace(definition, tables=tables), lambda _, item: replace(item, comment=None))
+
+
+def mysql_indexes(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+    """MySQL has no partial indexes, MariaDB no expression indexes, and every primary key is ``PRIMARY``.
+
+    A partial index covers every row, an expression index is left out, and the primary
+    key has the convention's name.
+    """
+
+    def table(item: Table) -> Table:
+        indexes = tuple(
+            replace(index, where=None)
+            for index in item.indexes
+            if all(isinstance(column, str) for column in index.columns)
+        )
+        key = None if item.primary_key is None else replace(item.primary_key, name=None)
+        return replace(item, indexes=indexes, primary_key=key)
+
+    return replace(definition, tables={name: table(item) for name, item in definition.tables.items()})
+
+
+#: The rules of :func:`read_back` for each engine, in order.
+READ_BACK: Mapping[str, tuple[Callable[[SchemaDefinition, str], SchemaDefinition], ...]] = {
+    "sqlite": (stored_types, sqlite_rowid, enums_per_column, view_sql, no_comments),
+    "mysql": (stored_types, mysql_numbering, enums_per_column, view_sql, no_comments, mysql_indexes),
+    "postgresql": (view_sql,),
+}
+
+
+def _each_column(definition: SchemaDefinition, change: Callable[[Table, Column], Column]) -> SchemaDefinition:
+    """*definition* with *change* applied to each column of each table."""
+    tables = {
+        name: replace(table, columns={key: change(table, column) for key, column in table.columns.items()})
+        for name, table in definition.tables.items()
+    }
+    return replace(definition, tables=tables)
 
 
 # --- comparison ------------------------------------------------------------------------
