@@ -45,9 +45,9 @@ def validate(file: Path, json_output: bool) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--dialect",
-    type=click.Choice(["sqlite", "postgresql", "mysql"]),
+    metavar="sqlite|postgresql|mysql|…",
     required=True,
-    help="The engine the DDL is for (mysql: MySQL and MariaDB).",
+    help="The engine the DDL is for: an installed driver's name (mysql: MySQL and MariaDB).",
 )
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the DDL to this file, not stdout."
@@ -65,7 +65,7 @@ def generate(file: Path, dialect: str, output: Path | None) -> None:
         from dbkeeper.schema.generate import generate_schema
 
     try:
-        ddl = generate_schema(definition, dialect)  # type: ignore[arg-type]  # click.Choice checked it
+        ddl = generate_schema(definition, dialect)
     except SchemaError as exc:
         _print_problems(exc)
         sys.exit(1)
@@ -112,7 +112,7 @@ def inspect(app: App, connection: str | None, output_format: str, dialect: str |
     try:
         definition = inspect_schema(url, app.config, app.plugins)
         if output_format == "sql":
-            ddl = generate_schema(definition, dialect or dialect_of(DatabaseURL.parse(url).backend))  # type: ignore[arg-type]  # click.Choice checked it
+            ddl = generate_schema(definition, dialect or dialect_of(DatabaseURL.parse(url).backend))
             for warning in ddl.warnings:
                 note(warning)
             text = ddl.sql
@@ -164,3 +164,8 @@ def _write_file(path: Path, text: str) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+from dbkeeper.cli.schema_diff_command import diff  # noqa: E402  # its module imports this one's helpers
+
+schema.add_command(diff)

@@ -1,0 +1,458 @@
+"""A schema diff as SQL for one dialect: the statements of a migration's up (or down) part.
+
+:func:`render_diff` turns each :class:`~dbkeeper.schema.changes.Change` of a
+:class:`~dbkeeper.schema.changes.SchemaDiff` into the dialect's statements, in the diff's
+order. Column, constraint, index and table operations go through Alembic's operations in
+offline mode (``as_sql``), with the old column's type, nullability, default and comment as
+MySQL's ``MODIFY``/``CHANGE`` need them. ``CREATE TABLE``/``CREATE INDEX``, enum types and
+views come from :mod:`dbkeeper.schema.generate`. What Alembic has no operation for is written
+here: PostgreSQL's ``ALTER TYPE … ADD VALUE`` and the rename-create-convert-drop that
+removes enum values, MySQL's ``MODIFY`` of every column using a changed enum. On SQLite,
+what ``ALTER TABLE`` cannot do is a table rebuild (:mod:`dbkeeper.schema.rebuild`).
+
+SQLAlchemy and Alembic are imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dbkeeper.schema.changes import ORDER, Change, SchemaDiff
+from dbkeeper.schema.definition import (
+    Check,
+    Column,
+    Enum,
+    ForeignKey,
+    PrimaryKey,
+    SchemaDefinition,
+    Table,
+    UniqueConstraint,
+    View,
+)
+from dbkeeper.schema.generate import SchemaGenerator, generate_schema
+from dbkeeper.schema.metadata import DIALECT_TITLES, Dialect, Note, build_metadata
+
+if TYPE_CHECKING:
+    from alembic.operations import Operations
+
+_S = TypeVar("_S")
+#: The kinds that run before ``rename_table`` in a migration: their table still has its old name.
+_BEFORE_RENAMES = frozenset(ORDER[: ORDER.index("rename_table")])
+#: Alembic's constraint types, by the kind of change that drops the constraint.
+_CONSTRAINT_TYPES = {
+    "drop_foreign_key": "foreignkey",
+    "drop_unique": "unique",
+    "drop_check": "check",
+    "drop_primary_key": "primary",
+}
+
+
+@dataclass(frozen=True)
+class RenderedDiff:
+    """A diff as one dialect's statements (each ending with ``;``), and the notes on what it cannot keep."""
+
+    dialect: Dialect
+    statements: tuple[str, ...]
+    notes: tuple[Note, ...] = ()
+
+    @property
+    def sql(self) -> str:
+        """The statements as one script, a blank line between them."""
+        return "".join(f"{statement}\n\n" for statement in self.statements).rstrip("\n") + "\n"
+
+
+def render_diff(diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, dialect: Dialect) -> RenderedDiff:
+    """The statements that turn a database holding *old* into one holding *new* (*diff* between them).
+
+    Raises :class:`~dbkeeper.errors.SchemaError` for an unknown dialect or what it cannot
+    express at all (as ``generate`` does).
+    """
+    renderer = DiffRenderer(old, new, dialect)
+    statements = renderer.render(diff)
+    return RenderedDiff(dialect, tuple(statements), tuple(dict.fromkeys(renderer.notes)))
+
+
+@dataclass
+class DiffRenderer:
+    """Renders the changes between two definitions for one dialect (see :func:`render_diff`)."""
+
+    old: SchemaDefinition
+    new: SchemaDefinition
+    dialect: Dialect
+    notes: list[Note] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.old_built = build_metadata(self.old, self.dialect)
+        self.new_built = build_metadata(self.new, self.dialect)
+        self.notes += self.new_built.notes
+        self.generator = SchemaGenerator(self.dialect)
+        self.old_name: dict[str, str] = {}  # a renamed table's new name → its old name
+
+    def render(self, diff: SchemaDiff) -> list[str]:
+        """Every change's statements, in the diff's order."""
+        renames = [c for c in diff.changes if c.kind == "rename_table"]
+        self.old_name = {c.name: _as(c.before, Table).name for c in renames}
+        if self.dialect == "sqlite":
+            from dbkeeper.schema.rebuild import render_sqlite
+
+            return render_sqlite(self, diff)
+        changes = diff.changes if self.dialect != "mysql" else _without_renamed_keys(diff.changes)
+        return [statement for change in changes for statement in self.change(change)]
+
+    def change(self, change: Change) -> list[str]:
+        """The statements of one change."""
+        handler: Callable[[Change], list[str]] = getattr(self, f"_{change.kind}")
+        return handler(change)
+
+    # --- helpers -------------------------------------------------------------------
+
+    def table_now(self, change: Change) -> str:
+        """The name *change*'s table has when the change runs (the old name before the renames)."""
+        table = str(change.table)
+        return self.old_name.get(table, table) if change.kind in _BEFORE_RENAMES else table
+
+    def old_column(self, table: str, column: str) -> Any:
+        """The SQLAlchemy column *column* of the old definition's table *table* (new or old name)."""
+        return self.old_built.metadata.tables[self.old_name.get(table, table)].columns[column]
+
+    def new_table(self, table: str) -> Any:
+        """The SQLAlchemy table *table* of the new definition."""
+        return self.new_built.metadata.tables[table]
+
+    def compile(self, element: Any) -> str:
+        """A DDL element compiled as ``generate`` compiles it."""
+        return self.generator._compile(element)
+
+    def quote(self, name: str) -> str:
+        """*name* quoted for the dialect where it needs quotes."""
+        return self.generator._quote(name)
+
+    def alembic(self, operation: Callable[[Operations], object]) -> list[str]:
+        """The statements Alembic writes for *operation* in offline mode."""
+        from alembic.operations import Operations
+        from alembic.runtime.migration import MigrationContext
+
+        buffer = io.StringIO()
+        options = {"as_sql": True, "output_buffer": buffer, "literal_binds": True}
+        operation(Operations(MigrationContext.configure(dialect_name=self.dialect, opts=options)))
+        return [part.strip() + ";" for part in buffer.getvalue().split(";\n\n") if part.strip()]
+
+    def note(self, path: str, message: str) -> None:
+        """Record a note about what the dialect cannot keep."""
+        self.notes.append((path, message))
+
+    @property
+    def title(self) -> str:
+        """The dialect as messages name it."""
+        return DIALECT_TITLES[self.dialect]
+
+    # --- tables --------------------------------------------------------------------
+
+    def create_table(self, name: str) -> list[str]:
+        """``CREATE TABLE`` of the new definition's *name*, its indexes and (PostgreSQL) comments."""
+        from sqlalchemy.schema import CreateIndex, CreateTable, SetColumnComment, SetTableComment
+
+        sa_table = self.new_table(name)
+        statements = [self.compile(CreateTable(sa_table))]
+        statements += [self.compile(CreateIndex(index)) for index in self.indexes(sa_table)]
+        if self.dialect == "postgresql":
+            if sa_table.comment is not None:
+                statements.append(self.compile(SetTableComment(sa_table)))
+            statements += [self.compile(SetColumnComment(c)) for c in sa_table.columns if c.comment is not None]
+        return statements
+
+    def indexes(self, sa_table: Any) -> list[Any]:
+        """The indexes of *sa_table* in the definition's order."""
+        from dbkeeper.schema.naming import constraint_name
+
+        table = self.new.tables[sa_table.name]
+        by_name = {str(index.name): index for index in sa_table.indexes}
+        names = [constraint_name(table, index) for index in table.indexes]
+        return [by_name[name] for name in names if name in by_name]
+
+    def _create_table(self, change: Change) -> list[str]:
+        return self.create_table(change.name)
+
+    def _drop_table(self, change: Change) -> list[str]:
+        return self.alembic(lambda op: op.drop_table(change.name))
+
+    def _rename_table(self, change: Change) -> list[str]:
+        return self.alembic(lambda op: op.rename_table(self.old_name[change.name], change.name))
+
+    def _alter_table_comment(self, change: Change) -> list[str]:
+        comment = _as(change.after, Table).comment
+        existing = _as(change.before, Table).comment
+        if self.dialect == "sqlite":
+            return []  # build_metadata's note says SQLite keeps no comments
+        if comment is None:
+            return self.alembic(lambda op: op.drop_table_comment(change.name, existing_comment=existing))
+        return self.alembic(lambda op: op.create_table_comment(change.name, comment, existing_comment=existing))
+
+    # --- columns -------------------------------------------------------------------
+
+    def _add_column(self, change: Change) -> list[str]:
+        column = self.new_table(str(change.table)).columns[change.name]
+        return self.alembic(lambda op: op.add_column(str(change.table), column._copy()))
+
+    def _drop_column(self, change: Change) -> list[str]:
+        return self.alembic(lambda op: op.drop_column(str(change.table), change.name))
+
+    def _rename_column(self, change: Change) -> list[str]:
+        before = _as(change.before, Column)
+        return self.alembic(
+            lambda op: op.alter_column(
+                str(change.table), before.name, new_column_name=change.name, **self.existing(change.table, before.name)
+            )
+        )
+
+    def existing(self, table: str | None, column: str) -> dict[str, Any]:
+        """What MySQL's ``MODIFY``/``CHANGE`` must repeat of the old column: type, null, default, comment."""
+        sa_column = self.old_column(str(table), column)
+        default = sa_column.server_default
+        return {
+            "existing_type": sa_column.type,
+            "existing_nullable": sa_column.nullable,
+            "existing_server_default": default.arg if default is not None else None,
+            "existing_comment": sa_column.comment,
+        } | ({"existing_autoincrement": sa_column.autoincrement is True} if self.dialect == "mysql" else {})
+
+    def _alter_column(self, change: Change) -> list[str]:
+        before, after = _as(change.before, Column), _as(change.after, Column)
+        table = str(change.table)
+        if before.identity != after.identity:
+            self.note(f"tables.{table}.columns.{after.name}.identity", "identity changes are not rendered; left as is")
+        arguments = self.existing(table, before.name)
+        new_column = self.new_table(table).columns[after.name]
+        if before.type != after.type:
+            arguments["type_"] = new_column.type
+            using = f"{self.quote(after.name)}::text::" if after.type.name == "enum" else f"{self.quote(after.name)}::"
+            arguments["postgresql_using"] = using + new_column.type.compile(dialect=self.new_built_dialect)
+        if before.nullable != after.nullable:
+            arguments["nullable"] = after.nullable
+        if before.default != after.default:
+            default = new_column.server_default
+            arguments["server_default"] = default.arg if default is not None else None
+        if before.comment != after.comment:
+            arguments["comment"] = after.comment
+        if self.dialect == "mysql":
+            arguments["autoincrement"] = arguments["existing_autoincrement"]
+        return self.alter_column(table, after.name, arguments)
+
+    def alter_column(self, table: str, column: str, arguments: dict[str, Any]) -> list[str]:
+        """Alembic's ``alter_column`` of *table*.*column* with *arguments*."""
+        return self.alembic(lambda op: op.alter_column(table, column, **arguments))
+
+    @property
+    def new_built_dialect(self) -> Any:
+        """SQLAlchemy's dialect object for the dialect."""
+        from dbkeeper.schema.metadata import sqlalchemy_dialect
+
+        return sqlalchemy_dialect(self.dialect)
+
+    # --- constraints and indexes ---------------------------------------------------
+
+    def _drop_constraint(self, change: Change) -> list[str]:
+        table = self.table_now(change)
+        if self.dialect == "mysql" and change.kind == "drop_check":
+            return [f"ALTER TABLE {self.quote(table)} DROP CONSTRAINT {self.quote(change.name)};"]
+        if self.dialect == "mysql" and change.kind == "drop_foreign_key" and self._implicit_index(table, change):
+            name = self.quote(change.name)  # InnoDB made an index for the key: it goes with it
+            return [f"ALTER TABLE {self.quote(table)} DROP FOREIGN KEY {name}, DROP INDEX {name};"]
+        kind = _CONSTRAINT_TYPES[change.kind]
+        return self.alembic(lambda op: op.drop_constraint(change.name, table, type_=kind))
+
+    _drop_foreign_key = _drop_unique = _drop_check = _drop_primary_key = _drop_constraint
+
+    def _implicit_index(self, table: str, change: Change) -> bool:
+        """Whether InnoDB made an index named after the foreign key (no index or key starts with its columns)."""
+        columns = _columns_of(change.before)
+        sa_table = self.old_built.metadata.tables[table]
+        leading = [tuple(c.name for c in index.columns)[: len(columns)] for index in sa_table.indexes]
+        constraints: list[Any] = [constraint for constraint in sa_table.constraints if _keyed(constraint)]
+        leading += [tuple(c.name for c in constraint.columns)[: len(columns)] for constraint in constraints]
+        return columns not in leading
+
+    def _add_primary_key(self, change: Change) -> list[str]:
+        columns = list(_columns_of(change.after))
+        return self.alembic(lambda op: op.create_primary_key(change.name, str(change.table), columns))
+
+    def _add_unique(self, change: Change) -> list[str]:
+        columns = list(_columns_of(change.after))
+        return self.alembic(lambda op: op.create_unique_constraint(change.name, str(change.table), columns))
+
+    def _add_check(self, change: Change) -> list[str]:
+        expression = _as(change.after, Check).expression
+        return self.alembic(lambda op: op.create_check_constraint(change.name, str(change.table), expression))
+
+    def _add_foreign_key(self, change: Change) -> list[str]:
+        key = _as(change.after, ForeignKey)
+        return self.alembic(
+            lambda op: op.create_foreign_key(
+                change.name,
+                str(change.table),
+                key.referenced_table,
+                list(key.columns),
+                list(key.referenced_columns),
+                ondelete=key.on_delete.upper() if key.on_delete else None,
+                onupdate=key.on_update.upper() if key.on_update else None,
+            )
+        )
+
+    def _add_index(self, change: Change) -> list[str]:
+        from sqlalchemy.schema import CreateIndex
+
+        indexes = {str(index.name): index for index in self.new_table(str(change.table)).indexes}
+        if change.name not in indexes:
+            return []  # MariaDB has no expression indexes: build_metadata's note says so
+        return [self.compile(CreateIndex(indexes[change.name]))]
+
+    def _drop_index(self, change: Change) -> list[str]:
+        table = self.table_now(change)
+        if self.dialect == "mysql" and change.name not in {str(i.name) for i in self.old_builtindexes(table)}:
+            return []  # never made on MySQL (an expression index)
+        return self.alembic(lambda op: op.drop_index(change.name, table_name=table))
+
+    def old_builtindexes(self, table: str) -> list[Any]:
+        """The old definition's SQLAlchemy indexes of *table*."""
+        return list(self.old_built.metadata.tables[table].indexes)
+
+    # --- views and enums -----------------------------------------------------------
+
+    def create_view(self, view: View) -> list[str]:
+        """``CREATE VIEW`` (and its PostgreSQL comment) as ``generate`` writes it."""
+        ddl = generate_schema(SchemaDefinition(views={view.name: view}), self.dialect)
+        self.notes += ddl.notes
+        return list(ddl.statements)
+
+    def drop_view(self, name: str) -> str:
+        """``DROP VIEW``."""
+        return f"DROP VIEW {self.quote(name)};"
+
+    def _create_view(self, change: Change) -> list[str]:
+        return self.create_view(_as(change.after, View))
+
+    def _drop_view(self, change: Change) -> list[str]:
+        return [self.drop_view(change.name)]
+
+    def _create_enum(self, change: Change) -> list[str]:
+        if self.dialect != "postgresql":
+            return []  # an inline ENUM (MySQL) or a check (SQLite): part of the columns
+        ddl = generate_schema(SchemaDefinition(enums={change.name: _as(change.after, Enum)}), self.dialect)
+        return list(ddl.statements)
+
+    def _drop_enum(self, change: Change) -> list[str]:
+        return [f"DROP TYPE {self.quote(change.name)};"] if self.dialect == "postgresql" else []
+
+    def _add_enum_values(self, change: Change) -> list[str]:
+        before, after = _as(change.before, Enum), _as(change.after, Enum)
+        if self.dialect == "sqlite":
+            return []  # the enum's checks: rebuilt with their tables
+        if self.dialect == "mysql":
+            return self._mysql_enum_columns(self.old, before, after, renamed=False)
+        added = [value for value in after.values if value not in before.values]
+        statements = [self._add_value(after, value) for value in added]
+        return statements + self._enum_comment(before, after)
+
+    def _add_value(self, enum: Enum, value: str) -> str:
+        """``ALTER TYPE … ADD VALUE 'v' AFTER 'previous'`` (or ``BEFORE`` the first), keeping the order."""
+        position = enum.values.index(value)
+        where = f"AFTER {_literal(enum.values[position - 1])}" if position else f"BEFORE {_literal(enum.values[1])}"
+        return f"ALTER TYPE {self.quote(enum.name)} ADD VALUE {_literal(value)} {where};"
+
+    def _enum_comment(self, before: Enum, after: Enum) -> list[str]:
+        if before.comment == after.comment:
+            return []
+        comment = "NULL" if after.comment is None else _literal(after.comment)
+        return [f"COMMENT ON TYPE {self.quote(after.name)} IS {comment};"]
+
+    def _remove_enum_values(self, change: Change) -> list[str]:
+        before, after = _as(change.before, Enum), _as(change.after, Enum)
+        if self.dialect == "sqlite":
+            return []  # the enum's checks: rebuilt with their tables
+        if self.dialect == "mysql":
+            return self._mysql_enum_columns(self.new, before, after, renamed=True)
+        name, kept = self.quote(after.name), self.quote(f"{after.name}_old")
+        statements = [f"ALTER TYPE {name} RENAME TO {kept};"]
+        statements += generate_schema(SchemaDefinition(enums={after.name: after}), self.dialect).statements
+        for table, column in _enum_columns(self.new, after.name):
+            statements += self._convert(table, column, after.name)
+        return [*statements, f"DROP TYPE {kept};"]
+
+    def _convert(self, table: Table, column: Column, enum: str) -> list[str]:
+        """PostgreSQL: *column* to the new enum type, its default dropped first and set again after."""
+        prefix = f"ALTER TABLE {self.quote(table.name)} ALTER COLUMN {self.quote(column.name)}"
+        convert = f"{prefix} TYPE {self.quote(enum)} USING {self.quote(column.name)}::text::{self.quote(enum)};"
+        default = self.new_table(table.name).columns[column.name].server_default
+        if default is None:
+            return [convert]
+        dialect = self.new_built_dialect
+        text = dialect.ddl_compiler(dialect, None).get_column_default_string(self.new_table(table.name).c[column.name])
+        return [f"{prefix} DROP DEFAULT;", convert, f"{prefix} SET DEFAULT {text};"]
+
+    def _mysql_enum_columns(self, source: SchemaDefinition, before: Enum, after: Enum, *, renamed: bool) -> list[str]:
+        """MySQL: ``MODIFY`` every column of *source* using the enum to the new values (its ENUM is inline)."""
+        from sqlalchemy.dialects import mysql
+
+        statements = []
+        for table, column in _enum_columns(source, after.name):
+            old_table = self.old_name.get(table.name, table.name) if renamed else table.name
+            old_columns = self.old_built.metadata.tables[old_table].columns
+            hint = column.renamed_from if renamed else None
+            old_name = hint if hint is not None and hint in old_columns else column.name
+            if old_name not in old_columns:
+                continue  # a new column: created with the new values
+            arguments = self.existing(old_table, old_name) | {"type_": mysql.ENUM(*after.values)}
+            statements += self.alter_column(table.name, column.name, arguments)
+        return statements
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _without_renamed_keys(changes: tuple[Change, ...]) -> list[Change]:
+    """MySQL: a primary key dropped and added over the same columns only changed its name, which MySQL has not.
+
+    Every MySQL primary key is named ``PRIMARY``; dropping one on an ``AUTO_INCREMENT``
+    column fails, so a key renamed with its table is left alone.
+    """
+    dropped = {c.table: _columns_of(c.before) for c in changes if c.kind == "drop_primary_key"}
+    added = {c.table: _columns_of(c.after) for c in changes if c.kind == "add_primary_key"}
+    renamed = {c.table: _as(c.before, Table).name for c in changes if c.kind == "rename_table"}
+    same = {table for table, columns in added.items() if dropped.get(renamed.get(table, table)) == columns}
+    same |= {renamed.get(table, table) for table in same}
+    return [c for c in changes if c.kind not in ("drop_primary_key", "add_primary_key") or c.table not in same]
+
+
+def _enum_columns(definition: SchemaDefinition, enum: str) -> Iterator[tuple[Table, Column]]:
+    """Every (table, column) of *definition* whose type is ``enum(<enum>)``."""
+    for table in definition.tables.values():
+        for column in table.columns.values():
+            if column.type.enum == enum:
+                yield table, column
+
+
+def _literal(text: str) -> str:
+    """*text* as an SQL string literal (``'`` doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _keyed(constraint: Any) -> bool:
+    """Whether *constraint* makes an index: a primary key or a unique constraint."""
+    import sqlalchemy as sa
+
+    return isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint)
+
+
+def _as(subject: object, kind: type[_S]) -> _S:
+    """*subject* (a change's before or after), which the change's kind says is a *kind*."""
+    assert isinstance(subject, kind), subject
+    return subject
+
+
+def _columns_of(subject: object) -> tuple[str, ...]:
+    """The column names of a key, unique constraint or foreign key."""
+    assert isinstance(subject, PrimaryKey | UniqueConstraint | ForeignKey), subject
+    return subject.columns
