@@ -139,7 +139,7 @@ def _column_changes(before: Subject | None, after: Subject | None) -> list[str]:
         found.append("not null (fails while a row holds NULL)")
     elif after.nullable and not before.nullable:
         found.append("nullable")
-    if before.default != after.default or type(before.default) is not type(after.default):
+    if before.default != after.default:
         found.append(f"default {_shown(before.default)} → {_shown(after.default)}")
     if before.identity != after.identity:
         found.append("identity" if after.identity else "no identity")
