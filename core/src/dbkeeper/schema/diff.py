@@ -92,9 +92,11 @@ def diff_schemas(
 
     *renames* defaults to :func:`renames_of` (the hints of *new*). With *dialect* (``sqlite``,
     ``mysql``, ``postgresql``), both sides are first taken as that engine reads them back
-    (:func:`read_back`), so that a definition and the database generated from it are equal. The tables, columns,
-    keys and indexes the changes carry are the normalised ones (:func:`normalise`, after
-    :func:`read_back` with a dialect): every constraint and index has its resolved name.
+    (:func:`read_back`), so that a definition and the database generated from it are equal.
+
+    The tables, columns, keys and indexes the changes carry are the normalised ones
+    (:func:`normalise`, after :func:`read_back` with a dialect): every constraint and index
+    has its resolved name.
     """
     if renames is None:
         renames = renames_of(old, new)
