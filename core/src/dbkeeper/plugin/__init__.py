@@ -9,6 +9,8 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``hookspecs``: every hook, its signature and docstring (``hookimpl`` marks an implementation);
 - ``contract``: the request, result and protocol types that cross the plugin boundary;
 - ``monitoring``: metrics samples, health checks, sessions and maintenance steps;
+- ``schema``: the schema dialect a driver gives ``dbkeeper schema`` (:class:`SchemaDialect`) and
+  the portable schema model it works on (:class:`Table`, :class:`Column`, :class:`ColumnType` …);
 - ``options``: a driver's options, declared as fields of a :class:`DriverOptions` dataclass;
 - ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
@@ -121,6 +123,28 @@ if TYPE_CHECKING:
         Verdict,
         judge,
     )
+    from dbkeeper.plugin.schema import (
+        Change,
+        Check,
+        Column,
+        ColumnType,
+        Default,
+        Enum,
+        EnumStorage,
+        Expression,
+        ForeignKey,
+        Index,
+        Numbering,
+        PrimaryKey,
+        Reflected,
+        SchemaDefinition,
+        SchemaDialect,
+        SchemaRequest,
+        Table,
+        TypeFactory,
+        UniqueConstraint,
+        View,
+    )
 
 _MONITORING = frozenset(
     {
@@ -148,6 +172,32 @@ _MONITORING = frozenset(
 )
 """Names of ``dbkeeper.plugin.monitoring``, imported on first use: most commands never need them (about 5 ms)."""
 
+_SCHEMA = frozenset(
+    {
+        "Change",
+        "Check",
+        "Column",
+        "ColumnType",
+        "Default",
+        "Enum",
+        "EnumStorage",
+        "Expression",
+        "ForeignKey",
+        "Index",
+        "Numbering",
+        "PrimaryKey",
+        "Reflected",
+        "SchemaDefinition",
+        "SchemaDialect",
+        "SchemaRequest",
+        "Table",
+        "TypeFactory",
+        "UniqueConstraint",
+        "View",
+    }
+)
+"""Names of ``dbkeeper.plugin.schema``, imported on first use: only the schema commands need them."""
+
 __all__ = [
     "BACKUP_ELSEWHERE",
     "CHUNK_SIZE",
@@ -160,8 +210,12 @@ __all__ = [
     "BackupContents",
     "BackupError",
     "BackupFacts",
+    "Change",
+    "Check",
     "CollectorResult",
     "Collectors",
+    "Column",
+    "ColumnType",
     "CommitPoint",
     "ConfigError",
     "ConnectRequest",
@@ -171,17 +225,23 @@ __all__ = [
     "DatabaseURL",
     "DbkeeperError",
     "Deadline",
+    "Default",
     "DiskFullError",
     "DriverInfo",
     "DriverOptions",
     "DumpRequest",
     "DumpResult",
     "Encoder",
+    "Enum",
+    "EnumStorage",
+    "Expression",
     "FingerprintDialect",
+    "ForeignKey",
     "HealthCheck",
     "HealthRequest",
     "HealthThresholds",
     "HistorySchemaDialect",
+    "Index",
     "InspectRequest",
     "IntegrityError",
     "InvalidURLError",
@@ -194,12 +254,18 @@ __all__ = [
     "MigrateRequest",
     "MigrationDialect",
     "MigrationError",
+    "Numbering",
     "Operation",
     "Option",
+    "PrimaryKey",
     "Readable",
+    "Reflected",
     "RestoreRequest",
     "RestoreResult",
     "Sample",
+    "SchemaDefinition",
+    "SchemaDialect",
+    "SchemaRequest",
     "Session",
     "SessionsRequest",
     "Stage",
@@ -208,10 +274,14 @@ __all__ = [
     "StepOutcome",
     "StepStatus",
     "StorageError",
+    "Table",
     "TargetNotEmptyError",
     "ThreadedStage",
     "Tool",
+    "TypeFactory",
+    "UniqueConstraint",
     "Verdict",
+    "View",
     "WorkerPool",
     "Writable",
     "check_options",
@@ -240,11 +310,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """A monitoring type (``from dbkeeper.plugin import Sample``), imported on first use."""
-    if name in _MONITORING:
-        from dbkeeper.plugin import monitoring
+    """A monitoring or schema type (``from dbkeeper.plugin import Sample``), imported on first use."""
+    if name in _MONITORING or name in _SCHEMA:
+        from dbkeeper.plugin import monitoring, schema
 
-        value = getattr(monitoring, name)
+        value = getattr(monitoring if name in _MONITORING else schema, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

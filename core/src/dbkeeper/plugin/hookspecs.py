@@ -10,7 +10,8 @@ Distributions advertise their plugin through the ``dbkeeper`` entry-point group:
 **Dispatch.** Registration hooks are called once per plugin. The driver hooks
 (``dbkeeper_connect``, ``dbkeeper_dump``, ``dbkeeper_restore``,
 ``dbkeeper_inspect_backup``, ``dbkeeper_migrate``, ``dbkeeper_collect_metrics``,
-``dbkeeper_check_health``, ``dbkeeper_sessions``, ``dbkeeper_plan_maintenance``) are
+``dbkeeper_check_health``, ``dbkeeper_sessions``, ``dbkeeper_plan_maintenance``,
+``dbkeeper_schema_dialect``) are
 ``firstresult`` and are called only on the plugin that registered the driver selected
 by the URL scheme, plus any plugin that registers no driver at all — so a plugin that
 only observes (timing, audit, notification) can wrap every call with
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         SessionsRequest,
     )
     from dbkeeper.plugin.options import DriverOptions
+    from dbkeeper.plugin.schema import SchemaDialect, SchemaRequest
     from dbkeeper.plugin.streams import Stage
 
 PROJECT = "dbkeeper"
@@ -177,4 +179,17 @@ def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance | None
     The result follows :class:`~dbkeeper.plugin.Maintenance`. Planning measures and
     changes nothing; applying a step waits at most its lock timeout and never terminates
     another session. ``firstresult``: the selected driver answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect | None:
+    """Return the engine-specific half of ``dbkeeper schema`` (generate, inspect, diff).
+
+    The result is a :class:`~dbkeeper.plugin.SchemaDialect`, usually a subclass
+    overriding the base class's engine-neutral defaults where the engine differs: its
+    SQLAlchemy dialect, type mapping both ways, identity, defaults, enums, indexes,
+    comments, refusals, and what inspect reads besides SQLAlchemy's ``Inspector``. The
+    mapping of definitions to ``MetaData``, DDL order, naming and comparison are the
+    core's. ``firstresult``: the driver the dialect name or the URL selects answers.
     """

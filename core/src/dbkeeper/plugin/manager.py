@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         Session,
         SessionsRequest,
     )
+    from dbkeeper.plugin.schema import SchemaDialect
     from dbkeeper.plugin.streams import Stage
 
 DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
@@ -111,6 +112,7 @@ DRIVER_OPERATIONS = (
     "check_health",
     "sessions",
     "plan_maintenance",
+    "schema_dialect",
 )
 """The driver hooks, without their ``dbkeeper_`` prefix: answered only by the selected driver."""
 
@@ -221,6 +223,13 @@ class Driver:
         maintenance: Maintenance = self._call("plan_maintenance", request)
         return maintenance
 
+    def schema_dialect(self) -> SchemaDialect:
+        """The engine-specific half of ``dbkeeper schema`` (generate, inspect, diff)."""
+        from dbkeeper.plugin.schema import SchemaRequest
+
+        dialect: SchemaDialect = self._call("schema_dialect", SchemaRequest(driver=self.name))
+        return dialect
+
 
 class Plugins:
     """The loaded plugins: drivers by name and scheme, stages by name, and failures."""
@@ -290,6 +299,13 @@ class Plugins:
         driver = self._schemes.get(url.backend)
         if driver is None:
             raise DriverNotFoundError(self._missing(f"no driver for '{url.backend}://' URLs", url.backend))
+        return driver
+
+    def driver_for_dialect(self, name: str) -> Driver:
+        """The driver of the schema dialect *name*: the driver of that name, else the one serving that scheme."""
+        driver = self.drivers.get(name) or self._schemes.get(name.lower())
+        if driver is None:
+            raise DriverNotFoundError(self._missing(f"no driver for dialect {name!r}", name))
         return driver
 
     def driver_named(self, name: str, distribution: str | None = None) -> Driver:

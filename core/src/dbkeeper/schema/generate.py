@@ -1,22 +1,27 @@
-"""DDL from a definition: the statements that create its schema on SQLite, PostgreSQL or MySQL/MariaDB.
+"""DDL from a definition: the statements that create its schema on one engine.
 
 :func:`generate_schema` maps the definition to SQLAlchemy ``MetaData``
 (:mod:`dbkeeper.schema.metadata`) and compiles it with the dialect's DDL compiler, in this
-order: PostgreSQL's enum types (``CREATE TYPE … AS ENUM``), the tables in dependency order
-(a table after those its foreign keys reference; validation refuses cycles), each
-table's indexes, PostgreSQL's ``COMMENT ON`` statements, then the views in the order the
+order: the enum types of a dialect that names them (PostgreSQL's ``CREATE TYPE … AS
+ENUM``), the tables in dependency order (a table after those its foreign keys reference;
+validation refuses cycles), each table's indexes, the ``COMMENT ON`` statements of a
+dialect that sets comments apart from ``CREATE TABLE``, then the views in the order the
 definition gives. Every statement ends with ``;``. The same definition always gives the
-same text.
+same text. What depends on the engine is asked of the driver's
+:class:`~dbkeeper.plugin.SchemaDialect`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbkeeper.schema.definition import SchemaDefinition, View
-from dbkeeper.schema.metadata import DIALECT_TITLES, Dialect, Note, SchemaMetaData, build_metadata, sqlalchemy_dialect
+from dbkeeper.schema.definition import SchemaDefinition
+from dbkeeper.schema.metadata import Dialect, Note, SchemaMetaData, build_metadata, schema_dialect
 from dbkeeper.schema.naming import constraint_name
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.schema import SchemaDialect
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,12 @@ class GeneratedDDL:
         return [f"{path}: {message}" for path, message in self.notes]
 
 
-def generate_schema(definition: SchemaDefinition, dialect: Dialect) -> GeneratedDDL:
-    """The DDL that creates *definition* (validated) on *dialect*: ``sqlite``, ``postgresql`` or ``mysql``.
+def generate_schema(definition: SchemaDefinition, dialect: str | SchemaDialect) -> GeneratedDDL:
+    """The DDL that creates *definition* (validated) on *dialect*: a driver's name (``sqlite``) or its dialect.
 
-    Raises :class:`~dbkeeper.errors.SchemaError` for an unknown dialect or what the
-    dialect cannot express at all.
+    Raises :class:`~dbkeeper.errors.SchemaError` for what the dialect cannot express at
+    all, :class:`~dbkeeper.errors.DriverNotFoundError` for a dialect whose driver is not
+    installed.
     """
     return SchemaGenerator(dialect).generate(definition)
 
@@ -50,12 +56,13 @@ def generate_schema(definition: SchemaDefinition, dialect: Dialect) -> Generated
 class SchemaGenerator:
     """Generates DDL for one dialect: ``SchemaGenerator("postgresql").generate(definition)``."""
 
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
+    def __init__(self, dialect: str | SchemaDialect) -> None:
+        self.schema_dialect = schema_dialect(dialect)
+        self.dialect: Dialect = self.schema_dialect.name
 
     def generate(self, definition: SchemaDefinition) -> GeneratedDDL:
         """The DDL of *definition* (see :func:`generate_schema`)."""
-        built = build_metadata(definition, self.dialect)
+        built = build_metadata(definition, self.schema_dialect)
         statements = [
             *self._enum_types(built),
             *self._tables(built),
@@ -65,31 +72,35 @@ class SchemaGenerator:
         return GeneratedDDL(self.dialect, tuple(statements), tuple(built.notes))
 
     def _compile(self, element: Any) -> str:
-        """*element*, a DDL element, compiled for the dialect: trimmed, ending with ``;``."""
-        text = str(element.compile(dialect=sqlalchemy_dialect(self.dialect))).strip()
+        """*element*, a DDL element or SQL text, compiled for the dialect: trimmed, ending with ``;``."""
+        if isinstance(element, str):
+            return element.strip().rstrip(";") + ";"
+        text = str(element.compile(dialect=self.schema_dialect.sqlalchemy_dialect)).strip()
         lines = (("    " + line[1:] if line.startswith("\t") else line).rstrip() for line in text.splitlines())
         return "\n".join(lines) + ";"  # SQLAlchemy indents a table's columns with a tab
 
     def _quote(self, name: str) -> str:
-        quoted: str = sqlalchemy_dialect(self.dialect).identifier_preparer.quote(name)
+        quoted: str = self.schema_dialect.sqlalchemy_dialect.identifier_preparer.quote(name)
         return quoted
 
     def _enum_types(self, built: SchemaMetaData) -> list[str]:
-        """PostgreSQL: ``CREATE TYPE … AS ENUM`` and its comment for each enum; elsewhere nothing."""
-        from sqlalchemy.dialects.postgresql import ENUM, CreateEnumType
-
+        """The enum types the dialect creates before the tables, each with its comment."""
         statements = []
         for enum in built.definition.enums.values():
-            if self.dialect != "postgresql":
-                if enum.comment is not None:
-                    built.notes.append(
-                        (f"enums.{enum.name}.comment", f"{self._title} keeps no enum comments; left out")
-                    )
-                continue
-            statements.append(self._compile(CreateEnumType(ENUM(*enum.values, name=enum.name))))
+            statements += [self._compile(element) for element in self.schema_dialect.create_enum(enum)]
             if enum.comment is not None:
-                statements.append(f"COMMENT ON TYPE {self._quote(enum.name)} IS {_literal(enum.comment)};")
+                comment = None
+                if self.schema_dialect.enum_storage == "named":
+                    comment = self.schema_dialect.comment_on("TYPE", enum.name, enum.comment)
+                statements += self._comment(built, comment, f"enums.{enum.name}.comment", "enum")
         return statements
+
+    def _comment(self, built: SchemaMetaData, statement: str | None, path: str, kind: str) -> list[str]:
+        """*statement*, a ``COMMENT ON``, as a list; a note at *path* when the dialect keeps no *kind* comments."""
+        if statement is None:
+            built.notes.append((path, f"{self._title} keeps no {kind} comments; left out"))
+            return []
+        return [self._compile(statement)]
 
     def _tables(self, built: SchemaMetaData) -> list[str]:
         """``CREATE TABLE`` in dependency order, each followed by its indexes in the definition's order."""
@@ -107,10 +118,11 @@ class SchemaGenerator:
         return statements
 
     def _comments(self, built: SchemaMetaData) -> list[str]:
-        """PostgreSQL's ``COMMENT ON TABLE`` and ``COMMENT ON COLUMN`` (MySQL has them inline, SQLite none)."""
+        """``COMMENT ON TABLE`` and ``COMMENT ON COLUMN`` where comments are not part of ``CREATE TABLE``."""
         from sqlalchemy.schema import SetColumnComment, SetTableComment
 
-        if self.dialect != "postgresql":
+        sa_dialect = self.schema_dialect.sqlalchemy_dialect
+        if not sa_dialect.supports_comments or sa_dialect.inline_comments:
             return []
         statements = []
         for sa_table in built.metadata.tables.values():
@@ -120,7 +132,7 @@ class SchemaGenerator:
         return statements
 
     def _views(self, built: SchemaMetaData) -> list[str]:
-        """``CREATE VIEW`` with the dialect's SQL (else the portable SQL), and PostgreSQL's view comments."""
+        """``CREATE VIEW`` with the dialect's SQL (else the portable SQL), and the views' comments."""
         statements = []
         for view in built.definition.views.values():
             sql = view.sql_for(self.dialect)
@@ -130,22 +142,11 @@ class SchemaGenerator:
                 )
                 continue
             statements.append(f"CREATE VIEW {self._quote(view.name)} AS {sql.strip().rstrip(';').rstrip()};")
-            statements += self._view_comment(built, view)
+            if view.comment is not None:
+                comment = self.schema_dialect.comment_on("VIEW", view.name, view.comment)
+                statements += self._comment(built, comment, f"views.{view.name}.comment", "view")
         return statements
-
-    def _view_comment(self, built: SchemaMetaData, view: View) -> list[str]:
-        if view.comment is None:
-            return []
-        if self.dialect == "postgresql":
-            return [f"COMMENT ON VIEW {self._quote(view.name)} IS {_literal(view.comment)};"]
-        built.notes.append((f"views.{view.name}.comment", f"{self._title} keeps no view comments; left out"))
-        return []
 
     @property
     def _title(self) -> str:
-        return DIALECT_TITLES[self.dialect]
-
-
-def _literal(text: str) -> str:
-    """*text* as a PostgreSQL string literal (standard conforming: only ``'`` is doubled)."""
-    return "'" + text.replace("'", "''") + "'"
+        return self.schema_dialect.title

@@ -2,18 +2,20 @@
 
 :func:`inspect_schema` opens the connection (a name or URL) through its driver and reads
 the connected schema with SQLAlchemy's ``Inspector`` (its multi-table ``get_multi_*``
-methods): tables, columns, keys, indexes, checks, comments, views and enums. Engine types
-are mapped back to portable types by inverting the mapping of
-:mod:`dbkeeper.schema.metadata`; a type with no portable equivalent is a problem line
-naming the column. Constraint and index names are kept only where they differ from the
-naming convention. SQLAlchemy is imported inside the functions.
+methods): tables, columns, keys, indexes, checks, comments, views and enums. What depends
+on the engine is asked of the connection's driver, its
+:class:`~dbkeeper.plugin.SchemaDialect`: engine types mapped back to portable types
+(its generate mapping inverted), what it reads besides the ``Inspector`` (named enum
+types, details the ``Inspector`` misses), and which columns it numbers. A type with no
+portable equivalent is a problem line naming the column. Constraint and index names are
+kept only where they differ from the naming convention. SQLAlchemy is imported inside
+the functions.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import DatabaseError, SchemaError
@@ -32,7 +34,7 @@ from dbkeeper.schema.definition import (
     UniqueConstraint,
     View,
 )
-from dbkeeper.schema.metadata import Dialect, Note
+from dbkeeper.schema.metadata import Note, schema_dialect
 from dbkeeper.schema.naming import constraint_name, conventional_name
 
 if TYPE_CHECKING:
@@ -40,39 +42,14 @@ if TYPE_CHECKING:
 
     from dbkeeper.connections.config import Config
     from dbkeeper.plugin.manager import Plugins
+    from dbkeeper.plugin.schema import SchemaDialect
 
 #: Tables dbkeeper keeps for itself, never part of a definition.
-_OWN_TABLES = re.compile(r"_migrations.*|sqlite_.*")
-#: Engine spellings the generate mapping does not produce, read as this portable type.
-_ALIASES = {
-    "TINYINT(1)": "bool",
-    "INT": "int",
-    "NUMERIC": "decimal",
-    "DECIMAL": "decimal",
-    "VARCHAR": "varchar",
-    "NVARCHAR": "varchar",
-    "CHARACTER VARYING": "varchar",
-    "CHAR(36)": "uuid",
-    "TEXT": "text",
-    "CLOB": "text",
-    "BLOB": "bytes",
-    "JSON": "json",
-    "DOUBLE": "double",
-    "DOUBLE PRECISION": "double",
-    "FLOAT": "float",
-    "REAL": "float",
-    "DATETIME": "timestamp",
-    "TIMESTAMP": "timestamp",
-    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
-    "TIME WITHOUT TIME ZONE": "time",
-}
-_TYPE_TEXT = re.compile(r"([A-Z ]+?)\s*(?:\(([^)]*)\))?(?:\s.*)?", re.S)
+_OWN_TABLES = re.compile(r"_migrations.*")
 _ENUM_CHECK = re.compile(r"\s*\(?\s*\"?(\w+)\"?\s+IN\s*\((.*)\)\s*\)?\s*", re.S | re.I)
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_SQLITE_INDEX = re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+.*?\s+ON\s+\S+\s*\((.*?)\)(?:\s+WHERE\s+(.*))?", re.S | re.I)
-_BARE_NAME = re.compile(r'\s*"?\w+"?\s*')
-_MYSQL_ESCAPE = re.compile(r"\\(.)", re.S)
+_CREATE_VIEW = re.compile(r"^CREATE\s.*?\bVIEW\s+\S+\s+AS\s+", re.I | re.S)
 _CAST = re.compile(r"^(.*?)::[\w .\"]+(?:\[\])?$", re.S)
 
 
@@ -91,42 +68,38 @@ def inspect_schema(
 
     with DatabaseManager(config, plugins=plugins) as manager:
         connection = manager.get(connection_or_url)
+        dialect = manager.plugins.driver_for(connection.url).schema_dialect()
         try:
             with connection.engine.connect() as conn:
-                return _Reader(conn).read()
+                return _Reader(conn, dialect).read()
         except exc.SQLAlchemyError as error:
             raise DatabaseError(f"cannot inspect {connection.url}: {error_line(error, with_type=True)}") from None
 
 
-def dialect_of(name: str) -> Dialect:
-    """The portable dialect of SQLAlchemy's dialect *name* (``mariadb`` → ``mysql``)."""
-    if name == "sqlite":
-        return "sqlite"
-    if name == "postgresql":
-        return "postgresql"
-    if name in ("mysql", "mariadb"):
-        return "mysql"
-    raise SchemaError([("dialect", f"cannot inspect a {name} database (sqlite, postgresql or mysql only)")])
+def dialect_of(name: str, plugins: Plugins | None = None) -> str:
+    """The dialect of a URL scheme or driver name *name* (``mariadb`` → ``mysql``): its driver's name.
+
+    Raises :class:`~dbkeeper.errors.DriverNotFoundError` when no installed driver serves it.
+    """
+    return schema_dialect(name, plugins).name
 
 
 class _Reader:
-    """Reads one connected schema with SQLAlchemy's ``Inspector``."""
+    """Reads one connected schema with SQLAlchemy's ``Inspector`` and the driver's schema dialect."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, dialect: SchemaDialect) -> None:
         import sqlalchemy as sa
 
         self.conn = conn
         self.inspector = sa.inspect(conn)
-        self.dialect = dialect_of(conn.dialect.name)
+        self.dialect = dialect
         self.sa_dialect = conn.dialect
         self.problems: list[Note] = []
-        self.enums: dict[str, Enum] = {}
+        self.enums: dict[str, Enum] = {enum.name: enum for enum in dialect.read_enums(conn, self.inspector)}
 
     def read(self) -> SchemaDefinition:
         """Every table, view and enum of the schema."""
         inspector = self.inspector
-        if self.dialect == "postgresql":
-            self._postgresql_enums()
         names = [name for name in inspector.get_table_names() if not _OWN_TABLES.fullmatch(name)]
         multi = self._multi(names)
         tables = {name: self._table(name, multi) for name in names}
@@ -134,23 +107,6 @@ class _Reader:
         if self.problems:
             raise SchemaError(self.problems)
         return SchemaDefinition(tables=tables, views=views, enums=dict(self.enums))
-
-    def _postgresql_enums(self) -> None:
-        """PostgreSQL's enum types of the schema, with their comments."""
-        import sqlalchemy as sa
-
-        comments = dict(
-            self.conn.execute(
-                sa.text(
-                    "SELECT typname, obj_description(oid, 'pg_type') FROM pg_type "
-                    "WHERE typtype = 'e' AND typnamespace = current_schema()::regnamespace"
-                )
-            ).all()
-        )
-        for item in self.inspector.get_enums():
-            if item.get("visible", True):
-                name = item["name"]
-                self.enums[name] = Enum(name, tuple(item["labels"]), comments.get(name))
 
     def _multi(self, names: list[str]) -> dict[str, dict[Any, Any]]:
         """Everything about the tables *names*, read with the multi-table methods, keyed by table."""
@@ -168,82 +124,13 @@ class _Reader:
         for kind, method in kinds.items():
             try:
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # SQLite's expression indexes: read below
+                    warnings.simplefilter("ignore")  # what an engine's Inspector skips, its dialect reads
                     values = method(filter_names=names)
             except NotImplementedError:
                 values = {}
             found[kind] = {key[1]: value for key, value in values.items()}
-        if self.dialect == "mysql":
-            self._mysql_column_details(found["columns"])
-        if self.dialect == "sqlite":
-            for name in names:
-                found["indexes"].setdefault(name, []).extend(self._sqlite_expression_indexes(name, found["indexes"]))
-                self._sqlite_column_constraints(name, found)
+        self.dialect.amend_reflection(self.conn, names, found)
         return found
-
-    def _mysql_column_details(self, columns: dict[str, list[dict[str, Any]]]) -> None:
-        """Defaults and comments from ``information_schema``: SQLAlchemy loses both after an escaped quote."""
-        import sqlalchemy as sa
-
-        rows = self.conn.execute(
-            sa.text(
-                "SELECT table_name, column_name, column_default, column_comment FROM information_schema.columns "
-                "WHERE table_schema = DATABASE()"
-            )
-        ).all()
-        details = {(table, column): (default, comment) for table, column, default, comment in rows}
-        for table, infos in columns.items():
-            for info in infos:
-                default, comment = details.get((table, info["name"]), (None, None))
-                if default is not None and default.startswith("'"):  # MySQL's escapes as SQL's quotes
-                    info["default"] = _MYSQL_ESCAPE.sub(lambda m: "''" if m[1] == "'" else m[1], default)
-                elif info.get("default") is None and default not in (None, "NULL"):
-                    info["default"] = default
-                info["comment"] = comment or None
-
-    def _sqlite_column_constraints(self, table: str, found: dict[str, dict[Any, Any]]) -> None:
-        """What SQLAlchemy misses when written on a column: ``UNIQUE``, and ``REFERENCES … ON DELETE``."""
-        quoted = _quote(table)
-        pragma = self.conn.exec_driver_sql
-        known = {tuple(info["column_names"]) for info in found["unique"].get(table, [])}
-        for _, index, _, origin, _ in pragma(f'PRAGMA index_list("{quoted}")').all():
-            columns = tuple(row[2] for row in pragma(f'PRAGMA index_info("{_quote(index)}")').all())
-            if origin == "u" and columns not in known:
-                found["unique"].setdefault(table, []).append({"name": None, "column_names": list(columns)})
-        groups: dict[int, tuple[str, list[str], dict[str, str]]] = {}
-        for row in pragma(f'PRAGMA foreign_key_list("{quoted}")').all():
-            groups.setdefault(row[0], (row[2], [], {"onupdate": row[5], "ondelete": row[6]}))[1].append(row[3])
-        actions = {(referenced, tuple(columns)): options for referenced, columns, options in groups.values()}
-        for info in found["fks"].get(table, []):
-            options = actions.get((info["referred_table"], tuple(info["constrained_columns"])))
-            if options is not None and not info.get("options"):
-                info["options"] = options
-
-    def _sqlite_expression_indexes(self, table: str, found: dict[Any, Any]) -> list[dict[str, Any]]:
-        """The indexes of *table* SQLAlchemy skips (those with an expression), parsed from their SQL."""
-        import sqlalchemy as sa
-
-        known = {info["name"] for info in found.get(table, [])}
-        rows = self.conn.execute(
-            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"),
-            {"t": table},
-        )
-        indexes = []
-        for name, sql in rows:
-            match = _SQLITE_INDEX.fullmatch(sql)
-            if name in known or match is None:
-                continue
-            parts = _split(match.group(2))
-            indexes.append(
-                {
-                    "name": name,
-                    "unique": bool(match.group(1)),
-                    "column_names": [None if not _BARE_NAME.fullmatch(p) else p.strip('"') for p in parts],
-                    "expressions": parts,
-                    "dialect_options": {"sqlite_where": match.group(3)} if match.group(3) else {},
-                }
-            )
-        return indexes
 
     def _table(self, name: str, multi: dict[str, dict[Any, Any]]) -> Table:
         """Table *name* from the multi-table results."""
@@ -258,7 +145,7 @@ class _Reader:
         primary = None
         if pk_columns:
             primary = PrimaryKey(pk_columns)
-            primary = PrimaryKey(pk_columns, _own_name(bare, primary, pk.get("name")))
+            primary = PrimaryKey(pk_columns, self._own_name(bare, primary, pk.get("name")))
         unique = multi["unique"].get(name, [])
         indexes = self._indexes(bare, multi["indexes"].get(name, []), {info.get("name") for info in unique})
         return Table(
@@ -276,7 +163,7 @@ class _Reader:
         """One column: its portable type, nullability, default, identity and comment."""
         name = info["name"]
         portable = self._type(table, name, info["type"], enum_checks)
-        identity = bool(info.get("identity")) or self._autoincrement(info, pk, portable)
+        identity = self.dialect.is_identity(info, pk, portable)
         nullable = bool(info.get("nullable", True)) and name not in pk
         default = None if identity else _default(info.get("default"), portable)
         if portable.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
@@ -284,14 +171,6 @@ class _Reader:
         return Column(
             name, portable, nullable=nullable, default=default, identity=identity, comment=info.get("comment")
         )
-
-    def _autoincrement(self, info: dict[str, Any], pk: tuple[str, ...], portable: ColumnType) -> bool:
-        """Whether the database numbers this column: MySQL's AUTO_INCREMENT, SQLite's INTEGER PRIMARY KEY."""
-        if self.dialect == "mysql":
-            return info.get("autoincrement") is True
-        if self.dialect == "sqlite":
-            return pk == (info["name"],) and portable.name == "int"
-        return False
 
     def _type(self, table: str, column: str, sa_type: Any, enum_checks: dict[str, Any]) -> ColumnType:
         """The portable type of *sa_type*; a problem line when it has none."""
@@ -302,24 +181,27 @@ class _Reader:
         if isinstance(sa_type, sa.Enum):  # PostgreSQL's ENUM and MySQL's ENUM are both sa.Enum
             return self._enum_type(table, column, sa_type)
         text = sa_type.compile(dialect=self.sa_dialect).upper()
-        portable = portable_type(self.dialect, text)
+        portable = self.dialect.portable_type(text)
         if portable is None:
             self.problems.append((f"tables.{table}.columns.{column}.type", f"{text} has no portable type"))
             return ColumnType("text")
         return portable
 
     def _enum_type(self, table: str, column: str, sa_type: sqlalchemy.Enum) -> ColumnType:
-        """A PostgreSQL enum column (its named type) or a MySQL ENUM (an enum ``<table>_<column>``)."""
-        name = sa_type.name if self.dialect == "postgresql" else None
+        """An enum column of a named type (that type), or of an inline one (an enum ``<table>_<column>``)."""
+        name = sa_type.name if self.dialect.enum_storage == "named" else None
         if name is None:
             name = f"{table}_{column}"
             self.enums[name] = Enum(name, tuple(sa_type.enums))
         return ColumnType("enum", enum=name)
 
     def _enum_checks(self, table: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
-        """SQLite's ``ck_<table>_<column>_enum`` checks written by generate: column → (enum name, check)."""
+        """The ``ck_<table>_<column>_enum`` checks generate writes for enums stored as checked text.
+
+        Column → (enum name, check name); the enum is named ``<table>_<column>``.
+        """
         found: dict[str, Any] = {}
-        if self.dialect != "sqlite":
+        if self.dialect.enum_storage != "check":
             return found
         for check in checks:
             match = _ENUM_CHECK.fullmatch(check.get("sqltext") or "")
@@ -332,13 +214,13 @@ class _Reader:
         return found
 
     def _indexes(self, table: Table, found: list[dict[str, Any]], constraints: set[Any]) -> tuple[Index, ...]:
-        """The indexes that back no constraint (MySQL lists a unique constraint's index among them)."""
+        """The indexes that back no constraint (some engines list a unique constraint's index among them)."""
         indexes: list[Index] = []
         for info in found:
             if info.get("duplicates_constraint") or info.get("name") in constraints:
                 continue
             options = info.get("dialect_options") or {}
-            where = options.get(f"{self.dialect}_where")
+            where = options.get(f"{self.sa_dialect.name}_where")
             expressions = info.get("expressions") or info.get("column_names") or []
             names = info.get("column_names") or [None] * len(expressions)
             columns = tuple(
@@ -348,13 +230,13 @@ class _Reader:
             index = Index(
                 columns, unique=bool(info.get("unique")), where=None if where is None else _unwrap(str(where))
             )
-            indexes.append(Index(columns, index.unique, index.where, _own_name(table, index, info.get("name"))))
+            indexes.append(Index(columns, index.unique, index.where, self._own_name(table, index, info.get("name"))))
         return tuple(indexes)
 
     def _unique(self, table: Table, info: dict[str, Any]) -> UniqueConstraint:
         """One unique constraint."""
         constraint = UniqueConstraint(tuple(info["column_names"]))
-        return UniqueConstraint(constraint.columns, _own_name(table, constraint, info.get("name")))
+        return UniqueConstraint(constraint.columns, self._own_name(table, constraint, info.get("name")))
 
     def _foreign_key(self, table: Table, info: dict[str, Any]) -> ForeignKey:
         """One foreign key with its actions (the engine's default, no action, left out)."""
@@ -372,7 +254,7 @@ class _Reader:
             key.referenced_columns,
             key.on_delete,
             key.on_update,
-            _own_name(table, key, info.get("name")),
+            self._own_name(table, key, info.get("name")),
         )
 
     def _checks(self, table: Table, found: list[dict[str, Any]], enum_checks: dict[str, Any]) -> dict[str, Check]:
@@ -386,27 +268,19 @@ class _Reader:
                 continue
             label = name[len(prefix) :] if name and name.startswith(prefix) else (name or f"check_{len(checks)}")
             check = Check(label, _unwrap(info["sqltext"]))
-            checks[label] = Check(label, check.expression, _own_name(table, check, name))
+            checks[label] = Check(label, check.expression, self._own_name(table, check, name))
         return checks
 
     def _view(self, name: str) -> View:
-        """A view with its SQL as the engine reports it."""
+        """A view with its SQL as the engine reports it (the SELECT, where it gives the whole CREATE VIEW)."""
         sql = str(self.inspector.get_view_definition(name)).strip().rstrip(";").strip()
-        if self.dialect != "postgresql":  # SQLite and MySQL give the whole CREATE VIEW statement
-            sql = re.sub(r"^CREATE\s.*?\bVIEW\s+\S+\s+AS\s+", "", sql, count=1, flags=re.I | re.S)
-        return View(name, sql=sql)
+        return View(name, sql=_CREATE_VIEW.sub("", sql, count=1))
 
-
-def _quote(name: str) -> str:
-    """*name* ready to go between double quotes."""
-    return name.replace('"', '""')
-
-
-def _own_name(table: Table, item: Any, name: str | None) -> str | None:
-    """*name* when it differs from the convention's name of *item* (and is not MySQL's ``PRIMARY``)."""
-    if name is None or name == "PRIMARY" or name == constraint_name(table, item):
-        return None
-    return name
+    def _own_name(self, table: Table, item: Any, name: str | None) -> str | None:
+        """*name* when it differs from the convention's name of *item* and is no name the engine gives itself."""
+        if name is None or name in self.dialect.engine_names or name == constraint_name(table, item):
+            return None
+        return name
 
 
 def _action(value: str | None) -> Any:
@@ -435,19 +309,6 @@ def _balanced(sql: str) -> bool:
     return depth == 0
 
 
-def _split(sql: str) -> list[str]:
-    """The comma-separated parts of *sql* at the outer level: ``lower(a), b`` → ``['lower(a)', 'b']``."""
-    parts, depth, current = [], 0, ""
-    for char in sql:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [*parts, current.strip()]
-
-
 def _default(sql: str | None, portable: ColumnType) -> Default | None:
     """A reflected default: a literal (text, number, boolean) or an expression."""
     if sql is None:
@@ -474,38 +335,3 @@ def _number(text: str) -> int | float:
     """*text* as an int when it is a whole number (``0.00`` → 0), else a float."""
     value = float(text)
     return int(value) if value.is_integer() else value
-
-
-def portable_type(dialect: Dialect, text: str) -> ColumnType | None:
-    """The portable type of the engine type *text* (``NUMERIC(10, 2)``) on *dialect*, or None."""
-    exact = _inverted(dialect).get(text)
-    if exact is not None:
-        return ColumnType.parse(exact)
-    match = _TYPE_TEXT.fullmatch(text)
-    if match is None:
-        return None
-    base, arguments = match.group(1).strip(), match.group(2)
-    name = _inverted(dialect).get(base) or _ALIASES.get(base) or _ALIASES.get(text)
-    if name in ("decimal", "varchar") and arguments:
-        try:
-            return ColumnType.parse(f"{name}({arguments})")
-        except ValueError:
-            return None
-    if name is None or name in ("decimal", "varchar"):
-        return None
-    return ColumnType.parse(name)
-
-
-@cache
-def _inverted(dialect: Dialect) -> dict[str, str]:
-    """The generate mapping of *dialect* inverted: the engine's type text → the portable type (first wins)."""
-    from dbkeeper.schema.metadata import sqlalchemy_dialect, type_map
-
-    sa_dialect = sqlalchemy_dialect(dialect)
-    inverted: dict[str, str] = {}
-    for name, (factory, _lossy) in type_map()[dialect].items():
-        if name in ("decimal", "varchar"):  # parameterised: read from the type's text instead
-            continue
-        text = factory(ColumnType.parse(name)).compile(dialect=sa_dialect).upper()
-        inverted.setdefault(text, name)
-    return inverted

@@ -6,48 +6,35 @@ mapping of docs/schema.md), defaults, identity columns, keys, indexes and checks
 constraint and index under its name from the naming convention. What a dialect cannot
 keep is reported as a *lossy* note ``(path, message)``, the path naming the field.
 
-Views, PostgreSQL enum types and comments are not part of ``MetaData``'s ``CREATE TABLE``:
-:mod:`dbkeeper.schema.generate` emits them. SQLAlchemy is imported inside the functions,
-so importing this module stays cheap.
+Everything engine-specific is the driver's :class:`~dbkeeper.plugin.SchemaDialect`
+(the ``dbkeeper_schema_dialect`` hook): a dialect named by a string (``"sqlite"``) is
+resolved through the plugin manager to the driver of that name (:func:`schema_dialect`).
+Views, named enum types and ``COMMENT ON`` statements are not part of ``MetaData``'s
+``CREATE TABLE``: :mod:`dbkeeper.schema.generate` emits them. SQLAlchemy is imported
+inside the functions, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import SchemaError
-from dbkeeper.schema.definition import (
-    Check,
-    Column,
-    ColumnType,
-    Expression,
-    ForeignKey,
-    Index,
-    SchemaDefinition,
-    Table,
-)
+from dbkeeper.schema.definition import Check, Column, ColumnType, ForeignKey, Index, SchemaDefinition, Table
 from dbkeeper.schema.naming import constraint_name, conventional_name
 
 if TYPE_CHECKING:
     import sqlalchemy
 
-Dialect = Literal["sqlite", "postgresql", "mysql"]
-#: The dialects ``generate`` writes DDL for, as the CLI spells them.
-GENERATE_DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql", "mysql")
-#: How each dialect is named in messages.
-DIALECT_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL"}
+    from dbkeeper.plugin.manager import Plugins
+    from dbkeeper.plugin.schema import SchemaDialect
+
+#: A dialect's name: the name of the driver whose schema dialect it is (``"sqlite"``, ``"mysql"``).
+Dialect = str
 #: A note about something the dialect cannot keep: (path of the field, message).
 Note = tuple[str, str]
-
-#: Expressions every engine takes as a default without parentheses (SQLite and MySQL want
-#: any other in parentheses, such as ``(lower('X'))`` or ``(CURRENT_DATE)``).
-_BARE_DEFAULT = re.compile(r"CURRENT_TIMESTAMP(?:\([0-9]\))?|NULL|TRUE|FALSE|-?[0-9]+(?:\.[0-9]+)?", re.ASCII | re.I)
-#: MySQL's DECIMAL limits: precision and scale.
-MYSQL_DECIMAL = (65, 30)
 
 
 @dataclass
@@ -55,16 +42,62 @@ class SchemaMetaData:
     """A definition mapped for one dialect: the ``MetaData``, and the notes about what was lost."""
 
     definition: SchemaDefinition
-    dialect: Dialect
+    dialect: SchemaDialect
     metadata: sqlalchemy.MetaData
     notes: list[Note] = field(default_factory=list)
 
 
-#: Makes the dialect's type of a portable type (``decimal(10, 2)`` → ``NUMERIC(10, 2)``).
-TypeFactory = Callable[[ColumnType], Any]
+def schema_dialect(dialect: str | SchemaDialect, plugins: Plugins | None = None) -> SchemaDialect:
+    """The schema dialect of the driver *dialect* names (``mariadb`` → the ``mysql`` driver's).
+
+    *plugins* defaults to every installed plugin, loaded once. A dialect whose driver is
+    not installed raises :class:`~dbkeeper.errors.DriverNotFoundError` naming the
+    distribution to install.
+    """
+    from dbkeeper.plugin.schema import SchemaDialect
+
+    if isinstance(dialect, SchemaDialect):
+        return dialect
+    if plugins is None:
+        return _installed_dialect(dialect)
+    return plugins.driver_for_dialect(dialect).schema_dialect()
 
 
-def build_metadata(definition: SchemaDefinition, dialect: Dialect) -> SchemaMetaData:
+@cache
+def _installed_dialect(name: str) -> SchemaDialect:
+    return _installed_plugins().driver_for_dialect(name).schema_dialect()
+
+
+@cache
+def _installed_plugins() -> Plugins:
+    from dbkeeper.plugin.manager import load_plugins
+
+    return load_plugins()
+
+
+class _Titles(Mapping[str, str]):
+    """A dialect's name → the engine as messages name it (``sqlite`` → ``SQLite``), asked of its driver."""
+
+    def __getitem__(self, name: str) -> str:
+        return schema_dialect(name).title
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_installed_plugins().drivers)
+
+    def __len__(self) -> int:
+        return len(_installed_plugins().drivers)
+
+
+#: How each dialect is named in messages.
+DIALECT_TITLES: Mapping[str, str] = _Titles()
+
+
+def sqlalchemy_dialect(dialect: str | SchemaDialect) -> Any:
+    """SQLAlchemy's dialect object for *dialect*, for compiling DDL without a connection."""
+    return schema_dialect(dialect).sqlalchemy_dialect
+
+
+def build_metadata(definition: SchemaDefinition, dialect: str | SchemaDialect) -> SchemaMetaData:
     """*definition* (validated) as SQLAlchemy ``MetaData`` for *dialect*, with the notes on lossy mappings.
 
     Raises :class:`~dbkeeper.errors.SchemaError` for what the dialect cannot express at
@@ -72,9 +105,7 @@ def build_metadata(definition: SchemaDefinition, dialect: Dialect) -> SchemaMeta
     """
     import sqlalchemy as sa
 
-    if dialect not in GENERATE_DIALECTS:
-        raise SchemaError([("dialect", f"unknown dialect {dialect!r} (one of: {', '.join(GENERATE_DIALECTS)})")])
-    built = SchemaMetaData(definition, dialect, sa.MetaData())
+    built = SchemaMetaData(definition, schema_dialect(dialect), sa.MetaData())
     problems: list[Note] = []
     for table in definition.tables.values():
         _add_table(built, table, problems)
@@ -97,12 +128,16 @@ def _add_table(built: SchemaMetaData, table: Table, problems: list[Note]) -> Non
     items += [_foreign_key(table, key) for key in table.foreign_keys]
     items += [_check(table, check) for check in table.checks.values()]
     items += _enum_checks(built, table)
-    if built.dialect == "mysql":
-        problems += _mysql_problems(table)
+    problems += built.dialect.table_problems(table)
     items += [_index(built, table, index, f"{path}.indexes.{n}") for n, index in enumerate(table.indexes)]
     sa.Table(table.name, built.metadata, *[item for item in items if item is not None], comment=table.comment)
-    if table.comment is not None and built.dialect == "sqlite":
-        built.notes.append((f"{path}.comment", "SQLite keeps no comments; left out"))
+    _comment_note(built, table.comment, f"{path}.comment")
+
+
+def _comment_note(built: SchemaMetaData, comment: str | None, path: str) -> None:
+    """A note at *path* when there is a table or column comment and the dialect keeps none."""
+    if comment is not None and not built.dialect.sqlalchemy_dialect.supports_comments:
+        built.notes.append((path, f"{built.dialect.title} keeps no comments; left out"))
 
 
 def _column(built: SchemaMetaData, table: Table, column: Column, problems: list[Note]) -> Any:
@@ -113,85 +148,16 @@ def _column(built: SchemaMetaData, table: Table, column: Column, problems: list[
     sa_type = _dialect_type(built, column.type, f"{path}.type", problems)
     arguments: dict[str, Any] = {"nullable": column.nullable, "comment": column.comment, "autoincrement": False}
     if column.default is not None:
-        arguments["server_default"] = _default(column.default, column.type, built.dialect)
+        arguments["server_default"] = built.dialect.default(column.default, column.type)
     items: list[Any] = []
     if column.identity:
-        items, sa_type, arguments["autoincrement"] = _identity(built, table, column, path, sa_type)
-    if column.comment is not None and built.dialect == "sqlite":
-        built.notes.append((f"{path}.comment", "SQLite keeps no comments; left out"))
+        numbering = built.dialect.numbering(table, column)
+        items, arguments["autoincrement"] = list(numbering.items), numbering.autoincrement
+        sa_type = sa_type if numbering.type is None else numbering.type
+        if numbering.note is not None:
+            built.notes.append((f"{path}.identity", numbering.note))
+    _comment_note(built, column.comment, f"{path}.comment")
     return sa.Column(column.name, sa_type, *items, **arguments)
-
-
-def _identity(
-    built: SchemaMetaData, table: Table, column: Column, path: str, sa_type: Any
-) -> tuple[list[Any], Any, bool | str]:
-    """How *column*, an identity column, is numbered: IDENTITY, AUTO_INCREMENT or SQLite's rowid.
-
-    Returns the column's extra items, its type and its ``autoincrement`` for SQLAlchemy.
-    """
-    import sqlalchemy as sa
-
-    if built.dialect == "postgresql":
-        return [sa.Identity()], sa_type, "auto"
-    primary = table.primary_key.columns if table.primary_key is not None else ()
-    if built.dialect == "sqlite":
-        if primary == (column.name,):
-            return [], sa.INTEGER(), True  # INTEGER PRIMARY KEY: the rowid numbers the rows
-        built.notes.append((f"{path}.identity", "SQLite numbers only a one-column INTEGER PRIMARY KEY; not numbered"))
-        return [], sa_type, False
-    if not primary or primary[0] != column.name:
-        built.notes.append((f"{path}.identity", "MySQL numbers only the first column of the primary key; not numbered"))
-        return [], sa_type, False
-    return [], sa_type, True
-
-
-def _default(default: object, portable: ColumnType, dialect: Dialect) -> Any:
-    """*default* as a server default: a quoted literal, a number, a boolean, or an SQL expression."""
-    import sqlalchemy as sa
-
-    if isinstance(default, Expression):
-        sql = default.sql.strip()
-        if dialect == "mysql" and portable.name in ("timestamp", "timestamptz") and sql.upper() == "CURRENT_TIMESTAMP":
-            sql = "CURRENT_TIMESTAMP(6)"  # DATETIME(6) needs the same precision
-        return sa.text(sql if _BARE_DEFAULT.fullmatch(sql) else f"({sql})")
-    if isinstance(default, bool):
-        if dialect == "sqlite":
-            return sa.text("1" if default else "0")
-        return sa.text("TRUE" if default else "FALSE")
-    if isinstance(default, int | float):
-        return sa.text(repr(default))
-    if dialect == "mysql" and portable.name in _MYSQL_UNKEYED:
-        literal = sa.literal(str(default)).compile(dialect=sqlalchemy_dialect(dialect), compile_kwargs=_LITERAL)
-        return sa.text(f"({literal})")  # MySQL takes a TEXT/BLOB/JSON default only as an expression
-    return str(default)  # SQLAlchemy quotes it as a string literal of the dialect
-
-
-#: Portable types MySQL stores as TEXT/BLOB/JSON: no literal default, no key without a prefix length.
-_MYSQL_UNKEYED = ("text", "bytes", "json")
-_LITERAL = {"literal_binds": True}
-
-
-def _mysql_problems(table: Table) -> list[Note]:
-    """What MySQL refuses in *table*: a key or index on a TEXT/BLOB/JSON column, a SET DEFAULT action."""
-    path = f"tables.{table.name}"
-    keyed: list[tuple[str, tuple[str, ...]]] = [(f"{path}.unique.{n}", u.columns) for n, u in enumerate(table.unique)]
-    if table.primary_key is not None:
-        keyed.append((f"{path}.primary_key", table.primary_key.columns))
-    keyed += [(f"{path}.indexes.{n}", index.column_names) for n, index in enumerate(table.indexes)]
-    keyed += [(f"{path}.foreign_keys.{n}", key.columns) for n, key in enumerate(table.foreign_keys)]
-    problems = []
-    for where, columns in keyed:
-        unkeyed = [name for name in columns if table.columns[name].type.name in _MYSQL_UNKEYED]
-        if unkeyed:
-            kind = table.columns[unkeyed[0]].type
-            problems.append(
-                (where, f"MySQL cannot index the {kind} column {unkeyed[0]!r} (no prefix length); use varchar(n)")
-            )
-    for n, key in enumerate(table.foreign_keys):
-        for action, value in (("on_delete", key.on_delete), ("on_update", key.on_update)):
-            if value == "set default":
-                problems.append((f"{path}.foreign_keys.{n}.{action}", "MySQL (InnoDB) refuses 'set default'"))
-    return problems
 
 
 def _foreign_key(table: Table, key: ForeignKey) -> Any:
@@ -215,10 +181,10 @@ def _check(table: Table, check: Check) -> Any:
 
 
 def _enum_checks(built: SchemaMetaData, table: Table) -> list[Any]:
-    """On SQLite, a ``CHECK (column IN (...))`` for each enum column (``ck_<table>_<column>_enum``)."""
+    """Enums stored as checked text: a ``CHECK (column IN (...))`` per enum column, ``ck_<table>_<column>_enum``."""
     import sqlalchemy as sa
 
-    if built.dialect != "sqlite":
+    if built.dialect.enum_storage != "check":
         return []
     checks = []
     for column in table.columns.values():
@@ -232,154 +198,35 @@ def _enum_checks(built: SchemaMetaData, table: Table) -> list[Any]:
 def _index(built: SchemaMetaData, table: Table, index: Index, path: str) -> Any:
     """The ``sqlalchemy.Index`` of *index*: expressions as SQL text, ``where`` as the dialect's partial index.
 
-    None on MySQL for an index with an expression: MariaDB has none (a note says so).
+    None for an index with an expression on a dialect without expression indexes (a note says so).
     """
     import sqlalchemy as sa
 
-    if built.dialect == "mysql" and len(index.column_names) < len(index.columns):
-        built.notes.append((path, "MariaDB has no expression indexes (MySQL 8.0.13 has); left out"))
+    dialect = built.dialect
+    if dialect.no_expression_indexes is not None and len(index.column_names) < len(index.columns):
+        built.notes.append((path, dialect.no_expression_indexes))
         return None
     parts = [entry if isinstance(entry, str) else sa.text(entry.sql) for entry in index.columns]
     options: dict[str, Any] = {}
     if index.where is not None:
-        if built.dialect == "mysql":
-            built.notes.append((f"{path}.where", "MySQL has no partial indexes; the index covers every row"))
+        if dialect.no_partial_indexes is not None:
+            built.notes.append((f"{path}.where", dialect.no_partial_indexes))
         else:
-            options[f"{built.dialect}_where"] = sa.text(index.where)
+            options[f"{dialect.sqlalchemy_dialect.name}_where"] = sa.text(index.where)
     return sa.Index(constraint_name(table, index), *parts, unique=index.unique, **options)
 
 
 def _dialect_type(built: SchemaMetaData, portable: ColumnType, path: str, problems: list[Note]) -> Any:
     """The SQLAlchemy type *portable* becomes on ``built.dialect``; a lossy one adds a note at *path*."""
+    dialect = built.dialect
     if portable.name == "enum" and portable.enum is not None:
-        return _enum_type(built, portable.enum)
-    if built.dialect == "mysql" and portable.name == "decimal":
-        precision, scale = portable.precision or 0, portable.scale or 0
-        if precision > MYSQL_DECIMAL[0] or scale > MYSQL_DECIMAL[1]:
-            problems.append((path, f"{portable}: MySQL's DECIMAL allows a precision up to 65 and a scale up to 30"))
-    factory, lossy = type_map()[built.dialect][portable.name]
-    sa_type = factory(portable)
+        return dialect.enum_type(built.definition.enums[portable.enum])
+    problem = dialect.type_problem(portable)
+    if problem is not None:
+        problems.append((path, problem))
+    sa_type = dialect.column_type(portable)
+    lossy = dialect.lossy_types.get(portable.name)
     if lossy is not None:
-        built.notes.append((path, lossy.format(type=portable, sql=_type_sql(sa_type, built.dialect))))
+        sql = sa_type.compile(dialect=dialect.sqlalchemy_dialect)
+        built.notes.append((path, lossy.format(type=portable, sql=sql)))
     return sa_type
-
-
-def _enum_type(built: SchemaMetaData, name: str) -> Any:
-    """An enum column's type: TEXT (SQLite, with a check), the named PostgreSQL type, an inline MySQL ENUM."""
-    import sqlalchemy as sa
-    from sqlalchemy.dialects import mysql, postgresql
-
-    values = built.definition.enums[name].values
-    if built.dialect == "postgresql":
-        return postgresql.ENUM(*values, name=name, create_type=False)
-    if built.dialect == "mysql":
-        return mysql.ENUM(*values)
-    return sa.TEXT()
-
-
-def _type_sql(sa_type: Any, dialect: Dialect) -> str:
-    """How *sa_type* is written in *dialect*'s DDL: ``NUMERIC(10, 2)``."""
-    compiled: str = sa_type.compile(dialect=sqlalchemy_dialect(dialect))
-    return compiled
-
-
-def sqlalchemy_dialect(dialect: Dialect) -> Any:
-    """SQLAlchemy's dialect object for *dialect*, for compiling DDL without a connection."""
-    return _dialects()[dialect]
-
-
-@cache
-def _dialects() -> dict[str, Any]:
-    from sqlalchemy.dialects import mysql, postgresql, sqlite
-
-    factories: dict[str, Any] = {"sqlite": sqlite.dialect, "postgresql": postgresql.dialect, "mysql": mysql.dialect}
-    return {name: factory() for name, factory in factories.items()}
-
-
-#: The lossy mappings' messages: ``{type}`` is the portable type, ``{sql}`` the dialect's.
-_NO_TYPE = "{type} has no %s type; stored as {sql}"
-_SQLITE_LOSSY = {
-    "bool": (_NO_TYPE % "SQLite") + " (INTEGER 0/1: any integer is accepted)",
-    "decimal": "{type} is {sql} on SQLite: stored as an integer or an 8-byte float, not exactly",
-    "float": "{type} is {sql} on SQLite: 8 bytes, not 4",
-    "varchar": "{type} is {sql} on SQLite: the length is not enforced",
-    "timestamptz": (_NO_TYPE % "SQLite") + " (ISO 8601 text, UTC by convention, no zone)",
-    "uuid": (_NO_TYPE % "SQLite") + " (36 characters, not checked)",
-}
-_MYSQL_LOSSY = {
-    "timestamptz": (_NO_TYPE % "MySQL") + " (UTC by convention, no zone)",
-    "uuid": (_NO_TYPE % "MySQL") + " (36 characters, not checked)",
-}
-
-
-@cache
-def type_map() -> dict[str, dict[str, tuple[TypeFactory, str | None]]]:
-    """Portable type name → (factory of the dialect's type, lossy message or None), per dialect."""
-    import sqlalchemy as sa
-    from sqlalchemy.dialects import mysql, postgresql
-
-    def numeric(t: ColumnType) -> Any:
-        return sa.NUMERIC(t.precision, t.scale)
-
-    def varchar(t: ColumnType) -> Any:
-        return sa.VARCHAR(t.length)
-
-    def fixed(factory: Callable[[], Any]) -> TypeFactory:
-        return lambda _t: factory()
-
-    common: dict[str, TypeFactory] = {
-        "bool": fixed(sa.BOOLEAN),
-        "smallint": fixed(sa.SMALLINT),
-        "int": fixed(sa.INTEGER),
-        "bigint": fixed(sa.BIGINT),
-        "decimal": numeric,
-        "varchar": varchar,
-        "date": fixed(sa.DATE),
-    }
-    sqlite: dict[str, TypeFactory] = {
-        **common,
-        "float": fixed(sa.REAL),
-        "double": fixed(sa.REAL),
-        "text": fixed(sa.TEXT),
-        "bytes": fixed(sa.BLOB),
-        "time": fixed(sa.TIME),
-        "timestamp": fixed(sa.DATETIME),
-        "timestamptz": fixed(sa.DATETIME),
-        "json": fixed(sa.JSON),
-        "uuid": fixed(sa.TEXT),
-    }
-    postgres: dict[str, TypeFactory] = {
-        **common,
-        "float": fixed(sa.REAL),
-        "double": fixed(sa.DOUBLE_PRECISION),
-        "text": fixed(sa.TEXT),
-        "bytes": fixed(postgresql.BYTEA),
-        "time": fixed(sa.TIME),
-        "timestamp": fixed(lambda: sa.TIMESTAMP(timezone=False)),
-        "timestamptz": fixed(lambda: sa.TIMESTAMP(timezone=True)),
-        "json": fixed(postgresql.JSONB),
-        "uuid": fixed(postgresql.UUID),
-    }
-    mysql_types: dict[str, TypeFactory] = {
-        **common,
-        "int": fixed(mysql.INTEGER),
-        "decimal": lambda t: mysql.DECIMAL(t.precision, t.scale),
-        "float": fixed(mysql.FLOAT),
-        "double": fixed(mysql.DOUBLE),
-        "text": fixed(mysql.LONGTEXT),
-        "bytes": fixed(mysql.LONGBLOB),
-        "time": fixed(lambda: mysql.TIME(fsp=6)),
-        "timestamp": fixed(lambda: mysql.DATETIME(fsp=6)),
-        "timestamptz": fixed(lambda: mysql.DATETIME(fsp=6)),
-        "json": fixed(mysql.JSON),
-        "uuid": fixed(lambda: mysql.CHAR(36)),
-    }
-
-    def with_notes(types: dict[str, TypeFactory], lossy: dict[str, str]) -> dict[str, tuple[TypeFactory, str | None]]:
-        return {name: (factory, lossy.get(name)) for name, factory in types.items()}
-
-    return {
-        "sqlite": with_notes(sqlite, _SQLITE_LOSSY),
-        "postgresql": with_notes(postgres, {}),
-        "mysql": with_notes(mysql_types, _MYSQL_LOSSY),
-    }

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
         Maintenance,
         MaintenanceRequest,
         MetricsRequest,
+        SchemaDialect,
+        SchemaRequest,
         Session,
         SessionsRequest,
     )
@@ -146,3 +148,11 @@ def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
     from dbkeeper_mysql.maintenance import MysqlMaintenance
 
     return MysqlMaintenance.open(request)
+
+
+@hookimpl
+def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect:
+    """MySQL's types, AUTO_INCREMENT, inline enums, what MySQL refuses."""
+    from dbkeeper_mysql.schema import MysqlSchema  # imports SQLAlchemy when used: only for dbkeeper schema
+
+    return MysqlSchema()

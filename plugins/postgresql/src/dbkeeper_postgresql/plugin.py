@@ -40,6 +40,8 @@ if TYPE_CHECKING:
         Maintenance,
         MaintenanceRequest,
         MetricsRequest,
+        SchemaDialect,
+        SchemaRequest,
         Session,
         SessionsRequest,
     )
@@ -129,3 +131,11 @@ def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
     from dbkeeper_postgresql.maintenance import PostgresMaintenance
 
     return PostgresMaintenance.open(request)
+
+
+@hookimpl
+def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect:
+    """PostgreSQL's types, identity columns, named enum types, ``COMMENT ON``."""
+    from dbkeeper_postgresql.schema import PostgresqlSchema  # imports SQLAlchemy when used: only for dbkeeper schema
+
+    return PostgresqlSchema()

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
         Maintenance,
         MaintenanceRequest,
         MetricsRequest,
+        SchemaDialect,
+        SchemaRequest,
         Session,
         SessionsRequest,
     )
@@ -152,3 +154,11 @@ def dbkeeper_plan_maintenance(request: MaintenanceRequest) -> Maintenance:
     from dbkeeper_sqlite.maintenance import maintenance
 
     return maintenance(request)
+
+
+@hookimpl
+def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect:
+    """SQLite's types, its rowid, enums as checks; no comments."""
+    from dbkeeper_sqlite.schema import SqliteSchema  # imports SQLAlchemy when used: only for dbkeeper schema
+
+    return SqliteSchema()

@@ -1,0 +1,154 @@
+"""The MySQL/MariaDB schema dialect: what ``dbkeeper schema`` needs to know about MySQL and MariaDB.
+
+MySQL has no zone-aware timestamp and no UUID type (``generate`` says so), stores
+``text``/``bytes`` as ``LONGTEXT``/``LONGBLOB`` (which it cannot key without a prefix
+length, nor give a literal default), numbers only the first column of a primary key
+(``AUTO_INCREMENT``), writes enums inline (``ENUM('a', 'b')``), has no partial indexes
+and, on MariaDB, no expression indexes. SQLAlchemy's ``Inspector`` loses column defaults
+and comments after an escaped quote (a backslash before a quote): ``inspect`` reads them from
+``information_schema``. SQLAlchemy is imported inside the methods.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dbkeeper.plugin import (
+    Column,
+    ColumnType,
+    Default,
+    Enum,
+    Expression,
+    Numbering,
+    Reflected,
+    SchemaDialect,
+    Table,
+    TypeFactory,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+_NO_TYPE = "{type} has no MySQL type; stored as {sql}"
+#: MySQL's DECIMAL limits: precision and scale.
+DECIMAL_LIMITS = (65, 30)
+#: Portable types MySQL stores as TEXT/BLOB/JSON: no literal default, no key without a prefix length.
+UNKEYED = ("text", "bytes", "json")
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_LITERAL = {"literal_binds": True}
+
+
+class MysqlSchema(SchemaDialect):
+    """MySQL and MariaDB: LONGTEXT/LONGBLOB, DATETIME(6), AUTO_INCREMENT, inline ENUM."""
+
+    name = "mysql"
+    title = "MySQL"
+    lossy_types: ClassVar[Mapping[str, str]] = {
+        "timestamptz": _NO_TYPE + " (UTC by convention, no zone)",
+        "uuid": _NO_TYPE + " (36 characters, not checked)",
+    }
+    type_aliases: ClassVar[Mapping[str, str]] = {"TINYINT(1)": "bool"}
+    enum_storage = "inline"
+    no_expression_indexes = "MariaDB has no expression indexes (MySQL 8.0.13 has); left out"
+    no_partial_indexes = "MySQL has no partial indexes; the index covers every row"
+    engine_names = frozenset({"PRIMARY"})
+
+    def engine_types(self) -> Mapping[str, TypeFactory]:
+        """MySQL's own types where SQL's standard ones differ."""
+        from sqlalchemy.dialects import mysql
+
+        return {
+            "int": lambda _t: mysql.INTEGER(),
+            "decimal": lambda t: mysql.DECIMAL(t.precision, t.scale),
+            "float": lambda _t: mysql.FLOAT(),
+            "double": lambda _t: mysql.DOUBLE(),
+            "text": lambda _t: mysql.LONGTEXT(),
+            "bytes": lambda _t: mysql.LONGBLOB(),
+            "time": lambda _t: mysql.TIME(fsp=6),
+            "timestamp": lambda _t: mysql.DATETIME(fsp=6),
+            "timestamptz": lambda _t: mysql.DATETIME(fsp=6),
+            "json": lambda _t: mysql.JSON(),
+            "uuid": lambda _t: mysql.CHAR(36),
+        }
+
+    def type_problem(self, portable: ColumnType) -> str | None:
+        """A ``decimal`` beyond DECIMAL's precision 65 and scale 30."""
+        if portable.name == "decimal":
+            precision, scale = portable.precision or 0, portable.scale or 0
+            if precision > DECIMAL_LIMITS[0] or scale > DECIMAL_LIMITS[1]:
+                return f"{portable}: MySQL's DECIMAL allows a precision up to 65 and a scale up to 30"
+        return None
+
+    def table_problems(self, table: Table) -> list[tuple[str, str]]:
+        """A key or index on a TEXT/BLOB/JSON column; a ``set default`` foreign key action."""
+        path = f"tables.{table.name}"
+        keyed = [(f"{path}.unique.{n}", unique.columns) for n, unique in enumerate(table.unique)]
+        if table.primary_key is not None:
+            keyed.append((f"{path}.primary_key", table.primary_key.columns))
+        keyed += [(f"{path}.indexes.{n}", index.column_names) for n, index in enumerate(table.indexes)]
+        keyed += [(f"{path}.foreign_keys.{n}", key.columns) for n, key in enumerate(table.foreign_keys)]
+        problems = []
+        for where, columns in keyed:
+            unkeyed = [name for name in columns if table.columns[name].type.name in UNKEYED]
+            if unkeyed:
+                kind = table.columns[unkeyed[0]].type
+                problems.append(
+                    (where, f"MySQL cannot index the {kind} column {unkeyed[0]!r} (no prefix length); use varchar(n)")
+                )
+        for n, key in enumerate(table.foreign_keys):
+            for action, value in (("on_delete", key.on_delete), ("on_update", key.on_update)):
+                if value == "set default":
+                    problems.append((f"{path}.foreign_keys.{n}.{action}", "MySQL (InnoDB) refuses 'set default'"))
+        return problems
+
+    def numbering(self, table: Table, column: Column) -> Numbering:
+        """``AUTO_INCREMENT``, on the first column of the primary key only."""
+        primary = table.primary_key.columns if table.primary_key is not None else ()
+        if not primary or primary[0] != column.name:
+            note = "MySQL numbers only the first column of the primary key; not numbered"
+            return Numbering(autoincrement=False, note=note)
+        return Numbering(autoincrement=True)
+
+    def default(self, value: Default, portable: ColumnType) -> Any:
+        """``CURRENT_TIMESTAMP(6)`` for DATETIME(6); a TEXT/BLOB/JSON default as an expression."""
+        import sqlalchemy as sa
+
+        timestamp = portable.name in ("timestamp", "timestamptz")
+        if isinstance(value, Expression) and timestamp and value.sql.strip().upper() == "CURRENT_TIMESTAMP":
+            return super().default(Expression("CURRENT_TIMESTAMP(6)"), portable)  # the column's precision
+        if isinstance(value, str) and portable.name in UNKEYED:
+            literal = sa.literal(value).compile(dialect=self.sqlalchemy_dialect, compile_kwargs=_LITERAL)
+            return sa.text(f"({literal})")  # MySQL takes a TEXT/BLOB/JSON default only as an expression
+        return super().default(value, portable)
+
+    def enum_type(self, enum: Enum) -> Any:
+        """``ENUM('a', 'b')`` on the column."""
+        from sqlalchemy.dialects import mysql
+
+        return mysql.ENUM(*enum.values)
+
+    def is_identity(self, column: Mapping[str, Any], primary_key: tuple[str, ...], portable: ColumnType) -> bool:
+        """``AUTO_INCREMENT``."""
+        return column.get("autoincrement") is True or super().is_identity(column, primary_key, portable)
+
+    def amend_reflection(self, conn: Connection, tables: list[str], found: Reflected) -> None:
+        """Column defaults and comments from ``information_schema``: SQLAlchemy loses both after an escaped quote."""
+        import sqlalchemy as sa
+
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name, column_default, column_comment FROM information_schema.columns "
+                "WHERE table_schema = DATABASE()"
+            )
+        ).all()
+        details = {(table, column): (default, comment) for table, column, default, comment in rows}
+        for table, infos in found["columns"].items():
+            for info in infos:
+                default, comment = details.get((table, info["name"]), (None, None))
+                if default is not None and default.startswith("'"):  # MySQL's escapes as SQL's quotes
+                    info["default"] = _ESCAPE.sub(lambda m: "''" if m[1] == "'" else m[1], default)
+                elif info.get("default") is None and default not in (None, "NULL"):
+                    info["default"] = default
+                info["comment"] = comment or None

@@ -1,0 +1,73 @@
+"""The PostgreSQL schema dialect: what ``dbkeeper schema`` needs to know about PostgreSQL.
+
+PostgreSQL has a type for every portable type (``jsonb`` for JSON), identity columns,
+expression and partial indexes. Enums are named types (``CREATE TYPE … AS ENUM``), and
+comments are set with ``COMMENT ON``, enum types and views included; ``inspect`` reads
+the enum types' comments, which SQLAlchemy's ``Inspector`` leaves out. SQLAlchemy is
+imported inside the methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from dbkeeper.plugin import Enum, SchemaDialect, TypeFactory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.engine.reflection import Inspector
+
+
+class PostgresqlSchema(SchemaDialect):
+    """PostgreSQL: SQL's standard types, ``jsonb``, named enum types, ``COMMENT ON``."""
+
+    name = "postgresql"
+    title = "PostgreSQL"
+    enum_storage = "named"
+
+    def engine_types(self) -> Mapping[str, TypeFactory]:
+        """JSON as ``jsonb``."""
+        from sqlalchemy.dialects import postgresql
+
+        return {"json": lambda _t: postgresql.JSONB()}
+
+    def enum_type(self, enum: Enum) -> Any:
+        """The named type, created by :meth:`create_enum` (not by SQLAlchemy)."""
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.ENUM(*enum.values, name=enum.name, create_type=False)
+
+    def create_enum(self, enum: Enum) -> list[Any]:
+        """``CREATE TYPE … AS ENUM``."""
+        from sqlalchemy.dialects.postgresql import ENUM, CreateEnumType
+
+        return [CreateEnumType(ENUM(*enum.values, name=enum.name))]
+
+    def comment_on(self, kind: Literal["TYPE", "VIEW"], name: str, comment: str) -> str:
+        """``COMMENT ON TYPE|VIEW name IS '…'``."""
+        quoted = self.sqlalchemy_dialect.identifier_preparer.quote(name)
+        return f"COMMENT ON {kind} {quoted} IS {_literal(comment)}"
+
+    def read_enums(self, conn: Connection, inspector: Inspector) -> list[Enum]:
+        """The enum types of the current schema, with their comments."""
+        import sqlalchemy as sa
+
+        rows = conn.execute(
+            sa.text(
+                "SELECT typname, obj_description(oid, 'pg_type') FROM pg_type "
+                "WHERE typtype = 'e' AND typnamespace = current_schema()::regnamespace"
+            )
+        )
+        comments: dict[str, str | None] = {name: comment for name, comment in rows}
+        enums = inspector.get_enums()  # type: ignore[attr-defined]  # PostgreSQL's inspector has it
+        return [
+            Enum(item["name"], tuple(item["labels"]), comments.get(item["name"]))
+            for item in enums
+            if item.get("visible", True)
+        ]
+
+
+def _literal(text: str) -> str:
+    """*text* as a PostgreSQL string literal (standard conforming: only ``'`` is doubled)."""
+    return "'" + text.replace("'", "''") + "'"
