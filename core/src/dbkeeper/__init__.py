@@ -31,10 +31,13 @@ if TYPE_CHECKING:
     from dbkeeper.plugin.manager import load_plugins
     from dbkeeper.schema import (
         SchemaDefinition,
+        SchemaDiff,
         SchemaGenerator,
+        diff_schemas,
         dump_definition,
         generate_schema,
         load_definition,
+        render_diff,
         validate_definition,
     )
 
@@ -61,6 +64,9 @@ _LAZY = {
     "load_definition": "dbkeeper.schema",
     "dump_definition": "dbkeeper.schema",
     "validate_definition": "dbkeeper.schema",
+    "SchemaDiff": "dbkeeper.schema",
+    "diff_schemas": "dbkeeper.schema",
+    "render_diff": "dbkeeper.schema",
 }
 
 __all__ = [
@@ -74,10 +80,12 @@ __all__ = [
     "QueryResult",
     "RowStream",
     "SchemaDefinition",
+    "SchemaDiff",
     "SchemaGenerator",
     "VerifyReport",
     "backup_database",
     "check_health",
+    "diff_schemas",
     "dump_definition",
     "generate_schema",
     "hookimpl",
@@ -85,6 +93,7 @@ __all__ = [
     "load_definition",
     "load_plugins",
     "optimize_database",
+    "render_diff",
     "validate_definition",
 ]
 

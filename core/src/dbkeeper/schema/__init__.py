@@ -4,7 +4,9 @@
 and indexes, ``document`` the mapping to and from YAML/JSON documents, ``validation`` the
 JSON Schema and the checks it cannot express, ``files`` loading and dumping files,
 ``metadata`` a definition as SQLAlchemy ``MetaData`` for one dialect, ``generate`` its DDL
-and ``inspect`` a live database read back into a definition.
+and ``inspect`` a live database read back into a definition; ``changes``, ``diff``, ``render``
+(a diff as one dialect's SQL), ``rebuild`` (SQLite's table rebuilds) and ``migration`` (a diff as a
+migration file) are ``schema diff``'s.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dbkeeper.schema.files import dump_definition, load_definition, parse_defini
 from dbkeeper.schema.generate import GeneratedDDL, SchemaGenerator, generate_schema
 from dbkeeper.schema.inspect import inspect_schema
 from dbkeeper.schema.naming import constraint_name
+from dbkeeper.schema.render import RenderedDiff, render_diff
 from dbkeeper.schema.validation import validate_definition
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "Index",
     "PrimaryKey",
     "Renames",
+    "RenderedDiff",
     "SchemaDefinition",
     "SchemaDiff",
     "SchemaGenerator",
@@ -57,5 +61,6 @@ __all__ = [
     "load_definition",
     "parse_definition",
     "renames_of",
+    "render_diff",
     "validate_definition",
 ]

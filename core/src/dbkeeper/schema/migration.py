@@ -39,12 +39,19 @@ class DiffMigration:
 
 
 def diff_migration(old: SchemaDefinition, new: SchemaDefinition, dialect: Dialect) -> DiffMigration:
-    """Compare *old* and *new* and render the up (old → new) and down (new → old) parts for *dialect*."""
-    from dbkeeper.schema.diff import diff_schemas, renames_of
+    """Compare *old* and *new* and render the up (old → new) and down (new → old) parts for *dialect*.
+
+    Both definitions are first taken as the engine reads them back
+    (:func:`~dbkeeper.schema.diff.read_back`), so that a database and the definition it was
+    generated from do not differ, and the statements name what the engine holds.
+    """
+    from dbkeeper.schema.diff import diff_schemas, read_back, renames_of
     from dbkeeper.schema.render import render_diff
 
-    diff = diff_schemas(old, new)
-    backward = diff_schemas(new, old, renames_of(old, new).inverted())
+    renames = renames_of(old, new)
+    old, new = read_back(old, dialect), read_back(new, dialect)  # both sides as the engine holds them
+    diff = diff_schemas(old, new, renames)
+    backward = diff_schemas(new, old, renames.inverted())
     if dialect == "mysql":
         backward = SchemaDiff(tuple(reversed_within_kinds(backward.changes)))
     return DiffMigration(diff, render_diff(diff, old, new, dialect), render_diff(backward, new, old, dialect))

@@ -72,7 +72,22 @@ def render_diff(diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, 
     """
     renderer = DiffRenderer(old, new, dialect)
     statements = renderer.render(diff)
-    return RenderedDiff(dialect, tuple(statements), tuple(dict.fromkeys(renderer.notes)))
+    prefixes = tuple(prefix for change in diff.changes if (prefix := _noted(change)) is not None)
+    lossy = [note for note in renderer.new_built.notes if f"{note[0]}.".startswith(prefixes)]
+    return RenderedDiff(dialect, tuple(statements), tuple(dict.fromkeys([*lossy, *renderer.notes])))
+
+
+def _noted(change: Change) -> str | None:
+    """The start of the paths of the notes that concern *change*'s object: what it creates or alters."""
+    if change.kind == "create_table":
+        return f"tables.{change.name}."
+    if change.kind in ("add_column", "alter_column", "rename_column"):
+        return f"tables.{change.table}.columns.{change.name}."
+    if change.kind == "add_index":
+        return f"tables.{change.table}.indexes."
+    if change.kind == "alter_table_comment":
+        return f"tables.{change.name}.comment."
+    return None
 
 
 @dataclass
@@ -87,7 +102,6 @@ class DiffRenderer:
     def __post_init__(self) -> None:
         self.old_built = build_metadata(self.old, self.dialect)
         self.new_built = build_metadata(self.new, self.dialect)
-        self.notes += self.new_built.notes
         self.generator = SchemaGenerator(self.dialect)
         self.old_name: dict[str, str] = {}  # a renamed table's new name → its old name
 

@@ -1,0 +1,364 @@
+"""``dbkeeper schema diff``: a live database against a definition, written as a migration, applied and reversed.
+
+On SQLite, PostgreSQL and MariaDB (one throwaway server per module): V1 is generated and
+filled with rows; V2 adds a column, widens a type, adds an index and a foreign key,
+renames a table and a column by hint, adds an enum value and changes a view. ``schema diff
+DB V2 --write-migration`` → ``migrate up`` → a second diff finds nothing → ``migrate
+down`` → ``schema inspect`` gives exactly what it gave before; the rows survive renames
+and SQLite's rebuilds. Then what is refused (destructive changes, a SQLite table with a
+trigger), drift after a manual ALTER TABLE, the JSON shape and the usage errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from throwaway_servers import mariadb_server, postgresql_server
+
+from helpers import dbkeeper
+
+if TYPE_CHECKING:
+    from mariadb_server import MariaDBServer
+    from pg_server import Server
+
+V1 = """\
+tables:
+  customers:
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      name: {type: varchar(100), nullable: false}
+      status: {type: enum(customers_status), default: new}
+    primary_key: [id]
+  addresses:
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      customer_id: {type: int, nullable: false}
+      city: {type: varchar(50)}
+    primary_key: [id]
+    foreign_keys:
+      - columns: [customer_id]
+        references: {table: customers, columns: [id]}
+        on_delete: cascade
+  orders:
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      customer_id: {type: int}
+      total: {type: "decimal(10, 2)"}
+    primary_key: [id]
+views:
+  big_orders:
+    sql: SELECT id, total FROM orders WHERE total > 100
+enums:
+  customers_status:
+    values: [new, active]
+"""
+
+V2 = """\
+tables:
+  customers:
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      full_name: {type: varchar(200), nullable: false, renamed_from: name}
+      status: {type: enum(customers_status), default: new}
+      note: {type: varchar(200)}
+    primary_key: [id]
+    indexes:
+      - columns: [full_name]
+  addresses:
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      customer_id: {type: int, nullable: false}
+      city: {type: varchar(50)}
+    primary_key: [id]
+    foreign_keys:
+      - columns: [customer_id]
+        references: {table: customers, columns: [id]}
+        on_delete: cascade
+  purchases:
+    renamed_from: orders
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      customer_id: {type: int}
+      total: {type: "decimal(10, 2)"}
+    primary_key: [id]
+    foreign_keys:
+      - columns: [customer_id]
+        references: {table: customers, columns: [id]}
+        on_delete: cascade
+views:
+  big_orders:
+    sql: SELECT id, total FROM purchases WHERE total > 50
+enums:
+  customers_status:
+    values: [new, active, closed]
+"""
+
+ROWS = [
+    "INSERT INTO customers (name, status) VALUES ('ann', 'active'), ('bob', 'new')",
+    "INSERT INTO addresses (customer_id, city) VALUES (1, 'Oslo'), (2, 'Lima')",
+    "INSERT INTO orders (customer_id, total) VALUES (1, 120), (2, 30)",
+]
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Server]:
+    """A throwaway PostgreSQL server for this module."""
+    with postgresql_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A throwaway MariaDB server for this module."""
+    with mariadb_server() as server:
+        yield server
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def ddl(tmp_path: Path, definition: str, dialect: str) -> str:
+    return dbkeeper("schema", "generate", str(write(tmp_path, "gen.yaml", definition)), "--dialect", dialect).out
+
+
+def sqlite_database(tmp_path: Path, definition: str = V1, rows: list[str] = ROWS) -> str:
+    path = tmp_path / f"app{next(_numbers)}.db"
+    subprocess.run(["sqlite3", "-bail", str(path)], input=ddl(tmp_path, definition, "sqlite"), text=True, check=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        for statement in rows:
+            db.execute(statement)
+    return f"sqlite:///{path}"
+
+
+def sqlite_rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+        return db.execute(sql).fetchall()
+
+
+def pg_database(pg: Server, tmp_path: Path) -> str:
+    name = f"app{next(_numbers)}"
+    pg.psql(f"CREATE DATABASE {name}")
+    pg.psql(ddl(tmp_path, V1, "postgresql") + ";\n".join(ROWS) + ";", database=name)
+    return pg.url(name)
+
+
+def maria_database(mariadb: MariaDBServer, tmp_path: Path) -> str:
+    name = f"app{next(_numbers)}"
+    mariadb.recreate(name)
+    mariadb.load_sql(name, (ddl(tmp_path, V1, "mysql") + ";\n".join(ROWS) + ";").encode())
+    return mariadb.url(name)
+
+
+def inspected(url: str) -> str:
+    return dbkeeper("schema", "inspect", url).out
+
+
+def full_cycle(url: str, tmp_path: Path, rows: Callable[[str], list[tuple[object, ...]]]) -> Path:
+    """V1 in *url* → diff → migrate up → no differences → rows kept → migrate down → inspect as before."""
+    before = inspected(url)
+    v2 = write(tmp_path, "v2.yaml", V2)
+    migrations = tmp_path / f"migrations{next(_numbers)}"
+    written = dbkeeper("schema", "diff", url, str(v2), "--write-migration", str(migrations), "--name", "v2")
+    files = sorted(migrations.iterdir())
+    assert [f.name.endswith("_v2.sql") for f in files] == [True]
+    assert f"wrote {files[0]}" in written.err
+    text = files[0].read_text()
+    assert "--   ~ rename table purchases (from orders)\n" in text and "-- migrate:down\n" in text
+    dbkeeper("migrate", "up", url, "--dir", str(migrations))
+    again = dbkeeper("schema", "diff", url, str(v2), "--exit-code")
+    assert again.out == "no differences\n"
+    assert rows("SELECT id, full_name, status FROM customers ORDER BY id") == [(1, "ann", "active"), (2, "bob", "new")]
+    assert rows("SELECT customer_id, city FROM addresses ORDER BY id") == [(1, "Oslo"), (2, "Lima")]
+    assert [tuple(map(int, r)) for r in rows("SELECT id, customer_id, total FROM purchases ORDER BY id")] == [
+        (1, 1, 120),
+        (2, 2, 30),
+    ]
+    assert [tuple(map(int, r)) for r in rows("SELECT id, total FROM big_orders ORDER BY id")] == [(1, 120)]
+    dbkeeper("migrate", "down", url, "--dir", str(migrations))
+    assert inspected(url) == before
+    assert rows("SELECT id, name FROM customers ORDER BY id") == [(1, "ann"), (2, "bob")]
+    return files[0]
+
+
+def test_sqlite_diff_migrate_up_and_down(tmp_path: Path) -> None:
+    url = sqlite_database(tmp_path)
+    migration = full_cycle(url, tmp_path, lambda sql: sqlite_rows(url, sql))
+    assert "CREATE TABLE _dbkeeper_new_customers (" in migration.read_text()  # a type change: a rebuild
+    assert sqlite_rows(url, "PRAGMA foreign_key_check") == []
+
+
+def test_postgresql_diff_migrate_up_and_down(tmp_path: Path, pg: Server) -> None:
+    url = pg_database(pg, tmp_path)
+    database = url.rsplit("/", 1)[-1].split("?")[0]
+
+    def rows(sql: str) -> list[tuple[object, ...]]:
+        out = pg.psql(f"\\pset format unaligned\n\\pset tuples_only on\n{sql}", database=database)
+        return [tuple(_value(v) for v in line.split("|")) for line in out.splitlines() if "|" in line]
+
+    migration = full_cycle(url, tmp_path, rows)
+    text = migration.read_text()
+    assert "ALTER TYPE customers_status ADD VALUE 'closed' AFTER 'active';" in text
+    assert "ALTER TABLE orders RENAME TO purchases;" in text
+
+
+def test_mariadb_diff_migrate_up_and_down(tmp_path: Path, mariadb: MariaDBServer) -> None:
+    url = maria_database(mariadb, tmp_path)
+    database = url.rsplit("/", 1)[-1].split("?")[0]
+    migration = full_cycle(url, tmp_path, lambda sql: mariadb.execute(sql, database=database))
+    text = migration.read_text()
+    assert "ALTER TABLE customers MODIFY status ENUM('new','active','closed') NULL DEFAULT 'new';" in text
+
+
+def _value(text: str) -> object:
+    return int(text) if text.isdigit() else text
+
+
+def test_destructive_changes_are_refused_without_the_flag(tmp_path: Path) -> None:
+    url = sqlite_database(tmp_path)
+    smaller = V1.replace("      city: {type: varchar(50)}\n", "")
+    target = write(tmp_path, "smaller.yaml", smaller)
+    migrations = tmp_path / "migrations"
+    printed = dbkeeper("schema", "diff", url, str(target))
+    assert printed.out.startswith("- drop column addresses.city  (destructive: drops column addresses.city)\n")
+    refused = dbkeeper(
+        "schema", "diff", url, str(target), "--write-migration", str(migrations), "--name", "x", check=False
+    )
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err.splitlines()[-1] == (
+        "error: refusing changes that lose data (drops column addresses.city): pass --allow-destructive to write them"
+    )
+    assert not migrations.exists()
+    dbkeeper(
+        "schema", "diff", url, str(target), "--write-migration", str(migrations), "--name", "x", "--allow-destructive"
+    )
+    dbkeeper("migrate", "up", url, "--dir", str(migrations))
+    assert dbkeeper("schema", "diff", url, str(target), "--exit-code").out == "no differences\n"
+    assert sqlite_rows(url, "SELECT id, customer_id FROM addresses ORDER BY id") == [(1, 1), (2, 2)]
+
+
+def test_sqlite_type_change_keeps_rows_and_a_cascading_child(tmp_path: Path) -> None:
+    url = sqlite_database(tmp_path)
+    wider = write(tmp_path, "wider.yaml", V1.replace("name: {type: varchar(100)", "name: {type: text"))
+    migrations = tmp_path / "migrations"
+    dbkeeper("schema", "diff", url, str(wider), "--write-migration", str(migrations), "--name", "wider")
+    assert "DROP TABLE customers;" in next(migrations.iterdir()).read_text()
+    dbkeeper("migrate", "up", url, "--dir", str(migrations))
+    assert sqlite_rows(url, "SELECT id, name FROM customers ORDER BY id") == [(1, "ann"), (2, "bob")]
+    assert sqlite_rows(url, "SELECT customer_id, city FROM addresses ORDER BY id") == [(1, "Oslo"), (2, "Lima")]
+    assert sqlite_rows(url, "PRAGMA foreign_key_check") == []
+    assert sqlite_rows(url, "SELECT type FROM pragma_table_info('customers') WHERE name = 'name'") == [("TEXT",)]
+
+
+def test_sqlite_rebuild_finding_orphans_fails_the_migration(tmp_path: Path) -> None:
+    url = sqlite_database(tmp_path, rows=[*ROWS, "INSERT INTO addresses (customer_id, city) VALUES (9, 'Nowhere')"])
+    wider = write(tmp_path, "wider.yaml", V1.replace("name: {type: varchar(100)", "name: {type: text"))
+    migrations = tmp_path / "migrations"
+    dbkeeper("schema", "diff", url, str(wider), "--write-migration", str(migrations), "--name", "wider")
+    failed = dbkeeper("migrate", "up", url, "--dir", str(migrations), check=False)
+    assert failed.code == 1
+    assert "rebuilding customers left rows pointing nowhere: PRAGMA foreign_key_check lists them" in failed.err
+    assert sqlite_rows(url, "SELECT type FROM pragma_table_info('customers') WHERE name = 'name'") == [
+        ("VARCHAR(100)",)
+    ]
+
+
+def test_a_sqlite_table_with_a_trigger_is_not_rebuilt(tmp_path: Path) -> None:
+    url = sqlite_database(tmp_path)
+    path = url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TRIGGER touch AFTER UPDATE ON customers BEGIN SELECT 1; END")
+    before = inspected(url)
+    wider = write(tmp_path, "wider.yaml", V1.replace("name: {type: varchar(100)", "name: {type: text"))
+    migrations = tmp_path / "migrations"
+    dbkeeper("schema", "diff", url, str(wider), "--write-migration", str(migrations), "--name", "wider")
+    failed = dbkeeper("migrate", "up", url, "--dir", str(migrations), check=False)
+    assert failed.code == 1
+    assert "customers has triggers, which rebuilding it would lose" in failed.err
+    assert len(failed.err.strip().splitlines()) == 1
+    assert inspected(url) == before  # rolled back
+    assert sqlite_rows(url, "SELECT name FROM sqlite_master WHERE type = 'trigger'") == [("touch",)]
+
+
+def test_exit_code_after_a_manual_alter_table(tmp_path: Path) -> None:
+    url = sqlite_database(tmp_path)
+    v1 = write(tmp_path, "v1.yaml", V1)
+    assert dbkeeper("schema", "diff", url, str(v1), "--exit-code").out == "no differences\n"
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+        db.execute("ALTER TABLE orders ADD COLUMN shipped_on DATE")
+    drift = dbkeeper("schema", "diff", url, str(v1), "--exit-code", check=False)
+    assert drift.code == 1
+    assert drift.out.startswith("- drop column orders.shipped_on  (destructive: drops column orders.shipped_on)\n")
+    assert "ALTER TABLE orders DROP COLUMN shipped_on;" in drift.out
+    assert dbkeeper("schema", "diff", url, str(v1)).code == 0  # without --exit-code: 0 either way
+
+
+def test_json_output(tmp_path: Path) -> None:
+    v1, v2 = write(tmp_path, "v1.yaml", V1), write(tmp_path, "v2.yaml", V2)
+    data = dbkeeper("schema", "diff", str(v1), str(v2), "--json", "--dialect", "postgresql").json()
+    assert isinstance(data, dict)
+    assert set(data) == {"changes", "up", "down", "notes"}
+    assert data["changes"][:2] == [
+        {"kind": "add_enum_values", "target": "customers_status", "destructive": None},
+        {"kind": "drop_view", "target": "big_orders", "destructive": None},
+    ]
+    assert "ALTER TABLE orders RENAME TO purchases;" in data["up"]
+    assert "ALTER TABLE purchases RENAME TO orders;" in data["down"]
+    files_only = dbkeeper("schema", "diff", str(v1), str(v2), "--json").json()
+    assert isinstance(files_only, dict)
+    assert (files_only["up"], files_only["down"], len(files_only["changes"])) == ([], [], len(data["changes"]))
+    same = dbkeeper("schema", "diff", str(v1), str(v1), "--json", "--dialect", "sqlite").json()
+    assert same == {"changes": [], "up": [], "down": [], "notes": []}
+
+
+def test_two_files_without_a_dialect_print_the_changes_only(tmp_path: Path) -> None:
+    v1, v2 = write(tmp_path, "v1.yaml", V1), write(tmp_path, "v2.yaml", V2)
+    run = dbkeeper("schema", "diff", str(v1), str(v2))
+    assert "+ add column customers.note varchar(200)\n" in run.out
+    assert "~ alter column customers.full_name varchar(100) -> varchar(200)\n" in run.out
+    assert "migrate:up" not in run.out
+
+
+def test_usage_errors_and_bad_arguments(tmp_path: Path) -> None:
+    v1, v2 = write(tmp_path, "v1.yaml", V1), write(tmp_path, "v2.yaml", V2)
+    no_dialect = dbkeeper("schema", "diff", str(v1), str(v2), "--write-migration", str(tmp_path / "m"), "--name", "x",
+                          check=False)  # fmt: skip
+    assert no_dialect.code == 2
+    assert "--write-migration needs a dialect" in no_dialect.err
+    no_name = dbkeeper("schema", "diff", str(v1), str(v2), "--write-migration", str(tmp_path / "m"), check=False)
+    assert no_name.code == 2
+    assert not (tmp_path / "m").exists()
+    missing = dbkeeper("schema", "diff", str(tmp_path / "nope.yaml"), str(v2), check=False)
+    assert (missing.code, missing.out) == (1, "")
+    assert (
+        missing.err == f"error: {tmp_path / 'nope.yaml'} is neither a definition file (no such file) nor a connection\n"
+    )
+    unknown = dbkeeper("schema", "diff", "nosuchconnection", str(v2), check=False, cwd=tmp_path)
+    assert unknown.code == 1
+    assert unknown.err.startswith("error: nosuchconnection is neither a definition file nor a connection: ")
+    assert len(unknown.err.splitlines()) == 1
+    bad = write(tmp_path, "bad.yaml", "tables:\n  t:\n    columns:\n      a: {type: money2}\n")
+    invalid = dbkeeper("schema", "diff", str(v1), str(bad), check=False)
+    assert invalid.code == 1
+    assert invalid.err.startswith("error: tables.t.columns.a.type: unknown type 'money2'")
+
+
+def test_python_api() -> None:
+    code = (
+        "import sys; from dbkeeper import diff_schemas, SchemaDiff, render_diff; "
+        "from dbkeeper.schema import diff_schemas as d, render_diff as r, SchemaDiff as s; "
+        "print(d is diff_schemas, r is render_diff, s is SchemaDiff)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.stdout == "True True True\n", run.stderr
