@@ -108,8 +108,10 @@ views:
   big_orders:
     sql: SELECT id, total FROM purchases WHERE total > 50
     dialects:
-      postgresql: "SELECT purchases.id,\\n    purchases.total\\n   FROM purchases\\n  WHERE (purchases.total > (50)::numeric)"
-      mysql: "select `purchases`.`id` AS `id`,`purchases`.`total` AS `total` from `purchases` where `purchases`.`total` > 50"
+      postgresql: "SELECT purchases.id,\\n    purchases.total\\n   FROM purchases\\n  WHERE (purchases.total \\
+        > (50)::numeric)"
+      mysql: "select `purchases`.`id` AS `id`,`purchases`.`total` AS `total` from `purchases` \\
+        where `purchases`.`total` > 50"
 enums:
   customers_status:
     values: [new, active, closed]
