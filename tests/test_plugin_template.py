@@ -40,13 +40,14 @@ def test_rendered_plugin_installs_and_passes_the_conformance_kit(tmp_path: Path)
     tested = run(venv / "bin" / "python", "-m", "pytest", "-p", "no:cacheprovider", tmp_path / "dbkeeper-acme",
                  cwd=tmp_path)  # fmt: skip
     assert tested.returncode == 0, tested.stdout
-    assert "5 passed, 9 skipped" in tested.stdout  # the monitoring tests skip: the template collects no metrics
+    assert "5 passed, 10 skipped" in tested.stdout  # monitoring and schema skip: the template has neither
     assert "the acme driver has no deep verify" in tested.stdout
     assert "the acme driver has no migrations" in tested.stdout
     assert "the acme driver collects no metrics" in tested.stdout
     assert "the acme driver has no health checks" in tested.stdout
     assert "the acme driver lists no sessions" in tested.stdout
     assert "the acme driver plans no maintenance" in tested.stdout
+    assert "the acme driver has no schema dialect" in tested.stdout
 
 
 def test_render_refuses_a_bad_name_or_an_existing_directory(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ meant to be replaced by your engine's code, hook by hook:
   target, which is never left half-written and never overwritten unless ``force``.
 
 Optional hooks, skipped by the conformance kit when absent: ``dbkeeper_inspect_backup``
-(``verify --deep``) and ``dbkeeper_migrate`` (``dbkeeper migrate``). See dbkeeper's
-``docs/hooks.md`` for every hook's contract.
+(``verify --deep``), ``dbkeeper_migrate`` (``dbkeeper migrate``), the monitoring hooks, and
+``dbkeeper_schema_dialect`` (``dbkeeper schema``: return a subclass of
+``dbkeeper.plugin.SchemaDialect`` overriding what your engine does differently). See
+dbkeeper's ``docs/hooks.md`` for every hook's contract.
 """
 
 from __future__ import annotations
