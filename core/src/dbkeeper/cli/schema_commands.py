@@ -47,6 +47,7 @@ def validate(file: Path, json_output: bool) -> None:
     "--dialect",
     metavar="sqlite|postgresql|mysql|…",
     required=True,
+    callback=lambda _ctx, _param, value: _installed_dialect(value),
     help="The engine the DDL is for: an installed driver's name (mysql: MySQL and MariaDB).",
 )
 @click.option(
@@ -125,6 +126,18 @@ def inspect(app: App, connection: str | None, output_format: str, dialect: str |
         click.echo(text, nl=False)
     else:
         _write_file(output, text)
+
+
+def _installed_dialect(name: str) -> str:
+    """``--dialect``: the name of an installed driver's schema dialect; any other is a usage error."""
+    from dbkeeper.errors import DriverNotFoundError, UnsupportedOperationError
+
+    with collector_paused():
+        from dbkeeper.schema.metadata import schema_dialect
+    try:
+        return schema_dialect(name).name
+    except (DriverNotFoundError, UnsupportedOperationError) as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _load(file: Path, json_output: bool) -> SchemaDefinition:
