@@ -384,3 +384,26 @@ def test_python_api() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.stdout == "True True True\n", run.stderr
+
+
+def test_a_failing_mariadb_migration_is_undone_statement_by_statement(tmp_path: Path, mariadb: MariaDBServer) -> None:
+    """MariaDB's DDL commits statement by statement: the down part undoes the statements that ran, one by one."""
+    url = maria_database(mariadb, tmp_path)
+    database = url.rsplit("/", 1)[-1]
+    mariadb.execute("INSERT INTO addresses (customer_id, city) VALUES (1, 'Lima')", database=database)
+    before = inspected(url)
+    anchor = "      city: {type: varchar(50)}\n    primary_key: [id]\n"
+    assert V2.count(anchor) == 1
+    v3 = write(tmp_path, "v3.yaml", V2.replace(anchor, anchor + "    unique:\n      - columns: [city]\n"))
+    migrations = tmp_path / "migrations"
+    dbkeeper("schema", "diff", url, str(v3), "--write-migration", str(migrations), "--name", "v3")
+    text = next(migrations.iterdir()).read_text()
+    up, down = text.split("-- migrate:down\n")
+    assert up.count(";\n") == down.count(";\n") == 11, text
+    failed = dbkeeper("migrate", "up", url, "--dir", str(migrations), check=False)
+    assert failed.code == 1
+    assert "Duplicate entry 'Lima'" in failed.err
+    assert "statement 7 of 11 failed" in failed.err and "statements 1-6 of" in failed.err
+    assert "were undone — the database is as it was before" in failed.err
+    assert inspected(url) == before
+    assert mariadb.execute("SELECT id, name FROM customers ORDER BY id", database=database) == [(1, "ann"), (2, "bob")]

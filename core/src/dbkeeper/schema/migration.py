@@ -4,16 +4,14 @@
 dialect: up is ``render(diff(old, new))``, down is ``render(diff(new, old, renames
 inverted))``. On MySQL/MariaDB, whose DDL is not transactional, ``migrate`` undoes a
 migration that fails half-way with the down part's last statements (see
-:mod:`dbkeeper.migrations.runner`); the down part lists each kind of change in the reverse
-of the up part's order, so that its tail undoes the up part's head where the changes are
-independent. :func:`write_migration` writes the file in ``migrate``'s format, under
+:mod:`dbkeeper.migrations.runner`): there the down part is the up part inverted statement
+by statement (:mod:`dbkeeper.schema.inverse`). :func:`write_migration` writes the file in ``migrate``'s format, under
 ``migrate new``'s id (``<UTC timestamp>_<name>``), with a comment header listing the
 changes and what the dialect cannot keep.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,20 +44,16 @@ def diff_migration(old: SchemaDefinition, new: SchemaDefinition, dialect: Dialec
     generated from do not differ, and the statements name what the engine holds.
     """
     from dbkeeper.schema.diff import diff_schemas, read_back, renames_of
+    from dbkeeper.schema.inverse import render_inverse
     from dbkeeper.schema.render import render_diff
 
     renames = renames_of(old, new)
     old, new = read_back(old, dialect), read_back(new, dialect)  # both sides as the engine holds them
     diff = diff_schemas(old, new, renames)
+    if dialect == "mysql":  # DDL not transactional: the down part undoes the up part statement by statement
+        return DiffMigration(diff, render_diff(diff, old, new, dialect), render_inverse(diff, old, new, dialect))
     backward = diff_schemas(new, old, renames.inverted())
-    if dialect == "mysql":
-        backward = SchemaDiff(tuple(reversed_within_kinds(backward.changes)))
     return DiffMigration(diff, render_diff(diff, old, new, dialect), render_diff(backward, new, old, dialect))
-
-
-def reversed_within_kinds(changes: Sequence[Change]) -> list[Change]:
-    """*changes* (in ORDER) with the changes of each kind in reverse: the down part mirrors the up part."""
-    return [change for _, group in itertools.groupby(changes, key=lambda c: c.kind) for change in reversed(list(group))]
 
 
 def describe(change: Change) -> str:

@@ -26,6 +26,7 @@ from dbkeeper.schema.definition import (
     Column,
     Enum,
     ForeignKey,
+    Index,
     PrimaryKey,
     SchemaDefinition,
     Table,
@@ -33,7 +34,7 @@ from dbkeeper.schema.definition import (
     View,
 )
 from dbkeeper.schema.generate import SchemaGenerator, generate_schema
-from dbkeeper.schema.metadata import DIALECT_TITLES, Dialect, Note, build_metadata
+from dbkeeper.schema.metadata import DIALECT_TITLES, Dialect, Note, SchemaMetaData, build_metadata
 
 if TYPE_CHECKING:
     from alembic.operations import Operations
@@ -108,13 +109,16 @@ class DiffRenderer:
     def render(self, diff: SchemaDiff) -> list[str]:
         """Every change's statements, in the diff's order."""
         renames = [c for c in diff.changes if c.kind == "rename_table"]
-        self.old_name = {c.name: _as(c.before, Table).name for c in renames}
+        self.old_name = {c.name: subject_as(c.before, Table).name for c in renames}
         if self.dialect == "sqlite":
             from dbkeeper.schema.rebuild import render_sqlite
 
             return render_sqlite(self, diff)
-        changes = diff.changes if self.dialect != "mysql" else _without_renamed_keys(diff.changes)
-        return [statement for change in changes for statement in self.change(change)]
+        return [statement for change in self.rendered_changes(diff) for statement in self.change(change)]
+
+    def rendered_changes(self, diff: SchemaDiff) -> list[Change]:
+        """The changes that have statements: on MySQL, not a primary key only renamed with its table."""
+        return list(diff.changes) if self.dialect != "mysql" else _without_renamed_keys(diff.changes)
 
     def change(self, change: Change) -> list[str]:
         """The statements of one change."""
@@ -165,24 +169,25 @@ class DiffRenderer:
 
     # --- tables --------------------------------------------------------------------
 
-    def create_table(self, name: str) -> list[str]:
-        """``CREATE TABLE`` of the new definition's *name*, its indexes and (PostgreSQL) comments."""
+    def create_table(self, name: str, built: SchemaMetaData | None = None) -> list[str]:
+        """``CREATE TABLE`` of table *name* of *built* (default: the new definition), its indexes, its comments."""
         from sqlalchemy.schema import CreateIndex, CreateTable, SetColumnComment, SetTableComment
 
-        sa_table = self.new_table(name)
+        built = built or self.new_built
+        sa_table = built.metadata.tables[name]
         statements = [self.compile(CreateTable(sa_table))]
-        statements += [self.compile(CreateIndex(index)) for index in self.indexes(sa_table)]
+        statements += [self.compile(CreateIndex(index)) for index in self.indexes(sa_table, built)]
         if self.dialect == "postgresql":
             if sa_table.comment is not None:
                 statements.append(self.compile(SetTableComment(sa_table)))
             statements += [self.compile(SetColumnComment(c)) for c in sa_table.columns if c.comment is not None]
         return statements
 
-    def indexes(self, sa_table: Any) -> list[Any]:
-        """The indexes of *sa_table* in the definition's order."""
+    def indexes(self, sa_table: Any, built: SchemaMetaData | None = None) -> list[Any]:
+        """The indexes of *sa_table* in the order of its definition (*built*'s, default: the new one)."""
         from dbkeeper.schema.naming import constraint_name
 
-        table = self.new.tables[sa_table.name]
+        table = (built or self.new_built).definition.tables[sa_table.name]
         by_name = {str(index.name): index for index in sa_table.indexes}
         names = [constraint_name(table, index) for index in table.indexes]
         return [by_name[name] for name in names if name in by_name]
@@ -194,37 +199,55 @@ class DiffRenderer:
         return self.alembic(lambda op: op.drop_table(change.name))
 
     def _rename_table(self, change: Change) -> list[str]:
-        return self.alembic(lambda op: op.rename_table(self.old_name[change.name], change.name))
+        return self.rename_table(self.old_name[change.name], change.name)
+
+    def rename_table(self, old: str, new: str) -> list[str]:
+        """``ALTER TABLE old RENAME TO new``."""
+        return self.alembic(lambda op: op.rename_table(old, new))
 
     def _alter_table_comment(self, change: Change) -> list[str]:
-        comment = _as(change.after, Table).comment
-        existing = _as(change.before, Table).comment
+        comment, existing = subject_as(change.after, Table).comment, subject_as(change.before, Table).comment
+        return self.table_comment(change.name, comment, existing)
+
+    def table_comment(self, table: str, comment: str | None, existing: str | None) -> list[str]:
+        """Set (or with None, remove) *table*'s comment, *existing* before."""
         if self.dialect == "sqlite":
             return []  # build_metadata's note says SQLite keeps no comments
         if comment is None:
-            return self.alembic(lambda op: op.drop_table_comment(change.name, existing_comment=existing))
-        return self.alembic(lambda op: op.create_table_comment(change.name, comment, existing_comment=existing))
+            return self.alembic(lambda op: op.drop_table_comment(table, existing_comment=existing))
+        return self.alembic(lambda op: op.create_table_comment(table, comment, existing_comment=existing))
 
     # --- columns -------------------------------------------------------------------
 
     def _add_column(self, change: Change) -> list[str]:
-        column = self.new_table(str(change.table)).columns[change.name]
-        return self.alembic(lambda op: op.add_column(str(change.table), column._copy()))
+        return self.add_column(str(change.table), self.new_table(str(change.table)).columns[change.name])
+
+    def add_column(self, table: str, sa_column: Any) -> list[str]:
+        """``ADD COLUMN`` *sa_column* (a column of built metadata) to *table*."""
+        return self.alembic(lambda op: op.add_column(table, sa_column._copy()))
 
     def _drop_column(self, change: Change) -> list[str]:
-        return self.alembic(lambda op: op.drop_column(str(change.table), change.name))
+        return self.drop_column(str(change.table), change.name)
+
+    def drop_column(self, table: str, column: str) -> list[str]:
+        """``DROP COLUMN``."""
+        return self.alembic(lambda op: op.drop_column(table, column))
 
     def _rename_column(self, change: Change) -> list[str]:
-        before = _as(change.before, Column)
-        return self.alembic(
-            lambda op: op.alter_column(
-                str(change.table), before.name, new_column_name=change.name, **self.existing(change.table, before.name)
-            )
-        )
+        old = self.old_column(str(change.table), subject_as(change.before, Column).name)
+        return self.rename_column(str(change.table), old.name, change.name, old)
+
+    def rename_column(self, table: str, name: str, new: str, sa_column: Any) -> list[str]:
+        """Rename column *name* of *table* to *new*; MySQL repeats its definition, *sa_column*'s."""
+        arguments = self.existing_of(sa_column) | {"new_column_name": new}
+        return self.alter_column(table, name, arguments)
 
     def existing(self, table: str | None, column: str) -> dict[str, Any]:
         """What MySQL's ``MODIFY``/``CHANGE`` must repeat of the old column: type, null, default, comment."""
-        sa_column = self.old_column(str(table), column)
+        return self.existing_of(self.old_column(str(table), column))
+
+    def existing_of(self, sa_column: Any) -> dict[str, Any]:
+        """Alembic's ``existing_*`` arguments for *sa_column*, a column as it is before the change."""
         default = sa_column.server_default
         return {
             "existing_type": sa_column.type,
@@ -234,26 +257,32 @@ class DiffRenderer:
         } | ({"existing_autoincrement": sa_column.autoincrement is True} if self.dialect == "mysql" else {})
 
     def _alter_column(self, change: Change) -> list[str]:
-        before, after = _as(change.before, Column), _as(change.after, Column)
+        before, after = subject_as(change.before, Column), subject_as(change.after, Column)
         table = str(change.table)
         if before.identity != after.identity:
             self.note(f"tables.{table}.columns.{after.name}.identity", "identity changes are not rendered; left as is")
-        arguments = self.existing(table, before.name)
-        new_column = self.new_table(table).columns[after.name]
-        if before.type != after.type:
-            arguments["type_"] = new_column.type
-            using = f"{self.quote(after.name)}::text::" if after.type.name == "enum" else f"{self.quote(after.name)}::"
-            arguments["postgresql_using"] = using + new_column.type.compile(dialect=self.new_built_dialect)
-        if before.nullable != after.nullable:
-            arguments["nullable"] = after.nullable
-        if before.default != after.default:
-            default = new_column.server_default
-            arguments["server_default"] = default.arg if default is not None else None
-        if before.comment != after.comment:
-            arguments["comment"] = after.comment
+        old, new = self.old_column(table, before.name), self.new_table(table).columns[after.name]
+        return self.change_column(table, (before, old), (after, new))
+
+    def change_column(self, table: str, before: tuple[Column, Any], after: tuple[Column, Any]) -> list[str]:
+        """Alter column *after* of *table* from *before*: each a (column, its built column) pair, named as now."""
+        (column, old), (target, new) = before, after
+        arguments = self.existing_of(old)
+        if column.type != target.type:
+            arguments["type_"] = new.type
+            using = (
+                f"{self.quote(target.name)}::text::" if target.type.name == "enum" else f"{self.quote(target.name)}::"
+            )
+            arguments["postgresql_using"] = using + new.type.compile(dialect=self.new_built_dialect)
+        if column.nullable != target.nullable:
+            arguments["nullable"] = target.nullable
+        if column.default != target.default:
+            arguments["server_default"] = new.server_default.arg if new.server_default is not None else None
+        if column.comment != target.comment:
+            arguments["comment"] = target.comment
         if self.dialect == "mysql":
             arguments["autoincrement"] = arguments["existing_autoincrement"]
-        return self.alter_column(table, after.name, arguments)
+        return self.alter_column(table, target.name, arguments)
 
     def alter_column(self, table: str, column: str, arguments: dict[str, Any]) -> list[str]:
         """Alembic's ``alter_column`` of *table*.*column* with *arguments*."""
@@ -272,66 +301,64 @@ class DiffRenderer:
         table = self.table_now(change)
         if self.dialect == "mysql" and change.kind == "drop_check":
             return [f"ALTER TABLE {self.quote(table)} DROP CONSTRAINT {self.quote(change.name)};"]
-        if self.dialect == "mysql" and change.kind == "drop_foreign_key" and self._implicit_index(table, change):
-            name = self.quote(change.name)  # InnoDB made an index for the key: it goes with it
-            return [f"ALTER TABLE {self.quote(table)} DROP FOREIGN KEY {name}, DROP INDEX {name};"]
-        kind = _CONSTRAINT_TYPES[change.kind]
-        return self.alembic(lambda op: op.drop_constraint(change.name, table, type_=kind))
+        return self.drop_constraint(change.kind, change.name, table, change.before, self.old_built)
+
+    def drop_constraint(self, kind: str, name: str, table: str, item: object, built: SchemaMetaData) -> list[str]:
+        """Drop constraint *name* (*item*, its object in *built*) of *table*; *kind* is its drop_… change kind."""
+        if self.dialect == "mysql" and kind == "drop_check":
+            return [f"ALTER TABLE {self.quote(table)} DROP CONSTRAINT {self.quote(name)};"]
+        if self.dialect == "mysql" and kind == "drop_foreign_key" and _implicit_index(built, table, item):
+            quoted = self.quote(name)  # InnoDB made an index for the key: it goes with it
+            return [f"ALTER TABLE {self.quote(table)} DROP FOREIGN KEY {quoted}, DROP INDEX {quoted};"]
+        constraint_type = _CONSTRAINT_TYPES[kind]
+        return self.alembic(lambda op: op.drop_constraint(name, table, type_=constraint_type))
 
     _drop_foreign_key = _drop_unique = _drop_check = _drop_primary_key = _drop_constraint
 
-    def _implicit_index(self, table: str, change: Change) -> bool:
-        """Whether InnoDB made an index named after the foreign key (no index or key starts with its columns)."""
-        columns = _columns_of(change.before)
-        sa_table = self.old_built.metadata.tables[table]
-        leading = [tuple(c.name for c in index.columns)[: len(columns)] for index in sa_table.indexes]
-        constraints: list[Any] = [constraint for constraint in sa_table.constraints if _keyed(constraint)]
-        leading += [tuple(c.name for c in constraint.columns)[: len(columns)] for constraint in constraints]
-        return columns not in leading
+    def _add_constraint(self, change: Change) -> list[str]:
+        return self.add_constraint(change.name, str(change.table), change.after, self.new_built)
 
-    def _add_primary_key(self, change: Change) -> list[str]:
-        columns = list(_columns_of(change.after))
-        return self.alembic(lambda op: op.create_primary_key(change.name, str(change.table), columns))
+    _add_primary_key = _add_unique = _add_check = _add_foreign_key = _add_index = _add_constraint
 
-    def _add_unique(self, change: Change) -> list[str]:
-        columns = list(_columns_of(change.after))
-        return self.alembic(lambda op: op.create_unique_constraint(change.name, str(change.table), columns))
-
-    def _add_check(self, change: Change) -> list[str]:
-        expression = _as(change.after, Check).expression
-        return self.alembic(lambda op: op.create_check_constraint(change.name, str(change.table), expression))
-
-    def _add_foreign_key(self, change: Change) -> list[str]:
-        key = _as(change.after, ForeignKey)
-        return self.alembic(
-            lambda op: op.create_foreign_key(
-                change.name,
-                str(change.table),
-                key.referenced_table,
-                list(key.columns),
-                list(key.referenced_columns),
-                ondelete=key.on_delete.upper() if key.on_delete else None,
-                onupdate=key.on_update.upper() if key.on_update else None,
+    def add_constraint(self, name: str, table: str, item: object, built: SchemaMetaData) -> list[str]:
+        """Add *item*, a key, constraint or index named *name*, to *table* (as *built* has it)."""
+        if isinstance(item, Index):
+            return self.create_index(name, table, built)
+        if isinstance(item, ForeignKey):
+            return self.alembic(
+                lambda op: op.create_foreign_key(
+                    name,
+                    table,
+                    item.referenced_table,
+                    list(item.columns),
+                    list(item.referenced_columns),
+                    ondelete=item.on_delete.upper() if item.on_delete else None,
+                    onupdate=item.on_update.upper() if item.on_update else None,
+                )
             )
-        )
+        if isinstance(item, Check):
+            return self.alembic(lambda op: op.create_check_constraint(name, table, item.expression))
+        if isinstance(item, UniqueConstraint):
+            return self.alembic(lambda op: op.create_unique_constraint(name, table, list(item.columns)))
+        return self.alembic(lambda op: op.create_primary_key(name, table, list(_columns_of(item))))
 
-    def _add_index(self, change: Change) -> list[str]:
+    def create_index(self, name: str, table: str, built: SchemaMetaData) -> list[str]:
+        """``CREATE INDEX`` of index *name* of *table* as *built* has it (none: an index MariaDB cannot have)."""
         from sqlalchemy.schema import CreateIndex
 
-        indexes = {str(index.name): index for index in self.new_table(str(change.table)).indexes}
-        if change.name not in indexes:
+        indexes = {str(index.name): index for index in built.metadata.tables[table].indexes}
+        if name not in indexes:
             return []  # MariaDB has no expression indexes: build_metadata's note says so
-        return [self.compile(CreateIndex(indexes[change.name]))]
+        return [self.compile(CreateIndex(indexes[name]))]
 
     def _drop_index(self, change: Change) -> list[str]:
-        table = self.table_now(change)
-        if self.dialect == "mysql" and change.name not in {str(i.name) for i in self.old_builtindexes(table)}:
-            return []  # never made on MySQL (an expression index)
-        return self.alembic(lambda op: op.drop_index(change.name, table_name=table))
+        return self.drop_index(change.name, self.table_now(change), self.old_built)
 
-    def old_builtindexes(self, table: str) -> list[Any]:
-        """The old definition's SQLAlchemy indexes of *table*."""
-        return list(self.old_built.metadata.tables[table].indexes)
+    def drop_index(self, name: str, table: str, built: SchemaMetaData) -> list[str]:
+        """``DROP INDEX`` *name* of *table* (nothing for an index *built* lacks: never made on MySQL)."""
+        if name not in {str(index.name) for index in built.metadata.tables[table].indexes}:
+            return []
+        return self.alembic(lambda op: op.drop_index(name, table_name=table))
 
     # --- views and enums -----------------------------------------------------------
 
@@ -346,7 +373,7 @@ class DiffRenderer:
         return f"DROP VIEW {self.quote(name)};"
 
     def _create_view(self, change: Change) -> list[str]:
-        return self.create_view(_as(change.after, View))
+        return self.create_view(subject_as(change.after, View))
 
     def _drop_view(self, change: Change) -> list[str]:
         return [self.drop_view(change.name)]
@@ -354,18 +381,18 @@ class DiffRenderer:
     def _create_enum(self, change: Change) -> list[str]:
         if self.dialect != "postgresql":
             return []  # an inline ENUM (MySQL) or a check (SQLite): part of the columns
-        ddl = generate_schema(SchemaDefinition(enums={change.name: _as(change.after, Enum)}), self.dialect)
+        ddl = generate_schema(SchemaDefinition(enums={change.name: subject_as(change.after, Enum)}), self.dialect)
         return list(ddl.statements)
 
     def _drop_enum(self, change: Change) -> list[str]:
         return [f"DROP TYPE {self.quote(change.name)};"] if self.dialect == "postgresql" else []
 
     def _add_enum_values(self, change: Change) -> list[str]:
-        before, after = _as(change.before, Enum), _as(change.after, Enum)
+        before, after = subject_as(change.before, Enum), subject_as(change.after, Enum)
         if self.dialect == "sqlite":
             return []  # the enum's checks: rebuilt with their tables
         if self.dialect == "mysql":
-            return self._mysql_enum_columns(self.old, before, after, renamed=False)
+            return self.mysql_enum_columns(self.old, before, after, renamed=False)
         added = [value for value in after.values if value not in before.values]
         statements = [self._add_value(after, value) for value in added]
         return statements + self._enum_comment(before, after)
@@ -383,11 +410,11 @@ class DiffRenderer:
         return [f"COMMENT ON TYPE {self.quote(after.name)} IS {comment};"]
 
     def _remove_enum_values(self, change: Change) -> list[str]:
-        before, after = _as(change.before, Enum), _as(change.after, Enum)
+        before, after = subject_as(change.before, Enum), subject_as(change.after, Enum)
         if self.dialect == "sqlite":
             return []  # the enum's checks: rebuilt with their tables
         if self.dialect == "mysql":
-            return self._mysql_enum_columns(self.new, before, after, renamed=True)
+            return self.mysql_enum_columns(self.new, before, after, renamed=True)
         name, kept = self.quote(after.name), self.quote(f"{after.name}_old")
         statements = [f"ALTER TYPE {name} RENAME TO {kept};"]
         statements += generate_schema(SchemaDefinition(enums={after.name: after}), self.dialect).statements
@@ -406,7 +433,7 @@ class DiffRenderer:
         text = dialect.ddl_compiler(dialect, None).get_column_default_string(self.new_table(table.name).c[column.name])
         return [f"{prefix} DROP DEFAULT;", convert, f"{prefix} SET DEFAULT {text};"]
 
-    def _mysql_enum_columns(self, source: SchemaDefinition, before: Enum, after: Enum, *, renamed: bool) -> list[str]:
+    def mysql_enum_columns(self, source: SchemaDefinition, before: Enum, after: Enum, *, renamed: bool) -> list[str]:
         """MySQL: ``MODIFY`` every column of *source* using the enum to the new values (its ENUM is inline)."""
         from sqlalchemy.dialects import mysql
 
@@ -434,10 +461,20 @@ def _without_renamed_keys(changes: tuple[Change, ...]) -> list[Change]:
     """
     dropped = {c.table: _columns_of(c.before) for c in changes if c.kind == "drop_primary_key"}
     added = {c.table: _columns_of(c.after) for c in changes if c.kind == "add_primary_key"}
-    renamed = {c.table: _as(c.before, Table).name for c in changes if c.kind == "rename_table"}
+    renamed = {c.table: subject_as(c.before, Table).name for c in changes if c.kind == "rename_table"}
     same = {table for table, columns in added.items() if dropped.get(renamed.get(table, table)) == columns}
     same |= {renamed.get(table, table) for table in same}
     return [c for c in changes if c.kind not in ("drop_primary_key", "add_primary_key") or c.table not in same]
+
+
+def _implicit_index(built: SchemaMetaData, table: str, key: object) -> bool:
+    """Whether InnoDB made an index named after the foreign key *key*: no index or key starts with its columns."""
+    columns = _columns_of(key)
+    sa_table = built.metadata.tables[table]
+    leading = [tuple(c.name for c in index.columns)[: len(columns)] for index in sa_table.indexes]
+    constraints: list[Any] = [constraint for constraint in sa_table.constraints if _keyed(constraint)]
+    leading += [tuple(c.name for c in constraint.columns)[: len(columns)] for constraint in constraints]
+    return columns not in leading
 
 
 def _enum_columns(definition: SchemaDefinition, enum: str) -> Iterator[tuple[Table, Column]]:
@@ -460,7 +497,7 @@ def _keyed(constraint: Any) -> bool:
     return isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint)
 
 
-def _as(subject: object, kind: type[_S]) -> _S:
+def subject_as(subject: object, kind: type[_S]) -> _S:
     """*subject* (a change's before or after), which the change's kind says is a *kind*."""
     assert isinstance(subject, kind), subject
     return subject
