@@ -8,6 +8,10 @@ and a fresh MariaDB database (the ``mariadb`` client). Inspected again, each giv
 PostgreSQL definition back, changed exactly by the lossy mappings and normalisation
 docs/schema.md documents; those are written out below (:func:`on_sqlite`,
 :func:`on_mariadb`), so a loss that is not documented fails the test.
+
+The feature-rich definition does not get that far yet: the checks, ``where`` clauses and
+index expressions PostgreSQL gives back carry its casts (``::numeric``), which SQLite and
+MariaDB refuse (:data:`PG_CASTS`, a strict xfail that expects exactly that refusal).
 """
 
 from __future__ import annotations
@@ -136,7 +140,10 @@ def on_sqlite(definition: SchemaDefinition) -> SchemaDefinition:
         columns = {name: _rowid(table, _column(table, column, SQLITE_TYPES)) for name, column in table.columns.items()}
         columns = {name: replace(column, comment=None) for name, column in columns.items()}
         tables[table.name] = _conventional(replace(table, columns=columns, comment=None))
-    views = {name: replace(view, comment=None) for name, view in definition.views.items()}
+    views = {
+        name: replace(view, sql=view.sql_for("sqlite"), dialects={}, comment=None)
+        for name, view in definition.views.items()
+    }
     return SchemaDefinition(tables, views, _column_enums(definition))
 
 
@@ -154,7 +161,8 @@ def on_mariadb(definition: SchemaDefinition) -> SchemaDefinition:
         changed = replace(table, columns=columns, primary_key=primary, indexes=indexes, checks=checks)
         tables[table.name] = _conventional(changed)
     views = {
-        name: replace(view, sql=MARIADB_SQL[view.sql or ""], comment=None) for name, view in definition.views.items()
+        name: replace(view, sql=MARIADB_SQL[view.sql_for("mysql") or ""], dialects={}, comment=None)
+        for name, view in definition.views.items()
     }
     return SchemaDefinition(tables, views, _column_enums(definition))
 
