@@ -69,6 +69,7 @@ playlist.name 120  genre.name 120  media_type.name 120
 
 
 def _chinook_sqlite_notes() -> list[str]:
+    """The notes of :data:`_CHINOOK_SQLITE_LOSSY`, as ``schema generate --dialect sqlite`` writes them."""
     words = _CHINOOK_SQLITE_LOSSY.split()
     notes = []
     for column, size in zip(words[::2], words[1::2], strict=True):
