@@ -247,8 +247,7 @@ class SchemaDialect:
         if match is None:
             return None
         base, arguments = match.group(1).strip(), match.group(2)
-        aliases = {**SQL_ALIASES, **self.type_aliases}
-        name = self._inverted.get(base) or aliases.get(base) or aliases.get(text)
+        name = self._inverted.get(base) or self._aliases.get(base) or self._aliases.get(text)
         if name in ("decimal", "varchar") and arguments:
             try:
                 return ColumnType.parse(f"{name}({arguments})")
@@ -257,6 +256,10 @@ class SchemaDialect:
         if name is None or name in ("decimal", "varchar"):
             return None
         return ColumnType.parse(name)
+
+    @cached_property
+    def _aliases(self) -> dict[str, str]:
+        return {**SQL_ALIASES, **self.type_aliases}
 
     @cached_property
     def _inverted(self) -> dict[str, str]:
