@@ -42,7 +42,7 @@ tables:
 BAD = {
     "invalid YAML": (
         "tables:\n  orders:\n    columns: {id: {type: int}\n",
-        "error: bad.yaml:4:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
+        "error: bad.yaml:4:1: invalid YAML: did not find expected ',' or '}'",
     ),
     "JSON Schema": (
         VALID.replace("email: {type: varchar(255)}", "email: {type: varchar(255), nullable: maybe}"),
