@@ -61,7 +61,8 @@ def diff(
     parts for the dialect: --dialect, else FROM's connection's, else TO's (two files and
     no --dialect: the changes only). A 'renamed_from' hint in TO renames instead of
     dropping and adding. Changes that lose data are marked; --write-migration refuses
-    them unless --allow-destructive. What the engine cannot keep is a 'note:' line on stderr.
+    them unless --allow-destructive (one error line, exit 1, nothing written). What the
+    engine cannot keep is a 'note:' line on stderr.
     """
     if (directory is None) != (name is None):
         raise click.UsageError("--write-migration and --name go together")
@@ -78,7 +79,7 @@ def diff(
     if json_output:
         emit_json(_as_json(changes, migration))
     else:
-        _print(changes, migration)
+        _print(changes, migration if directory is None else None)  # written: the SQL is in the file
     if exit_code and changes:
         sys.exit(1)
 
@@ -156,7 +157,7 @@ def _print(changes: SchemaDiff, migration: DiffMigration | None) -> None:
     for change in changes.changes:
         click.echo(describe(change))
     if migration is not None:
-        click.echo(f"\n{UP_MARKER}\n{migration.up.sql}{DOWN_MARKER}\n{migration.down.sql}", nl=False)
+        click.echo(f"\n{UP_MARKER}\n{migration.up.sql}\n{DOWN_MARKER}\n{migration.down.sql}", nl=False)
 
 
 def _as_json(changes: SchemaDiff, migration: DiffMigration | None) -> dict[str, Any]:

@@ -98,7 +98,8 @@ def migration_text(
 
 
 def _part(statements: Iterable[str]) -> str:
-    return "".join(f"{statement}\n\n" for statement in statements)
+    """The statements a blank line apart, and a blank line after the last."""
+    return "".join(f"{statement}\n\n" for statement in statements).removesuffix("\n")
 
 
 def write_migration(
