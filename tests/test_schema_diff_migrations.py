@@ -229,6 +229,7 @@ def test_postgresql_diff_migrate_up_and_down(tmp_path: Path, pg: Server) -> None
     text = migration.read_text()
     assert "ALTER TYPE customers_status ADD VALUE 'closed' AFTER 'active';" in text
     assert "ALTER TABLE orders RENAME TO purchases;" in text
+    assert "ALTER TABLE purchases RENAME CONSTRAINT pk_orders TO pk_purchases;" in text  # not dropped and added
 
 
 def test_mariadb_diff_migrate_up_and_down(tmp_path: Path, mariadb: MariaDBServer) -> None:

@@ -105,6 +105,7 @@ class DiffRenderer:
         self.new_built = build_metadata(self.new, self.dialect)
         self.generator = SchemaGenerator(self.dialect)
         self.old_name: dict[str, str] = {}  # a renamed table's new name → its old name
+        self.renamed_from: dict[int, Change] = {}  # id of an add_… change → the drop_… it renames
 
     def render(self, diff: SchemaDiff) -> list[str]:
         """Every change's statements, in the diff's order."""
@@ -117,13 +118,35 @@ class DiffRenderer:
         return [statement for change in self.rendered_changes(diff) for statement in self.change(change)]
 
     def rendered_changes(self, diff: SchemaDiff) -> list[Change]:
-        """The changes that have statements: on MySQL, not a primary key only renamed with its table."""
-        return list(diff.changes) if self.dialect != "mysql" else _without_renamed_keys(diff.changes)
+        """The changes that have statements of their own.
+
+        MySQL: not a primary key only renamed with its table (MySQL names them all
+        ``PRIMARY``). PostgreSQL: a constraint or index dropped and added again under
+        another name only is renamed (``RENAME CONSTRAINT``, ``ALTER INDEX … RENAME``) at
+        the add, so a renamed table's primary key is not dropped under the foreign keys
+        that reference it.
+        """
+        if self.dialect == "mysql":
+            return _without_renamed_keys(diff.changes)
+        if self.dialect != "postgresql":
+            return list(diff.changes)
+        self.renamed_from = _renamed_constraints(diff.changes, self.old_name)
+        renamed = {id(drop) for drop in self.renamed_from.values()}
+        return [change for change in diff.changes if id(change) not in renamed]
 
     def change(self, change: Change) -> list[str]:
         """The statements of one change."""
+        if id(change) in self.renamed_from:
+            return self.rename_constraint(change, self.renamed_from[id(change)].name)
         handler: Callable[[Change], list[str]] = getattr(self, f"_{change.kind}")
         return handler(change)
+
+    def rename_constraint(self, change: Change, old: str) -> list[str]:
+        """PostgreSQL: constraint or index *old* of *change*'s table renamed to *change*'s name."""
+        if change.kind == "add_index":
+            return [f"ALTER INDEX {self.quote(old)} RENAME TO {self.quote(change.name)};"]
+        table = self.quote(str(change.table))
+        return [f"ALTER TABLE {table} RENAME CONSTRAINT {self.quote(old)} TO {self.quote(change.name)};"]
 
     # --- helpers -------------------------------------------------------------------
 
@@ -465,6 +488,40 @@ def _without_renamed_keys(changes: tuple[Change, ...]) -> list[Change]:
     same = {table for table, columns in added.items() if dropped.get(renamed.get(table, table)) == columns}
     same |= {renamed.get(table, table) for table in same}
     return [c for c in changes if c.kind not in ("drop_primary_key", "add_primary_key") or c.table not in same]
+
+
+#: The change that drops what each add_… change adds.
+_DROPPED_BY = {
+    "add_primary_key": "drop_primary_key",
+    "add_unique": "drop_unique",
+    "add_check": "drop_check",
+    "add_foreign_key": "drop_foreign_key",
+    "add_index": "drop_index",
+}
+
+
+def _renamed_constraints(changes: tuple[Change, ...], old_name: dict[str, str]) -> dict[int, Change]:
+    """Each add_… change (by id) that adds what a drop_… change of the same table dropped, under another name."""
+    drops: dict[tuple[str, str | None], list[Change]] = {}
+    for change in changes:
+        if change.kind in _DROPPED_BY.values():
+            drops.setdefault((change.kind, change.table), []).append(change)
+    found: dict[int, Change] = {}
+    for change in changes:
+        table = old_name.get(str(change.table), change.table)
+        candidates = drops.get((_DROPPED_BY.get(change.kind, ""), table), [])
+        match = next((drop for drop in candidates if _same_but_name(drop.before, change.after)), None)
+        if match is not None:
+            candidates.remove(match)
+            found[id(change)] = match
+    return found
+
+
+def _same_but_name(before: object, after: object) -> bool:
+    """Whether two constraints or indexes differ in their names only."""
+    from dataclasses import replace
+
+    return type(before) is type(after) and replace(before, name=None) == replace(after, name=None)  # type: ignore[type-var]
 
 
 def _implicit_index(built: SchemaMetaData, table: str, key: object) -> bool:
