@@ -190,6 +190,8 @@ def full_cycle(url: str, tmp_path: Path, rows: Callable[[str], list[tuple[object
     migrations = tmp_path / f"migrations{next(_numbers)}"
     written = dbkeeper("schema", "diff", url, str(v2), "--write-migration", str(migrations), "--name", "v2")
     files = sorted(migrations.iterdir())
+    template = Path(dbkeeper("migrate", "new", "template", "--dir", str(tmp_path / "new")).out.split()[-1])
+    assert files[0].stat().st_mode & 0o777 == template.stat().st_mode & 0o777  # as 'migrate new' makes a file
     assert [f.name.endswith("_v2.sql") for f in files] == [True]
     assert f"wrote {files[0]}" in written.err
     text = files[0].read_text()
@@ -212,6 +214,9 @@ def full_cycle(url: str, tmp_path: Path, rows: Callable[[str], list[tuple[object
 
 def test_sqlite_diff_migrate_up_and_down(tmp_path: Path) -> None:
     url = sqlite_database(tmp_path)
+    printed = dbkeeper("schema", "diff", url, str(write(tmp_path, "v2.yaml", V2)))
+    assert "note: tables.customers.columns.note.type: varchar(200) is VARCHAR(200) on SQLite" in printed.err
+    assert "tables.addresses" not in printed.err  # notes only about what the migration creates or alters
     migration = full_cycle(url, tmp_path, lambda sql: sqlite_rows(url, sql))
     assert "CREATE TABLE _dbkeeper_new_customers (" in migration.read_text()  # a type change: a rebuild
     assert sqlite_rows(url, "PRAGMA foreign_key_check") == []

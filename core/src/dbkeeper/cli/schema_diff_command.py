@@ -89,7 +89,7 @@ def _side(app: App, argument: str) -> tuple[SchemaDefinition, str | None]:
     from dbkeeper.cli.schema_commands import _load, _print_problems
 
     path = Path(argument)
-    if path.suffix.lower() in DEFINITION_SUFFIXES or path.is_file():
+    if path.suffix.lower() in DEFINITION_SUFFIXES:
         if not path.is_file():
             raise ConfigError(f"{argument} is neither a definition file (no such file) nor a connection")
         return _load(path, json_output=False), None

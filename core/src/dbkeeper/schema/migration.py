@@ -123,7 +123,9 @@ def write_migration(
     text = migration_text(name, up, down, changes=changes, notes=notes)
     path = create_migration(directory, name)  # reserves the id; refuses an existing file
     try:
+        mode = path.stat().st_mode & 0o777  # as 'migrate new' makes it (the umask's), not a partial file's 0600
         write_atomically(path, text.encode())
+        path.chmod(mode)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
