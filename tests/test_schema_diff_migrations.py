@@ -413,3 +413,34 @@ def test_a_failing_mariadb_migration_is_undone_statement_by_statement(tmp_path: 
     assert "were undone — the database is as it was before" in failed.err
     assert inspected(url) == before
     assert mariadb.execute("SELECT id, name FROM customers ORDER BY id", database=database) == [(1, "ann"), (2, "bob")]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb"])
+def test_a_whole_schema_created_and_dropped(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> None:
+    """The feature-rich definition from an empty database and back: every kind of object created, then dropped."""
+    from test_schema_generate import RICH
+
+    if engine == "sqlite":
+        sqlite3.connect(tmp_path / "empty.db").close()
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    elif engine == "postgresql":
+        url = request.getfixturevalue("pg").url(request.getfixturevalue("pg").app_database("empty", ""))
+    else:
+        mariadb = request.getfixturevalue("mariadb")
+        mariadb.recreate("empty")
+        url = mariadb.url("empty")
+    rich = write(tmp_path, "rich.yaml", RICH)
+    migrations = tmp_path / "migrations"
+    dbkeeper("schema", "diff", url, str(rich), "--write-migration", str(migrations), "--name", "rich")
+    dbkeeper("migrate", "up", url, "--dir", str(migrations))
+    assert set(inspected(url).tables) == set(parse(RICH).tables)
+    if engine == "sqlite":  # PostgreSQL and MySQL rewrite the SQL of views, checks and expressions
+        assert dbkeeper("schema", "diff", url, str(rich), "--exit-code").out == "no differences\n"
+    dbkeeper("migrate", "down", url, "--dir", str(migrations))
+    assert inspected(url) == parse("tables: {}\n")
+
+
+def parse(text: str) -> SchemaDefinition:
+    from dbkeeper.schema import parse_definition
+
+    return parse_definition(text)

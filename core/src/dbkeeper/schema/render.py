@@ -16,6 +16,7 @@ SQLAlchemy and Alembic are imported inside the functions, so importing this modu
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -200,6 +201,8 @@ class DiffRenderer:
         sa_table = built.metadata.tables[name]
         statements = [self.compile(CreateTable(sa_table))]
         statements += [self.compile(CreateIndex(index)) for index in self.indexes(sa_table, built)]
+        if self.dialect == "mysql":
+            return [_with_indexes(statements[0], statements[1:])]
         if self.dialect == "postgresql":
             if sa_table.comment is not None:
                 statements.append(self.compile(SetTableComment(sa_table)))
@@ -488,6 +491,26 @@ def _without_renamed_keys(changes: tuple[Change, ...]) -> list[Change]:
     same = {table for table, columns in added.items() if dropped.get(renamed.get(table, table)) == columns}
     same |= {renamed.get(table, table) for table in same}
     return [c for c in changes if c.kind not in ("drop_primary_key", "add_primary_key") or c.table not in same]
+
+
+#: ``CREATE [UNIQUE] INDEX name ON table (columns);`` as SQLAlchemy compiles it for MySQL.
+_CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON \S+ (\(.*\));", re.DOTALL)
+
+
+def _with_indexes(create: str, indexes: list[str]) -> str:
+    """MySQL: ``CREATE TABLE`` with its indexes inline, one statement that one ``DROP TABLE`` undoes.
+
+    A migration's down part must undo its up part statement by statement on MySQL (see
+    :mod:`dbkeeper.schema.inverse`), and an index a foreign key needs cannot be dropped
+    before its table.
+    """
+    inline = []
+    for index in indexes:
+        match = _CREATE_INDEX.fullmatch(index)
+        assert match is not None, index
+        inline.append(f",\n    {match.group(1) or ''}INDEX {match.group(2)} {match.group(3)}")
+    end = create.rfind("\n)")
+    return create[:end] + "".join(inline) + create[end:]
 
 
 #: The change that drops what each add_… change adds.
