@@ -544,7 +544,10 @@ def _same_but_name(before: object, after: object) -> bool:
     """Whether two constraints or indexes differ in their names only."""
     from dataclasses import replace
 
-    return type(before) is type(after) and replace(before, name=None) == replace(after, name=None)  # type: ignore[type-var]
+    named = (PrimaryKey, UniqueConstraint, ForeignKey, Index, Check)
+    if not isinstance(before, named) or not isinstance(after, named) or type(before) is not type(after):
+        return False
+    return replace(before, name=None) == replace(after, name=None)
 
 
 def _implicit_index(built: SchemaMetaData, table: str, key: object) -> bool:
