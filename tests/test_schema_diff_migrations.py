@@ -444,3 +444,25 @@ def parse(text: str) -> SchemaDefinition:
     from dbkeeper.schema import parse_definition
 
     return parse_definition(text)
+
+
+def test_sqlite_drops_a_column_alter_table_refuses_by_a_rebuild(tmp_path: Path) -> None:
+    """SQLite refuses ``DROP COLUMN`` for a column a check uses (here an enum's): the table is rebuilt."""
+    url = sqlite_database(tmp_path)
+    without = V1.replace("      status: {type: enum(customers_status), default: new}\n", "")
+    target = write(
+        tmp_path, "no_status.yaml", without.replace("enums:\n  customers_status:\n    values: [new, active]\n", "")
+    )
+    migrations = tmp_path / "migrations"
+    dbkeeper("schema", "diff", url, str(target), "--write-migration", str(migrations), "--name", "x",
+             "--allow-destructive")  # fmt: skip
+    assert "DROP TABLE customers;" in next(migrations.iterdir()).read_text()
+    dbkeeper("migrate", "up", url, "--dir", str(migrations))
+    assert dbkeeper("schema", "diff", url, str(target), "--exit-code").out == "no differences\n"
+    assert sqlite_rows(url, "SELECT * FROM customers ORDER BY id") == [(1, "ann"), (2, "bob")]
+    assert sqlite_rows(url, "SELECT count(*) FROM addresses") == [(2,)]
+    dbkeeper("migrate", "down", url, "--dir", str(migrations))
+    assert sqlite_rows(url, "SELECT id, name, status FROM customers ORDER BY id") == [
+        (1, "ann", "new"),
+        (2, "bob", "new"),
+    ]
