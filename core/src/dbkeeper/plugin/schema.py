@@ -234,6 +234,15 @@ class SchemaDialect:
     def amend_reflection(self, conn: Connection, tables: list[str], found: Reflected) -> None:
         """Correct or complete in place what SQLAlchemy's ``Inspector`` read of *tables* (:data:`Reflected`)."""
 
+    def portable_sql(self, sql: str, columns: Mapping[str, Column]) -> str:
+        """inspect: a check, ``where``, index expression or default as the engine gave it, as a user writes it.
+
+        *columns* are the table's (empty for a default). The default gives *sql* as it is; an
+        engine that writes back what it added (PostgreSQL's casts: ``total >= 0::numeric``)
+        removes it here, where that does not change the meaning.
+        """
+        return sql
+
     def is_identity(self, column: Mapping[str, Any], primary_key: tuple[str, ...], portable: ColumnType) -> bool:
         """Whether the engine numbers the reflected *column* (an ``Inspector`` column dict)."""
         return bool(column.get("identity"))

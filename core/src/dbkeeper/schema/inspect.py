@@ -103,7 +103,9 @@ class _Reader:
         names = [name for name in inspector.get_table_names() if not _OWN_TABLES.fullmatch(name)]
         multi = self._multi(names)
         tables = {name: self._table(name, multi) for name in names}
-        views = {name: self._view(name) for name in inspector.get_view_names()}
+        view_names = inspector.get_view_names()
+        comments = self._view_comments(view_names)
+        views = {name: self._view(name, comments.get(name)) for name in view_names}
         if self.problems:
             raise SchemaError(self.problems)
         return SchemaDefinition(tables=tables, views=views, enums=dict(self.enums))
@@ -165,7 +167,8 @@ class _Reader:
         portable = self._type(table, name, info["type"], enum_checks)
         identity = self.dialect.is_identity(info, pk, portable)
         nullable = bool(info.get("nullable", True)) and name not in pk
-        default = None if identity else _default(info.get("default"), portable)
+        sql = info.get("default")
+        default = None if identity or sql is None else _default(self.dialect.portable_sql(sql, {}), portable)
         if portable.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
             default = bool(default)
         return Column(
@@ -224,11 +227,11 @@ class _Reader:
             expressions = info.get("expressions") or info.get("column_names") or []
             names = info.get("column_names") or [None] * len(expressions)
             columns = tuple(
-                column if column is not None else Expression(_unwrap(str(expression)))
+                column if column is not None else Expression(self._sql(str(expression), table))
                 for column, expression in zip(names, expressions, strict=True)
             )
             index = Index(
-                columns, unique=bool(info.get("unique")), where=None if where is None else _unwrap(str(where))
+                columns, unique=bool(info.get("unique")), where=None if where is None else self._sql(str(where), table)
             )
             indexes.append(Index(columns, index.unique, index.where, self._own_name(table, index, info.get("name"))))
         return tuple(indexes)
@@ -267,14 +270,27 @@ class _Reader:
             if name in skip:
                 continue
             label = name[len(prefix) :] if name and name.startswith(prefix) else (name or f"check_{len(checks)}")
-            check = Check(label, _unwrap(info["sqltext"]))
+            check = Check(label, self._sql(info["sqltext"], table))
             checks[label] = Check(label, check.expression, self._own_name(table, check, name))
         return checks
 
-    def _view(self, name: str) -> View:
+    def _view(self, name: str, comment: str | None) -> View:
         """A view with its SQL as the engine reports it (the SELECT, where it gives the whole CREATE VIEW)."""
         sql = str(self.inspector.get_view_definition(name)).strip().rstrip(";").strip()
-        return View(name, sql=_CREATE_VIEW.sub("", sql, count=1))
+        return View(name, sql=_CREATE_VIEW.sub("", sql, count=1), comment=comment)
+
+    def _view_comments(self, names: list[str]) -> dict[str, str | None]:
+        """The comments of the views *names*, on an engine that keeps them (its dialect writes ``COMMENT ON VIEW``)."""
+        if not names or self.dialect.comment_on("VIEW", names[0], "") is None:
+            return {}
+        from sqlalchemy.engine.reflection import ObjectKind
+
+        found = self.inspector.get_multi_table_comment(filter_names=names, kind=ObjectKind.VIEW)
+        return {key[1]: value.get("text") for key, value in found.items()}
+
+    def _sql(self, sql: str, table: Table) -> str:
+        """A check, ``where`` or index expression of *table* as the engine gave it, as a user writes it."""
+        return _unwrap(self.dialect.portable_sql(_unwrap(sql), table.columns))
 
     def _own_name(self, table: Table, item: Any, name: str | None) -> str | None:
         """*name* when it differs from the convention's name of *item* and is no name the engine gives itself."""
@@ -309,10 +325,8 @@ def _balanced(sql: str) -> bool:
     return depth == 0
 
 
-def _default(sql: str | None, portable: ColumnType) -> Default | None:
+def _default(sql: str, portable: ColumnType) -> Default | None:
     """A reflected default: a literal (text, number, boolean) or an expression."""
-    if sql is None:
-        return None
     text = _unwrap(sql)
     cast = _CAST.match(text)
     if cast is not None:

@@ -3,8 +3,10 @@
 PostgreSQL has a type for every portable type (``jsonb`` for JSON), identity columns,
 expression and partial indexes. Enums are named types (``CREATE TYPE … AS ENUM``), and
 comments are set with ``COMMENT ON``, enum types and views included; ``inspect`` reads
-the enum types' comments, which SQLAlchemy's ``Inspector`` leaves out. SQLAlchemy is
-imported inside the methods.
+the enum types' comments, which SQLAlchemy's ``Inspector`` leaves out, and writes the
+checks, ``where`` clauses, index expressions and defaults PostgreSQL gives back without
+the casts it added (:mod:`dbkeeper_postgresql.portable_sql` states the rules). SQLAlchemy
+is imported inside the methods.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from dbkeeper.plugin import Enum, SchemaDialect, TypeFactory
+from dbkeeper.plugin import Column, Enum, SchemaDialect, TypeFactory
+from dbkeeper_postgresql.portable_sql import portable_sql
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -48,6 +51,10 @@ class PostgresqlSchema(SchemaDialect):
         """``COMMENT ON TYPE|VIEW name IS '…'``."""
         quoted = self.sqlalchemy_dialect.identifier_preparer.quote(name)
         return f"COMMENT ON {kind} {quoted} IS {_literal(comment)}"
+
+    def portable_sql(self, sql: str, columns: Mapping[str, Column]) -> str:
+        """*sql* without the casts PostgreSQL added (``total >= 0::numeric`` → ``total >= 0``), ``~~`` as ``LIKE``."""
+        return portable_sql(sql, columns)
 
     def read_enums(self, conn: Connection, inspector: Inspector) -> list[Enum]:
         """The enum types of the current schema, with their comments."""
