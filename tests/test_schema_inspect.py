@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -295,3 +296,61 @@ def test_a_type_with_no_portable_type_is_an_error_line(tmp_path: Path, pg: Serve
         "error: tables.hosts.columns.address.type: INET has no portable type",
         "error: tables.hosts.columns.tags.type: TEXT[] has no portable type",
     ]
+
+
+#: Checks as a user writes them on PostgreSQL, which inspect must give back as they are:
+#: PostgreSQL stores each with the casts it adds (``n >= 0::numeric``,
+#: ``'-1'::integer``, ``v::text <> ''::text``, ``~~``), which inspect removes.
+PG_PORTABLE = (
+    "n >= 0 AND n <= 10",
+    "n > -1",
+    "i > -1",
+    "b > -5",
+    "r > 0.5",
+    "d > 0.1",
+    "v <> ''",
+    "t <> 'x'",
+    "length(v) > 2",
+    "s <> 'a'",
+    "dt > '2020-01-01'",
+    "ts > '2020-01-01 10:00:00'",
+    "u <> '00000000-0000-0000-0000-000000000000'",
+)
+#: Casts a user wrote on purpose, which change the result: kept as PostgreSQL writes them.
+PG_KEPT = {
+    "i / 2::numeric > 1": "(i::numeric / 2::numeric) > 1::numeric",  # no integer division
+    "ts::date > '2020-01-01'": "ts::date > '2020-01-01'::date",  # a cast of a column
+    "v = 'abcdef'::varchar(3)": "v = 'abcdef'::character varying(3)::text",  # truncates
+}
+
+
+def test_postgresql_casts_it_added_are_removed(tmp_path: Path, pg: Server) -> None:
+    """Each check comes back as written; kept casts stay; the text PostgreSQL re-reads gives the same back."""
+    checks = [*PG_PORTABLE, *PG_KEPT]
+    labelled = ", ".join(f"CONSTRAINT c{n} CHECK ({sql})" for n, sql in enumerate(checks))
+    pg.psql("CREATE DATABASE casts")
+    pg.psql(
+        "CREATE TYPE st AS ENUM ('a', 'b');"
+        "CREATE TABLE p (i int, b bigint, n numeric(10, 2), r real, d double precision, v varchar(20), t text,"
+        f" dt date, ts timestamp, s st, u uuid, {labelled});"
+        "CREATE INDEX p_v ON p (lower(v), upper(t)) WHERE v LIKE 'a_' AND n > 0 AND s = 'b';"
+        "CREATE TABLE q (id int PRIMARY KEY DEFAULT -1, code varchar(10) DEFAULT 'x', at date DEFAULT '2020-01-01',"
+        " label text DEFAULT lower('X'));",
+        database="casts",
+    )
+    got = inspect(pg.url("casts"), tmp_path, "casts")
+    from dbkeeper.schema import Expression
+
+    table = got.tables["p"]
+    assert {check.name: check.expression for check in table.checks.values()} == {
+        f"c{n}": want for n, want in enumerate([*PG_PORTABLE, *PG_KEPT.values()])
+    }
+    (index,) = table.indexes
+    assert [str(getattr(c, "sql", c)) for c in index.columns] == ["lower(v)", "upper(t)"]
+    assert index.where == "(v LIKE 'a_') AND (n > 0) AND (s = 'b')"
+    defaults = {name: column.default for name, column in got.tables["q"].columns.items()}
+    assert defaults == {"id": -1, "code": "x", "at": "2020-01-01", "label": Expression("lower('X')")}
+    round_trip(got, "postgresql", lambda n, sql: _pg_apply(pg, n, sql), tmp_path)
+    portable = {k: c for k, c in table.checks.items() if int((c.name or "")[1:]) < len(PG_PORTABLE)}
+    only_portable = replace(got, tables={**got.tables, "p": replace(table, checks=portable)})
+    sqlite_apply(tmp_path, "casts", generate(only_portable, "sqlite", tmp_path, "portable"))
