@@ -227,6 +227,9 @@ class SchemaDialect:
 
     # -- inspect -------------------------------------------------------------------
 
+    def prepare_inspection(self, conn: Connection) -> None:
+        """inspect: set up *conn* (in its transaction, which ends with the inspection) before anything is read."""
+
     def read_enums(self, conn: Connection, inspector: Inspector) -> list[Enum]:
         """The schema's named enum types (``named`` storage), with their comments."""
         return []

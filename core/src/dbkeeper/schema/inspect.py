@@ -91,10 +91,12 @@ class _Reader:
         import sqlalchemy as sa
 
         self.conn = conn
+        dialect.prepare_inspection(conn)
         self.inspector = sa.inspect(conn)
         self.dialect = dialect
         self.sa_dialect = conn.dialect
         self.problems: list[Note] = []
+        self.types: dict[str, ColumnType | None] = {}  # engine type text → portable type: a few for many columns
         self.enums: dict[str, Enum] = {enum.name: enum for enum in dialect.read_enums(conn, self.inspector)}
 
     def read(self) -> SchemaDefinition:
@@ -184,7 +186,9 @@ class _Reader:
         if isinstance(sa_type, sa.Enum):  # PostgreSQL's ENUM and MySQL's ENUM are both sa.Enum
             return self._enum_type(table, column, sa_type)
         text = sa_type.compile(dialect=self.sa_dialect).upper()
-        portable = self.dialect.portable_type(text)
+        if text not in self.types:
+            self.types[text] = self.dialect.portable_type(text)
+        portable = self.types[text]
         if portable is None:
             self.problems.append((f"tables.{table}.columns.{column}.type", f"{text} has no portable type"))
             return ColumnType("text")

@@ -56,6 +56,14 @@ class PostgresqlSchema(SchemaDialect):
         """*sql* without the casts PostgreSQL added (``total >= 0::numeric`` → ``total >= 0``), ``~~`` as ``LIKE``."""
         return portable_sql(sql, columns)
 
+    def prepare_inspection(self, conn: Connection) -> None:
+        """JIT off for the inspection (``SET LOCAL``).
+
+        PostgreSQL overestimates SQLAlchemy's index query (``unnest`` of every index's
+        columns) and compiles it: 0.4 s for a query of 20 ms on 1,000 tables.
+        """
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
     def read_enums(self, conn: Connection, inspector: Inspector) -> list[Enum]:
         """The enum types of the current schema, with their comments."""
         import sqlalchemy as sa
