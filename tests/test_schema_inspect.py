@@ -315,6 +315,9 @@ PG_PORTABLE = (
     "dt > '2020-01-01'",
     "ts > '2020-01-01 10:00:00'",
     "u <> '00000000-0000-0000-0000-000000000000'",
+    "v IN ('x', 'it''s')",
+    "i NOT IN (1, 2)",
+    "t NOT IN ('a', 'b')",
 )
 #: Casts a user wrote on purpose, which change the result: kept as PostgreSQL writes them.
 PG_KEPT = {

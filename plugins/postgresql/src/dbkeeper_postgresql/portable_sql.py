@@ -25,9 +25,11 @@ on a column (``created_at::date``), in arithmetic (``quantity / 2::numeric`` div
 without truncating, ``quantity / 2`` does not), compared with an expression, to a type
 with a length or an array. Such text stays PostgreSQL's own: SQLite and MySQL refuse
 ``::``. The parentheses around a cast's operand go with the cast (``(0)::numeric`` →
-``0``), and the ``LIKE`` operators PostgreSQL writes as ``~~`` and ``!~~`` are written
-``LIKE`` and ``NOT LIKE``. Nothing else changes: the other parentheses PostgreSQL adds
-are valid everywhere, and ``= ANY (ARRAY[…])`` (its ``IN``) is kept.
+``0``). Two operators are written back as SQL's: ``~~`` and ``!~~`` as ``LIKE`` and
+``NOT LIKE``; ``= ANY (ARRAY[…])`` and ``<> ALL (ARRAY[…])`` of plain literals (how
+PostgreSQL keeps ``IN`` and ``NOT IN``) as ``IN (…)`` and ``NOT IN (…)``; an array whose
+literals keep a cast (an enum's, ``numeric``'s) stays as it is. Nothing else changes:
+the other parentheses PostgreSQL adds are valid everywhere.
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ _OWN_TYPES = {
     "bytes": "bytea",
 }
 _NUMERIC_TEXT = re.compile(r"'(-?[0-9]+(?:\.[0-9]+)?)'")
+_LITERAL = r"(?:'(?:[^']|'')*'|-?[0-9]+(?:\.[0-9]+)?)"
+#: ``= ANY (ARRAY[…])`` and ``<> ALL (ARRAY[…])`` of literals (with the array's cast), as PostgreSQL writes ``IN``.
+_ANY_ARRAY = re.compile(
+    rf"\s(?:(=)\s+ANY|<>\s+ALL)\s+\((\()?ARRAY\[({_LITERAL}(?:,\s*{_LITERAL})*)\](?(2)\))(?:::[a-z ]+\[\])?\)"
+)
 
 
 @dataclass
@@ -86,7 +93,7 @@ class _Atom:
 
 def portable_sql(sql: str, columns: Mapping[str, Column]) -> str:
     """*sql* as PostgreSQL wrote it, without the casts it added (the module's rules); *columns* are the table's."""
-    if "::" not in sql and "~~" not in sql:
+    if "::" not in sql and "~~" not in sql and "ARRAY[" not in sql:
         return sql
     atoms = _atoms(sql)
     for index, atom in enumerate(atoms):
@@ -95,7 +102,12 @@ def portable_sql(sql: str, columns: Mapping[str, Column]) -> str:
             if column is not None and atom.operand is not None and _implied(atom, column):
                 kind = "name" if atom.operand.kind == "column-text" else atom.operand.kind
                 atoms[index] = _Atom(kind, atom.operand.text)
-    return _join(atoms)
+    return _ANY_ARRAY.sub(_in_list, _join(atoms))
+
+
+def _in_list(match: re.Match[str]) -> str:
+    """``= ANY (ARRAY[a, b])`` as `` IN (a, b)``, ``<> ALL (…)`` as `` NOT IN (…)``."""
+    return f" {'IN' if match.group(1) else 'NOT IN'} ({match.group(3)})"
 
 
 def _atoms(sql: str) -> list[_Atom]:
