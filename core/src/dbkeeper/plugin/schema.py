@@ -149,6 +149,15 @@ class SchemaDialect:
       the partial index cover every row.
     - ``engine_names``: constraint names the engine gives on its own (MySQL's ``PRIMARY``),
       read by ``inspect`` as no name.
+    - ``primary_key_names``: whether the engine keeps a primary key's name and can rename
+      it in place; when False, ``diff`` compares primary keys by their columns only (a
+      renamed table's ``pk_<old>`` is left as it is).
+    - ``transactional_ddl``: whether DDL runs inside the migration's transaction; when
+      False, ``migrate`` undoes a failed migration with its down part statement by
+      statement, so ``diff`` writes the down part as the up part inverted one by one.
+    - ``implicit_foreign_key_index``: whether the engine makes an index named after a
+      foreign key that no index or key starts with (InnoDB); ``diff`` then drops it with
+      the key (:meth:`drop_constraint`).
     """
 
     name: ClassVar[str] = ""
@@ -159,6 +168,9 @@ class SchemaDialect:
     no_expression_indexes: ClassVar[str | None] = None
     no_partial_indexes: ClassVar[str | None] = None
     engine_names: ClassVar[frozenset[str]] = frozenset()
+    primary_key_names: ClassVar[bool] = True
+    transactional_ddl: ClassVar[bool] = True
+    implicit_foreign_key_index: ClassVar[bool] = False
 
     # -- generate ------------------------------------------------------------------
 
@@ -284,9 +296,81 @@ class SchemaDialect:
 
     # -- diff ----------------------------------------------------------------------
 
-    def alters_in_place(self, change: Change) -> bool:
-        """Whether ``ALTER TABLE`` makes *change*; False means the table is rebuilt (copied into a new one)."""
+    def stored_type(self, portable: ColumnType) -> ColumnType:
+        """The portable type ``inspect`` reads back for a column of type *portable* (not an enum).
+
+        The default maps :meth:`column_type`'s type back through :meth:`portable_type`
+        (SQLite's ``uuid`` is ``TEXT``, read back as ``text``); *portable* when that finds none.
+        """
+        stored = self._stored.get(portable)
+        if stored is None:
+            text = self.column_type(portable).compile(dialect=self.sqlalchemy_dialect).upper()
+            stored = self._stored[portable] = self.portable_type(text) or portable
+        return stored
+
+    @cached_property
+    def _stored(self) -> dict[ColumnType, ColumnType]:
+        return {}
+
+    def alters_in_place(self, change: Change, table: Table | None) -> bool:
+        """Whether ``ALTER TABLE`` makes *change*; False rebuilds the table (copied into a new one).
+
+        *table* is the table the change alters as it is before the change (its keys,
+        checks and columns; None for an enum's change, which concerns every table using the
+        enum: a False rebuilds them all). The default alters everything in place.
+        """
         return True
+
+    def rebuild_guards(self, table: str, referencing: list[str]) -> tuple[list[str], list[str]]:
+        """Statements run before and after rebuilding *table* (*referencing*: the tables whose keys reference it).
+
+        A guard fails the migration (SQLite: when the table has triggers a rebuild would
+        lose, or rows point nowhere after it). The default has none.
+        """
+        return [], []
+
+    def create_table(self, create: str, indexes: list[str]) -> list[str]:
+        """``diff``'s statements for a new table: its ``CREATE TABLE`` *create* and its ``CREATE INDEX`` *indexes*.
+
+        The default keeps them apart; an engine without transactional DDL may make them one
+        statement, which one ``DROP TABLE`` undoes.
+        """
+        return [create, *indexes]
+
+    def rename_constraint(self, kind: str, table: str, old: str, new: str) -> str | None:
+        """The statement renaming constraint or index *old* of *table* to *new*, or None to drop and add it.
+
+        *kind* is the change that adds it (``add_primary_key``, ``add_unique``,
+        ``add_foreign_key``, ``add_check``, ``add_index``). The default: None.
+        """
+        return None
+
+    def drop_constraint(self, kind: str, table: str, name: str, *, with_index: bool) -> str | None:
+        """The statement dropping constraint *name* of *table*, or None for Alembic's.
+
+        *kind* is the change (``drop_check``, ``drop_foreign_key`` …); *with_index*: the
+        engine made an index named after this foreign key (``implicit_foreign_key_index``),
+        which must go with it.
+        """
+        return None
+
+    def drop_enum(self, enum: Enum) -> list[Any]:
+        """The DDL that drops *enum*: ``DROP TYPE`` for ``named`` storage, else nothing."""
+        if self.enum_storage != "named":
+            return []
+        return [f"DROP TYPE {self.sqlalchemy_dialect.identifier_preparer.quote(enum.name)}"]
+
+    def existing_column(self, column: Any) -> dict[str, Any]:
+        """Alembic's ``existing_*`` arguments an ``ALTER`` of *column* must repeat, besides the usual four.
+
+        *column* is the SQLAlchemy column as it is before the change; the type,
+        nullability, default and comment are always repeated. The default: nothing more.
+        """
+        return {}
+
+    def type_change(self, column: Column, sql_type: str) -> dict[str, Any]:
+        """Alembic's dialect options to change *column*'s type to *sql_type*, the engine's type (default: none)."""
+        return {}
 
 
 def _standard_types() -> dict[str, TypeFactory]:

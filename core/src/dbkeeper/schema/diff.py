@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from dbkeeper.schema.changes import ORDER, Change, ChangeKind, SchemaDiff, Subject
 from dbkeeper.schema.definition import (
@@ -37,6 +37,9 @@ from dbkeeper.schema.definition import (
     View,
 )
 from dbkeeper.schema.naming import Constraint, constraint_name
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.schema import SchemaDialect
 
 _Named = TypeVar("_Named", UniqueConstraint, ForeignKey, Index, Check)
 #: Decimal digits each integer type holds: ``int`` → ``decimal(10, 0)`` is wide enough.
@@ -86,13 +89,18 @@ def renames_of(old: SchemaDefinition, new: SchemaDefinition) -> Renames:
 
 
 def diff_schemas(
-    old: SchemaDefinition, new: SchemaDefinition, renames: Renames | None = None, *, dialect: str | None = None
+    old: SchemaDefinition,
+    new: SchemaDefinition,
+    renames: Renames | None = None,
+    *,
+    dialect: str | SchemaDialect | None = None,
 ) -> SchemaDiff:
     """The ordered changes that turn *old* into *new*; empty when they are equal once normalised.
 
-    *renames* defaults to :func:`renames_of` (the hints of *new*). With *dialect* (``sqlite``,
-    ``mysql``, ``postgresql``), both sides are first taken as that engine reads them back
-    (:func:`read_back`), so that a definition and the database generated from it are equal.
+    *renames* defaults to :func:`renames_of` (the hints of *new*). With *dialect* (a
+    driver's name, ``sqlite``, or its :class:`~dbkeeper.plugin.SchemaDialect`), both sides
+    are first taken as that engine reads them back (:func:`read_back`), so that a
+    definition and the database generated from it are equal.
 
     The tables, columns, keys and indexes the changes carry are the normalised ones
     (:func:`normalise`, after :func:`read_back` with a dialect): every constraint and index
@@ -100,9 +108,25 @@ def diff_schemas(
     """
     if renames is None:
         renames = renames_of(old, new)
+    if dialect is None:
+        return diff_read_back(old, new, renames)
+    return diff_read_back(read_back(old, dialect), read_back(new, dialect), renames, dialect)
+
+
+def diff_read_back(
+    old: SchemaDefinition, new: SchemaDefinition, renames: Renames, dialect: str | SchemaDialect | None = None
+) -> SchemaDiff:
+    """:func:`diff_schemas` of two definitions already :func:`read_back` for *dialect* (or of none).
+
+    Where the dialect's primary keys keep no name of their own (``primary_key_names``),
+    keys are compared by their columns only.
+    """
+    key_names = True
     if dialect is not None:
-        old, new = read_back(old, dialect), read_back(new, dialect)
-    differ = _Differ(normalise(old), normalise(new), renames)
+        from dbkeeper.schema.metadata import schema_dialect
+
+        key_names = schema_dialect(dialect).primary_key_names
+    differ = _Differ(normalise(old), normalise(new), renames, key_names=key_names)
     return SchemaDiff(tuple(differ.changes()))
 
 
@@ -131,9 +155,11 @@ def resolve_names(table: Table) -> Table:
 
 
 def primary_key_not_null(table: Table) -> Table:
-    """Primary-key columns are NOT NULL, whatever the definition says: every engine makes them so."""
+    """Primary-key and identity columns are NOT NULL, whatever the definition says: every engine makes them so."""
     key = () if table.primary_key is None else table.primary_key.columns
-    return _with_columns(table, lambda column: replace(column, nullable=False) if column.name in key else column)
+    return _with_columns(
+        table, lambda column: replace(column, nullable=False) if column.name in key or column.identity else column
+    )
 
 
 def forget_hints(table: Table) -> Table:
@@ -198,11 +224,11 @@ def _with_columns(table: Table, change: Callable[[Column], Column]) -> Table:
 
 def _default_as_read(column: Column) -> Column:
     """One column's default as a database reads it back (see :func:`defaults_as_read`)."""
-    from dbkeeper.schema.inspect import _default
+    from dbkeeper.schema.defaults import read_default
 
     default = column.default
     if isinstance(default, Expression):
-        default = _default(default.sql, column.type)
+        default = read_default(default.sql, column.type)
     if column.type.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
         default = bool(default)
     return replace(column, default=default)
@@ -210,75 +236,75 @@ def _default_as_read(column: Column) -> Column:
 
 # --- what an engine reads back --------------------------------------------------------
 
-#: Portable types an engine stores as another one, which ``inspect`` then reads (the lossy mappings).
-_STORED_AS = {
-    "sqlite": {"uuid": "text", "timestamptz": "timestamp", "double": "float"},
-    "mysql": {"timestamptz": "timestamp"},
-}
 
-
-def read_back(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+def read_back(definition: SchemaDefinition, dialect: str | SchemaDialect) -> SchemaDefinition:
     """*definition* as ``inspect`` reads it back from a *dialect* database it was generated into.
 
-    Applies the engine's rules of :data:`READ_BACK` (PostgreSQL keeps everything else a
-    definition says). SQL text (views, checks, ``where``) is kept as written: engines
-    rewrite it in their own ways (PostgreSQL's casts), which no rule can foresee.
+    *dialect* is a driver's name or its :class:`~dbkeeper.plugin.SchemaDialect`; the rules of
+    :data:`READ_BACK` ask it what the engine keeps, so a third-party dialect needs no rule
+    of its own. SQL text (views, checks, ``where``) is kept as written: engines rewrite it
+    in their own ways (PostgreSQL's casts), which no rule can foresee.
     """
-    for rule in READ_BACK.get(dialect, ()):
-        definition = rule(definition, dialect)
+    from dbkeeper.schema.metadata import schema_dialect
+
+    engine = schema_dialect(dialect)
+    for rule in READ_BACK:
+        definition = rule(definition, engine)
     return definition
 
 
-def stored_types(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
-    """A type the engine cannot keep is the type it stores.
+def stored_types(definition: SchemaDefinition, dialect: SchemaDialect) -> SchemaDefinition:
+    """A type the engine cannot keep is the type it stores (:meth:`~dbkeeper.plugin.SchemaDialect.stored_type`).
 
     On SQLite ``uuid`` is ``text``, ``timestamptz`` ``timestamp`` and ``double`` ``float``
     (``REAL``); on MySQL ``timestamptz`` is ``timestamp``.
     """
-    stored = _STORED_AS.get(dialect, {})
 
     def column(table: Table, item: Column) -> Column:
-        name = stored.get(item.type.name)
-        return item if name is None else replace(item, type=ColumnType(name))
+        if item.type.name == "enum":
+            return item
+        stored = dialect.stored_type(item.type)
+        return item if stored == item.type else replace(item, type=stored)
 
     return _each_column(definition, column)
 
 
-def sqlite_rowid(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
-    """SQLite numbers only its rowid, a one-column ``INTEGER PRIMARY KEY``.
+def numbered(definition: SchemaDefinition, dialect: SchemaDialect) -> SchemaDefinition:
+    """``identity`` is what the engine numbers, as ``inspect`` tells it (the dialect's numbering, ``is_identity``).
 
-    Such a key of type ``int``, or of any integer type with ``identity``, is ``int`` with
-    ``identity``; ``identity`` anywhere else is not kept.
+    SQLite numbers only its rowid, a one-column ``INTEGER PRIMARY KEY`` (such a key of type
+    ``int`` is an identity column, of another integer type with ``identity`` is ``int``);
+    MySQL only the first column of the primary key; ``identity`` anywhere else is not kept.
     """
 
     def column(table: Table, item: Column) -> Column:
         key = table.primary_key.columns if table.primary_key is not None else ()
-        if key == (item.name,) and (item.type.name == "int" or (item.identity and item.type.name in INTEGER_TYPES)):
-            return replace(item, type=ColumnType("int"), identity=True, default=None)
-        return replace(item, identity=False) if item.identity else item
+        if not item.identity and item.name not in key:
+            return item
+        portable, numbered = item.type, False
+        if item.identity:
+            numbering = dialect.numbering(table, item)
+            numbered = numbering.note is None
+            if numbered and numbering.type is not None:
+                text = numbering.type.compile(dialect=dialect.sqlalchemy_dialect).upper()
+                portable = dialect.portable_type(text) or portable
+        reflected = {"name": item.name, "identity": numbered or None, "autoincrement": numbered}
+        identity = dialect.is_identity(reflected, key, portable)
+        if identity == item.identity and portable == item.type:
+            return item
+        return replace(item, type=portable, identity=identity, default=None if identity else item.default)
 
     return _each_column(definition, column)
 
 
-def mysql_numbering(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
-    """MySQL numbers (``AUTO_INCREMENT``) only the first column of the primary key.
-
-    ``identity`` anywhere else is not kept.
-    """
-
-    def column(table: Table, item: Column) -> Column:
-        key = table.primary_key.columns if table.primary_key is not None else ()
-        return replace(item, identity=False) if item.identity and key[:1] != (item.name,) else item
-
-    return _each_column(definition, column)
-
-
-def enums_per_column(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+def enums_per_column(definition: SchemaDefinition, dialect: SchemaDialect) -> SchemaDefinition:
     """Without named enum types (SQLite's checks, MySQL's ``ENUM(...)``), each column has its own enum.
 
     It is named ``<table>_<column>`` and has the values (and no comment); an enum no
     column uses is gone.
     """
+    if dialect.enum_storage == "named":
+        return definition
     enums: dict[str, Enum] = {}
 
     def column(table: Table, item: Column) -> Column:
@@ -292,48 +318,71 @@ def enums_per_column(definition: SchemaDefinition, dialect: str) -> SchemaDefini
     return replace(_each_column(definition, column), enums=enums)
 
 
-def view_sql(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
+def view_sql(definition: SchemaDefinition, dialect: SchemaDialect) -> SchemaDefinition:
     """A view is the SQL it runs on the engine: its ``dialects`` entry for it, else ``sql``."""
-    views = {name: View(name, view.sql_for(dialect), {}, view.comment) for name, view in definition.views.items()}
+    views = {name: View(name, view.sql_for(dialect.name), {}, view.comment) for name, view in definition.views.items()}
     return replace(definition, views=views)
 
 
-def no_comments(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
-    """SQLite keeps no comments (tables, columns, views, enums); MySQL keeps none on views and enums."""
-    views = {name: replace(view, comment=None) for name, view in definition.views.items()}
-    enums = {name: replace(enum, comment=None) for name, enum in definition.enums.items()}
+def no_comments(definition: SchemaDefinition, dialect: SchemaDialect) -> SchemaDefinition:
+    """Comments the engine does not keep are gone.
+
+    SQLite keeps none (tables, columns, views, enums); MySQL none on views and enums: a
+    view's or enum's when the dialect has no ``comment_on`` for it, a table's or column's
+    when SQLAlchemy's dialect does not support comments.
+    """
+
+    def kept(kind: Literal["TYPE", "VIEW"], name: str, comment: str | None) -> str | None:
+        return comment if comment is not None and dialect.comment_on(kind, name, comment) is not None else None
+
+    views = {name: replace(view, comment=kept("VIEW", name, view.comment)) for name, view in definition.views.items()}
+    named = dialect.enum_storage == "named"
+    enums = {
+        name: replace(enum, comment=kept("TYPE", name, enum.comment) if named else None)
+        for name, enum in definition.enums.items()
+    }
     definition = replace(definition, views=views, enums=enums)
-    if dialect != "sqlite":
+    if dialect.sqlalchemy_dialect.supports_comments:
         return definition
     tables = {name: replace(table, comment=None) for name, table in definition.tables.items()}
     return _each_column(replace(definition, tables=tables), lambda _, item: replace(item, comment=None))
 
 
-def mysql_indexes(definition: SchemaDefinition, dialect: str) -> SchemaDefinition:
-    """MySQL has no partial indexes, MariaDB no expression indexes, and every primary key is ``PRIMARY``.
+def indexes_kept(definition: SchemaDefinition, dialect: SchemaDialect) -> SchemaDefinition:
+    """The indexes and key names the engine keeps.
 
-    A partial index covers every row, an expression index is left out, and the primary
-    key has the convention's name.
+    Without partial indexes (MySQL) an index covers every row; without expression indexes
+    (MariaDB) an expression index is left out; where primary keys keep no name of their own
+    (MySQL's are all ``PRIMARY``, SQLite's cannot be renamed), a primary key has the
+    convention's name.
     """
+    partial, expressions = dialect.no_partial_indexes is None, dialect.no_expression_indexes is None
+    if partial and expressions and dialect.primary_key_names:
+        return definition
 
     def table(item: Table) -> Table:
         indexes = tuple(
-            replace(index, where=None)
+            index if partial else replace(index, where=None)
             for index in item.indexes
-            if all(isinstance(column, str) for column in index.columns)
+            if expressions or all(isinstance(column, str) for column in index.columns)
         )
-        key = None if item.primary_key is None else replace(item.primary_key, name=None)
+        key = item.primary_key
+        if key is not None and not dialect.primary_key_names:
+            key = replace(key, name=None)
         return replace(item, indexes=indexes, primary_key=key)
 
     return replace(definition, tables={name: table(item) for name, item in definition.tables.items()})
 
 
-#: The rules of :func:`read_back` for each engine, in order.
-READ_BACK: Mapping[str, tuple[Callable[[SchemaDefinition, str], SchemaDefinition], ...]] = {
-    "sqlite": (stored_types, sqlite_rowid, enums_per_column, view_sql, no_comments),
-    "mysql": (stored_types, mysql_numbering, enums_per_column, view_sql, no_comments, mysql_indexes),
-    "postgresql": (view_sql,),
-}
+#: The rules of :func:`read_back`, in order; each asks the dialect what its engine keeps.
+READ_BACK: tuple[Callable[[SchemaDefinition, SchemaDialect], SchemaDefinition], ...] = (
+    stored_types,
+    numbered,
+    enums_per_column,
+    view_sql,
+    no_comments,
+    indexes_kept,
+)
 
 
 def _each_column(definition: SchemaDefinition, change: Callable[[Table, Column], Column]) -> SchemaDefinition:
@@ -351,7 +400,8 @@ def _each_column(definition: SchemaDefinition, change: Callable[[Table, Column],
 class _Differ:
     """Compares two normalised definitions; :meth:`changes` gives the changes in ORDER."""
 
-    def __init__(self, old: SchemaDefinition, new: SchemaDefinition, renames: Renames) -> None:
+    def __init__(self, old: SchemaDefinition, new: SchemaDefinition, renames: Renames, *, key_names: bool) -> None:
+        self.key_names = key_names
         self.old = old
         self.new = new
         self.renames = renames
@@ -478,9 +528,12 @@ class _Differ:
     def _primary_key(self, before: Table, after: Table, translated: _Translation) -> None:
         """drop_primary_key and add_primary_key when the key changed (columns or name)."""
         old, new = before.primary_key, after.primary_key
-        if old is not None and (new is None or translated.key(old) != new):
+        changed = old is None or new is None or translated.key(old) != new
+        if not self.key_names and old is not None and new is not None:
+            changed = translated.key(old).columns != new.columns  # the engine keeps no name of its own
+        if old is not None and changed:
             self.add("drop_primary_key", before.name, str(old.name), before=old)
-        if new is not None and (old is None or translated.key(old) != new):
+        if new is not None and changed:
             self.add("add_primary_key", after.name, str(new.name), after=new)
 
     def _named(

@@ -71,7 +71,7 @@ class SchemaGenerator:
         ]
         return GeneratedDDL(self.dialect, tuple(statements), tuple(built.notes))
 
-    def _compile(self, element: Any) -> str:
+    def compile(self, element: Any) -> str:
         """*element*, a DDL element or SQL text, compiled for the dialect: trimmed, ending with ``;``."""
         if isinstance(element, str):
             return element.strip().rstrip(";") + ";"
@@ -79,7 +79,8 @@ class SchemaGenerator:
         lines = (("    " + line[1:] if line.startswith("\t") else line).rstrip() for line in text.splitlines())
         return "\n".join(lines) + ";"  # SQLAlchemy indents a table's columns with a tab
 
-    def _quote(self, name: str) -> str:
+    def quote(self, name: str) -> str:
+        """*name* quoted for the dialect where it needs quotes."""
         quoted: str = self.schema_dialect.sqlalchemy_dialect.identifier_preparer.quote(name)
         return quoted
 
@@ -87,7 +88,7 @@ class SchemaGenerator:
         """The enum types the dialect creates before the tables, each with its comment."""
         statements = []
         for enum in built.definition.enums.values():
-            statements += [self._compile(element) for element in self.schema_dialect.create_enum(enum)]
+            statements += [self.compile(element) for element in self.schema_dialect.create_enum(enum)]
             if enum.comment is not None:
                 comment = None
                 if self.schema_dialect.enum_storage == "named":
@@ -100,7 +101,7 @@ class SchemaGenerator:
         if statement is None:
             built.notes.append((path, f"{self._title} keeps no {kind} comments; left out"))
             return []
-        return [self._compile(statement)]
+        return [self.compile(statement)]
 
     def _tables(self, built: SchemaMetaData) -> list[str]:
         """``CREATE TABLE`` in dependency order, each followed by its indexes in the definition's order."""
@@ -108,28 +109,31 @@ class SchemaGenerator:
 
         statements = []
         for sa_table in built.metadata.sorted_tables:
-            statements.append(self._compile(CreateTable(sa_table)))
+            statements.append(self.compile(CreateTable(sa_table)))
             table = built.definition.tables[sa_table.name]
             by_name = {str(index.name): index for index in sa_table.indexes}
             for index in table.indexes:
                 name = constraint_name(table, index)
                 if name in by_name:
-                    statements.append(self._compile(CreateIndex(by_name[name])))
+                    statements.append(self.compile(CreateIndex(by_name[name])))
         return statements
 
     def _comments(self, built: SchemaMetaData) -> list[str]:
         """``COMMENT ON TABLE`` and ``COMMENT ON COLUMN`` where comments are not part of ``CREATE TABLE``."""
+        return [statement for sa_table in built.metadata.tables.values() for statement in self.comments(sa_table)]
+
+    def comments(self, sa_table: Any) -> list[str]:
+        """The ``COMMENT ON`` statements of *sa_table*, a table of built metadata.
+
+        None where comments are part of ``CREATE TABLE``, or where the dialect keeps none.
+        """
         from sqlalchemy.schema import SetColumnComment, SetTableComment
 
         sa_dialect = self.schema_dialect.sqlalchemy_dialect
         if not sa_dialect.supports_comments or sa_dialect.inline_comments:
             return []
-        statements = []
-        for sa_table in built.metadata.tables.values():
-            if sa_table.comment is not None:
-                statements.append(self._compile(SetTableComment(sa_table)))
-            statements += [self._compile(SetColumnComment(c)) for c in sa_table.columns if c.comment is not None]
-        return statements
+        statements = [self.compile(SetTableComment(sa_table))] if sa_table.comment is not None else []
+        return statements + [self.compile(SetColumnComment(c)) for c in sa_table.columns if c.comment is not None]
 
     def _views(self, built: SchemaMetaData) -> list[str]:
         """``CREATE VIEW`` with the dialect's SQL (else the portable SQL), and the views' comments."""
@@ -141,7 +145,7 @@ class SchemaGenerator:
                     (f"views.{view.name}", f"no SQL for {self._title} (sql or dialects.{self.dialect}); left out")
                 )
                 continue
-            statements.append(f"CREATE VIEW {self._quote(view.name)} AS {sql.strip().rstrip(';').rstrip()};")
+            statements.append(f"CREATE VIEW {self.quote(view.name)} AS {sql.strip().rstrip(';').rstrip()};")
             if view.comment is not None:
                 comment = self.schema_dialect.comment_on("VIEW", view.name, view.comment)
                 statements += self._comment(built, comment, f"views.{view.name}.comment", "view")

@@ -1,29 +1,34 @@
-"""The down part of a MySQL/MariaDB migration: the inverse of each up statement, in reverse order.
+"""The down part of a migration on an engine whose DDL is not transactional: the inverse of each up statement.
 
-MySQL's DDL is not transactional: ``migrate`` runs a migration statement by statement and,
-when statement *k* fails, undoes the *k - 1* that ran with the down part's last *k - 1*
-statements (:func:`dbkeeper.migrations.runner.inverse_statements`). That works only when
-the down part is the up part inverted statement by statement: the down part's last
-statement undoes the up part's first, and so on. :func:`inverse_statements` writes it so:
-each change's inverse runs against the schema as that change left it (its tables and
-columns under the names they have at that point), every statement paired with the one it
-undoes.
+On such an engine (the dialect's ``transactional_ddl`` is False: MySQL/MariaDB), ``migrate``
+runs a migration statement by statement and, when statement *k* fails, undoes the *k - 1*
+that ran with the down part's last *k - 1* statements
+(:func:`dbkeeper.migrations.runner.inverse_statements`). That works only when the down part
+is the up part inverted statement by statement: the down part's last statement undoes the
+up part's first, and so on. :func:`inverse_statements` writes it so: each change's inverse
+runs against the schema as that change left it (its tables and columns under the names
+they have at that point), every statement paired with the one it undoes.
 
-A table is created with its indexes in one statement (:func:`~dbkeeper.schema.render.DiffRenderer.create_table`),
-so that one ``DROP TABLE`` undoes it and the other way round. Were the parts ever to differ
-in length, ``migrate`` would mark a failed run for ``migrate repair`` rather than guess.
+The dialect may write a table with its indexes as one statement
+(:meth:`~dbkeeper.plugin.SchemaDialect.create_table`), so that one ``DROP TABLE`` undoes
+it and the other way round. Were the parts ever to differ in length, ``migrate`` would
+mark a failed run for ``migrate repair`` rather than guess.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from dbkeeper.errors import SchemaError
 from dbkeeper.schema.changes import Change, SchemaDiff
 from dbkeeper.schema.definition import Column, Enum, SchemaDefinition, Table, View
-from dbkeeper.schema.metadata import Dialect
 from dbkeeper.schema.render import DiffRenderer, RenderedDiff
 from dbkeeper.schema.render import subject_as as _as
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.schema import SchemaDialect
 
 #: The change that undoes an added key, constraint or index.
 _DROPS = {
@@ -54,11 +59,22 @@ def _inverse(renderer: DiffRenderer, change: Change) -> list[str]:
 
 
 def _enum_values(renderer: DiffRenderer, change: Change) -> list[str]:
-    """MySQL: each column using the enum back to the values it had."""
-    before, after = _as(change.before, Enum), _as(change.after, Enum)
+    """An inline enum's columns back to the values they had (a named type's values cannot be taken back)."""
+    before = _as(change.before, Enum)
+    if renderer.engine.enum_storage != "inline":
+        raise SchemaError(
+            [(f"enums.{change.name}", f"{renderer.engine.title} cannot undo changed values statement by statement")]
+        )
     if change.kind == "add_enum_values":
-        return renderer.mysql_enum_columns(renderer.old, after, before, renamed=False)
-    return renderer.mysql_enum_columns(renderer.new, after, before, renamed=True)
+        return renderer.enum_columns(renderer.old, before, renamed=False)
+    return renderer.enum_columns(renderer.new, before, renamed=True)
+
+
+def _enum(renderer: DiffRenderer, change: Change) -> list[str]:
+    """A created enum type dropped, a dropped one created again (nothing where enums are part of the columns)."""
+    if change.kind == "create_enum":
+        return renderer._drop_enum(replace(change, before=change.after))
+    return renderer._create_enum(replace(change, after=change.before))
 
 
 def _view(renderer: DiffRenderer, change: Change) -> list[str]:
@@ -68,7 +84,7 @@ def _view(renderer: DiffRenderer, change: Change) -> list[str]:
 
 
 def _table(renderer: DiffRenderer, change: Change) -> list[str]:
-    """A created table dropped, a dropped one created again (on MySQL, with its indexes, in one statement)."""
+    """A created table dropped, a dropped one created again (with its indexes, as the dialect writes a new table)."""
     if change.kind == "drop_table":
         return renderer.create_table(change.name, renderer.old_built)
     return renderer.alembic(lambda op: op.drop_table(change.name))
@@ -104,14 +120,9 @@ def _table_comment(renderer: DiffRenderer, change: Change) -> list[str]:
     return renderer.table_comment(change.name, before.comment, after.comment)
 
 
-def _nothing(renderer: DiffRenderer, change: Change) -> list[str]:
-    """MySQL has no enum types: creating or dropping one is no statement."""
-    return []
-
-
 _INVERSES: dict[str, Callable[[DiffRenderer, Change], list[str]]] = {
-    "create_enum": _nothing,
-    "drop_enum": _nothing,
+    "create_enum": _enum,
+    "drop_enum": _enum,
     "add_enum_values": _enum_values,
     "remove_enum_values": _enum_values,
     "drop_view": _view,
@@ -127,6 +138,9 @@ _INVERSES: dict[str, Callable[[DiffRenderer, Change], list[str]]] = {
 }
 
 
-def render_inverse(diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, dialect: Dialect) -> RenderedDiff:
+def render_inverse(
+    diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, dialect: str | SchemaDialect
+) -> RenderedDiff:
     """The down part whose statements undo those of ``render_diff(diff, old, new, dialect)`` one by one."""
-    return RenderedDiff(dialect, tuple(inverse_statements(DiffRenderer(old, new, dialect), diff)))
+    renderer = DiffRenderer(old, new, dialect)
+    return RenderedDiff(renderer.name, tuple(inverse_statements(renderer, diff)))

@@ -16,8 +16,8 @@ inside the functions, so importing this module stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -97,26 +97,41 @@ def sqlalchemy_dialect(dialect: str | SchemaDialect) -> Any:
     return schema_dialect(dialect).sqlalchemy_dialect
 
 
-def build_metadata(definition: SchemaDefinition, dialect: str | SchemaDialect) -> SchemaMetaData:
+def build_metadata(
+    definition: SchemaDefinition, dialect: str | SchemaDialect, tables: Collection[str] | None = None
+) -> SchemaMetaData:
     """*definition* (validated) as SQLAlchemy ``MetaData`` for *dialect*, with the notes on lossy mappings.
 
-    Raises :class:`~dbkeeper.errors.SchemaError` for what the dialect cannot express at
-    all (a ``decimal`` beyond MySQL's limits).
+    With *tables*, only those tables (and, without their own foreign keys, the tables their
+    foreign keys reference) are mapped: what ``diff`` renders needs no more. Raises
+    :class:`~dbkeeper.errors.SchemaError` for what the dialect cannot express at all (a
+    ``decimal`` beyond MySQL's limits).
     """
     import sqlalchemy as sa
 
     built = SchemaMetaData(definition, schema_dialect(dialect), sa.MetaData())
     problems: list[Note] = []
-    for table in definition.tables.values():
+    wanted = definition.tables if tables is None else {name: definition.tables[name] for name in tables}
+    for table in wanted.values():
         _add_table(built, table, problems)
+    referenced = {key.referenced_table for table in wanted.values() for key in table.foreign_keys} - set(wanted)
+    for name in sorted(referenced):
+        _add_table(built, replace(definition.tables[name], foreign_keys=()), [], notes=False)
     if problems:
         raise SchemaError(problems)
     return built
 
 
-def _add_table(built: SchemaMetaData, table: Table, problems: list[Note]) -> None:
-    """Add *table* to ``built.metadata`` with its columns, keys, checks and indexes."""
+def _add_table(built: SchemaMetaData, table: Table, problems: list[Note], *, notes: bool = True) -> None:
+    """Add *table* to ``built.metadata`` with its columns, keys, checks and indexes; its notes unless not *notes*."""
     import sqlalchemy as sa
+
+    if not notes:
+        kept = built.notes
+        built.notes = []
+        _add_table(built, table, problems)
+        built.notes = kept
+        return
 
     path = f"tables.{table.name}"
     items: list[Any] = [_column(built, table, column, problems) for column in table.columns.values()]
@@ -156,6 +171,8 @@ def _column(built: SchemaMetaData, table: Table, column: Column, problems: list[
         sa_type = sa_type if numbering.type is None else numbering.type
         if numbering.note is not None:
             built.notes.append((f"{path}.identity", numbering.note))
+        else:
+            arguments["nullable"] = False  # a numbered column is NOT NULL (PostgreSQL refuses IDENTITY … NULL)
     _comment_note(built, column.comment, f"{path}.comment")
     return sa.Column(column.name, sa_type, *items, **arguments)
 

@@ -2,7 +2,7 @@
 
 :func:`diff_migration` compares two definitions and renders both directions for one
 dialect: up is ``render(diff(old, new))``, down is ``render(diff(new, old, renames
-inverted))``. On MySQL/MariaDB, whose DDL is not transactional, ``migrate`` undoes a
+inverted))``. Where DDL is not transactional (MySQL/MariaDB), ``migrate`` undoes a
 migration that fails half-way with the down part's last statements (see
 :mod:`dbkeeper.migrations.runner`): there the down part is the up part inverted statement
 by statement (:mod:`dbkeeper.schema.inverse`). :func:`write_migration` writes the file in ``migrate``'s format, under
@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbkeeper.schema.changes import Change, SchemaDiff
 from dbkeeper.schema.definition import SchemaDefinition
-from dbkeeper.schema.metadata import Dialect, Note
+from dbkeeper.schema.metadata import Note
 from dbkeeper.schema.render import RenderedDiff
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.schema import SchemaDialect
 
 
 @dataclass(frozen=True)
@@ -36,24 +40,28 @@ class DiffMigration:
         return tuple(dict.fromkeys([*self.up.notes, *self.down.notes]))
 
 
-def diff_migration(old: SchemaDefinition, new: SchemaDefinition, dialect: Dialect) -> DiffMigration:
+def diff_migration(old: SchemaDefinition, new: SchemaDefinition, dialect: str | SchemaDialect) -> DiffMigration:
     """Compare *old* and *new* and render the up (old → new) and down (new → old) parts for *dialect*.
 
     Both definitions are first taken as the engine reads them back
     (:func:`~dbkeeper.schema.diff.read_back`), so that a database and the definition it was
-    generated from do not differ, and the statements name what the engine holds.
+    generated from do not differ, and the statements name what the engine holds. Where the
+    dialect's DDL is not transactional, the down part is the up part inverted statement by
+    statement (:mod:`dbkeeper.schema.inverse`).
     """
-    from dbkeeper.schema.diff import diff_schemas, read_back, renames_of
+    from dbkeeper.schema.diff import diff_read_back, read_back, renames_of
     from dbkeeper.schema.inverse import render_inverse
+    from dbkeeper.schema.metadata import schema_dialect
     from dbkeeper.schema.render import render_diff
 
+    engine = schema_dialect(dialect)
     renames = renames_of(old, new)
-    old, new = read_back(old, dialect), read_back(new, dialect)  # both sides as the engine holds them
-    diff = diff_schemas(old, new, renames)
-    if dialect == "mysql":  # DDL not transactional: the down part undoes the up part statement by statement
-        return DiffMigration(diff, render_diff(diff, old, new, dialect), render_inverse(diff, old, new, dialect))
-    backward = diff_schemas(new, old, renames.inverted())
-    return DiffMigration(diff, render_diff(diff, old, new, dialect), render_diff(backward, new, old, dialect))
+    old, new = read_back(old, engine), read_back(new, engine)  # both sides as the engine holds them
+    diff = diff_read_back(old, new, renames, engine)
+    if not engine.transactional_ddl:  # migrate undoes a failed run with the down part, statement by statement
+        return DiffMigration(diff, render_diff(diff, old, new, engine), render_inverse(diff, old, new, engine))
+    backward = diff_read_back(new, old, renames.inverted(), engine)
+    return DiffMigration(diff, render_diff(diff, old, new, engine), render_diff(backward, new, old, engine))
 
 
 def describe(change: Change) -> str:

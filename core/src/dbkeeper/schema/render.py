@@ -4,11 +4,16 @@
 :class:`~dbkeeper.schema.changes.SchemaDiff` into the dialect's statements, in the diff's
 order. Column, constraint, index and table operations go through Alembic's operations in
 offline mode (``as_sql``), with the old column's type, nullability, default and comment as
-MySQL's ``MODIFY``/``CHANGE`` need them. ``CREATE TABLE``/``CREATE INDEX``, enum types and
-views come from :mod:`dbkeeper.schema.generate`. What Alembic has no operation for is written
-here: PostgreSQL's ``ALTER TYPE … ADD VALUE`` and the rename-create-convert-drop that
-removes enum values, MySQL's ``MODIFY`` of every column using a changed enum. On SQLite,
-what ``ALTER TABLE`` cannot do is a table rebuild (:mod:`dbkeeper.schema.rebuild`).
+an engine's ``MODIFY``/``CHANGE`` needs them. ``CREATE TABLE``/``CREATE INDEX``, enum types
+and views come from :mod:`dbkeeper.schema.generate`. What Alembic has no operation for is
+written here, by how the engine stores enums (the dialect's ``enum_storage``): a named
+type's ``ALTER TYPE … ADD VALUE`` and the rename-create-convert-drop that removes values;
+an inline enum's columns altered to the new values; a checked enum's ``CHECK`` dropped and
+added again. Whatever else depends on the engine is asked of its
+:class:`~dbkeeper.plugin.SchemaDialect`: which changes ``ALTER TABLE`` cannot make (those
+tables are rebuilt, :mod:`dbkeeper.schema.rebuild`), how a constraint is renamed or
+dropped, how a new table's indexes are written. Only the tables the changes touch are
+mapped to SQLAlchemy ``MetaData``.
 
 SQLAlchemy and Alembic are imported inside the functions, so importing this module stays cheap.
 """
@@ -16,9 +21,9 @@ SQLAlchemy and Alembic are imported inside the functions, so importing this modu
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbkeeper.schema.changes import ORDER, Change, SchemaDiff
@@ -35,10 +40,12 @@ from dbkeeper.schema.definition import (
     View,
 )
 from dbkeeper.schema.generate import SchemaGenerator, generate_schema
-from dbkeeper.schema.metadata import DIALECT_TITLES, Dialect, Note, SchemaMetaData, build_metadata
+from dbkeeper.schema.metadata import Dialect, Note, SchemaMetaData, build_metadata
 
 if TYPE_CHECKING:
     from alembic.operations import Operations
+
+    from dbkeeper.plugin.schema import SchemaDialect
 
 _S = TypeVar("_S")
 #: The kinds that run before ``rename_table`` in a migration: their table still has its old name.
@@ -66,17 +73,20 @@ class RenderedDiff:
         return "".join(f"{statement}\n\n" for statement in self.statements).rstrip("\n") + "\n"
 
 
-def render_diff(diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, dialect: Dialect) -> RenderedDiff:
+def render_diff(
+    diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, dialect: str | SchemaDialect
+) -> RenderedDiff:
     """The statements that turn a database holding *old* into one holding *new* (*diff* between them).
 
-    Raises :class:`~dbkeeper.errors.SchemaError` for an unknown dialect or what it cannot
-    express at all (as ``generate`` does).
+    *dialect* is a driver's name or its :class:`~dbkeeper.plugin.SchemaDialect`. Raises
+    :class:`~dbkeeper.errors.SchemaError` for what it cannot express at all (as
+    ``generate`` does).
     """
     renderer = DiffRenderer(old, new, dialect)
     statements = renderer.render(diff)
     prefixes = tuple(prefix for change in diff.changes if (prefix := _noted(change)) is not None)
     lossy = [note for note in renderer.new_built.notes if f"{note[0]}.".startswith(prefixes)]
-    return RenderedDiff(dialect, tuple(statements), tuple(dict.fromkeys([*lossy, *renderer.notes])))
+    return RenderedDiff(renderer.name, tuple(statements), tuple(dict.fromkeys([*lossy, *renderer.notes])))
 
 
 def _noted(change: Change) -> str | None:
@@ -98,56 +108,63 @@ class DiffRenderer:
 
     old: SchemaDefinition
     new: SchemaDefinition
-    dialect: Dialect
+    dialect: str | SchemaDialect
     notes: list[Note] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.old_built = build_metadata(self.old, self.dialect)
-        self.new_built = build_metadata(self.new, self.dialect)
         self.generator = SchemaGenerator(self.dialect)
+        self.engine = self.generator.schema_dialect
+        self.name: Dialect = self.engine.name
         self.old_name: dict[str, str] = {}  # a renamed table's new name → its old name
-        self.renamed_from: dict[int, Change] = {}  # id of an add_… change → the drop_… it renames
+        self.renamings: dict[int, str] = {}  # id of an add_… change → the statement renaming what a drop_… dropped
+        self.touched: tuple[set[str], set[str]] | None = None  # the tables to map: old names, new names
+
+    @cached_property
+    def old_built(self) -> SchemaMetaData:
+        """The old definition as ``MetaData``: the tables the diff touches (all before :meth:`render`)."""
+        return build_metadata(self.old, self.engine, None if self.touched is None else self.touched[0])
+
+    @cached_property
+    def new_built(self) -> SchemaMetaData:
+        """The new definition as ``MetaData``: the tables the diff touches (all before :meth:`render`)."""
+        return build_metadata(self.new, self.engine, None if self.touched is None else self.touched[1])
 
     def render(self, diff: SchemaDiff) -> list[str]:
-        """Every change's statements, in the diff's order."""
+        """Every change's statements, in the diff's order; rebuilds where the dialect asks for them."""
+        from dbkeeper.schema.rebuild import render_with_rebuilds
+
         renames = [c for c in diff.changes if c.kind == "rename_table"]
         self.old_name = {c.name: subject_as(c.before, Table).name for c in renames}
-        if self.dialect == "sqlite":
-            from dbkeeper.schema.rebuild import render_sqlite
-
-            return render_sqlite(self, diff)
-        return [statement for change in self.rendered_changes(diff) for statement in self.change(change)]
+        if self.touched is None:
+            self.touched = _touched(diff, self.old, self.new, self.old_name)
+        return render_with_rebuilds(self, diff)
 
     def rendered_changes(self, diff: SchemaDiff) -> list[Change]:
         """The changes that have statements of their own.
 
-        MySQL: not a primary key only renamed with its table (MySQL names them all
-        ``PRIMARY``). PostgreSQL: a constraint or index dropped and added again under
-        another name only is renamed (``RENAME CONSTRAINT``, ``ALTER INDEX … RENAME``) at
-        the add, so a renamed table's primary key is not dropped under the foreign keys
-        that reference it.
+        A constraint or index dropped and added again under another name only (a renamed
+        table's ``pk_…``) is renamed at the add where the dialect can rename it
+        (PostgreSQL's ``RENAME CONSTRAINT``, ``ALTER INDEX … RENAME``), so a renamed table's
+        primary key is not dropped under the foreign keys that reference it.
         """
-        if self.dialect == "mysql":
-            return _without_renamed_keys(diff.changes)
-        if self.dialect != "postgresql":
-            return list(diff.changes)
-        self.renamed_from = _renamed_constraints(diff.changes, self.old_name)
-        renamed = {id(drop) for drop in self.renamed_from.values()}
+        self.renamings, renamed = {}, set()
+        found = _renamed_constraints(diff.changes, self.old_name)
+        for change in diff.changes:
+            drop = found.get(id(change))
+            if drop is None:
+                continue
+            statement = self.engine.rename_constraint(change.kind, str(change.table), drop.name, change.name)
+            if statement is not None:
+                self.renamings[id(change)] = self.compile(statement)
+                renamed.add(id(drop))
         return [change for change in diff.changes if id(change) not in renamed]
 
     def change(self, change: Change) -> list[str]:
         """The statements of one change."""
-        if id(change) in self.renamed_from:
-            return self.rename_constraint(change, self.renamed_from[id(change)].name)
+        if id(change) in self.renamings:
+            return [self.renamings[id(change)]]
         handler: Callable[[Change], list[str]] = getattr(self, f"_{change.kind}")
         return handler(change)
-
-    def rename_constraint(self, change: Change, old: str) -> list[str]:
-        """PostgreSQL: constraint or index *old* of *change*'s table renamed to *change*'s name."""
-        if change.kind == "add_index":
-            return [f"ALTER INDEX {self.quote(old)} RENAME TO {self.quote(change.name)};"]
-        table = self.quote(str(change.table))
-        return [f"ALTER TABLE {table} RENAME CONSTRAINT {self.quote(old)} TO {self.quote(change.name)};"]
 
     # --- helpers -------------------------------------------------------------------
 
@@ -166,11 +183,11 @@ class DiffRenderer:
 
     def compile(self, element: Any) -> str:
         """A DDL element compiled as ``generate`` compiles it."""
-        return self.generator._compile(element)
+        return self.generator.compile(element)
 
     def quote(self, name: str) -> str:
         """*name* quoted for the dialect where it needs quotes."""
-        return self.generator._quote(name)
+        return self.generator.quote(name)
 
     def alembic(self, operation: Callable[[Operations], object]) -> list[str]:
         """The statements Alembic writes for *operation* in offline mode."""
@@ -179,7 +196,7 @@ class DiffRenderer:
 
         buffer = io.StringIO()
         options = {"as_sql": True, "output_buffer": buffer, "literal_binds": True}
-        operation(Operations(MigrationContext.configure(dialect_name=self.dialect, opts=options)))
+        operation(Operations(MigrationContext.configure(dialect=self.engine.sqlalchemy_dialect, opts=options)))
         return [part.strip() + ";" for part in buffer.getvalue().split(";\n\n") if part.strip()]
 
     def note(self, path: str, message: str) -> None:
@@ -189,25 +206,19 @@ class DiffRenderer:
     @property
     def title(self) -> str:
         """The dialect as messages name it."""
-        return DIALECT_TITLES[self.dialect]
+        return self.engine.title
 
     # --- tables --------------------------------------------------------------------
 
     def create_table(self, name: str, built: SchemaMetaData | None = None) -> list[str]:
         """``CREATE TABLE`` of table *name* of *built* (default: the new definition), its indexes, its comments."""
-        from sqlalchemy.schema import CreateIndex, CreateTable, SetColumnComment, SetTableComment
+        from sqlalchemy.schema import CreateIndex, CreateTable
 
         built = built or self.new_built
         sa_table = built.metadata.tables[name]
-        statements = [self.compile(CreateTable(sa_table))]
-        statements += [self.compile(CreateIndex(index)) for index in self.indexes(sa_table, built)]
-        if self.dialect == "mysql":
-            return [_with_indexes(statements[0], statements[1:])]
-        if self.dialect == "postgresql":
-            if sa_table.comment is not None:
-                statements.append(self.compile(SetTableComment(sa_table)))
-            statements += [self.compile(SetColumnComment(c)) for c in sa_table.columns if c.comment is not None]
-        return statements
+        indexes = [self.compile(CreateIndex(index)) for index in self.indexes(sa_table, built)]
+        create = self.compile(CreateTable(sa_table))
+        return self.engine.create_table(create, indexes) + self.generator.comments(sa_table)
 
     def indexes(self, sa_table: Any, built: SchemaMetaData | None = None) -> list[Any]:
         """The indexes of *sa_table* in the order of its definition (*built*'s, default: the new one)."""
@@ -237,8 +248,8 @@ class DiffRenderer:
 
     def table_comment(self, table: str, comment: str | None, existing: str | None) -> list[str]:
         """Set (or with None, remove) *table*'s comment, *existing* before."""
-        if self.dialect == "sqlite":
-            return []  # build_metadata's note says SQLite keeps no comments
+        if not self.engine.sqlalchemy_dialect.supports_comments:
+            return []  # build_metadata's note says the engine keeps no comments
         if comment is None:
             return self.alembic(lambda op: op.drop_table_comment(table, existing_comment=existing))
         return self.alembic(lambda op: op.create_table_comment(table, comment, existing_comment=existing))
@@ -280,7 +291,7 @@ class DiffRenderer:
             "existing_nullable": sa_column.nullable,
             "existing_server_default": default.arg if default is not None else None,
             "existing_comment": sa_column.comment,
-        } | ({"existing_autoincrement": sa_column.autoincrement is True} if self.dialect == "mysql" else {})
+        } | self.engine.existing_column(sa_column)
 
     def _alter_column(self, change: Change) -> list[str]:
         before, after = subject_as(change.before, Column), subject_as(change.after, Column)
@@ -296,17 +307,14 @@ class DiffRenderer:
         arguments = self.existing_of(old)
         if column.type != target.type:
             arguments["type_"] = new.type
-            using = (
-                f"{self.quote(target.name)}::text::" if target.type.name == "enum" else f"{self.quote(target.name)}::"
-            )
-            arguments["postgresql_using"] = using + new.type.compile(dialect=self.new_built_dialect)
+            arguments |= self.engine.type_change(target, new.type.compile(dialect=self.engine.sqlalchemy_dialect))
         if column.nullable != target.nullable:
             arguments["nullable"] = target.nullable
         if column.default != target.default:
             arguments["server_default"] = new.server_default.arg if new.server_default is not None else None
         if column.comment != target.comment:
             arguments["comment"] = target.comment
-        if self.dialect == "mysql":
+        if "existing_autoincrement" in arguments:  # the engine repeats it: keep it
             arguments["autoincrement"] = arguments["existing_autoincrement"]
         return self.alter_column(table, target.name, arguments)
 
@@ -314,28 +322,25 @@ class DiffRenderer:
         """Alembic's ``alter_column`` of *table*.*column* with *arguments*."""
         return self.alembic(lambda op: op.alter_column(table, column, **arguments))
 
-    @property
-    def new_built_dialect(self) -> Any:
-        """SQLAlchemy's dialect object for the dialect."""
-        from dbkeeper.schema.metadata import sqlalchemy_dialect
-
-        return sqlalchemy_dialect(self.dialect)
-
     # --- constraints and indexes ---------------------------------------------------
 
     def _drop_constraint(self, change: Change) -> list[str]:
-        table = self.table_now(change)
-        if self.dialect == "mysql" and change.kind == "drop_check":
-            return [f"ALTER TABLE {self.quote(table)} DROP CONSTRAINT {self.quote(change.name)};"]
-        return self.drop_constraint(change.kind, change.name, table, change.before, self.old_built)
+        return self.drop_constraint(change.kind, change.name, self.table_now(change), change.before, self.old_built)
 
     def drop_constraint(self, kind: str, name: str, table: str, item: object, built: SchemaMetaData) -> list[str]:
-        """Drop constraint *name* (*item*, its object in *built*) of *table*; *kind* is its drop_… change kind."""
-        if self.dialect == "mysql" and kind == "drop_check":
-            return [f"ALTER TABLE {self.quote(table)} DROP CONSTRAINT {self.quote(name)};"]
-        if self.dialect == "mysql" and kind == "drop_foreign_key" and _implicit_index(built, table, item):
-            quoted = self.quote(name)  # InnoDB made an index for the key: it goes with it
-            return [f"ALTER TABLE {self.quote(table)} DROP FOREIGN KEY {quoted}, DROP INDEX {quoted};"]
+        """Drop constraint *name* (*item*, its object in *built*) of *table*; *kind* is its drop_… change kind.
+
+        The dialect's statement where it has one (an index the engine made for a foreign
+        key goes with the key), else Alembic's.
+        """
+        with_index = (
+            self.engine.implicit_foreign_key_index
+            and kind == "drop_foreign_key"
+            and _implicit_index(built, table, item)
+        )
+        statement = self.engine.drop_constraint(kind, table, name, with_index=with_index)
+        if statement is not None:
+            return [self.compile(statement)]
         constraint_type = _CONSTRAINT_TYPES[kind]
         return self.alembic(lambda op: op.drop_constraint(name, table, type_=constraint_type))
 
@@ -374,14 +379,14 @@ class DiffRenderer:
 
         indexes = {str(index.name): index for index in built.metadata.tables[table].indexes}
         if name not in indexes:
-            return []  # MariaDB has no expression indexes: build_metadata's note says so
+            return []  # an index the engine cannot have (an expression index): build_metadata's note says so
         return [self.compile(CreateIndex(indexes[name]))]
 
     def _drop_index(self, change: Change) -> list[str]:
         return self.drop_index(change.name, self.table_now(change), self.old_built)
 
     def drop_index(self, name: str, table: str, built: SchemaMetaData) -> list[str]:
-        """``DROP INDEX`` *name* of *table* (nothing for an index *built* lacks: never made on MySQL)."""
+        """``DROP INDEX`` *name* of *table* (nothing for an index *built* lacks: the engine never made it)."""
         if name not in {str(index.name) for index in built.metadata.tables[table].indexes}:
             return []
         return self.alembic(lambda op: op.drop_index(name, table_name=table))
@@ -389,8 +394,8 @@ class DiffRenderer:
     # --- views and enums -----------------------------------------------------------
 
     def create_view(self, view: View) -> list[str]:
-        """``CREATE VIEW`` (and its PostgreSQL comment) as ``generate`` writes it."""
-        ddl = generate_schema(SchemaDefinition(views={view.name: view}), self.dialect)
+        """``CREATE VIEW`` (and its comment) as ``generate`` writes it."""
+        ddl = generate_schema(SchemaDefinition(views={view.name: view}), self.engine)
         self.notes += ddl.notes
         return list(ddl.statements)
 
@@ -405,20 +410,18 @@ class DiffRenderer:
         return [self.drop_view(change.name)]
 
     def _create_enum(self, change: Change) -> list[str]:
-        if self.dialect != "postgresql":
-            return []  # an inline ENUM (MySQL) or a check (SQLite): part of the columns
-        ddl = generate_schema(SchemaDefinition(enums={change.name: subject_as(change.after, Enum)}), self.dialect)
+        if self.engine.enum_storage != "named":
+            return []  # an inline enum or a check: part of the columns
+        ddl = generate_schema(SchemaDefinition(enums={change.name: subject_as(change.after, Enum)}), self.engine)
         return list(ddl.statements)
 
     def _drop_enum(self, change: Change) -> list[str]:
-        return [f"DROP TYPE {self.quote(change.name)};"] if self.dialect == "postgresql" else []
+        return [self.compile(element) for element in self.engine.drop_enum(subject_as(change.before, Enum))]
 
     def _add_enum_values(self, change: Change) -> list[str]:
         before, after = subject_as(change.before, Enum), subject_as(change.after, Enum)
-        if self.dialect == "sqlite":
-            return []  # the enum's checks: rebuilt with their tables
-        if self.dialect == "mysql":
-            return self.mysql_enum_columns(self.old, before, after, renamed=False)
+        if self.engine.enum_storage != "named":
+            return self.enum_columns(self.old, after, renamed=False)  # before the renames: the old names
         added = [value for value in after.values if value not in before.values]
         statements = [self._add_value(after, value) for value in added]
         return statements + self._enum_comment(before, after)
@@ -436,81 +439,79 @@ class DiffRenderer:
         return [f"COMMENT ON TYPE {self.quote(after.name)} IS {comment};"]
 
     def _remove_enum_values(self, change: Change) -> list[str]:
-        before, after = subject_as(change.before, Enum), subject_as(change.after, Enum)
-        if self.dialect == "sqlite":
-            return []  # the enum's checks: rebuilt with their tables
-        if self.dialect == "mysql":
-            return self.mysql_enum_columns(self.new, before, after, renamed=True)
+        after = subject_as(change.after, Enum)
+        if self.engine.enum_storage != "named":
+            return self.enum_columns(self.new, after, renamed=True)  # after the renames: the new names
         name, kept = self.quote(after.name), self.quote(f"{after.name}_old")
         statements = [f"ALTER TYPE {name} RENAME TO {kept};"]
-        statements += generate_schema(SchemaDefinition(enums={after.name: after}), self.dialect).statements
+        statements += generate_schema(SchemaDefinition(enums={after.name: after}), self.engine).statements
         for table, column in _enum_columns(self.new, after.name):
-            statements += self._convert(table, column, after.name)
+            statements += self._convert(table, column)
         return [*statements, f"DROP TYPE {kept};"]
 
-    def _convert(self, table: Table, column: Column, enum: str) -> list[str]:
-        """PostgreSQL: *column* to the new enum type, its default dropped first and set again after."""
-        prefix = f"ALTER TABLE {self.quote(table.name)} ALTER COLUMN {self.quote(column.name)}"
-        convert = f"{prefix} TYPE {self.quote(enum)} USING {self.quote(column.name)}::text::{self.quote(enum)};"
-        default = self.new_table(table.name).columns[column.name].server_default
-        if default is None:
-            return [convert]
-        dialect = self.new_built_dialect
-        text = dialect.ddl_compiler(dialect, None).get_column_default_string(self.new_table(table.name).c[column.name])
-        return [f"{prefix} DROP DEFAULT;", convert, f"{prefix} SET DEFAULT {text};"]
+    def _convert(self, table: Table, column: Column) -> list[str]:
+        """A named enum's *column* to the new type, its default dropped first and set again after."""
+        new = self.new_table(table.name).columns[column.name]
+        sql = new.type.compile(dialect=self.engine.sqlalchemy_dialect)
+        convert = self.alter_column(
+            table.name, column.name, {"type_": new.type, **self.engine.type_change(column, sql)}
+        )
+        if new.server_default is None:
+            return convert
+        default = new.server_default.arg
+        drop = self.alter_column(table.name, column.name, {"server_default": None, "existing_server_default": default})
+        return [*drop, *convert, *self.alter_column(table.name, column.name, {"server_default": default})]
 
-    def mysql_enum_columns(self, source: SchemaDefinition, before: Enum, after: Enum, *, renamed: bool) -> list[str]:
-        """MySQL: ``MODIFY`` every column of *source* using the enum to the new values (its ENUM is inline)."""
-        from sqlalchemy.dialects import mysql
+    def enum_columns(self, source: SchemaDefinition, after: Enum, *, renamed: bool) -> list[str]:
+        """Every column of *source* using the enum, to *after*'s values.
 
+        An inline enum's column is altered (its type written again), a checked enum's
+        ``CHECK`` dropped and added again. *renamed*: *source* is the new definition, its
+        tables and columns under their new names (the change runs after the renames); else the old one. A column the old
+        definition lacks is skipped: it is created with the new values.
+        """
         statements = []
         for table, column in _enum_columns(source, after.name):
             old_table = self.old_name.get(table.name, table.name) if renamed else table.name
-            old_columns = self.old_built.metadata.tables[old_table].columns
+            old_columns = self.old.tables[old_table].columns
             hint = column.renamed_from if renamed else None
             old_name = hint if hint is not None and hint in old_columns else column.name
-            if old_name not in old_columns:
-                continue  # a new column: created with the new values
-            arguments = self.existing(old_table, old_name) | {"type_": mysql.ENUM(*after.values)}
-            statements += self.alter_column(table.name, column.name, arguments)
+            if old_name in old_columns:
+                statements += self._enum_column(table.name, column.name, (old_table, old_name), after)
         return statements
+
+    def _enum_column(self, table: str, column: str, old: tuple[str, str], after: Enum) -> list[str]:
+        """*table*.*column* (named as now; *old*: as in the old definition) to *after*'s values."""
+        if self.engine.enum_storage == "inline":
+            return self.alter_column(table, column, self.existing(*old) | {"type_": self.engine.enum_type(after)})
+        import sqlalchemy as sa
+
+        from dbkeeper.schema.naming import conventional_name
+
+        name = conventional_name("ck", old[0], old[1], "enum")
+        statements = self.drop_constraint("drop_check", name, table, None, self.old_built)
+        condition = sa.column(column).in_(after.values)
+        check = conventional_name("ck", table, column, "enum")
+        return statements + self.alembic(lambda op: op.create_check_constraint(check, table, condition))
+
+
+def _touched(
+    diff: SchemaDiff, old: SchemaDefinition, new: SchemaDefinition, old_name: dict[str, str]
+) -> tuple[set[str], set[str]]:
+    """The tables of *old* and of *new* the changes of *diff* name, or use an enum they change."""
+    new_name = {previous: name for name, previous in old_name.items()}
+    names: set[str] = set()
+    for change in diff.changes:
+        if change.table is not None:
+            names |= {change.table, old_name.get(change.table, change.table), new_name.get(change.table, change.table)}
+        elif change.kind in ("add_enum_values", "remove_enum_values"):
+            for definition in (old, new):
+                names |= {table.name for table, _ in _enum_columns(definition, change.name)}
+    names |= {old_name.get(name, name) for name in names} | {new_name.get(name, name) for name in names}
+    return names & set(old.tables), names & set(new.tables)
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def _without_renamed_keys(changes: tuple[Change, ...]) -> list[Change]:
-    """MySQL: a primary key dropped and added over the same columns only changed its name, which MySQL has not.
-
-    Every MySQL primary key is named ``PRIMARY``; dropping one on an ``AUTO_INCREMENT``
-    column fails, so a key renamed with its table is left alone.
-    """
-    dropped = {c.table: _columns_of(c.before) for c in changes if c.kind == "drop_primary_key"}
-    added = {c.table: _columns_of(c.after) for c in changes if c.kind == "add_primary_key"}
-    renamed = {c.table: subject_as(c.before, Table).name for c in changes if c.kind == "rename_table"}
-    same = {table for table, columns in added.items() if dropped.get(renamed.get(table, table)) == columns}
-    same |= {renamed.get(table, table) for table in same}
-    return [c for c in changes if c.kind not in ("drop_primary_key", "add_primary_key") or c.table not in same]
-
-
-#: ``CREATE [UNIQUE] INDEX name ON table (columns);`` as SQLAlchemy compiles it for MySQL.
-_CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON \S+ (\(.*\));", re.DOTALL)
-
-
-def _with_indexes(create: str, indexes: list[str]) -> str:
-    """MySQL: ``CREATE TABLE`` with its indexes inline, one statement that one ``DROP TABLE`` undoes.
-
-    A migration's down part must undo its up part statement by statement on MySQL (see
-    :mod:`dbkeeper.schema.inverse`), and an index a foreign key needs cannot be dropped
-    before its table.
-    """
-    inline = []
-    for index in indexes:
-        match = _CREATE_INDEX.fullmatch(index)
-        assert match is not None, index
-        inline.append(f",\n    {match.group(1) or ''}INDEX {match.group(2)} {match.group(3)}")
-    end = create.rfind("\n)")
-    return create[:end] + "".join(inline) + create[end:]
 
 
 #: The change that drops what each add_… change adds.

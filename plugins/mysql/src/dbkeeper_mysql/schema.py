@@ -38,6 +38,8 @@ DECIMAL_LIMITS = (65, 30)
 UNKEYED = ("text", "bytes", "json")
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _LITERAL = {"literal_binds": True}
+#: ``CREATE [UNIQUE] INDEX name ON table (columns);`` as SQLAlchemy compiles it for MySQL.
+_CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON \S+ (\(.*\));", re.DOTALL)
 
 
 class MysqlSchema(SchemaDialect):
@@ -54,6 +56,36 @@ class MysqlSchema(SchemaDialect):
     no_expression_indexes = "MariaDB has no expression indexes (MySQL 8.0.13 has); left out"
     no_partial_indexes = "MySQL has no partial indexes; the index covers every row"
     engine_names = frozenset({"PRIMARY"})
+    primary_key_names = False  # every primary key is PRIMARY
+    transactional_ddl = False
+    implicit_foreign_key_index = True  # InnoDB's, named after the key
+
+    def create_table(self, create: str, indexes: list[str]) -> list[str]:
+        """``CREATE TABLE`` with its indexes inline: one statement, which one ``DROP TABLE`` undoes.
+
+        A migration's down part must undo its up part statement by statement on MySQL,
+        and an index a foreign key needs cannot be dropped before its table.
+        """
+        inline = []
+        for index in indexes:
+            match = _CREATE_INDEX.fullmatch(index)
+            assert match is not None, index
+            inline.append(f",\n    {match.group(1) or ''}INDEX {match.group(2)} {match.group(3)}")
+        end = create.rfind("\n)")
+        return [create[:end] + "".join(inline) + create[end:]]
+
+    def drop_constraint(self, kind: str, table: str, name: str, *, with_index: bool) -> str | None:
+        """``DROP CONSTRAINT`` for a check (MariaDB has no ``DROP CHECK``); a foreign key with InnoDB's index."""
+        quote = self.sqlalchemy_dialect.identifier_preparer.quote
+        if kind == "drop_check":
+            return f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}"
+        if kind == "drop_foreign_key" and with_index:
+            return f"ALTER TABLE {quote(table)} DROP FOREIGN KEY {quote(name)}, DROP INDEX {quote(name)}"
+        return None
+
+    def existing_column(self, column: Any) -> dict[str, Any]:
+        """``AUTO_INCREMENT``: ``MODIFY``/``CHANGE`` would drop it unless repeated."""
+        return {"existing_autoincrement": column.autoincrement is True}
 
     def engine_types(self) -> Mapping[str, TypeFactory]:
         """MySQL's own types where SQL's standard ones differ."""

@@ -52,6 +52,19 @@ class PostgresqlSchema(SchemaDialect):
         quoted = self.sqlalchemy_dialect.identifier_preparer.quote(name)
         return f"COMMENT ON {kind} {quoted} IS {_literal(comment)}"
 
+    def rename_constraint(self, kind: str, table: str, old: str, new: str) -> str:
+        """``ALTER INDEX … RENAME TO`` for an index, ``ALTER TABLE … RENAME CONSTRAINT`` for the rest."""
+        quote = self.sqlalchemy_dialect.identifier_preparer.quote
+        if kind == "add_index":
+            return f"ALTER INDEX {quote(old)} RENAME TO {quote(new)}"
+        return f"ALTER TABLE {quote(table)} RENAME CONSTRAINT {quote(old)} TO {quote(new)}"
+
+    def type_change(self, column: Column, sql_type: str) -> dict[str, Any]:
+        """``USING column::type`` (through ``text`` to an enum): PostgreSQL casts only what it must."""
+        quoted = self.sqlalchemy_dialect.identifier_preparer.quote(column.name)
+        through = "::text" if column.type.name == "enum" else ""
+        return {"postgresql_using": f"{quoted}{through}::{sql_type}"}
+
     def portable_sql(self, sql: str, columns: Mapping[str, Column]) -> str:
         """*sql* without the casts PostgreSQL added (``total >= 0::numeric`` → ``total >= 0``), ``~~`` as ``LIKE``."""
         return portable_sql(sql, columns)

@@ -12,9 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.plugin import Column, ColumnType, Default, Numbering, Reflected, SchemaDialect, Table, TypeFactory
+from dbkeeper.plugin import (
+    Change,
+    Column,
+    ColumnType,
+    Default,
+    Expression,
+    Numbering,
+    Reflected,
+    SchemaDialect,
+    Table,
+    TypeFactory,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -38,6 +50,44 @@ class SqliteSchema(SchemaDialect):
         "uuid": _NO_TYPE + " (36 characters, not checked)",
     }
     enum_storage = "check"
+    primary_key_names = False  # kept only in the table's SQL: a renamed table's pk_<old> stays
+
+    def alters_in_place(self, change: Change, table: Table | None) -> bool:
+        """``ALTER TABLE`` renames tables and columns, adds a column it can fill and drops one nothing uses.
+
+        Anything else — a column's type, nullability or default, a key, constraint or
+        check added or dropped, an enum's values (a ``CHECK``) — rebuilds the table. A
+        comment alone changes nothing (SQLite keeps none).
+        """
+        if change.kind in _REBUILT or change.kind in ("add_enum_values", "remove_enum_values"):
+            return False
+        if change.kind == "alter_column":
+            before, after = _column(change.before), _column(change.after)
+            return _without_comment(before, after.name) == _without_comment(after, after.name)
+        if change.kind == "add_column":
+            return _addable(_column(change.after))
+        if change.kind == "drop_column":
+            return table is None or not _pinned(table, _column(change.before))
+        return True
+
+    def rebuild_guards(self, table: str, referencing: list[str]) -> tuple[list[str], list[str]]:
+        """A TEMP table whose named ``CHECK`` fails when *table* has triggers, or rows point nowhere after.
+
+        SQLite's pragmas cannot fail a statement by themselves: the constraint's name is
+        the error the user reads.
+        """
+        guard = f'"_dbkeeper_guard_{_quote(table)}"'
+        orphans = " + ".join(
+            f"(SELECT count(*) FROM pragma_foreign_key_check({_text(name)}))" for name in [table, *referencing]
+        )
+        before = [
+            f"CREATE TEMP TABLE {guard} (\n"
+            f"    triggers INTEGER CONSTRAINT {_message(_TRIGGERS, table)} CHECK (triggers = 0),\n"
+            f"    orphans INTEGER CONSTRAINT {_message(_ORPHANS, table)} CHECK (orphans = 0)\n)",
+            f"INSERT INTO {guard} SELECT count(*), 0 FROM sqlite_master\n"
+            f"WHERE type = 'trigger' AND tbl_name = {_text(table)}",
+        ]
+        return before, [f"INSERT INTO {guard} SELECT 0, {orphans}", f"DROP TABLE temp.{guard}"]
 
     def engine_types(self) -> Mapping[str, TypeFactory]:
         """REAL for both floats, DATETIME for timestamps, TEXT for UUIDs."""
@@ -78,6 +128,58 @@ class SqliteSchema(SchemaDialect):
         for table in tables:
             found["indexes"].setdefault(table, []).extend(_expression_indexes(conn, table, found["indexes"]))
             _column_constraints(conn, table, found)
+
+
+#: Changes SQLite's ALTER TABLE cannot make at all.
+_REBUILT = frozenset(
+    (
+        "drop_foreign_key",
+        "drop_unique",
+        "drop_check",
+        "drop_primary_key",
+        "add_primary_key",
+        "add_unique",
+        "add_check",
+        "add_foreign_key",
+    )
+)
+_TRIGGERS = "{table} has triggers, which rebuilding it would lose: drop them before this migration, create them after"
+_ORPHANS = "rebuilding {table} left rows pointing nowhere: PRAGMA foreign_key_check lists them"
+
+
+def _message(template: str, table: str) -> str:
+    """A guard's error message, as the quoted name of its CHECK constraint."""
+    return '"' + template.format(table=table).replace('"', '""') + '"'
+
+
+def _text(value: str) -> str:
+    """*value* as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _column(subject: object) -> Column:
+    assert isinstance(subject, Column), subject
+    return subject
+
+
+def _without_comment(column: Column, name: str) -> Column:
+    """*column* under *name* with no comment: SQLite keeps none, so a comment alone changes nothing."""
+    return replace(column, name=name, comment=None, renamed_from=None)
+
+
+def _addable(column: Column) -> bool:
+    """Whether ``ALTER TABLE … ADD COLUMN`` can add *column*: no expression default, NOT NULL only with a default."""
+    if column.identity or column.type.name == "enum" or isinstance(column.default, Expression):
+        return False
+    return column.nullable or column.default is not None
+
+
+def _pinned(table: Table, column: Column) -> bool:
+    """Whether a key, unique constraint, foreign key, check or enum check uses *column* (SQLite refuses the drop)."""
+    keys = [table.primary_key.columns] if table.primary_key is not None else []
+    keys += [unique.columns for unique in table.unique] + [key.columns for key in table.foreign_keys]
+    checks = " ".join(check.expression for check in table.checks.values())
+    return column.type.name == "enum" or any(column.name in key for key in keys) or column.name in checks
 
 
 def _quote(name: str) -> str:
