@@ -19,11 +19,11 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import DatabaseError, SchemaError
+from dbkeeper.schema.defaults import read_default, unwrap
 from dbkeeper.schema.definition import (
     Check,
     Column,
     ColumnType,
-    Default,
     Enum,
     Expression,
     ForeignKey,
@@ -48,9 +48,7 @@ if TYPE_CHECKING:
 _OWN_TABLES = re.compile(r"_migrations.*")
 _ENUM_CHECK = re.compile(r"\s*\(?\s*\"?(\w+)\"?\s+IN\s*\((.*)\)\s*\)?\s*", re.S | re.I)
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _CREATE_VIEW = re.compile(r"^CREATE\s.*?\bVIEW\s+\S+\s+AS\s+", re.I | re.S)
-_CAST = re.compile(r"^(.*?)::[\w .\"]+(?:\[\])?$", re.S)
 
 
 def inspect_schema(
@@ -170,7 +168,7 @@ class _Reader:
         identity = self.dialect.is_identity(info, pk, portable)
         nullable = bool(info.get("nullable", True)) and name not in pk
         sql = info.get("default")
-        default = None if identity or sql is None else _default(self.dialect.portable_sql(sql, {}), portable)
+        default = None if identity or sql is None else read_default(self.dialect.portable_sql(sql, {}), portable)
         if portable.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
             default = bool(default)
         return Column(
@@ -294,7 +292,7 @@ class _Reader:
 
     def _sql(self, sql: str, table: Table) -> str:
         """A check, ``where`` or index expression of *table* as the engine gave it, as a user writes it."""
-        return _unwrap(self.dialect.portable_sql(_unwrap(sql), table.columns))
+        return unwrap(self.dialect.portable_sql(unwrap(sql), table.columns))
 
     def _own_name(self, table: Table, item: Any, name: str | None) -> str | None:
         """*name* when it differs from the convention's name of *item* and is no name the engine gives itself."""
@@ -309,47 +307,3 @@ def _action(value: str | None) -> Any:
         return None
     action = value.lower()
     return None if action == "no action" else action
-
-
-def _unwrap(sql: str) -> str:
-    """*sql* without the parentheses around the whole of it, which engines add."""
-    sql = sql.strip()
-    while sql.startswith("(") and sql.endswith(")") and _balanced(sql[1:-1]):
-        sql = sql[1:-1].strip()
-    return sql
-
-
-def _balanced(sql: str) -> bool:
-    """Whether every parenthesis in *sql* closes one opened before it (quotes ignored)."""
-    depth = 0
-    for char in _QUOTED.sub("", sql):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _default(sql: str, portable: ColumnType) -> Default | None:
-    """A reflected default: a literal (text, number, boolean) or an expression."""
-    text = _unwrap(sql)
-    cast = _CAST.match(text)
-    if cast is not None:
-        text = _unwrap(cast.group(1))
-    if text.upper() == "NULL":
-        return None
-    quoted = _QUOTED.fullmatch(text)
-    if quoted is not None:
-        return quoted.group(1).replace("''", "'")
-    if text.upper() in ("TRUE", "FALSE"):
-        return text.upper() == "TRUE"
-    if _NUMBER.fullmatch(text):
-        return float(text) if "." in text and portable.name != "decimal" else _number(text)
-    if re.fullmatch(r"CURRENT_TIMESTAMP(?:\(\d?\))?", text, re.I):
-        text = "CURRENT_TIMESTAMP"
-    return Expression(text)
-
-
-def _number(text: str) -> int | float:
-    """*text* as an int when it is a whole number (``0.00`` → 0), else a float."""
-    value = float(text)
-    return int(value) if value.is_integer() else value
