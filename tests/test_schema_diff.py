@@ -138,7 +138,7 @@ def test_normalisation_equivalents_give_no_changes() -> None:
           t:
             columns:
               g: {type: "decimal(8, 2)", default: 1.5}
-              f: {type: bigint, identity: true}
+              f: {type: bigint, identity: true, nullable: false}
               e: {type: text}
               d: {type: timestamp, default: {expression: CURRENT_TIMESTAMP}}
               c: {type: bool, default: true}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from dbkeeper.schema.changes import ORDER, Change, ChangeKind, SchemaDiff, Subject
@@ -158,18 +159,27 @@ def primary_key_not_null(table: Table) -> Table:
     """Primary-key and identity columns are NOT NULL, whatever the definition says: every engine makes them so."""
     key = () if table.primary_key is None else table.primary_key.columns
     return _with_columns(
-        table, lambda column: replace(column, nullable=False) if column.name in key or column.identity else column
+        table,
+        lambda column: (
+            replace(column, nullable=False) if column.nullable and (column.name in key or column.identity) else column
+        ),
     )
 
 
 def forget_hints(table: Table) -> Table:
     """``renamed_from`` hints are not compared: they say how to get there, not what is there."""
-    return _with_columns(replace(table, renamed_from=None), lambda column: replace(column, renamed_from=None))
+    table = table if table.renamed_from is None else replace(table, renamed_from=None)
+    return _with_columns(
+        table, lambda column: column if column.renamed_from is None else replace(column, renamed_from=None)
+    )
 
 
 def identity_without_default(table: Table) -> Table:
     """An identity column has no default: the database numbers it (inspect reads none)."""
-    return _with_columns(table, lambda column: replace(column, default=None) if column.identity else column)
+    return _with_columns(
+        table,
+        lambda column: replace(column, default=None) if column.identity and column.default is not None else column,
+    )
 
 
 def defaults_as_read(table: Table) -> Table:
@@ -186,10 +196,14 @@ def default_actions(table: Table) -> Table:
     """A foreign key's ``no action`` is the engine's default: the same as no action given."""
 
     def plain(key: ForeignKey) -> ForeignKey:
+        if "no action" not in (key.on_delete, key.on_update):
+            return key
         on_delete = None if key.on_delete == "no action" else key.on_delete
         on_update = None if key.on_update == "no action" else key.on_update
         return replace(key, on_delete=on_delete, on_update=on_update)
 
+    if not table.foreign_keys:
+        return table
     return replace(table, foreign_keys=tuple(plain(key) for key in table.foreign_keys))
 
 
@@ -218,8 +232,11 @@ def normalise(definition: SchemaDefinition) -> SchemaDefinition:
 
 
 def _with_columns(table: Table, change: Callable[[Column], Column]) -> Table:
-    """*table* with *change* applied to each column."""
-    return replace(table, columns={name: change(column) for name, column in table.columns.items()})
+    """*table* with *change* applied to each column (*table* itself when *change* changes none)."""
+    columns = {name: change(column) for name, column in table.columns.items()}
+    if all(columns[name] is column for name, column in table.columns.items()):
+        return table
+    return replace(table, columns=columns)
 
 
 def _default_as_read(column: Column) -> Column:
@@ -231,7 +248,7 @@ def _default_as_read(column: Column) -> Column:
         default = read_default(default.sql, column.type)
     if column.type.name == "bool" and isinstance(default, int) and not isinstance(default, bool):
         default = bool(default)
-    return replace(column, default=default)
+    return column if default is column.default else replace(column, default=default)
 
 
 # --- what an engine reads back --------------------------------------------------------
@@ -387,10 +404,7 @@ READ_BACK: tuple[Callable[[SchemaDefinition, SchemaDialect], SchemaDefinition], 
 
 def _each_column(definition: SchemaDefinition, change: Callable[[Table, Column], Column]) -> SchemaDefinition:
     """*definition* with *change* applied to each column of each table."""
-    tables = {
-        name: replace(table, columns={key: change(table, column) for key, column in table.columns.items()})
-        for name, table in definition.tables.items()
-    }
+    tables = {name: _with_columns(table, partial(change, table)) for name, table in definition.tables.items()}
     return replace(definition, tables=tables)
 
 

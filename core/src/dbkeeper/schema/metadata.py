@@ -171,8 +171,8 @@ def _column(built: SchemaMetaData, table: Table, column: Column, problems: list[
         sa_type = sa_type if numbering.type is None else numbering.type
         if numbering.note is not None:
             built.notes.append((f"{path}.identity", numbering.note))
-        else:
-            arguments["nullable"] = False  # a numbered column is NOT NULL (PostgreSQL refuses IDENTITY … NULL)
+        elif table.primary_key is None or column.name not in table.primary_key.columns:
+            arguments["nullable"] = False  # numbered: NOT NULL (PostgreSQL refuses IDENTITY … NULL); a key's already is
     _comment_note(built, column.comment, f"{path}.comment")
     return sa.Column(column.name, sa_type, *items, **arguments)
 
