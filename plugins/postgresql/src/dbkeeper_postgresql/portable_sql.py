@@ -7,18 +7,20 @@ column as ``lower(email::text)``, ``status <> 'x'`` as ``status <> 'x'::status``
 as ``~~``. :func:`portable_sql` removes a cast only where PostgreSQL, reading the text
 without it, would add the very same cast again, so the meaning is unchanged on PostgreSQL:
 
-1. everywhere: a string literal cast to ``text``, ``character varying`` or ``bpchar``
-   (without a length: ``'x'::character varying(3)`` truncates and is kept); an integer
-   literal cast to ``integer`` (``'-1'::integer`` → ``-1``), a decimal literal to
-   ``numeric``; a ``text``/``varchar`` column cast to ``text`` or ``character varying``
-   (``email::text`` → ``email``);
-2. where the literal is a whole side of a comparison (``=``, ``<>``, ``<``, ``<=``, ``>``,
-   ``>=``) whose other side is a column of the table: a string literal cast to that
-   column's own type (``date``, ``timestamp [with|without] time zone``, ``time``,
-   ``uuid``, ``boolean``, ``jsonb``, ``bytea`` or the column's enum type); a whole number
-   cast to any number type when the column is a number; a decimal literal cast to
-   ``double precision`` when the column is ``real`` or ``double precision`` (what
-   PostgreSQL picks for it).
+1. everywhere: a string literal cast to ``text`` or ``character varying`` without a
+   length (``'x'::character varying(3)`` truncates, ``'x '::bpchar`` ignores trailing
+   spaces: both kept); an integer literal cast to ``integer`` (``'-1'::integer`` →
+   ``-1``), a decimal literal to ``numeric``; a ``text`` or ``varchar`` column cast to
+   ``text`` or ``character varying`` (``email::text`` → ``email``);
+2. where the literal is a whole side of a comparison (``=``, ``<>``, ``!=``, ``<``,
+   ``<=``, ``>``, ``>=``; a whole side runs from the operator to a parenthesis, ``AND``,
+   ``OR``, ``NOT``, ``WHEN``, ``THEN``, ``ELSE`` or the end) whose other side is a column
+   of the table, alone: a string literal cast to that column's own type (``date``,
+   ``time without time zone``, ``timestamp [with|without] time zone``, ``uuid``,
+   ``boolean``, ``jsonb``, ``bytea``, or the column's enum type); a whole number cast to
+   any number type when the column is a number; a decimal literal cast to ``double
+   precision`` when the column is ``real`` or ``double precision`` (what PostgreSQL
+   picks for it).
 
 Every other cast is kept as PostgreSQL wrote it, being one a user wrote on purpose:
 on a column (``created_at::date``), in arithmetic (``quantity / 2::numeric`` divides
@@ -55,11 +57,12 @@ _TOKENS = re.compile(
     re.X | re.S,
 )
 _COMPARISONS = frozenset({"=", "<>", "!=", "<", "<=", ">", ">="})
-_CONNECTIVES = frozenset({"and", "or", "not"})
+#: Words around a whole operand: ``… AND x = 1``, ``CASE WHEN x = 1 THEN …``.
+_CONNECTIVES = frozenset({"and", "or", "not", "when", "then", "else"})
 _OPERATORS = {"~~": "LIKE", "!~~": "NOT LIKE"}
 #: Words that continue a type name: ``character varying``, ``timestamp with time zone`` …
 _TYPE_WORDS = frozenset({"varying", "precision", "with", "without", "time", "zone"})
-_TEXT_TYPES = frozenset({"text", "character varying", "bpchar"})
+_TEXT_TYPES = frozenset({"text", "character varying"})
 _NUMBER_TYPES = frozenset({"smallint", "integer", "bigint", "numeric", "real", "double precision"})
 _NUMBERS = frozenset({"smallint", "int", "bigint", "decimal", "float", "double"})
 #: PostgreSQL's name of each portable type that is not a number, text or an enum.
@@ -192,7 +195,7 @@ def _natural(cast: _Atom) -> _Atom:
 def _number(atom: _Atom) -> str | None:
     """The number *atom* is (``0``, or ``'-1'`` as PostgreSQL quotes a negative one), or None."""
     if atom.kind == "number":
-        return atom.text
+        return None if "e" in atom.text.lower() else atom.text
     match = _NUMERIC_TEXT.fullmatch(atom.text) if atom.kind == "string" else None
     return match.group(1) if match else None
 
