@@ -518,3 +518,14 @@ def test_an_identity_column_left_nullable_is_not_null_on_postgresql(tmp_path: Pa
     dbkeeper("schema", "diff", url, str(target), "--write-migration", str(migrations), "--name", "identity")
     dbkeeper("migrate", "up", url, "--dir", str(migrations))
     assert dbkeeper("schema", "diff", url, str(target), "--exit-code").out == "no differences\n"
+
+
+def test_dialect_is_any_installed_drivers(tmp_path: Path) -> None:
+    """``--dialect`` takes a driver's name or scheme (``mariadb`` is the ``mysql`` driver); another is a usage error."""
+    v1, v2 = str(write(tmp_path, "v1.yaml", V1)), str(write(tmp_path, "v2.yaml", V2))
+    assert dbkeeper("schema", "diff", v1, v2, "--dialect", "mariadb").out == (
+        dbkeeper("schema", "diff", v1, v2, "--dialect", "mysql").out
+    )
+    unknown = dbkeeper("schema", "diff", v1, v2, "--dialect", "acme", check=False)
+    assert (unknown.code, unknown.out) == (2, "")
+    assert "Invalid value for '--dialect': no driver for dialect 'acme'" in unknown.err
