@@ -73,8 +73,8 @@ def _enum_values(renderer: DiffRenderer, change: Change) -> list[str]:
 def _enum(renderer: DiffRenderer, change: Change) -> list[str]:
     """A created enum type dropped, a dropped one created again (nothing where enums are part of the columns)."""
     if change.kind == "create_enum":
-        return renderer._drop_enum(replace(change, before=change.after))
-    return renderer._create_enum(replace(change, after=change.before))
+        return renderer.change(Change("drop_enum", None, change.name, before=change.after))
+    return renderer.change(Change("create_enum", None, change.name, after=change.before))
 
 
 def _view(renderer: DiffRenderer, change: Change) -> list[str]:
