@@ -360,3 +360,26 @@ def test_postgresql_casts_it_added_are_removed(tmp_path: Path, pg: Server) -> No
     portable = {k: c for k, c in table.checks.items() if int((c.name or "")[1:]) < len(PG_PORTABLE)}
     only_portable = replace(got, tables={**got.tables, "p": replace(table, checks=portable)})
     sqlite_apply(tmp_path, "casts", generate(only_portable, "sqlite", tmp_path, "portable"))
+
+
+def test_mariadb_checks_come_back_as_sql(tmp_path: Path, mariadb: MariaDBServer, pg: Server) -> None:
+    """MariaDB's back quotes are removed where no engine needs them, its escaped quote is doubled."""
+    url = _maria_apply(
+        mariadb,
+        "checks",
+        "CREATE TABLE m (id int PRIMARY KEY, `order` int, name varchar(20),"
+        " CONSTRAINT c1 CHECK (`order` > 0), CONSTRAINT c2 CHECK (name <> 'O''Brien'),"
+        " CONSTRAINT c3 CHECK (name LIKE 'a_' AND id >= 1));",
+    )
+    got = inspect(url, tmp_path, "checks")
+    table = got.tables["m"]
+    assert {check.name: check.expression for check in table.checks.values()} == {
+        "c1": "`order` > 0",  # a reserved word: quoted as MySQL quotes it
+        "c2": "name <> 'O''Brien'",
+        "c3": "name like 'a_' and id >= 1",
+    }
+    round_trip(got, "mysql", lambda n, sql: _maria_apply(mariadb, n, sql), tmp_path)
+    portable = replace(table, checks={k: c for k, c in table.checks.items() if c.name != "c1"})
+    only_portable = replace(got, tables={"m": portable})
+    sqlite_apply(tmp_path, "checks", generate(only_portable, "sqlite", tmp_path, "sqlite"))
+    _pg_apply(pg, "checks", generate(only_portable, "postgresql", tmp_path, "postgresql"))

@@ -6,13 +6,16 @@ length, nor give a literal default), numbers only the first column of a primary 
 (``AUTO_INCREMENT``), writes enums inline (``ENUM('a', 'b')``), has no partial indexes
 and, on MariaDB, no expression indexes. SQLAlchemy's ``Inspector`` loses column defaults
 and comments after an escaped quote (a backslash before a quote): ``inspect`` reads them from
-``information_schema``. SQLAlchemy is imported inside the methods.
+``information_schema``. MySQL gives checks back with every name back-quoted and a quote
+in a literal escaped with a backslash: ``inspect`` writes them as SQL's
+(:meth:`MysqlSchema.portable_sql`). SQLAlchemy is imported inside the methods.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbkeeper.plugin import (
@@ -37,6 +40,8 @@ DECIMAL_LIMITS = (65, 30)
 #: Portable types MySQL stores as TEXT/BLOB/JSON: no literal default, no key without a prefix length.
 UNKEYED = ("text", "bytes", "json")
 _ESCAPE = re.compile(r"\\(.)", re.S)
+#: A string literal (MySQL's escapes included), or a back-quoted name (group 1).
+_QUOTED_SQL = re.compile(r"'(?:[^'\\]|\\.|'')*'|`((?:[^`]|``)+)`", re.S)
 _LITERAL = {"literal_binds": True}
 #: ``CREATE [UNIQUE] INDEX name ON table (columns);`` as SQLAlchemy compiles it for MySQL.
 _CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON \S+ (\(.*\));", re.DOTALL)
@@ -164,6 +169,30 @@ class MysqlSchema(SchemaDialect):
     def is_identity(self, column: Mapping[str, Any], primary_key: tuple[str, ...], portable: ColumnType) -> bool:
         """``AUTO_INCREMENT``."""
         return column.get("autoincrement") is True or super().is_identity(column, primary_key, portable)
+
+    def portable_sql(self, sql: str, columns: Mapping[str, Column]) -> str:
+        """*sql* with a back-quoted name bare where no engine needs it quoted; a quote a backslash escapes, doubled.
+
+        A name stays back-quoted when SQLite, PostgreSQL or MySQL needs it quoted (a
+        reserved word, capitals, other characters); other escapes stay as MySQL's.
+        """
+        return _QUOTED_SQL.sub(self._portable_quoted, sql)
+
+    def _portable_quoted(self, match: re.Match[str]) -> str:
+        """One literal or back-quoted name of :meth:`portable_sql`."""
+        if match.group(1) is None:
+            return _ESCAPE.sub(lambda m: "''" if m[1] == "'" else m[0], match.group())
+        name = match.group(1).replace("``", "`")
+        return name if all(quote(name) == name for quote in self._quoters) else match.group()
+
+    @cached_property
+    def _quoters(self) -> list[Callable[[str], str]]:
+        """SQLite's, PostgreSQL's and MySQL's quoting of a name (quoted only where the engine needs it)."""
+        from sqlalchemy.engine import URL
+
+        return [
+            URL.create(name).get_dialect()().identifier_preparer.quote for name in ("sqlite", "postgresql", "mysql")
+        ]
 
     def amend_reflection(self, conn: Connection, tables: list[str], found: Reflected) -> None:
         """Column defaults and comments from ``information_schema``: SQLAlchemy loses both after an escaped quote."""
