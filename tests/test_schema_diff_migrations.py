@@ -529,3 +529,50 @@ def test_dialect_is_any_installed_drivers(tmp_path: Path) -> None:
     unknown = dbkeeper("schema", "diff", v1, v2, "--dialect", "acme", check=False)
     assert (unknown.code, unknown.out) == (2, "")
     assert "Invalid value for '--dialect': no driver for dialect 'acme'" in unknown.err
+
+
+CHECKED = """\
+tables:
+  tickets:
+    columns:
+      id: {type: int, identity: true, nullable: false}
+      state: {type: enum(state), default: open, nullable: false}
+    primary_key: [id]
+enums:
+  state:
+    values: [open, closed]
+"""
+
+
+def test_an_enum_stored_as_a_check_is_altered_in_place(tmp_path: Path, pg: Server) -> None:
+    """Enums stored as checks, by an engine whose ALTER TABLE alters checks: the enum's CHECK dropped and added."""
+    from dbkeeper.plugin import SchemaDialect
+    from dbkeeper.schema import generate_schema
+    from dbkeeper.schema.migration import diff_migration, write_migration
+    from dbkeeper_postgresql.schema import PostgresqlSchema
+
+    class Checked(PostgresqlSchema):
+        enum_storage = "check"
+        enum_type = SchemaDialect.enum_type  # text, not PostgreSQL's named type
+        create_enum = SchemaDialect.create_enum
+
+    dialect = Checked()
+    before, after = parse(CHECKED), parse(CHECKED.replace("[open, closed]", "[open, waiting, closed]"))
+    name = f"app{next(_numbers)}"
+    pg.app_database(name, generate_schema(before, dialect).sql)
+    migration = diff_migration(before, after, dialect)
+    assert migration.up.statements == (
+        "ALTER TABLE tickets DROP CONSTRAINT ck_tickets_state_enum;",
+        "ALTER TABLE tickets ADD CONSTRAINT ck_tickets_state_enum CHECK (state IN ('open', 'waiting', 'closed'));",
+    )
+    directory = tmp_path / "checked"
+    write_migration(directory, "waiting", migration.up.statements, migration.down.statements)
+    url = pg.url(name)
+    dbkeeper("migrate", "up", url, "--dir", str(directory))
+    dbkeeper("query", url, "INSERT INTO tickets (state) VALUES ('waiting')")
+    refused = dbkeeper("query", url, "INSERT INTO tickets (state) VALUES ('lost')", check=False)
+    assert refused.code == 1 and "ck_tickets_state_enum" in refused.err
+    dbkeeper("query", url, "DELETE FROM tickets")
+    dbkeeper("migrate", "down", url, "--dir", str(directory))
+    refused = dbkeeper("query", url, "INSERT INTO tickets (state) VALUES ('waiting')", check=False)
+    assert refused.code == 1 and "ck_tickets_state_enum" in refused.err
