@@ -176,10 +176,16 @@ class SchemaDialect:
 
     @cached_property
     def sqlalchemy_dialect(self) -> Dialect:
-        """SQLAlchemy's dialect for compiling DDL offline (default: the one SQLAlchemy registers as ``name``)."""
+        """SQLAlchemy's dialect for compiling DDL offline (default: the one SQLAlchemy registers as ``name``).
+
+        Its parameter style is ``named``: with a driver's ``format`` or ``pyformat`` style,
+        SQLAlchemy doubles every ``%`` of SQL text and literals (``'50%%'``), which DDL run as
+        it is would keep.
+        """
         from sqlalchemy.engine import URL
 
-        dialect: Dialect = URL.create(self.name).get_dialect()()
+        dialect_class: Any = URL.create(self.name).get_dialect()  # DefaultDialect's, which takes a paramstyle
+        dialect: Dialect = dialect_class(paramstyle="named")
         return dialect
 
     def engine_types(self) -> Mapping[str, TypeFactory]:

@@ -40,8 +40,8 @@ DECIMAL_LIMITS = (65, 30)
 #: Portable types MySQL stores as TEXT/BLOB/JSON: no literal default, no key without a prefix length.
 UNKEYED = ("text", "bytes", "json")
 _ESCAPE = re.compile(r"\\(.)", re.S)
-#: A string literal (MySQL's escapes included), or a back-quoted name (group 1).
-_QUOTED_SQL = re.compile(r"'(?:[^'\\]|\\.|'')*'|`((?:[^`]|``)+)`", re.S)
+#: A string literal (MySQL's escapes included), a back-quoted name (group 1), or MySQL's ``MOD`` (group 2).
+_QUOTED_SQL = re.compile(r"'(?:[^'\\]|\\.|'')*'|`((?:[^`]|``)+)`|\b(MOD)\b", re.S | re.I)
 _LITERAL = {"literal_binds": True}
 #: ``CREATE [UNIQUE] INDEX name ON table (columns);`` as SQLAlchemy compiles it for MySQL.
 _CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON \S+ (\(.*\));", re.DOTALL)
@@ -174,12 +174,15 @@ class MysqlSchema(SchemaDialect):
         """*sql* with a back-quoted name bare where no engine needs it quoted; a quote a backslash escapes, doubled.
 
         A name stays back-quoted when SQLite, PostgreSQL or MySQL needs it quoted (a
-        reserved word, capitals, other characters); other escapes stay as MySQL's.
+        reserved word, capitals, other characters); other escapes stay as MySQL's. The
+        ``MOD`` operator MySQL writes for ``%`` is ``%`` again.
         """
         return _QUOTED_SQL.sub(self._portable_quoted, sql)
 
     def _portable_quoted(self, match: re.Match[str]) -> str:
         """One literal or back-quoted name of :meth:`portable_sql`."""
+        if match.group(2) is not None:
+            return "%"
         if match.group(1) is None:
             return _ESCAPE.sub(lambda m: "''" if m[1] == "'" else m[0], match.group())
         name = match.group(1).replace("``", "`")
