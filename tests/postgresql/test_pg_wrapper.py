@@ -49,8 +49,8 @@ def test_a_backup_runs_psql_and_pg_dump_directly(pg: Server, tmp_path: Path) -> 
     trace = tmp_path / "execve.txt"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-s", "512", "-e", "trace=execve", "-o", str(trace), str(BIN / "dbkeeper"), "-q", "backup",
-         pg.url("postgres"), "--dir", str(tmp_path / "backups")],
+        ["strace", "-f", "-qq", "-s", "512", "-e", "trace=execve", "-o", str(trace),
+         str(BIN / "dbkeeper"), "-q", "backup", pg.url("postgres"), "--dir", str(tmp_path / "backups")],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
