@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -14,8 +15,33 @@ from dbkeeper.cli.output import emit_json
 from dbkeeper.errors import SchemaError, StorageError
 from dbkeeper.system.notes import note
 
+Command = TypeVar("Command", bound=Callable[..., object])
+
 if TYPE_CHECKING:
     from dbkeeper.schema import SchemaDefinition
+
+
+def dialect_option(help: str, *, required: bool = False) -> Callable[[Command], Command]:
+    """``--dialect NAME``: an installed driver's schema dialect (``mariadb`` is ``mysql``); else a usage error."""
+    return click.option(
+        "--dialect",
+        metavar="sqlite|postgresql|mysql|…",
+        required=required,
+        callback=lambda _ctx, _param, value: None if value is None else _installed_dialect(value),
+        help=help,
+    )
+
+
+def _installed_dialect(name: str) -> str:
+    """The name of the installed schema dialect *name*; a usage error naming what to install when there is none."""
+    from dbkeeper.errors import DriverNotFoundError, UnsupportedOperationError
+
+    with collector_paused():
+        from dbkeeper.schema.metadata import schema_dialect
+    try:
+        return schema_dialect(name).name
+    except (DriverNotFoundError, UnsupportedOperationError) as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -43,13 +69,7 @@ def validate(file: Path, json_output: bool) -> None:
 
 @schema.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--dialect",
-    metavar="sqlite|postgresql|mysql|…",
-    required=True,
-    callback=lambda _ctx, _param, value: _installed_dialect(value),
-    help="The engine the DDL is for: an installed driver's name (mysql: MySQL and MariaDB).",
-)
+@dialect_option("The engine the DDL is for: an installed driver's name (mysql: MySQL and MariaDB).", required=True)
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the DDL to this file, not stdout."
 )
@@ -88,11 +108,7 @@ def generate(file: Path, dialect: str, output: Path | None) -> None:
     show_default=True,
     help="A definition in YAML or JSON, or its DDL.",
 )
-@click.option(
-    "--dialect",
-    type=click.Choice(["sqlite", "postgresql", "mysql"]),
-    help="With --format sql: the engine the DDL is for (default: the connection's).",
-)
+@dialect_option("With --format sql: the engine the DDL is for (default: the connection's).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file, not stdout.")
 @global_flags
 @pass_app
@@ -126,18 +142,6 @@ def inspect(app: App, connection: str | None, output_format: str, dialect: str |
         click.echo(text, nl=False)
     else:
         _write_file(output, text)
-
-
-def _installed_dialect(name: str) -> str:
-    """``--dialect``: the name of an installed driver's schema dialect; any other is a usage error."""
-    from dbkeeper.errors import DriverNotFoundError, UnsupportedOperationError
-
-    with collector_paused():
-        from dbkeeper.schema.metadata import schema_dialect
-    try:
-        return schema_dialect(name).name
-    except (DriverNotFoundError, UnsupportedOperationError) as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _load(file: Path, json_output: bool) -> SchemaDefinition:

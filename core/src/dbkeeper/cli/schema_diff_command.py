@@ -10,7 +10,7 @@ import click
 
 from dbkeeper.cli.app import App, collector_paused, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json
-from dbkeeper.cli.schema_commands import _installed_dialect
+from dbkeeper.cli.schema_commands import dialect_option
 from dbkeeper.errors import ConfigError, SchemaError
 from dbkeeper.system.notes import note
 
@@ -26,12 +26,7 @@ DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 @click.command("diff")
 @click.argument("source", metavar="FROM")
 @click.argument("target", metavar="TO")
-@click.option(
-    "--dialect",
-    metavar="sqlite|postgresql|mysql|…",
-    callback=lambda _ctx, _param, value: None if value is None else _installed_dialect(value),
-    help="The engine the SQL is for (default: FROM's connection, else TO's).",
-)
+@dialect_option("The engine the SQL is for (default: FROM's connection, else TO's).")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences, 0 when there are none.")
 @json_option
 @click.option(

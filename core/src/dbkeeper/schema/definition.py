@@ -49,8 +49,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: What a foreign key does when the row it references is deleted or its key updated.
 Action = Literal["cascade", "restrict", "set null", "set default", "no action"]
 ACTIONS: tuple[Action, ...] = ("cascade", "restrict", "set null", "set default", "no action")
-#: The dialects a view may give its own SQL for.
-DIALECTS = ("sqlite", "postgresql", "mysql")
 
 
 @dataclass(frozen=True)
