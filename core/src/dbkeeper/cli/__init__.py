@@ -33,6 +33,7 @@ from dbkeeper.cli.migrate_commands import migrate
 from dbkeeper.cli.output import show_notes
 from dbkeeper.cli.plugin_commands import plugins
 from dbkeeper.cli.schema_commands import schema
+from dbkeeper.cli.schema_diff_command import diff
 from dbkeeper.cli.top_command import top
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DbkeeperError
@@ -73,6 +74,7 @@ for command in (
     optimize,
 ):
     cli.add_command(command)
+schema.add_command(diff)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

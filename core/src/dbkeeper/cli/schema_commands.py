@@ -1,4 +1,4 @@
-"""``schema validate`` and ``schema generate``: check a schema definition file (YAML or JSON), write its DDL."""
+"""``schema validate``, ``generate`` and ``inspect``, and the options and helpers ``schema diff`` shares with them."""
 
 from __future__ import annotations
 
@@ -181,8 +181,3 @@ def _write_file(path: Path, text: str) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-from dbkeeper.cli.schema_diff_command import diff  # noqa: E402  # its module imports this one's helpers
-
-schema.add_command(diff)
