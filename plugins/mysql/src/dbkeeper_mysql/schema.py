@@ -6,7 +6,9 @@ length, nor give a literal default), numbers only the first column of a primary 
 (``AUTO_INCREMENT``), writes enums inline (``ENUM('a', 'b')``), has no partial indexes
 and, on MariaDB, no expression indexes. SQLAlchemy's ``Inspector`` loses column defaults
 and comments after an escaped quote (a backslash before a quote): ``inspect`` reads them from
-``information_schema``. MySQL gives checks back with every name back-quoted and a quote
+``information_schema``. InnoDB makes an index for a foreign key no index starts with,
+named after the key: ``inspect`` leaves it out (:func:`implicit_indexes_removed`), so
+``generate`` → apply → ``inspect`` is equal. MySQL gives checks back with every name back-quoted and a quote
 in a literal escaped with a backslash: ``inspect`` writes them as SQL's
 (:meth:`MysqlSchema.portable_sql`). SQLAlchemy is imported inside the methods.
 """
@@ -198,8 +200,14 @@ class MysqlSchema(SchemaDialect):
         ]
 
     def amend_reflection(self, conn: Connection, tables: list[str], found: Reflected) -> None:
-        """Column defaults and comments from ``information_schema``: SQLAlchemy loses both after an escaped quote."""
+        """Column defaults and comments from ``information_schema`` (SQLAlchemy loses both after an escaped quote).
+
+        The indexes InnoDB made for foreign keys are left out (:func:`implicit_indexes_removed`).
+        """
         import sqlalchemy as sa
+
+        for table, indexes in found["indexes"].items():
+            found["indexes"][table] = implicit_indexes_removed(indexes, found["fks"].get(table, []))
 
         rows = conn.execute(
             sa.text(
@@ -216,3 +224,19 @@ class MysqlSchema(SchemaDialect):
                 elif info.get("default") is None and default not in (None, "NULL"):
                     info["default"] = default
                 info["comment"] = comment or None
+
+
+def implicit_indexes_removed(indexes: list[dict[str, Any]], keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """*indexes* (the ``Inspector``'s) without those InnoDB made for the foreign keys *keys*.
+
+    InnoDB makes one for a foreign key that no index or key starts with: not unique, named
+    after the key (when the key is named), on exactly its columns. Nothing in MariaDB's
+    catalogue tells it from an index a user declared with that name and those columns, so
+    that one is left out too: applying the definition makes the same index again.
+    """
+    made = {(key.get("name"), tuple(key.get("constrained_columns") or ())) for key in keys}
+    return [
+        index
+        for index in indexes
+        if index.get("unique") or (index.get("name"), tuple(index.get("column_names") or ())) not in made
+    ]
