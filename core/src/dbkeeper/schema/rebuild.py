@@ -9,14 +9,17 @@ transaction:
 
 1. the dialect's guards that run before (:meth:`~dbkeeper.plugin.SchemaDialect.rebuild_guards`:
    on SQLite, one that fails the migration when the table has triggers, which the
-   definition does not model, so a rebuild would lose them);
+   definition does not model, so a rebuild would lose them, and the count of rows
+   pointing nowhere that the last guard compares with);
 2. ``CREATE TABLE "_dbkeeper_new_<t>"`` in the new shape, with the final constraint names;
 3. ``INSERT INTO`` it the kept columns (renamed ones mapped) ``SELECT … FROM "<t>"``;
 4. ``DROP TABLE "<t>"`` and ``ALTER TABLE "_dbkeeper_new_<t>" RENAME TO "<t>"``;
 5. the table's indexes created again;
 6. the dialect's guards that run after (on SQLite, one that fails the migration when
-   ``PRAGMA foreign_key_check`` finds rows of the table, or of the tables referencing it,
-   pointing nowhere).
+   ``PRAGMA foreign_key_check`` finds more rows pointing nowhere than before: rows of the
+   table, or rows of the tables referencing it whose key points at it; rows that pointed
+   nowhere before the rebuild, which SQLite lets in while foreign keys are off, are no
+   reason to fail).
 
 The engine must not enforce foreign keys while the old table is dropped (dbkeeper's SQLite
 connections leave ``PRAGMA foreign_keys`` off, so it neither cascades into the children

@@ -71,23 +71,30 @@ class SqliteSchema(SchemaDialect):
         return True
 
     def rebuild_guards(self, table: str, referencing: list[str]) -> tuple[list[str], list[str]]:
-        """A TEMP table whose named ``CHECK`` fails when *table* has triggers, or rows point nowhere after.
+        """A TEMP table whose named ``CHECK`` fails when *table* has triggers or the rebuild orphaned rows.
 
         SQLite's pragmas cannot fail a statement by themselves: the constraint's name is
-        the error the user reads.
+        the error the user reads. Rows pointing nowhere are counted before and after, by
+        ``pragma_foreign_key_check``: every one of *table*, and those of the tables
+        *referencing* it whose key points at *table*. A count that grew fails; rows that
+        pointed nowhere before (SQLite lets them in while foreign keys are off) do not.
         """
         guard = f'"_dbkeeper_guard_{_quote(table)}"'
-        orphans = " + ".join(
-            f"(SELECT count(*) FROM pragma_foreign_key_check({_text(name)}))" for name in [table, *referencing]
-        )
+        sources = ", ".join(f"({_text(name)})" for name in [table, *referencing])
         before = [
             f"CREATE TEMP TABLE {guard} (\n"
+            "    source TEXT,\n"
             f"    triggers INTEGER CONSTRAINT {_message(_TRIGGERS, table)} CHECK (triggers = 0),\n"
-            f"    orphans INTEGER CONSTRAINT {_message(_ORPHANS, table)} CHECK (orphans = 0)\n)",
-            f"INSERT INTO {guard} SELECT count(*), 0 FROM sqlite_master\n"
+            f"    orphans INTEGER CONSTRAINT {_message(_ORPHANS, table)} CHECK (orphans <= 0)\n)",
+            f"INSERT INTO {guard} SELECT NULL, count(*), 0 FROM sqlite_master\n"
             f"WHERE type = 'trigger' AND tbl_name = {_text(table)}",
+            f"INSERT INTO {guard} SELECT column1, 0, -{_orphans(table, 'column1')}\nFROM (VALUES {sources})",
         ]
-        return before, [f"INSERT INTO {guard} SELECT 0, {orphans}", f"DROP TABLE temp.{guard}"]
+        after = [
+            f"UPDATE {guard} SET orphans = orphans + {_orphans(table, 'source')}\nWHERE source IS NOT NULL",
+            f"DROP TABLE temp.{guard}",
+        ]
+        return before, after
 
     def engine_types(self) -> Mapping[str, TypeFactory]:
         """REAL for both floats, DATETIME for timestamps, TEXT for UUIDs."""
@@ -145,6 +152,14 @@ _REBUILT = frozenset(
 )
 _TRIGGERS = "{table} has triggers, which rebuilding it would lose: drop them before this migration, create them after"
 _ORPHANS = "rebuilding {table} left rows pointing nowhere: PRAGMA foreign_key_check lists them"
+
+
+def _orphans(table: str, source: str) -> str:
+    """The rows of the table named by the SQL *source* that point nowhere: all of *table*'s, else those into it."""
+    return (
+        f"(SELECT count(*) FROM pragma_foreign_key_check({source})\n"
+        f"    WHERE {source} = {_text(table)} OR parent = {_text(table)})"
+    )
 
 
 def _message(template: str, table: str) -> str:
