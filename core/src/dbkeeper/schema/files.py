@@ -8,10 +8,12 @@ where PyYAML was built with it, and is imported on first use, like jsonschema, s
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from dbkeeper.errors import SchemaError
 from dbkeeper.schema.definition import SchemaDefinition
@@ -49,8 +51,9 @@ def dump_definition(definition: SchemaDefinition, format: Format = "yaml") -> st
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     import yaml
 
-    dumped: str = yaml.dump(document, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=100)
-    return dumped
+    stream = io.StringIO()
+    yaml.serialize(_node_builder()(document), stream, Dumper=_dumper(), allow_unicode=True, width=100)
+    return stream.getvalue()
 
 
 def _parse(text: str, format: Format, source: str) -> Any:
@@ -107,35 +110,57 @@ def _loader() -> Any:
 
 @cache
 def _dumper() -> Any:
-    """PyYAML's safe dumper, writing short lists and mappings of scalars on one line.
-
-    ``primary_key: [id]``, ``id: {type: bigint, nullable: false}``: a definition reads as
-    one line per column.
-    """
+    """PyYAML's safe dumper (libyaml's emitter, if built), for the nodes :func:`_node` builds."""
     import yaml
 
-    class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # libyaml's, if built
-        """The safe dumper with short leaf lists and mappings in flow style."""
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
-    def represent_list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
-        return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=_is_leaf(items))
 
-    def represent_dict(dumper: yaml.SafeDumper, items: dict[str, Any]) -> yaml.Node:
-        leaf = all(_is_scalar(value) or _is_leaf(value) for value in items.values())
-        short = sum(len(str(key)) + len(str(value)) + 4 for key, value in items.items()) <= FLOW_WIDTH
-        return dumper.represent_mapping("tag:yaml.org,2002:map", items, flow_style=leaf and short)
+@cache
+def _node_builder() -> Callable[[object], Any]:
+    """A function turning a document into YAML nodes: short lists and mappings of scalars on one line.
 
-    Dumper.add_representer(list, represent_list)
-    Dumper.add_representer(dict, represent_dict)
-    return Dumper
+    ``primary_key: [id]``, ``id: {type: bigint, nullable: false}``: a definition reads as
+    one line per column. It builds what PyYAML's safe representer would for the same
+    document (the same text), without the representer's per-node dispatch and alias
+    bookkeeping (a third of the time of a 1,000-table dump); what is neither a plain dict,
+    list, str, bool nor int (a float, None …) still goes through the representer.
+    """
+    from yaml import MappingNode, ScalarNode, SequenceNode
+    from yaml.representer import SafeRepresenter
 
+    def node(value: object) -> Any:
+        kind = type(value)
+        if kind is str:
+            return ScalarNode(_STR, value)
+        if kind is dict:
+            items = cast(dict[Any, Any], value)
+            leaf = all(_is_scalar(item) or _is_leaf(item) for item in items.values())
+            short = leaf and sum(len(str(key)) + len(str(item)) + 4 for key, item in items.items()) <= FLOW_WIDTH
+            return MappingNode(_MAP, [(node(key), node(item)) for key, item in items.items()], flow_style=short)
+        if kind is list:
+            listed = cast(list[Any], value)
+            return SequenceNode(_SEQ, [node(item) for item in listed], flow_style=_is_leaf(listed))
+        if kind is bool:
+            return ScalarNode(_BOOL, "true" if value else "false")
+        if kind is int:
+            return ScalarNode(_INT, str(value))
+        return SafeRepresenter().represent_data(value)
+
+    return node
+
+
+_MAP, _SEQ, _STR, _BOOL, _INT = (f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "bool", "int"))
 
 #: A mapping of scalars up to about this many characters is written on one line.
 FLOW_WIDTH = 72
 
 
+_SCALARS = (str, int, float, bool)  # a tuple: isinstance with it is three times faster than with str | int | …
+
+
 def _is_scalar(value: object) -> bool:
-    return isinstance(value, str | int | float | bool)
+    return isinstance(value, _SCALARS)
 
 
 def _is_leaf(value: object) -> bool:

@@ -8,7 +8,8 @@ as one :class:`~dbkeeper.errors.SchemaError`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -61,12 +62,78 @@ def schema_problems(document: object) -> list[Problem]:
 
     if document is None:
         return [(TOP, "the document is empty; a definition needs at least 'tables'")]
+    if _passes(document):
+        return []
     validator = Draft202012Validator(json_schema())
     problems = []
     for error in validator.iter_errors(document):
         shown = best_match(error.context) if error.context else error
         problems.append((_dotted(shown.absolute_path), _message(shown)))
     return sorted(set(problems), key=_document_order(document))
+
+
+def _passes(document: object) -> bool:
+    """Whether *document* passes the JSON Schema: the quick answer, the problems left to the full pass.
+
+    The same validator, with each ``$ref`` to a small part (a column, a key, an index, a
+    name …) checked once per distinct value: the 5,000 columns of 1,000 tables are a few
+    dozen different mappings, and checking them one by one was most of the time (0.46 s
+    per 1,000 tables, 0.17 s so). A value is remembered only when it passed, and only
+    during this call.
+    """
+    token = _PASSED.set(set())
+    try:
+        return bool(_memoising_validator()(json_schema()).is_valid(document))
+    finally:
+        _PASSED.reset(token)
+
+
+#: The ``(reference, frozen value)`` pairs seen passing during the current :func:`_passes`.
+_PASSED: ContextVar[set[Hashable]] = ContextVar("passed")
+
+#: References whose values are never repeated (a table's foreign keys name it): freezing them costs more than it saves.
+_UNSHARED = frozenset({"#/$defs/table"})
+
+
+@cache
+def _memoising_validator() -> Any:
+    """Draft 2020-12's validator whose ``$ref`` skips a value already seen passing it."""
+    from jsonschema import Draft202012Validator, validators
+
+    follow = Draft202012Validator.VALIDATORS["$ref"]
+
+    def ref(validator: Any, ref: str, instance: object, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+        passed = _PASSED.get()
+        key = _key(ref, instance)
+        if key is not None and key in passed:
+            return
+        errors = list(follow(validator, ref, instance, schema))
+        if key is not None and not errors:
+            passed.add(key)
+        yield from errors
+
+    return validators.extend(Draft202012Validator, {"$ref": ref})  # type: ignore[no-untyped-call]  # untyped in the stubs
+
+
+def _key(ref: str, instance: object) -> Hashable | None:
+    """What remembers *instance* passing *ref*; None for a value not worth remembering or not hashable."""
+    if ref in _UNSHARED:
+        return None
+    key = (ref, _frozen(instance))
+    try:
+        hash(key)
+    except TypeError:  # a YAML !!set, say: checked every time
+        return None
+    return key
+
+
+def _frozen(value: object) -> object:
+    """*value* (a parsed document's node) as a tuple, its types kept, so that ``1`` and ``true`` differ."""
+    if isinstance(value, dict):
+        return dict, tuple((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return list, tuple(_frozen(item) for item in value)
+    return type(value), value
 
 
 def definition_problems(definition: SchemaDefinition) -> list[Problem]:
