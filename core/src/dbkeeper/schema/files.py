@@ -3,7 +3,10 @@
 YAML goes through PyYAML's safe loader and dumper only (no Python objects, no tags), on
 libyaml (``CSafeLoader``/``CSafeDumper``: five times faster on a 1,000-table definition)
 where PyYAML was built with it, and is imported on first use, like jsonschema, so that
-``dbkeeper --help`` loads neither.
+``dbkeeper --help`` loads neither. Between libyaml and the document, the plain nodes a
+definition is made of are turned into dicts and lists (:class:`_Builder`) and back
+(:func:`_node_builder`) here, not by PyYAML's generic constructor and representer: the
+same documents and text, in half the time.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ def _parse(text: str, format: Format, source: str) -> Any:
         raise SchemaError([(where, f"invalid YAML: {exc.problem or exc.context}")]) from None
     except yaml.YAMLError as exc:
         raise SchemaError([(source, f"invalid YAML: {exc}")]) from None
+    except ValueError as exc:  # a timestamp that is no date (2020-13-45): PyYAML's constructor lets it through
+        raise SchemaError([(source, f"invalid YAML: {exc}")]) from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -95,12 +100,18 @@ def _loader() -> Any:
     class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml's, if built
         """The safe loader with duplicate keys refused, at their line and column."""
 
+        def construct_document(self, node: yaml.Node) -> Any:
+            try:
+                return _Builder(self).build(node)
+            except _NotPlain:
+                return super().construct_document(node)
+
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
                 if isinstance(key, str) and key in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    raise _duplicate(key, key_node)
                 seen.add(key if isinstance(key, str) else id(key_node))
             mapping: dict[Any, Any] = super().construct_mapping(node, deep)
             return mapping
@@ -108,9 +119,73 @@ def _loader() -> Any:
     return Loader
 
 
+class _NotPlain(Exception):
+    """A merge key (``<<``) or a node used twice (an alias): the document is left to PyYAML's constructor."""
+
+
+class _Builder:
+    """A composed YAML document as dicts, lists and scalars, as PyYAML's safe constructor gives it, faster.
+
+    PyYAML's constructor is generic (deferred construction through generators, a cache of
+    every node for aliases): most of a 1,000-table file's load. Plain mappings, sequences
+    and strings (all of a definition, in practice) are built here directly; other scalars
+    (numbers, booleans, null, dates) and other tags through the loader's own constructor,
+    and a document with a merge key or an alias wholly by it.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.seen: set[int] = set()
+
+    def build(self, node: Any) -> Any:
+        """The value of *node*."""
+        if node.tag == _STR and node.id == "scalar":
+            return node.value
+        if node.tag == _MAP and node.id == "mapping":
+            return self.mapping(node)
+        if node.tag == _SEQ and node.id == "sequence":
+            self.once(node)
+            return [self.build(item) for item in node.value]
+        return self.loader.construct_object(node, deep=True)
+
+    def mapping(self, node: Any) -> dict[Any, Any]:
+        """The dict of a mapping node; a string key given twice is an error at its line and column."""
+        import yaml
+
+        self.once(node)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                raise _NotPlain
+            key = self.build(key_node)
+            if isinstance(key, str) and key in mapping:
+                raise _duplicate(key, key_node)
+            try:
+                hash(key)
+            except TypeError:
+                error = "found unhashable key"
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark, error,
+                                                        key_node.start_mark) from None  # fmt: skip
+            mapping[key] = self.build(value_node)
+        return mapping
+
+    def once(self, node: Any) -> None:
+        """Note *node* built; a second time means an alias, which PyYAML's constructor resolves."""
+        if id(node) in self.seen:
+            raise _NotPlain
+        self.seen.add(id(node))
+
+
+def _duplicate(key: str, node: Any) -> Exception:
+    """The error of a key given twice in a mapping, at the second one."""
+    import yaml
+
+    return yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", node.start_mark)
+
+
 @cache
 def _dumper() -> Any:
-    """PyYAML's safe dumper (libyaml's emitter, if built), for the nodes :func:`_node` builds."""
+    """PyYAML's safe dumper (libyaml's emitter, if built), for the nodes :func:`_node_builder` builds."""
     import yaml
 
     return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -150,7 +225,9 @@ def _node_builder() -> Callable[[object], Any]:
     return node
 
 
-_MAP, _SEQ, _STR, _BOOL, _INT = (f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "bool", "int"))
+_MAP, _SEQ, _STR, _BOOL, _INT, _MERGE = (
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "bool", "int", "merge")
+)
 
 #: A mapping of scalars up to about this many characters is written on one line.
 FLOW_WIDTH = 72
