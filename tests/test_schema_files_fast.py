@@ -24,6 +24,7 @@ from dbkeeper.schema import files
 from dbkeeper.schema.definition import Column, ColumnType, SchemaDefinition, Table
 from dbkeeper.schema.files import dump_definition, parse_definition
 from dbkeeper.schema.validation import _passes, json_schema, schema_problems
+from helpers import BIN
 
 COLUMN = {"type": "bigint", "nullable": False, "identity": True}
 
@@ -175,3 +176,22 @@ def test_loading_a_definition_imports_neither_the_diff_nor_sqlalchemy(tmp_path: 
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_diff_of_two_files_without_a_dialect_imports_neither_sqlalchemy_nor_alembic(tmp_path: Any) -> None:
+    """The changes only: no SQL, so neither SQLAlchemy nor Alembic (0.2-0.3 s of imports)."""
+    old = SchemaDefinition(tables={"t": Table("t", {"id": Column("id", ColumnType.parse("int"))})})
+    new = SchemaDefinition(
+        tables={"t": Table("t", {**old.tables["t"].columns, "x": Column("x", ColumnType.parse("text"))})}
+    )
+    (tmp_path / "old.yaml").write_text(dump_definition(old), encoding="utf-8")
+    (tmp_path / "new.yaml").write_text(dump_definition(new), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(BIN / "dbkeeper"), "-q", "schema", "diff", "old.yaml", "new.yaml"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == "+ add column t.x text\n"
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "dbkeeper.schema.diff" in imported  # the diff did run here
+    assert not {name for name in imported if name.split(".")[0] in ("sqlalchemy", "alembic")}

@@ -145,7 +145,6 @@ def _write(changes: SchemaDiff, migration: DiffMigration, directory: Path, name:
 
 def _print(changes: SchemaDiff, migration: DiffMigration | None) -> None:
     """The changes one a line, then the up and down parts (when there is a dialect)."""
-    from dbkeeper.migrations.files import DOWN_MARKER, UP_MARKER
     from dbkeeper.schema.migration import describe
 
     if not changes:
@@ -154,6 +153,8 @@ def _print(changes: SchemaDiff, migration: DiffMigration | None) -> None:
     for change in changes.changes:
         click.echo(describe(change))
     if migration is not None:
+        from dbkeeper.migrations.files import DOWN_MARKER, UP_MARKER  # dbkeeper.migrations imports SQLAlchemy
+
         click.echo(f"\n{UP_MARKER}\n{migration.up.sql}\n{DOWN_MARKER}\n{migration.down.sql}", nl=False)
 
 
