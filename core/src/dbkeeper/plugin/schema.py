@@ -331,7 +331,7 @@ class SchemaDialect:
         """Statements run before and after rebuilding *table* (*referencing*: the tables whose keys reference it).
 
         A guard fails the migration (SQLite: when the table has triggers a rebuild would
-        lose, or rows point nowhere after it). The default has none.
+        lose, or more rows point nowhere after it than before). The default has none.
         """
         return [], []
 
