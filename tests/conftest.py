@@ -1,14 +1,25 @@
-"""Shared fixtures: real SQLite files (Chinook from ../shared/datasets)."""
+"""Shared fixtures: real SQLite files (Chinook from ../shared/datasets), and throwaway servers per module.
+
+Tests under tests/postgresql and tests/mysql have session-wide servers of their own (their
+conftest.py); the ``pg`` and ``mariadb`` here serve one test module each elsewhere.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import CHINOOK_SQLITE
+
+if TYPE_CHECKING:
+    from mariadb_server import MariaDBServer
+    from pg_server import Server
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +45,17 @@ def chinook(tmp_path: Path, chinook_template: Path) -> Path:
 def backups(tmp_path: Path) -> Path:
     """An empty backup directory path."""
     return tmp_path / "backups"
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Server]:
+    """A throwaway PostgreSQL server for this module."""
+    with postgresql_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A throwaway MariaDB server for this module."""
+    with mariadb_server() as server:
+        yield server

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from promtool import check_rules, run_rule_tests
-from throwaway_servers import mariadb_server, postgresql_server
+from throwaway_servers import postgresql_server
 
 from helpers import ROOT, dbkeeper
 
@@ -155,13 +155,6 @@ def postgresql_urls() -> Iterator[dict[str, str]]:
             yield {"pg": primary.url(database), "standby": standby.url(database)}
         finally:
             standby.stop()
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    """A throwaway MariaDB server for this module."""
-    with mariadb_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ so the definition carries the SQL as it was written (``total >= 0``, ``lower(ema
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 from test_schema_generate import RICH
 from test_schema_inspect import CHINOOK, inspect, sqlite_apply
-from throwaway_servers import mariadb_server, postgresql_server
+from throwaway_servers import postgresql_server
 
 from helpers import dbkeeper
 
@@ -250,13 +250,6 @@ def from_postgresql(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
             inspected[name] = work / f"{name}.yaml"
             dbkeeper("schema", "inspect", pg.url(name), "-o", str(inspected[name]))
     return inspected
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    """A throwaway MariaDB server for this module."""
-    with mariadb_server() as server:
-        yield server
 
 
 def generate(path: Path, sample: str, dialect: str) -> str:

@@ -15,13 +15,12 @@ import itertools
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import dbkeeper
 
@@ -121,20 +120,6 @@ ROWS = [
     "INSERT INTO orders (customer_id, total) VALUES (1, 120), (2, 30)",
 ]
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Server]:
-    """A throwaway PostgreSQL server for this module."""
-    with postgresql_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    """A throwaway MariaDB server for this module."""
-    with mariadb_server() as server:
-        yield server
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

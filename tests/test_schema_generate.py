@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import dbkeeper
 
@@ -141,20 +139,6 @@ def generate(path: Path, dialect: str) -> str:
     assert run.err.splitlines() == [f"note: {note}" for note in NOTES[dialect]]
     assert run.out.endswith(";\n")
     return run.out
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Server]:
-    """A throwaway PostgreSQL server for this module."""
-    with postgresql_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    """A throwaway MariaDB server for this module."""
-    with mariadb_server() as server:
-        yield server
 
 
 def test_sqlite_runs_the_ddl_as_it_is(rich: Path, tmp_path: Path) -> None:

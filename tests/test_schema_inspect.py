@@ -12,14 +12,12 @@ import itertools
 import re
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from test_schema_generate import RICH
-from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import dbkeeper
 
@@ -30,20 +28,6 @@ if TYPE_CHECKING:
     from dbkeeper.schema import SchemaDefinition
 
 CHINOOK = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chinook"
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Server]:
-    """A throwaway PostgreSQL server for this module."""
-    with postgresql_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    """A throwaway MariaDB server for this module."""
-    with mariadb_server() as server:
-        yield server
 
 
 def inspect(url: str, tmp_path: Path, name: str) -> SchemaDefinition:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import pymysql
 import pytest
-from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import BIN, dbkeeper
 
@@ -175,13 +174,6 @@ def test_a_database_that_goes_away_shows_down_and_is_read_again(terminal: Callab
     assert_quit_cleanly(term.exited())
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Server]:
-    """A throwaway PostgreSQL server for this module."""
-    with postgresql_server() as server:
-        yield server
-
-
 def test_top_lists_a_sleeping_postgresql_session(terminal: Callable[..., Terminal], pg: Server) -> None:
     from pg_server import APP_PASSWORD, APP_USER
 
@@ -206,13 +198,6 @@ def test_top_lists_a_sleeping_postgresql_session(terminal: Callable[..., Termina
     finally:
         sleeper.terminate()
         sleeper.wait(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    """A throwaway MariaDB server for this module."""
-    with mariadb_server() as server:
-        yield server
 
 
 def test_top_shows_which_mariadb_session_blocks_another(
