@@ -11,6 +11,7 @@ keys, duplicate keys, scalars that need quotes.
 from __future__ import annotations
 
 import copy
+import gc
 import subprocess
 import sys
 from typing import Any
@@ -195,3 +196,19 @@ def test_a_diff_of_two_files_without_a_dialect_imports_neither_sqlalchemy_nor_al
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "dbkeeper.schema.diff" in imported  # the diff did run here
     assert not {name for name in imported if name.split(".")[0] in ("sqlalchemy", "alembic")}
+
+
+def test_the_cycle_collector_is_paused_only_while_a_definition_is_read_or_written() -> None:
+    assert gc.isenabled()
+    with pytest.raises(SchemaError):
+        parse_definition("tables: {t: {columns: {}}}\n")
+    assert gc.isenabled()
+    definition = parse_definition("tables: {t: {columns: {id: {type: int}}}}\n")
+    assert dump_definition(definition).startswith("version: 1\n")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_definition(dump_definition(definition))
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
