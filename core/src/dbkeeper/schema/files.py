@@ -171,8 +171,6 @@ class _Builder:
 
     def mapping(self, node: Any) -> dict[Any, Any]:
         """The dict of a mapping node; a string key given twice is an error at its line and column."""
-        import yaml
-
         self.once(node)
         mapping: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -184,9 +182,10 @@ class _Builder:
             try:
                 hash(key)
             except TypeError:
-                error = "found unhashable key"
-                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark, error,
-                                                        key_node.start_mark) from None  # fmt: skip
+                from yaml.constructor import ConstructorError
+
+                context = "while constructing a mapping"
+                raise ConstructorError(context, node.start_mark, "found unhashable key", key_node.start_mark) from None
             mapping[key] = self.build(value_node)
         return mapping
 
