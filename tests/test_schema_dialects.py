@@ -149,9 +149,9 @@ def test_a_third_party_dialect_diffs_by_what_its_members_say(rich: Path, tmp_pat
 
     from dbkeeper.plugin.manager import load_plugins
     from dbkeeper.schema import Column, ColumnType, diff_schemas, generate_schema, load_definition
-    from dbkeeper.schema.diff import read_back
     from dbkeeper.schema.metadata import schema_dialect
     from dbkeeper.schema.migration import diff_migration
+    from dbkeeper.schema.normalise import read_back
 
     dialect = schema_dialect("acme", load_plugins(entry_points_group=None, extra=[("acme", AcmePlugin())]))
     definition = load_definition(rich)

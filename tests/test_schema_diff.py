@@ -32,7 +32,7 @@ from dbkeeper.schema import (
     renames_of,
 )
 from dbkeeper.schema.changes import ORDER
-from dbkeeper.schema.diff import RULES, normalise, read_back
+from dbkeeper.schema.normalise import RULES, normalise, read_back
 
 SHOP = """\
 enums:

@@ -44,14 +44,15 @@ def diff_migration(old: SchemaDefinition, new: SchemaDefinition, dialect: str | 
     """Compare *old* and *new* and render the up (old → new) and down (new → old) parts for *dialect*.
 
     Both definitions are first taken as the engine reads them back
-    (:func:`~dbkeeper.schema.diff.read_back`), so that a database and the definition it was
+    (:func:`~dbkeeper.schema.normalise.read_back`), so that a database and the definition it was
     generated from do not differ, and the statements name what the engine holds. Where the
     dialect's DDL is not transactional, the down part is the up part inverted statement by
     statement (:mod:`dbkeeper.schema.inverse`).
     """
-    from dbkeeper.schema.diff import diff_read_back, read_back, renames_of
+    from dbkeeper.schema.diff import diff_read_back, renames_of
     from dbkeeper.schema.inverse import render_inverse
     from dbkeeper.schema.metadata import schema_dialect
+    from dbkeeper.schema.normalise import read_back
     from dbkeeper.schema.render import render_diff
 
     engine = schema_dialect(dialect)
