@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import logging
@@ -21,6 +20,8 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
+        import base64  # only for bytes
+
         return {"base64": base64.b64encode(bytes(value)).decode()}
     return str(value)
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -261,6 +260,8 @@ def load_config(path: Path | str | None = None) -> Config:
         if explicit:
             raise ConfigError(f"configuration file {file} does not exist")
         return Config()
+    import tomllib  # only when there is a configuration file
+
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
