@@ -59,7 +59,7 @@ def validate(file: Path, json_output: bool) -> None:
     Valid: a one-line summary, exit 0. Invalid: one 'error: PATH: PROBLEM' line per
     problem on stderr, exit 1.
     """
-    definition = _load(file, json_output)
+    definition = load_or_exit(file, json_output)
     if json_output:
         emit_json({"valid": True, "problems": []})
         return
@@ -81,14 +81,14 @@ def generate(file: Path, dialect: str, output: Path | None) -> None:
     statements come in dependency order, each ending with ';'; what the engine cannot
     keep (a lossy type, a comment) is a 'note:' line on stderr.
     """
-    definition = _load(file, json_output=False)
+    definition = load_or_exit(file, json_output=False)
     with collector_paused():
         from dbkeeper.schema.generate import generate_schema
 
     try:
         ddl = generate_schema(definition, dialect)
     except SchemaError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         sys.exit(1)
     for warning in ddl.warnings:
         note(warning)  # 'note: …' on stderr; --quiet leaves them out
@@ -136,7 +136,7 @@ def inspect(app: App, connection: str | None, output_format: str, dialect: str |
         else:
             text = dump_definition(definition, output_format)  # type: ignore[arg-type]  # click.Choice checked it
     except SchemaError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         sys.exit(1)
     if output is None:
         click.echo(text, nl=False)
@@ -144,7 +144,7 @@ def inspect(app: App, connection: str | None, output_format: str, dialect: str |
         _write_file(output, text)
 
 
-def _load(file: Path, json_output: bool) -> SchemaDefinition:
+def load_or_exit(file: Path, json_output: bool) -> SchemaDefinition:
     """The validated definition in *file*; its problems as error lines (or JSON), exit 1."""
     with collector_paused():
         from dbkeeper.schema import load_definition
@@ -154,11 +154,12 @@ def _load(file: Path, json_output: bool) -> SchemaDefinition:
         if json_output:
             emit_json({"valid": False, "problems": [{"path": p, "message": m} for p, m in exc.problems]})
         else:
-            _print_problems(exc)
+            print_problems(exc)
         sys.exit(1)
 
 
-def _print_problems(exc: SchemaError) -> None:
+def print_problems(exc: SchemaError) -> None:
+    """One ``error: PATH: PROBLEM`` line on stderr per problem of *exc*."""
     for path, message in exc.problems:
         click.echo(f"error: {path}: {message}", err=True)
 

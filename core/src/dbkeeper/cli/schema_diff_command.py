@@ -10,7 +10,7 @@ import click
 
 from dbkeeper.cli.app import App, collector_paused, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json
-from dbkeeper.cli.schema_commands import dialect_option
+from dbkeeper.cli.schema_commands import dialect_option, load_or_exit, print_problems
 from dbkeeper.errors import ConfigError, SchemaError
 from dbkeeper.system.notes import note
 
@@ -83,13 +83,11 @@ def diff(
 
 def _side(app: App, argument: str) -> tuple[SchemaDefinition, str | None]:
     """FROM or TO: a definition file (and no dialect), or a live database inspected (and its dialect)."""
-    from dbkeeper.cli.schema_commands import _load, _print_problems
-
     path = Path(argument)
     if path.suffix.lower() in DEFINITION_SUFFIXES:
         if not path.is_file():
             raise ConfigError(f"{argument} is neither a definition file (no such file) nor a connection")
-        return _load(path, json_output=False), None
+        return load_or_exit(path, json_output=False), None
     with collector_paused():
         from dbkeeper.connections.urls import DatabaseURL
         from dbkeeper.schema.inspect import dialect_of, inspect_schema
@@ -100,7 +98,7 @@ def _side(app: App, argument: str) -> tuple[SchemaDefinition, str | None]:
     try:
         return inspect_schema(url, app.config, app.plugins), dialect_of(DatabaseURL.parse(url).backend)
     except SchemaError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         sys.exit(1)
 
 
@@ -108,8 +106,6 @@ def _compare(
     old: SchemaDefinition, new: SchemaDefinition, dialect: str | None
 ) -> tuple[SchemaDiff, DiffMigration | None]:
     """The changes, and with a dialect their migration; a definition the dialect cannot express: error lines, exit 1."""
-    from dbkeeper.cli.schema_commands import _print_problems
-
     with collector_paused():
         from dbkeeper.schema.diff import diff_schemas
         from dbkeeper.schema.migration import diff_migration
@@ -118,7 +114,7 @@ def _compare(
             return diff_schemas(old, new), None
         migration = diff_migration(old, new, dialect)
     except SchemaError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         sys.exit(1)
     return migration.diff, migration
 
