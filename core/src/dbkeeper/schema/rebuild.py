@@ -34,14 +34,57 @@ referencing it follow the new name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dbkeeper.schema.changes import Change, SchemaDiff
-from dbkeeper.schema.definition import Column, SchemaDefinition
+from dbkeeper.schema.definition import Column, SchemaDefinition, View
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.schema import SchemaDialect
-    from dbkeeper.schema.render import DiffRenderer
+    from dbkeeper.schema.metadata import SchemaMetaData
+
+
+class DiffRenderer(Protocol):
+    """What a rebuild needs of the renderer it is part of (:class:`dbkeeper.schema.render.DiffRenderer`)."""
+
+    engine: SchemaDialect
+    old: SchemaDefinition  # both sides as the engine holds them
+    new: SchemaDefinition
+    old_name: dict[str, str]  # a renamed table's new name → its old name
+
+    @property
+    def new_built(self) -> SchemaMetaData:
+        """The new side's tables the diff touches, as SQLAlchemy ``MetaData``."""
+        ...
+
+    def rendered_changes(self, diff: SchemaDiff) -> list[Change]:
+        """The changes to render, in order (some engines fold a few together)."""
+        ...
+
+    def change(self, change: Change) -> list[str]:
+        """One change as the dialect's statements (in place)."""
+        ...
+
+    def new_table(self, table: str) -> Any:
+        """The new side's ``sqlalchemy.Table`` *table*."""
+        ...
+
+    def indexes(self, sa_table: Any) -> list[Any]:
+        """The indexes of *sa_table* to create after it."""
+        ...
+
+    def create_view(self, view: View) -> list[str]:
+        """The statements that create *view*."""
+        ...
+
+    def compile(self, element: Any) -> str:
+        """A DDL element compiled for the dialect, ending with ``;``."""
+        ...
+
+    def quote(self, name: str) -> str:
+        """*name* quoted for the dialect where it needs it."""
+        ...
+
 
 #: The prefix of the table a rebuild copies the rows into.
 NEW_PREFIX = "_dbkeeper_new_"
