@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
+from test_schema_generate import NOTES as GENERATE_NOTES
 from test_schema_generate import RICH
 from test_schema_inspect import CHINOOK, inspect, sqlite_apply
 from throwaway_servers import postgresql_server
@@ -73,32 +74,8 @@ def _chinook_sqlite_notes() -> list[str]:
 
 #: What ``schema generate`` must say on stderr for each sample inspected from PostgreSQL.
 NOTES = {
-    ("rich", "sqlite"): [
-        "tables.customers.columns.email.type: varchar(200) is VARCHAR(200) on SQLite: the length is not enforced",
-        "tables.customers.columns.name.comment: SQLite keeps no comments; left out",
-        "tables.customers.columns.active.type: bool has no SQLite type; stored as BOOLEAN (INTEGER 0/1: any integer "
-        "is accepted)",
-        "tables.customers.columns.created_at.type: timestamptz has no SQLite type; stored as DATETIME (ISO 8601 text, "
-        "UTC by convention, no zone)",
-        "tables.customers.columns.external_id.type: uuid has no SQLite type; stored as TEXT (36 characters, not "
-        "checked)",
-        "tables.customers.comment: SQLite keeps no comments; left out",
-        "tables.orders.columns.total.type: decimal(10, 2) is NUMERIC(10, 2) on SQLite: stored as an integer or an "
-        "8-byte float, not exactly",
-        "tables.orders.columns.discount.type: float is REAL on SQLite: 8 bytes, not 4",
-        "enums.status.comment: SQLite keeps no enum comments; left out",
-        "views.order_totals.comment: SQLite keeps no view comments; left out",
-    ],
-    ("rich", "mysql"): [
-        "tables.customers.columns.created_at.type: timestamptz has no MySQL type; stored as DATETIME(6) (UTC by "
-        "convention, no zone)",
-        "tables.customers.columns.external_id.type: uuid has no MySQL type; stored as CHAR(36) (36 characters, not "
-        "checked)",
-        "tables.customers.indexes.0: MariaDB has no expression indexes (MySQL 8.0.13 has); left out",
-        "tables.orders.indexes.1.where: MySQL has no partial indexes; the index covers every row",
-        "enums.status.comment: MySQL keeps no enum comments; left out",
-        "views.order_totals.comment: MySQL keeps no view comments; left out",
-    ],
+    ("rich", "sqlite"): GENERATE_NOTES["sqlite"],  # the same as when generated from the file itself
+    ("rich", "mysql"): GENERATE_NOTES["mysql"],
     ("chinook", "sqlite"): _chinook_sqlite_notes(),
     ("chinook", "mysql"): [],
 }
