@@ -15,7 +15,7 @@ import gc, json, sys
 if sys.argv[1] == "off":
     gc.disable()
 import dbkeeper.cli
-from dbkeeper.cli.app import collector_paused
+from dbkeeper.system.collector import collector_paused
 after_import = gc.isenabled()
 with collector_paused():
     inside = gc.isenabled()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 
 _COLLECTING = gc.isenabled()
-gc.disable()  # importing the commands' modules makes only long-lived objects: see app.collector_paused
+gc.disable()  # importing the commands' modules makes only long-lived objects: see dbkeeper.system.collector
 
 import atexit
 import os

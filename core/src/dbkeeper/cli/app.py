@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +12,7 @@ import click
 
 from dbkeeper.backups.progress import Reporter, reporter_for
 from dbkeeper.connections.config import Config, load_config
+from dbkeeper.system.collector import collector_paused
 from dbkeeper.system.filesystem import url_problem
 
 if TYPE_CHECKING:
@@ -56,23 +55,6 @@ class App:
             plugins=self.plugins,
             reporter=self.reporter(json_output=json_output),
         )
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, then as it was.
-
-    Importing modules and loading plugins allocate thousands of objects that live as long
-    as the process; the collector, triggered every 700 allocations, would scan them again
-    and again for nothing (about 5 ms of a command's start-up).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 pass_app = click.make_pass_decorator(App)

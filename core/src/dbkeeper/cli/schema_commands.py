@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from dbkeeper.cli.app import App, collector_paused, global_flags, json_option, pass_app
+from dbkeeper.cli.app import App, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json
 from dbkeeper.errors import SchemaError, StorageError
+from dbkeeper.system.collector import collector_paused
 from dbkeeper.system.notes import note
 
 Command = TypeVar("Command", bound=Callable[..., object])

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dbkeeper.cli.app import App, collector_paused, global_flags, json_option, pass_app
+from dbkeeper.cli.app import App, global_flags, json_option, pass_app
 from dbkeeper.cli.output import emit_json
 from dbkeeper.cli.schema_commands import dialect_option, load_or_exit, print_problems
 from dbkeeper.errors import ConfigError, SchemaError
+from dbkeeper.system.collector import collector_paused
 from dbkeeper.system.notes import note
 
 if TYPE_CHECKING:

@@ -33,8 +33,6 @@ SIMPLE_TYPES = (
     "json",
     "uuid",
 )
-#: Types with arguments: ``decimal(p)`` or ``decimal(p, s)``, ``varchar(n)``, ``enum(name)``.
-PARAMETRIC_TYPES = ("decimal", "varchar", "enum")
 #: The integer types, the only ones a column with ``identity`` may have.
 INTEGER_TYPES = ("smallint", "int", "bigint")
 #: Every portable type as a user writes it, for messages.
@@ -48,7 +46,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: What a foreign key does when the row it references is deleted or its key updated.
 Action = Literal["cascade", "restrict", "set null", "set default", "no action"]
-ACTIONS: tuple[Action, ...] = ("cascade", "restrict", "set null", "set default", "no action")
 
 
 @dataclass(frozen=True)

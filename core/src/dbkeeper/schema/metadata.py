@@ -16,7 +16,7 @@ inside the functions, so importing this module stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -73,23 +73,6 @@ def _installed_plugins() -> Plugins:
     from dbkeeper.plugin.manager import load_plugins
 
     return load_plugins()
-
-
-class _Titles(Mapping[str, str]):
-    """A dialect's name → the engine as messages name it (``sqlite`` → ``SQLite``), asked of its driver."""
-
-    def __getitem__(self, name: str) -> str:
-        return schema_dialect(name).title
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_installed_plugins().drivers)
-
-    def __len__(self) -> int:
-        return len(_installed_plugins().drivers)
-
-
-#: How each dialect is named in messages.
-DIALECT_TITLES: Mapping[str, str] = _Titles()
 
 
 def sqlalchemy_dialect(dialect: str | SchemaDialect) -> Any:
