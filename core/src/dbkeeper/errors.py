@@ -94,6 +94,10 @@ class IntegrityError(BackupError):
     """Stored bytes or restored contents differ from what the manifest records."""
 
 
+class KeyRequiredError(BackupError):
+    """An encrypted backup was read without an identity, or with none that can decrypt it."""
+
+
 class StageOptionError(DbkeeperError):
     """A stage was given an option it does not know or a value it cannot use."""
 
@@ -115,7 +119,11 @@ class SchemaError(ConfigError):
 
 
 class StorageError(DbkeeperError):
-    """A local file system refused a write: read-only, permission denied, or a file where a directory belongs."""
+    """A storage refused an operation.
+
+    A local file system (read-only, permission denied, a file where a directory belongs) or
+    an object store (wrong credentials, a missing bucket, an unreachable endpoint).
+    """
 
 
 class DiskFullError(StorageError):

@@ -11,8 +11,9 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``monitoring``: metrics samples, health checks, sessions and maintenance steps;
 - ``schema``: the schema dialect a driver gives ``dbkeeper schema`` (:class:`SchemaDialect`) and
   the portable schema model it works on (:class:`Table`, :class:`Column`, :class:`ColumnType` …);
+- ``storage``: storage backends for ``--dir s3://…`` (:class:`ObjectStore`, :class:`StorageInfo`);
 - ``options``: a driver's options, declared as fields of a :class:`DriverOptions` dataclass;
-- ``streams``: byte streams, the chunk size and the :class:`Stage` protocol;
+- ``streams``: byte streams, the chunk size and the :class:`Stage` protocols (:class:`EncryptionStage`);
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
 - ``sql``: SQL text helpers several engines share (:func:`end_of_quoted`);
 - ``workers``: tasks on several threads that all stop at the first failure (:class:`WorkerPool`);
@@ -37,6 +38,7 @@ from dbkeeper.errors import (
     DiskFullError,
     IntegrityError,
     InvalidURLError,
+    KeyRequiredError,
     MigrationError,
     StageOptionError,
     StorageError,
@@ -64,10 +66,20 @@ from dbkeeper.plugin.contract import (
 from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.sql import end_of_quoted
+from dbkeeper.plugin.storage import (
+    ObjectReader,
+    ObjectStore,
+    PendingUpload,
+    StorageInfo,
+    StorageRequest,
+    StoredObject,
+    Upload,
+)
 from dbkeeper.plugin.streams import (
     CHUNK_SIZE,
     THREADS_OPTION,
     Encoder,
+    EncryptionStage,
     Readable,
     Stage,
     StageKind,
@@ -232,6 +244,7 @@ __all__ = [
     "DumpRequest",
     "DumpResult",
     "Encoder",
+    "EncryptionStage",
     "Enum",
     "EnumStorage",
     "Expression",
@@ -245,6 +258,7 @@ __all__ = [
     "InspectRequest",
     "IntegrityError",
     "InvalidURLError",
+    "KeyRequiredError",
     "Maintenance",
     "MaintenanceRequest",
     "MaintenanceStep",
@@ -255,8 +269,11 @@ __all__ = [
     "MigrationDialect",
     "MigrationError",
     "Numbering",
+    "ObjectReader",
+    "ObjectStore",
     "Operation",
     "Option",
+    "PendingUpload",
     "PrimaryKey",
     "Readable",
     "Reflected",
@@ -274,12 +291,16 @@ __all__ = [
     "StepOutcome",
     "StepStatus",
     "StorageError",
+    "StorageInfo",
+    "StorageRequest",
+    "StoredObject",
     "Table",
     "TargetNotEmptyError",
     "ThreadedStage",
     "Tool",
     "TypeFactory",
     "UniqueConstraint",
+    "Upload",
     "Verdict",
     "View",
     "WorkerPool",

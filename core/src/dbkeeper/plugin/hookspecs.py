@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from dbkeeper.plugin.options import DriverOptions
     from dbkeeper.plugin.schema import SchemaDialect, SchemaRequest
+    from dbkeeper.plugin.storage import StorageInfo
     from dbkeeper.plugin.streams import Stage
 
 PROJECT = "dbkeeper"
@@ -80,6 +81,17 @@ def dbkeeper_register_stages(register: Callable[[Stage], None]) -> None:
     The built-in ``zstd``, ``gzip``, ``none`` and ``sha256`` stages are registered this
     way too. A stage name already registered is an error naming both distributions.
     Returns nothing.
+    """
+
+
+@hookspec
+def dbkeeper_register_storages(register: Callable[[StorageInfo], None]) -> None:
+    """Register the backup storages (object stores for URL schemes such as ``s3``) this plugin provides.
+
+    Call ``register(StorageInfo(name=..., schemes=(...), open=...))`` once per backend;
+    ``open`` returns a :class:`dbkeeper.plugin.storage.ObjectStore`. The local directory
+    is built in (paths and ``file://``). A storage name or scheme already registered is an
+    error naming both distributions. Returns nothing.
     """
 
 

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         SessionsRequest,
     )
     from dbkeeper.plugin.schema import SchemaDialect
+    from dbkeeper.plugin.storage import StorageInfo
     from dbkeeper.plugin.streams import Stage
 
 DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
@@ -71,8 +72,13 @@ INSTALL_HINTS = {
     "postgres": "dbkeeper-postgresql",
     "mysql": "dbkeeper-mysql",
     "mariadb": "dbkeeper-mysql",
+    "s3": "dbkeeper-s3",
+    "age": "dbkeeper-age",
 }
-"""First-party distributions by URL scheme, for the install hint of an unknown scheme."""
+"""First-party distributions by URL scheme (or stage name), for the install hint of a missing one."""
+
+LOCAL_STORAGE_SCHEMES = ("file",)
+"""Schemes of the built-in local directory storage (a plain path needs none)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,14 @@ class RegisteredStage:
     """A pipeline stage and the plugin that registered it."""
 
     stage: Stage
+    provider: PluginRecord
+
+
+@dataclass(frozen=True)
+class RegisteredStorage:
+    """A storage backend and the plugin that registered it."""
+
+    info: StorageInfo
     provider: PluginRecord
 
 
@@ -240,13 +254,16 @@ class Plugins:
         self.failures = failures
         self.drivers: dict[str, Driver] = {}
         self.stages: dict[str, RegisteredStage] = {}
+        self.storages: dict[str, RegisteredStorage] = {}
         self._schemes: dict[str, Driver] = {}
-        registered: dict[str, tuple[list[DriverInfo], list[Stage]]] = {}
+        self._storage_schemes: dict[str, RegisteredStorage] = {}
+        registered: dict[str, tuple[list[DriverInfo], list[Stage], list[StorageInfo]]] = {}
         for record in list(records):
             try:
                 registered[record.name] = (
                     self._collect(record, "register_drivers"),
                     self._collect(record, "register_stages"),
+                    self._collect(record, "register_storages"),
                 )
                 if not registered[record.name][0]:
                     self._require_observer(record)
@@ -256,12 +273,14 @@ class Plugins:
                 self._drop(record, exc)
         driver_plugins = [record.plugin for record in self.records if registered[record.name][0]]
         for record in self.records:
-            drivers, stages = registered[record.name]
+            drivers, stages, storages = registered[record.name]
             others = [plugin for plugin in driver_plugins if plugin is not record.plugin]
             for info in drivers:
                 self._add_driver(Driver(info, record, pm, others))
             for stage in stages:
                 self._add_stage(RegisteredStage(stage, record))
+            for storage in storages:
+                self._add_storage(RegisteredStorage(storage, record))
 
     def _require_observer(self, record: PluginRecord) -> None:
         """A plugin without a driver may only wrap driver hooks, never answer them."""
@@ -293,6 +312,23 @@ class Plugins:
 
     def _add_stage(self, registered: RegisteredStage) -> None:
         _claim(self.stages, registered.stage.name, registered, "pipeline stage", lambda s: s.provider)
+
+    def _add_storage(self, registered: RegisteredStorage) -> None:
+        _claim(self.storages, registered.info.name, registered, "storage", lambda s: s.provider)
+        for scheme in registered.info.schemes:
+            if scheme.lower() in LOCAL_STORAGE_SCHEMES:
+                raise PluginConflictError(
+                    f"storage scheme {scheme!r} is the built-in local directory's; plugin {registered.provider.name!r} "
+                    f"from {registered.provider.distribution} cannot take it"
+                )
+            _claim(self._storage_schemes, scheme.lower(), registered, "storage scheme", lambda s: s.provider)
+
+    def storage_for(self, scheme: str) -> RegisteredStorage:
+        """The storage backend serving ``scheme://`` URLs, or an error saying what to install."""
+        registered = self._storage_schemes.get(scheme.lower())
+        if registered is None:
+            raise PluginError(self._missing(f"no storage for '{scheme}://' URLs", scheme.lower()))
+        return registered
 
     def driver_for(self, url: DatabaseURL) -> Driver:
         """The driver that serves *url*'s scheme, or an error saying what to install."""
@@ -361,6 +397,11 @@ class Plugins:
                 },
                 "stages": [
                     {"name": s.stage.name, "kind": s.stage.kind} for s in self.stages.values() if s.provider is record
+                ],
+                "storages": [
+                    {"name": s.info.name, "schemes": list(s.info.schemes)}
+                    for s in self.storages.values()
+                    if s.provider is record
                 ],
             }
             for record in self.records

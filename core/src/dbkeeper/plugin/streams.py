@@ -14,7 +14,8 @@ the same record back to the stage's decoder.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from dbkeeper.errors import StageOptionError
@@ -22,7 +23,7 @@ from dbkeeper.errors import StageOptionError
 CHUNK_SIZE = 1 << 20
 """Bytes moved per read or write through a chain; the unit that bounds memory."""
 
-StageKind = Literal["compression", "integrity"]
+StageKind = Literal["compression", "encryption", "integrity"]
 THREADS_OPTION = "threads"
 """The option a ``threaded`` codec takes for its number of worker threads (``--threads``)."""
 
@@ -55,11 +56,12 @@ class Encoder(Writable, Protocol):
 
 
 class Stage(Protocol):
-    """A pipeline stage: a codec (``compression``) or a check (``integrity``).
+    """A pipeline stage: a codec (``compression``), a cipher (``encryption``) or a check (``integrity``).
 
-    ``suffix`` is appended to the artifact's file name (``.zst``; empty for a check).
-    Integrity stages pass bytes through unchanged and must run after every compression
-    stage so that they cover the stored bytes; ``dbkeeper verify`` runs only them.
+    ``suffix`` is appended to the artifact's file name (``.zst``, ``.age``; empty for a check).
+    The chain is always compression → encryption → integrity: integrity stages pass bytes
+    through unchanged and run last so that they cover the stored bytes (``dbkeeper verify``
+    runs only them, so it needs no key); an encryption stage is an :class:`EncryptionStage`.
 
     A codec that compresses on worker threads says so by being a :class:`ThreadedStage`.
     """
@@ -90,6 +92,28 @@ class ThreadedStage(Stage, Protocol):
     """
 
     threaded: bool
+
+
+@runtime_checkable
+class EncryptionStage(Stage, Protocol):
+    """A cipher (``kind = "encryption"``): encrypting needs only public recipients, decrypting an identity.
+
+    Its encoder takes the option ``recipients`` (a list of public keys as the user wrote
+    them) and records only their fingerprints in the manifest, never key material. Its
+    plain ``decoder`` raises :class:`~dbkeeper.errors.KeyRequiredError` (no identity was
+    given); :meth:`decrypter` is what restore, ``verify --deep`` and ``copy`` call.
+    """
+
+    def decrypter(self, source: Readable, record: Mapping[str, Any], identities: Sequence[Path]) -> Readable:
+        """Return a reader decrypting *source* with the identity files *identities*.
+
+        Raises :class:`~dbkeeper.errors.KeyRequiredError` when none of them can decrypt it
+        (naming the record's recipient fingerprints), and
+        :class:`~dbkeeper.errors.IntegrityError` from ``read()`` when the ciphertext was
+        tampered with. Decrypted bytes may be returned before the end is authenticated:
+        consumers only trust what they read once ``read()`` has returned ``b""``.
+        """
+        ...
 
 
 def check_options(stage: str, options: Mapping[str, Any], known: Mapping[str, type]) -> None:
