@@ -24,6 +24,7 @@ need sqlite3 sqlite3
 need zstd zstd
 need jq jq # the docs' checked examples of reading a manifest by hand
 need tmux tmux # tests/test_top.py drives dbkeeper top in a real terminal
+need age age # the stock age CLI: recovering an encrypted backup without dbkeeper (tests/test_encryption*)
 need /usr/lib/postgresql/15/bin/postgres postgresql-15
 need pg_dump postgresql-client-15
 need mariadbd mariadb-server

@@ -1,0 +1,1 @@
+"""dbkeeper's age plugin."""

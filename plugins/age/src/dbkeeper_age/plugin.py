@@ -1,0 +1,1 @@
+"""The age stage plugin (being written)."""

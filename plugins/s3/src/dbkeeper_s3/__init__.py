@@ -1,0 +1,1 @@
+"""dbkeeper's s3 plugin."""
