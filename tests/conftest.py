@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from s3_server import S3Server, s3_server
 from throwaway_servers import mariadb_server, postgresql_server
 
 from helpers import CHINOOK_SQLITE
@@ -58,4 +59,11 @@ def pg() -> Iterator[Server]:
 def mariadb() -> Iterator[MariaDBServer]:
     """A throwaway MariaDB server for this module."""
     with mariadb_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """A throwaway S3-compatible server (moto) on loopback for this module; ``s3.bucket()`` makes a fresh bucket."""
+    with s3_server() as server:
         yield server

@@ -1,1 +1,34 @@
-"""The S3 storage plugin (being written)."""
+"""The s3 storage's hook implementation: backups in S3-compatible object storage, ``s3://bucket/prefix``.
+
+Importing this module is cheap: the client libraries (obstore, and boto3 for listing
+abandoned multipart uploads) load only when a store is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dbkeeper.plugin import ObjectStore, StorageInfo, StorageRequest, hookimpl
+from dbkeeper_s3.settings import SETTING_NAMES
+
+
+def open_store(request: StorageRequest) -> ObjectStore:
+    """The objects under ``request.url``; nothing is sent to the service until the first operation."""
+    from dbkeeper_s3.store import open_s3_store
+
+    return open_s3_store(request)
+
+
+STORAGE = StorageInfo(
+    name="s3",
+    schemes=("s3",),
+    open=open_store,
+    settings=SETTING_NAMES,
+    description="S3-compatible object storage (AWS, MinIO, Ceph …): streamed multipart uploads, create-only manifests",
+)
+
+
+@hookimpl
+def dbkeeper_register_storages(register: Callable[[StorageInfo], None]) -> None:
+    """Register the ``s3`` storage."""
+    register(STORAGE)
