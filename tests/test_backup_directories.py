@@ -130,26 +130,29 @@ def _run(argv: list[str]) -> Run:
 
 
 @pytest.mark.parametrize("command", [["backup", "sqlite:///app.db"], ["backups", "list"], ["verify", "latest"]])
-def test_url_as_backup_dir_is_a_usage_error(tmp_path: Path, db: Path, command: list[str]) -> None:
-    run = dbkeeper(*command, "--dir", "s3://bucket/x", cwd=tmp_path, check=False)
-    assert run.code == 2, run.err
-    assert "'s3://bucket/x' is a URL" in run.err and "no storage plugin for s3://" in run.err
-    assert not (tmp_path / "s3:").exists()
+def test_storage_url_without_a_storage_plugin_names_what_to_install(
+    tmp_path: Path, db: Path, command: list[str]
+) -> None:
+    """A URL is a storage, never a local folder 's3:' in disguise; an unknown scheme says what is missing."""
+    run = dbkeeper(*command, "--dir", "gs://bucket/x", cwd=tmp_path, check=False)
+    assert_one_line_error(run, "no storage for 'gs://' URLs", "install the plugin that does")
+    assert not (tmp_path / "gs:").exists()
 
 
-def test_url_as_configured_backup_dir_is_a_config_error(tmp_path: Path, db: Path) -> None:
-    (tmp_path / "dbkeeper.toml").write_text('backup_dir = "s3://bucket/x"\n')
+def test_configured_storage_url_without_a_plugin_is_an_error(tmp_path: Path, db: Path) -> None:
+    (tmp_path / "dbkeeper.toml").write_text('backup_dir = "gs://bucket/x"\n')
     run = dbkeeper("backup", "sqlite:///app.db", cwd=tmp_path, check=False)
-    assert_one_line_error(run, "dbkeeper.toml: backup_dir: 's3://bucket/x' is a URL", "give a local path")
-    assert not (tmp_path / "s3:").exists()
+    assert_one_line_error(run, "no storage for 'gs://' URLs")
+    assert not (tmp_path / "gs:").exists()
 
 
-def test_url_as_backup_directory_in_the_python_api(tmp_path: Path) -> None:
+def test_storage_url_with_credentials_is_refused(tmp_path: Path) -> None:
     from dbkeeper import BackupManager
     from dbkeeper.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="'s3://bucket/x' is a URL"):
-        BackupManager("s3://bucket/x")
+    with pytest.raises(ConfigError, match="take no user or password") as caught:
+        BackupManager("s3://key:hunter2@bucket/x")
+    assert "hunter2" not in str(caught.value)
 
 
 # item 14 ------------------------------------------------------------------------------

@@ -2,25 +2,27 @@
 
 :class:`BackupManager` is what the CLI calls; it knows no engine. The selected driver
 writes raw bytes into artifacts; this module runs them through the stage pipeline into
-the :class:`~dbkeeper.backups.repository.Repository` and writes the manifest last.
+its :class:`~dbkeeper.backups.storage.BackupStorage` (a local directory or an object store)
+and writes the manifest last.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.backups.manifest import ArtifactRecord, Manifest, Provenance, utc_now
 from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter, SilentReporter
-from dbkeeper.backups.records import VerifyRecord, record_verify
-from dbkeeper.backups.repository import BackupDraft, Entry, Repository, Status, open_artifact
+from dbkeeper.backups.records import VerifyRecord
 from dbkeeper.backups.retention import Decision, Policy, decide
+from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status, open_storage
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import BackupError, ConfigError, IntegrityError, PruneError
+from dbkeeper.errors import BackupError, ConfigError, DbkeeperError, IntegrityError, PruneError
 from dbkeeper.plugin.contract import (
     ArtifactReader,
     ArtifactWriter,
@@ -34,9 +36,13 @@ from dbkeeper.plugin.discovery import distribution_version
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 from dbkeeper.plugin.streams import CHUNK_SIZE, Stage
 from dbkeeper.system import interrupts
-from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, SCRATCH_ELSEWHERE, GuardedWriter, human_bytes, writing
+from dbkeeper.system.filesystem import SCRATCH_ELSEWHERE, human_bytes, writing
+
+if TYPE_CHECKING:
+    from dbkeeper.backups.copying import CopyOutcome
 
 DEFAULT_COMPRESSION = "zstd"
+DEFAULT_ENCRYPTION = "age"
 INTEGRITY_STAGE = "sha256"
 
 
@@ -73,7 +79,7 @@ class PrunePlan:
 class _ArtifactSink:
     """Turns a driver's artifacts into pipeline-encoded, atomically committed files."""
 
-    def __init__(self, draft: BackupDraft, plans: Sequence[StagePlan], reporter: Reporter) -> None:
+    def __init__(self, draft: Draft, plans: Sequence[StagePlan], reporter: Reporter) -> None:
         self._draft = draft
         self._plans = plans
         self._reporter = reporter
@@ -85,8 +91,7 @@ class _ArtifactSink:
         atomic = self._draft.create(file_name)
         try:
             with self._reporter.task(f"backup {name}", size_hint) as advance:
-                out = GuardedWriter(atomic.file, atomic.path, elsewhere=BACKUP_ELSEWHERE)
-                chain = EncodeChain(self._plans, out, advance)
+                chain = EncodeChain(self._plans, atomic.writer, advance)
                 yield chain
                 stages = chain.finish()
             atomic.commit()
@@ -99,10 +104,21 @@ class _ArtifactSink:
 class _ArtifactSource:
     """Opens a backup's artifacts through their inverse chains, checked while streaming."""
 
-    def __init__(self, entry: Entry, plugins: Plugins, reporter: Reporter, *, only_integrity: bool = False) -> None:
+    def __init__(
+        self,
+        entry: Entry,
+        storage: BackupStorage,
+        plugins: Plugins,
+        reporter: Reporter,
+        *,
+        only_integrity: bool = False,
+        identities: Sequence[Path] = (),
+    ) -> None:
         assert entry.manifest is not None
         self._entry = entry
+        self._storage = storage
         self._reporter = reporter
+        self._identities = identities
         self._artifacts = {a.name: a for a in entry.manifest.artifacts}
         self.bytes_read = 0
         self._stages = {
@@ -117,8 +133,9 @@ class _ArtifactSource:
         artifact = self._artifacts[name]
         label = f"{self._entry.id}/{artifact.file}"
         size = artifact.stored_bytes
-        with open_artifact(self._entry, artifact) as file, self._reporter.task(f"read {name}", size) as advance:
-            chain = DecodeChain(self._stages[name], file, label, on_stored=advance)
+        stored = contextlib.closing(self._storage.open_artifact(self._entry, artifact))
+        with stored as file, self._reporter.task(f"read {name}", size) as advance:
+            chain = DecodeChain(self._stages[name], file, label, on_stored=advance, identities=self._identities)
             try:
                 yield chain
                 while chain.read(CHUNK_SIZE):  # whatever the reader left: the checks need the end
@@ -143,10 +160,10 @@ def _resolve_stages(
     return resolved
 
 
-def _scratch_writing(root: Path, manifest: Manifest) -> contextlib.AbstractContextManager[None]:
+def _scratch_writing(storage: BackupStorage, manifest: Manifest) -> contextlib.AbstractContextManager[None]:
     """Where ``restore`` and ``verify --deep`` write (scratch space, a local target): refusals as one line."""
     needed = f"the backup is {human_bytes(manifest.raw_bytes)} uncompressed"
-    return writing(root, elsewhere=SCRATCH_ELSEWHERE, needed=needed)
+    return writing(storage.scratch_place, elsewhere=SCRATCH_ELSEWHERE, needed=needed)
 
 
 def _facts(manifest: Manifest) -> BackupFacts:
@@ -175,18 +192,29 @@ def row_count_problems(expected: Mapping[str, int], found: Mapping[str, int]) ->
 
 
 class BackupManager:
-    """Creates and manages the backups in one directory.
+    """Creates and manages the backups in one storage: a local directory or a storage URL (``s3://…``).
 
     ``plugins`` defaults to every installed plugin; ``reporter`` shows progress (silent by
-    default, for library use).
+    default, for library use); ``settings`` are those of the ``[storage.NAME]`` section
+    for a storage URL (credentials, endpoint). ``identities`` are the identity files that
+    decrypt encrypted backups (restore, ``verify --deep``, ``copy`` with re-encryption).
     """
 
     def __init__(
-        self, directory: Path | str, *, plugins: Plugins | None = None, reporter: Reporter | None = None
+        self,
+        directory: Path | str | BackupStorage,
+        *,
+        plugins: Plugins | None = None,
+        reporter: Reporter | None = None,
+        settings: Mapping[str, str] | None = None,
+        identities: Sequence[Path] = (),
     ) -> None:
-        self.repository = Repository(directory)
         self.plugins = plugins or load_plugins()
+        self.repository = (
+            directory if isinstance(directory, BackupStorage) else open_storage(directory, self.plugins, settings)
+        )
         self.reporter = reporter or SilentReporter()
+        self.identities = tuple(identities)
 
     def stage_plan(self, name: str, options: Mapping[str, Any]) -> StagePlan:
         """Stage *name* with *options*, checked now: an unknown stage or option is an error."""
@@ -195,13 +223,24 @@ class BackupManager:
         plan.stage.encoder(_Discard(), plan.options).finish()
         return plan
 
-    def _plan(self, compression: str, options: Mapping[str, Any], writers: int) -> list[StagePlan]:
-        """The backup's chain: the codec, sharing the cores among *writers* artifacts at once, then sha256."""
+    def _plan(
+        self, compression: str, options: Mapping[str, Any], writers: int, recipients: Sequence[str]
+    ) -> list[StagePlan]:
+        """The backup's chain: the codec (sharing the cores among *writers* artifacts at once), the cipher, sha256."""
         codec = self.stage_plan(compression, options)
         if codec.stage.kind != "compression":
             names = sorted(n for n, s in self.plugins.stages.items() if s.stage.kind == "compression")
             raise ConfigError(f"{compression!r} is not a compression stage; choose one of {', '.join(names)}")
-        return [codec.sharing_cores(writers), self.stage_plan(INTEGRITY_STAGE, {})]
+        return [codec.sharing_cores(writers), *self.encryption_plan(recipients), self.stage_plan(INTEGRITY_STAGE, {})]
+
+    def encryption_plan(self, recipients: Sequence[str]) -> list[StagePlan]:
+        """The encryption stage for *recipients* (public keys), or none when there are none.
+
+        A missing encryption plugin is an error, never a backup written in the clear.
+        """
+        if not recipients:
+            return []
+        return [self.stage_plan(DEFAULT_ENCRYPTION, {"recipients": list(recipients)})]
 
     def backup(
         self,
@@ -211,8 +250,12 @@ class BackupManager:
         compression_options: Mapping[str, Any] | None = None,
         format: str | None = None,
         options: Mapping[str, Any] | None = None,
+        recipients: Sequence[str] = (),
     ) -> Manifest:
-        """Back up the database at *url*; return the manifest of the complete backup."""
+        """Back up the database at *url*; return the manifest of the complete backup.
+
+        With *recipients* (age public keys), every artifact is encrypted after compression.
+        """
         url = url if isinstance(url, DatabaseURL) else DatabaseURL.parse(url)
         driver = self.plugins.driver_for(url)
         chosen = format or driver.info.formats[0]
@@ -221,11 +264,10 @@ class BackupManager:
                 f"the {driver.name} driver writes formats {', '.join(driver.info.formats)}, not {chosen!r}"
             )
         typed = driver.options_for("backup", options or {})
-        plans = self._plan(compression, compression_options or {}, typed.artifacts_at_once)
+        plans = self._plan(compression, compression_options or {}, typed.artifacts_at_once, recipients)
         started = utc_now()
         with (
-            self.repository.removing_created_root(),  # a failed first backup leaves no empty directory
-            writing(self.repository.root, elsewhere=BACKUP_ELSEWHERE),
+            self.repository.preparing(),  # locally: a failed first backup leaves no empty directory
             self.repository.draft() as draft,
             self.repository.scratch() as scratch,
         ):
@@ -267,6 +309,16 @@ class BackupManager:
         self.repository.delete(entry)
         return entry.id
 
+    def _source(self, entry: Entry, *, only_integrity: bool = False) -> _ArtifactSource:
+        return _ArtifactSource(
+            entry,
+            self.repository,
+            self.plugins,
+            self.reporter,
+            only_integrity=only_integrity,
+            identities=self.identities,
+        )
+
     def _driver_for_backup(self, manifest: Manifest) -> Driver:
         return self.plugins.driver_named(manifest.driver.name, manifest.driver.distribution)
 
@@ -275,15 +327,16 @@ class BackupManager:
 
         A backup whose manifest is sound but whose stored files are missing or of the wrong
         size is reported without reading anything. The result is recorded beside the backup
-        (:func:`~dbkeeper.backups.records.record_verify`), for ``dbkeeper metrics``.
+        (:meth:`~dbkeeper.backups.storage.BackupStorage.record_verify`), for ``dbkeeper metrics``.
+        Without *deep*, no key is needed: the stored (encrypted) bytes are checked.
         """
         with self.repository.reading(ref) as entry:
             if entry.status is Status.DAMAGED and entry.manifest is not None and entry.problem:
                 report = VerifyReport(entry.id, deep, 0, [entry.problem])
             else:
                 report = self._verify(self.repository.usable(entry), deep)
-            record_verify(
-                entry.path, VerifyRecord(report.ok, deep, utc_now(), report.checked_bytes, tuple(report.problems))
+            self.repository.record_verify(
+                entry.id, VerifyRecord(report.ok, deep, utc_now(), report.checked_bytes, tuple(report.problems))
             )
             return report
 
@@ -291,11 +344,11 @@ class BackupManager:
         manifest = entry.manifest
         assert manifest is not None
         problems: list[str] = []
-        source = _ArtifactSource(entry, self.plugins, self.reporter, only_integrity=not deep)
+        source = self._source(entry, only_integrity=not deep)
         try:
             if deep:
                 driver = self._driver_for_backup(manifest)
-                with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
+                with _scratch_writing(self.repository, manifest), self.repository.scratch() as scratch:
                     contents = driver.inspect_backup(InspectRequest(driver.name, _facts(manifest), source, scratch))
                 problems += contents.problems
                 if contents.row_counts is not None:
@@ -338,8 +391,8 @@ class BackupManager:
                 f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
             )
         typed = driver.options_for("restore", options)
-        source = _ArtifactSource(entry, self.plugins, self.reporter)
-        with _scratch_writing(self.repository.root, manifest), self.repository.scratch() as scratch:
+        source = self._source(entry)
+        with _scratch_writing(self.repository, manifest), self.repository.scratch() as scratch:
             request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, typed, force)
             show = self.repository.command(f"backups show {manifest.id}")
             with interrupts.reported(request.commit_point, url.safe(), manifest.id, show):
@@ -350,6 +403,32 @@ class BackupManager:
                 if problems := row_count_problems(expected, result.row_counts):
                     raise IntegrityError(f"restored {result.database}, but {problems[0]}")
         return result
+
+    def copy(
+        self, refs: Sequence[str], target: BackupStorage, *, recipients: Sequence[str] = ()
+    ) -> builtins.list[CopyOutcome]:
+        """Copy backups *refs* (ids, prefixes, ``latest``; none: every complete backup) to *target*.
+
+        Each is verified while it streams and sealed on the target with its manifest last;
+        one already complete there is skipped. With *recipients*, each is re-encrypted for
+        them (decrypting with the manager's identities when it is encrypted). Copying one
+        named backup raises on failure; copying all records each failure and goes on.
+        """
+        from dbkeeper.backups.copying import Copier, CopyOutcome
+
+        encryption = [*self.encryption_plan(recipients), self.stage_plan(INTEGRITY_STAGE, {})] if recipients else []
+        copier = Copier(self.repository, target, self.plugins, self.reporter, self.identities, encryption)
+        if refs:
+            return [copier.copy(self.repository.complete(ref)) for ref in refs]
+        outcomes = []
+        for entry in self.repository.entries():
+            if entry.status is not Status.COMPLETE:
+                continue
+            try:
+                outcomes.append(copier.copy(entry))
+            except DbkeeperError as exc:
+                outcomes.append(CopyOutcome(entry.id, "failed", problem=str(exc)))
+        return outcomes
 
     def prune(self, policy: Policy, *, dry_run: bool = False) -> PrunePlan:
         """Delete what *policy* does not keep, and incomplete leftovers; *dry_run* only plans."""
@@ -367,7 +446,7 @@ class BackupManager:
                     self.repository.delete(by_id[backup_id])
                 except BackupError as exc:
                     plan.failed[backup_id] = str(exc)
-            plan.failed.update(self.repository.remove_stale_scratch())
+            plan.failed.update(self.repository.remove_leftovers())
             if plan.failed:
                 raise PruneError(plan)
         return plan

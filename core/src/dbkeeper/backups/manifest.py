@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,12 @@ _TIME_EXAMPLE = "2026-11-21T11:00:02.134020Z"
 def utc_now() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def new_backup_id() -> str:
+    """A fresh backup id: the UTC time to the millisecond and 16 random bits (``20261205T031502.123Z-ab12``)."""
+    now = utc_now()
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{os.urandom(2).hex()}"
 
 
 def format_time(moment: datetime) -> str:

@@ -11,10 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any
 
-from dbkeeper.errors import IntegrityError
-from dbkeeper.plugin.streams import CHUNK_SIZE, THREADS_OPTION, Encoder, Readable, Stage, ThreadedStage, Writable
+from dbkeeper.errors import DbkeeperError, IntegrityError
+from dbkeeper.plugin.streams import (
+    CHUNK_SIZE,
+    THREADS_OPTION,
+    Encoder,
+    EncryptionStage,
+    Readable,
+    Stage,
+    ThreadedStage,
+    Writable,
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,10 @@ class EncodeChain:
 
 
 class DecodeChain:
-    """Stored bytes in from a file, raw bytes out at ``read()``, every check enforced.
+    """Stored bytes in from a file or an object, raw bytes out at ``read()``, every check enforced.
+
+    An encryption stage decrypts with *identities* (identity files); without them its
+    decoder raises :class:`~dbkeeper.errors.KeyRequiredError`.
 
     The end (``b""``) is returned only after the whole stored file went through the
     integrity stages: a codec that stops at the end of its frame does not hide trailing or
@@ -122,9 +135,10 @@ class DecodeChain:
     def __init__(
         self,
         stages: Sequence[tuple[Stage, Mapping[str, Any]]],
-        source: BinaryIO,
+        source: Readable,
         label: str,
         on_stored: Callable[[int], None] | None = None,
+        identities: Sequence[Path] = (),
     ) -> None:
         self.stored = Counter(on_stored)
         self._label = label
@@ -134,7 +148,10 @@ class DecodeChain:
         self._checks: Readable | None = None
         only_checks_so_far = True
         for stage, record in reversed(stages):
-            reader = stage.decoder(reader, record)
+            if identities and isinstance(stage, EncryptionStage):
+                reader = stage.decrypter(reader, record, identities)
+            else:
+                reader = stage.decoder(reader, record)
             only_checks_so_far = only_checks_so_far and stage.kind == "integrity"
             if only_checks_so_far:
                 self._checks = reader
@@ -151,7 +168,7 @@ class DecodeChain:
                 self._drain()
                 self._ended = True
             return data
-        except IntegrityError:
+        except DbkeeperError:  # damage found by a check, a missing key, a storage that stopped answering
             raise
         except Exception as exc:  # a codec's own error type, whatever the plugin
             self._drain_after(exc)

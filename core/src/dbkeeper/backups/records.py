@@ -27,7 +27,6 @@ from typing import Any
 from dbkeeper.backups.manifest import format_time, parse_time
 from dbkeeper.backups.repository import _DIR_FLAGS, _FILE_FLAGS, DIR_MODE, FILE_MODE, PARTIAL  # one set of rules
 from dbkeeper.system.filesystem import write_all
-from dbkeeper.system.notes import note
 
 RECORDS = ".records"
 RECORD_LIMIT = 64 * 1024
@@ -40,12 +39,12 @@ class DamagedRecordError(Exception):
     """A record is a link, not a regular file, too large, not JSON, or has a wrong field."""
 
 
-def write_record(backup: Path, kind: str, data: Mapping[str, Any]) -> None:
+def write_local_record(backup: Path, kind: str, data: Mapping[str, Any]) -> None:
     """Write record *kind* of the backup directory *backup* atomically, owner-only, never through a link.
 
     Raises ``OSError`` when it cannot be written (a read-only medium, a link in the way).
     """
-    text = json.dumps({"kind": kind, **data}, indent=2, sort_keys=True) + "\n"
+    text = record_text(kind, data)
     dir_fd = os.open(backup, _DIR_FLAGS)
     try:
         with contextlib.suppress(FileExistsError):
@@ -74,7 +73,7 @@ def _replace(dir_fd: int, name: str, data: bytes) -> None:
     os.fsync(dir_fd)
 
 
-def read_record(backup: Path, kind: str) -> dict[str, Any] | None:
+def read_local_record(backup: Path, kind: str) -> dict[str, Any] | None:
     """Record *kind* of the backup directory *backup*, or None when there is none.
 
     Raises :class:`DamagedRecordError` when it cannot be trusted.
@@ -95,6 +94,11 @@ def read_record(backup: Path, kind: str) -> dict[str, Any] | None:
         raise DamagedRecordError(f"{RECORDS}/{kind}.json cannot be opened ({exc.strerror})") from None
     finally:
         os.close(dir_fd)
+    return parse_record(text, kind)
+
+
+def parse_record(text: str, kind: str) -> dict[str, Any]:
+    """The JSON object of record *kind*; DamagedRecordError when it is not JSON or not such a record."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -102,6 +106,11 @@ def read_record(backup: Path, kind: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("kind") != kind:
         raise DamagedRecordError(f"{RECORDS}/{kind}.json is not a {kind} record")
     return data
+
+
+def record_text(kind: str, data: Mapping[str, Any]) -> str:
+    """Record *kind* holding *data*, as the JSON text stored for it."""
+    return json.dumps({"kind": kind, **data}, indent=2, sort_keys=True) + "\n"
 
 
 def _read_file(dir_fd: int, name: str) -> str:
@@ -156,21 +165,3 @@ class VerifyRecord:
         if moment is None:
             raise DamagedRecordError("at must be a time like 2026-11-21T11:00:02.134020Z")
         return cls(ok, deep, moment, checked, tuple(p[:500] for p in problems[:PROBLEMS_KEPT]))
-
-
-def record_verify(backup: Path, record: VerifyRecord) -> None:
-    """Keep *record* beside the backup; a backup that cannot take it (read-only) gets a note instead."""
-    try:
-        write_record(backup, "verify", record.to_data())
-    except OSError as exc:
-        note(f"the verify result of {backup.name} was not recorded ({exc.strerror}); metrics will not show it")
-
-
-def last_verify(backup: Path) -> VerifyRecord | None:
-    """The verify record of *backup*, or None when there is none or it cannot be trusted (with a note)."""
-    try:
-        data = read_record(backup, "verify")
-        return None if data is None else VerifyRecord.from_data(data)
-    except DamagedRecordError as exc:
-        note(f"backup {backup.name}: ignored its verify record: {exc}")
-        return None

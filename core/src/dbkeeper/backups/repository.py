@@ -21,21 +21,25 @@ import contextlib
 import errno
 import fcntl
 import os
-import shlex
 import shutil
 import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from dbkeeper.backups.manifest import BACKUP_ID, MANIFEST_FILE, ArtifactRecord, Manifest, artifact_file_problem, utc_now
-from dbkeeper.connections.config import DEFAULT_BACKUP_DIR
+from dbkeeper.backups.manifest import (
+    BACKUP_ID,
+    MANIFEST_FILE,
+    ArtifactRecord,
+    Manifest,
+    artifact_file_problem,
+    new_backup_id,
+)
+from dbkeeper.backups.storage import BackupStorage, Entry, Status
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
 from dbkeeper.plugin.tools import runtime_directory
-from dbkeeper.system.filesystem import local_directory, write_all
+from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, GuardedWriter, write_all, writing
 
 MANIFEST = MANIFEST_FILE
 MANIFEST_LIMIT = 16 * 1024 * 1024
@@ -50,32 +54,6 @@ PARTIAL = ".partial"
 SCRATCH_PREFIX = ".scratch-"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-
-
-class Status(StrEnum):
-    """Where a backup directory stands."""
-
-    COMPLETE = "complete"
-    RUNNING = "running"
-    INCOMPLETE = "incomplete"
-    DAMAGED = "damaged"
-    FOREIGN = "foreign"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A backup directory, its status, and its manifest when it is complete.
-
-    A ``damaged`` entry keeps its manifest when the manifest itself is sound but a stored
-    file is missing, not a plain file, or not the size it records; ``problem`` says what is
-    wrong. A ``foreign`` entry is a symbolic link named like a backup: never followed.
-    """
-
-    id: str
-    path: Path
-    status: Status
-    manifest: Manifest | None = None
-    problem: str | None = None
 
 
 def fsync_dir(path: Path) -> None:
@@ -144,18 +122,18 @@ def _file_problem(label: str, found: os.stat_result | OSError, recorded: int) ->
     return None
 
 
-def open_artifact(entry: Entry, artifact: ArtifactRecord) -> BinaryIO:
-    """Open a stored artifact of *entry* for reading, never through a link, after checking its size.
+def _open_artifact(path: Path, artifact: ArtifactRecord) -> BinaryIO:
+    """Open a stored artifact of the backup directory *path* for reading, never through a link, after checking its size.
 
     Raises :class:`~dbkeeper.errors.IntegrityError` when the backup directory or the file
     is a symbolic link, the file is missing or not a regular file, or its size differs
     from the manifest's record.
     """
-    label = f"{entry.id}/{artifact.file}"
+    label = f"{path.name}/{artifact.file}"
     try:
-        dir_fd = os.open(entry.path, _DIR_FLAGS)
+        dir_fd = os.open(path, _DIR_FLAGS)
     except OSError as exc:
-        raise IntegrityError(_dir_problem(entry, exc)) from None
+        raise IntegrityError(_dir_problem(path, exc)) from None
     try:
         fd = os.open(artifact.file, _FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
@@ -168,10 +146,10 @@ def open_artifact(entry: Entry, artifact: ArtifactRecord) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def _dir_problem(entry: Entry, exc: OSError) -> str:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and entry.path.is_symlink():
-        return _link_problem(entry.path)
-    return f"backup {entry.id} cannot be opened ({exc.strerror})"
+def _dir_problem(path: Path, exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and path.is_symlink():
+        return _link_problem(path)
+    return f"backup {path.name} cannot be opened ({exc.strerror})"
 
 
 def _link_problem(path: Path) -> str:
@@ -223,6 +201,11 @@ class AtomicFile:
         fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
 
+    @property
+    def writer(self) -> GuardedWriter:
+        """The file for a backup's stored bytes: a full disk or a refused write as one line naming the fix."""
+        return GuardedWriter(self.file, self.path, elsewhere=BACKUP_ELSEWHERE)
+
     def commit(self) -> None:
         """fsync, rename into place, fsync the directory."""
         os.fsync(self.file.fileno())
@@ -265,11 +248,12 @@ class BackupDraft:
         write_atomically(self.path / MANIFEST, manifest.to_json().encode())
 
 
-class Repository:
-    """The backups under one directory."""
+class Repository(BackupStorage):
+    """The backups under one local directory: the built-in storage."""
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(local_directory(os.fspath(root), where="backup directory"))
+        self.root = Path(root)
+        self.location = str(self.root)
         self._created: list[Path] = []
 
     def _ensure_root(self) -> None:
@@ -344,23 +328,25 @@ class Repository:
             return
 
     @contextlib.contextmanager
-    def draft(self) -> Iterator[BackupDraft]:
+    def draft(self, backup_id: str | None = None) -> Iterator[BackupDraft]:
         """Create a new backup directory, locked before it becomes visible; remove it if the block fails.
 
         The directory is made under a hidden name, locked, then renamed: no other process
         can ever see it unlocked, so a concurrent ``prune`` never takes it for abandoned.
+        A given *backup_id* (a copy keeps its backup's id) must not exist yet.
         """
         with self._private_dir() as hidden:
             while True:
-                now = utc_now()
-                backup_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{os.urandom(2).hex()}"
-                path = self.root / backup_id
+                chosen = backup_id or new_backup_id()
+                path = self.root / chosen
                 if not path.exists():  # ids carry milliseconds and 16 random bits: a clash is a rarity
                     os.rename(hidden, path)
                     break
+                if backup_id:
+                    raise BackupError(f"backup {backup_id} already exists in {self.location}")
             fsync_dir(self.root)
             try:
-                yield BackupDraft(backup_id, path)
+                yield BackupDraft(chosen, path)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
@@ -406,10 +392,10 @@ class Repository:
             return None
         except OSError as exc:
             if path.is_symlink():
-                return Entry(path.name, path, Status.FOREIGN, problem=_link_problem(path))
+                return Entry(path.name, Status.FOREIGN, problem=_link_problem(path))
             if exc.errno == errno.ENOTDIR:
                 return None
-            return Entry(path.name, path, Status.DAMAGED, problem=f"{path} cannot be opened ({exc.strerror})")
+            return Entry(path.name, Status.DAMAGED, problem=f"{path} cannot be opened ({exc.strerror})")
         try:
             return self._open_entry(path, fd)
         finally:
@@ -421,19 +407,46 @@ class Repository:
             text = _read_manifest(fd, path.name)
             manifest = None if text is None else Manifest.from_json(text, label=path.name, expected_id=path.name)
         except ManifestError as exc:
-            return Entry(path.name, path, Status.DAMAGED, problem=str(exc))
+            return Entry(path.name, Status.DAMAGED, problem=str(exc))
         if manifest is None:
             free = _try_lock(fd, exclusive=False)  # released when fd is closed
             if not _same_dir(path, fd):
                 return None  # deleted meanwhile
-            return Entry(path.name, path, Status.INCOMPLETE if free else Status.RUNNING)
+            return Entry(path.name, Status.INCOMPLETE if free else Status.RUNNING)
         if problems := _stored_file_problems(fd, manifest):
             if not _same_dir(path, fd) or not _exists(MANIFEST, fd):
                 return None  # being deleted by another process: the manifest goes first, then the files
-            return Entry(path.name, path, Status.DAMAGED, manifest, "; ".join(problems))
-        return Entry(path.name, path, Status.COMPLETE, manifest)
+            return Entry(path.name, Status.DAMAGED, manifest, "; ".join(problems))
+        return Entry(path.name, Status.COMPLETE, manifest)
 
-    def remove_stale_scratch(self) -> dict[str, str]:
+    @property
+    def scratch_place(self) -> Path:
+        """Scratch directories are made under the root (or, when it is read-only, the temporary directory)."""
+        return self.root
+
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[None]:
+        """A failed first backup leaves no empty directory; the file system's refusals as one line."""
+        with self.removing_created_root(), writing(self.root, elsewhere=BACKUP_ELSEWHERE):
+            yield
+
+    def open_artifact(self, entry: Entry, artifact: ArtifactRecord) -> BinaryIO:
+        """Open a stored artifact for reading, never through a link, after checking its size (IntegrityError)."""
+        return _open_artifact(self.root / entry.id, artifact)
+
+    def write_record(self, backup_id: str, kind: str, data: Mapping[str, Any]) -> None:
+        """Write record *kind* in the backup's ``.records/`` atomically, owner-only, never through a link."""
+        from dbkeeper.backups.records import write_local_record
+
+        write_local_record(self.root / backup_id, kind, data)
+
+    def read_record(self, backup_id: str, kind: str) -> dict[str, Any] | None:
+        """Record *kind* of the backup, or None (DamagedRecordError when it cannot be trusted)."""
+        from dbkeeper.backups.records import read_local_record
+
+        return read_local_record(self.root / backup_id, kind)
+
+    def remove_leftovers(self) -> dict[str, str]:
         """Delete scratch directories left by killed processes; return the failures by directory name.
 
         Each is deleted while this process holds its lock, so a process that has just
@@ -462,56 +475,6 @@ class Repository:
                 os.close(fd)
         return failures
 
-    def command(self, words: str) -> str:
-        """The dbkeeper command line *words* for this directory (``--dir`` unless it is the default), for hints."""
-        if self.root == Path(DEFAULT_BACKUP_DIR):
-            return f"dbkeeper {words}"
-        return f"dbkeeper {words} --dir {shlex.quote(str(self.root))}"
-
-    def find(self, ref: str) -> Entry:
-        """The backup named by an id, a unique id prefix, or ``latest`` (newest complete)."""
-        entries = self.entries()
-        if ref == "latest":
-            complete = [e for e in entries if e.status is Status.COMPLETE and e.manifest]
-            if not complete:
-                raise BackupNotFoundError(
-                    f"no complete backup in {self.root}; create one with '{self.command('backup')}'"
-                )
-            sources = sorted({e.manifest.source_url for e in complete if e.manifest})
-            if len(sources) > 1:
-                raise BackupNotFoundError(
-                    f"'latest' is ambiguous: {self.root} holds backups of {len(sources)} databases "
-                    f"({', '.join(sources[:3])}); name the backup id (see '{self.command('backups list')}')"
-                )
-            return max(complete, key=lambda e: e.manifest.finished_at if e.manifest else 0)
-        matches = [e for e in entries if e.id == ref] or [e for e in entries if e.id.startswith(ref)]
-        if not matches:
-            raise BackupNotFoundError(
-                f"no backup {ref!r} in {self.root}; run '{self.command('backups list')}' to see the ids"
-            )
-        if len(matches) > 1:
-            shown = ", ".join(e.id for e in matches[:3]) + (", …" if len(matches) > 3 else "")
-            raise BackupNotFoundError(f"{ref!r} matches {len(matches)} backups ({shown}); give more of the id")
-        return matches[0]
-
-    def complete(self, ref: str) -> Entry:
-        """Like :meth:`find`, but only a complete backup is accepted."""
-        return self.usable(self.find(ref))
-
-    def usable(self, entry: Entry) -> Entry:
-        """*entry* if it is complete; else the error that says why it cannot be used."""
-        if entry.status is Status.FOREIGN:
-            raise BackupError(entry.problem or f"{entry.path} is not a backup directory")
-        if entry.status is Status.DAMAGED:
-            raise ManifestError(entry.problem or f"manifest of backup {entry.id} is damaged")
-        if entry.status is not Status.COMPLETE:
-            raise BackupNotFoundError(
-                f"backup {entry.id} is {entry.status}: its writer "
-                + ("is still running" if entry.status is Status.RUNNING else "stopped before it finished")
-                + "; it cannot be used (prune removes incomplete backups)"
-            )
-        return entry
-
     @contextlib.contextmanager
     def reading(self, ref: str) -> Iterator[Entry]:
         """Backup *ref*, held with a shared lock while the block reads it (callers check its status).
@@ -521,16 +484,17 @@ class Repository:
         read again once locked: a backup deleted between finding and locking is not found.
         """
         entry = self.find(ref)
+        path = self.root / entry.id
         try:
-            fd = lock_dir(entry.path, exclusive=False, wait=LOCK_WAIT)
+            fd = lock_dir(path, exclusive=False, wait=LOCK_WAIT)
         except FileNotFoundError:
             raise BackupNotFoundError(f"backup {entry.id} was deleted meanwhile by another process") from None
         except OSError as exc:
-            raise BackupError(_dir_problem(entry, exc)) from None
+            raise BackupError(_dir_problem(path, exc)) from None
         if fd is None:
             raise BackupError(f"backup {entry.id} is being written or deleted by another process; try again later")
         try:
-            current = self._open_entry(entry.path, fd)
+            current = self._open_entry(path, fd)
             if current is None:
                 raise BackupNotFoundError(f"backup {entry.id} was deleted meanwhile by another process")
             yield current
@@ -544,14 +508,15 @@ class Repository:
         held on any other (a reader, or another ``delete`` or ``prune`` removing it) is waited for, up to
         :data:`LOCK_WAIT` seconds. A backup another process deleted meanwhile counts as deleted.
         """
+        path = self.root / entry.id
         if entry.status is Status.FOREIGN:
-            raise BackupError(entry.problem or f"{entry.path} is not a backup directory")
+            raise BackupError(entry.problem or f"{path} is not a backup directory")
         try:
-            fd = lock_dir(entry.path, exclusive=True, wait=0 if entry.status is Status.RUNNING else LOCK_WAIT)
+            fd = lock_dir(path, exclusive=True, wait=0 if entry.status is Status.RUNNING else LOCK_WAIT)
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise BackupError(_dir_problem(entry, exc)) from None
+            raise BackupError(_dir_problem(path, exc)) from None
         if fd is None:
             raise BackupError(
                 f"backup {entry.id} is still being written; wait for it to finish"
@@ -560,12 +525,12 @@ class Repository:
                 f"delete or prune) for more than {LOCK_WAIT:.0f} s; try again when it is done"
             )
         try:
-            if not _same_dir(entry.path, fd):
+            if not _same_dir(path, fd):
                 return
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(MANIFEST, dir_fd=fd)
             os.fsync(fd)
-            shutil.rmtree(entry.path)
+            shutil.rmtree(path)
         except OSError as exc:
             raise BackupError(f"could not delete backup {entry.id}: {exc}") from None
         finally:

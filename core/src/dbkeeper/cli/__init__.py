@@ -27,6 +27,7 @@ import click
 from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
+from dbkeeper.cli.copy_command import copy
 from dbkeeper.cli.health_commands import health, optimize
 from dbkeeper.cli.metrics_commands import metrics
 from dbkeeper.cli.migrate_commands import migrate
@@ -75,6 +76,7 @@ for command in (
 ):
     cli.add_command(command)
 schema.add_command(diff)
+backups.add_command(copy)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

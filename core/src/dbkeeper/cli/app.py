@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +15,10 @@ import click
 from dbkeeper.backups.progress import Reporter, reporter_for
 from dbkeeper.connections.config import Config, load_config
 from dbkeeper.system.collector import collector_paused
-from dbkeeper.system.filesystem import url_problem
+
+IDENTITY_ENV = "DBKEEPER_IDENTITY_FILE"
+"""The environment variable naming the identity file(s) that decrypt backups, when no --identity is given."""
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import BackupManager
@@ -45,15 +50,23 @@ class App:
         """Progress on stderr, unless quiet, JSON output, or stderr is not a terminal."""
         return reporter_for(quiet=self.quiet or json_output)
 
-    def backups(self, directory: Path | None, *, json_output: bool = False) -> BackupManager:
-        """A backup manager for ``--dir``, else the configured directory, else ``./backups``."""
+    def backups(
+        self, directory: Path | str | None, *, json_output: bool = False, identities: Sequence[Path] = ()
+    ) -> BackupManager:
+        """A backup manager for ``--dir``, else the configured ``backup_dir``, else ``./backups``.
+
+        A storage URL gets the settings of the ``[storage.NAME]`` section that covers it.
+        """
         with collector_paused():
             from dbkeeper.backups.manager import BackupManager
 
+        location = self.config.backup_directory(directory)
         return BackupManager(
-            self.config.backup_directory(directory),
+            location,
             plugins=self.plugins,
             reporter=self.reporter(json_output=json_output),
+            settings=self.config.storage_settings(location),
+            identities=identities or identity_files_from_environment(),
         )
 
 
@@ -83,26 +96,42 @@ def global_flags(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class BackupDirectory(click.Path):
-    """A local backup directory; a URL (``s3://bucket/x``) is a usage error until a storage plugin exists.
+    """A local backup directory, or a storage URL (``s3://bucket/prefix``) kept as the text typed.
 
-    The check runs on the text as typed: as a ``Path``, ``s3://bucket/x`` is already the
-    local folder ``s3:/bucket/x``.
+    The check runs on the text as typed: as a ``Path``, ``s3://bucket/x`` would already be
+    the local folder ``s3:/bucket/x``.
     """
+
+    name = "directory|url"
 
     def __init__(self) -> None:
         super().__init__(path_type=Path, file_okay=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """Refuse a URL, then check the path as ``click.Path`` does."""
-        if isinstance(value, str) and (problem := url_problem(value)):
-            self.fail(problem, param, ctx)
+        """A URL as it is; a path checked as ``click.Path`` does."""
+        if isinstance(value, str) and _URL.match(value):
+            return value
         return super().convert(value, param, ctx)
 
 
+def identity_files_from_environment() -> tuple[Path, ...]:
+    """The identity files named by :data:`IDENTITY_ENV` (several separated by ``:``), or none."""
+    value = os.environ.get(IDENTITY_ENV, "")
+    return tuple(Path(part) for part in value.split(os.pathsep) if part)
+
+
 json_option = click.option("--json", "json_output", is_flag=True, help="Print machine-readable JSON.")
+identity_option = click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"An age identity file that decrypts encrypted backups (repeatable; default: ${{{IDENTITY_ENV}}}).",
+)
 dir_option = click.option(
     "--dir",
     "directory",
     type=BackupDirectory(),
-    help="Backup directory (default: backup_dir in dbkeeper.toml, else ./backups).",
+    help="Backup directory or storage URL, e.g. s3://bucket/prefix (default: backup_dir in dbkeeper.toml, "
+    "else ./backups).",
 )

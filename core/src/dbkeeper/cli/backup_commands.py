@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from dbkeeper.cli.app import App, dir_option, global_flags, json_option, pass_app
+from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
 from dbkeeper.cli.driver_options import DriverOptionsCommand, driver_values
 from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table
 from dbkeeper.connections.urls import DatabaseURL
@@ -16,7 +16,7 @@ from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import PrunePlan
     from dbkeeper.backups.records import VerifyRecord
-    from dbkeeper.backups.repository import Entry
+    from dbkeeper.backups.storage import Entry
 
 
 @click.command(cls=DriverOptionsCommand, operation="backup")
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 @click.option(
     "--format", "format_", help="Dump format (the driver's formats: dbkeeper plugins); default: the driver's first."
 )
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="Encrypt for this age public key (age1…, ssh-ed25519 …; repeatable; default: [backup] recipients).",
+)
 @json_option
 @global_flags
 @pass_app
@@ -35,11 +41,12 @@ def backup(
     app: App,
     /,
     connection: str | None,
-    directory: Path | None,
+    directory: Path | str | None,
     compress: str | None,
     level: int | None,
     threads: int | None,
     format_: str | None,
+    recipients: tuple[str, ...],
     json_output: bool,
     **flags: object,
 ) -> None:
@@ -65,6 +72,7 @@ def backup(
         compression_options={**defaults.stage_options.get(codec, {}), **given},
         format=format_ or defaults.format,
         options=driver_values(app, driver, "backup", flags),
+        recipients=recipients or defaults.recipients,
     )
     if json_output:
         emit_json(manifest.to_dict())
@@ -107,14 +115,15 @@ def _summary(entry: Entry) -> dict[str, Any]:
 @json_option
 @global_flags
 @pass_app
-def list_backups(app: App, directory: Path | None, json_output: bool) -> None:
+def list_backups(app: App, directory: Path | str | None, json_output: bool) -> None:
     """List every backup, oldest first, including incomplete ones."""
-    entries = app.backups(directory).list()
+    manager = app.backups(directory)
+    entries = manager.list()
     if json_output:
         emit_json([_summary(e) for e in entries])
         return
     if not entries:
-        note(f"no backups in {app.config.backup_directory(directory)}")
+        note(f"no backups in {manager.repository.location}")
         return
     headers = ["ID", "STATUS", "ENGINE", "DATABASE", "FORMAT", "SIZE", "FINISHED"]
     with_problems = any(entry.problem for entry in entries)
@@ -137,11 +146,10 @@ def _row(entry: Entry) -> list[str]:
 @json_option
 @global_flags
 @pass_app
-def show_backup(app: App, backup_id: str, directory: Path | None, json_output: bool) -> None:
+def show_backup(app: App, backup_id: str, directory: Path | str | None, json_output: bool) -> None:
     """Show the manifest of BACKUP_ID (an id, a unique prefix, or 'latest'), and its last verify."""
-    from dbkeeper.backups.records import last_verify
-
-    entry = app.backups(directory).repository.complete(backup_id)
+    storage = app.backups(directory).repository
+    entry = storage.complete(backup_id)
     assert entry.manifest is not None
     data = entry.manifest.to_dict()
     if json_output:
@@ -168,7 +176,7 @@ def show_backup(app: App, backup_id: str, directory: Path | None, json_output: b
         for stage in artifact["stages"]:
             if "digest" in stage:
                 click.echo(f"{stage['name']:16} {stage['digest']}")
-    click.echo(f"{'last verify':16} {_verify_summary(last_verify(entry.path))}")
+    click.echo(f"{'last verify':16} {_verify_summary(storage.last_verify(entry.id))}")
     click.echo("rows")
     print_table(["  TABLE", "ROWS"], [[f"  {t}", n] for t, n in sorted(data["row_counts"].items())])
 
@@ -189,7 +197,7 @@ def _verify_summary(record: VerifyRecord | None) -> str:
 @dir_option
 @global_flags
 @pass_app
-def delete_backup(app: App, backup_id: str, directory: Path | None) -> None:
+def delete_backup(app: App, backup_id: str, directory: Path | str | None) -> None:
     """Delete BACKUP_ID (complete or incomplete)."""
     deleted = app.backups(directory).delete(backup_id)
     note(f"deleted {deleted}")
@@ -197,14 +205,26 @@ def delete_backup(app: App, backup_id: str, directory: Path | None) -> None:
 
 @click.command()
 @click.argument("backup_id")
-@click.option("--deep", is_flag=True, help="Also decompress everything and check the database inside.")
+@click.option("--deep", is_flag=True, help="Also decompress (and decrypt) everything and check the database inside.")
 @dir_option
+@identity_option
 @json_option
 @global_flags
 @pass_app
-def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_output: bool) -> None:
-    """Check BACKUP_ID's stored bytes against its manifest's SHA256 (exit 1 if they differ)."""
-    report = app.backups(directory, json_output=json_output).verify(backup_id, deep=deep)
+def verify(
+    app: App,
+    backup_id: str,
+    deep: bool,
+    directory: Path | str | None,
+    identities: tuple[Path, ...],
+    json_output: bool,
+) -> None:
+    """Check BACKUP_ID's stored bytes against its manifest's SHA256 (exit 1 if they differ).
+
+    No key is needed for that, also when the backup is encrypted; --deep decrypts it with
+    --identity to check the database inside.
+    """
+    report = app.backups(directory, json_output=json_output, identities=identities).verify(backup_id, deep=deep)
     if json_output:
         emit_json(
             {
@@ -230,6 +250,7 @@ def verify(app: App, backup_id: str, deep: bool, directory: Path | None, json_ou
 @click.argument("target")
 @click.option("--force", is_flag=True, help="Replace a target that already holds data.")
 @dir_option
+@identity_option
 @json_option
 @global_flags
 @pass_app
@@ -239,7 +260,8 @@ def restore(
     backup_id: str,
     target: str,
     force: bool,
-    directory: Path | None,
+    directory: Path | str | None,
+    identities: tuple[Path, ...],
     json_output: bool,
     **flags: object,
 ) -> None:
@@ -249,7 +271,7 @@ def restore(
     set in dbkeeper.toml.
     """
     _, url = app.config.resolve(target)
-    manager = app.backups(directory, json_output=json_output)
+    manager = app.backups(directory, json_output=json_output, identities=identities)
     recorded = manager.get(backup_id)
     backup_id = recorded.id
     driver = app.plugins.driver_named(recorded.driver.name, recorded.driver.distribution)
@@ -281,10 +303,13 @@ def prune(
     keep_daily: int | None,
     keep_weekly: int | None,
     dry_run: bool,
-    directory: Path | None,
+    directory: Path | str | None,
     json_output: bool,
 ) -> None:
-    """Delete backups no policy keeps, and incomplete ones; per source, never the newest."""
+    """Delete backups no policy keeps, and incomplete ones; per source, never the newest.
+
+    On object storage it also aborts the multipart uploads that killed writers left.
+    """
     from dbkeeper.backups.retention import Policy, parse_duration
 
     policy = Policy(keep_last, parse_duration(keep_within) if keep_within else None, keep_daily, keep_weekly)

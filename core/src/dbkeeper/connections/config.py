@@ -2,11 +2,12 @@
 
 Example ``dbkeeper.toml``::
 
-    backup_dir = "backups"            # relative to this file
+    backup_dir = "backups"            # relative to this file, or a storage URL (s3://bucket/prefix)
 
     [backup]
     compress = "zstd"                 # zstd | gzip | none, or a plugin's codec
     format = "sqlite"                 # the driver's dump format
+    recipients = ["age1…"]            # encrypt every backup for these age public keys
 
     [backup.zstd]                     # options for a stage, used when it is chosen
     level = 3
@@ -21,6 +22,11 @@ Example ``dbkeeper.toml``::
 
     [drivers.postgresql]              # a driver's options (see `dbkeeper plugins --json`)
     jobs = 4
+
+    [storage.offsite]                 # settings for every storage URL under url (see docs/storage.md)
+    url = "s3://backups/prod"
+    endpoint = "https://s3.eu-central-1.amazonaws.com"
+    secret_access_key = "${OFFSITE_SECRET}"
 
     [monitoring]                      # dbkeeper metrics (see docs/monitoring.md)
     deadline = 10                     # seconds a whole scrape of one connection may take
@@ -49,7 +55,6 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import ConfigError
-from dbkeeper.system.filesystem import local_directory
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.monitoring import HealthThresholds
@@ -65,6 +70,7 @@ TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: 
 DEFAULT_LISTEN_PORT = 9861
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_LISTEN_PORT}"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_STORAGE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class BackupDefaults:
 
     compress: str | None = None
     format: str | None = None
+    recipients: tuple[str, ...] = ()
     stage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -100,7 +107,8 @@ class Config:
     """The loaded configuration (empty when there is no file)."""
 
     path: Path | None = None
-    backup_dir: Path | None = None
+    backup_dir: Path | str | None = None
+    """A local directory (relative paths made relative to the file), or a storage URL."""
     backup: BackupDefaults = BackupDefaults()
     connections: dict[str, str] = field(default_factory=dict)
     migration_dirs: dict[str, Path] = field(default_factory=dict)
@@ -109,6 +117,8 @@ class Config:
     monitoring: MonitoringSettings = MonitoringSettings()
     health: dict[str, float] = field(default_factory=dict)
     """The ``[health]`` table as checked: threshold name → value (the others keep their defaults)."""
+    storages: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The ``[storage.NAME]`` tables: name → setting → value as written (``${VAR}`` not yet substituted)."""
 
     @property
     def health_thresholds(self) -> HealthThresholds:
@@ -150,11 +160,29 @@ class Config:
             return Path(override)
         return self.migration_dirs.get(connection) or Path(DEFAULT_MIGRATIONS_DIR)
 
-    def backup_directory(self, override: Path | str | None) -> Path:
-        """``--dir``, else the configured ``backup_dir``, else ``./backups``."""
+    def backup_directory(self, override: Path | str | None) -> Path | str:
+        """``--dir``, else the configured ``backup_dir``, else ``./backups``: a path, or a storage URL."""
         if override:
-            return Path(override)
+            return override if _STORAGE_URL.match(str(override)) else Path(override)
         return self.backup_dir or Path(DEFAULT_BACKUP_DIR)
+
+    def storage_settings(self, location: Path | str) -> dict[str, str]:
+        """The settings of the ``[storage.NAME]`` section whose ``url`` *location* is under, ``${VAR}`` substituted.
+
+        The longest matching ``url`` wins; a location no section covers gets none (the
+        storage then uses its standard places, such as the ``AWS_*`` variables).
+        """
+        text = str(location).rstrip("/")
+        matches = [
+            (name, table)
+            for name, table in self.storages.items()
+            if text == table["url"].rstrip("/") or text.startswith(table["url"].rstrip("/") + "/")
+        ]
+        if not matches:
+            return {}
+        name, table = max(matches, key=lambda match: len(match[1]["url"]))
+        where = f"[storage.{name}] in {self.path or DEFAULT_FILE}"
+        return {key: expand_env(value, f"{where}: {key}") for key, value in table.items() if key != "url"}
 
 
 def _checked(url: str, origin: str) -> str:
@@ -267,10 +295,8 @@ def load_config(path: Path | str | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
     where = str(file)
-    _known_keys(data, {"backup_dir", "backup", "connections", "drivers", "monitoring", "health"}, where)
+    _known_keys(data, {"backup_dir", "backup", "connections", "drivers", "monitoring", "health", "storage"}, where)
     backup_dir = _typed(data, "backup_dir", str, where)
-    if backup_dir:
-        local_directory(backup_dir, where=f"{where}: backup_dir")
     backup = data.get("backup", {})
     connections = data.get("connections", {})
     if not isinstance(backup, dict) or not isinstance(connections, dict):
@@ -279,7 +305,7 @@ def load_config(path: Path | str | None = None) -> Config:
     if not isinstance(drivers, dict) or not all(isinstance(table, dict) for table in drivers.values()):
         raise ConfigError(f"{where}: [drivers.NAME] must be tables of a driver's options")
     scalars = {key for key, value in backup.items() if not isinstance(value, dict)}
-    _known_keys(dict.fromkeys(scalars), {"compress", "format"}, f"{where} [backup]")
+    _known_keys(dict.fromkeys(scalars), {"compress", "format", "recipients"}, f"{where} [backup]")
     urls = {}
     migration_dirs = {}
     for name, table in connections.items():
@@ -291,10 +317,11 @@ def load_config(path: Path | str | None = None) -> Config:
             migration_dirs[name] = file.parent / migrations
     return Config(
         path=file,
-        backup_dir=(file.parent / backup_dir) if backup_dir else None,
+        backup_dir=_backup_dir(file, backup_dir),
         backup=BackupDefaults(
             compress=_typed(backup, "compress", str, f"{where} [backup]"),
             format=_typed(backup, "format", str, f"{where} [backup]"),
+            recipients=_strings(backup, "recipients", f"{where} [backup]"),
             stage_options={key: value for key, value in backup.items() if isinstance(value, dict)},
         ),
         connections=urls,
@@ -302,4 +329,32 @@ def load_config(path: Path | str | None = None) -> Config:
         driver_options=drivers,
         monitoring=_monitoring(data.get("monitoring", {}), f"{where} [monitoring]"),
         health=_health(data.get("health", {}), f"{where} [health]"),
+        storages=_storages(data.get("storage", {}), where),
     )
+
+
+def _backup_dir(file: Path, value: str | None) -> Path | str | None:
+    """``backup_dir``: a storage URL as written, a local path relative to the file."""
+    if not value:
+        return None
+    return value if _STORAGE_URL.match(value) else file.parent / value
+
+
+def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _storages(tables: Any, where: str) -> dict[str, dict[str, str]]:
+    """The ``[storage.NAME]`` sections: each a ``url`` and string settings (checked against the backend on use)."""
+    if not isinstance(tables, dict) or not all(isinstance(table, dict) for table in tables.values()):
+        raise ConfigError(f"{where}: [storage.NAME] must be tables of a storage's settings")
+    for name, table in tables.items():
+        url = table.get("url")
+        if not isinstance(url, str) or not _STORAGE_URL.match(url):
+            raise ConfigError(f'{where}: [storage.{name}] needs url = "scheme://bucket/prefix"')
+        if bad := [key for key, value in table.items() if not isinstance(value, str)]:
+            raise ConfigError(f"{where}: [storage.{name}] {bad[0]} must be a string")
+    return tables

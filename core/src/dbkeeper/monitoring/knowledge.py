@@ -18,18 +18,16 @@ from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.plugin.monitoring import Sample
 
 if TYPE_CHECKING:
-    from dbkeeper.backups.repository import Entry
+    from dbkeeper.backups.storage import BackupStorage, Entry
     from dbkeeper.plugin.manager import Plugins
 
 BACKUP_STATUSES = ("complete", "incomplete", "damaged")
 
 
-def backup_samples(root: Path, url: DatabaseURL) -> list[Sample]:
-    """The backups of *url* in directory *root*: counts by status, the last complete one, the last verify."""
-    from dbkeeper.backups.repository import Repository
-
+def backup_samples(storage: BackupStorage, url: DatabaseURL) -> list[Sample]:
+    """The backups of *url* in *storage*: counts by status, the last complete one, the last verify."""
     source = url.safe()
-    entries = [e for e in Repository(root).entries() if e.manifest is None or e.manifest.source_url == source]
+    entries = [e for e in storage.entries() if e.manifest is None or e.manifest.source_url == source]
     counts = {status: sum(1 for e in entries if e.status == status) for status in BACKUP_STATUSES}
     samples = [
         Sample(
@@ -38,7 +36,7 @@ def backup_samples(root: Path, url: DatabaseURL) -> list[Sample]:
         for s, count in counts.items()
     ]
     complete = [e for e in entries if e.status == "complete"]
-    return samples + _last_backup(complete) + _last_verify(e for e in entries if e.manifest is not None)
+    return samples + _last_backup(complete) + _last_verify(storage, (e for e in entries if e.manifest is not None))
 
 
 def _last_backup(complete: list[Entry]) -> list[Sample]:
@@ -74,11 +72,9 @@ def _last_backup(complete: list[Entry]) -> list[Sample]:
     ]
 
 
-def _last_verify(entries: Iterable[Entry]) -> list[Sample]:
+def _last_verify(storage: BackupStorage, entries: Iterable[Entry]) -> list[Sample]:
     """The result and time of the most recent ``verify`` of any of these backups; nothing when none was verified."""
-    from dbkeeper.backups.records import last_verify
-
-    records = [record for record in (last_verify(e.path) for e in entries) if record is not None]
+    records = [record for record in (storage.last_verify(e.id) for e in entries) if record is not None]
     if not records:
         return []
     last = max(records, key=lambda r: r.at)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from dbkeeper.connections.config import DATABASE_URL_ENV, DEFAULT_CONNECTION, Config, load_config
@@ -35,6 +34,7 @@ from dbkeeper.plugin.monitoring import (
 from dbkeeper.system.notes import note
 
 if TYPE_CHECKING:
+    from dbkeeper.backups.storage import BackupStorage
     from dbkeeper.plugin.manager import Plugins
 
 CONNECTION_LABEL = "connection"
@@ -268,15 +268,22 @@ class DatabaseMonitor:
         note(f"{label}: down: {reason}")
         return DatabaseMetrics(label, driver, False, tuple(collectors), time.monotonic() - started, reason)
 
+    @cached_property
+    def backup_storage(self) -> BackupStorage:
+        """The configured backup storage (``backup_dir``: a directory or a storage URL), opened on first use."""
+        from dbkeeper.backups.storage import open_storage
+
+        location = self.config.backup_directory(None)
+        return open_storage(location, self.plugins, self.config.storage_settings(location))
+
     def _knowledge(self, label: str, url: DatabaseURL, up: bool, deadline: Deadline) -> list[CollectorResult]:
         """The collectors only dbkeeper has: the backups of this database, and its migrations when it is up.
 
-        Backups are local files, read even when the database is down or the deadline has
+        Backups are read from their storage even when the database is down or the deadline has
         passed; migrations need the database, within what is left of *deadline*.
         """
         local = Collectors(Deadline(self.settings.deadline))
-        backups = self.config.backup_directory(None)
-        local.run("backups", lambda: backup_samples(Path(backups), url))
+        local.run("backups", lambda: backup_samples(self.backup_storage, url))
         remote = Collectors(deadline)
         migrations = self.config.migration_dirs.get(label)
         if up and migrations is not None and migrations.is_dir():

@@ -246,7 +246,7 @@ class DriverConformance:
         for fmt in driver.info.formats:
             manifest = backups.backup(sample_url, format=fmt)
             assert _sample_counts(manifest.row_counts) == EXPECTED_COUNTS, f"format {fmt}: {manifest.row_counts}"
-            directory = backups.repository.root / manifest.id
+            directory = _local_root(backups) / manifest.id
             for path in directory.iterdir():
                 assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path} is readable by others"
             assert backups.verify(manifest.id).ok
@@ -260,7 +260,7 @@ class DriverConformance:
     ) -> None:
         """One flipped byte: verify names it, restore refuses it, and the target gets no sample tables."""
         manifest = backups.backup(sample_url)
-        artifact = backups.repository.root / manifest.id / max(manifest.artifacts, key=lambda a: a.stored_bytes).file
+        artifact = _local_root(backups) / manifest.id / max(manifest.artifacts, key=lambda a: a.stored_bytes).file
         data = bytearray(artifact.read_bytes())
         data[len(data) // 2] ^= 0xFF
         artifact.write_bytes(bytes(data))
@@ -621,3 +621,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "dbkeeper conformance: capabilities not declared (skipped)")
         for reason in reasons:
             terminalreporter.write_line(reason.removeprefix(SKIP_PREFIX))
+
+
+def _local_root(backups: BackupManager) -> Path:
+    """The directory of the kit's backups: the kit checks the stored files themselves, so they are local."""
+    from dbkeeper.backups.repository import Repository
+
+    assert isinstance(backups.repository, Repository), "the conformance kit keeps its backups in a local directory"
+    return backups.repository.root

@@ -16,10 +16,6 @@ system it lives on and what to do, instead of a bare ``OSError``:
 The messages say that nothing was left behind: every caller removes what it wrote on
 the way out (a partial artifact, a backup directory, a restore's temporary file, a
 scratch directory), so only call these where that is true.
-
-A ``--dir`` or ``backup_dir`` that looks like a URL (``s3://bucket/x``) is refused by
-:func:`local_directory`: no storage plugin exists yet, and ``Path`` would silently turn
-it into a local folder ``s3:/bucket/x``.
 """
 
 from __future__ import annotations
@@ -27,12 +23,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from dbkeeper.errors import ConfigError, DiskFullError, StorageError
+from dbkeeper.errors import DiskFullError, StorageError
 
 FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 """errno values of a file system (or a quota) that has no room left."""
@@ -42,7 +37,6 @@ SCRATCH_ELSEWHERE = "copy the backup directory to a writable file system with ro
 """The same for the scratch space of ``restore`` and ``verify --deep``, which lives in the backup directory."""
 TARGET_ELSEWHERE = "restore to another location"
 """The same for a restore target that is a local file (SQLite)."""
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def human_bytes(count: int) -> str:
@@ -218,25 +212,3 @@ class GuardedWriter:
             if (error := storage_error(exc, self._path, elsewhere=self._elsewhere, needed=needed)) is None:
                 raise
             raise error from None
-
-
-def url_problem(text: str) -> str | None:
-    """Why *text* cannot be a backup directory when it is a URL (``s3://bucket/x``), else None.
-
-    No plugin stores backups anywhere but in a local directory yet; ``Path`` would turn
-    ``s3://bucket/x`` into a local folder ``s3:/bucket/x`` without a word.
-    """
-    if not _URL.match(text):
-        return None
-    scheme = text.split("://", 1)[0]
-    return (
-        f"{text!r} is a URL, but dbkeeper keeps backups only in local directories (there is no storage plugin "
-        f"for {scheme}:// yet); give a local path, e.g. where that storage is mounted"
-    )
-
-
-def local_directory(text: str, *, where: str) -> str:
-    """*text* unchanged when it can name a local directory; a URL is refused with ConfigError naming *where*."""
-    if problem := url_problem(text):
-        raise ConfigError(f"{where}: {problem}")
-    return text
