@@ -30,7 +30,10 @@ class S3ObjectStore:
         self.location = where.url
         self._where = where
         self._settings = settings
-        self._store = obstore_store(where, settings)
+        try:
+            self._store = obstore_store(where, settings)
+        except Exception as exc:  # a profile that does not exist, a setting obstore refuses
+            raise storage_error(exc, where, settings) from exc
         self._boto3: S3Client | None = None
 
     def objects(self, prefix: str = "") -> Iterator[StoredObject]:
