@@ -226,6 +226,7 @@ class PushBridge:
         self._send(None)
         if failure := self._worker.failure():
             raise failure
+        self._pipe.close()  # a write after the end fails instead of waiting for a reader that is gone
         return dict(self._record)
 
 
