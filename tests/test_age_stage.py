@@ -65,6 +65,8 @@ class Keys:
     age_public: str
     ssh_key: Path
     ssh_public: str
+    rsa_key: Path
+    rsa_public: str
     other_key: Path
     locked_ssh_key: Path
     pem_key: Path
@@ -77,21 +79,24 @@ def run(*args: str | Path) -> str:
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    """Two age keys, an ed25519 key without and one with a passphrase, and a PEM RSA key."""
+    """Two age keys, ed25519 keys without and with a passphrase, and RSA keys in OpenSSH and PEM format."""
     folder = tmp_path_factory.mktemp("keys")
     for name in ("key.txt", "other.txt"):
         run("age-keygen", "-o", folder / name)
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@host", "-f", folder / "id_ed25519")
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", folder / "locked")
-    run("ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f", folder / "id_rsa")
+    run("ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", folder / "id_rsa")
+    run("ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f", folder / "pem_rsa")
     return Keys(
         age_key=folder / "key.txt",
         age_public=run("age-keygen", "-y", folder / "key.txt").strip(),
         ssh_key=folder / "id_ed25519",
         ssh_public=(folder / "id_ed25519.pub").read_text().strip(),
+        rsa_key=folder / "id_rsa",
+        rsa_public=(folder / "id_rsa.pub").read_text().strip(),
         other_key=folder / "other.txt",
         locked_ssh_key=folder / "locked",
-        pem_key=folder / "id_rsa",
+        pem_key=folder / "pem_rsa",
     )
 
 
@@ -177,18 +182,17 @@ def test_the_stage_is_registered_and_importing_the_plugin_does_not_load_pyrage()
 
 
 @pytest.mark.parametrize("size", [0, 1, 3 * CHUNK_SIZE + 17])
-@pytest.mark.parametrize("identity", ["age", "ssh"])
+@pytest.mark.parametrize("identity", ["age", "ssh-ed25519", "ssh-rsa"])
 def test_round_trip_through_the_chains(tmp_path: Path, keys: Keys, size: int, identity: str) -> None:
     data, path = sample(size), tmp_path / "artifact.zst.age"
-    records = encode(data, path, [keys.age_public, keys.ssh_public])
-    assert records[1] == {
-        "name": "age",
-        "distribution": "dbkeeper-age",
-        "recipients": [fingerprint(keys.age_public), fingerprint(keys.ssh_public)],
-    }
+    publics = [keys.age_public, keys.ssh_public, keys.rsa_public]
+    records = encode(data, path, publics)
+    assert records[1] == {"name": "age", "distribution": "dbkeeper-age", "recipients": list(map(fingerprint, publics))}
     stored = json.dumps(records)
-    assert keys.age_public not in stored and keys.ssh_public.split()[1] not in stored
-    assert decode(records, path, [keys.age_key if identity == "age" else keys.ssh_key]) == data
+    bodies = [public.split()[1] if public.startswith("ssh-") else public.removeprefix("age1") for public in publics]
+    assert not [body for body in bodies if body[:20] in stored]  # no key material, only fingerprints
+    key = {"age": keys.age_key, "ssh-ed25519": keys.ssh_key, "ssh-rsa": keys.rsa_key}[identity]
+    assert decode(records, path, [key]) == data
 
 
 @pytest.mark.parametrize("identity", ["age", "ssh"])
