@@ -352,6 +352,8 @@ def test_a_reader_that_stops_reading_leaves_no_thread(tmp_path: Path, keys: Keys
         assert age_workers(), "the worker is still decrypting ahead, waiting for room"
         if how == "closed":
             reader.close()
+            with pytest.raises(ValueError, match="closed"):
+                reader.read(CHUNK_SIZE)
         del reader
         gc.collect()
         assert wait_for_no_workers()

@@ -257,6 +257,8 @@ class PullBridge:
 
     def read(self, size: int = -1, /) -> bytes:
         """Decrypted bytes; ``b""`` only once pyrage has authenticated the whole stream."""
+        if not self._close.alive:
+            raise ValueError("read from a closed age decrypter")
         try:
             data = self._pieces.read(size)
         except Cancelled:

@@ -42,8 +42,7 @@ def _translate(recipients: list[str], identities: list[Identity], error: BaseExc
     """
     if "no matching keys" not in str(error).lower():
         return IntegrityError(TAMPERED)
-    held = [identity.fingerprint for identity in identities]
-    if set(held) & set(recipients):
+    if {identity.fingerprint for identity in identities} & set(recipients):
         return IntegrityError(TAMPERED)
     given = ", ".join(f"{identity.fingerprint} ({identity.path})" for identity in identities)
     return KeyRequiredError(

@@ -47,7 +47,7 @@ def parse_recipient(value: str) -> Recipient:
     normal = normalise(value)
     if normal.startswith("age1"):
         parser = pyrage.x25519.Recipient.from_str
-    elif normal.split(" ")[0] in SSH_TYPES and " " in normal:
+    elif normal.split(" ")[0] in SSH_TYPES:
         parser = pyrage.ssh.Recipient.from_str
     else:
         raise _rejected(normal)
