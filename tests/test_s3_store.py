@@ -8,7 +8,6 @@ one line that says what to do and holds no secret, within the store's bounded wa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ import pytest
 from s3_server import SECRET_ACCESS_KEY, S3Server, s3_server
 
 from dbkeeper.plugin import ObjectStore, StorageError, StorageRequest
+from dbkeeper.plugin.testing import check_object_store
 from dbkeeper_s3.location import S3Location, parse_location
 from dbkeeper_s3.plugin import open_store
 from dbkeeper_s3.upload import PART_SIZE
@@ -63,26 +63,6 @@ def store_at(url: str, env: dict[str, str], **extra: str) -> ObjectStore:
 def store(s3: S3Server) -> ObjectStore:
     """A store on a fresh bucket, under a prefix."""
     return store_at(f"s3://{s3.bucket()}/backups/app", s3.env)
-
-
-def upload_bytes(store: ObjectStore, key: str, data: bytes, piece: int = MIB) -> None:
-    """Upload *data* to *key* in writes of *piece* bytes, and commit."""
-    upload = store.upload(key)
-    for start in range(0, len(data), piece):
-        assert upload.write(data[start : start + piece]) == len(data[start : start + piece])
-    stored = upload.commit()
-    assert (stored.key, stored.size) == (key, len(data))
-
-
-def read_all(store: ObjectStore, key: str, size: int) -> bytes:
-    """The object at *key*, read *size* bytes at a time."""
-    reader = store.open(key)
-    pieces = []
-    while piece := reader.read(size):
-        assert len(piece) <= size
-        pieces.append(piece)
-    reader.close()
-    return b"".join(pieces)
 
 
 def spawn_uploader(s3: S3Server, url: str, key: str, mib: int, then: str) -> subprocess.Popen[str]:
@@ -171,27 +151,8 @@ def test_a_bad_timeout_setting_is_refused(s3: S3Server, timeout: str) -> None:
 # --- the store against the server ----------------------------------------------------------------
 
 
-def test_a_multipart_upload_round_trips_and_streams_back(s3: S3Server, store: ObjectStore) -> None:
-    data = os.urandom(2 * PART_SIZE + 12345)
-    upload_bytes(store, "20261206T000000Z-ab12/app.db.zst", data, piece=MIB + 7)
-    head = store.head("20261206T000000Z-ab12/app.db.zst")
-    assert head is not None and head.size == len(data)
-    assert read_all(store, "20261206T000000Z-ab12/app.db.zst", 100_000) == data
-    whole = store.open("20261206T000000Z-ab12/app.db.zst")
-    assert hashlib.sha256(whole.read()).digest() == hashlib.sha256(data).digest()
-    assert whole.read(10) == b""
-    store.delete("20261206T000000Z-ab12/app.db.zst")
-    assert store.head("20261206T000000Z-ab12/app.db.zst") is None
-    store.delete("20261206T000000Z-ab12/app.db.zst")  # already gone: fine
-
-
-def test_small_and_empty_uploads_are_single_objects(s3: S3Server, store: ObjectStore) -> None:
-    upload_bytes(store, "b/small", b"abc")
-    upload_bytes(store, "b/empty", b"")
-    assert read_all(store, "b/small", 2) == b"abc"
-    assert read_all(store, "b/empty", 2) == b""
-    bucket = store.location.split("/")[2]
-    assert s3.pending_keys(bucket) == []
+def test_the_store_keeps_the_object_store_contract(s3: S3Server) -> None:
+    check_object_store(store_at(f"s3://{s3.bucket()}/kit/prefix", s3.env))
 
 
 def test_objects_lists_keys_by_plain_prefix_under_the_url_prefix(s3: S3Server) -> None:
@@ -207,15 +168,6 @@ def test_objects_lists_keys_by_plain_prefix_under_the_url_prefix(s3: S3Server) -
     assert list(store.objects("zz")) == []
 
 
-def test_put_create_only_refuses_a_second_writer(store: ObjectStore) -> None:
-    assert store.put("b/manifest.json", b'{"first": true}', create_only=True)
-    assert not store.put("b/manifest.json", b'{"second": true}', create_only=True)
-    assert read_all(store, "b/manifest.json", 100) == b'{"first": true}'
-    assert store.put("b/lease", b"one")
-    assert store.put("b/lease", b"two")  # without create_only: replaced
-    assert read_all(store, "b/lease", 100) == b"two"
-
-
 def test_the_service_checks_sha256_checksums_of_uploaded_parts(s3: S3Server) -> None:
     """S3 verifies the SHA256 the client sends with every part; the object then carries a checksum.
 
@@ -224,7 +176,9 @@ def test_the_service_checks_sha256_checksums_of_uploaded_parts(s3: S3Server) -> 
     """
     bucket = s3.bucket()
     store = store_at(f"s3://{bucket}/p", s3.env)
-    upload_bytes(store, "big", os.urandom(PART_SIZE + 1))
+    upload = store.upload("big")
+    upload.write(os.urandom(PART_SIZE + 1))
+    upload.commit()
     checksum = s3.client().head_object(Bucket=bucket, Key="p/big", ChecksumMode="ENABLED").get("ChecksumSHA256")
     assert checksum
     head = store.head("big")

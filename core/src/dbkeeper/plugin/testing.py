@@ -48,7 +48,7 @@ import pytest
 
 from dbkeeper.backups.manager import BackupManager
 from dbkeeper.connections.urls import DatabaseURL
-from dbkeeper.errors import DatabaseError, IntegrityError, TargetNotEmptyError
+from dbkeeper.errors import DatabaseError, IntegrityError, StorageError, TargetNotEmptyError
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 from dbkeeper.plugin.monitoring import (
     CollectorResult,
@@ -78,6 +78,7 @@ from dbkeeper.plugin.schema import (
     UniqueConstraint,
     View,
 )
+from dbkeeper.plugin.storage import ObjectStore
 
 SKIP_PREFIX = "dbkeeper conformance: "
 """Every skip the kit makes starts with this, so the summary can find them."""
@@ -629,3 +630,90 @@ def _local_root(backups: BackupManager) -> Path:
 
     assert isinstance(backups.repository, Repository), "the conformance kit keeps its backups in a local directory"
     return backups.repository.root
+
+
+# --- Storage backends --------------------------------------------------------------------------
+# A storage plugin's tests call check_object_store(store) on a store over an empty prefix of
+# their real service (dbkeeper-s3's do, against moto's S3 server).
+
+STORE_LARGE_OBJECT = 12 << 20
+"""Bytes of the kit's large object: more than two S3 parts of the 5 MiB minimum, so multipart is exercised."""
+
+
+def check_object_store(store: ObjectStore) -> None:
+    """Check *store* keeps the :class:`~dbkeeper.plugin.ObjectStore` contract; it must start empty.
+
+    Missing objects, streamed uploads (small, empty and multipart) read back byte for byte,
+    listings by plain prefix, an abort that leaves nothing (not even a pending upload),
+    create-only puts that refuse a second writer, and deletes. The store is empty again
+    afterwards.
+    """
+    assert list(store.objects()) == [], f"{store.location}: the kit needs an empty store"
+    _check_missing(store)
+    _check_uploads(store)
+    _check_abort(store)
+    _check_create_only(store)
+    for found in list(store.objects()):
+        store.delete(found.key)
+    assert list(store.objects()) == [], f"{store.location}: objects left after deleting every one"
+
+
+def _check_missing(store: ObjectStore) -> None:
+    assert store.head("kit/missing") is None, "head of a missing object is None"
+    store.delete("kit/missing")  # a missing object counts as deleted
+    with pytest.raises(StorageError):
+        store.open("kit/missing").read(1)
+
+
+def _check_uploads(store: ObjectStore) -> None:
+    import hashlib
+    import os
+
+    contents = {"kit/a1/empty": b"", "kit/a1/small": b"small \x00\xff", "kit/a2/large": os.urandom(STORE_LARGE_OBJECT)}
+    for key, data in contents.items():
+        upload = store.upload(key)
+        for start in range(0, len(data), 1 << 20):
+            assert upload.write(data[start : start + (1 << 20)]) == len(data[start : start + (1 << 20)])
+        stored = upload.commit()
+        assert (stored.key, stored.size) == (key, len(data)), f"commit() of {key} reports {stored}"
+        assert stored.sha256 in (None, hashlib.sha256(data).hexdigest()), f"the service's SHA256 of {key} is wrong"
+        head = store.head(key)
+        assert head is not None and (head.key, head.size) == (key, len(data)), f"head() of {key} reports {head}"
+        assert _read_back(store, key, 100_003) == data, f"{key} reads back different bytes"
+        whole = store.open(key)
+        assert whole.read() == data and whole.read(1) == b"", f"read() of {key} is not everything, then b''"
+        whole.close()
+    listed = {found.key: found.size for found in store.objects("kit/a")}
+    assert listed == {key: len(data) for key, data in contents.items()}, f"objects('kit/a') lists {listed}"
+    assert {found.key for found in store.objects("kit/a1/")} == {"kit/a1/empty", "kit/a1/small"}
+    assert [found.key for found in store.objects("kit/a2/l")] == ["kit/a2/large"]
+
+
+def _read_back(store: ObjectStore, key: str, size: int) -> bytes:
+    reader = store.open(key)
+    pieces = []
+    while piece := reader.read(size):
+        assert len(piece) <= size, f"read({size}) of {key} returned {len(piece)} bytes"
+        pieces.append(piece)
+    reader.close()
+    return b"".join(pieces)
+
+
+def _check_abort(store: ObjectStore) -> None:
+    import os
+
+    upload = store.upload("kit/aborted")
+    for _ in range(STORE_LARGE_OBJECT >> 20):
+        upload.write(os.urandom(1 << 20))
+    upload.abort()
+    upload.abort()  # never raises
+    assert store.head("kit/aborted") is None, "an aborted upload is visible"
+    assert [p.key for p in store.pending_uploads("kit/")] == [], "an aborted upload is still pending"
+
+
+def _check_create_only(store: ObjectStore) -> None:
+    assert store.put("kit/manifest.json", b"first", create_only=True), "the first create-only put must store"
+    assert not store.put("kit/manifest.json", b"second", create_only=True), "a second create-only put must refuse"
+    assert _read_back(store, "kit/manifest.json", 64) == b"first", "a refused create-only put changed the object"
+    assert store.put("kit/lease", b"one") and store.put("kit/lease", b"two"), "a plain put replaces"
+    assert _read_back(store, "kit/lease", 64) == b"two"
