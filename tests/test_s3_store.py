@@ -8,11 +8,13 @@ one line that says what to do and holds no secret, within the store's bounded wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from dbkeeper.plugin.testing import check_object_store
 from dbkeeper_s3.location import S3Location, parse_location
 from dbkeeper_s3.plugin import open_store
 from dbkeeper_s3.upload import PART_SIZE
-from helpers import BIN
+from helpers import BIN, ROOT
 
 MIB = 1 << 20
 
@@ -96,6 +98,31 @@ def assert_one_line(error: pytest.ExceptionInfo[StorageError], *secrets: str) ->
     for secret in secrets:
         assert secret not in message
     return message
+
+
+def test_a_killed_test_process_leaves_no_s3_server_behind() -> None:
+    """The server dies with the process that started it, even paused and even when that process is SIGKILLed."""
+    import psutil
+
+    script = (
+        f"import sys, time\nsys.path[:0] = [{str(ROOT / 'tests')!r}]\n"
+        "from s3_server import start_server\nserver = start_server()\nserver.pause()\n"
+        "print(server.base, server.process.pid, flush=True)\ntime.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    directory, pid = owner.stdout.readline().split()
+    server = psutil.Process(int(pid))
+    assert server.status() == psutil.STATUS_STOPPED and os.path.isdir(directory)
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    with contextlib.suppress(psutil.NoSuchProcess):
+        server.wait(timeout=60)
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+    deadline = time.monotonic() + 60
+    while os.path.exists(directory) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(directory), f"{directory} was left behind"
 
 
 # --- the plugin and its URLs --------------------------------------------------------------------
