@@ -9,7 +9,7 @@ retries. Both libraries are imported here, when a client is made, never at plugi
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dbkeeper_s3.settings import MAX_RETRIES, S3Settings
 
@@ -18,7 +18,7 @@ WHOLE_REQUEST = timedelta(days=1)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from obstore.store import S3Store
+    from obstore.store import S3Config, S3Store
 
     from dbkeeper_s3.location import S3Location
 
@@ -27,15 +27,14 @@ def obstore_store(location: S3Location, settings: S3Settings) -> S3Store:
     """An obstore ``S3Store`` for the bucket and prefix of *location* (it contacts nobody yet)."""
     from obstore.store import S3Store
 
-    config: dict[str, Any] = {"checksum_algorithm": "SHA256"}
-    for name in ("endpoint", "region", "access_key_id", "secret_access_key", "session_token"):
-        if (value := getattr(settings, name)) is not None:
-            config[name] = value
+    names = ("endpoint", "region", "access_key_id", "secret_access_key", "session_token")
+    given = {name: value for name in names if (value := getattr(settings, name)) is not None}
+    config = cast("S3Config", {"checksum_algorithm": "SHA256", **given})
     provider = _profile_credentials(settings.profile) if settings.profile else None
     return S3Store(
         location.bucket,
         prefix=location.prefix or None,
-        config=config,  # type: ignore[arg-type]  # a dict built from S3Config's own keys
+        config=config,
         client_options={
             "allow_http": (settings.endpoint or "").startswith("http://"),
             "connect_timeout": timedelta(seconds=settings.connect_timeout),
