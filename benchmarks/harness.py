@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -71,6 +72,11 @@ class Side:
     def best(self) -> float:
         """The fastest run, in seconds."""
         return min(s.seconds for s in self.samples)
+
+    @property
+    def median(self) -> float:
+        """The median run, in seconds."""
+        return statistics.median(s.seconds for s in self.samples)
 
     @property
     def cpu(self) -> float:
@@ -189,11 +195,16 @@ def print_table(sides: Sequence[Side], references: Mapping[str, str]) -> None:
                 f"{side.tree_rss_mib:.0f}",
             ]
         )
+    print_columns(headers, rows, left=(0, 2))
+    print("ratio = this command / the one in 'vs'; CPU = user + system of the command and its children")
+
+
+def print_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> None:
+    """*rows* under *headers* in aligned columns: the columns numbered in *left* to the left, others to the right."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for row in (headers, *rows):
         cells = enumerate(zip(row, widths, strict=True))
-        print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in cells))
-    print("ratio = this command / the one in 'vs'; CPU = user + system of the command and its children")
+        print("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in cells))
 
 
 def remove(*paths: Path) -> Callable[[], None]:
