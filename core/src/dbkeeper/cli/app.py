@@ -102,8 +102,6 @@ class BackupDirectory(click.Path):
     the local folder ``s3:/bucket/x``.
     """
 
-    name = "directory|url"
-
     def __init__(self) -> None:
         super().__init__(path_type=Path, file_okay=False)
 
@@ -126,12 +124,14 @@ identity_option = click.option(
     "identities",
     multiple=True,
     type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
     help=f"An age identity file that decrypts encrypted backups (repeatable; default: ${{{IDENTITY_ENV}}}).",
 )
 dir_option = click.option(
     "--dir",
     "directory",
     type=BackupDirectory(),
+    metavar="DIR|URL",
     help="Backup directory or storage URL, e.g. s3://bucket/prefix (default: backup_dir in dbkeeper.toml, "
     "else ./backups).",
 )

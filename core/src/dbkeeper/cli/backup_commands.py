@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     "--recipient",
     "recipients",
     multiple=True,
+    metavar="KEY",
     help="Encrypt for this age public key (age1…, ssh-ed25519 …; repeatable; default: [backup] recipients).",
 )
 @json_option
@@ -89,7 +90,7 @@ def backup(
 
 @click.group()
 def backups() -> None:
-    """List, show and delete backups."""
+    """List, show, delete and copy backups."""
 
 
 def _summary(entry: Entry) -> dict[str, Any]:

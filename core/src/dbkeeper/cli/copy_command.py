@@ -18,12 +18,14 @@ from dbkeeper.cli.output import emit_json, human_bytes, note
     "target",
     required=True,
     type=BackupDirectory(),
+    metavar="DIR|URL",
     help="Where to copy: a directory or a storage URL (s3://bucket/prefix).",
 )
 @click.option(
     "--recipient",
     "recipients",
     multiple=True,
+    metavar="KEY",
     help="Re-encrypt the copies for this age public key (repeatable; needs --identity for encrypted backups).",
 )
 @dir_option

@@ -15,7 +15,7 @@ from dbkeeper.cli.output import emit_json, note, print_table
 @global_flags
 @pass_app
 def plugins(app: App, json_output: bool) -> None:
-    """List plugins: distribution, version, hooks, drivers and stages, and load failures.
+    """List plugins: distribution, version, hooks, drivers, stages and storages, and load failures.
 
     Then the options the drivers declare: flag, type, default and the commands they apply to.
     """
@@ -32,11 +32,12 @@ def plugins(app: App, json_output: bool) -> None:
             p["version"],
             ", ".join(f"{d['name']} ({'/'.join(d['schemes'])})" for d in p["drivers"]) or "-",
             ", ".join(s["name"] for s in p["stages"]) or "-",
+            ", ".join(f"{s['name']} ({'/'.join(s['schemes'])})" for s in p["storages"]) or "-",
             ", ".join(h.removeprefix("dbkeeper_") for h in p["hooks"]),
         ]
         for p in described
     ]
-    print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "DRIVERS", "STAGES", "HOOKS"], rows)
+    print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "DRIVERS", "STAGES", "STORAGES", "HOOKS"], rows)
     options = [
         [driver, o["flag"], _type(o), _default(o["default"]), ", ".join(o["operations"])]
         for p in described
