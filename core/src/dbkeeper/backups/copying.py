@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +55,7 @@ class Copier:
         """Copy complete backup *entry*, unless the target already holds it complete."""
         manifest = entry.manifest
         assert manifest is not None
-        present = next((e for e in self.target.entries() if e.id == entry.id), None)
+        present = self._on_target.get(entry.id)
         if present is not None and present.status is Status.COMPLETE:
             return CopyOutcome(entry.id, "present", present.manifest.stored_bytes if present.manifest else 0)
         if present is not None and present.status is Status.RUNNING:
@@ -66,6 +67,11 @@ class Copier:
             copied = replace(manifest, artifacts=artifacts)
             draft.commit(copied)
         return CopyOutcome(entry.id, "copied", copied.stored_bytes)
+
+    @cached_property
+    def _on_target(self) -> dict[str, Entry]:
+        """The target's backups by id, listed once (a copy of many backups lists it once, not once each)."""
+        return {entry.id: entry for entry in self.target.entries()}
 
     def _stages(self, artifact: ArtifactRecord) -> list[tuple[Stage, Mapping[str, Any]]]:
         return [(self.plugins.stage(r["name"], r.get("distribution")).stage, r) for r in artifact.stages]

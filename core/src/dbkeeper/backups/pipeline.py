@@ -168,7 +168,11 @@ class DecodeChain:
                 self._drain()
                 self._ended = True
             return data
-        except DbkeeperError:  # damage found by a check, a missing key, a storage that stopped answering
+        except IntegrityError as exc:
+            if self._label in str(exc):
+                raise
+            raise IntegrityError(f"artifact {self._label}: {exc}") from exc  # a stage that cannot know the name
+        except DbkeeperError:  # a missing key, a storage that stopped answering
             raise
         except Exception as exc:  # a codec's own error type, whatever the plugin
             self._drain_after(exc)
