@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.backups.manifest import ArtifactRecord, Manifest, Provenance, utc_now
+from dbkeeper.backups.opening import open_storage
 from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter, SilentReporter
 from dbkeeper.backups.records import VerifyRecord
 from dbkeeper.backups.retention import Decision, Policy, decide
-from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status, open_storage
+from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import BackupError, ConfigError, DbkeeperError, IntegrityError, PruneError
 from dbkeeper.plugin.contract import (

@@ -26,6 +26,8 @@ from dbkeeper.errors import ManifestError
 SCHEMA_VERSION = 1
 SEAL = "manifest_sha256"
 MANIFEST_FILE = "manifest.json"
+MANIFEST_LIMIT = 16 * 1024 * 1024
+"""Larger manifests are not read (the backup is listed as damaged): real ones are a few KiB."""
 MAX_COUNT = 2**63 - 1
 """The largest byte or row count a manifest may record (what a signed 64-bit integer holds)."""
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]{4}$")

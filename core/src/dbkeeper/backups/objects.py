@@ -36,6 +36,7 @@ from typing import Any
 from dbkeeper.backups.manifest import (
     BACKUP_ID,
     MANIFEST_FILE,
+    MANIFEST_LIMIT,
     ArtifactRecord,
     Manifest,
     artifact_file_problem,
@@ -43,7 +44,6 @@ from dbkeeper.backups.manifest import (
     utc_now,
 )
 from dbkeeper.backups.records import RECORD_LIMIT, RECORDS, DamagedRecordError, parse_record, record_text
-from dbkeeper.backups.repository import MANIFEST_LIMIT
 from dbkeeper.backups.storage import BackupStorage, Entry, Status, StoredReader
 from dbkeeper.errors import BackupError, IntegrityError, ManifestError, StorageError
 from dbkeeper.plugin.storage import ObjectStore, StoredObject, Upload

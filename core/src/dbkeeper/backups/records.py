@@ -24,8 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dbkeeper.backups.localfs import DIR_FLAGS, DIR_MODE, FILE_FLAGS, FILE_MODE, PARTIAL
 from dbkeeper.backups.manifest import format_time, parse_time
-from dbkeeper.backups.repository import _DIR_FLAGS, _FILE_FLAGS, DIR_MODE, FILE_MODE, PARTIAL  # one set of rules
 from dbkeeper.system.filesystem import write_all
 
 RECORDS = ".records"
@@ -45,11 +45,11 @@ def write_local_record(backup: Path, kind: str, data: Mapping[str, Any]) -> None
     Raises ``OSError`` when it cannot be written (a read-only medium, a link in the way).
     """
     text = record_text(kind, data)
-    dir_fd = os.open(backup, _DIR_FLAGS)
+    dir_fd = os.open(backup, DIR_FLAGS)
     try:
         with contextlib.suppress(FileExistsError):
             os.mkdir(RECORDS, DIR_MODE, dir_fd=dir_fd)
-        records_fd = os.open(RECORDS, _DIR_FLAGS, dir_fd=dir_fd)
+        records_fd = os.open(RECORDS, DIR_FLAGS, dir_fd=dir_fd)
     finally:
         os.close(dir_fd)
     try:
@@ -79,11 +79,11 @@ def read_local_record(backup: Path, kind: str) -> dict[str, Any] | None:
     Raises :class:`DamagedRecordError` when it cannot be trusted.
     """
     try:
-        dir_fd = os.open(backup, _DIR_FLAGS)
+        dir_fd = os.open(backup, DIR_FLAGS)
     except OSError:
         return None  # the backup itself is gone or is not a directory: its listing says so
     try:
-        records_fd = os.open(RECORDS, _DIR_FLAGS, dir_fd=dir_fd)
+        records_fd = os.open(RECORDS, DIR_FLAGS, dir_fd=dir_fd)
         try:
             text = _read_file(records_fd, f"{kind}.json")
         finally:
@@ -115,7 +115,7 @@ def record_text(kind: str, data: Mapping[str, Any]) -> str:
 
 def _read_file(dir_fd: int, name: str) -> str:
     """The text of regular file *name* in the open directory, at most :data:`RECORD_LIMIT` bytes."""
-    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise DamagedRecordError(f"{RECORDS}/{name} is not a regular file")

@@ -28,32 +28,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from dbkeeper.backups.localfs import DIR_FLAGS, DIR_MODE, FILE_FLAGS, FILE_MODE, PARTIAL
 from dbkeeper.backups.manifest import (
     BACKUP_ID,
     MANIFEST_FILE,
+    MANIFEST_LIMIT,
     ArtifactRecord,
     Manifest,
     artifact_file_problem,
     new_backup_id,
 )
+from dbkeeper.backups.records import read_local_record, write_local_record
 from dbkeeper.backups.storage import BackupStorage, Entry, Status
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
 from dbkeeper.plugin.tools import runtime_directory
 from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, GuardedWriter, write_all, writing
 
 MANIFEST = MANIFEST_FILE
-MANIFEST_LIMIT = 16 * 1024 * 1024
-"""Larger manifests are not read (the backup is listed as damaged): real ones are a few KiB."""
 LOCK_WAIT = 60.0
 """Seconds a delete waits for another process's lock on a backup that is not being written."""
 LOCK_POLL = 0.05
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO must not hang us
 _UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
-PARTIAL = ".partial"
 SCRATCH_PREFIX = ".scratch-"
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 
 
 def fsync_dir(path: Path) -> None:
@@ -82,7 +78,7 @@ def lock_dir(path: Path, *, exclusive: bool, wait: float = 0.0) -> int | None:
     no lock behind) and is released when the descriptor is closed. Raises
     ``FileNotFoundError`` when *path* is gone, and ``OSError`` (``ELOOP``) when it is a link.
     """
-    fd = os.open(path, _DIR_FLAGS)
+    fd = os.open(path, DIR_FLAGS)
     deadline = time.monotonic() + wait
     while not _try_lock(fd, exclusive=exclusive):
         if time.monotonic() >= deadline:
@@ -131,11 +127,11 @@ def _open_artifact(path: Path, artifact: ArtifactRecord) -> BinaryIO:
     """
     label = f"{path.name}/{artifact.file}"
     try:
-        dir_fd = os.open(path, _DIR_FLAGS)
+        dir_fd = os.open(path, DIR_FLAGS)
     except OSError as exc:
         raise IntegrityError(_dir_problem(path, exc)) from None
     try:
-        fd = os.open(artifact.file, _FILE_FLAGS, dir_fd=dir_fd)
+        fd = os.open(artifact.file, FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         raise IntegrityError(_file_problem(label, exc, artifact.stored_bytes) or str(exc)) from None
     finally:
@@ -170,7 +166,7 @@ def _read_manifest(dir_fd: int, label: str) -> str | None:
     :data:`MANIFEST_LIMIT`, or not UTF-8.
     """
     try:
-        fd = os.open(MANIFEST, _FILE_FLAGS, dir_fd=dir_fd)
+        fd = os.open(MANIFEST, FILE_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -387,7 +383,7 @@ class Repository(BackupStorage):
     def _entry(self, path: Path) -> Entry | None:
         """The entry for *path*, or None when it is gone or is a plain file (not a backup)."""
         try:
-            fd = os.open(path, _DIR_FLAGS)
+            fd = os.open(path, DIR_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -436,14 +432,10 @@ class Repository(BackupStorage):
 
     def write_record(self, backup_id: str, kind: str, data: Mapping[str, Any]) -> None:
         """Write record *kind* in the backup's ``.records/`` atomically, owner-only, never through a link."""
-        from dbkeeper.backups.records import write_local_record
-
         write_local_record(self.root / backup_id, kind, data)
 
     def read_record(self, backup_id: str, kind: str) -> dict[str, Any] | None:
         """Record *kind* of the backup, or None (DamagedRecordError when it cannot be trusted)."""
-        from dbkeeper.backups.records import read_local_record
-
         return read_local_record(self.root / backup_id, kind)
 
     def remove_leftovers(self) -> dict[str, str]:

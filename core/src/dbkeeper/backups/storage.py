@@ -12,7 +12,6 @@ for complete; ``list``, ``verify``, ``restore`` and ``prune`` behave the same on
 from __future__ import annotations
 
 import contextlib
-import re
 import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -22,15 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dbkeeper.connections.config import DEFAULT_BACKUP_DIR
-from dbkeeper.errors import BackupError, BackupNotFoundError, ConfigError, ManifestError
+from dbkeeper.errors import BackupError, BackupNotFoundError, ManifestError
 from dbkeeper.plugin.streams import Readable, Writable
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manifest import ArtifactRecord, Manifest
     from dbkeeper.backups.records import VerifyRecord
-    from dbkeeper.plugin.manager import Plugins
-
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 class Status(StrEnum):
@@ -227,40 +223,3 @@ class BackupStorage(ABC):
         except DamagedRecordError as exc:
             note(f"backup {backup_id}: ignored its verify record: {exc}")
             return None
-
-
-def storage_scheme(location: str) -> str | None:
-    """The URL scheme of *location* (``s3``), or None when it is a local path."""
-    match = _URL.match(location)
-    return match.group(1).lower() if match else None
-
-
-def open_storage(location: Path | str, plugins: Plugins, settings: Mapping[str, str] | None = None) -> BackupStorage:
-    """The storage at *location*: a local directory (a path or ``file://``), or a plugin's object store.
-
-    *settings* are those of the ``[storage.NAME]`` section that applies (secrets included,
-    never shown). An unknown scheme is an error naming the distribution to install.
-    """
-    from dbkeeper.backups.repository import Repository
-
-    text = str(location)
-    scheme = storage_scheme(text)
-    if scheme is None:
-        return Repository(text)
-    if scheme == "file":
-        return Repository(text.removeprefix("file://") or "/")
-    if "@" in text.split("://", 1)[1].split("/", 1)[0]:
-        raise ConfigError(
-            f"{scheme}:// storage URLs take no user or password (they would show in logs and process lists): "
-            "give credentials through the environment or a [storage.NAME] section in dbkeeper.toml"
-        )
-    from dbkeeper.backups.objects import ObjectRepository
-    from dbkeeper.plugin.storage import StorageRequest
-
-    backend = plugins.storage_for(scheme).info
-    unknown = sorted(set(settings or {}) - set(backend.settings))
-    if unknown:
-        raise ConfigError(
-            f"the {backend.name} storage has no setting {unknown[0]!r} (its settings: {', '.join(backend.settings)})"
-        )
-    return ObjectRepository(backend.open(StorageRequest(text, dict(settings or {}))))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dbkeeper.backups.progress import Reporter, reporter_for
-from dbkeeper.connections.config import Config, load_config
+from dbkeeper.connections.config import Config, load_config, storage_scheme
 from dbkeeper.system.collector import collector_paused
 
 IDENTITY_ENV = "DBKEEPER_IDENTITY_FILE"
 """The environment variable naming the identity file(s) that decrypt backups, when no --identity is given."""
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import BackupManager
@@ -107,7 +105,7 @@ class BackupDirectory(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """A URL as it is; a path checked as ``click.Path`` does."""
-        if isinstance(value, str) and _URL.match(value):
+        if isinstance(value, str) and storage_scheme(value):
             return value
         return super().convert(value, param, ctx)
 

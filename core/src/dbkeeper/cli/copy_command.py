@@ -49,7 +49,7 @@ def copy(
     and its manifest is written last. Backups already complete on the target are
     skipped, so running the same copy again after an interruption resumes it.
     """
-    from dbkeeper.backups.storage import open_storage
+    from dbkeeper.backups.opening import open_storage
 
     if bool(backup_ids) == copy_all:
         raise click.UsageError("name the backups to copy, or pass --all (not both)")

@@ -70,7 +70,7 @@ TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: 
 DEFAULT_LISTEN_PORT = 9861
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_LISTEN_PORT}"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_STORAGE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_STORAGE_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True)
@@ -331,6 +331,12 @@ def load_config(path: Path | str | None = None) -> Config:
         health=_health(data.get("health", {}), f"{where} [health]"),
         storages=_storages(data.get("storage", {}), where),
     )
+
+
+def storage_scheme(location: Path | str) -> str | None:
+    """The URL scheme of a backup location (``s3``), or None when it is a local path."""
+    match = _STORAGE_URL.match(str(location))
+    return match.group(1).lower() if match else None
 
 
 def _backup_dir(file: Path, value: str | None) -> Path | str | None:

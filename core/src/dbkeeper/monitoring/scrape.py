@@ -271,7 +271,7 @@ class DatabaseMonitor:
     @cached_property
     def backup_storage(self) -> BackupStorage:
         """The configured backup storage (``backup_dir``: a directory or a storage URL), opened on first use."""
-        from dbkeeper.backups.storage import open_storage
+        from dbkeeper.backups.opening import open_storage
 
         location = self.config.backup_directory(None)
         return open_storage(location, self.plugins, self.config.storage_settings(location))
