@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,16 +25,14 @@ from test_encryption import (
     Keys,
     age_recipients,
     assert_same_database,
-    encrypted_backup,
     fingerprint,
     flip_middle_byte,
     make_keys,
-    restore,
     stock_decrypt,
 )
 
 from dbkeeper.backups.manifest import MANIFEST_FILE
-from helpers import BIN, WAIT, Run, artifact_of, assert_one_line_error, dbkeeper, make_db
+from helpers import BIN, WAIT, Run, assert_one_line_error, dbkeeper, make_db
 
 MIB = 1 << 20
 
@@ -59,6 +58,15 @@ class Place:
         body = self.s3.client().get_object(Bucket=self.bucket, Key=f"backups/{backup_id}/{name}")["Body"]
         data: bytes = body.read()
         return data
+
+    def damage(self, backup_id: str, name: str) -> None:
+        """Flip one bit in the middle of file *name* of backup *backup_id*, and change nothing else."""
+        if self.bucket is None:
+            flip_middle_byte(Path(self.url) / backup_id / name)
+            return
+        data = bytearray(self.read(backup_id, name))
+        data[len(data) // 2] ^= 0x01
+        self.s3.client().put_object(Bucket=self.bucket, Key=f"backups/{backup_id}/{name}", Body=bytes(data))
 
     def dbkeeper(self, *args: str, check: bool = True) -> Run:
         """``dbkeeper ARGS --dir URL`` with the server's credentials."""
@@ -100,6 +108,14 @@ def copy(source: Place, target: Place, *args: str, check: bool = True) -> Run:
     return run
 
 
+def assert_private(place: Place) -> None:
+    """Every backup directory of a local *place* is 0700 and every file in it 0600 (objects have no modes)."""
+    if place.bucket is None:
+        for folder in Path(place.url).iterdir():
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+            assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in folder.iterdir()), folder
+
+
 def assert_identical(source: Place, target: Place, backup_id: str) -> None:
     """The copy has the source's manifest byte for byte, and artifacts that hash to the manifest's digests."""
     manifest = source.read(backup_id, MANIFEST_FILE)
@@ -135,18 +151,19 @@ def test_copy_is_identical_verified_and_idempotent(
     ]
     assert copy(source, target, "latest").out.startswith(f"present {second} (")
     assert target.statuses() == [(first, "complete"), (second, "complete")]
+    assert_private(target)
     for backup_id in (first, second):
         assert_identical(source, target, backup_id)
         target.dbkeeper("verify", backup_id, "--deep", "--identity", str(keys.key))
 
 
-@pytest.mark.parametrize("target_kind", ["local", "s3"])
+@pytest.mark.parametrize(("source_kind", "target_kind"), [("local", "local"), ("local", "s3"), ("s3", "local")])
 def test_damaged_source_fails_and_leaves_nothing_complete(
-    chinook: Path, places: Callable[[str, str], Place], target_kind: str
+    chinook: Path, places: Callable[[str, str], Place], source_kind: str, target_kind: str
 ) -> None:
-    source, target = places("local", "source"), places(target_kind, "target")
+    source, target = places(source_kind, "source"), places(target_kind, "target")
     backup_id = source.backup(f"sqlite:///{chinook}")
-    flip_middle_byte(artifact_of(Path(source.url), backup_id))
+    source.damage(backup_id, "chinook.db.zst")
     assert_one_line_error(copy(source, target, backup_id, check=False), "SHA256 mismatch")
     assert target.statuses() == []
     every = copy(source, target, "--all", "--json", check=False)
@@ -176,11 +193,15 @@ def copy_in_progress(target: Place) -> Callable[[], bool]:
     return lambda: bool(target.s3.pending_keys(bucket))
 
 
-@pytest.mark.parametrize("target_kind", ["local", "s3"])
+@pytest.mark.parametrize(("source_kind", "target_kind"), [("local", "local"), ("local", "s3"), ("s3", "local")])
 def test_copy_killed_mid_way_resumes(
-    large_backup: Path, places: Callable[[str, str], Place], s3: S3Server, target_kind: str
+    large_backup: Path, places: Callable[[str, str], Place], s3: S3Server, source_kind: str, target_kind: str
 ) -> None:
-    source, target = Place(str(large_backup), s3), places(target_kind, "target")
+    large = Place(str(large_backup), s3)
+    source, target = large, places(target_kind, "target")
+    if source_kind == "s3":
+        source = places("s3", "source")
+        copy(large, source, "latest")
     ((backup_id, _),) = source.statuses()
     argv = [str(BIN / "dbkeeper"), "-q", "backups", "copy", "latest", "--dir", source.url, "--to", target.url]
     proc = subprocess.Popen(argv, env={**os.environ, **s3.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -208,31 +229,43 @@ def leftovers(target: Place) -> list[str]:
     return target.s3.pending_keys(target.bucket)
 
 
-def test_key_rotation_through_copy(
-    chinook: Path, keys: Keys, tmp_path: Path, places: Callable[[str, str], Place]
+def assert_encrypted_copy(
+    target: Place, backup_id: str, identity: Path, public: str, chinook: Path, tmp_path: Path
 ) -> None:
-    source, target = places("local", "old"), places("local", "new")
-    backup_id = encrypted_backup(chinook, Path(source.url), keys.public)["id"]
+    """The copy is encrypted for *public* only, and *identity* opens it: stock age and zstd, verify --deep, restore."""
+    manifest = target.manifest(backup_id)
+    (artifact,) = manifest["artifacts"]
+    assert artifact["file"] == "chinook.db.zst.age"
+    assert age_recipients(manifest) == [fingerprint(public)]
+    stored = tmp_path / "stored.age"
+    stored.write_bytes(target.read(backup_id, artifact["file"]))
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == artifact["stages"][-1]["digest"]
+    stock_decrypt(stored, identity, tmp_path / "stock.db")
+    assert_same_database(tmp_path / "stock.db", chinook)
+    target.dbkeeper("verify", backup_id, "--deep", "--identity", str(identity))
+    target.dbkeeper("restore", backup_id, f"sqlite:///{tmp_path / 'restored.db'}", "--identity", str(identity))
+    assert_same_database(tmp_path / "restored.db", chinook)
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_key_rotation_through_copy(
+    chinook: Path, keys: Keys, tmp_path: Path, places: Callable[[str, str], Place], kind: str
+) -> None:
+    source, target = places(kind, "old"), places(kind, "new")
+    backup_id = source.backup(f"sqlite:///{chinook}", "--recipient", keys.public)
     run = copy(source, target, backup_id, "--identity", str(keys.key), "--recipient", keys.other_public)
     assert run.out.startswith(f"copied {backup_id} (")
     assert all(secret not in run.out + run.err for secret in keys.secrets())
-    assert age_recipients(target.manifest(backup_id)) == [fingerprint(keys.other_public)]
-    artifact = artifact_of(Path(target.url), backup_id)
-    assert artifact.name == "chinook.db.zst.age"
-    stock_decrypt(artifact, keys.other, tmp_path / "stock.db")
-    assert_same_database(tmp_path / "stock.db", chinook)
-    target.dbkeeper("verify", backup_id, "--deep", "--identity", str(keys.other))
-    restored = tmp_path / "restored.db"
-    assert restore(Path(target.url), restored, keys.other).code == 0
-    assert_same_database(restored, chinook)
+    assert_encrypted_copy(target, backup_id, keys.other, keys.other_public, chinook, tmp_path)
     refused = tmp_path / "refused.db"
-    assert_one_line_error(restore(Path(target.url), refused, keys.key), fingerprint(keys.other_public))
+    old = target.dbkeeper("restore", backup_id, f"sqlite:///{refused}", "--identity", str(keys.key), check=False)
+    assert_one_line_error(old, fingerprint(keys.other_public), "key.txt")
     assert not refused.exists()
 
 
 def test_re_encrypting_needs_the_identity(chinook: Path, keys: Keys, places: Callable[[str, str], Place]) -> None:
     source, target = places("local", "old"), places("local", "new")
-    backup_id = encrypted_backup(chinook, Path(source.url), keys.public)["id"]
+    backup_id = source.backup(f"sqlite:///{chinook}", "--recipient", keys.public)
     run = copy(source, target, backup_id, "--recipient", keys.other_public, check=False)
     assert_one_line_error(run, "--identity")
     assert target.statuses() == []
@@ -244,12 +277,4 @@ def test_encrypting_a_plain_backup_through_copy(
     source, target = places("local", "plain"), places("s3", "encrypted")
     backup_id = source.backup(f"sqlite:///{chinook}")
     copy(source, target, backup_id, "--recipient", keys.public)
-    manifest = target.manifest(backup_id)
-    assert manifest["artifacts"][0]["file"] == "chinook.db.zst.age"
-    assert age_recipients(manifest) == [fingerprint(keys.public)]
-    stored = target.read(backup_id, "chinook.db.zst.age")
-    assert hashlib.sha256(stored).hexdigest() == manifest["artifacts"][0]["stages"][-1]["digest"]
-    target.dbkeeper("verify", backup_id, "--deep", "--identity", str(keys.key))
-    restored = tmp_path / "restored.db"
-    target.dbkeeper("restore", backup_id, f"sqlite:///{restored}", "--identity", str(keys.key))
-    assert_same_database(restored, chinook)
+    assert_encrypted_copy(target, backup_id, keys.key, keys.public, chinook, tmp_path)
