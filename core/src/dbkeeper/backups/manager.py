@@ -41,6 +41,7 @@ from dbkeeper.system.filesystem import SCRATCH_ELSEWHERE, human_bytes, writing
 
 if TYPE_CHECKING:
     from dbkeeper.backups.copying import CopyOutcome
+    from dbkeeper.backups.drill import DrillReport
 
 DEFAULT_COMPRESSION = "zstd"
 DEFAULT_ENCRYPTION = "age"
@@ -328,7 +329,7 @@ class BackupManager:
 
         A backup whose manifest is sound but whose stored files are missing or of the wrong
         size is reported without reading anything. The result is recorded beside the backup
-        (:meth:`~dbkeeper.backups.storage.BackupStorage.record_verify`), for ``dbkeeper metrics``.
+        (:meth:`~dbkeeper.backups.storage.BackupStorage.keep_record`), for ``dbkeeper metrics``.
         Without *deep*, no key is needed: the stored (encrypted) bytes are checked.
         """
         with self.repository.reading(ref) as entry:
@@ -336,9 +337,8 @@ class BackupManager:
                 report = VerifyReport(entry.id, deep, 0, [entry.problem])
             else:
                 report = self._verify(self.repository.usable(entry), deep)
-            self.repository.record_verify(
-                entry.id, VerifyRecord(report.ok, deep, utc_now(), report.checked_bytes, tuple(report.problems))
-            )
+            record = VerifyRecord(report.ok, deep, utc_now(), report.checked_bytes, tuple(report.problems))
+            self.repository.keep_record(entry.id, "verify", record.to_data())
             return report
 
     def _verify(self, entry: Entry, deep: bool) -> VerifyReport:
@@ -404,6 +404,46 @@ class BackupManager:
                 if problems := row_count_problems(expected, result.row_counts):
                     raise IntegrityError(f"restored {result.database}, but {problems[0]}")
         return result
+
+    def drill(
+        self,
+        ref: str,
+        *,
+        into: str | DatabaseURL | None = None,
+        check_sql: Sequence[str] = (),
+        keep: bool = False,
+    ) -> DrillReport:
+        """Restore backup *ref* into a throwaway target, check it, and record the verdict and the restore's time.
+
+        Without *into*, the driver brings its own target (a temporary file or a private
+        server); with *into* (a server URL), a scratch database there, dropped afterwards.
+        Checks: the row counts against the manifest, the engine's integrity check, and each
+        *check_sql* query (its first column must be true or non-zero). The report is also
+        kept beside the backup, for ``backups list|show`` and ``dbkeeper metrics``; a failed
+        drill is a report with ``ok`` false, not an exception. See :mod:`dbkeeper.backups.drill`.
+        """
+        from dbkeeper.backups.drill import Drill
+        from dbkeeper.backups.records import DrillRecord
+
+        server = DatabaseURL.parse(into) if isinstance(into, str) else into
+        with self.repository.reading(ref) as found:
+            entry = self.repository.usable(found)
+            manifest = entry.manifest
+            assert manifest is not None
+            driver = self._driver_for_backup(manifest)
+            if server is not None and self.plugins.driver_for(server) is not driver:
+                raise ConfigError(
+                    f"backup {manifest.id} is a {driver.name} backup; --into must be a server the "
+                    f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
+                )
+
+            def restore(url: DatabaseURL) -> RestoreResult:
+                return self._restore(entry, url, False, {})
+
+            report = Drill(manifest, _facts(manifest), driver, restore, server, check_sql, keep).run()
+            record = DrillRecord(report.ok, report.at, report.restore_seconds, report.target, report.problem)
+            self.repository.keep_record(entry.id, "drill", record.to_data())
+            return report
 
     def copy(
         self, refs: Sequence[str], target: BackupStorage, *, recipients: Sequence[str] = ()

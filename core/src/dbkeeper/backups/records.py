@@ -1,4 +1,4 @@
-"""Records kept beside a backup: what was learnt about it after it was sealed (a verify's result).
+"""Records kept beside a backup: what was learnt about it after it was sealed (a verify's, a drill's result).
 
 A backup's manifest is sealed and never changes; facts that come later are small JSON
 records in the backup's ``.records/`` directory (0700), one file per kind (``verify.json``,
@@ -128,6 +128,17 @@ def _read_file(dir_fd: int, name: str) -> str:
         raise DamagedRecordError(f"{RECORDS}/{name} is not UTF-8 text") from None
 
 
+def _time(value: object) -> datetime:
+    """A record's ``at``; DamagedRecordError when it is not a time :func:`format_time` wrote."""
+    try:
+        moment = parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise DamagedRecordError("at must be a time like 2026-11-21T11:00:02.134020Z")
+    return moment
+
+
 @dataclass(frozen=True)
 class VerifyRecord:
     """The result of the last ``verify`` of a backup: when, how deep, and whether it passed."""
@@ -158,10 +169,37 @@ class VerifyRecord:
             raise DamagedRecordError("checked_bytes must be a byte count")
         if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems[:PROBLEMS_KEPT]):
             raise DamagedRecordError("problems must be a list of strings")
-        try:
-            moment = parse_time(at) if isinstance(at, str) else None
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise DamagedRecordError("at must be a time like 2026-11-21T11:00:02.134020Z")
-        return cls(ok, deep, moment, checked, tuple(p[:500] for p in problems[:PROBLEMS_KEPT]))
+        return cls(ok, deep, _time(at), checked, tuple(p[:500] for p in problems[:PROBLEMS_KEPT]))
+
+
+@dataclass(frozen=True)
+class DrillRecord:
+    """The result of the last restore drill of a backup: when, whether it passed, the restore's seconds."""
+
+    ok: bool
+    at: datetime
+    restore_seconds: float | None
+    target: str
+    problem: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """The record as JSON-ready data (the problem cut to 500 characters)."""
+        return {
+            "ok": self.ok,
+            "at": format_time(self.at),
+            "restore_seconds": self.restore_seconds,
+            "target": self.target[:200],
+            "problem": self.problem[:500] if self.problem else None,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> DrillRecord:
+        """Check every field of a read record; raises :class:`DamagedRecordError` on a wrong one."""
+        ok, seconds, target, problem = (data.get(key) for key in ("ok", "restore_seconds", "target", "problem"))
+        if not isinstance(ok, bool):
+            raise DamagedRecordError("ok must be true or false")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0):
+            raise DamagedRecordError("restore_seconds must be a number of seconds")
+        if not isinstance(target, str) or not (problem is None or isinstance(problem, str)):
+            raise DamagedRecordError("target and problem must be text")
+        return cls(ok, _time(data.get("at")), None if seconds is None else float(seconds), target[:200], problem)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dbkeeper.connections.config import DEFAULT_BACKUP_DIR
 from dbkeeper.errors import BackupError, BackupNotFoundError, ManifestError
@@ -26,7 +26,10 @@ from dbkeeper.plugin.streams import Readable, Writable
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manifest import ArtifactRecord, Manifest
-    from dbkeeper.backups.records import VerifyRecord
+    from dbkeeper.backups.records import DrillRecord, VerifyRecord
+
+
+RecordT = TypeVar("RecordT")
 
 
 class Status(StrEnum):
@@ -201,25 +204,36 @@ class BackupStorage(ABC):
             )
         return entry
 
-    def record_verify(self, backup_id: str, record: VerifyRecord) -> None:
-        """Keep a verify's result beside the backup; one that cannot take it (read-only) gets a note instead."""
+    def keep_record(self, backup_id: str, kind: str, data: Mapping[str, Any]) -> None:
+        """Keep a verify's or drill's result beside the backup; one that cannot take it (read-only) gets a note."""
         from dbkeeper.errors import StorageError
         from dbkeeper.system.notes import note
 
         try:
-            self.write_record(backup_id, "verify", record.to_data())
+            self.write_record(backup_id, kind, data)
         except (OSError, StorageError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            note(f"the verify result of {backup_id} was not recorded ({reason}); metrics will not show it")
+            note(f"the {kind} result of {backup_id} was not recorded ({reason}); metrics will not show it")
 
     def last_verify(self, backup_id: str) -> VerifyRecord | None:
         """The verify record of the backup, or None when there is none or it cannot be trusted (with a note)."""
-        from dbkeeper.backups.records import DamagedRecordError, VerifyRecord
+        from dbkeeper.backups.records import VerifyRecord
+
+        return self._record(backup_id, "verify", VerifyRecord.from_data)
+
+    def last_drill(self, backup_id: str) -> DrillRecord | None:
+        """The drill record of the backup, or None when there is none or it cannot be trusted (with a note)."""
+        from dbkeeper.backups.records import DrillRecord
+
+        return self._record(backup_id, "drill", DrillRecord.from_data)
+
+    def _record(self, backup_id: str, kind: str, parse: Callable[[dict[str, Any]], RecordT]) -> RecordT | None:
+        from dbkeeper.backups.records import DamagedRecordError
         from dbkeeper.system.notes import note
 
         try:
-            data = self.read_record(backup_id, "verify")
-            return None if data is None else VerifyRecord.from_data(data)
+            data = self.read_record(backup_id, kind)
+            return None if data is None else parse(data)
         except DamagedRecordError as exc:
-            note(f"backup {backup_id}: ignored its verify record: {exc}")
+            note(f"backup {backup_id}: ignored its {kind} record: {exc}")
             return None

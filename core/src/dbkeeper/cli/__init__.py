@@ -28,6 +28,7 @@ from dbkeeper.cli.app import App
 from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
 from dbkeeper.cli.connection_commands import connections, query
 from dbkeeper.cli.copy_command import copy
+from dbkeeper.cli.drill_command import drill
 from dbkeeper.cli.health_commands import health, optimize
 from dbkeeper.cli.metrics_commands import metrics
 from dbkeeper.cli.migrate_commands import migrate
@@ -63,6 +64,7 @@ for command in (
     backups,
     verify,
     restore,
+    drill,
     prune,
     migrate,
     schema,

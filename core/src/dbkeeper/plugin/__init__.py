@@ -11,12 +11,14 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``monitoring``: metrics samples, health checks, sessions and maintenance steps;
 - ``schema``: the schema dialect a driver gives ``dbkeeper schema`` (:class:`SchemaDialect`) and
   the portable schema model it works on (:class:`Table`, :class:`Column`, :class:`ColumnType` …);
+- ``drills``: the engine's side of ``dbkeeper drill`` (:class:`DrillDialect`, its target and checks);
 - ``storage``: storage backends for ``--dir s3://…`` (:class:`ObjectStore`, :class:`StorageInfo`);
 - ``options``: a driver's options, declared as fields of a :class:`DriverOptions` dataclass;
 - ``streams``: byte streams, the chunk size and the :class:`Stage` protocols (:class:`EncryptionStage`);
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
 - ``sql``: SQL text helpers several engines share (:func:`end_of_quoted`);
 - ``workers``: tasks on several threads that all stop at the first failure (:class:`WorkerPool`);
+- a watchdog that stops a child server when dbkeeper dies (:func:`start_watchdog`),
 - the commit points of a restore (:class:`CommitPoint`), notes to the user (:func:`note`), a
   local file system's refusals (:func:`writing` and friends), database URLs, and the errors
   a plugin may raise.
@@ -63,6 +65,7 @@ from dbkeeper.plugin.contract import (
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.plugin.drills import DrillDialect, DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.sql import end_of_quoted
@@ -111,6 +114,7 @@ from dbkeeper.system.filesystem import (
 )
 from dbkeeper.system.interrupts import CommitPoint
 from dbkeeper.system.notes import note
+from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.monitoring import (
@@ -239,6 +243,9 @@ __all__ = [
     "Deadline",
     "Default",
     "DiskFullError",
+    "DrillDialect",
+    "DrillRequest",
+    "DrillTarget",
     "DriverInfo",
     "DriverOptions",
     "DumpRequest",
@@ -256,6 +263,7 @@ __all__ = [
     "HistorySchemaDialect",
     "Index",
     "InspectRequest",
+    "IntegrityCheck",
     "IntegrityError",
     "InvalidURLError",
     "KeyRequiredError",
@@ -322,8 +330,10 @@ __all__ = [
     "note",
     "option",
     "redact",
+    "release_watchdog",
     "running",
     "secret_file",
+    "start_watchdog",
     "stream_in",
     "stream_out",
     "writing",

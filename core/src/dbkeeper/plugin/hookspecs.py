@@ -11,7 +11,7 @@ Distributions advertise their plugin through the ``dbkeeper`` entry-point group:
 (``dbkeeper_connect``, ``dbkeeper_dump``, ``dbkeeper_restore``,
 ``dbkeeper_inspect_backup``, ``dbkeeper_migrate``, ``dbkeeper_collect_metrics``,
 ``dbkeeper_check_health``, ``dbkeeper_sessions``, ``dbkeeper_plan_maintenance``,
-``dbkeeper_schema_dialect``) are
+``dbkeeper_schema_dialect``, ``dbkeeper_drill``) are
 ``firstresult`` and are called only on the plugin that registered the driver selected
 by the URL scheme, plus any plugin that registers no driver at all — so a plugin that
 only observes (timing, audit, notification) can wrap every call with
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         RestoreRequest,
         RestoreResult,
     )
+    from dbkeeper.plugin.drills import DrillDialect, DrillRequest
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
         HealthCheck,
@@ -204,4 +205,17 @@ def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect | None:
     comments, refusals, and what inspect reads besides SQLAlchemy's ``Inspector``. The
     mapping of definitions to ``MetaData``, DDL order, naming and comparison are the
     core's. ``firstresult``: the driver the dialect name or the URL selects answers.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_drill(request: DrillRequest) -> DrillDialect | None:
+    """Return the engine-specific half of ``dbkeeper drill`` for ``request.backup``.
+
+    The result follows :class:`~dbkeeper.plugin.DrillDialect`: the drill's target (a
+    throwaway server or temporary file, or a scratch database on ``request.into``), brought
+    up and removed by a context manager, and the engine's integrity check of the restored
+    database. Finding the backup, restoring it (through ``dbkeeper_restore``), timing it,
+    row counts, ``--check-sql`` and the record are the core's. ``firstresult``: the driver
+    that made the backup answers.
     """

@@ -47,6 +47,7 @@ from dbkeeper.plugin.options import DriverOptions, Operation, Option
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from dbkeeper.plugin.drills import DrillDialect, DrillRequest
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
         HealthCheck,
@@ -127,6 +128,7 @@ DRIVER_OPERATIONS = (
     "sessions",
     "plan_maintenance",
     "schema_dialect",
+    "drill",
 )
 """The driver hooks, without their ``dbkeeper_`` prefix: answered only by the selected driver."""
 
@@ -236,6 +238,11 @@ class Driver:
         """The driver's maintenance of the request's database (plan, then apply)."""
         maintenance: Maintenance = self._call("plan_maintenance", request)
         return maintenance
+
+    def drill(self, request: DrillRequest) -> DrillDialect:
+        """The engine-specific half of a restore drill: its target and its integrity check."""
+        dialect: DrillDialect = self._call("drill", request)
+        return dialect
 
     def schema_dialect(self) -> SchemaDialect:
         """The engine-specific half of ``dbkeeper schema`` (generate, inspect, diff)."""

@@ -14,6 +14,7 @@ from dbkeeper.plugin import (
     TARGET_ELSEWHERE,
     BackupContents,
     ConnectRequest,
+    DrillRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         Session,
         SessionsRequest,
     )
+    from dbkeeper_sqlite.drill import SqliteDrill
 
 DRIVER = DriverInfo(
     name="sqlite",
@@ -162,3 +164,11 @@ def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect:
     from dbkeeper_sqlite.schema import SqliteSchema  # imports SQLAlchemy when used: only for dbkeeper schema
 
     return SqliteSchema()
+
+
+@hookimpl
+def dbkeeper_drill(request: DrillRequest) -> SqliteDrill:
+    """A temporary file (or a scratch file under --into) to restore into; PRAGMA integrity_check."""
+    from dbkeeper_sqlite.drill import SqliteDrill
+
+    return SqliteDrill()

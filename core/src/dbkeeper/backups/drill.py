@@ -1,0 +1,178 @@
+"""Restore drills: restore a backup into a throwaway target, check it, time it, record the verdict.
+
+A drill proves what checksums cannot: that the backup comes back as a working database,
+and how long that takes (the recovery time an operator can expect). It runs the same
+restore as ``dbkeeper restore`` into the driver's :class:`~dbkeeper.plugin.DrillTarget`
+(a throwaway server or file, or a scratch database on ``--into``), then checks the
+restored database: the row count of every table against the manifest (part of every
+restore), the engine's own integrity check, and each ``--check-sql`` query. The result is
+kept beside the backup (``.records/drill.json``; the sealed manifest never changes).
+
+Whatever happens — a failed check, a failed restore, Ctrl-C, ``kill -9`` — the target and
+every temporary file are removed: the driver's context manager stops its server or drops
+its scratch database, and a watchdog removes the drill's private directory when this
+process dies. ``--keep`` leaves a target that was restored running, and says how to reach
+and stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.backups.manifest import Manifest, format_time, utc_now
+from dbkeeper.connections.urls import DatabaseURL, error_line
+from dbkeeper.errors import DbkeeperError
+from dbkeeper.plugin.drills import DrillRequest, DrillTarget, IntegrityCheck
+from dbkeeper.system.watchdog import release_watchdog, start_watchdog
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.contract import BackupFacts, RestoreResult
+    from dbkeeper.plugin.drills import DrillDialect
+    from dbkeeper.plugin.manager import Driver
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    """The outcome of a drill: the verdict, each check, and the measured recovery time."""
+
+    id: str
+    ok: bool
+    at: datetime
+    target: str
+    checks: list[IntegrityCheck] = field(default_factory=list)
+    restore_seconds: float | None = None
+    stored_bytes: int = 0
+    raw_bytes: int = 0
+    rows: int = 0
+    problem: str | None = None
+    kept: DrillTarget | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``dbkeeper drill --json``)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "ok": self.ok,
+            "at": format_time(self.at),
+            "target": self.target,
+            "restore_seconds": self.restore_seconds,
+            "stored_bytes": self.stored_bytes,
+            "raw_bytes": self.raw_bytes,
+            "rows": self.rows,
+            "problem": self.problem,
+            "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in self.checks],
+        }
+        if self.kept is not None:
+            data["kept"] = {"url": self.kept.url.safe(), "connect": self.kept.connect, "stop": self.kept.stop}
+        return data
+
+
+@contextlib.contextmanager
+def drill_directory(*, keep: bool) -> Iterator[Path]:
+    """A private directory (0700) for the drill's throwaway server, removed afterwards — also on ``kill -9``.
+
+    Under the system's temporary directory, not dbkeeper's runtime directory: a server
+    that runs as another user must be able to reach it (a driver may make it 0711). With
+    *keep*, a drill that succeeded leaves it for the kept server.
+    """
+    path = Path(tempfile.mkdtemp(prefix="dbkeeper-drill-"))
+    watchdog = start_watchdog(path)
+    kept = False
+    try:
+        yield path
+        kept = keep
+    finally:
+        release_watchdog(watchdog, remove=not kept)
+        if not kept:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def check_sql(driver: Driver, url: DatabaseURL, sql: str) -> IntegrityCheck:
+    """Run a ``--check-sql`` query on the restored database: passed when its first column is true or non-zero."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    name = f"check-sql: {sql}"
+    engine = driver.connect(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text(sql)).first()
+    except SQLAlchemyError as exc:
+        return IntegrityCheck(name, False, f"failed: {error_line(exc)}")
+    finally:
+        engine.dispose()
+    if row is None or len(row) == 0:
+        return IntegrityCheck(name, False, "returned no row (its first column must be true or non-zero)")
+    value = row[0]
+    return IntegrityCheck(name, bool(value), f"returned {value!r}")
+
+
+@dataclass
+class Drill:
+    """One drill of a complete backup by its driver; :meth:`run` never raises a DbkeeperError, it reports it."""
+
+    manifest: Manifest
+    facts: BackupFacts
+    driver: Driver
+    restore: Callable[[DatabaseURL], RestoreResult]
+    """The manager's restore of this backup into a URL (the same code as ``dbkeeper restore``)."""
+    into: DatabaseURL | None = None
+    check_sql: Sequence[str] = ()
+    keep: bool = False
+    checks: list[IntegrityCheck] = field(default_factory=list)
+    restore_seconds: float | None = None
+    target: DrillTarget | None = None
+    step: str = "target"
+    """What the drill is doing: ``target`` (bringing it up), ``restore``, ``checks``."""
+
+    def run(self) -> DrillReport:
+        """Bring up the target, restore, check, remove the target; the report says what happened."""
+        at = utc_now()
+        problem = None
+        kept = None
+        try:
+            with drill_directory(keep=self.keep) as workdir:
+                request = DrillRequest(self.driver.name, self.facts, workdir, self.into, self.keep)
+                dialect = self.driver.drill(request)
+                with dialect.target(request) as target:
+                    self.target = target
+                    self._restore_and_check(dialect, target)
+                kept = target if self.keep else None
+        except DbkeeperError as exc:
+            problem = str(exc)
+            self.checks.append(IntegrityCheck(self.step, False, problem))
+        failed = [c for c in self.checks if not c.ok and not c.skipped]
+        if problem is None and failed:
+            problem = f"{failed[0].name}: {failed[0].detail}"
+        return DrillReport(
+            id=self.manifest.id,
+            ok=not failed,
+            at=at,
+            target=self.target.kind if self.target else "none",
+            checks=self.checks,
+            restore_seconds=self.restore_seconds,
+            stored_bytes=self.manifest.stored_bytes,
+            raw_bytes=self.manifest.raw_bytes,
+            rows=sum(self.manifest.row_counts.values()),
+            problem=problem,
+            kept=kept,
+        )
+
+    def _restore_and_check(self, dialect: DrillDialect, target: DrillTarget) -> None:
+        self.step = "restore"
+        started = time.monotonic()
+        result = self.restore(target.url)  # raises IntegrityError when a row count differs from the manifest
+        self.restore_seconds = time.monotonic() - started
+        tables = len(result.row_counts)
+        rows = sum(result.row_counts.values())
+        self.checks.append(IntegrityCheck("row counts", True, f"{tables} tables, {rows} rows, as the manifest records"))
+        self.step = "checks"
+        self.checks.extend(dialect.check_integrity(target.url))
+        self.checks.extend(check_sql(self.driver, target.url, sql) for sql in self.check_sql)

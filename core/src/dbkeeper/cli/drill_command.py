@@ -1,0 +1,80 @@
+"""``drill``: restore a backup into a throwaway target, check it, and record how long the restore took."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
+from dbkeeper.cli.output import emit_json, human_bytes, plural, print_table
+
+if TYPE_CHECKING:
+    from dbkeeper.backups.drill import DrillReport
+
+
+@click.command()
+@click.argument("backup_id")
+@dir_option
+@click.option(
+    "--into",
+    metavar="URL",
+    help="Restore into a new scratch database on this existing server (a URL or connection name), "
+    "dropped afterwards; default: a throwaway server or file of the drill's own.",
+)
+@click.option(
+    "--check-sql",
+    "check_sql",
+    multiple=True,
+    metavar="SQL",
+    help="A query whose first column must be true or non-zero on the restored database (repeatable).",
+)
+@click.option("--keep", is_flag=True, help="Leave the restored target running and print how to reach and stop it.")
+@identity_option
+@json_option
+@global_flags
+@pass_app
+def drill(
+    app: App,
+    backup_id: str,
+    directory: Path | str | None,
+    into: str | None,
+    check_sql: tuple[str, ...],
+    keep: bool,
+    identities: tuple[Path, ...],
+    json_output: bool,
+) -> None:
+    """Prove that BACKUP_ID (an id, a prefix or 'latest') restores: restore it, check it, time it.
+
+    Checks the row count of every table against the manifest, the engine's integrity
+    check and each --check-sql query, records the verdict and the restore's seconds beside
+    the backup (backups list, backups show, metrics), and exits 1 when the drill fails.
+    """
+    server = app.config.resolve(into)[1] if into else None
+    manager = app.backups(directory, json_output=json_output, identities=identities)
+    report = manager.drill(backup_id, into=server, check_sql=check_sql, keep=keep)
+    if json_output:
+        emit_json(report.to_dict())
+    else:
+        _print(report, quiet=app.quiet)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _print(report: DrillReport, *, quiet: bool) -> None:
+    verdict = "ok" if report.ok else "FAILED"
+    seconds = f" in {report.restore_seconds:.2f}s" if report.restore_seconds is not None else ""
+    click.echo(
+        f"drill {report.id} {verdict}: restored into {report.target}{seconds} "
+        f"({human_bytes(report.raw_bytes)}, {plural(report.rows, 'row')})"
+    )
+    if not quiet:
+        rows = [["skipped" if c.skipped else "ok" if c.ok else "FAILED", c.name, c.detail] for c in report.checks]
+        print_table(["CHECK", "NAME", "DETAIL"], rows)
+    if report.kept is not None:
+        click.echo(f"kept: {report.kept.kind}")
+        click.echo(f"  connect: {report.kept.connect}")
+        click.echo(f"  stop:    {report.kept.stop}")
+    if not report.ok:
+        click.echo(f"error: drill of {report.id} failed: {report.problem}", err=True)
