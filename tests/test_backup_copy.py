@@ -177,20 +177,21 @@ def test_damaged_source_fails_and_leaves_nothing_complete(
 
 @pytest.fixture(scope="module")
 def large_backup(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A backup directory holding one backup of 160 MiB of random bytes (stored as much): a copy takes a while."""
+    """A backup directory holding a small backup, then one of 160 MiB of random bytes: its copy takes a while."""
     folder = tmp_path_factory.mktemp("large")
-    database = make_db(folder / "large.db", 160, blob_size=MIB)
-    dbkeeper("backup", f"sqlite:///{database}", "--dir", str(folder / "backups"), "--level", "1")
-    database.unlink()
+    for name, rows, blob_size in (("small", 100, 0), ("large", 160, MIB)):
+        database = make_db(folder / f"{name}.db", rows, blob_size=blob_size)
+        dbkeeper("backup", f"sqlite:///{database}", "--dir", str(folder / "backups"), "--level", "1")
+        database.unlink()
     return folder / "backups"
 
 
-def copy_in_progress(target: Place) -> Callable[[], bool]:
-    """A probe: whether a copy to *target* has begun writing an artifact (a ``.partial`` file, a pending upload)."""
+def copying_large(target: Place) -> Callable[[], bool]:
+    """A probe: whether a copy to *target* has begun writing the large artifact (a ``.partial`` file, an upload)."""
     if target.bucket is None:
-        return lambda: any(p.stat().st_size > 0 for p in Path(target.url).glob("*/*.partial"))
+        return lambda: any(p.stat().st_size > 0 for p in Path(target.url).glob("*/large.db.zst.partial"))
     bucket = target.bucket
-    return lambda: bool(target.s3.pending_keys(bucket))
+    return lambda: any(key.endswith("/large.db.zst") for key in target.s3.pending_keys(bucket))
 
 
 @pytest.mark.parametrize(("source_kind", "target_kind"), [("local", "local"), ("local", "s3"), ("s3", "local")])
@@ -201,12 +202,12 @@ def test_copy_killed_mid_way_resumes(
     source, target = large, places(target_kind, "target")
     if source_kind == "s3":
         source = places("s3", "source")
-        copy(large, source, "latest")
-    ((backup_id, _),) = source.statuses()
-    argv = [str(BIN / "dbkeeper"), "-q", "backups", "copy", "latest", "--dir", source.url, "--to", target.url]
+        copy(large, source, "--all")
+    small_id, large_id = (backup_id for backup_id, _ in source.statuses())
+    argv = [str(BIN / "dbkeeper"), "-q", "backups", "copy", "--all", "--dir", source.url, "--to", target.url]
     proc = subprocess.Popen(argv, env={**os.environ, **s3.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        probe = copy_in_progress(target)
+        probe = copying_large(target)
         deadline = time.monotonic() + WAIT
         while not probe() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)  # the copy of 160 MiB takes well under a second on a fast disk: look often
@@ -214,11 +215,14 @@ def test_copy_killed_mid_way_resumes(
         proc.kill()
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the copy ended before it could be killed mid-way"
-    assert target.statuses() == [(backup_id, "incomplete")]
-    assert copy(source, target, "latest").out.startswith(f"copied {backup_id} (")
+    assert target.statuses() == [(small_id, "complete"), (large_id, "incomplete")]
+    resumed = copy(source, target, "--all", "--json").json()
+    assert isinstance(resumed, list)
+    assert [(outcome["id"], outcome["action"]) for outcome in resumed] == [(small_id, "present"), (large_id, "copied")]
     target.dbkeeper("prune", "--keep-last", "5")
-    assert target.statuses() == [(backup_id, "complete")]
-    assert_identical(source, target, backup_id)
+    assert target.statuses() == [(small_id, "complete"), (large_id, "complete")]
+    for backup_id in (small_id, large_id):
+        assert_identical(source, target, backup_id)
     assert leftovers(target) == []
 
 
@@ -240,6 +244,7 @@ def assert_encrypted_copy(
     stored = tmp_path / "stored.age"
     stored.write_bytes(target.read(backup_id, artifact["file"]))
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == artifact["stages"][-1]["digest"]
+    assert stored.stat().st_size == artifact["stored_bytes"] == manifest["stored_bytes"]
     stock_decrypt(stored, identity, tmp_path / "stock.db")
     assert_same_database(tmp_path / "stock.db", chinook)
     target.dbkeeper("verify", backup_id, "--deep", "--identity", str(identity))
