@@ -285,17 +285,18 @@ def test_encrypting_a_plain_backup_through_copy(
     assert_encrypted_copy(target, backup_id, keys.key, keys.public, chinook, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="copying.Copier.copy reports a backup already on the target as present without looking at --recipient: "
-    "a plain (or old-key) copy stays as it is, exit 0",
-)
 def test_copy_with_recipient_never_keeps_a_plain_copy_as_present(
     chinook: Path, keys: Keys, places: Callable[[str, str], Place]
 ) -> None:
+    """A copy already there counts as present only when it is encrypted for the recipients asked for."""
     source, target = places("local", "plain"), places("local", "offsite")
     backup_id = source.backup(f"sqlite:///{chinook}")
     copy(source, target, backup_id)
     run = copy(source, target, backup_id, "--recipient", keys.public, check=False)
+    assert_one_line_error(run, f"backup {backup_id} is already in", "not encrypted for these recipients", "delete")
     stages = [stage["name"] for stage in target.manifest(backup_id)["artifacts"][0]["stages"]]
-    assert run.code == 1 or "age" in stages, (run.out, stages)
+    assert "age" not in stages
+    encrypted = places("local", "encrypted")
+    copy(source, encrypted, backup_id, "--recipient", keys.public)
+    again = copy(source, encrypted, backup_id, "--recipient", keys.public)
+    assert again.out.startswith(f"present {backup_id}"), again.out

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from dbkeeper.backups.manifest import ArtifactRecord
+from dbkeeper.backups.manifest import ArtifactRecord, Manifest
 from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter
 from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status
@@ -56,10 +56,17 @@ class Copier:
         manifest = entry.manifest
         assert manifest is not None
         present = self._on_target.get(entry.id)
-        if present is not None and present.status is Status.COMPLETE:
-            return CopyOutcome(entry.id, "present", present.manifest.stored_bytes if present.manifest else 0)
+        if present is not None and present.status is Status.COMPLETE and present.manifest is not None:
+            self._refuse_other_encryption(present.manifest)
+            return CopyOutcome(entry.id, "present", present.manifest.stored_bytes)
         if present is not None and present.status is Status.RUNNING:
             raise BackupError(f"backup {entry.id} is being written to {self.target.location} by another process")
+        if present is not None and present.status in (Status.DAMAGED, Status.FOREIGN):
+            raise BackupError(
+                f"backup {entry.id} in {self.target.location} is {present.status} ({present.problem}); it is left "
+                f"alone — inspect it, then delete it there to copy it again "
+                f"({self.target.command(f'backups delete {entry.id}')})"
+            )
         if present is not None:  # left by a copy that was killed: start it again
             self.target.delete(present)
         with self.target.preparing(), self.target.draft(entry.id) as draft:
@@ -67,6 +74,26 @@ class Copier:
             copied = replace(manifest, artifacts=artifacts)
             draft.commit(copied)
         return CopyOutcome(entry.id, "copied", copied.stored_bytes)
+
+    def _refuse_other_encryption(self, present: Manifest) -> None:
+        """A copy already on the target counts as present only if it is encrypted as this copy would be.
+
+        Re-encrypting (``--recipient``) must never leave a plain copy, or one for the old
+        keys, and report success: the present copy's cipher records must be those the new
+        cipher writes (for age: the recipients' fingerprints).
+        """
+        if not self.encryption:
+            return
+        plan = self.encryption[0]
+        wanted = plan.record_of_nothing()
+        for artifact in present.artifacts:
+            found = [r for r in artifact.stages if r.get("name") == plan.stage.name]
+            if not found or any(found[0].get(key) != value for key, value in wanted.items()):
+                raise BackupError(
+                    f"backup {present.id} is already in {self.target.location}, but not encrypted for these "
+                    f"recipients; delete it there first to copy it re-encrypted "
+                    f"({self.target.command(f'backups delete {present.id}')})"
+                )
 
     @cached_property
     def _on_target(self) -> dict[str, Entry]:

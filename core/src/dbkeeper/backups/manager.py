@@ -222,7 +222,7 @@ class BackupManager:
         """Stage *name* with *options*, checked now: an unknown stage or option is an error."""
         registered = self.plugins.stage(name)
         plan = StagePlan(registered.stage, registered.provider.distribution, dict(options))
-        plan.stage.encoder(_Discard(), plan.options).finish()
+        plan.record_of_nothing()
         return plan
 
     def _plan(
@@ -491,13 +491,6 @@ class BackupManager:
             if plan.failed:
                 raise PruneError(plan)
         return plan
-
-
-class _Discard:
-    """A sink that drops everything (for checking stage options up front)."""
-
-    def write(self, data: bytes, /) -> int:
-        return len(data)
 
 
 def backup_database(url: str, directory: Path | str = "backups", **kwargs: Any) -> Manifest:

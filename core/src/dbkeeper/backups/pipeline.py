@@ -50,6 +50,17 @@ class StagePlan:
         share = (os.cpu_count() or 1) // writers
         return replace(self, options={**self.options, THREADS_OPTION: share if share > 1 else 0})
 
+    def record_of_nothing(self) -> dict[str, Any]:
+        """Run the encoder over no bytes: StageOptionError now for bad options, else the record it writes."""
+        return {"name": self.stage.name, **self.stage.encoder(_Discard(), self.options).finish()}
+
+
+class _Discard:
+    """A sink that drops everything."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
 
 class Counter:
     """Counts bytes as they pass and reports each chunk to an optional callback."""

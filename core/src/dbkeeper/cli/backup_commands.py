@@ -9,14 +9,14 @@ import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
 from dbkeeper.cli.driver_options import DriverOptionsCommand, driver_values
-from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table
+from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table, seconds
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import PrunePlan
-    from dbkeeper.backups.records import VerifyRecord
-    from dbkeeper.backups.storage import Entry
+    from dbkeeper.backups.records import DrillRecord, VerifyRecord
+    from dbkeeper.backups.storage import BackupStorage, Entry
 
 
 @click.command(cls=DriverOptionsCommand, operation="backup")
@@ -80,11 +80,11 @@ def backup(
         return
     click.echo(manifest.id)
     if not app.quiet:
-        seconds = (manifest.finished_at - manifest.started_at).total_seconds()
+        took = (manifest.finished_at - manifest.started_at).total_seconds()
         note(
             f"backed up {label} ({manifest.engine}, {manifest.format}): {human_bytes(manifest.raw_bytes)} → "
             f"{human_bytes(manifest.stored_bytes)}, {plural(sum(manifest.row_counts.values()), 'row')} "
-            f"in {plural(len(manifest.row_counts), 'table')}, {seconds:.1f}s"
+            f"in {plural(len(manifest.row_counts), 'table')}, {took:.1f}s"
         )
 
 
@@ -93,7 +93,7 @@ def backups() -> None:
     """List, show, delete and copy backups."""
 
 
-def _summary(entry: Entry) -> dict[str, Any]:
+def _summary(entry: Entry, drill: DrillRecord | None) -> dict[str, Any]:
     manifest = entry.manifest
     data: dict[str, Any] = {"id": entry.id, "status": str(entry.status)}
     if manifest:
@@ -108,7 +108,15 @@ def _summary(entry: Entry) -> dict[str, Any]:
         }
     if entry.problem:
         data["problem"] = entry.problem
+    if drill is not None:
+        data["last_drill"] = drill.to_data()
     return data
+
+
+def _drills(storage: BackupStorage, entries: list[Entry]) -> dict[str, DrillRecord]:
+    """The drill record of each complete backup that has one."""
+    found = {e.id: storage.last_drill(e.id) for e in entries if e.manifest is not None}
+    return {backup_id: record for backup_id, record in found.items() if record is not None}
 
 
 @backups.command("list")
@@ -120,16 +128,29 @@ def list_backups(app: App, directory: Path | str | None, json_output: bool) -> N
     """List every backup, oldest first, including incomplete ones."""
     manager = app.backups(directory)
     entries = manager.list()
+    drills = _drills(manager.repository, entries)
     if json_output:
-        emit_json([_summary(e) for e in entries])
+        emit_json([_summary(e, drills.get(e.id)) for e in entries])
         return
     if not entries:
         note(f"no backups in {manager.repository.location}")
         return
     headers = ["ID", "STATUS", "ENGINE", "DATABASE", "FORMAT", "SIZE", "FINISHED"]
-    with_problems = any(entry.problem for entry in entries)
-    rows = [_row(entry) + ([entry.problem or ""] if with_problems else []) for entry in entries]
-    print_table([*headers, "PROBLEM"] if with_problems else headers, rows)
+    extra = (["DRILL"] if drills else []) + (["PROBLEM"] if any(entry.problem for entry in entries) else [])
+    rows = [_row(entry) + [_extra(column, entry, drills) for column in extra] for entry in entries]
+    print_table([*headers, *extra], rows)
+
+
+def _extra(column: str, entry: Entry, drills: dict[str, DrillRecord]) -> str:
+    """The DRILL (``ok, 41.2s`` / ``failed``) or PROBLEM cell of a backup."""
+    if column == "PROBLEM":
+        return entry.problem or ""
+    drill = drills.get(entry.id)
+    if drill is None:
+        return ""
+    if not drill.ok:
+        return "failed"
+    return f"ok, {seconds(drill.restore_seconds)}" if drill.restore_seconds is not None else "ok"
 
 
 def _row(entry: Entry) -> list[str]:
@@ -178,6 +199,7 @@ def show_backup(app: App, backup_id: str, directory: Path | str | None, json_out
             if "digest" in stage:
                 click.echo(f"{stage['name']:16} {stage['digest']}")
     click.echo(f"{'last verify':16} {_verify_summary(storage.last_verify(entry.id))}")
+    click.echo(f"{'last drill':16} {_drill_summary(storage.last_drill(entry.id))}")
     click.echo("rows")
     print_table(["  TABLE", "ROWS"], [[f"  {t}", n] for t, n in sorted(data["row_counts"].items())])
 
@@ -191,6 +213,17 @@ def _verify_summary(record: VerifyRecord | None) -> str:
     if record.ok:
         return f"ok{how} at {when}, {human_bytes(record.checked_bytes)} checked"
     return f"failed{how} at {when}: {record.problems[0] if record.problems else 'no detail recorded'}"
+
+
+def _drill_summary(record: DrillRecord | None) -> str:
+    """``ok at 2026-…Z, restore 41.2s (a throwaway …)``, ``failed at …: <problem>``, or ``never``."""
+    if record is None:
+        return "never"
+    when = f"{record.at:%Y-%m-%d %H:%M:%S}Z"
+    if not record.ok:
+        return f"failed at {when}: {record.problem or 'no detail recorded'}"
+    took = f", restore {seconds(record.restore_seconds)}" if record.restore_seconds is not None else ""
+    return f"ok at {when}{took} (into {record.target})"
 
 
 @backups.command("delete")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
-from dbkeeper.cli.output import emit_json, human_bytes, plural, print_table
+from dbkeeper.cli.output import emit_json, human_bytes, plural, print_table, seconds
 
 if TYPE_CHECKING:
     from dbkeeper.backups.drill import DrillReport
@@ -64,9 +64,9 @@ def drill(
 
 def _print(report: DrillReport, *, quiet: bool) -> None:
     verdict = "ok" if report.ok else "FAILED"
-    seconds = f" in {report.restore_seconds:.2f}s" if report.restore_seconds is not None else ""
+    took = f" in {seconds(report.restore_seconds)}" if report.restore_seconds is not None else ""
     click.echo(
-        f"drill {report.id} {verdict}: restored into {report.target}{seconds} "
+        f"drill {report.id} {verdict}: restored into {report.target}{took} "
         f"({human_bytes(report.raw_bytes)}, {plural(report.rows, 'row')})"
     )
     if not quiet:

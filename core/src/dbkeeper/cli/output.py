@@ -63,6 +63,13 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def seconds(value: float) -> str:
+    """A duration for people: ``0.04s``, ``3.2s``, ``41s``."""
+    if value < 1:
+        return f"{value:.2f}s"
+    return f"{value:.1f}s" if value < 10 else f"{value:.0f}s"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"

@@ -36,7 +36,8 @@ def backup_samples(storage: BackupStorage, url: DatabaseURL) -> list[Sample]:
         for s, count in counts.items()
     ]
     complete = [e for e in entries if e.status == "complete"]
-    return samples + _last_backup(complete) + _last_verify(storage, (e for e in entries if e.manifest is not None))
+    sealed = [e for e in entries if e.manifest is not None]
+    return samples + _last_backup(complete) + _last_verify(storage, sealed) + _last_drill(storage, sealed)
 
 
 def _last_backup(complete: list[Entry]) -> list[Sample]:
@@ -109,3 +110,37 @@ def migration_samples(url: DatabaseURL, directory: Path, plugins: Plugins) -> li
             states.count("failed"),
         ),
     ]
+
+
+def _last_drill(storage: BackupStorage, entries: Iterable[Entry]) -> list[Sample]:
+    """The verdict, time and restore seconds of the most recent drill of any of these backups; nothing when none."""
+    records = [record for record in (storage.last_drill(e.id) for e in entries) if record is not None]
+    if not records:
+        return []
+    last = max(records, key=lambda r: r.at)
+    samples = [
+        Sample(
+            "backup_last_drill_success",
+            "gauge",
+            "Whether the most recent restore drill of a backup of the database passed (1) or failed (0).",
+            float(last.ok),
+        ),
+        Sample(
+            "backup_last_drill_timestamp",
+            "gauge",
+            "When the most recent restore drill of a backup of the database ran (Unix time).",
+            last.at.timestamp(),
+            "seconds",
+        ),
+    ]
+    if last.restore_seconds is not None:
+        samples.append(
+            Sample(
+                "backup_last_drill_restore",
+                "gauge",
+                "How long the restore of the most recent drill took: the measured recovery time.",
+                last.restore_seconds,
+                "seconds",
+            )
+        )
+    return samples
