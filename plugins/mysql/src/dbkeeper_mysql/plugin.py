@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
         CollectorResult,
+        DrillRequest,
         HealthCheck,
         HealthRequest,
         Maintenance,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         Session,
         SessionsRequest,
     )
+    from dbkeeper_mysql.drill import MysqlDrill
 
 DRIVER = DriverInfo(
     name="mysql",
@@ -156,3 +158,11 @@ def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect:
     from dbkeeper_mysql.schema import MysqlSchema  # imports SQLAlchemy when used: only for dbkeeper schema
 
     return MysqlSchema()
+
+
+@hookimpl
+def dbkeeper_drill(request: DrillRequest) -> MysqlDrill:
+    """A throwaway mariadbd on a socket (or a scratch database under --into) to restore into; CHECK TABLE."""
+    from dbkeeper_mysql.drill import MysqlDrill
+
+    return MysqlDrill()

@@ -1,0 +1,242 @@
+"""A throwaway MariaDB server for ``dbkeeper drill``: the local ``mariadbd``, its files in the drill's directory.
+
+``mariadb-install-db`` makes a data directory in ``WORKDIR/server`` (``root@localhost``
+without a password, reachable only through the socket, which only the server's user and
+root can reach); ``mariadbd`` serves it on ``WORKDIR/server/mysqld.sock`` with
+``--skip-networking`` (no TCP port), as the ``mysql`` user (else ``nobody``) when dbkeeper
+runs as root, and with the settings of a server whose data may be lost (no binary log, no
+doublewrite, no flush at commit). Both run in a session of their own, each under a
+:func:`~dbkeeper.plugin.start_watchdog` that kills that session and removes the drill's
+directory when dbkeeper dies, even by ``kill -9``. Waits are bounded.
+
+One server binary serves a machine, so "the backup's major version" is checked, not
+chosen: a backup of a newer major of the same flavour than the local server is refused
+(its dump may use collations and syntax the older server lacks); a backup of an older one
+is restored (MariaDB and MySQL read their older versions' dumps). Across flavours (a MySQL
+backup on MariaDB) nothing is refused up front: the drill refuses when the backup's
+collation is unknown to the local server (MySQL 8's ``utf8mb4_0900_ai_ci`` on MariaDB before
+11.4), see :func:`dbkeeper_mysql.drill.create_database`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from dbkeeper.plugin import DatabaseError, DatabaseURL, release_watchdog, start_watchdog
+from dbkeeper_mysql.server import ServerTarget
+
+START_TIMEOUT = 60.0
+"""Seconds ``mariadb-install-db`` and the server's start may take each."""
+STOP_TIMEOUT = 60.0
+SERVER_USERS = ("mysql", "nobody")
+"""The existing OS users the server runs as when dbkeeper runs as root, the first that exists."""
+INSTALL_HINT = "install the mariadb-server package, or pass --into mysql://USER@HOST/ (an existing server)"
+SEARCH_PATH = os.pathsep.join(("/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin"))
+"""Where server binaries live besides ``PATH`` (``/usr/sbin`` is not on a normal user's ``PATH``)."""
+THROWAWAY_OPTIONS = (
+    "--skip-log-bin",
+    "--innodb-flush-log-at-trx-commit=0",
+    "--innodb-doublewrite=0",
+    "--innodb-log-file-size=64M",
+    "--max-allowed-packet=1G",
+    "--skip-name-resolve",
+)
+"""Settings for a server whose data may be lost, given to ``mariadb-install-db`` and ``mariadbd`` alike."""
+_VERSION = re.compile(r"Ver (?P<version>(?P<major>\d+\.\d+)\.\d+\S*)")
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """The local server's programs and what they are (``mariadbd --version``)."""
+
+    server: str
+    install_db: str
+    version: str
+    major: tuple[int, int]
+    flavor: str
+
+    @classmethod
+    def find(cls) -> Binaries:
+        """The installed ``mariadbd`` (or ``mysqld``) and ``mariadb-install-db``, or a one-line error."""
+        server, install_db = _which("mariadbd", "mysqld"), _which("mariadb-install-db", "mysql_install_db")
+        if server is None or install_db is None:
+            raise DatabaseError(f"no local MariaDB server binaries (mariadbd, mariadb-install-db): {INSTALL_HINT}")
+        output = subprocess.run(
+            [server, "--no-defaults", "--version"], capture_output=True, text=True, timeout=START_TIMEOUT, check=False
+        ).stdout
+        found = _VERSION.search(output)
+        if found is None:
+            raise DatabaseError(f"{server} --version does not say its version ({output.strip()!r}): {INSTALL_HINT}")
+        flavor = "mariadb" if "mariadb" in output.lower() else "mysql"
+        return cls(server, install_db, found["version"], _major(found["major"]), flavor)
+
+    @property
+    def product(self) -> str:
+        """``MariaDB`` or ``MySQL``."""
+        return product(self.flavor)
+
+    def refuse_newer(self, engine_version: str) -> None:
+        """Refuse a backup of a newer major version of the same flavour than the local server."""
+        found = _VERSION.search(f"Ver {engine_version}")
+        flavor = "mariadb" if "mariadb" in engine_version.lower() else "mysql"
+        if found is None or flavor != self.flavor or _major(found["major"]) <= self.major:
+            return
+        name = product(flavor)
+        raise DatabaseError(
+            f"the backup comes from {name} {found['major']} but the local server is {self.version}, an older major "
+            f"version that may not read its dump: install {name} {found['major']} or newer, or pass --into a server "
+            "of that version"
+        )
+
+
+def product(flavor: str) -> str:
+    """The product name of a flavour: ``MariaDB`` or ``MySQL``."""
+    return "MariaDB" if flavor == "mariadb" else "MySQL"
+
+
+def _which(*names: str) -> str | None:
+    search = os.pathsep.join((os.environ.get("PATH", ""), SEARCH_PATH))
+    return next((path for name in names if (path := shutil.which(name, path=search))), None)
+
+
+def _major(text: str) -> tuple[int, int]:
+    first, second = text.split(".")
+    return int(first), int(second)
+
+
+@dataclass(frozen=True)
+class Throwaway:
+    """A running throwaway server: where its socket is, and the shell commands to reach and stop it."""
+
+    socket: Path
+    version: str
+    connect: str
+    stop: str
+
+    def url(self, database: str) -> DatabaseURL:
+        """The URL of *database* on this server (see :func:`socket_url`)."""
+        return socket_url(self.socket, database)
+
+
+def socket_url(socket: Path, database: str) -> DatabaseURL:
+    """``mysql://root@localhost/DATABASE?unix_socket=…``: a throwaway server's root account over its socket."""
+    return DatabaseURL.parse(f"mysql://root@localhost/{quote(database, safe='')}?{urlencode({'unix_socket': socket})}")
+
+
+def server_user() -> pwd.struct_passwd | None:
+    """The OS user the server runs as: an unprivileged one when dbkeeper runs as root, else None (ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    for name in SERVER_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise DatabaseError(f"none of the OS users {', '.join(SERVER_USERS)} exists to run the drill's server as")
+
+
+@contextlib.contextmanager
+def throwaway_server(binaries: Binaries, workdir: Path, *, keep: bool) -> Iterator[Throwaway]:
+    """Initialise and start a server in *workdir*; stop it and remove *workdir* afterwards unless *keep*."""
+    user = server_user()
+    home = _home(workdir, user)
+    user_option = [f"--user={user.pw_name}"] if user else []
+    datadir, socket, log = home / "data", home / "mysqld.sock", home / "error.log"
+    install = [binaries.install_db, "--no-defaults", *user_option, f"--datadir={datadir}",
+               "--auth-root-authentication-method=normal", "--skip-test-db", *THROWAWAY_OPTIONS]  # fmt: skip
+    with _guarded(install, workdir, output=home / "install.log") as installing:
+        _wait_installed(installing, home / "install.log")
+    server = [binaries.server, "--no-defaults", *user_option, f"--datadir={datadir}", f"--socket={socket}",
+              "--skip-networking", f"--pid-file={home / 'mysqld.pid'}", f"--log-error={log}", f"--tmpdir={home}",
+              *THROWAWAY_OPTIONS]  # fmt: skip
+    client = shlex.join([_which("mariadb", "mysql") or "mariadb", "--no-defaults", f"--socket={socket}", "--user=root"])
+    admin = shlex.join([_which("mariadb-admin", "mysqladmin") or "mariadb-admin", "--no-defaults",
+                        f"--socket={socket}", "--user=root", "shutdown"])  # fmt: skip
+    with _guarded(server, workdir, keep=keep) as process:
+        _wait_ready(process, socket, log)
+        yield Throwaway(socket, binaries.version, client, f"{admin} && rm -rf {shlex.quote(str(workdir))}")
+
+
+def _home(workdir: Path, user: pwd.struct_passwd | None) -> Path:
+    """``WORKDIR/server``, the server user's own (*workdir* made traversable for it)."""
+    home = workdir / "server"
+    home.mkdir(mode=0o700)
+    if user is not None:
+        workdir.chmod(0o711)
+        os.chown(home, user.pw_uid, user.pw_gid)
+    return home
+
+
+@contextlib.contextmanager
+def _guarded(
+    argv: Sequence[str], workdir: Path, *, output: Path | None = None, keep: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run *argv* in a session of its own, killed when the block ends or dbkeeper dies (then *workdir* goes too).
+
+    Its output goes to a new 0600 file *output*, else nowhere. With *keep*, a block that
+    ended without an exception leaves it running.
+    """
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if output else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        if output:
+            os.close(fd)
+    watchdog = start_watchdog(workdir, Path(f"/proc/{process.pid}"), ["kill", "-KILL", "--", f"-{process.pid}"])
+    kept = False
+    try:
+        yield process
+        kept = keep
+    finally:
+        if not kept:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_TIMEOUT)
+        release_watchdog(watchdog, remove=False)
+
+
+def _wait_installed(process: subprocess.Popen[bytes], log: Path) -> None:
+    try:
+        status = process.wait(timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise DatabaseError(
+            f"mariadb-install-db did not finish within {START_TIMEOUT:.0f} s for the drill's server: {last_line(log)}"
+        ) from None
+    if status != 0:
+        raise DatabaseError(f"mariadb-install-db failed for the drill's server (status {status}): {last_line(log)}")
+
+
+def _wait_ready(process: subprocess.Popen[bytes], socket: Path, log: Path) -> None:
+    """Wait until the server accepts root over its socket (bounded), or say why not in one line."""
+    probe = ServerTarget.from_url(socket_url(socket, "mysql"))
+    deadline = time.monotonic() + START_TIMEOUT
+    while process.poll() is None:
+        if socket.exists():
+            with contextlib.suppress(DatabaseError):
+                probe.connect().close()
+                return
+        if time.monotonic() > deadline:
+            raise DatabaseError(f"the drill's mariadbd did not start within {START_TIMEOUT:.0f} s: {last_line(log)}")
+        time.sleep(0.05)
+    raise DatabaseError(f"the drill's mariadbd exited with status {process.returncode}: {last_line(log)}")
+
+
+def last_line(log: Path) -> str:
+    """The last line of a server's log, or what is known when there is none."""
+    with contextlib.suppress(OSError):
+        lines = log.read_text(errors="replace").strip().splitlines()
+        if lines:
+            return lines[-1].strip()
+    return f"(nothing in {log})"
