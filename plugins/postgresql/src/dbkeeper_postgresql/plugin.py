@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
         CollectorResult,
+        DrillRequest,
         HealthCheck,
         HealthRequest,
         Maintenance,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         Session,
         SessionsRequest,
     )
+    from dbkeeper_postgresql.drill import PostgresDrill
 
 DRIVER = DriverInfo(
     name="postgresql",
@@ -139,3 +141,11 @@ def dbkeeper_schema_dialect(request: SchemaRequest) -> SchemaDialect:
     from dbkeeper_postgresql.schema import PostgresqlSchema  # imports SQLAlchemy when used: only for dbkeeper schema
 
     return PostgresqlSchema()
+
+
+@hookimpl
+def dbkeeper_drill(request: DrillRequest) -> PostgresDrill:
+    """A throwaway cluster of the backup's major version (or a scratch database on --into); amcheck."""
+    from dbkeeper_postgresql.drill import PostgresDrill
+
+    return PostgresDrill()

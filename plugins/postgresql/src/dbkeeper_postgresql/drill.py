@@ -1,0 +1,45 @@
+"""PostgreSQL's side of ``dbkeeper drill``: a throwaway cluster or a scratch database, and ``amcheck``.
+
+Without ``--into`` the backup is restored into a throwaway cluster of its major version
+(:mod:`dbkeeper_postgresql.cluster`), under the backup's database name (the restore
+creates it); with ``--into`` into a new scratch database on that server
+(:mod:`dbkeeper_postgresql.scratch`). The integrity check is ``amcheck`` on every B-tree
+index (:mod:`dbkeeper_postgresql.amcheck`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from dbkeeper.plugin import DatabaseURL, DrillRequest, DrillTarget, IntegrityCheck
+from dbkeeper_postgresql.cluster import Cluster, server_major
+
+
+class PostgresDrill:
+    """The drill target and check of the PostgreSQL driver."""
+
+    @contextlib.contextmanager
+    def target(self, request: DrillRequest) -> Iterator[DrillTarget]:
+        """A throwaway cluster of the backup's major version, or a scratch database on ``--into``."""
+        if request.into is not None:
+            from dbkeeper_postgresql.scratch import scratch_database
+
+            with scratch_database(request, request.into) as target:
+                yield target
+            return
+        major = server_major(request.backup.engine_version)
+        database = request.backup.database or "drill"
+        with Cluster.running(major, request.workdir, keep=request.keep) as cluster:
+            yield DrillTarget(
+                url=cluster.url(database),
+                kind=f"a throwaway PostgreSQL {major} server",
+                connect=cluster.connect_command(database),
+                stop=cluster.stop_command(request.workdir),
+            )
+
+    def check_integrity(self, url: DatabaseURL) -> list[IntegrityCheck]:
+        """``bt_index_check`` of every B-tree index (skipped, with the reason, when amcheck is unavailable)."""
+        from dbkeeper_postgresql.amcheck import check_indexes
+
+        return [check_indexes(url)]
