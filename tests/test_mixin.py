@@ -62,7 +62,7 @@ def dashboard_queries() -> list[str]:
 
 
 def test_promtool_accepts_the_rules() -> None:
-    assert "SUCCESS: 11 rules found" in check_rules(RULES)
+    assert "SUCCESS: 12 rules found" in check_rules(RULES)
 
 
 def test_the_alerts_fire_when_their_unit_tests_say() -> None:
@@ -160,7 +160,7 @@ def postgresql_urls() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def every_engine(tmp_path: Path, postgresql_urls: dict[str, str], mariadb: MariaDBServer) -> Path:
     """A dbkeeper.toml naming a SQLite file, a PostgreSQL primary and its standby, and a MariaDB database,
-    each but the standby backed up and verified, each with a migrations directory holding a migration not
+    each but the standby backed up and verified (the SQLite backup also drilled), each with a migrations directory holding a migration not
     applied yet; returns the configuration's folder."""
     with sqlite3.connect(tmp_path / "shop.db") as db:
         db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
@@ -177,6 +177,8 @@ def every_engine(tmp_path: Path, postgresql_urls: dict[str, str], mariadb: Maria
     for name in ("lite", "pg", "maria"):
         backup_id = dbkeeper("backup", name, cwd=tmp_path).out.split()[0]
         dbkeeper("verify", backup_id, cwd=tmp_path)
+        if name == "lite":  # a drill of a SQLite backup needs no server of its own
+            dbkeeper("drill", backup_id, cwd=tmp_path)
     return tmp_path
 
 

@@ -4,7 +4,7 @@ Every family the SQLite, PostgreSQL and MariaDB drivers (and dbkeeper itself) ex
 the table with its type and labels; every family of the table appears in at least one
 engine's real output, except those the table says appear only with replication or only
 with pg_stat_statements. The databases are made to show what they can: a SQLite file with
-backups, a verify and a migrations directory, one in WAL mode, PostgreSQL tables that have
+backups, a verify, a drill and a migrations directory, one in WAL mode, PostgreSQL tables that have
 been vacuumed and analysed.
 """
 
@@ -91,6 +91,7 @@ def sqlite_families(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Expos
     )
     dbkeeper("backup", "app", cwd=project)
     dbkeeper("verify", "latest", cwd=project)
+    dbkeeper("drill", "latest", cwd=project)
     return exposed(cwd=project)
 
 

@@ -292,6 +292,33 @@ class DriverConformance:
         report = backups.verify(backups.backup(sample_url).id, deep=True)
         assert report.ok, report.problems
 
+    def test_a_drill_restores_checks_and_cleans_up(
+        self, driver: Driver, backups: BackupManager, sample_url: str
+    ) -> None:
+        """``dbkeeper drill``: the sample comes back in the driver's own target, checked, timed, recorded, removed.
+
+        The drill's private directory is gone afterwards (and so is anything the target
+        put in it); the report's row counts are the manifest's; a query that is false fails it.
+        """
+        skip_unless(driver.implements("drill"), f"the {driver.name} driver has no restore drills")
+        import glob
+        import tempfile
+
+        before = set(glob.glob(f"{tempfile.gettempdir()}/dbkeeper-drill-*"))
+        manifest = backups.backup(sample_url)
+        report = backups.drill(manifest.id)
+        assert report.ok, report.problem
+        assert report.restore_seconds is not None and report.restore_seconds >= 0
+        assert report.rows == sum(manifest.row_counts.values())
+        assert any(check.name == "row counts" and check.ok for check in report.checks), report.checks
+        record = backups.repository.last_drill(manifest.id)
+        assert record is not None and record.ok, "the verdict is recorded beside the backup"
+        failed = backups.drill(manifest.id, check_sql=["SELECT 1 = 0"])
+        assert not failed.ok and failed.problem and "SELECT 1 = 0" in failed.problem, failed
+        last = backups.repository.last_drill(manifest.id)
+        assert last is not None and not last.ok, "a failed drill is recorded too"
+        assert set(glob.glob(f"{tempfile.gettempdir()}/dbkeeper-drill-*")) <= before, "the drill left its directory"
+
     def test_migrations_go_up_and_down(self, driver: Driver, plugins: Plugins, source_url: str, tmp_path: Path) -> None:
         """A migration is applied once, recorded, and rolled back."""
         skip_unless(driver.implements("migrate"), f"the {driver.name} driver has no migrations")
