@@ -284,7 +284,6 @@ def test_missing_server_binaries_name_the_package_and_into() -> None:
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="the throwaway cluster has only the postgres role; restore keeps owners")
 def test_a_backup_owned_by_an_application_role_drills_in_a_throwaway_cluster(
     pg: Server, drill_tmp: Path, tmp_path: Path
 ) -> None:

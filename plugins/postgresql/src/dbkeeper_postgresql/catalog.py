@@ -243,6 +243,21 @@ def schemas(conn: Session) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
+def roles(conn: Session) -> list[str]:
+    """The roles the database's objects belong to or grant to (``pg_shdepend``), and the bootstrap superuser.
+
+    A restore keeps owners and privileges, so a server the backup is restored into needs
+    these roles; a drill's throwaway cluster creates them (without login) from this list.
+    """
+    rows = conn.execute(
+        "SELECT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
+        "WHERE d.refclassid = 'pg_authid'::regclass "
+        "AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "UNION SELECT rolname FROM pg_roles WHERE oid = 10 ORDER BY 1"
+    )
+    return [str(row[0]) for row in rows.fetchall()]
+
+
 def count_rows(conn: Session, tables: Iterable[tuple[str, str]]) -> dict[str, int]:
     """Exact rows of each ``(schema, table)`` (its own rows: ``ONLY``, as pg_dump copies them)."""
     counts = {}

@@ -25,13 +25,14 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from dbkeeper.plugin import DatabaseError, DatabaseURL, child_environment, release_watchdog, start_watchdog
+from dbkeeper_postgresql.catalog import quote_identifier
 from dbkeeper_postgresql.clients import BINDIR_ENV
 
 SUPERUSER = "postgres"
@@ -194,6 +195,19 @@ class Cluster:
         # kill as the server's user: a recycled pid of anyone else's process is out of reach
         self.watchdog = start_watchdog(self.root, Path("/proc") / pid, [*self._runuser(), "kill", "-QUIT", pid])
         self._wait_ready(self.process)
+
+    def create_roles(self, names: Iterable[str]) -> None:
+        """Create the roles a backup's objects belong to (without login), so the restore can keep its owners."""
+        wanted = sorted({name for name in names if name != SUPERUSER and not name.startswith("pg_")})
+        if not wanted:
+            return
+        script = "".join(f"CREATE ROLE {quote_identifier(name)} NOLOGIN;\n" for name in wanted)
+        argv = [str(self.bindir / "psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "-h", str(self.root),
+                "-p", PORT, "-U", SUPERUSER, "-d", "postgres"]  # fmt: skip
+        proc = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=START_SECONDS)
+        if proc.returncode != 0:
+            raise DatabaseError(f"cannot create the backup's roles in the drill's throwaway server: "
+                                f"{_last_line(proc.stderr)}")  # fmt: skip
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + START_SECONDS

@@ -10,7 +10,8 @@ index (:mod:`dbkeeper_postgresql.amcheck`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from dbkeeper.plugin import DatabaseURL, DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper_postgresql.cluster import Cluster, server_major
@@ -31,6 +32,7 @@ class PostgresDrill:
         major = server_major(request.backup.engine_version)
         database = request.backup.database or "drill"
         with Cluster.running(major, request.workdir, keep=request.keep) as cluster:
+            cluster.create_roles(_roles(request.backup.details))
             yield DrillTarget(
                 url=cluster.url(database),
                 kind=f"a throwaway PostgreSQL {major} server",
@@ -43,3 +45,9 @@ class PostgresDrill:
         from dbkeeper_postgresql.amcheck import check_indexes
 
         return [check_indexes(url)]
+
+
+def _roles(details: Mapping[str, Any]) -> list[str]:
+    """The roles the backup recorded (``details["roles"]``; none in backups made before it was recorded)."""
+    recorded = details.get("roles")
+    return [name for name in recorded if isinstance(name, str)] if isinstance(recorded, list) else []

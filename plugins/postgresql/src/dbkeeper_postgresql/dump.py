@@ -69,6 +69,7 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
             described = pool.run(tasks)[0]
             assert not isinstance(described, int), "the first task is describe()"
             relations, schemas, counts = described
+            roles = catalog.roles(session)
             session.statement("ROLLBACK")
     details: dict[str, Any] = {
         "server_version": facts["server_version"],
@@ -81,6 +82,7 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
         "schemas": schemas,
         "relations": {r.key: r.to_json() for r in relations},
         "extension_tables": extension_tables,
+        "roles": roles,
     }
     return DumpResult(
         engine="postgresql",
