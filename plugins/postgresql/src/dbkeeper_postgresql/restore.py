@@ -143,7 +143,7 @@ def _prepared_target(plan: Plan) -> Iterator[bool]:
         with plan.target.connect(autocommit=True) as conn:
             _refuse_unless_empty(conn, plan)
     except DatabaseNotFoundError:
-        _create_database(plan.target, plan.request.backup.details)
+        create_database(plan.target, plan.request.backup.details)
         created = True
     try:
         yield created
@@ -188,7 +188,7 @@ def _existing_schemas(conn: Any, schemas: Mapping[str, int]) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _create_database(target: Endpoint, details: Mapping[str, Any]) -> None:
+def create_database(target: Endpoint, details: Mapping[str, Any]) -> None:
     import psycopg
     from psycopg import sql
 

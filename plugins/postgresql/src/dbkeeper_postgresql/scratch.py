@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from dbkeeper.plugin import DatabaseError, DatabaseURL, DrillRequest, DrillTarget, error_line, note
 from dbkeeper_postgresql.bounded import set_timeouts
 from dbkeeper_postgresql.connections import APPLICATION_NAME, CONNECTION_DEFAULTS, MAINTENANCE_DATABASES, Endpoint
-from dbkeeper_postgresql.restore import _create_database
+from dbkeeper_postgresql.restore import create_database
 
 DROP_SECONDS = 60.0
 """How long the ``DROP DATABASE`` may take (or wait for a lock) before it is given up."""
@@ -32,7 +32,7 @@ def scratch_database(request: DrillRequest, into: DatabaseURL) -> Iterator[Drill
     """A new database on *into*'s server for the drill to restore into; dropped on exit (unless kept)."""
     name = f"dbkeeper_drill_{os.urandom(4).hex()}"
     target = Endpoint.from_url(into).with_database(name)
-    _create_database(target, request.backup.details)
+    create_database(target, request.backup.details)
     kept = False
     try:
         yield DrillTarget(
