@@ -189,6 +189,7 @@ def _existing_schemas(conn: Any, schemas: Mapping[str, int]) -> list[str]:
 
 
 def create_database(target: Endpoint, details: Mapping[str, Any]) -> None:
+    """Create the target database from ``template0`` with the backup's encoding and locale (recorded in *details*)."""
     import psycopg
     from psycopg import sql
 
