@@ -9,11 +9,13 @@ missing bucket, no server — must leave nothing that looks complete, be cleaned
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +43,9 @@ class Remote:
         """The backup directory's ``s3://`` URL."""
         return f"s3://{self.bucket}/{self.prefix}"
 
-    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> Run:
-        """``dbkeeper ARGS --dir URL`` with the server's AWS_* variables (or *env*)."""
-        return dbkeeper(*args, "--dir", self.url, env=env or self.s3.env, check=check)
+    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+        """``dbkeeper ARGS --dir URL`` with the server's AWS_* variables (or *env*), in *cwd*."""
+        return dbkeeper(*args, "--dir", self.url, env=env or self.s3.env, check=check, cwd=cwd)
 
     def object_keys(self) -> list[str]:
         """Every object key in the bucket."""
@@ -58,12 +60,25 @@ class Remote:
         """Replace one object (as damage or an operator would, behind dbkeeper's back)."""
         self.s3.client().put_object(Bucket=self.bucket, Key=key, Body=data)
 
-    def start_backup(self, db: Path, *extra: str, cwd: Path | None = None) -> subprocess.Popen[str]:
-        """``dbkeeper backup`` of *db* as a background process (in *cwd*, where a dbkeeper.toml may be)."""
-        argv = [str(BIN / "dbkeeper"), "backup", f"sqlite:///{db}", "--dir", self.url, "--quiet", *extra]
+    def start(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        """``dbkeeper ARGS --dir URL --quiet`` as a background process (in *cwd*, where a dbkeeper.toml may be)."""
+        argv = [str(BIN / "dbkeeper"), *args, "--dir", self.url, "--quiet"]
         return subprocess.Popen(
             argv, cwd=cwd, env={**os.environ, **self.s3.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+
+    def start_backup(self, db: Path, *extra: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        """``dbkeeper backup`` of *db* as a background process."""
+        return self.start("backup", f"sqlite:///{db}", *extra, cwd=cwd)
+
+    def wait_for_upload(self) -> list[str]:
+        """The keys of the pending multipart uploads, once there is one."""
+        return eventually(lambda: self.s3.pending_keys(self.bucket), "a multipart upload")
+
+    def short_timeout(self, folder: Path) -> Path:
+        """A dbkeeper.toml in *folder* that makes the store give up after 3 s without an answer; *folder*."""
+        (folder / "dbkeeper.toml").write_text(f'[storage.test]\nurl = "s3://{self.bucket}"\ntimeout = "3"\n')
+        return folder
 
 
 @pytest.fixture
@@ -129,7 +144,7 @@ def test_kill_9_mid_upload_leaves_an_incomplete_backup_that_prune_removes(
 ) -> None:
     proc = remote.start_backup(big_db, "--compress", "none")
     try:
-        pending = eventually(lambda: remote.s3.pending_keys(remote.bucket), "a multipart upload")
+        pending = remote.wait_for_upload()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -146,10 +161,9 @@ def test_kill_9_mid_upload_leaves_an_incomplete_backup_that_prune_removes(
 def test_a_server_that_stops_answering_fails_the_backup_in_one_line(
     remote: Remote, big_db: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "dbkeeper.toml").write_text(f'[storage.test]\nurl = "s3://{remote.bucket}"\ntimeout = "3"\n')
-    proc = remote.start_backup(big_db, "--compress", "none", cwd=tmp_path)
+    proc = remote.start_backup(big_db, "--compress", "none", cwd=remote.short_timeout(tmp_path))
     try:
-        eventually(lambda: remote.s3.pending_keys(remote.bucket), "a multipart upload")
+        remote.wait_for_upload()
         remote.s3.pause()
         out, err = proc.communicate(timeout=BOUNDED - 30)
     finally:
@@ -165,6 +179,101 @@ def test_a_server_that_stops_answering_fails_the_backup_in_one_line(
     remote.run("prune", "--keep-last", "1")
     assert remote.s3.pending_keys(remote.bucket) == []
     assert remote.object_keys() == []
+
+
+def test_a_running_backup_is_listed_running_and_prune_leaves_it_alone(remote: Remote, big_db: Path) -> None:
+    """A writer that is alive (here: stopped by SIGSTOP mid-upload) keeps its backup and its pending upload."""
+    proc = remote.start_backup(big_db, "--compress", "none")
+    try:
+        pending = remote.wait_for_upload()
+        proc.send_signal(signal.SIGSTOP)
+        (backup_id,) = listed = statuses(remote)
+        assert listed == {backup_id: "running"}
+        assert_one_line_error(remote.run("verify", backup_id, check=False), "running")
+        assert document(remote.run("prune", "--keep-last", "1", "--json"))["delete"] == []
+        assert_one_line_error(remote.run("backups", "delete", backup_id, check=False), "still being written")
+        assert remote.s3.pending_keys(remote.bucket) == pending
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=BOUNDED)
+    assert (proc.returncode, out.strip()) == (0, backup_id), err
+    assert statuses(remote) == {backup_id: "complete"}
+    remote.run("verify", backup_id)
+
+
+def test_a_lease_from_another_machine_counts_as_running_until_it_is_stale(remote: Remote) -> None:
+    """A fresh lease whose writer is on another host: listed running, and prune aborts none of its uploads."""
+    backup_id = "20260101T000000.000Z-abcd"
+    lease = {"host": "another-machine", "boot": "x", "pid": 1, "start": "1"}
+    remote.write(f"app/{backup_id}/.lease", json.dumps(lease).encode())
+    remote.s3.client().create_multipart_upload(Bucket=remote.bucket, Key=f"app/{backup_id}/db.sqlite.zst")
+    assert statuses(remote) == {backup_id: "running"}
+    assert document(remote.run("prune", "--keep-last", "1", "--json"))["delete"] == []
+    assert remote.s3.pending_keys(remote.bucket) == [f"app/{backup_id}/db.sqlite.zst"]
+
+
+def test_sigterm_mid_upload_removes_the_backup_and_aborts_its_upload(remote: Remote, big_db: Path) -> None:
+    proc = remote.start_backup(big_db, "--compress", "none")
+    try:
+        remote.wait_for_upload()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=BOUNDED)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert remote.s3.pending_keys(remote.bucket) == []
+    assert remote.object_keys() == []
+
+
+def wait_for_growth(folder: Path, name: str, size: int) -> None:
+    """Wait until a file in *folder* whose name holds *name* exceeds *size* bytes (polling often: it is quick)."""
+    deadline = time.monotonic() + BOUNDED / 2
+    while not any(p.stat().st_size > size for p in folder.iterdir() if name in p.name and p.is_file()):
+        assert time.monotonic() < deadline, f"no {name} file grew past {size} bytes"
+        time.sleep(0.005)
+
+
+def stalled_restore(remote: Remote, big_db: Path, folder: Path) -> Run:
+    """A restore whose server stops answering mid-download (the store's timeout: 3 s); the restore's outcome.
+
+    Checked on the way: a listing meanwhile fails with the timeout's line; afterwards
+    nothing of the target is left in *folder* and the backup is still complete.
+    """
+    backup_id = remote.run("backup", f"sqlite:///{big_db}", "--compress", "none", "--quiet").out.strip()
+    target = folder / "restored.db"
+    proc = remote.start("restore", backup_id, f"sqlite:///{target}", cwd=remote.short_timeout(folder))
+    try:
+        wait_for_growth(folder, target.name, 4 << 20)
+        remote.s3.pause()
+        assert proc.poll() is None, "the restore ended before the server stopped: the test proved nothing"
+        out, err = proc.communicate(timeout=BOUNDED / 2)
+        assert_one_line_error(remote.run("backups", "list", check=False, cwd=folder), "no answer in 3 s")
+    finally:
+        remote.s3.resume()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not [path for path in folder.iterdir() if target.name in path.name], "nothing of the target is left"
+    assert statuses(remote) == {backup_id: "complete"}
+    return Run(proc.returncode, out, err)
+
+
+@pytest.mark.timeout(BOUNDED)
+def test_a_server_that_stops_answering_fails_a_restore_in_one_line(
+    remote: Remote, big_db: Path, tmp_path: Path
+) -> None:
+    assert_one_line_error(stalled_restore(remote, big_db, tmp_path), remote.url, remote.s3.endpoint)
+
+
+@pytest.mark.timeout(BOUNDED)
+@pytest.mark.xfail(
+    strict=True,
+    reason="dbkeeper_s3.errors._unreachable reads only obstore's summary ('Generic S3 error: HTTP error: request or "
+    "response body error'); the timeout is only in the debug dump (HttpError kind: Timeout), so a stalled download "
+    "says 'S3 failed ... (GenericError) ...: check the endpoint and retry'",
+)
+def test_a_stalled_download_says_the_server_did_not_answer(remote: Remote, big_db: Path, tmp_path: Path) -> None:
+    assert_one_line_error(stalled_restore(remote, big_db, tmp_path), "cannot reach S3", "no answer in 3 s")
 
 
 def backup_chinook(local: Path, chinook: Path, *rows: str) -> str:
