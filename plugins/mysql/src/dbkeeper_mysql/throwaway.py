@@ -153,7 +153,8 @@ def throwaway_server(binaries: Binaries, workdir: Path, *, keep: bool) -> Iterat
     user_option = [f"--user={user.pw_name}"] if user else []
     datadir, socket, log = home / "data", home / "mysqld.sock", home / "error.log"
     install = [binaries.install_db, "--no-defaults", *user_option, f"--datadir={datadir}",
-               "--auth-root-authentication-method=normal", "--skip-test-db", *THROWAWAY_OPTIONS]  # fmt: skip
+               "--auth-root-authentication-method=normal", "--skip-test-db", f"--tmpdir={home}",
+               *THROWAWAY_OPTIONS]  # fmt: skip
     with _guarded(install, workdir, output=home / "install.log") as installing:
         _wait_installed(installing, home / "install.log")
     server = [binaries.server, "--no-defaults", *user_option, f"--datadir={datadir}", f"--socket={socket}",
@@ -212,10 +213,10 @@ def _wait_installed(process: subprocess.Popen[bytes], log: Path) -> None:
         status = process.wait(timeout=START_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise DatabaseError(
-            f"mariadb-install-db did not finish within {START_TIMEOUT:.0f} s for the drill's server: {last_line(log)}"
+            f"mariadb-install-db did not finish in {START_TIMEOUT:.0f} s for the drill's server: {problem_line(log)}"
         ) from None
     if status != 0:
-        raise DatabaseError(f"mariadb-install-db failed for the drill's server (status {status}): {last_line(log)}")
+        raise DatabaseError(f"mariadb-install-db failed for the drill's server (status {status}): {problem_line(log)}")
 
 
 def _wait_ready(process: subprocess.Popen[bytes], socket: Path, log: Path) -> None:
@@ -228,15 +229,19 @@ def _wait_ready(process: subprocess.Popen[bytes], socket: Path, log: Path) -> No
                 probe.connect().close()
                 return
         if time.monotonic() > deadline:
-            raise DatabaseError(f"the drill's mariadbd did not start within {START_TIMEOUT:.0f} s: {last_line(log)}")
+            raise DatabaseError(f"the drill's mariadbd did not start within {START_TIMEOUT:.0f} s: {problem_line(log)}")
         time.sleep(0.05)
-    raise DatabaseError(f"the drill's mariadbd exited with status {process.returncode}: {last_line(log)}")
+    raise DatabaseError(f"the drill's mariadbd exited with status {process.returncode}: {problem_line(log)}")
 
 
-def last_line(log: Path) -> str:
-    """The last line of a server's log, or what is known when there is none."""
+def problem_line(log: Path) -> str:
+    """What a server's log says went wrong, on one line.
+
+    Its first ``[ERROR]`` line (the cause, before the consequences), else its last line.
+    """
     with contextlib.suppress(OSError):
         lines = log.read_text(errors="replace").strip().splitlines()
+        errors = [line for line in lines if "[ERROR]" in line]
         if lines:
-            return lines[-1].strip()
+            return (errors or lines[-1:])[0].strip()
     return f"(nothing in {log})"
