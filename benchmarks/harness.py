@@ -39,6 +39,33 @@ CORES = os.cpu_count() or 1
 GNU_TIME = "/usr/bin/time"
 POLL_SECONDS = 0.02
 """How often a running command's own peak RSS is read."""
+TREE_POLL_SECONDS = 0.01
+"""How often a watched command's process tree is walked (:attr:`Side.watch_tree`)."""
+
+
+@dataclass
+class Span:
+    """A process of a watched command's tree: its arguments, and when it was first and last seen.
+
+    Times are seconds after the command started, each to within a poll
+    (:data:`TREE_POLL_SECONDS`, more when the machine is busy); a process that lived less
+    than a poll may be missed.
+    """
+
+    pid: int
+    argv: list[str]
+    started: float
+    ended: float
+
+    @property
+    def name(self) -> str:
+        """The program's file name (``pg_restore``)."""
+        return Path(self.argv[0]).name if self.argv else ""
+
+    @property
+    def seconds(self) -> float:
+        """How long it was seen running."""
+        return self.ended - self.started
 
 
 @dataclass
@@ -50,6 +77,8 @@ class Sample:
     own_rss_kib: int
     tree_rss_kib: int
     stdout: str
+    processes: list[Span] = field(default_factory=list)
+    """Every process of the command's tree, when its side is watched."""
 
     def summary(self) -> str:
         """The run on one line, for the progress log."""
@@ -67,6 +96,8 @@ class Side:
     argv: list[str]
     cleanup: Callable[[], None] = lambda: None
     samples: list[Sample] = field(default_factory=list)
+    watch_tree: bool = False
+    """Whether each run records its processes (:attr:`Sample.processes`)."""
 
     @property
     def best(self) -> float:
@@ -104,8 +135,13 @@ def dbkeeper(*args: str) -> list[str]:
     return [str(DBKEEPER), "-q", *args]
 
 
-def measure(argv: Sequence[str], cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Sample:
-    """Run *argv* in *cwd* with *env* as its environment (this one's when None); see the module docstring."""
+def measure(
+    argv: Sequence[str], cwd: Path | None = None, env: Mapping[str, str] | None = None, *, watch_tree: bool = False
+) -> Sample:
+    """Run *argv* in *cwd* with *env* as its environment (this one's when None); see the module docstring.
+
+    With *watch_tree*, the command's processes are recorded as they come and go (:class:`Span`).
+    """
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "time"
         with (Path(scratch) / "stdout").open("w+") as out:
@@ -114,15 +150,17 @@ def measure(argv: Sequence[str], cwd: Path | None = None, env: Mapping[str, str]
                 [GNU_TIME, "-f", "%M %U %S", "-o", str(report), *argv], cwd=cwd, env=env, stdout=out
             )
             peak = _OwnPeak(timer.pid)
+            tree = _Tree(timer.pid, started) if watch_tree else None
             timer.wait()
             seconds = time.perf_counter() - started
             own = peak.stop()
+            processes = tree.stop() if tree else []
             out.seek(0)
             stdout = out.read()
         if timer.returncode != 0:
             raise SystemExit(f"command failed with status {timer.returncode}: {shlex.join(argv)}")
         rss, user, system = report.read_text().splitlines()[-1].split()
-    return Sample(seconds, float(user) + float(system), own, int(rss), stdout)
+    return Sample(seconds, float(user) + float(system), own, int(rss), stdout, processes)
 
 
 class _OwnPeak:
@@ -162,6 +200,51 @@ class _OwnPeak:
         return self._peak
 
 
+class _Tree:
+    """Walks the tree under GNU time's process every :data:`TREE_POLL_SECONDS` on a thread, until stopped.
+
+    Children are read from ``/proc/PID/task/TID/children`` of every thread (a process may
+    start children from any of its threads), so only the tree's own processes are read.
+    """
+
+    def __init__(self, root: int, started: float) -> None:
+        self._root = root
+        self._started = started
+        self._spans: dict[tuple[int, str], Span] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            self._read(time.perf_counter() - self._started)
+            if self._done.wait(TREE_POLL_SECONDS):
+                return
+
+    def _read(self, now: float) -> None:
+        pending = [self._root]
+        while pending:
+            pid = pending.pop()
+            try:
+                starttime = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+                key = (pid, starttime)  # a pid reused within the run is another process
+                span = self._spans.setdefault(key, Span(pid, [], now, now))
+                span.ended = now
+                # read again every time: a forked child execs its program after it was first seen
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+                span.argv = argv or span.argv  # a zombie's is empty
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending += map(int, (task / "children").read_text().split())
+            except (OSError, IndexError, ValueError):
+                continue
+
+    def stop(self) -> list[Span]:
+        """Stop watching; every process seen, in the order they appeared."""
+        self._done.set()
+        self._thread.join()
+        return sorted(self._spans.values(), key=lambda span: span.started)
+
+
 def compare(
     sides: Sequence[Side], runs: int, cwd: Path, env: Mapping[str, str] | None = None, *, warm_up: bool = True
 ) -> None:
@@ -170,7 +253,7 @@ def compare(
         for side in sides:
             side.cleanup()
             os.sync()
-            sample = measure(side.argv, cwd, env)
+            sample = measure(side.argv, cwd, env, watch_tree=side.watch_tree)
             if attempt:
                 side.samples.append(sample)
             print(f"  {f'run {attempt}' if attempt else 'warm-up'}: {side.label}: {sample.summary()}", flush=True)
