@@ -22,8 +22,8 @@ import pytest
 from mariadb_server import MariaDBServer
 from mysql_snapshot import count, staging_leftovers
 
-from dbkeeper.plugin import BackupFacts, DatabaseError
-from dbkeeper_mysql.drill import create_database
+from dbkeeper.plugin import BackupFacts, DatabaseError, DatabaseURL
+from dbkeeper_mysql.drill import MysqlDrill, create_database
 from dbkeeper_mysql.throwaway import Binaries
 from helpers import BIN, Run, assert_one_line_error, dbkeeper, eventually
 
@@ -257,3 +257,26 @@ def test_unknown_collation_is_refused_in_one_line(mariadb: MariaDBServer) -> Non
     assert "\n" not in message
     assert "utf8mb4_0900_ai_ci (from 8.0.36) is unknown to the server 10.11" in message
     assert not mariadb.execute("SHOW DATABASES LIKE 'drill_collation'")
+
+
+def test_check_table_reports_a_damaged_table(mariadb: MariaDBServer) -> None:
+    mariadb.recreate("drill_damaged")
+    mariadb.execute(
+        "CREATE TABLE good (id INT PRIMARY KEY) ENGINE=InnoDB",
+        "CREATE TABLE bad (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=MyISAM",
+        "INSERT INTO bad SELECT seq, CONCAT('n', seq) FROM seq_1_to_1000",
+        "FLUSH TABLES",
+        database="drill_damaged",
+    )
+    index = mariadb.base / "data" / "drill_damaged" / "bad.MYI"
+    data = bytearray(index.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
+    index.write_bytes(bytes(data))
+    mariadb.execute("FLUSH TABLES")
+    checks = MysqlDrill().check_integrity(DatabaseURL.parse(mariadb.url("drill_damaged")))
+    mariadb.execute("DROP DATABASE drill_damaged")
+    (check,) = checks
+    assert check.name == "CHECK TABLE"
+    assert check.ok is False
+    assert check.detail.startswith("`bad`: "), check.detail
+    assert "`good`" not in check.detail
