@@ -53,7 +53,7 @@ class MysqlDrill:
             url = server.url(database)
             with admin_connection(ServerTarget.from_url(url)) as conn:
                 create_database(conn, database, request.backup)
-            kind = f"a throwaway {binaries.product} {binaries.version} server"
+            kind = f"a throwaway MariaDB {binaries.version} server"
             yield DrillTarget(url, kind, f"{server.connect} {shlex.quote(database)}", server.stop)
 
     def check_integrity(self, url: DatabaseURL) -> list[IntegrityCheck]:

@@ -10,12 +10,13 @@ doublewrite, no flush at commit). Both run in a session of their own, each under
 directory when dbkeeper dies, even by ``kill -9``. Waits are bounded.
 
 One server binary serves a machine, so "the backup's major version" is checked, not
-chosen: a backup of a newer major of the same flavour than the local server is refused
-(its dump may use collations and syntax the older server lacks); a backup of an older one
-is restored (MariaDB and MySQL read their older versions' dumps). Across flavours (a MySQL
-backup on MariaDB) nothing is refused up front: the drill refuses when the backup's
-collation is unknown to the local server (MySQL 8's ``utf8mb4_0900_ai_ci`` on MariaDB before
-11.4), see :func:`dbkeeper_mysql.drill.create_database`.
+chosen: a backup of a newer MariaDB major than the local server is refused (its dump may
+use collations and syntax the older server lacks); a backup of an older one is restored
+(MariaDB reads its older versions' dumps). A MySQL backup is not refused up front: the
+drill refuses it when its collation is unknown to the local server (MySQL 8's
+``utf8mb4_0900_ai_ci`` on MariaDB before 11.4), see :func:`dbkeeper_mysql.drill.create_database`.
+The throwaway is always MariaDB: a local ``mysqld`` that is MySQL's is refused (drill MySQL
+servers with ``--into``).
 """
 
 from __future__ import annotations
@@ -59,17 +60,20 @@ _VERSION = re.compile(r"Ver (?P<version>(?P<major>\d+\.\d+)\.\d+\S*)")
 
 @dataclass(frozen=True)
 class Binaries:
-    """The local server's programs and what they are (``mariadbd --version``)."""
+    """The local MariaDB server's programs and its version (``mariadbd --version``)."""
 
     server: str
     install_db: str
     version: str
     major: tuple[int, int]
-    flavor: str
 
     @classmethod
     def find(cls) -> Binaries:
-        """The installed ``mariadbd`` (or ``mysqld``) and ``mariadb-install-db``, or a one-line error."""
+        """The installed ``mariadbd`` and ``mariadb-install-db``, or a one-line error saying what to install.
+
+        A ``mysqld`` that is MySQL's is refused: the throwaway is made the MariaDB way
+        (MySQL 8 has no ``mysql_install_db``); MySQL's own servers are drilled with ``--into``.
+        """
         server, install_db = _which("mariadbd", "mysqld"), _which("mariadb-install-db", "mysql_install_db")
         if server is None or install_db is None:
             raise DatabaseError(f"no local MariaDB server binaries (mariadbd, mariadb-install-db): {INSTALL_HINT}")
@@ -77,33 +81,20 @@ class Binaries:
             [server, "--no-defaults", "--version"], capture_output=True, text=True, timeout=START_TIMEOUT, check=False
         ).stdout
         found = _VERSION.search(output)
-        if found is None:
-            raise DatabaseError(f"{server} --version does not say its version ({output.strip()!r}): {INSTALL_HINT}")
-        flavor = "mariadb" if "mariadb" in output.lower() else "mysql"
-        return cls(server, install_db, found["version"], _major(found["major"]), flavor)
-
-    @property
-    def product(self) -> str:
-        """``MariaDB`` or ``MySQL``."""
-        return product(self.flavor)
+        if found is None or "mariadb" not in output.lower():
+            raise DatabaseError(f"{server} is not a MariaDB server ({output.strip()!r}): {INSTALL_HINT}")
+        return cls(server, install_db, found["version"], _major(found["major"]))
 
     def refuse_newer(self, engine_version: str) -> None:
-        """Refuse a backup of a newer major version of the same flavour than the local server."""
+        """Refuse a MariaDB backup of a newer major version than the local server (see the module docstring)."""
         found = _VERSION.search(f"Ver {engine_version}")
-        flavor = "mariadb" if "mariadb" in engine_version.lower() else "mysql"
-        if found is None or flavor != self.flavor or _major(found["major"]) <= self.major:
+        if found is None or "mariadb" not in engine_version.lower() or _major(found["major"]) <= self.major:
             return
-        name = product(flavor)
         raise DatabaseError(
-            f"the backup comes from {name} {found['major']} but the local server is {self.version}, an older major "
-            f"version that may not read its dump: install {name} {found['major']} or newer, or pass --into a server "
+            f"the backup comes from MariaDB {found['major']} but the local server is {self.version}, an older major "
+            f"version that may not read its dump: install MariaDB {found['major']} or newer, or pass --into a server "
             "of that version"
         )
-
-
-def product(flavor: str) -> str:
-    """The product name of a flavour: ``MariaDB`` or ``MySQL``."""
-    return "MariaDB" if flavor == "mariadb" else "MySQL"
 
 
 def _which(*names: str) -> str | None:
