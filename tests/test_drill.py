@@ -105,6 +105,16 @@ def flip_a_byte(directory: Path, ident: str) -> None:
     artifact.write_bytes(bytes(data))
 
 
+def drill_metrics(directory: Path, source_url: str, project: Path) -> dict[str, float]:
+    """The ``dbkeeper_backup_last_drill_*`` samples of a connection to *source_url* whose backups are in *directory*."""
+    project.mkdir()
+    (project / "dbkeeper.toml").write_text(
+        f'backup_dir = "{directory}"\n[connections.app]\nurl = "{source_url}"\n', encoding="utf-8"
+    )
+    (scrape,) = json.loads(dbkeeper("metrics", "app", "--format", "json", cwd=project).out)  # one connection
+    return {s["metric"]: s["value"] for s in scrape["samples"] if s["metric"].startswith("dbkeeper_backup_last_drill")}
+
+
 def test_a_good_backup_passes_and_is_recorded_where_people_look(
     backup: tuple[Path, str], drill_tmp: Path, tmp_path: Path
 ) -> None:
@@ -137,20 +147,16 @@ def test_a_good_backup_passes_and_is_recorded_where_people_look(
         "ok": True, "at": report["at"], "restore_seconds": report["restore_seconds"], "target": DRILLED, "problem": None
     }  # fmt: skip
 
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "dbkeeper.toml").write_text(
-        f'backup_dir = "{directory}"\n[connections.app]\nurl = "{manifest["source_url"]}"\n', encoding="utf-8"
-    )
-    (scrape,) = json.loads(dbkeeper("metrics", "app", "--format", "json", cwd=project).out)  # one connection
-    metrics = {sample["metric"]: sample["value"] for sample in scrape["samples"]}
+    metrics = drill_metrics(directory, manifest["source_url"], tmp_path / "project")
     assert metrics["dbkeeper_backup_last_drill_success"] == 1
     assert metrics["dbkeeper_backup_last_drill_restore_seconds"] == pytest.approx(report["restore_seconds"])
     at = datetime.fromisoformat(report["at"]).timestamp()
     assert metrics["dbkeeper_backup_last_drill_timestamp_seconds"] == pytest.approx(at, abs=1e-3)
 
 
-def test_a_corrupt_backup_fails_is_recorded_and_leaves_nothing(backup: tuple[Path, str], drill_tmp: Path) -> None:
+def test_a_corrupt_backup_fails_is_recorded_and_leaves_nothing(
+    backup: tuple[Path, str], drill_tmp: Path, tmp_path: Path
+) -> None:
     directory, ident = backup
     flip_a_byte(directory, ident)
     assert_one_line_error(drill(directory, drill_tmp), f"error: drill of {ident} failed: ", "SHA256 mismatch")
@@ -163,6 +169,9 @@ def test_a_corrupt_backup_fails_is_recorded_and_leaves_nothing(backup: tuple[Pat
     assert record["ok"] is False and record["problem"] == report["problem"], record
     assert dbkeeper("backups", "list", "--dir", str(directory)).out.splitlines()[1].endswith("failed")
     assert "last drill       failed at " in dbkeeper("backups", "show", ident, "--dir", str(directory)).out
+    metrics = drill_metrics(directory, manifest_of(directory, ident)["source_url"], tmp_path / "project")
+    assert metrics.keys() == {"dbkeeper_backup_last_drill_success", "dbkeeper_backup_last_drill_timestamp_seconds"}
+    assert metrics["dbkeeper_backup_last_drill_success"] == 0
     assert_nothing_left(drill_tmp)
 
 
@@ -243,6 +252,7 @@ def test_check_sql_decides_the_verdict(
     assert_nothing_left(drill_tmp)
 
 
+@pytest.mark.slow
 def test_kill_9_in_the_middle_leaves_no_directory(tmp_path: Path, drill_tmp: Path) -> None:
     source = make_db(tmp_path / "big.db", 140_000, blob_size=1000)  # ~150 MB that zstd cannot shrink
     directory = tmp_path / "backups"
@@ -336,6 +346,23 @@ def test_keep_leaves_the_file_and_its_stop_command_removes_it(
     assert stop.returncode == 0, stop
     assert list(scratch.iterdir()) == []
     assert list(drill_tmp.iterdir()) == []  # no watchdog: the stop command alone must leave nothing
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the scratch file under --into is created 0666 & ~umask (0644 under umask 022) like a restore's new "
+    "target, so a copy of the whole database is readable by every local user of a shared drill directory; not 0600",
+)
+def test_a_scratch_file_under_into_is_private(backup: tuple[Path, str], drill_tmp: Path, tmp_path: Path) -> None:
+    directory, _ = backup
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    run = drill(directory, drill_tmp, "--keep", "--json", "--into", into_url(scratch))
+    assert run.code == 0, run.err
+    (kept,) = scratch.iterdir()
+    mode = kept.stat().st_mode & 0o777
+    kept.unlink()
+    assert mode == 0o600, oct(mode)
 
 
 def test_keep_prints_how_to_connect_and_stop(backup: tuple[Path, str], drill_tmp: Path) -> None:
