@@ -25,10 +25,12 @@ AWS_ENDPOINT_URL; ``-T`` is the number of cores, dbkeeper's default. Every comma
 timed as benchmarks/harness.py describes: once untimed, then in turn --runs times, the
 previous run's objects or files deleted first. Per size it prints the best-of table, then
 the medians with the ratios of the issue-13 goals (dbkeeper to S3 / native, dbkeeper to
-S3 / dbkeeper to local) and dbkeeper's peak RSS; at the end, each goal's verdict. A
-pipeline's tree RSS is its biggest process (GNU time's ``%M``). dbkeeper fsyncs what it
-restores and checks it, the native restore does neither. This is a measurement, not a
-test: it never fails on slow numbers.
+S3 / dbkeeper to local) and dbkeeper's peak RSS, and the CPU seconds with the ratios again,
+moto's own CPU added to the S3 sides (read from /proc in one more, untimed run of each: the
+server is not a child of the command, and on a small machine it takes cores from it); at
+the end, each goal's verdict. A pipeline's tree RSS is its biggest process (GNU time's
+``%M``). dbkeeper fsyncs what it restores and checks it, the native restore does neither.
+This is a measurement, not a test: it never fails on slow numbers.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from harness import (
     Side,
     compare,
     dbkeeper,
+    measure,
     print_columns,
     print_end,
     print_start,
@@ -136,6 +139,8 @@ class Result:
     db_bytes: int
     trios: list[Trio]
     stored: dict[str, int]
+    server: dict[str, float]
+    """The S3 server's CPU seconds in one more run of each S3 side, by label."""
 
 
 def make_key(directory: Path) -> Key:
@@ -145,6 +150,25 @@ def make_key(directory: Path) -> Key:
     identity.chmod(0o600)
     recipient = subprocess.run(["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True)
     return Key(identity, recipient.stdout.strip())
+
+
+def server_seconds(server: S3Server) -> float:
+    """The CPU time (user + system) the S3 server process has used so far."""
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(server: S3Server, trios: Sequence[Trio], cwd: Path, env: dict[str, str]) -> dict[str, float]:
+    """The server's CPU seconds in one more run of each S3 side of *trios* (not a child, so not in the CPU column)."""
+    spent = {}
+    for side in (side for trio in trios for side in (trio.native, trio.s3)):
+        side.cleanup()
+        os.sync()
+        before = server_seconds(server)
+        measure(side.argv, cwd, env)
+        spent[side.label] = server_seconds(server) - before
+        print(f"  server CPU: {side.label}: {spent[side.label]:.2f}s", flush=True)
+    return spent
 
 
 def bash(command: str) -> list[str]:
@@ -243,18 +267,21 @@ def bench_size(server: S3Server, db: Path, runs: int, workdir: Path, *, restore:
     env = {**os.environ, **server.env}
     backups = [backup_trio(db, store, run_dir, k) for k in (None, key)]
     print(f"backups of {human(db.stat().st_size)} to s3://{store.bucket}, {runs} runs each:", flush=True)
+    print("the S3 server's CPU in one run of each S3 side, then the timed runs:", flush=True)
+    spent = server_cpu(server, backups, run_dir, env)
     compare([side for trio in backups for side in trio.sides], runs, run_dir, env)
     stored = {prefix: store.stored(prefix + "/") for prefix in ("native", "dbkeeper", "native-age", "dbkeeper-age")}
     trios = list(backups)
     if restore:
         restores = [restore_trio(trio, store, run_dir, k) for trio, k in zip(backups, (None, key), strict=True)]
         print("restores of the backups the last runs made:", flush=True)
+        spent |= server_cpu(server, restores, run_dir, env)
         compare([side for trio in restores for side in trio.sides], runs, run_dir, env)
         trios += restores
     store.clear("")()
     if not keep:
         remove(run_dir)()
-    return Result(db.stat().st_size, trios, stored)
+    return Result(db.stat().st_size, trios, stored, spent)
 
 
 def print_result(result: Result, runs: int) -> None:
@@ -282,6 +309,23 @@ def print_result(result: Result, runs: int) -> None:
         for trio in result.trios
     ]
     print_columns(headers, rows)
+    print_cpu(result, runs)
+
+
+def print_cpu(result: Result, runs: int) -> None:
+    """CPU seconds per operation, the S3 server's added to the S3 sides: steadier than wall time on a busy machine."""
+    print(f"\n{human(result.db_bytes)} database: CPU s (least of {runs} runs; server: moto's, in one more run)")
+    headers = ["operation", "native", "native+server", "S3", "S3+server", "local", "S3/native", "S3/local"]
+    rows = []
+    for trio in result.trios:
+        native = trio.native.cpu + result.server[trio.native.label]
+        s3 = trio.s3.cpu + result.server[trio.s3.label]
+        rows.append(
+            [trio.operation, f"{trio.native.cpu:.2f}", f"{native:.2f}", f"{trio.s3.cpu:.2f}", f"{s3:.2f}",
+             f"{trio.local.cpu:.2f}", f"{s3 / native:.3f}", f"{s3 / trio.local.cpu:.3f}"]
+        )  # fmt: skip
+    print_columns(headers, rows)
+    print("ratios with the server's CPU: S3+server / native+server, S3+server / local")
 
 
 def dbkeeper_rss(result: Result) -> float:
