@@ -31,6 +31,7 @@ from dbkeeper.backups.manifest import Manifest, format_time, utc_now
 from dbkeeper.connections.urls import DatabaseURL, error_line
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.plugin.drills import DrillRequest, DrillTarget, IntegrityCheck
+from dbkeeper.system.notes import plural
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ def drill_directory(*, keep: bool) -> Iterator[Path]:
         release_watchdog(watchdog, remove=not kept)
         if not kept:
             shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):  # a target kept elsewhere (--into) left nothing in it
+                path.rmdir()
 
 
 def check_sql(driver: Driver, url: DatabaseURL, sql: str) -> IntegrityCheck:
@@ -146,6 +150,8 @@ class Drill:
                     self._restore_and_check(dialect, target)
                 kept = target if self.keep else None
         except DbkeeperError as exc:
+            if self.step == "target":
+                raise  # no target to restore into (missing binaries, a wrong --into): not a verdict on the backup
             problem = str(exc)
             self.checks.append(IntegrityCheck(self.step, False, problem))
         failed = [c for c in self.checks if not c.ok and not c.skipped]
@@ -172,7 +178,8 @@ class Drill:
         self.restore_seconds = time.monotonic() - started
         tables = len(result.row_counts)
         rows = sum(result.row_counts.values())
-        self.checks.append(IntegrityCheck("row counts", True, f"{tables} tables, {rows} rows, as the manifest records"))
+        counted = f"{plural(tables, 'table')}, {plural(rows, 'row')}, as the manifest records"
+        self.checks.append(IntegrityCheck("row counts", True, counted))
         self.step = "checks"
         self.checks.extend(dialect.check_integrity(target.url))
         self.checks.extend(check_sql(self.driver, target.url, sql) for sql in self.check_sql)

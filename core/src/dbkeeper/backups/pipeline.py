@@ -180,9 +180,7 @@ class DecodeChain:
                 self._ended = True
             return data
         except IntegrityError as exc:
-            if self._label in str(exc):
-                raise
-            raise IntegrityError(f"artifact {self._label}: {exc}") from exc  # a stage that cannot know the name
+            raise self._named(exc) from exc
         except DbkeeperError:  # a missing key, a storage that stopped answering
             raise
         except Exception as exc:  # a codec's own error type, whatever the plugin
@@ -195,12 +193,16 @@ class DecodeChain:
             while self._checks.read(CHUNK_SIZE):
                 pass
 
+    def _named(self, error: IntegrityError) -> IntegrityError:
+        """*error*, naming the artifact when it does not already (a stage cannot know the name)."""
+        return error if self._label in str(error) else IntegrityError(f"artifact {self._label}: {error}")
+
     def _drain_after(self, exc: Exception) -> None:
         """A codec failed: report a checksum mismatch if there is one, else the codec error."""
         try:
             self._drain()
-        except IntegrityError:
-            raise
+        except IntegrityError as mismatch:
+            raise self._named(mismatch) from exc
         except Exception:  # the codec layer fails again: the checks above it decide
             pass
         raise IntegrityError(

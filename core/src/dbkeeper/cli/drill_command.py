@@ -63,12 +63,13 @@ def drill(
 
 
 def _print(report: DrillReport, *, quiet: bool) -> None:
-    verdict = "ok" if report.ok else "FAILED"
-    took = f" in {seconds(report.restore_seconds)}" if report.restore_seconds is not None else ""
-    click.echo(
-        f"drill {report.id} {verdict}: restored into {report.target}{took} "
-        f"({human_bytes(report.raw_bytes)}, {plural(report.rows, 'row')})"
-    )
+    size = f"({human_bytes(report.raw_bytes)}, {plural(report.rows, 'row')})"
+    if report.restore_seconds is None:
+        click.echo(f"drill {report.id} FAILED: the restore into {report.target} failed {size}")
+    else:
+        verdict = "ok" if report.ok else "FAILED"
+        took = seconds(report.restore_seconds)
+        click.echo(f"drill {report.id} {verdict}: restored into {report.target} in {took} {size}")
     if not quiet:
         rows = [["skipped" if c.skipped else "ok" if c.ok else "FAILED", c.name, c.detail] for c in report.checks]
         print_table(["CHECK", "NAME", "DETAIL"], rows)

@@ -14,6 +14,7 @@ import click
 
 from dbkeeper.system.filesystem import human_bytes as human_bytes  # re-exported: the commands' size formatting
 from dbkeeper.system.notes import LOGGER
+from dbkeeper.system.notes import plural as plural  # re-exported: the commands' counting
 
 
 def _json_value(value: Any) -> Any:
@@ -56,11 +57,6 @@ def show_notes() -> None:
         LOGGER.addHandler(NoteHandler())
     LOGGER.setLevel(logging.INFO)
     LOGGER.propagate = False
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 row``, ``2 rows``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def seconds(value: float) -> str:

@@ -17,3 +17,8 @@ LOGGER = logging.getLogger("dbkeeper")
 def note(message: str, *, always: bool = False) -> None:
     """Tell the user *message* (one line, no password) on stderr; *always* shows it even with ``--quiet``."""
     LOGGER.log(logging.WARNING if always else logging.INFO, message)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -56,4 +56,6 @@ class SqliteDrill:
 
 
 def _target(path: Path, kind: str, stop: str) -> DrillTarget:
+    """The drill's target file, created empty and owner-only: the restore keeps an existing file's mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
     return DrillTarget(DatabaseURL.parse(f"sqlite:///{path}"), kind, f"sqlite3 {shlex.quote(str(path))}", stop)
