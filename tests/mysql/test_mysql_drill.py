@@ -190,6 +190,9 @@ def test_keep_leaves_the_server_running_and_its_stop_command_stops_it(
         sql = "SELECT COUNT(*) FROM Track; SELECT @@skip_networking; SELECT @@port"
         query = subprocess.run(["bash", "-c", f"{kept['connect']} -N -e '{sql}'"], capture_output=True, text=True)
         assert query.stdout.split() == ["3503", "1", "0"], query.stderr  # the rows; no TCP port
+        (workdir,) = drill_tmp.glob("dbkeeper-drill-*")
+        readable = [p for p in workdir.rglob("*") if not p.is_socket() and p.stat().st_mode & 0o077]
+        assert not readable, readable  # the server's files are its user's only
     finally:
         stop = subprocess.run(["bash", "-c", kept["stop"]], capture_output=True, text=True, check=False)
     assert stop.returncode == 0, stop.stderr

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from dbkeeper.plugin import DatabaseError, DatabaseURL, release_watchdog, start_watchdog
+from dbkeeper.plugin import DatabaseError, DatabaseURL, child_environment, release_watchdog, start_watchdog
 from dbkeeper_mysql.server import ServerTarget
 
 START_TIMEOUT = 60.0
@@ -55,6 +55,8 @@ THROWAWAY_OPTIONS = (
     "--skip-name-resolve",
 )
 """Settings for a server whose data may be lost, given to ``mariadb-install-db`` and ``mariadbd`` alike."""
+SERVER_UMASK = {"UMASK": "0600", "UMASK_DIR": "0700"}
+"""The modes of the files and directories ``mariadbd`` creates (it reads these variables, in octal)."""
 _VERSION = re.compile(r"Ver (?P<version>(?P<major>\d+\.\d+)\.\d+\S*)")
 
 
@@ -138,7 +140,7 @@ def server_user() -> pwd.struct_passwd | None:
 
 @contextlib.contextmanager
 def throwaway_server(binaries: Binaries, workdir: Path, *, keep: bool) -> Iterator[Throwaway]:
-    """Initialise and start a server in *workdir*; stop it and remove *workdir* afterwards unless *keep*."""
+    """Initialise and start a server in *workdir*; stop it afterwards unless *keep* (the core removes *workdir*)."""
     user = server_user()
     home = _home(workdir, user)
     user_option = [f"--user={user.pw_name}"] if user else []
@@ -175,13 +177,20 @@ def _guarded(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run *argv* in a session of its own, killed when the block ends or dbkeeper dies (then *workdir* goes too).
 
-    Its output goes to a new 0600 file *output*, else nowhere. With *keep*, a block that
+    Its output goes to a new 0600 file *output*, else nowhere; its environment holds no
+    secret, and the files it makes are 0600 (``umask``; ``mariadbd`` reads ``UMASK``). With *keep*, a block that
     ended without an exception leaves it running.
     """
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if output else subprocess.DEVNULL
     try:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            env=child_environment(SERVER_UMASK),
+            umask=0o077,
+            start_new_session=True,
         )
     finally:
         if output:
