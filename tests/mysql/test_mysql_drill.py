@@ -222,6 +222,22 @@ def test_kill_9_mid_restore_leaves_no_server_and_no_directory(
     mariadb.execute("DROP DATABASE drill_big")
 
 
+def test_kill_9_while_the_server_is_initialised_leaves_nothing(
+    mariadb: MariaDBServer, chinook_db: str, backups: Path, drill_tmp: Path
+) -> None:
+    dbkeeper("backup", mariadb.url(chinook_db), "--dir", str(backups))
+    command = [str(BIN / "dbkeeper"), "drill", "latest", "--dir", str(backups)]
+    process = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(drill_tmp)}, stdout=subprocess.DEVNULL)
+    try:
+        eventually(lambda: list(drill_tmp.glob("dbkeeper-drill-*/server/data/mysql")), "mariadb-install-db at work")
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        status = process.wait()
+    assert status == -signal.SIGKILL
+    assert_nothing_left(drill_tmp)
+
+
 def _restoring(tmp: Path) -> bool:
     """Whether the drill's server holds the restore's staging database with rows in it already."""
     sockets = list(tmp.glob("dbkeeper-drill-*/server/mysqld.sock"))
