@@ -79,9 +79,16 @@ class Binaries:
         server, install_db = _which("mariadbd", "mysqld"), _which("mariadb-install-db", "mysql_install_db")
         if server is None or install_db is None:
             raise DatabaseError(f"no local MariaDB server binaries (mariadbd, mariadb-install-db): {INSTALL_HINT}")
-        output = subprocess.run(
-            [server, "--no-defaults", "--version"], capture_output=True, text=True, timeout=START_TIMEOUT, check=False
-        ).stdout
+        try:
+            output = subprocess.run(
+                [server, "--no-defaults", "--version"],
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT,
+                check=False,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DatabaseError(f"{server} --version did not answer ({exc}): {INSTALL_HINT}") from None
         found = _VERSION.search(output)
         if found is None or "mariadb" not in output.lower():
             raise DatabaseError(f"{server} is not a MariaDB server ({output.strip()!r}): {INSTALL_HINT}")
