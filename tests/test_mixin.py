@@ -160,8 +160,8 @@ def postgresql_urls() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def every_engine(tmp_path: Path, postgresql_urls: dict[str, str], mariadb: MariaDBServer) -> Path:
     """A dbkeeper.toml naming a SQLite file, a PostgreSQL primary and its standby, and a MariaDB database,
-    each but the standby backed up and verified (the SQLite backup also drilled), each with a migrations directory holding a migration not
-    applied yet; returns the configuration's folder."""
+    each but the standby backed up and verified (the SQLite backup also drilled), each with a migrations
+    directory holding a migration not applied yet; returns the configuration's folder."""
     with sqlite3.connect(tmp_path / "shop.db") as db:
         db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
     mariadb.recreate("mixin")

@@ -75,6 +75,21 @@ class DrillReport:
         return data
 
 
+def damaged_report(manifest: Manifest, problem: str) -> DrillReport:
+    """The failed drill of a backup whose stored files are missing or not their recorded size: nothing to restore."""
+    return DrillReport(
+        id=manifest.id,
+        ok=False,
+        at=utc_now(),
+        target="nothing (its stored files are damaged)",
+        checks=[IntegrityCheck("stored files", False, problem)],
+        stored_bytes=manifest.stored_bytes,
+        raw_bytes=manifest.raw_bytes,
+        rows=sum(manifest.row_counts.values()),
+        problem=problem,
+    )
+
+
 @contextlib.contextmanager
 def drill_directory(*, keep: bool) -> Iterator[Path]:
     """A private directory (0700) for the drill's throwaway server, removed afterwards — also on ``kill -9``.

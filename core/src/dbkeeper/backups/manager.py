@@ -422,28 +422,35 @@ class BackupManager:
         kept beside the backup, for ``backups list|show`` and ``dbkeeper metrics``; a failed
         drill is a report with ``ok`` false, not an exception. See :mod:`dbkeeper.backups.drill`.
         """
-        from dbkeeper.backups.drill import Drill
+        from dbkeeper.backups.drill import damaged_report
         from dbkeeper.backups.records import DrillRecord
 
         server = DatabaseURL.parse(into) if isinstance(into, str) else into
         with self.repository.reading(ref) as found:
-            entry = self.repository.usable(found)
-            manifest = entry.manifest
-            assert manifest is not None
-            driver = self._driver_for_backup(manifest)
-            if server is not None and self.plugins.driver_for(server) is not driver:
-                raise ConfigError(
-                    f"backup {manifest.id} is a {driver.name} backup; --into must be a server the "
-                    f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
-                )
-
-            def restore(url: DatabaseURL) -> RestoreResult:
-                return self._restore(entry, url, False, {})
-
-            report = Drill(manifest, _facts(manifest), driver, restore, server, check_sql, keep).run()
+            if found.status is Status.DAMAGED and found.manifest is not None and found.problem:
+                report = damaged_report(found.manifest, found.problem)  # a stored file missing or cut short
+            else:
+                report = self._drill(self.repository.usable(found), server, check_sql, keep)
             record = DrillRecord(report.ok, report.at, report.restore_seconds, report.target, report.problem)
-            self.repository.keep_record(entry.id, "drill", record.to_data())
+            self.repository.keep_record(found.id, "drill", record.to_data())
             return report
+
+    def _drill(self, entry: Entry, server: DatabaseURL | None, check_sql: Sequence[str], keep: bool) -> DrillReport:
+        from dbkeeper.backups.drill import Drill
+
+        manifest = entry.manifest
+        assert manifest is not None
+        driver = self._driver_for_backup(manifest)
+        if server is not None and self.plugins.driver_for(server) is not driver:
+            raise ConfigError(
+                f"backup {manifest.id} is a {driver.name} backup; --into must be a server the "
+                f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
+            )
+
+        def restore(url: DatabaseURL) -> RestoreResult:
+            return self._restore(entry, url, False, {})
+
+        return Drill(manifest, _facts(manifest), driver, restore, server, check_sql, keep).run()
 
     def copy(
         self, refs: Sequence[str], target: BackupStorage, *, recipients: Sequence[str] = ()

@@ -58,7 +58,8 @@ def drill(
         emit_json(report.to_dict())
     else:
         _print(report, quiet=app.quiet)
-    if not report.ok:
+    if not report.ok:  # with --json too: stdout stays the report, stderr says why in one line
+        click.echo(f"error: drill of {report.id} failed: {report.problem}", err=True)
         raise click.exceptions.Exit(1)
 
 
@@ -77,5 +78,3 @@ def _print(report: DrillReport, *, quiet: bool) -> None:
         click.echo(f"kept: {report.kept.kind}")
         click.echo(f"  connect: {report.kept.connect}")
         click.echo(f"  stop:    {report.kept.stop}")
-    if not report.ok:
-        click.echo(f"error: drill of {report.id} failed: {report.problem}", err=True)
