@@ -40,7 +40,7 @@ def test_rendered_plugin_installs_and_passes_the_conformance_kit(tmp_path: Path)
     tested = run(venv / "bin" / "python", "-m", "pytest", "-p", "no:cacheprovider", tmp_path / "dbkeeper-acme",
                  cwd=tmp_path)  # fmt: skip
     assert tested.returncode == 0, tested.stdout
-    assert "5 passed, 10 skipped" in tested.stdout  # monitoring and schema skip: the template has neither
+    assert "5 passed, 11 skipped" in tested.stdout  # monitoring, schema and drills skip: the template has none
     assert "the acme driver has no deep verify" in tested.stdout
     assert "the acme driver has no migrations" in tested.stdout
     assert "the acme driver collects no metrics" in tested.stdout
