@@ -176,9 +176,7 @@ def test_a_server_that_stops_answering_fails_the_backup_in_one_line(
     (backup_id,) = listed = statuses(remote)
     assert listed == {backup_id: "incomplete"}, "the writer could not clean up; its process is gone"
     assert_refused_as_incomplete(remote, backup_id, tmp_path / "restored.db")
-    remote.run("prune", "--keep-last", "1")
-    assert remote.s3.pending_keys(remote.bucket) == []
-    assert remote.object_keys() == []
+    assert_pruned_clean(remote, backup_id)
 
 
 def test_a_running_backup_is_listed_running_and_prune_leaves_it_alone(remote: Remote, big_db: Path) -> None:
@@ -201,7 +199,7 @@ def test_a_running_backup_is_listed_running_and_prune_leaves_it_alone(remote: Re
     remote.run("verify", backup_id)
 
 
-def test_a_lease_from_another_machine_counts_as_running_until_it_is_stale(remote: Remote) -> None:
+def test_a_fresh_lease_from_another_machine_counts_as_running(remote: Remote) -> None:
     """A fresh lease whose writer is on another host: listed running, and prune aborts none of its uploads."""
     backup_id = "20260101T000000.000Z-abcd"
     lease = {"host": "another-machine", "boot": "x", "pid": 1, "start": "1"}
@@ -212,7 +210,8 @@ def test_a_lease_from_another_machine_counts_as_running_until_it_is_stale(remote
     assert remote.s3.pending_keys(remote.bucket) == [f"app/{backup_id}/db.sqlite.zst"]
 
 
-def test_sigterm_mid_upload_removes_the_backup_and_aborts_its_upload(remote: Remote, big_db: Path) -> None:
+def test_sigterm_mid_upload_removes_the_backup(remote: Remote, big_db: Path) -> None:
+    """Interrupted, the writer removes its objects itself; an upload that outlived it (rare) is prune's to abort."""
     proc = remote.start_backup(big_db, "--compress", "none")
     try:
         remote.wait_for_upload()
@@ -221,8 +220,10 @@ def test_sigterm_mid_upload_removes_the_backup_and_aborts_its_upload(remote: Rem
         _, err = proc.communicate(timeout=BOUNDED)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert remote.s3.pending_keys(remote.bucket) == []
     assert remote.object_keys() == []
+    assert statuses(remote) == {}
+    remote.run("prune", "--keep-last", "1")
+    assert remote.s3.pending_keys(remote.bucket) == []
 
 
 def wait_for_growth(folder: Path, name: str, size: int) -> None:
@@ -359,7 +360,8 @@ def test_a_flipped_byte_is_caught_by_verify_and_restore(remote: Remote, chinook:
     assert sqlite_dump(existing) == before
 
 
-def test_two_concurrent_backups_to_one_prefix_both_complete(remote: Remote, chinook: Path) -> None:
+def test_two_concurrent_backups_to_one_prefix_both_complete(s3: S3Server, chinook: Path) -> None:
+    remote = Remote(s3, s3.bucket(), "nightly/eu/app")  # a deeper prefix than elsewhere
     procs = [remote.start_backup(chinook) for _ in range(2)]
     outcomes = [proc.communicate(timeout=BOUNDED) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outcomes]
@@ -368,6 +370,7 @@ def test_two_concurrent_backups_to_one_prefix_both_complete(remote: Remote, chin
     assert statuses(remote) == dict.fromkeys(ids, "complete")
     for backup_id in ids:
         remote.run("verify", backup_id, "--deep")
+    assert {key.split("/")[3] for key in remote.object_keys()} == ids
 
 
 @pytest.fixture
