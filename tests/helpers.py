@@ -200,3 +200,13 @@ def value(results: dict[str, CollectorResult], name: str, **labels: str) -> floa
 def failed(results: dict[str, CollectorResult]) -> dict[str, str | None]:
     """The collectors that failed, with their errors."""
     return {name: result.error for name, result in results.items() if not result.success}
+
+
+def private_copy(made: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A copy of a module's backup directory *made* (directory, id) in *tmp_path*: its records are the test's own."""
+    import shutil
+
+    directory, ident = made
+    copy = tmp_path / "backups"
+    shutil.copytree(directory, copy)
+    return copy, ident

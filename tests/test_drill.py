@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -24,7 +23,7 @@ import pytest
 from s3_server import S3Server
 
 from dbkeeper import BackupManager
-from helpers import BIN, Run, artifact_of, assert_one_line_error, dbkeeper, eventually, make_db
+from helpers import BIN, Run, artifact_of, assert_one_line_error, dbkeeper, eventually, make_db, private_copy
 
 DRILLED = "a temporary SQLite file"
 """The target a drill without ``--into`` reports."""
@@ -41,10 +40,7 @@ def made(chinook_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
 @pytest.fixture
 def backup(made: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
     """A private copy of the module's backup (its drill records are this test's)."""
-    directory, ident = made
-    copy = tmp_path / "backups"
-    shutil.copytree(directory, copy)
-    return copy, ident
+    return private_copy(made, tmp_path)
 
 
 @pytest.fixture

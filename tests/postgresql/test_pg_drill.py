@@ -26,7 +26,7 @@ from pg_server import Server
 
 from dbkeeper.plugin import DatabaseError
 from dbkeeper_postgresql.cluster import server_bindir
-from helpers import BIN, Run, artifact_of, assert_one_line_error, dbkeeper
+from helpers import BIN, Run, artifact_of, assert_one_line_error, dbkeeper, private_copy
 
 ROWS = {"public.customers": 120, "public.orders": 3000, "shop.notes": 7}
 BIG_ROWS = 400_000
@@ -64,10 +64,7 @@ def made(pg: Server, source: str, tmp_path_factory: pytest.TempPathFactory) -> t
 @pytest.fixture
 def backup(made: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
     """A private copy of the module's backup (its drill records are this test's)."""
-    directory, ident = made
-    copy = tmp_path / "backups"
-    shutil.copytree(directory, copy)
-    return copy, ident
+    return private_copy(made, tmp_path)
 
 
 @pytest.fixture
