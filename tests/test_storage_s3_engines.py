@@ -29,19 +29,21 @@ ENCRYPTION = [pytest.param(False, id="plain"), pytest.param(True, id="age")]
 
 @dataclass(frozen=True)
 class Keys:
-    """An age identity file made by ``age-keygen`` and its public key."""
+    """An age identity file made by ``age-keygen`` and its public key, and another identity (the wrong one)."""
 
     identity: Path
     public: str
+    other: Path
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    """A fresh age key pair."""
-    identity = tmp_path_factory.mktemp("keys") / "key.txt"
-    subprocess.run(["age-keygen", "-o", str(identity)], capture_output=True, check=True)
-    public = subprocess.run(["age-keygen", "-y", str(identity)], capture_output=True, text=True, check=True).stdout
-    return Keys(identity, public.strip())
+    """Two fresh age identities; backups are encrypted for the first."""
+    folder = tmp_path_factory.mktemp("keys")
+    for name in ("key.txt", "other.txt"):
+        subprocess.run(["age-keygen", "-o", str(folder / name)], capture_output=True, check=True)
+    public = subprocess.run(["age-keygen", "-y", str(folder / "key.txt")], capture_output=True, text=True, check=True)
+    return Keys(folder / "key.txt", public.stdout.strip(), folder / "other.txt")
 
 
 def document(run: Run) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def round_trip(s3: S3Server, source: str, target: str, keys: Keys | None) -> dic
     identities = ["--identity", str(keys.identity)] if keys else []
     manifest = document(dbkeeper("backup", source, "--dir", url, "--json", *recipients, env=s3.env))
     if keys:
-        assert_encrypted(s3, url, manifest, target)
+        assert_encrypted(s3, url, manifest, target, keys)
     report = document(dbkeeper("verify", "latest", "--deep", "--json", "--dir", url, *identities, env=s3.env))
     assert (report["id"], report["ok"], report["problems"]) == (manifest["id"], True, [])
     restored = document(dbkeeper("restore", manifest["id"], target, "--json", "--dir", url, *identities, env=s3.env))
@@ -70,8 +72,12 @@ def round_trip(s3: S3Server, source: str, target: str, keys: Keys | None) -> dic
     return manifest
 
 
-def assert_encrypted(s3: S3Server, url: str, manifest: dict[str, Any], target: str) -> None:
-    """The stored artifacts are age files; verify checks them without a key, deep verify and restore need one."""
+def assert_encrypted(s3: S3Server, url: str, manifest: dict[str, Any], target: str, keys: Keys) -> None:
+    """The stored artifacts are age files; verify checks them without a key, deep verify and restore need the key.
+
+    Without an identity the error says how to pass one; with the wrong one it says so,
+    without showing any identity's secret.
+    """
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     for artifact in manifest["artifacts"]:
         assert "age" in [stage["name"] for stage in artifact["stages"]]
@@ -80,6 +86,9 @@ def assert_encrypted(s3: S3Server, url: str, manifest: dict[str, Any], target: s
     assert document(dbkeeper("verify", "latest", "--json", "--dir", url, env=s3.env))["ok"] is True
     for needs_key in (("verify", "latest", "--deep"), ("restore", "latest", target)):
         assert_one_line_error(dbkeeper(*needs_key, "--dir", url, env=s3.env, check=False), "--identity")
+        wrong = dbkeeper(*needs_key, "--dir", url, "--identity", str(keys.other), env=s3.env, check=False)
+        assert_one_line_error(wrong, str(keys.other))
+        assert "AGE-SECRET-KEY-" not in wrong.err
 
 
 @pytest.mark.parametrize("encrypted", ENCRYPTION)
