@@ -332,6 +332,10 @@ def test_commands_behave_as_on_a_local_directory(remote: Remote, chinook: Path, 
     both("prune", "--keep-last", "1", "--dry-run", "--json")
     assert document(both("prune", "--keep-last", "1", "--json"))["delete"] == [old], "never a damaged one"
     both("backups", "delete", damaged)
+    (local / newest / "manifest.json").write_text("{not json")
+    remote.write(f"app/{newest}/manifest.json", b"{not json")
+    assert [entry["status"] for entry in documents(both("backups", "list", "--json"))] == ["damaged"]
+    assert_one_line_error(both("backups", "show", newest), "damaged")
     both("backups", "delete", newest)
     assert both("backups", "list", "--json").json() == []
     assert remote.object_keys() == []
