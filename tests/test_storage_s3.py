@@ -199,15 +199,18 @@ def test_a_running_backup_is_listed_running_and_prune_leaves_it_alone(remote: Re
     remote.run("verify", backup_id)
 
 
-def test_a_fresh_lease_from_another_machine_counts_as_running(remote: Remote) -> None:
-    """A fresh lease whose writer is on another host: listed running, and prune aborts none of its uploads."""
-    backup_id = "20260101T000000.000Z-abcd"
+def test_prune_aborts_only_the_uploads_of_writers_that_are_gone(remote: Remote) -> None:
+    """A fresh lease of a writer on another host counts as running; uploads that are not dbkeeper's are not touched."""
+    running, abandoned = "20260101T000000.000Z-abcd", "20260101T000001.000Z-dcba"
     lease = {"host": "another-machine", "boot": "x", "pid": 1, "start": "1"}
-    remote.write(f"app/{backup_id}/.lease", json.dumps(lease).encode())
-    remote.s3.client().create_multipart_upload(Bucket=remote.bucket, Key=f"app/{backup_id}/db.sqlite.zst")
-    assert statuses(remote) == {backup_id: "running"}
+    remote.write(f"app/{running}/.lease", json.dumps(lease).encode())
+    others = [f"app/{running}/db.sqlite.zst", "app/notes/video.bin", "elsewhere/video.bin"]
+    for key in [*others, f"app/{abandoned}/db.sqlite.zst"]:
+        remote.s3.client().create_multipart_upload(Bucket=remote.bucket, Key=key)
+    assert statuses(remote) == {running: "running"}
     assert document(remote.run("prune", "--keep-last", "1", "--json"))["delete"] == []
-    assert remote.s3.pending_keys(remote.bucket) == [f"app/{backup_id}/db.sqlite.zst"]
+    assert sorted(remote.s3.pending_keys(remote.bucket)) == sorted(others)
+    assert remote.object_keys() == [f"app/{running}/.lease"]
 
 
 def test_sigterm_mid_upload_removes_the_backup(remote: Remote, big_db: Path) -> None:
