@@ -270,12 +270,6 @@ def test_a_server_that_stops_answering_fails_a_restore_in_one_line(
 
 
 @pytest.mark.timeout(BOUNDED)
-@pytest.mark.xfail(
-    strict=True,
-    reason="dbkeeper_s3.errors._unreachable reads only obstore's summary ('Generic S3 error: HTTP error: request or "
-    "response body error'); the timeout is only in the debug dump (HttpError kind: Timeout), so a stalled download "
-    "says 'S3 failed ... (GenericError) ...: check the endpoint and retry'",
-)
 def test_a_stalled_download_says_the_server_did_not_answer(remote: Remote, big_db: Path, tmp_path: Path) -> None:
     assert_one_line_error(stalled_restore(remote, big_db, tmp_path), "cannot reach S3", "no answer in 3 s")
 

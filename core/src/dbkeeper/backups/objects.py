@@ -323,11 +323,13 @@ class ObjectRepository(BackupStorage):
                 raise BackupError(f"backup {backup_id} is being written to {self.location} by another process")
 
     def _remove_quietly(self, backup_id: str) -> None:
-        """Remove what a failed writer stored (best effort: prune removes whatever is left)."""
+        """Remove what a failed writer stored and abort its uploads (best effort: prune removes whatever is left)."""
         with contextlib.suppress(StorageError):
             for found in list(self.store.objects(f"{backup_id}/")):
                 if found.key != f"{backup_id}/{LEASE}":
                     self.store.delete(found.key)
+            for upload in self.store.pending_uploads(f"{backup_id}/"):  # one an abort on the way out missed
+                self.store.abort_pending(upload)
             self.store.delete(f"{backup_id}/{LEASE}")
 
     @contextlib.contextmanager

@@ -66,5 +66,8 @@ def _unreachable(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}:
         return True
-    text = str(exc).partition("Debug source")[0].lower()  # obstore's summary, not its debug dump
-    return any(marker in text for marker in _UNREACHABLE)
+    summary, _, debug = str(exc).lower().partition("debug source")  # obstore's summary, then its debug dump
+    if any(marker in summary for marker in _UNREACHABLE):
+        return True
+    # a body that stopped mid-stream: obstore's summary is generic, its dump names the timeout
+    return "body error" in summary and ("kind: timeout" in debug or "timedout" in debug)
