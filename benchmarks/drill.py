@@ -38,9 +38,11 @@ fails on slow numbers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -48,7 +50,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness import REPO, Sample, Side, Span, compare, dbkeeper, print_columns, print_end, print_start, require
@@ -70,9 +71,11 @@ PROBES = ("--version", "-V", "--list")
 MARKS = ("start", "ready", "restored", "counted", "end")
 """The by-hand script's ``date`` marks, in order."""
 BY_HAND_PHASES = ("server up", "restore", "row counts", "stop + rm")
+SESSION = re.compile(r"postgres: \S+ \S+ \[local\]")
+"""The process title of a client session on the throwaway PostgreSQL server."""
 
 
-@dataclass
+@dataclasses.dataclass
 class Engine:
     """What differs between the engines: the by-hand script, and the programs that show the drill's phases."""
 
@@ -255,32 +258,61 @@ def drill_phases(sample: Sample, engine: Engine) -> list[float]:
     return [setup_start, setup_end - setup_start, first - setup_end, last - first, sample.seconds - last]
 
 
+def session_window(sample: Sample) -> tuple[float, float] | None:
+    """From the first client session on the throwaway PostgreSQL server to the end of the last but one.
+
+    The drill's restore opens the first sessions (the target's check, ``CREATE DATABASE``,
+    pg_restore's, the row counts); amcheck's is the last one. Sessions are the
+    postmaster's children titled ``postgres: USER DATABASE [local] …``. None for MariaDB
+    (a thread per session).
+    """
+    sessions = [s for s in sample.processes if s.argv and SESSION.match(s.argv[0])]
+    if len(sessions) < 2:
+        return None
+    restore = sessions[:-1]
+    return min(s.started for s in restore), max(s.ended for s in restore)
+
+
+def run_row(run: int, engine: Engine, mine: Sample, theirs: Sample) -> tuple[list[str], float]:
+    """One run's row of the report, and restore_seconds / the restore clients' lifetime."""
+    seconds = float(json.loads(mine.stdout)["restore_seconds"])
+    first, last = window(restore_spans(mine, engine.restore_program))
+    sessions = session_window(mine)
+    at = marks(theirs)
+    row = [str(run), f"{mine.seconds:.2f}", f"{theirs.seconds:.2f}", f"{mine.seconds / theirs.seconds:.3f}",
+           f"{seconds:.2f}", f"{last - first:.2f}", f"{seconds / (last - first):.3f}",
+           f"{sessions[1] - sessions[0]:.2f}" if sessions else "-",
+           f"{seconds / (sessions[1] - sessions[0]):.3f}" if sessions else "-",
+           f"{at['counted'] - at['ready']:.2f}"]  # fmt: skip
+    return row, seconds / (last - first)
+
+
 def report(engine: Engine, ours: Side, by_hand: Side) -> None:
-    """Per run and median: the whole drill on both sides, the phases, restore_seconds against its window."""
-    rows = []
-    ratios = []
-    for run, (mine, theirs) in enumerate(zip(ours.samples, by_hand.samples, strict=True), 1):
-        seconds = float(json.loads(mine.stdout)["restore_seconds"])
-        first, last = window(restore_spans(mine, engine.restore_program))
-        ratios.append(seconds / (last - first))
-        at = marks(theirs)
-        rows.append([str(run), f"{mine.seconds:.2f}", f"{theirs.seconds:.2f}", f"{mine.seconds / theirs.seconds:.3f}",
-                     f"{seconds:.2f}", f"{last - first:.2f}", f"{ratios[-1]:.3f}",
-                     f"{at['restored'] - at['ready']:.2f}"])  # fmt: skip
+    """Per run and median: the whole drill on both sides, the phases, restore_seconds against its windows."""
+    rows, ratios = zip(*(run_row(run, engine, mine, theirs) for run, (mine, theirs) in
+                         enumerate(zip(ours.samples, by_hand.samples, strict=True), 1)), strict=True)  # fmt: skip
     print(f"\n{engine.name}: whole drill, and the restore step (seconds)")
-    headers = ["run", "dbkeeper", "by hand", "drill ratio", "restore_seconds", f"{engine.restore_program} seen",
-               "restore ratio", "by-hand restore"]  # fmt: skip
+    client = f"{engine.restore_program} seen"
+    headers = ["run", "dbkeeper", "by hand", "drill ratio", "restore_seconds", client, "ratio", "sessions seen",
+               "ratio", "by-hand restore+counts"]  # fmt: skip
     print_columns(headers, rows)
-    median_ratio = ours.median / by_hand.median
-    print(f"median: dbkeeper {ours.median:.2f}s, by hand {by_hand.median:.2f}s, ratio {median_ratio:.3f} "
-          f"(goal: <= 1); restore_seconds / {engine.restore_program} seen: median {statistics.median(ratios):.3f}, "
+    drill_ratio = ours.median / by_hand.median
+    print(f"median: dbkeeper {ours.median:.2f}s, by hand {by_hand.median:.2f}s, ratio {drill_ratio:.3f} "
+          f"(goal: <= 1); restore_seconds / {client}: median {statistics.median(ratios):.3f}, "
           f"{min(ratios):.3f}-{max(ratios):.3f} (goal: within 0.95-1.05)")  # fmt: skip
-    names = ["start-up", engine.setup_program, "server start", f"{engine.restore_program} seen", "after the restore"]
+    names = ["start-up", engine.setup_program, "server start", client, "after the restore"]
     ours_phases = [statistics.median(p) for p in zip(*(drill_phases(s, engine) for s in ours.samples), strict=True)]
     hand_phases = [statistics.median(p) for p in zip(*map(by_hand_phases, by_hand.samples), strict=True)]
     print("dbkeeper phases (median): " + ", ".join(f"{n} {s:.2f}" for n, s in zip(names, ours_phases, strict=True)))
     print("by-hand phases (median): " + ", ".join(f"{n} {s:.2f}" for n, s in zip(BY_HAND_PHASES, hand_phases,
                                                                                    strict=True)))  # fmt: skip
+
+
+def save(path: Path, ours: Side, by_hand: Side) -> None:
+    """Every run's samples, with their process trees, as JSON (for a second look at the phases)."""
+    data = {side.label: [dataclasses.asdict(sample) for sample in side.samples] for side in (ours, by_hand)}
+    path.write_text(json.dumps(data))
+    print(f"samples saved in {path}")
 
 
 def measure_engine(engine: Engine, work: Path, runs: int) -> None:
@@ -294,6 +326,7 @@ def measure_engine(engine: Engine, work: Path, runs: int) -> None:
                 watch_tree=True)  # fmt: skip
     by_hand = Side("by hand", ["bash", str(script)], watch_tree=True)
     compare([ours, by_hand], runs, work, env)
+    save(work.parent / f"samples-{engine.name.lower()}.json", ours, by_hand)
     report(engine, ours, by_hand)
 
 
