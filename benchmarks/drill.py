@@ -4,7 +4,7 @@
 
 Per engine it loads about --size of the sample shop data into a throwaway server, as the
 backup benchmarks do (PostgreSQL: tests/postgresql/pg_server.py and postgresql_sample.py,
-as the superuser, since the drill's throwaway cluster has no application role;
+as the superuser;
 MariaDB: tests/mysql/mariadb_server.py and mysql_backup.py's loader), takes one
 ``dbkeeper backup`` into a local directory, stops that server, and then times in turn:
 
