@@ -27,6 +27,7 @@ def silent_port() -> Iterator[int]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
+    listener.settimeout(0.1)  # accept() wakes up to see stop: closing the socket does not wake it
     accepted: list[socket.socket] = []
     stop = threading.Event()
 
@@ -34,6 +35,8 @@ def silent_port() -> Iterator[int]:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             accepted.append(conn)  # kept open, never answered
