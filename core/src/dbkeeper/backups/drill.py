@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.backups.manifest import Manifest, format_time, utc_now
 from dbkeeper.connections.urls import DatabaseURL, error_line
-from dbkeeper.errors import DbkeeperError
+from dbkeeper.errors import DbkeeperError, KeyRequiredError
 from dbkeeper.plugin.drills import DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper.system.notes import plural
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
@@ -135,7 +135,11 @@ def check_sql(driver: Driver, url: DatabaseURL, sql: str) -> IntegrityCheck:
 
 @dataclass
 class Drill:
-    """One drill of a complete backup by its driver; :meth:`run` never raises a DbkeeperError, it reports it."""
+    """One drill of a complete backup by its driver; :meth:`run` reports what went wrong as a failed drill.
+
+    Except what is no verdict on the backup, which it raises: no target could be brought up
+    (missing server binaries, a wrong ``--into``), or no key was given for an encrypted backup.
+    """
 
     manifest: Manifest
     facts: BackupFacts
@@ -165,8 +169,8 @@ class Drill:
                     self._restore_and_check(dialect, target)
                 kept = target if self.keep else None
         except DbkeeperError as exc:
-            if self.step == "target":
-                raise  # no target to restore into (missing binaries, a wrong --into): not a verdict on the backup
+            if self.step == "target" or isinstance(exc, KeyRequiredError):
+                raise  # no target to restore into, or no key to read it with: not a verdict on the backup
             problem = str(exc)
             self.checks.append(IntegrityCheck(self.step, False, problem))
         failed = [c for c in self.checks if not c.ok and not c.skipped]
