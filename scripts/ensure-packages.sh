@@ -16,7 +16,7 @@
 set -euo pipefail
 
 lock_timeout=${APT_LOCK_TIMEOUT:-300}
-lock_poll=5 # seconds between two attempts at a lock apt-get cannot wait for itself
+lock_poll=${APT_LOCK_POLL:-5} # seconds between two attempts at a lock apt-get cannot wait for itself
 
 want=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || want+=("${@:2}"); }

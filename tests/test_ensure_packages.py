@@ -88,7 +88,7 @@ def release(holder: subprocess.Popen[str]) -> None:
 
 def start_script(path: str, timeout: int) -> subprocess.Popen[str]:
     """Run the script with *path* as PATH, waiting at most *timeout* seconds for apt's locks."""
-    env = {"PATH": path, "APT_LOCK_TIMEOUT": str(timeout), "LANG": "C.UTF-8"}
+    env = {"PATH": path, "APT_LOCK_TIMEOUT": str(timeout), "APT_LOCK_POLL": "1", "LANG": "C.UTF-8"}
     argv = ["/bin/bash", str(SCRIPT)]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -98,7 +98,7 @@ def test_the_script_waits_for_a_held_apt_lock(shim: Path, hold_lock: Holder, loc
     holder = hold_lock(lock)
     script = start_script(path_without(shim, "sqlite3"), timeout=600)
     try:
-        script.wait(timeout=8)
+        script.wait(timeout=4)
     except subprocess.TimeoutExpired:
         pass  # still waiting for the lock, as it should
     else:
