@@ -361,7 +361,8 @@ def test_an_encrypted_backup_drills_with_its_identity(chinook: Path, tmp_path: P
     ident = dbkeeper(*args, recipient.stdout.strip()).out.strip()
     without = drill(directory, drill_tmp)
     assert_one_line_error(without, "pass --identity FILE")
-    assert "last_drill" not in listed(directory), "a missing key is no verdict on the backup"
+    backup = listed(directory)
+    assert backup["id"] == ident and "last_drill" not in backup, "a missing key is no verdict on the backup"
     assert_nothing_left(drill_tmp)
     run = drill(directory, drill_tmp, "--identity", str(identity), "--json")
     assert run.code == 0, run.err
