@@ -113,24 +113,39 @@ def drill_directory(*, keep: bool) -> Iterator[Path]:
                 path.rmdir()
 
 
-def check_sql(driver: Driver, url: DatabaseURL, sql: str) -> IntegrityCheck:
-    """Run a ``--check-sql`` query on the restored database: passed when its first column is true or non-zero."""
+def check_sql(driver: Driver, url: DatabaseURL, queries: Sequence[str]) -> list[IntegrityCheck]:
+    """Run the ``--check-sql`` queries on the restored database, on one connection.
+
+    Each passes when its first column is true or non-zero; one that fails does not stop the others.
+    """
+    if not queries:
+        return []
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    name = f"check-sql: {sql}"
+    checks = []
     engine = driver.connect(url)
     try:
         with engine.connect() as connection:
-            row = connection.execute(text(sql)).first()
-    except SQLAlchemyError as exc:
-        return IntegrityCheck(name, False, f"failed: {error_line(exc)}")
+            for sql in queries:
+                name = f"check-sql: {sql}"
+                try:
+                    row = connection.execute(text(sql)).first()
+                except SQLAlchemyError as exc:
+                    connection.rollback()  # the next query starts clean
+                    checks.append(IntegrityCheck(name, False, f"failed: {error_line(exc)}"))
+                    continue
+                checks.append(_verdict(name, row))
     finally:
         engine.dispose()
+    return checks
+
+
+def _verdict(name: str, row: Any) -> IntegrityCheck:
+    """A query's verdict from its first row: passed when its first column is true or non-zero."""
     if row is None or len(row) == 0:
         return IntegrityCheck(name, False, "returned no row (its first column must be true or non-zero)")
-    value = row[0]
-    return IntegrityCheck(name, bool(value), f"returned {value!r}")
+    return IntegrityCheck(name, bool(row[0]), f"returned {row[0]!r}")
 
 
 @dataclass
@@ -201,4 +216,4 @@ class Drill:
         self.checks.append(IntegrityCheck("row counts", True, counted))
         self.step = "checks"
         self.checks.extend(dialect.check_integrity(target.url))
-        self.checks.extend(check_sql(self.driver, target.url, sql) for sql in self.check_sql)
+        self.checks.extend(check_sql(self.driver, target.url, self.check_sql))

@@ -253,10 +253,13 @@ class ObjectRepository(BackupStorage):
         return text is not None and _writer_alive(text, lease)
 
     def _read(self, key: str, limit: int) -> bytes | None:
-        """At most *limit* + 1 bytes of the object at *key*, or None when it is gone."""
-        if self.store.head(key) is None:
-            return None
-        reader = self.store.open(key)
+        """At most *limit* + 1 bytes of the object at *key* (just listed or headed), or None when it is gone since."""
+        try:
+            reader = self.store.open(key)
+        except StorageError:
+            if self.store.head(key) is None:  # only when the read failed: a listed object costs one request
+                return None
+            raise
         try:
             data = b""
             while len(data) <= limit and (chunk := reader.read(limit + 1 - len(data))):
