@@ -193,11 +193,15 @@ def test_failed_first_backups_beside_good_ones_into_a_new_directory(tmp_path: Pa
     for round_ in range(5):
         backups = tmp_path / f"round{round_}" / "bk"
         argv = [str(BIN / "dbkeeper"), "backup", "--dir", str(backups)]
+        urls = [f"sqlite:///{db}", f"sqlite:///{tmp_path / 'missing.db'}"] * 4
         procs = [
-            subprocess.Popen([*argv, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for url in [f"sqlite:///{db}", f"sqlite:///{tmp_path / 'missing.db'}"] * 4
+            subprocess.Popen([*argv, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for url in urls
         ]
-        outcomes = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]  # type: ignore[union-attr]
-        assert [code for code, _ in outcomes] == [0, 1] * 4, outcomes
-        assert all("does not exist" in err for code, err in outcomes if code), outcomes
+        errors = [proc.communicate(timeout=300)[1] for proc in procs]
+        unexpected = [
+            f"round {round_}: backup of {url} exited {proc.returncode}, its whole stderr:\n{err}"
+            for url, proc, err in zip(urls, procs, errors, strict=True)
+            if (proc.returncode, "does not exist" in err) != ((1, True) if url.endswith("missing.db") else (0, False))
+        ]
+        assert not unexpected, "\n".join(unexpected)
         assert len(dbkeeper("backups", "list", "--dir", str(backups), "--json").json()) == 4
