@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import Dialect
     from sqlalchemy.engine.reflection import Inspector
 
+    from dbkeeper.connections.urls import DatabaseURL
+
 __all__ = [
     "Change",
     "Check",
@@ -58,6 +60,7 @@ __all__ = [
     "Expression",
     "ForeignKey",
     "Index",
+    "LiveSchema",
     "Numbering",
     "PrimaryKey",
     "Reflected",
@@ -114,6 +117,27 @@ class SchemaRequest:
     """Asks a driver for its schema dialect (``dbkeeper_schema_dialect``)."""
 
     driver: str
+
+
+@dataclass(frozen=True)
+class LiveSchema:
+    """A live schema as a driver reads it itself (:meth:`SchemaDialect.read_schema`), for ``inspect`` to assemble.
+
+    - ``tables``: the table names (dbkeeper's own ``_migrations*`` tables may be among
+      them: ``inspect`` leaves them out).
+    - ``reflected``: :data:`Reflected`, the per-table values SQLAlchemy's ``get_multi_*``
+      methods give, with three differences: a column's ``type`` is the engine's type text
+      as :meth:`SchemaDialect.portable_type` takes it (upper case, ``NUMERIC(12, 2)``); a
+      column of an enum type has ``enum``: ``{"name": …, "labels": […]}`` instead; an
+      index's partial condition is its ``where`` (not in ``dialect_options``).
+    - ``views``: view name → ``(SQL, comment)``, the SQL as the engine gives it.
+    - ``enums``: the named enum types (``named`` storage), with their comments.
+    """
+
+    tables: list[str]
+    reflected: Reflected
+    views: dict[str, tuple[str, str | None]]
+    enums: list[Enum]
 
 
 @dataclass(frozen=True)
@@ -245,6 +269,19 @@ class SchemaDialect:
 
     # -- inspect -------------------------------------------------------------------
 
+    def read_schema(self, url: DatabaseURL) -> LiveSchema | None:
+        """inspect: the live schema of *url*, read with the driver's own catalog queries; None for the ``Inspector``.
+
+        The default, None, has ``inspect`` read it with SQLAlchemy's ``Inspector`` and the
+        hooks below (:meth:`prepare_inspection`, :meth:`read_enums`,
+        :meth:`amend_reflection`). A driver reads it here when that is much faster (one
+        catalog query instead of the ``Inspector``'s many, without importing SQLAlchemy);
+        ``inspect`` then assembles the definition from it exactly as from the ``Inspector``'s
+        results. Raises
+        :class:`~dbkeeper.errors.DatabaseError` (one line, no password) when it cannot.
+        """
+        return None
+
     def prepare_inspection(self, conn: Connection) -> None:
         """inspect: set up *conn* (in its transaction, which ends with the inspection) before anything is read."""
 
@@ -291,13 +328,25 @@ class SchemaDialect:
     def _aliases(self) -> dict[str, str]:
         return {**SQL_ALIASES, **self.type_aliases}
 
+    def type_texts(self) -> Mapping[str, str]:
+        """Each simple portable type → the engine's type text (upper case), which :meth:`portable_type` inverts.
+
+        The default compiles :meth:`column_type` (importing SQLAlchemy). A driver whose
+        :meth:`read_schema` works without SQLAlchemy gives them as a table, which its tests
+        compare with the compiled texts.
+        """
+        return {
+            name: self.column_type(ColumnType(name)).compile(dialect=self.sqlalchemy_dialect).upper()
+            for name in SIMPLE_TYPES
+        }
+
     @cached_property
     def _inverted(self) -> dict[str, str]:
         """The engine's type text of each simple portable type → that type (the first wins)."""
         inverted: dict[str, str] = {}
+        texts = self.type_texts()
         for name in SIMPLE_TYPES:
-            text = self.column_type(ColumnType(name)).compile(dialect=self.sqlalchemy_dialect).upper()
-            inverted.setdefault(text, name)
+            inverted.setdefault(texts[name], name)
         return inverted
 
     # -- diff ----------------------------------------------------------------------

@@ -1,15 +1,17 @@
 """A live database read back into a :class:`~dbkeeper.schema.SchemaDefinition`.
 
 :func:`inspect_schema` opens the connection (a name or URL) through its driver and reads
-the connected schema with SQLAlchemy's ``Inspector`` (its multi-table ``get_multi_*``
-methods): tables, columns, keys, indexes, checks, comments, views and enums. What depends
-on the engine is asked of the connection's driver, its
-:class:`~dbkeeper.plugin.SchemaDialect`: engine types mapped back to portable types
-(its generate mapping inverted), what it reads besides the ``Inspector`` (named enum
-types, details the ``Inspector`` misses), and which columns it numbers. A type with no
-portable equivalent is a problem line naming the column. Constraint and index names are
-kept only where they differ from the naming convention. SQLAlchemy is imported inside
-the functions.
+the connected schema: tables, columns, keys, indexes, checks, comments, views and enums.
+A driver whose :class:`~dbkeeper.plugin.SchemaDialect` reads it with its own catalog
+queries (:meth:`~dbkeeper.plugin.SchemaDialect.read_schema`, PostgreSQL's) does so;
+otherwise SQLAlchemy's ``Inspector`` reads it (its multi-table ``get_multi_*`` methods,
+with the dialect's hooks for what it misses: named enum types, details). Both give a
+:class:`~dbkeeper.plugin.LiveSchema`, from which the same code makes the definition,
+asking the dialect what depends on the engine: engine types mapped back to portable
+types (its generate mapping inverted), SQL text made portable, which columns it numbers.
+A type with no portable equivalent is a problem line naming the column. Constraint and
+index names are kept only where they differ from the naming convention. SQLAlchemy is
+imported inside the functions, and only on the ``Inspector``'s path.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import DatabaseError, SchemaError
+from dbkeeper.plugin.schema import LiveSchema, Reflected
 from dbkeeper.schema.defaults import read_default, unwrap
 from dbkeeper.schema.definition import (
     Check,
@@ -38,9 +41,8 @@ from dbkeeper.schema.metadata import Note, schema_dialect
 from dbkeeper.schema.naming import constraint_name, conventional_name
 
 if TYPE_CHECKING:
-    import sqlalchemy
-
     from dbkeeper.connections.config import Config
+    from dbkeeper.connections.database import Connection
     from dbkeeper.plugin.manager import Plugins
     from dbkeeper.plugin.schema import SchemaDialect
 
@@ -56,22 +58,24 @@ def inspect_schema(
 ) -> SchemaDefinition:
     """The definition of the database *connection_or_url* (a connection name or URL).
 
+    The driver reads the schema itself when its dialect offers it
+    (:meth:`~dbkeeper.plugin.SchemaDialect.read_schema`), else SQLAlchemy's ``Inspector``
+    does; either way the same code below makes the definition of what was read.
     Raises :class:`~dbkeeper.errors.DatabaseError` (one line) when the database cannot be
     read, :class:`~dbkeeper.errors.SchemaError` for engine types with no portable type.
     """
-    from sqlalchemy import exc
-
     from dbkeeper.connections.database import DatabaseManager
-    from dbkeeper.connections.urls import error_line
 
     with DatabaseManager(config, plugins=plugins) as manager:
         connection = manager.get(connection_or_url)
         dialect = manager.plugins.driver_for(connection.url).schema_dialect()
         try:
-            with connection.engine.connect() as conn:
-                return _Reader(conn, dialect).read()
-        except exc.SQLAlchemyError as error:
-            raise DatabaseError(f"cannot inspect {connection.url}: {error_line(error, with_type=True)}") from None
+            live = dialect.read_schema(connection.url)
+        except DatabaseError as error:
+            raise DatabaseError(f"cannot inspect {connection.url}: {error}") from None
+        if live is None:
+            live = _inspected(connection, dialect)
+        return _Builder(dialect, live).definition()
 
 
 def dialect_of(name: str, plugins: Plugins | None = None) -> str:
@@ -82,8 +86,21 @@ def dialect_of(name: str, plugins: Plugins | None = None) -> str:
     return schema_dialect(name, plugins).name
 
 
-class _Reader:
-    """Reads one connected schema with SQLAlchemy's ``Inspector`` and the driver's schema dialect."""
+def _inspected(connection: Connection, dialect: SchemaDialect) -> LiveSchema:
+    """The schema of *connection* read with SQLAlchemy's ``Inspector`` and the dialect's inspect hooks."""
+    from sqlalchemy import exc
+
+    from dbkeeper.connections.urls import error_line
+
+    try:
+        with connection.engine.connect() as conn:
+            return _InspectorReader(conn, dialect).read()
+    except exc.SQLAlchemyError as error:
+        raise DatabaseError(f"cannot inspect {connection.url}: {error_line(error, with_type=True)}") from None
+
+
+class _InspectorReader:
+    """Reads one connected schema with SQLAlchemy's ``Inspector`` into a :class:`LiveSchema`."""
 
     def __init__(self, conn: Any, dialect: SchemaDialect) -> None:
         import sqlalchemy as sa
@@ -93,24 +110,20 @@ class _Reader:
         self.inspector = sa.inspect(conn)
         self.dialect = dialect
         self.sa_dialect = conn.dialect
-        self.problems: list[Note] = []
-        self.types: dict[str, ColumnType | None] = {}  # engine type text → portable type: a few for many columns
-        self.enums: dict[str, Enum] = {enum.name: enum for enum in dialect.read_enums(conn, self.inspector)}
 
-    def read(self) -> SchemaDefinition:
-        """Every table, view and enum of the schema."""
+    def read(self) -> LiveSchema:
+        """Every table, view and enum of the schema, as the ``Inspector`` and the dialect read them."""
         inspector = self.inspector
+        enums = self.dialect.read_enums(self.conn, inspector)
         names = [name for name in inspector.get_table_names() if not _OWN_TABLES.fullmatch(name)]
-        multi = self._multi(names)
-        tables = {name: self._table(name, multi) for name in names}
+        reflected = self._multi(names)
+        self._as_text(reflected)
         view_names = inspector.get_view_names()
         comments = self._view_comments(view_names)
-        views = {name: self._view(name, comments.get(name)) for name in view_names}
-        if self.problems:
-            raise SchemaError(self.problems)
-        return SchemaDefinition(tables=tables, views=views, enums=dict(self.enums))
+        views = {name: (str(inspector.get_view_definition(name)), comments.get(name)) for name in view_names}
+        return LiveSchema(names, reflected, views, enums)
 
-    def _multi(self, names: list[str]) -> dict[str, dict[Any, Any]]:
+    def _multi(self, names: list[str]) -> Reflected:
         """Everything about the tables *names*, read with the multi-table methods, keyed by table."""
         inspector = self.inspector
         kinds = {
@@ -122,7 +135,7 @@ class _Reader:
             "checks": inspector.get_multi_check_constraints,
             "comment": inspector.get_multi_table_comment,
         }
-        found: dict[str, dict[Any, Any]] = {}
+        found: Reflected = {}
         for kind, method in kinds.items():
             try:
                 with warnings.catch_warnings():
@@ -133,6 +146,52 @@ class _Reader:
             found[kind] = {key[1]: value for key, value in values.items()}
         self.dialect.amend_reflection(self.conn, names, found)
         return found
+
+    def _as_text(self, found: Reflected) -> None:
+        """SQLAlchemy's types as the engine's type text, enums and ``where`` as :class:`LiveSchema` has them."""
+        import sqlalchemy as sa
+
+        for columns in found["columns"].values():
+            for info in columns:
+                sa_type = info["type"]
+                if isinstance(sa_type, sa.Enum):  # PostgreSQL's ENUM and MySQL's ENUM are both sa.Enum
+                    info["enum"] = {"name": sa_type.name, "labels": list(sa_type.enums)}
+                else:
+                    info["type"] = sa_type.compile(dialect=self.sa_dialect).upper()
+        where = f"{self.sa_dialect.name}_where"
+        for indexes in found["indexes"].values():
+            for info in indexes:
+                info["where"] = (info.get("dialect_options") or {}).get(where)
+
+    def _view_comments(self, names: list[str]) -> dict[str, str | None]:
+        """The comments of the views *names*, on an engine that keeps them (its dialect writes ``COMMENT ON VIEW``)."""
+        if not names or self.dialect.comment_on("VIEW", names[0], "") is None:
+            return {}
+        from sqlalchemy.engine.reflection import ObjectKind
+
+        found = self.inspector.get_multi_table_comment(filter_names=names, kind=ObjectKind.VIEW)
+        return {key[1]: value.get("text") for key, value in found.items()}
+
+
+class _Builder:
+    """Makes the definition of a :class:`LiveSchema`, however it was read, with the driver's schema dialect."""
+
+    def __init__(self, dialect: SchemaDialect, live: LiveSchema) -> None:
+        self.dialect = dialect
+        self.live = live
+        self.problems: list[Note] = []
+        self.types: dict[str, ColumnType | None] = {}  # engine type text → portable type: a few for many columns
+        self.enums: dict[str, Enum] = {enum.name: enum for enum in live.enums}
+
+    def definition(self) -> SchemaDefinition:
+        """Every table, view and enum of the schema."""
+        live = self.live
+        names = [name for name in live.tables if not _OWN_TABLES.fullmatch(name)]
+        tables = {name: self._table(name, live.reflected) for name in names}
+        views = {name: self._view(name, sql, comment) for name, (sql, comment) in live.views.items()}
+        if self.problems:
+            raise SchemaError(self.problems)
+        return SchemaDefinition(tables=tables, views=views, enums=dict(self.enums))
 
     def _table(self, name: str, multi: dict[str, dict[Any, Any]]) -> Table:
         """Table *name* from the multi-table results."""
@@ -164,7 +223,7 @@ class _Reader:
     def _column(self, table: str, info: dict[str, Any], pk: tuple[str, ...], enum_checks: dict[str, Any]) -> Column:
         """One column: its portable type, nullability, default, identity and comment."""
         name = info["name"]
-        portable = self._type(table, name, info["type"], enum_checks)
+        portable = self._type(table, name, info, enum_checks)
         identity = self.dialect.is_identity(info, pk, portable)
         nullable = bool(info.get("nullable", True)) and name not in pk
         sql = info.get("default")
@@ -175,15 +234,13 @@ class _Reader:
             name, portable, nullable=nullable, default=default, identity=identity, comment=info.get("comment")
         )
 
-    def _type(self, table: str, column: str, sa_type: Any, enum_checks: dict[str, Any]) -> ColumnType:
-        """The portable type of *sa_type*; a problem line when it has none."""
+    def _type(self, table: str, column: str, info: dict[str, Any], enum_checks: dict[str, Any]) -> ColumnType:
+        """The portable type of the column *info*; a problem line when it has none."""
         if column in enum_checks:
             return ColumnType("enum", enum=enum_checks[column][0])
-        import sqlalchemy as sa
-
-        if isinstance(sa_type, sa.Enum):  # PostgreSQL's ENUM and MySQL's ENUM are both sa.Enum
-            return self._enum_type(table, column, sa_type)
-        text = sa_type.compile(dialect=self.sa_dialect).upper()
+        if "enum" in info:
+            return self._enum_type(table, column, info["enum"])
+        text = info["type"]
         if text not in self.types:
             self.types[text] = self.dialect.portable_type(text)
         portable = self.types[text]
@@ -192,12 +249,12 @@ class _Reader:
             return ColumnType("text")
         return portable
 
-    def _enum_type(self, table: str, column: str, sa_type: sqlalchemy.Enum) -> ColumnType:
+    def _enum_type(self, table: str, column: str, enum: dict[str, Any]) -> ColumnType:
         """An enum column of a named type (that type), or of an inline one (an enum ``<table>_<column>``)."""
-        name = sa_type.name if self.dialect.enum_storage == "named" else None
+        name = enum["name"] if self.dialect.enum_storage == "named" else None
         if name is None:
             name = f"{table}_{column}"
-            self.enums[name] = Enum(name, tuple(sa_type.enums))
+            self.enums[name] = Enum(name, tuple(enum["labels"]))
         return ColumnType("enum", enum=name)
 
     def _enum_checks(self, table: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,8 +281,7 @@ class _Reader:
         for info in found:
             if info.get("duplicates_constraint") or info.get("name") in constraints:
                 continue
-            options = info.get("dialect_options") or {}
-            where = options.get(f"{self.sa_dialect.name}_where")
+            where = info.get("where")
             expressions = info.get("expressions") or info.get("column_names") or []
             names = info.get("column_names") or [None] * len(expressions)
             columns = tuple(
@@ -276,19 +332,10 @@ class _Reader:
             checks[label] = Check(label, check.expression, self._own_name(table, check, name))
         return checks
 
-    def _view(self, name: str, comment: str | None) -> View:
+    def _view(self, name: str, sql: str, comment: str | None) -> View:
         """A view with its SQL as the engine reports it (the SELECT, where it gives the whole CREATE VIEW)."""
-        sql = str(self.inspector.get_view_definition(name)).strip().rstrip(";").strip()
+        sql = sql.strip().rstrip(";").strip()
         return View(name, sql=_CREATE_VIEW.sub("", sql, count=1), comment=comment)
-
-    def _view_comments(self, names: list[str]) -> dict[str, str | None]:
-        """The comments of the views *names*, on an engine that keeps them (its dialect writes ``COMMENT ON VIEW``)."""
-        if not names or self.dialect.comment_on("VIEW", names[0], "") is None:
-            return {}
-        from sqlalchemy.engine.reflection import ObjectKind
-
-        found = self.inspector.get_multi_table_comment(filter_names=names, kind=ObjectKind.VIEW)
-        return {key[1]: value.get("text") for key, value in found.items()}
 
     def _sql(self, sql: str, table: Table) -> str:
         """A check, ``where`` or index expression of *table* as the engine gave it, as a user writes it."""
