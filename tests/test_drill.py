@@ -140,14 +140,29 @@ def test_a_good_backup_passes_and_is_recorded_where_people_look(
     assert header.split()[-1] == "DRILL" and row.endswith("s") and row.split()[-2] == "ok,", (header, row)
     record = listed(directory)["last_drill"]
     assert record == {
-        "ok": True, "at": report["at"], "restore_seconds": report["restore_seconds"], "target": DRILLED, "problem": None
+        "ok": True, "at": report["at"], "restore_seconds": report["restore_seconds"], "target": DRILLED,
+        "problem": None, "options": {},
     }  # fmt: skip
+    assert report["options"] == {}  # the SQLite driver declares no option for drills
 
     metrics = drill_metrics(directory, manifest["source_url"], tmp_path / "project")
     assert metrics["dbkeeper_backup_last_drill_success"] == 1
     assert metrics["dbkeeper_backup_last_drill_restore_seconds"] == pytest.approx(report["restore_seconds"])
     at = datetime.fromisoformat(report["at"]).timestamp()
     assert metrics["dbkeeper_backup_last_drill_timestamp_seconds"] == pytest.approx(at, abs=1e-3)
+
+
+def test_an_option_the_backups_driver_does_not_declare_is_a_usage_error(
+    backup: tuple[Path, str], drill_tmp: Path
+) -> None:
+    directory, _ = backup
+    run = drill(directory, drill_tmp, "--jobs", "2")
+    assert run.code == 2, (run.code, run.err)
+    assert "the sqlite driver does not support the 'jobs' option for drills" in run.err, run.err
+    assert "--jobs is an option of the mysql and postgresql drivers" in run.err, run.err
+    assert "Traceback" not in run.err
+    assert "last_drill" not in listed(directory)  # refused before anything ran: nothing recorded
+    assert_nothing_left(drill_tmp)
 
 
 def test_a_corrupt_backup_fails_is_recorded_and_leaves_nothing(

@@ -21,13 +21,14 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.backups.manifest import Manifest, format_time, utc_now
+from dbkeeper.backups.records import json_options
 from dbkeeper.connections.urls import DatabaseURL, error_line
 from dbkeeper.errors import DbkeeperError, KeyRequiredError
 from dbkeeper.plugin.drills import DrillRequest, DrillTarget, IntegrityCheck
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from dbkeeper.plugin.contract import BackupFacts, RestoreResult
     from dbkeeper.plugin.drills import DrillDialect
     from dbkeeper.plugin.manager import Driver
+    from dbkeeper.plugin.options import OptionValue
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class DrillReport:
     rows: int = 0
     problem: str | None = None
     kept: DrillTarget | None = None
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+    """The driver options the restore ran with (``{"jobs": 2, "tools": "auto"}``): a recovery time holds for them."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (``dbkeeper drill --json``)."""
@@ -64,6 +68,7 @@ class DrillReport:
             "at": format_time(self.at),
             "target": self.target,
             "restore_seconds": self.restore_seconds,
+            "options": json_options(self.options),
             "stored_bytes": self.stored_bytes,
             "raw_bytes": self.raw_bytes,
             "rows": self.rows,
@@ -73,6 +78,15 @@ class DrillReport:
         if self.kept is not None:
             data["kept"] = {"url": self.kept.url.safe(), "connect": self.kept.connect, "stop": self.kept.stop}
         return data
+
+
+def effective_options(driver: Driver, given: Mapping[str, object]) -> dict[str, OptionValue]:
+    """Every option *driver* declares for ``drill``, as its restore will run: *given*, else the environment or default.
+
+    An option it does not declare for ``drill`` is a ConfigError naming those it does.
+    """
+    typed = driver.options_for("drill", given)
+    return {declared.name: getattr(typed, declared.name) for declared in driver.options("drill")}
 
 
 def damaged_report(manifest: Manifest, problem: str) -> DrillReport:
@@ -164,6 +178,8 @@ class Drill:
     into: DatabaseURL | None = None
     check_sql: Sequence[str] = ()
     keep: bool = False
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+    """The driver options *restore* runs with, for the report."""
     checks: list[IntegrityCheck] = field(default_factory=list)
     restore_seconds: float | None = None
     target: DrillTarget | None = None
@@ -203,6 +219,7 @@ class Drill:
             rows=sum(self.manifest.row_counts.values()),
             problem=problem,
             kept=kept,
+            options=self.options,
         )
 
     def _restore_and_check(self, dialect: DrillDialect, target: DrillTarget) -> None:

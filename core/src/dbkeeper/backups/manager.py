@@ -412,15 +412,18 @@ class BackupManager:
         into: str | DatabaseURL | None = None,
         check_sql: Sequence[str] = (),
         keep: bool = False,
+        options: Mapping[str, Any] | None = None,
     ) -> DrillReport:
         """Restore backup *ref* into a throwaway target, check it, and record the verdict and the restore's time.
 
         Without *into*, the driver brings its own target (a temporary file or a private
         server); with *into* (a server URL), a scratch database there, dropped afterwards.
         Checks: the row counts against the manifest, the engine's integrity check, and each
-        *check_sql* query (its first column must be true or non-zero). The report is also
-        kept beside the backup, for ``backups list|show`` and ``dbkeeper metrics``; a failed
-        drill is a report with ``ok`` false, not an exception. See :mod:`dbkeeper.backups.drill`.
+        *check_sql* query (its first column must be true or non-zero). *options* are the
+        driver's options for the restore (those it declares for ``drill``: ``{"jobs": 4}``);
+        the report says which the restore ran with. The report is also kept beside the
+        backup, for ``backups list|show`` and ``dbkeeper metrics``; a failed drill is a
+        report with ``ok`` false, not an exception. See :mod:`dbkeeper.backups.drill`.
         """
         from dbkeeper.backups.drill import damaged_report
         from dbkeeper.backups.records import DrillRecord
@@ -430,13 +433,17 @@ class BackupManager:
             if found.status is Status.DAMAGED and found.manifest is not None and found.problem:
                 report = damaged_report(found.manifest, found.problem)  # a stored file missing or cut short
             else:
-                report = self._drill(self.repository.usable(found), server, check_sql, keep)
-            record = DrillRecord(report.ok, report.at, report.restore_seconds, report.target, report.problem)
+                report = self._drill(self.repository.usable(found), server, check_sql, keep, options or {})
+            record = DrillRecord(
+                report.ok, report.at, report.restore_seconds, report.target, report.problem, report.options
+            )
             self.repository.keep_record(found.id, "drill", record.to_data())
             return report
 
-    def _drill(self, entry: Entry, server: DatabaseURL | None, check_sql: Sequence[str], keep: bool) -> DrillReport:
-        from dbkeeper.backups.drill import Drill
+    def _drill(
+        self, entry: Entry, server: DatabaseURL | None, check_sql: Sequence[str], keep: bool, options: Mapping[str, Any]
+    ) -> DrillReport:
+        from dbkeeper.backups.drill import Drill, effective_options
 
         manifest = entry.manifest
         assert manifest is not None
@@ -447,10 +454,12 @@ class BackupManager:
                 f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
             )
 
-        def restore(url: DatabaseURL) -> RestoreResult:
-            return self._restore(entry, url, False, {})
+        used = effective_options(driver, options)  # checked before any target comes up
 
-        return Drill(manifest, _facts(manifest), driver, restore, server, check_sql, keep).run()
+        def restore(url: DatabaseURL) -> RestoreResult:
+            return self._restore(entry, url, False, options)
+
+        return Drill(manifest, _facts(manifest), driver, restore, server, check_sql, keep, used).run()
 
     def copy(
         self, refs: Sequence[str], target: BackupStorage, *, recipients: Sequence[str] = ()

@@ -19,7 +19,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ RECORD_LIMIT = 64 * 1024
 """Larger records are not read (ignored with a note): real ones are a few hundred bytes."""
 PROBLEMS_KEPT = 10
 """A verify record keeps at most this many of the problems found, each at most 500 characters."""
+OPTIONS_KEPT = 50
+"""A drill record holds at most this many driver options (real drivers declare a few)."""
 
 
 class DamagedRecordError(Exception):
@@ -174,13 +176,18 @@ class VerifyRecord:
 
 @dataclass(frozen=True)
 class DrillRecord:
-    """The result of the last restore drill of a backup: when, whether it passed, the restore's seconds."""
+    """The result of the last restore drill of a backup: when, whether it passed, the restore's seconds.
+
+    ``options`` are the driver options the restore ran with (``{"jobs": 2}``; empty in a
+    record written before drills took options).
+    """
 
     ok: bool
     at: datetime
     restore_seconds: float | None
     target: str
     problem: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         """The record as JSON-ready data (the problem cut to 500 characters)."""
@@ -190,6 +197,7 @@ class DrillRecord:
             "restore_seconds": self.restore_seconds,
             "target": self.target[:200],
             "problem": self.problem[:500] if self.problem else None,
+            "options": json_options(self.options),
         }
 
     @classmethod
@@ -202,4 +210,23 @@ class DrillRecord:
             raise DamagedRecordError("restore_seconds must be a number of seconds")
         if not isinstance(target, str) or not (problem is None or isinstance(problem, str)):
             raise DamagedRecordError("target and problem must be text")
-        return cls(ok, _time(data.get("at")), None if seconds is None else float(seconds), target[:200], problem)
+        options = _drill_options(data.get("options", {}))
+        return cls(
+            ok, _time(data.get("at")), None if seconds is None else float(seconds), target[:200], problem, options
+        )
+
+
+def json_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Driver options as JSON values (a list of strings for a tuple)."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in options.items()}
+
+
+def _drill_options(options: object) -> dict[str, Any]:
+    """A read record's ``options``: names to integers, booleans, strings or lists of strings, or DamagedRecordError."""
+    if not isinstance(options, dict) or len(options) > OPTIONS_KEPT:
+        raise DamagedRecordError(f"options must be an object of at most {OPTIONS_KEPT} options")
+    for name, value in options.items():
+        plain = isinstance(value, int | str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        if len(name) > 100 or not plain:
+            raise DamagedRecordError(f"option {name[:100]!r} must be a number, true, false, text or a list of text")
+    return dict(options)

@@ -28,8 +28,10 @@ from typing import Any, Literal, Self, TypeAlias
 
 from dbkeeper.errors import ConfigError
 
-Operation = Literal["backup", "restore"]
-"""The operations whose requests carry driver options (``DumpRequest``, ``RestoreRequest``)."""
+Operation = Literal["backup", "restore", "drill"]
+"""The commands that take driver options: ``backup`` (``DumpRequest``), ``restore`` (``RestoreRequest``)
+and ``drill`` (its restore's ``RestoreRequest``: declare an option for ``("restore", "drill")`` when a
+drill, which restores the whole backup, should restore with it too)."""
 
 OptionKind = Literal["int", "bool", "str", "list"]
 OptionValue: TypeAlias = int | bool | str | tuple[str, ...]
@@ -137,9 +139,10 @@ def option(
     """Declare a field of a :class:`DriverOptions` class as a driver option.
 
     *help* is the flag's help text; *operations* the commands it applies to (``backup``,
-    ``restore``); *choices* the allowed values of a ``str`` option; *minimum* the smallest
-    ``int``; *flag* the command-line flag when it is not ``--`` and the name; *env* an
-    environment variable read as a fallback.
+    ``restore``, ``drill``: the drill's restore, so only with ``restore``); *choices* the
+    allowed values of a ``str`` option; *minimum* the smallest ``int``; *flag* the
+    command-line flag when it is not ``--`` and the name; *env* an environment variable
+    read as a fallback.
     """
     declared = _Declared(help, tuple(operations), tuple(choices), minimum, flag, env)
     return field(default=default, metadata={_METADATA_KEY: declared})
@@ -188,6 +191,10 @@ def _declarations(cls: type[DriverOptions]) -> tuple[Option, ...]:
         kind = _KINDS.get(hints[item.name])
         if kind is None:
             raise TypeError(f"{cls.__name__}.{item.name}: an option is an int, bool, str or tuple[str, ...]")
+        if "drill" in meta.operations and "restore" not in meta.operations:
+            raise TypeError(
+                f"{cls.__name__}.{item.name}: a drill option is passed to its restore; declare it for restore"
+            )
         flag = meta.flag or "--" + item.name.replace("_", "-")
         declared.append(
             Option(

@@ -12,16 +12,16 @@ TOOLS_ENV = "DBKEEPER_MYSQL_TOOLS"
 
 @dataclass(frozen=True)
 class MysqlOptions(DriverOptions):
-    """What ``backup`` and ``restore`` may ask of the MySQL driver."""
+    """What ``backup``, ``restore`` and ``drill`` may ask of the MySQL driver."""
 
-    jobs: int = option(1, help="Work on this many tables at once.", operations=("restore",), minimum=1)
+    jobs: int = option(1, help="Work on this many tables at once.", operations=("restore", "drill"), minimum=1)
     tables: tuple[str, ...] = option(
         (), help="Restore only this table (repeatable).", operations=("restore",), flag="--table"
     )
     tools: str = option(
         "auto",
         help="Dump and load with: auto (the client tools when on PATH, else Python), client or python.",
-        operations=("backup", "restore"),
+        operations=("backup", "restore", "drill"),
         choices=("auto", "client", "python"),
         env=TOOLS_ENV,
     )

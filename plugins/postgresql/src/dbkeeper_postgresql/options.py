@@ -9,9 +9,11 @@ from dbkeeper.plugin import DriverOptions, option
 
 @dataclass(frozen=True)
 class PostgresqlOptions(DriverOptions):
-    """What ``backup`` and ``restore`` may ask of the PostgreSQL driver."""
+    """What ``backup``, ``restore`` and ``drill`` may ask of the PostgreSQL driver."""
 
-    jobs: int = option(1, help="Work on this many tables at once.", operations=("backup", "restore"), minimum=1)
+    jobs: int = option(
+        1, help="Work on this many tables at once.", operations=("backup", "restore", "drill"), minimum=1
+    )
     tables: tuple[str, ...] = option(
         (), help="Restore only this table (repeatable).", operations=("restore",), flag="--table"
     )
