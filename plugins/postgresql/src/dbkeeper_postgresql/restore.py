@@ -30,7 +30,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dbkeeper.plugin import (
     ArtifactSource,
@@ -51,6 +51,7 @@ from dbkeeper_postgresql.clients import Client, restore_client
 from dbkeeper_postgresql.connections import Endpoint, database_error
 from dbkeeper_postgresql.contents import DUMP_COMPLETE, TAIL_BYTES
 from dbkeeper_postgresql.options import PostgresqlOptions
+from dbkeeper_postgresql.parallel import on_connections
 from dbkeeper_postgresql.selection import Entry, Selection
 from dbkeeper_postgresql.streams import feed_into, filter_through, one_transaction, read_head_through, run_alone
 
@@ -340,16 +341,35 @@ def _write_list(plan: Plan, part: layout.Part, toc: str) -> Path:
     return path
 
 
+PRESENT = """
+SELECT n.nspname, c.relname, pg_relation_size(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest(%s::text[], %s::text[]) AS w(schema, name) ON w.schema = n.nspname AND w.name = c.relname
+"""
+"""Each of the wanted ``(schema, name)`` relations that exists, and its size in bytes."""
+
+
 def _count(target: Endpoint, keys: Sequence[str]) -> dict[str, int]:
-    """Rows of each restored table, counted in the target."""
+    """Rows of each restored table, counted in the target on up to one connection per CPU, biggest first."""
     import psycopg
 
     pairs = [catalog.split_key(key) for key in keys]
     with target.connect() as conn:
         try:
-            present = set(catalog.existing_relations(conn, pairs))
-            return catalog.count_rows(conn, [p for p, key in zip(pairs, keys, strict=True) if key in present])
+            found = conn.execute(PRESENT, ([s for s, _ in pairs], [n for _, n in pairs])).fetchall()
+            sizes = {catalog.qualified(str(schema), str(name)): cast(int, size) for schema, name, size in found}
+            present = [pair for pair, key in zip(pairs, keys, strict=True) if key in sizes]
+            counted = on_connections(
+                conn, target.connect, present, _count_one, size=lambda p: sizes[catalog.qualified(*p)]
+            )
+            return dict(counted)
         except psycopg.Error as exc:
             raise database_error(exc, f"cannot count the restored rows in {target.label}") from None
         finally:
             conn.rollback()
+
+
+def _count_one(conn: Any, table: tuple[str, str]) -> tuple[str, int]:
+    """``(schema.name, rows)`` of one table."""
+    ((key, rows),) = catalog.count_rows(conn, [table]).items()
+    return key, rows
