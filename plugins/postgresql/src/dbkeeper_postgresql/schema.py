@@ -5,8 +5,10 @@ expression and partial indexes. Enums are named types (``CREATE TYPE … AS ENUM
 comments are set with ``COMMENT ON``, enum types and views included; ``inspect`` reads
 the enum types' comments, which SQLAlchemy's ``Inspector`` leaves out, and writes the
 checks, ``where`` clauses, index expressions and defaults PostgreSQL gives back without
-the casts it added (:mod:`dbkeeper_postgresql.portable_sql` states the rules). SQLAlchemy
-is imported inside the methods.
+the casts it added (:mod:`dbkeeper_postgresql.portable_sql` states the rules). ``inspect``
+reads the schema with one catalog query of its own, without SQLAlchemy
+(:mod:`dbkeeper_postgresql.catalog_schema`); SQLAlchemy is imported inside the methods
+that generate and diff.
 """
 
 from __future__ import annotations
@@ -14,12 +16,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from dbkeeper.plugin import Column, Enum, SchemaDialect, TypeFactory
+from dbkeeper.plugin import Column, DatabaseURL, Enum, LiveSchema, SchemaDialect, TypeFactory
 from dbkeeper_postgresql.portable_sql import portable_sql
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.engine.reflection import Inspector
+
+
+#: What SQLAlchemy compiles :meth:`PostgresqlSchema.column_type` of each simple portable type to, upper case.
+TYPE_TEXTS = {
+    "bool": "BOOLEAN",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "REAL",
+    "double": "DOUBLE PRECISION",
+    "text": "TEXT",
+    "bytes": "BYTEA",
+    "date": "DATE",
+    "time": "TIME WITHOUT TIME ZONE",
+    "timestamp": "TIMESTAMP WITHOUT TIME ZONE",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE",
+    "json": "JSONB",
+    "uuid": "UUID",
+}
 
 
 class PostgresqlSchema(SchemaDialect):
@@ -68,6 +89,16 @@ class PostgresqlSchema(SchemaDialect):
     def portable_sql(self, sql: str, columns: Mapping[str, Column]) -> str:
         """*sql* without the casts PostgreSQL added (``total >= 0::numeric`` → ``total >= 0``), ``~~`` as ``LIKE``."""
         return portable_sql(sql, columns)
+
+    def type_texts(self) -> Mapping[str, str]:
+        """:data:`TYPE_TEXTS`: ``inspect`` maps types back without importing SQLAlchemy."""
+        return TYPE_TEXTS
+
+    def read_schema(self, url: DatabaseURL) -> LiveSchema:
+        """The schema read with one catalog query (:mod:`dbkeeper_postgresql.catalog_schema`), not the ``Inspector``."""
+        from dbkeeper_postgresql.catalog_schema import read_schema
+
+        return read_schema(url)
 
     def prepare_inspection(self, conn: Connection) -> None:
         """JIT off for the inspection (``SET LOCAL``).
