@@ -21,6 +21,7 @@ import contextlib
 import os
 import pwd
 import re
+import select
 import shlex
 import signal
 import subprocess
@@ -51,6 +52,8 @@ SETTINGS = {
 INITDB_SECONDS = 120
 START_SECONDS = 60
 STOP_SECONDS = 30
+READY_POLL_SECONDS = 0.01
+"""How often the start looks whether the server is ready (reading one small file)."""
 _VERSION = re.compile(r"(\d+)")
 _SERVER_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 
@@ -221,7 +224,7 @@ class Cluster:
                     f"the drill's throwaway PostgreSQL {self.major} server did not accept connections within "
                     f"{START_SECONDS} s: {self._tail()}"
                 )
-            time.sleep(0.05)
+            time.sleep(READY_POLL_SECONDS)
 
     def _ready(self) -> bool:
         """Whether the postmaster says it accepts connections (``ready`` on line 8 of postmaster.pid)."""
@@ -236,9 +239,7 @@ class Cluster:
         process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGQUIT)  # immediate shutdown: the postmaster ends its children first
-            try:
-                process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
+            if not _ended(process, STOP_SECONDS):
                 process.kill()
                 process.wait(timeout=STOP_SECONDS)
         if self.watchdog is not None:
@@ -266,6 +267,28 @@ class Cluster:
             return _last_line(self.log.read_text(errors="replace"))
         except OSError as exc:
             return f"no server log ({exc.strerror})"
+
+
+def _ended(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to *timeout* seconds for *process* to end; whether it did.
+
+    Woken by the kernel the moment it ends (a pidfd), where :meth:`subprocess.Popen.wait`
+    with a timeout polls, sleeping up to 50 ms between looks.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:  # no pidfd on this kernel
+        pidfd = None
+    if pidfd is not None:
+        try:
+            select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
+    try:
+        process.wait(timeout=0 if pidfd is not None else timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _last_line(text: str) -> str:

@@ -2,9 +2,10 @@
 
 Without ``--into`` the backup is restored into a throwaway cluster of its major version
 (:mod:`dbkeeper_postgresql.cluster`), under the backup's database name (the restore
-creates it); with ``--into`` into a new scratch database on that server
-(:mod:`dbkeeper_postgresql.scratch`). The integrity check is ``amcheck`` on every B-tree
-index (:mod:`dbkeeper_postgresql.amcheck`).
+creates it); what the restore needs is prepared while the cluster starts
+(:mod:`dbkeeper_postgresql.warmup`). With ``--into`` it is restored into a new scratch
+database on that server (:mod:`dbkeeper_postgresql.scratch`). The integrity check is
+``amcheck`` on every B-tree index (:mod:`dbkeeper_postgresql.amcheck`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from dbkeeper.plugin import DatabaseURL, DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper_postgresql.cluster import Cluster, server_major
+from dbkeeper_postgresql.warmup import restore_prepared
 
 
 class PostgresDrill:
@@ -31,7 +33,9 @@ class PostgresDrill:
             return
         major = server_major(request.backup.engine_version)
         database = request.backup.database or "drill"
-        with Cluster.running(major, request.workdir, keep=request.keep) as cluster:
+        with contextlib.ExitStack() as stack:
+            with restore_prepared(request.backup):  # while initdb and the server's start run
+                cluster = stack.enter_context(Cluster.running(major, request.workdir, keep=request.keep))
             cluster.create_roles(_roles(request.backup.details))
             yield DrillTarget(
                 url=cluster.url(database),
