@@ -107,6 +107,23 @@ def test_good_backup_drills_into_a_throwaway_server(
     assert_nothing_left(drill_tmp)
 
 
+def test_a_drill_restores_with_the_restores_options_and_records_them(
+    mariadb: MariaDBServer, chinook_db: str, backups: Path, drill_tmp: Path
+) -> None:
+    dbkeeper("backup", mariadb.url(chinook_db), "--dir", str(backups))
+    report = passed(drill(backups, drill_tmp, "--jobs", "2", "--tools", "python"))
+    assert report["options"] == {"jobs": 2, "tools": "python"}
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["row counts"]["detail"] == "11 tables, 15607 rows, as the manifest records"
+    assert checks["CHECK TABLE"] == {"name": "CHECK TABLE", "ok": True, "skipped": False, "detail": "11 tables OK"}
+    recorded = last_drill(backups)
+    assert recorded["options"] == {"jobs": 2, "tools": "python"}
+    assert recorded["restore_seconds"] == report["restore_seconds"]
+    assert_nothing_left(drill_tmp)
+    refused = drill(backups, drill_tmp, "--table", "Track")  # a drill restores the whole backup
+    assert refused.code == 2 and "No such option '--table'" in refused.err, refused.err
+
+
 def test_corrupt_backup_fails_is_recorded_and_leaves_nothing(
     mariadb: MariaDBServer, chinook_db: str, backups: Path, drill_tmp: Path
 ) -> None:
@@ -274,7 +291,8 @@ def test_unknown_collation_is_refused_in_one_line(mariadb: MariaDBServer) -> Non
     assert not mariadb.execute("SHOW DATABASES LIKE 'drill_collation'")
 
 
-def test_check_table_reports_a_damaged_table(mariadb: MariaDBServer) -> None:
+@pytest.mark.parametrize("early", [False, True], ids=["after the restore", "while restoring"])
+def test_check_table_reports_a_damaged_table(mariadb: MariaDBServer, early: bool) -> None:
     mariadb.recreate("drill_damaged")
     mariadb.execute(
         "CREATE TABLE good (id INT PRIMARY KEY) ENGINE=InnoDB",
@@ -288,7 +306,14 @@ def test_check_table_reports_a_damaged_table(mariadb: MariaDBServer) -> None:
     data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
     index.write_bytes(bytes(data))
     mariadb.execute("FLUSH TABLES")
-    checks = MysqlDrill().check_integrity(DatabaseURL.parse(mariadb.url("drill_damaged")))
+    url = DatabaseURL.parse(mariadb.url("drill_damaged"))
+    if early:  # "bad" reported loaded (as the restore does from staging), "good" checked after the restore
+        with MysqlDrill().checking(url) as checker:
+            checker.loaded("drill_damaged", "bad")
+            checks = checker.checks()
+        assert checker.checked == {"bad", "good"}
+    else:
+        checks = MysqlDrill().check_integrity(url)
     mariadb.execute("DROP DATABASE drill_damaged")
     (check,) = checks
     assert check.name == "CHECK TABLE"

@@ -31,13 +31,13 @@ from dbkeeper.backups.manifest import Manifest, format_time, utc_now
 from dbkeeper.backups.records import json_options
 from dbkeeper.connections.urls import DatabaseURL, error_line
 from dbkeeper.errors import DbkeeperError, KeyRequiredError
-from dbkeeper.plugin.drills import DrillRequest, DrillTarget, IntegrityCheck
+from dbkeeper.plugin.drills import CheckingWhileRestoring, DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper.system.notes import plural
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.contract import BackupFacts, RestoreResult
-    from dbkeeper.plugin.drills import DrillDialect
+    from dbkeeper.plugin.drills import DrillDialect, TableLoaded
     from dbkeeper.plugin.manager import Driver
     from dbkeeper.plugin.options import OptionValue
 
@@ -173,8 +173,9 @@ class Drill:
     manifest: Manifest
     facts: BackupFacts
     driver: Driver
-    restore: Callable[[DatabaseURL], RestoreResult]
-    """The manager's restore of this backup into a URL (the same code as ``dbkeeper restore``)."""
+    restore: Callable[[DatabaseURL, TableLoaded | None], RestoreResult]
+    """The manager's restore of this backup into a URL (the same code as ``dbkeeper restore``), telling
+    the callback, when given, as each table is complete."""
     into: DatabaseURL | None = None
     check_sql: Sequence[str] = ()
     keep: bool = False
@@ -223,14 +224,24 @@ class Drill:
         )
 
     def _restore_and_check(self, dialect: DrillDialect, target: DrillTarget) -> None:
+        """Restore and check; a dialect that can checks each table while the next one loads."""
+        if not isinstance(dialect, CheckingWhileRestoring):
+            self._restore(target, None)
+            self.checks.extend(dialect.check_integrity(target.url))
+        else:
+            with dialect.checking(target.url) as early:
+                self._restore(target, early.loaded)
+                self.checks.extend(early.checks())
+        self.checks.extend(check_sql(self.driver, target.url, self.check_sql))
+
+    def _restore(self, target: DrillTarget, table_loaded: TableLoaded | None) -> None:
+        """The timed restore (its row counts compared with the manifest's), then ``step`` is ``checks``."""
         self.step = "restore"
         started = time.monotonic()
-        result = self.restore(target.url)  # raises IntegrityError when a row count differs from the manifest
+        result = self.restore(target.url, table_loaded)  # raises IntegrityError when a row count differs
         self.restore_seconds = time.monotonic() - started
         tables = len(result.row_counts)
         rows = sum(result.row_counts.values())
         counted = f"{plural(tables, 'table')}, {plural(rows, 'row')}, as the manifest records"
         self.checks.append(IntegrityCheck("row counts", True, counted))
         self.step = "checks"
-        self.checks.extend(dialect.check_integrity(target.url))
-        self.checks.extend(check_sql(self.driver, target.url, self.check_sql))

@@ -42,6 +42,7 @@ from dbkeeper.system.filesystem import SCRATCH_ELSEWHERE, human_bytes, writing
 if TYPE_CHECKING:
     from dbkeeper.backups.copying import CopyOutcome
     from dbkeeper.backups.drill import DrillReport
+    from dbkeeper.plugin.drills import TableLoaded
 
 DEFAULT_COMPRESSION = "zstd"
 DEFAULT_ENCRYPTION = "age"
@@ -380,7 +381,12 @@ class BackupManager:
             return self._restore(self.repository.usable(entry), target, force, options or {})
 
     def _restore(
-        self, entry: Entry, target: str | DatabaseURL, force: bool, options: Mapping[str, Any]
+        self,
+        entry: Entry,
+        target: str | DatabaseURL,
+        force: bool,
+        options: Mapping[str, Any],
+        table_loaded: TableLoaded | None = None,
     ) -> RestoreResult:
         manifest = entry.manifest
         assert manifest is not None
@@ -394,7 +400,9 @@ class BackupManager:
         typed = driver.options_for("restore", options)
         source = self._source(entry)
         with _scratch_writing(self.repository, manifest), self.repository.scratch() as scratch:
-            request = RestoreRequest(driver.name, url, _facts(manifest), source, scratch, typed, force)
+            request = RestoreRequest(
+                driver.name, url, _facts(manifest), source, scratch, typed, force, table_loaded=table_loaded
+            )
             show = self.repository.command(f"backups show {manifest.id}")
             with interrupts.reported(request.commit_point, url.safe(), manifest.id, show):
                 result = driver.restore(request)
@@ -456,8 +464,8 @@ class BackupManager:
 
         used = effective_options(driver, options)  # checked before any target comes up
 
-        def restore(url: DatabaseURL) -> RestoreResult:
-            return self._restore(entry, url, False, options)
+        def restore(url: DatabaseURL, table_loaded: TableLoaded | None) -> RestoreResult:
+            return self._restore(entry, url, False, options, table_loaded)
 
         return Drill(manifest, _facts(manifest), driver, restore, server, check_sql, keep, used).run()
 

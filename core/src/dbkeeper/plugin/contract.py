@@ -7,7 +7,7 @@ manifest. Nothing here imports a database library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +158,10 @@ class RestoreRequest(Generic[OptionsT]):
     Wrap the step that makes the target the restored database (the ``COMMIT``, the
     rename) in :meth:`committing`, so that an interruption says what is true.
     ``options`` is an instance of the driver's options class (``DriverInfo.options``).
+    ``table_loaded``, when given (by a drill whose dialect checks tables while the restore
+    runs, see :class:`~dbkeeper.plugin.drills.CheckingWhileRestoring`), is called with
+    (database, table) as each table is complete; a driver may ignore it (the drill then
+    checks every table afterwards).
     """
 
     driver: str
@@ -167,6 +171,7 @@ class RestoreRequest(Generic[OptionsT]):
     scratch_dir: Path
     options: OptionsT
     force: bool = False
+    table_loaded: Callable[[str, str], None] | None = field(default=None, compare=False, repr=False)
     commit_point: CommitPoint = field(default_factory=CommitPoint, compare=False, repr=False)
 
     def committing(self, *, final: bool = True) -> AbstractContextManager[None]:

@@ -15,14 +15,22 @@ manifest, runs the user's ``--check-sql`` queries and records the verdict; the d
 - :meth:`DrillDialect.check_integrity`: the engine's own check of the restored database
   (SQLite ``PRAGMA integrity_check``, PostgreSQL ``amcheck`` on every B-tree index,
   MariaDB ``CHECK TABLE``).
+
+A dialect whose check goes table by table may also be a :class:`CheckingWhileRestoring`:
+the core then passes its :meth:`TableChecks.loaded` to the restore
+(``RestoreRequest.table_loaded``), the restore calls it as each table is complete, and the
+dialect checks that table on a connection of its own while the next one loads, so the
+check costs the drill little more than the restore. The verdict is the same as
+:meth:`DrillDialect.check_integrity`'s, over every table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     from dbkeeper.connections.urls import DatabaseURL
@@ -93,4 +101,35 @@ class DrillDialect(Protocol):
         A check the engine cannot make here (``amcheck`` not installed) is ``skipped`` with
         the reason in ``detail``.
         """
+        ...
+
+
+TableLoaded: TypeAlias = Callable[[str, str], None]
+"""``RestoreRequest.table_loaded``: called by a restore with (database, table) once that table
+holds all its rows, counted, in the database where it is now (a staging database before the
+swap); the table does not change afterwards except by being moved into the target. Called
+from the restore's worker threads; it must not block for long."""
+
+
+class TableChecks(Protocol):
+    """The integrity check of a drill, table by table while the restore runs (see :class:`CheckingWhileRestoring`)."""
+
+    def loaded(self, database: str, table: str) -> None:
+        """Check *table* of *database* soon, on a connection of the checker's own (a :data:`TableLoaded`)."""
+        ...
+
+    def checks(self) -> list[IntegrityCheck]:
+        """After the restore: check every table of the restored database not checked yet, wait, and give the verdict.
+
+        The same checks, names and details as :meth:`DrillDialect.check_integrity`.
+        """
+        ...
+
+
+@runtime_checkable
+class CheckingWhileRestoring(Protocol):
+    """A :class:`DrillDialect` that checks each table as soon as the restore has loaded it (optional)."""
+
+    def checking(self, url: DatabaseURL) -> AbstractContextManager[TableChecks]:
+        """A checker of the database the drill restores into at *url*; stops its work on exit, whatever happened."""
         ...

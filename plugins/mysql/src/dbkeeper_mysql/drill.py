@@ -1,5 +1,8 @@
 """MySQL/MariaDB's side of ``dbkeeper drill``: a database to restore into, and ``CHECK TABLE`` on every table.
 
+The check runs table by table while the restore loads the next one (see
+:mod:`dbkeeper_mysql.check_table`).
+
 Without ``--into`` the database is on a throwaway ``mariadbd`` of the drill's own (see
 :mod:`dbkeeper_mysql.throwaway`). With ``--into URL`` it is a new database named
 ``dbkeeper_drill_<random>`` on that server, created here (so never one that existed) and
@@ -15,14 +18,13 @@ import contextlib
 import os
 import shlex
 from collections.abc import Iterator
-from contextlib import closing
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from dbkeeper.plugin import DatabaseError, DatabaseURL, DrillRequest, DrillTarget, IntegrityCheck, error_line
+from dbkeeper.plugin import DatabaseError, DatabaseURL, DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper_mysql.catalog import q, query
+from dbkeeper_mysql.check_table import TableChecker, check_database
 from dbkeeper_mysql.server import ServerTarget, admin_connection, server_info
-from dbkeeper_mysql.sqltext import shown
 from dbkeeper_mysql.throwaway import Binaries, throwaway_server
 
 if TYPE_CHECKING:
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
 
 SCRATCH_PREFIX = "dbkeeper_drill_"
 UNKNOWN_CHARSET, UNKNOWN_COLLATION = 1115, 1273
-SHOWN_PROBLEMS = 5
-"""How many of CHECK TABLE's problem lines a failed check shows."""
 
 
 class MysqlDrill:
@@ -58,40 +58,16 @@ class MysqlDrill:
 
     def check_integrity(self, url: DatabaseURL) -> list[IntegrityCheck]:
         """``CHECK TABLE`` on every base table of the restored database, one statement each, bounded."""
-        target = ServerTarget.from_url(url)
-        import pymysql
+        return check_database(ServerTarget.from_url(url))
 
+    @contextlib.contextmanager
+    def checking(self, url: DatabaseURL) -> Iterator[TableChecker]:
+        """``CHECK TABLE`` of each table once the restore has loaded it (see :mod:`dbkeeper_mysql.check_table`)."""
+        checker = TableChecker(ServerTarget.from_url(url))
         try:
-            with closing(target.connect(target.require_database())) as conn:
-                problems, tables = _check_tables(conn, target)
-        except pymysql.MySQLError as exc:
-            return [IntegrityCheck("CHECK TABLE", False, f"failed: {error_line(exc)}")]
-        if not problems:
-            return [IntegrityCheck("CHECK TABLE", True, f"{tables} tables OK")]
-        more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
-        return [IntegrityCheck("CHECK TABLE", False, "; ".join(problems[:SHOWN_PROBLEMS]) + more)]
-
-
-def _check_tables(conn: pymysql.connections.Connection, target: ServerTarget) -> tuple[list[str], int]:
-    """The problem lines of CHECK TABLE over every base table, and how many tables were checked.
-
-    A problem is a row of type ``error``, or a ``status`` other than ``OK``; notes (an
-    engine that cannot check) are not. MariaDB bounds each statement with
-    ``max_statement_time``; on MySQL the connection's read timeout bounds it.
-    """
-    if server_info(conn).flavor == "mariadb":
-        query(conn, f"SET SESSION max_statement_time = {float(target.timeouts.read)}")
-    tables = query(
-        conn,
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-        "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-    )
-    problems = []
-    for (table,) in tables:
-        for _name, _op, kind, text in query(conn, f"CHECK TABLE {q(str(table))}"):
-            if kind == "error" or (kind == "status" and text != "OK"):
-                problems.append(f"{shown(str(table))}: {text}")
-    return problems, len(tables)
+            yield checker
+        finally:
+            checker.stop()
 
 
 def create_database(conn: pymysql.connections.Connection, name: str, backup: BackupFacts) -> None:
