@@ -92,3 +92,11 @@ def test_a_table_that_cannot_be_counted_fails_the_counts_with_one_line(pg: Serve
     message = str(caught.value)
     assert message.startswith("cannot count the restored rows in ") and "permission denied for table f1" in message
     assert "\n" not in message
+
+
+def test_row_counts_on_a_role_allowed_one_connection_are_counted_on_that_one(pg: Server, database: str) -> None:
+    pg.psql("CREATE ROLE one_session LOGIN CONNECTION LIMIT 1; GRANT SELECT ON big, small, tiny TO one_session",
+            database=database)  # fmt: skip
+    url = DatabaseURL.parse(pg.socket_url(database, user="one_session"))
+    counts = _count(Endpoint.from_url(url), ["public.tiny", "public.big", "public.small"])
+    assert counts == {"public.tiny": 3, "public.big": 60_000, "public.small": 500}

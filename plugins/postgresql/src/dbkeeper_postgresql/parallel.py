@@ -64,6 +64,7 @@ def _drain_own(
 
 @contextlib.contextmanager
 def _opened(connect: Callable[[], Connection]) -> Iterator[Connection | None]:
+    """A new connection, closed at the end of the block; None when it cannot be opened."""
     try:
         connection = connect()
     except DatabaseError:
@@ -78,6 +79,7 @@ class _Queue(Generic[T, R]):
 
     def __init__(self, items: Sequence[T], size: Callable[[T], int]) -> None:
         self._pending = iter(sorted(enumerate(items), key=lambda pair: -size(pair[1])))
+        self._items = len(items)
         self._results: dict[int, R] = {}
         self._lock = threading.Lock()
 
@@ -94,4 +96,4 @@ class _Queue(Generic[T, R]):
 
     def results(self) -> list[R]:
         """Every item's result, in item order (all items were done: :meth:`WorkerPool.run` raised otherwise)."""
-        return [self._results[index] for index in range(len(self._results))]
+        return [self._results[index] for index in range(self._items)]
