@@ -1,4 +1,4 @@
-"""What a backup imports: not the monitoring types, secrets, tempfile or decimal (each costs every command 1-5 ms)."""
+"""What a backup imports: not the other commands, the monitoring or drill types, secrets, tempfile, decimal."""
 
 from __future__ import annotations
 
@@ -8,11 +8,25 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import click
+
 import dbkeeper.plugin
-from dbkeeper.plugin import monitoring
+from dbkeeper.cli import COMMANDS, cli
+from dbkeeper.plugin import drills, monitoring
 from helpers import BIN
 
-NOT_NEEDED = {"dbkeeper.plugin.monitoring", "secrets", "tempfile", "random", "decimal"}
+OTHER_COMMANDS = {spec.partition(":")[0] for spec in COMMANDS.values()} - {"dbkeeper.cli.backup_commands"}
+NOT_NEEDED = {
+    "dbkeeper.plugin.monitoring",
+    "dbkeeper.plugin.drills",
+    "secrets",
+    "tempfile",
+    "random",
+    "decimal",
+    "dbkeeper.cli.copy_command",
+    "dbkeeper.cli.schema_diff_command",
+    *OTHER_COMMANDS,
+}
 
 
 def test_every_public_name_imports_in_a_fresh_interpreter() -> None:
@@ -22,6 +36,9 @@ def test_every_public_name_imports_in_a_fresh_interpreter() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
+    code = code.replace("monitoring", "drills")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr
     assert not hasattr(dbkeeper.plugin, "NoSuchName")
 
 
@@ -34,6 +51,32 @@ def test_the_lazy_names_are_exactly_the_monitoring_types() -> None:
         and getattr(vars(monitoring)[name], "__module__", "typing") in (monitoring.__name__, "typing")
     }
     assert defined_there == dbkeeper.plugin._MONITORING
+
+
+def test_the_lazy_drill_names_are_exactly_the_drill_types_of_all() -> None:
+    """Every name of ``__all__`` that ``dbkeeper.plugin.drills`` defines is imported on first use, no other."""
+    defined_there = {
+        name for name in dbkeeper.plugin.__all__ if getattr(vars(drills).get(name), "__module__", "") == drills.__name__
+    }
+    assert defined_there == dbkeeper.plugin._DRILLS
+
+
+def test_every_command_is_found_by_its_name() -> None:
+    """The commands imported on first use are the commands the module names, each under its own name."""
+    commands = dict(cli.commands.items())
+    assert sorted(commands) == sorted(COMMANDS) and len(OTHER_COMMANDS) > 5
+    assert all(command.name == name for name, command in commands.items())
+    assert cli.get_command(click.Context(cli), "no-such-command") is None
+    schema, backups = commands["schema"], commands["backups"]
+    assert isinstance(schema, click.Group) and isinstance(backups, click.Group)
+    assert {"diff", "validate"} <= set(schema.commands) and {"copy", "list"} <= set(backups.commands)
+    assert schema.commands["diff"].name == "diff" and backups.commands["copy"].name == "copy"
+
+
+def test_a_mysql_backup_does_not_import_the_restore_loaders() -> None:
+    code = "import sys, dbkeeper_mysql.dump; print('dbkeeper_mysql.load' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
 
 
 def test_a_backup_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:

@@ -25,24 +25,33 @@ from typing import NoReturn
 import click
 
 from dbkeeper.cli.app import App
-from dbkeeper.cli.backup_commands import backup, backups, prune, restore, verify
-from dbkeeper.cli.connection_commands import connections, query
-from dbkeeper.cli.copy_command import copy
-from dbkeeper.cli.drill_command import drill
-from dbkeeper.cli.health_commands import health, optimize
-from dbkeeper.cli.metrics_commands import metrics
-from dbkeeper.cli.migrate_commands import migrate
+from dbkeeper.cli.lazy_commands import LazyCommands
 from dbkeeper.cli.output import show_notes
-from dbkeeper.cli.plugin_commands import plugins
-from dbkeeper.cli.schema_commands import schema
-from dbkeeper.cli.schema_diff_command import diff
-from dbkeeper.cli.top_command import top
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.system import interrupts
 
+COMMANDS = {
+    "backup": "dbkeeper.cli.backup_commands:backup",
+    "backups": "dbkeeper.cli.backup_commands:backups",
+    "verify": "dbkeeper.cli.backup_commands:verify",
+    "restore": "dbkeeper.cli.backup_commands:restore",
+    "drill": "dbkeeper.cli.drill_command:drill",
+    "prune": "dbkeeper.cli.backup_commands:prune",
+    "migrate": "dbkeeper.cli.migrate_commands:migrate",
+    "schema": "dbkeeper.cli.schema_commands:schema",
+    "connections": "dbkeeper.cli.connection_commands:connections",
+    "query": "dbkeeper.cli.connection_commands:query",
+    "plugins": "dbkeeper.cli.plugin_commands:plugins",
+    "metrics": "dbkeeper.cli.metrics_commands:metrics",
+    "top": "dbkeeper.cli.top_command:top",
+    "health": "dbkeeper.cli.health_commands:health",
+    "optimize": "dbkeeper.cli.health_commands:optimize",
+}
+"""Every command, imported when it runs or --help lists it: a command imports only its own module (LazyCommands)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, commands=LazyCommands(COMMANDS))
 @click.option(
     "--config",
     "config_path",
@@ -57,28 +66,6 @@ from dbkeeper.system import interrupts
 def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) -> None:
     """Keep databases healthy: verified, streaming backups and restores, queries, plugins."""
     ctx.obj = App(config_path=config_path, quiet=quiet, debug=debug)
-
-
-for command in (
-    backup,
-    backups,
-    verify,
-    restore,
-    drill,
-    prune,
-    migrate,
-    schema,
-    connections,
-    query,
-    plugins,
-    metrics,
-    top,
-    health,
-    optimize,
-):
-    cli.add_command(command)
-schema.add_command(diff)
-backups.add_command(copy)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

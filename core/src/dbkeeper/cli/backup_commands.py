@@ -9,6 +9,7 @@ import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
 from dbkeeper.cli.driver_options import DriverOptionsCommand, driver_values
+from dbkeeper.cli.lazy_commands import LazyCommands
 from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table, seconds
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
@@ -88,7 +89,7 @@ def backup(
         )
 
 
-@click.group()
+@click.group(commands=LazyCommands({"copy": "dbkeeper.cli.copy_command:copy"}))
 def backups() -> None:
     """List, show, delete and copy backups."""
 

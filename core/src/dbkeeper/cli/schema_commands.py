@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from dbkeeper.cli.app import App, global_flags, json_option, pass_app
+from dbkeeper.cli.lazy_commands import LazyCommands
 from dbkeeper.cli.output import emit_json
 from dbkeeper.errors import SchemaError, StorageError
 from dbkeeper.system.collector import collector_paused
@@ -45,7 +46,7 @@ def _installed_dialect(name: str) -> str:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.group()
+@click.group(commands=LazyCommands({"diff": "dbkeeper.cli.schema_diff_command:diff"}))  # it imports this module
 def schema() -> None:
     """Schema definitions: portable tables, views and enums in YAML or JSON."""
 

@@ -65,7 +65,6 @@ from dbkeeper.plugin.contract import (
     RestoreRequest,
     RestoreResult,
 )
-from dbkeeper.plugin.drills import DrillDialect, DrillRequest, DrillTarget, IntegrityCheck
 from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.sql import end_of_quoted
@@ -117,6 +116,7 @@ from dbkeeper.system.notes import note
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
+    from dbkeeper.plugin.drills import DrillDialect, DrillRequest, DrillTarget, IntegrityCheck
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
         Collectors,
@@ -215,6 +215,9 @@ _SCHEMA = frozenset(
     }
 )
 """Names of ``dbkeeper.plugin.schema``, imported on first use: only the schema commands need them."""
+
+_DRILLS = frozenset({"DrillDialect", "DrillRequest", "DrillTarget", "IntegrityCheck"})
+"""Names of ``dbkeeper.plugin.drills``, imported on first use: only ``dbkeeper drill`` needs them (about 1.5 ms)."""
 
 __all__ = [
     "BACKUP_ELSEWHERE",
@@ -344,11 +347,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """A monitoring or schema type (``from dbkeeper.plugin import Sample``), imported on first use."""
-    if name in _MONITORING or name in _SCHEMA:
-        from dbkeeper.plugin import monitoring, schema
+    """A monitoring, schema or drill type (``from dbkeeper.plugin import Sample``), imported on first use."""
+    if name in _MONITORING or name in _SCHEMA or name in _DRILLS:
+        from dbkeeper.plugin import drills, monitoring, schema
 
-        value = getattr(monitoring if name in _MONITORING else schema, name)
+        value = getattr(monitoring if name in _MONITORING else schema if name in _SCHEMA else drills, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

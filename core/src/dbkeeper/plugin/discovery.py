@@ -30,7 +30,6 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 SUFFIXES = (".dist-info", ".egg-info")
 _UNREADABLE = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, UnicodeDecodeError)
@@ -62,12 +61,13 @@ class EntryPoint:
 class _Distribution:
     """An installed distribution's metadata folder."""
 
-    path: Path
+    path: str
 
     def read(self, name: str) -> str | None:
         """The text of the folder's file *name*, or None when it cannot be read."""
         try:
-            return (self.path / name).read_text(encoding="utf-8")
+            with open(os.path.join(self.path, name), encoding="utf-8") as file:
+                return file.read()
         except _UNREADABLE:
             return None
 
@@ -87,7 +87,7 @@ class _Distribution:
     @property
     def name(self) -> str:
         """The ``Name`` header, or the folder's name when there is none."""
-        return self.headers.get("name") or self.path.name.partition("-")[0]
+        return self.headers.get("name") or os.path.basename(self.path).partition("-")[0]
 
     @property
     def version(self) -> str:
@@ -135,7 +135,7 @@ def _in_directory(root: str) -> Iterator[tuple[str, _Distribution]]:
         if not child.endswith(SUFFIXES):
             raise _Unusual(f"{root}/{child}: its suffix is not lower case")
         name = normalize(child.rpartition(".")[0].partition("-")[0])
-        grouped.setdefault(name, []).append(_Distribution(Path(base, child)))
+        grouped.setdefault(name, []).append(_Distribution(os.path.join(base, child)))  # a str: no Path per folder
     for name, distributions in grouped.items():
         for distribution in distributions:
             yield name, distribution

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.plugin import (
     DatabaseError,
@@ -30,7 +30,6 @@ from dbkeeper.plugin import (
     stream_out,
 )
 from dbkeeper_mysql.layout import Layout
-from dbkeeper_mysql.load import ClientLoader, Loader, PythonLoader
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.server import (
     TIMED_OUT,
@@ -40,6 +39,9 @@ from dbkeeper_mysql.server import (
     tool_errors,
 )
 from dbkeeper_mysql.split import DumpSplitter
+
+if TYPE_CHECKING:
+    from dbkeeper_mysql.load import Loader
 
 INSTALL_HINT = (
     "install the client tools (Debian: apt-get install mariadb-client), or use --tools python "
@@ -64,6 +66,8 @@ def _tool(names: tuple[str, ...], choice: str) -> str | None:
 @contextlib.contextmanager
 def loader_for(target: ServerTarget, info: ServerInfo, choice: str) -> Iterator[Loader]:
     """For the block: the ``mariadb`` client with its option file, or PyMySQL (*choice*: the ``tools`` option)."""
+    from dbkeeper_mysql.load import ClientLoader, PythonLoader  # restores only: a backup never loads SQL
+
     tool = _tool(info.client_tools, choice)
     if tool is None:
         yield PythonLoader(target)

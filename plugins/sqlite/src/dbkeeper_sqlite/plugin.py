@@ -14,7 +14,6 @@ from dbkeeper.plugin import (
     TARGET_ELSEWHERE,
     BackupContents,
     ConnectRequest,
-    DrillRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
@@ -41,8 +40,9 @@ from dbkeeper_sqlite.target import beside, refuse_unless_empty
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
+    from dbkeeper.plugin import (  # annotations only: these types load when their command runs
         CollectorResult,
+        DrillRequest,
         HealthCheck,
         HealthRequest,
         Maintenance,
