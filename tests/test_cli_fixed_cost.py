@@ -40,3 +40,22 @@ def test_the_fast_exit_keeps_statuses_and_flushes_everything_written() -> None:
     assert usage.returncode == 2
     failed = subprocess.run([str(BIN / "dbkeeper"), "backup", "nosuch:///x"], capture_output=True, timeout=60)
     assert failed.returncode == 1 and failed.stderr.startswith(b"error: ")
+
+
+CHECK_KEEP = """
+import gc, json
+from dbkeeper.system.collector import collector_paused
+before = gc.get_freeze_count()
+with collector_paused(keep=True):
+    kept = [[i] for i in range(1000)]
+after = gc.get_freeze_count()
+with collector_paused():
+    other = [[i] for i in range(1000)]
+print(json.dumps([after - before >= 1000, gc.get_freeze_count() == after, gc.isenabled()]))
+"""
+
+
+def test_only_a_kept_block_moves_its_objects_out_of_the_collections() -> None:
+    """``keep=True`` freezes what is alive at the end (start-up's modules, plugins); a plain pause freezes nothing."""
+    proc = subprocess.run([sys.executable, "-c", CHECK_KEEP], capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(proc.stdout) == [True, True, True]

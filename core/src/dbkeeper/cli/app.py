@@ -39,7 +39,7 @@ class App:
     @cached_property
     def plugins(self) -> Plugins:
         """Every installed plugin, loaded on first use."""
-        with collector_paused():
+        with collector_paused(keep=True):
             from dbkeeper.plugin.manager import load_plugins
 
             return load_plugins()
@@ -55,7 +55,7 @@ class App:
 
         A storage URL gets the settings of the ``[storage.NAME]`` section that covers it.
         """
-        with collector_paused():
+        with collector_paused(keep=True):
             from dbkeeper.backups.manager import BackupManager
 
         location = self.config.backup_directory(directory)
