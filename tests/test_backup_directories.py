@@ -9,10 +9,13 @@ NotADirectoryError/OSError … bug``. Item 13: ``--dir s3://bucket/x`` made a lo
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,3 +208,92 @@ def test_failed_first_backups_beside_good_ones_into_a_new_directory(tmp_path: Pa
         ]
         assert not unexpected, "\n".join(unexpected)
         assert len(dbkeeper("backups", "list", "--dir", str(backups), "--json").json()) == 4
+
+
+class _Traced:
+    """``dbkeeper backup ARGS`` under strace, stopped (SIGSTOP) after its system calls on *paths*.
+
+    Every such call, or with *first_mkdir* only the first ``mkdir`` of one of them. The
+    stops are counted from strace's log, so the test decides exactly what runs in between.
+    """
+
+    def __init__(self, log: Path, args: list[str], paths: list[Path], *, first_mkdir: bool = False) -> None:
+        self.log = log
+        self.stops = 0
+        self.paused = False
+        watched = [arg for path in paths for arg in ("-P", str(path))]
+        inject = "mkdir:signal=SIGSTOP:when=1" if first_mkdir else "all:signal=SIGSTOP"
+        env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+        self.proc = subprocess.Popen(
+            ["strace", "-qq", "-o", str(log), *watched, "-e", f"inject={inject}", str(BIN / "dbkeeper"), "backup",
+             *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def stopped(self) -> bool:
+        """Let the command go on until it stops once more (True) or exits (False)."""
+        if self.paused:
+            (child,) = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            os.kill(int(child), signal.SIGCONT)
+        deadline = time.monotonic() + 120
+        while self.proc.poll() is None:
+            if self.log.exists() and self.log.read_text().count("--- stopped by SIGSTOP ---") > self.stops:
+                self.stops += 1
+                self.paused = True
+                return True
+            assert time.monotonic() < deadline, f"neither stopped nor exited: {self.log.read_text()}"
+            time.sleep(0.01)
+        self.paused = False
+        return False
+
+    def stopped_at(self, count: int) -> bool:
+        """Let the command go on until its *count*-th stop (True), or until it exits first (False)."""
+        while self.stopped():
+            if self.stops == count:
+                return True
+        return False
+
+    def finish(self) -> Run:
+        """Let the command run to its end, through any further stops; its outcome."""
+        while self.stopped():
+            pass
+        out, err = self.proc.communicate(timeout=300)
+        return Run(self.proc.returncode, out, err)
+
+
+def test_a_failing_first_backup_removes_its_new_directories_at_every_step_of_a_good_one(
+    tmp_path: Path, db: Path
+) -> None:
+    """The race CI once lost, forced: whatever a good first backup has done with the new directories, a failing one
+    that makes their parent then and removes what it made (both empty) one step later does not make it fail.
+
+    Round N: the good backup stops after its N-th system call on ``new/`` or ``new/bk``; the failing one stops right
+    after making ``new/`` (if it still makes it); the good one makes one more such call; the failing one runs to its
+    end, the good one too. Until the good one ends before its N-th such call (every step tried).
+    """
+    if not shutil.which("strace"):
+        pytest.fail(
+            "strace is needed to stop a backup between two system calls (apt-get install strace)", pytrace=False
+        )
+    for step in range(1, 100):
+        parent = tmp_path / f"step{step}" / "new"
+        parent.parent.mkdir()
+        backups = parent / "bk"
+        good = _Traced(tmp_path / f"good{step}.log", ["--dir", str(backups), f"sqlite:///{db}"], [parent, backups])
+        if not good.stopped_at(step):
+            assert good.finish().code == 0
+            return
+        failing = _Traced(
+            tmp_path / f"failing{step}.log",
+            ["--dir", str(backups), f"sqlite:///{tmp_path / 'missing.db'}"],
+            [parent],
+            first_mkdir=True,
+        )
+        failing.stopped()
+        good.stopped()
+        failed = failing.finish()
+        assert (failed.code, "does not exist" in failed.err) == (1, True), failed.err
+        ran = good.finish()
+        assert ran.code == 0, f"step {step}: the good backup exited {ran.code}, its whole stderr:\n{ran.err}"
+        assert len(dbkeeper("backups", "list", "--dir", str(backups), "--json").json()) == 1
+    pytest.fail("the good backup still stopped after 99 system calls on its directories")

@@ -50,6 +50,33 @@ LOCK_WAIT = 60.0
 LOCK_POLL = 0.05
 _UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 SCRATCH_PREFIX = ".scratch-"
+_MKDIR_LIMIT = 1000
+"""``mkdir`` calls making a root, far more than concurrent failing backups removing its new directories can
+cause: only a path that can take no directory at all (under a deleted working directory) runs out of them."""
+
+
+def _make_dir(path: Path, mode: int) -> bool | None:
+    """``mkdir`` *path*: True when this made it, False when a directory is there, None when its parent is not.
+
+    A directory removed between ``mkdir``'s "it exists" and the check also gives None (it is
+    made again). Raises ``NotADirectoryError`` when something else is at *path*, and
+    ``FileNotFoundError`` when it is a symbolic link to nothing.
+    """
+    try:
+        path.mkdir(mode=mode)
+    except FileNotFoundError:
+        return None
+    except FileExistsError:
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            if path.is_symlink():
+                raise
+            return None
+        if not stat.S_ISDIR(found.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
+        return False
+    return True
 
 
 def fsync_dir(path: Path) -> None:
@@ -255,22 +282,25 @@ class Repository(BackupStorage):
     def _ensure_root(self) -> None:
         """Create the root (0700) and its missing parents, remembering which ones this process made.
 
-        A file where the root belongs raises ``NotADirectoryError`` (turned into a
-        one-line StorageError by :func:`dbkeeper.system.filesystem.writing` around the caller).
+        Each directory is made by ``mkdir`` itself, never after a check that another process
+        can make stale: a failing first backup beside this one removes the new directories it
+        made (:meth:`removing_created_root`), and one of them gone meanwhile is made again (its
+        parents first). A file where the root belongs raises ``NotADirectoryError`` (turned
+        into a one-line StorageError by :func:`dbkeeper.system.filesystem.writing` around the caller).
         """
-        missing = []
-        current = self.root
-        while not current.exists() and current != current.parent:
-            missing.append(current)
-            current = current.parent
-        if not current.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.root))
-        for path in reversed(missing):
-            try:
-                path.mkdir(mode=DIR_MODE if path is missing[0] else 0o777)
-            except FileExistsError:  # made meanwhile by a concurrent process: not ours to remove
+        pending = [self.root]
+        for _ in range(_MKDIR_LIMIT):
+            path = pending[-1]
+            made = _make_dir(path, DIR_MODE if path == self.root else 0o777)
+            if made is None:  # its parent is missing, or was removed meanwhile: made first
+                pending.append(path.parent)
                 continue
-            self._created.append(path)
+            if made:
+                self._created.append(path)
+            pending.pop()
+            if not pending:
+                return
+        raise FileNotFoundError(errno.ENOENT, "its parent directory vanishes every time it is made", str(self.root))
 
     @contextlib.contextmanager
     def removing_created_root(self) -> Iterator[None]:
