@@ -101,9 +101,12 @@ def both(url: str) -> tuple[Any, Any]:
 
 
 def assert_same(url: str) -> Any:
-    """The two paths read the same of *url*; what they read."""
+    """The two paths read the same of *url*, in the same order (the same YAML); what they read."""
+    from dbkeeper.schema import dump_definition
+
     catalog, inspector = both(url)
     assert catalog == inspector
+    assert dump_definition(catalog) == dump_definition(inspector)
     return catalog
 
 

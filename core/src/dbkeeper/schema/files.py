@@ -6,13 +6,16 @@ where PyYAML was built with it, and is imported on first use, like jsonschema, s
 ``dbkeeper --help`` loads neither. Between libyaml and the document, the plain nodes a
 definition is made of are turned into dicts and lists (:class:`_Builder`) and back
 (:func:`_node_builder`) here, not by PyYAML's generic constructor and representer: the
-same documents and text, in half the time.
+same documents and text, in half the time. Most definitions are written by
+:class:`_Writer` instead, without PyYAML: libyaml's own choices for the few shapes and
+scalars a definition has (see there), and libyaml itself for anything else.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -54,6 +57,9 @@ def dump_definition(definition: SchemaDefinition, format: Format = "yaml") -> st
     document = to_document(definition)
     if format == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    written = _Writer().document(document)
+    if written is not None:
+        return written
     import yaml
 
     stream = io.StringIO()
@@ -212,9 +218,7 @@ def _node_builder() -> Callable[[object], Any]:
             return ScalarNode(_STR, value)
         if kind is dict:
             items = cast(dict[Any, Any], value)
-            leaf = all(_is_scalar(item) or _is_leaf(item) for item in items.values())
-            short = leaf and sum(len(str(key)) + len(str(item)) + 4 for key, item in items.items()) <= FLOW_WIDTH
-            return MappingNode(_MAP, [(node(key), node(item)) for key, item in items.items()], flow_style=short)
+            return MappingNode(_MAP, [(node(key), node(item)) for key, item in items.items()], flow_style=_flow(items))
         if kind is list:
             listed = cast(list[Any], value)
             return SequenceNode(_SEQ, [node(item) for item in listed], flow_style=_is_leaf(listed))
@@ -245,3 +249,156 @@ def _is_scalar(value: object) -> bool:
 def _is_leaf(value: object) -> bool:
     """A list of scalars only."""
     return isinstance(value, list) and all(_is_scalar(item) for item in value)
+
+
+def _flow(items: dict[Any, Any]) -> bool:
+    """Whether the mapping *items* is written on one line: scalars and leaf lists only, short."""
+    leaf = all(_is_scalar(item) or _is_leaf(item) for item in items.values())
+    return leaf and sum(len(str(key)) + len(str(item)) + 4 for key, item in items.items()) <= FLOW_WIDTH
+
+
+#: The longest line libyaml writes as it is (``width=100``): past it, it breaks flow collections and scalars.
+_WIDTH = 100
+_PRINTABLE = re.compile(r"[ -~]*")  # printable ASCII: what needs no escape and no thought about Unicode
+#: Characters that keep a scalar from being plain when first (libyaml's ``yaml_emitter_analyze_scalar``).
+_FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
+_FLOW_INDICATORS = frozenset(",?[]{}")
+
+
+class _Unwritten(Exception):
+    """Something :class:`_Writer` leaves to libyaml."""
+
+
+class _Writer:
+    """A definition's document as the YAML text libyaml writes for :func:`_node_builder`'s nodes, without them.
+
+    A definition is block mappings and sequences (2 spaces, a sequence in a mapping not
+    indented), flow mappings and lists of scalars (:func:`_flow`, :func:`_is_leaf`), and
+    strings, booleans and integers. Each string is written plain where libyaml would
+    (no indicator that forbids it in its context, read back as a string by PyYAML's
+    resolver), else single-quoted. Anything else — another type, a string that is not
+    printable ASCII or starts or ends with a space, a list in a list, a line longer than
+    libyaml's width (where it would break lines) — is left to libyaml (None).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.scalars: dict[tuple[str, bool], str] = {}  # (text, in flow) → as written: a few for many
+
+    def document(self, document: dict[str, Any]) -> str | None:
+        """The text of *document*, or None to leave it to libyaml."""
+        if _flow(document):
+            return None
+        try:
+            self.mapping(document, "", "")
+        except _Unwritten:
+            return None
+        text = "".join(self.parts)
+        return text if max(map(len, text.split("\n"))) <= _WIDTH else None
+
+    def mapping(self, items: dict[Any, Any], first: str, indent: str) -> None:
+        """A block mapping, its first key after *first* (``- `` in a sequence), the others after *indent*."""
+        prefix = first
+        for key, value in items.items():
+            self.parts.append(f"{prefix}{self.scalar(key, flow=False)}:")
+            self.value(value, indent)
+            prefix = indent
+
+    def value(self, value: Any, indent: str) -> None:
+        """A mapping's *value*, after its key."""
+        kind = type(value)
+        if kind is dict and not _flow(value):
+            self.parts.append("\n")
+            self.mapping(value, indent + "  ", indent + "  ")
+        elif kind is list and not _is_leaf(value):
+            self.parts.append("\n")
+            self.sequence(value, indent)
+        else:
+            self.parts.append(f" {self.inline(value)}\n")
+
+    def sequence(self, items: list[Any], indent: str) -> None:
+        """A block sequence."""
+        for item in items:
+            if type(item) is dict and not _flow(item):
+                self.mapping(item, f"{indent}- ", indent + "  ")
+            elif type(item) is list:
+                raise _Unwritten
+            else:
+                self.parts.append(f"{indent}- {self.inline(item)}\n")
+
+    def inline(self, value: Any) -> str:
+        """A scalar in block context, or a flow mapping or list."""
+        kind = type(value)
+        if kind is dict:
+            pairs = (f"{self.scalar(key, flow=True)}: {self.inline_flow(item)}" for key, item in value.items())
+            return "{" + ", ".join(pairs) + "}"
+        if kind is list:
+            return self.inline_flow(value)
+        return self.scalar(value, flow=False)
+
+    def inline_flow(self, value: Any) -> str:
+        """A scalar or a list of scalars inside a flow mapping or list."""
+        if type(value) is list:
+            return "[" + ", ".join(self.scalar(item, flow=True) for item in value) + "]"
+        return self.scalar(value, flow=True)
+
+    def scalar(self, value: Any, *, flow: bool) -> str:
+        """A string, boolean or integer as libyaml writes it in block or flow context."""
+        kind = type(value)
+        if kind is bool:
+            return "true" if value else "false"
+        if kind is int:
+            return str(value)
+        if kind is not str:
+            raise _Unwritten
+        key = (value, flow)
+        written = self.scalars.get(key)
+        if written is None:
+            written = self.scalars[key] = _string(value, flow)
+        return written
+
+
+def _string(text: str, flow: bool) -> str:
+    """*text* plain where libyaml writes it so in a flow (*flow*) or block context, else single-quoted."""
+    if not _PRINTABLE.fullmatch(text) or text[:1] == " " or text[-1:] == " ":
+        raise _Unwritten
+    if text and _plain(text, flow) and _resolves_to_text(text):
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _plain(text: str, flow: bool) -> bool:
+    """Whether no indicator keeps *text* (printable ASCII, not empty) from being plain (``analyze_scalar``)."""
+    flow_bad = block_bad = text.startswith(("---", "..."))
+    first, last = text[0], len(text) - 1
+    spaced = last == 0 or text[1] == " "
+    if first in _FIRST_INDICATORS or (first == "-" and spaced):
+        return False
+    if first in "?:":
+        flow_bad = True
+        block_bad = block_bad or spaced
+    for index in range(1, last + 1):
+        char = text[index]
+        if char in _FLOW_INDICATORS:
+            flow_bad = True
+        elif char == ":":
+            flow_bad = True
+            block_bad = block_bad or index == last or text[index + 1] == " "
+        elif char == "#" and text[index - 1] == " ":
+            return False
+    return not (flow_bad if flow else block_bad)
+
+
+@cache
+def _resolver() -> Any:
+    """PyYAML's resolver of implicit tags, as the dumper uses it."""
+    import yaml
+
+    return yaml.resolver.Resolver()
+
+
+def _resolves_to_text(text: str) -> bool:
+    """Whether PyYAML reads the plain scalar *text* as a string (not ``yes``, ``1.5``, ``null``, a date …)."""
+    import yaml
+
+    return bool(_resolver().resolve(yaml.ScalarNode, text, (True, False)) == _STR)

@@ -30,59 +30,73 @@ from dbkeeper_postgresql.control_session import control_session
 #: The tables, views and enum types of the current schema, with everything ``inspect`` reads, as one JSON text.
 SCHEMA_QUERY = r"""
 WITH t AS (
-    SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+    SELECT c.oid, c.ctid, c.relname, d.description FROM pg_catalog.pg_class c
+    LEFT JOIN pg_catalog.pg_description d
+        ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
       AND c.relpersistence <> 't' AND c.relname NOT LIKE '\_migrations%'
 ),
 con AS (
-    SELECT t.relname, k.*, (
-        SELECT json_agg(a.attname ORDER BY n.ord) FROM unnest(k.conkey) WITH ORDINALITY n(attnum, ord)
-        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = n.attnum
-    ) AS columns
-    FROM t JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid AND k.contype IN ('p', 'u', 'f', 'c')
+    SELECT t.relname, k.oid, k.conname, k.contype, k.confrelid, k.confdeltype, k.confupdtype,
+        json_agg(a.attname ORDER BY n.ord) AS columns
+    FROM t JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid AND k.contype IN ('p', 'u', 'f')
+    CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY n(attnum, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = n.attnum
+    GROUP BY t.relname, k.oid, k.conname, k.contype, k.confrelid, k.confdeltype, k.confupdtype
+),
+referred AS (
+    SELECT k.oid, json_agg(a.attname ORDER BY n.ord) AS columns
+    FROM t JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid AND k.contype = 'f'
+    CROSS JOIN LATERAL unnest(k.confkey) WITH ORDINALITY n(attnum, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = n.attnum
+    GROUP BY k.oid
 ),
 col AS (
     SELECT t.relname, json_agg(json_build_object(
         'name', a.attname,
         'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
         'nullable', NOT a.attnotnull,
-        'default', CASE WHEN a.atthasdef AND a.attgenerated = '' THEN (
-            SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
-            WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END,
+        'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
         'identity', a.attidentity <> '',
-        'comment', pg_catalog.col_description(a.attrelid, a.attnum),
+        'comment', d.description,
         'enum', CASE WHEN ty.typtype = 'e' THEN json_build_object('name', ty.typname, 'labels', (
             SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e
             WHERE e.enumtypid = ty.oid)) END
     ) ORDER BY a.attnum) AS columns
     FROM t JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    LEFT JOIN pg_catalog.pg_description d
+        ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = a.attnum
     GROUP BY t.relname
+),
+ixcol AS (
+    SELECT i.indexrelid, json_agg(a.attname ORDER BY n.ord) AS names, json_agg(
+        CASE WHEN n.attnum = 0 THEN pg_catalog.pg_get_indexdef(i.indexrelid, n.ord::int, true) ELSE a.attname::text END
+        ORDER BY n.ord) AS expressions
+    FROM t JOIN pg_catalog.pg_index i ON i.indrelid = t.oid AND NOT i.indisprimary
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY n(attnum, ord)
+    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = n.attnum
+    WHERE n.ord <= i.indnkeyatts
+    GROUP BY i.indexrelid
 ),
 ix AS (
     SELECT t.relname, json_agg(json_build_object(
         'name', ic.relname,
         'unique', i.indisunique,
-        'where', CASE WHEN i.indpred IS NOT NULL THEN pg_catalog.pg_get_expr(i.indpred, i.indrelid) END,
-        'column_names', (
-            SELECT json_agg(a.attname ORDER BY n.ord) FROM unnest(i.indkey) WITH ORDINALITY n(attnum, ord)
-            LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = n.attnum
-            WHERE n.ord <= i.indnkeyatts),
-        'expressions', (
-            SELECT json_agg(CASE WHEN n.attnum = 0 THEN pg_catalog.pg_get_indexdef(i.indexrelid, n.ord::int, true)
-                ELSE a.attname::text END ORDER BY n.ord)
-            FROM unnest(i.indkey) WITH ORDINALITY n(attnum, ord)
-            LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = n.attnum
-            WHERE n.ord <= i.indnkeyatts)
+        'where', pg_catalog.pg_get_expr(i.indpred, i.indrelid),
+        'column_names', ixcol.names,
+        'expressions', ixcol.expressions
     ) ORDER BY ic.relname) AS indexes
     FROM t JOIN pg_catalog.pg_index i ON i.indrelid = t.oid AND NOT i.indisprimary
     JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+    JOIN ixcol ON ixcol.indexrelid = i.indexrelid
     WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
         WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))
     GROUP BY t.relname
 )
 SELECT json_build_object(
-    'tables', (SELECT coalesce(json_agg(relname ORDER BY relname), '[]') FROM t),
+    'tables', (SELECT coalesce(json_agg(relname ORDER BY ctid), '[]') FROM t),
     'columns', (SELECT json_object_agg(relname, columns) FROM col),
     'pk', (SELECT json_object_agg(relname, json_build_object('name', conname, 'constrained_columns', columns))
         FROM con WHERE contype = 'p'),
@@ -91,22 +105,21 @@ SELECT json_build_object(
         FROM con WHERE contype = 'u' GROUP BY relname) u),
     'fks', (SELECT json_object_agg(relname, items) FROM (
         SELECT con.relname, json_agg(json_build_object(
-            'name', conname, 'constrained_columns', columns, 'referred_table', r.relname,
-            'referred_columns', (
-                SELECT json_agg(a.attname ORDER BY n.ord) FROM unnest(confkey) WITH ORDINALITY n(attnum, ord)
-                JOIN pg_catalog.pg_attribute a ON a.attrelid = confrelid AND a.attnum = n.attnum),
+            'name', conname, 'constrained_columns', con.columns, 'referred_table', r.relname,
+            'referred_columns', referred.columns,
             'options', json_build_object('ondelete', confdeltype, 'onupdate', confupdtype)
         ) ORDER BY conname) items
-        FROM con JOIN pg_catalog.pg_class r ON r.oid = con.confrelid WHERE contype = 'f' GROUP BY con.relname) f),
+        FROM con JOIN referred ON referred.oid = con.oid JOIN pg_catalog.pg_class r ON r.oid = con.confrelid
+        GROUP BY con.relname) f),
     'indexes', (SELECT json_object_agg(relname, indexes) FROM ix),
     'checks', (SELECT json_object_agg(relname, items) FROM (
         SELECT relname, json_agg(json_build_object(
             'name', conname, 'sqltext', pg_catalog.pg_get_expr(conbin, conrelid, true)) ORDER BY conname) items
-        FROM con WHERE contype = 'c' GROUP BY relname) c),
-    'comment', (SELECT json_object_agg(relname, json_build_object('text', d))
-        FROM (SELECT relname, pg_catalog.obj_description(oid, 'pg_class') d FROM t) c WHERE d IS NOT NULL),
+        FROM t JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid AND k.contype = 'c' GROUP BY relname) c),
+    'comment', (SELECT json_object_agg(relname, json_build_object('text', description))
+        FROM t WHERE description IS NOT NULL),
     'views', (SELECT json_object_agg(c.relname, json_build_array(
-            pg_catalog.pg_get_viewdef(c.oid), pg_catalog.obj_description(c.oid, 'pg_class')) ORDER BY c.relname)
+            pg_catalog.pg_get_viewdef(c.oid), pg_catalog.obj_description(c.oid, 'pg_class')) ORDER BY c.ctid)
         FROM pg_catalog.pg_class c
         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'v' AND c.relpersistence <> 't'),
     'enums', (SELECT json_agg(json_build_object(
@@ -115,8 +128,9 @@ SELECT json_build_object(
                 WHERE e.enumtypid = ty.oid),
             'comment', CASE WHEN ty.typnamespace = current_schema()::regnamespace
                 THEN pg_catalog.obj_description(ty.oid, 'pg_type') END
-        ) ORDER BY ty.typname)
-        FROM pg_catalog.pg_type ty WHERE ty.typtype = 'e' AND pg_catalog.pg_type_is_visible(ty.oid))
+        ) ORDER BY ns.nspname, ty.typname)
+        FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_namespace ns ON ns.oid = ty.typnamespace
+        WHERE ty.typtype = 'e' AND pg_catalog.pg_type_is_visible(ty.oid))
 )::text AS schema
 """
 
