@@ -14,7 +14,11 @@ compare the two. Each SQL expression is the one SQLAlchemy's PostgreSQL dialect 
 (``format_type``, ``pg_get_expr``, ``pg_get_indexdef``, ``pg_get_viewdef``), and
 :func:`type_text` writes ``format_type``'s text as SQLAlchemy compiles the type it makes
 of it (``numeric(12,2)`` → ``NUMERIC(12, 2)``, ``character varying(100)`` →
-``VARCHAR(100)``).
+``VARCHAR(100)``). Tables and views come in the order of ``pg_class`` (``ctid``), the
+order of the ``Inspector``'s scan, so that the written definition is the same text;
+constraints and indexes by name, as it orders them. Comments are joined from
+``pg_description`` rather than read with ``col_description`` for each column (a SQL
+function call each: 70 ms of the query's 150 ms on 5,000 columns).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from dbkeeper.plugin import DatabaseURL, Enum, LiveSchema
+from dbkeeper.plugin import DatabaseError, DatabaseURL, Enum, LiveSchema
 from dbkeeper_postgresql.connections import Endpoint
 from dbkeeper_postgresql.control_session import control_session
 
@@ -145,9 +149,12 @@ _FORMAT_TYPE = re.compile(r"([a-z ]+)(?:\(([0-9, ]*)\))?(\s.*|\[.*)?", re.S)
 def read_schema(url: DatabaseURL) -> LiveSchema:
     """The schema of *url* (its current schema), read in one query; DatabaseError (one line) when it cannot be."""
     endpoint = Endpoint.from_url(url)
-    with endpoint.client_env() as env, control_session(endpoint, env) as session:
-        session.statement("SET jit = off")
-        row = session.execute(SCHEMA_QUERY).fetchone()
+    try:
+        with endpoint.client_env() as env, control_session(endpoint, env) as session:
+            session.statement("SET jit = off")
+            row = session.execute(SCHEMA_QUERY).fetchone()
+    except DatabaseError as exc:  # the caller names the URL: "cannot connect to URL: …" would name it twice
+        raise DatabaseError(str(exc).replace(f"cannot connect to {endpoint.label}", "cannot connect", 1)) from None
     assert row is not None, "the query gives one row"
     return live_schema(json.loads(row[0]))
 
