@@ -19,6 +19,7 @@ OTHER_COMMANDS = {spec.partition(":")[0] for spec in COMMANDS.values()} - {"dbke
 NOT_NEEDED = {
     "dbkeeper.plugin.monitoring",
     "dbkeeper.plugin.drills",
+    "dbkeeper.backups.retention",
     "secrets",
     "tempfile",
     "random",

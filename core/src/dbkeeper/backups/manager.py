@@ -20,7 +20,6 @@ from dbkeeper.backups.opening import open_storage
 from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter, SilentReporter
 from dbkeeper.backups.records import VerifyRecord
-from dbkeeper.backups.retention import Decision, Policy, decide
 from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import BackupError, ConfigError, DbkeeperError, IntegrityError, PruneError
@@ -42,6 +41,7 @@ from dbkeeper.system.filesystem import SCRATCH_ELSEWHERE, human_bytes, writing
 if TYPE_CHECKING:
     from dbkeeper.backups.copying import CopyOutcome
     from dbkeeper.backups.drill import DrillReport
+    from dbkeeper.backups.retention import Decision, Policy  # only prune uses them
     from dbkeeper.plugin.drills import TableLoaded
 
 DEFAULT_COMPRESSION = "zstd"
@@ -497,6 +497,8 @@ class BackupManager:
 
     def prune(self, policy: Policy, *, dry_run: bool = False) -> PrunePlan:
         """Delete what *policy* does not keep, and incomplete leftovers; *dry_run* only plans."""
+        from dbkeeper.backups.retention import decide
+
         entries = self.repository.entries()
         manifests = [e.manifest for e in entries if e.status is Status.COMPLETE and e.manifest]
         plan = PrunePlan(
