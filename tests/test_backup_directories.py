@@ -271,6 +271,9 @@ def test_a_failing_first_backup_removes_its_new_directories_at_every_step_of_a_g
     after making ``new/`` (if it still makes it); the good one makes one more such call; the failing one runs to its
     end, the good one too. Until the good one ends before its N-th such call (every step tried).
     """
+    from dbkeeper.backups.repository import Repository
+    from dbkeeper.backups.storage import Status
+
     if not shutil.which("strace"):
         pytest.fail(
             "strace is needed to stop a backup between two system calls (apt-get install strace)", pytrace=False
@@ -295,5 +298,5 @@ def test_a_failing_first_backup_removes_its_new_directories_at_every_step_of_a_g
         assert (failed.code, "does not exist" in failed.err) == (1, True), failed.err
         ran = good.finish()
         assert ran.code == 0, f"step {step}: the good backup exited {ran.code}, its whole stderr:\n{ran.err}"
-        assert len(dbkeeper("backups", "list", "--dir", str(backups), "--json").json()) == 1
+        assert [entry.status for entry in Repository(backups).entries()] == [Status.COMPLETE]
     pytest.fail("the good backup still stopped after 99 system calls on its directories")
