@@ -185,3 +185,11 @@ def test_errors_are_one_line_without_the_password(pg: Server, bad: str) -> None:
     assert run.err.startswith("error: cannot inspect postgresql://")
     assert "hunter2" not in run.err
     assert "Traceback" not in run.err
+
+
+def test_without_psql_psycopg_reads_the_same(pg: Server, tmp_path: Path) -> None:
+    url = pg.url(pg.app_database("no_psql", EVERYTHING))
+    with_psql = dbkeeper("schema", "inspect", url).out
+    without = dbkeeper("schema", "inspect", url, env={"DBKEEPER_PG_BINDIR": str(tmp_path)})  # no psql there
+    assert without.out == with_psql
+    assert "mood:" in with_psql
