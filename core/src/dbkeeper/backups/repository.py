@@ -300,7 +300,7 @@ class Repository(BackupStorage):
             pending.pop()
             if not pending:
                 return
-        raise FileNotFoundError(errno.ENOENT, "its parent directory vanishes every time it is made", str(self.root))
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self.root))
 
     @contextlib.contextmanager
     def removing_created_root(self) -> Iterator[None]:
