@@ -32,8 +32,8 @@ SESSION_SETTINGS = (
     "SET max_parallel_workers_per_gather = 0",  # counts run beside the dumps: take one core, not three
 )
 
-Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int]]
-"""What the control connection reads in the snapshot: relations, schemas, row counts."""
+Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int], list[str]]
+"""What the control connection reads in the snapshot: relations, schemas, row counts, roles."""
 
 
 def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
@@ -53,13 +53,14 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
             pool = WorkerPool(jobs + 1)
 
             def describe() -> Described:
-                """The rest of the catalog and the row counts, in the snapshot, while pg_dump runs."""
+                """The rest of the catalog, the row counts and the roles, in the snapshot, while pg_dump runs."""
                 with pool.stoppable(session.cancel):
                     try:
                         relations, schemas = catalog.relations(session), catalog.schemas(session)
-                        return relations, schemas, catalog.count_rows(session, ((t.schema, t.name) for t in tables))
+                        counts = catalog.count_rows(session, ((t.schema, t.name) for t in tables))
                     except DatabaseError as exc:
                         raise DatabaseError(f"cannot count rows in the snapshot: {exc}") from None
+                    return relations, schemas, counts, catalog.roles(session)  # not after the dumps: one wait less
 
             writers = [
                 functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, pool)
@@ -68,8 +69,7 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
             tasks: list[Callable[[], Described | int]] = [describe, *writers]
             described = pool.run(tasks)[0]
             assert not isinstance(described, int), "the first task is describe()"
-            relations, schemas, counts = described
-            roles = catalog.roles(session)
+            relations, schemas, counts, roles = described
             session.statement("ROLLBACK")
     details: dict[str, Any] = {
         "server_version": facts["server_version"],
