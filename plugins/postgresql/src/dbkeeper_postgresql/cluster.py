@@ -23,6 +23,7 @@ import pwd
 import re
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -243,7 +244,8 @@ class Cluster:
                 process.kill()
                 process.wait(timeout=STOP_SECONDS)
         if self.watchdog is not None:
-            release_watchdog(self.watchdog)  # the server is gone: it only removes the directory
+            shutil.rmtree(self.root, ignore_errors=True)  # here: the watchdog's own removal is waited for by polling
+            release_watchdog(self.watchdog)  # the server is gone: it only removes what is left of the directory
 
     def hand_over(self) -> None:
         """Leave the server running for the person who asked for ``--keep``."""
