@@ -289,3 +289,21 @@ def test_a_backup_owned_by_an_application_role_drills_in_a_throwaway_cluster(
     dbkeeper("--quiet", "backup", pg.url(name), "--dir", str(directory))
     run = drill(directory, drill_tmp)
     assert run.code == 0, run.out
+
+
+def test_a_client_the_warm_up_cannot_find_is_reported_by_the_restore(backup: tuple[Path, str], drill_tmp: Path) -> None:
+    """While initdb runs a thread looks for pg_restore; when it is missing the restore says so, no thread traceback."""
+    directory, _ = backup
+    bindir = Path(tempfile.mkdtemp(prefix="pgdrill-bin-"))
+    try:
+        bindir.chmod(0o755)
+        for tool in ("initdb", "postgres", "psql"):  # the server's binaries, no pg_restore
+            (bindir / tool).symlink_to(server_bindir("15") / tool)
+        env = {"TMPDIR": str(drill_tmp), "DBKEEPER_PG_BINDIR": str(bindir)}
+        run = dbkeeper("drill", "latest", "--dir", str(directory), "--json", env=env, check=False)
+    finally:
+        shutil.rmtree(bindir)
+    assert run.code == 1, run
+    assert f"pg_restore not found in DBKEEPER_PG_BINDIR={bindir}" in str(checks(run)["restore"]["detail"]), run
+    assert "Traceback" not in run.err and "Exception in thread" not in run.err, run.err
+    assert_nothing_left(drill_tmp)
