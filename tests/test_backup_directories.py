@@ -53,6 +53,16 @@ def test_backup_dir_through_a_file(tmp_path: Path, db: Path, sub: str) -> None:
     assert (tmp_path / "afile").read_text() == "not a directory"
 
 
+@pytest.mark.parametrize("sub", ["", "/sub"])
+def test_backup_dir_through_a_symbolic_link_to_nothing(tmp_path: Path, db: Path, sub: str) -> None:
+    (tmp_path / "bk").symlink_to(tmp_path / "unmounted")
+    run = dbkeeper("backup", f"sqlite:///{db}", "--dir", f"bk{sub}", cwd=tmp_path, check=False)
+    assert_one_line_error(
+        run, f"bk is a symbolic link to {tmp_path / 'unmounted'}, which does not exist", "create that directory"
+    )
+    assert not (tmp_path / "unmounted").exists()
+
+
 def test_configured_backup_dir_that_is_a_file(tmp_path: Path, db: Path) -> None:
     (tmp_path / "afile").write_text("not a directory")
     (tmp_path / "dbkeeper.toml").write_text('backup_dir = "afile"\n')

@@ -73,6 +73,14 @@ def space(path: Path) -> tuple[int, int] | None:
     return stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
 
 
+def _dangling_link(path: Path) -> Path | None:
+    """*path* or its nearest ancestor that is a symbolic link to nothing, if any."""
+    for candidate in (path, *path.parents):
+        if candidate.is_symlink() and not candidate.exists():
+            return candidate
+    return None
+
+
 def _file_in_the_way(path: Path) -> Path | None:
     """*path* or its nearest ancestor that exists, if that is not a directory (named as *path* is)."""
     for candidate in (path, *path.parents):
@@ -134,6 +142,11 @@ def storage_error(exc: OSError, path: Path, *, elsewhere: str, needed: str | Non
     if exc.errno in (errno.ENOTDIR, errno.EEXIST) and (blocker := _file_in_the_way(path)) is not None:
         where = "it is" if blocker == path else f"{blocker} is"
         return StorageError(f"cannot use {path} as a directory: {where} a file — {elsewhere}")
+    if exc.errno == errno.ENOENT and (link := _dangling_link(path)) is not None:
+        return StorageError(
+            f"cannot use {path} as a directory: {link} is a symbolic link to {os.readlink(link)}, which does not "
+            f"exist — create that directory, or {elsewhere}"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return StorageError(f"permission denied on {path} — give this user access to {_existing(path)}, or {elsewhere}")
     return None
