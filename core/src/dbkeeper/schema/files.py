@@ -24,7 +24,6 @@ from typing import Any, Literal, cast
 from dbkeeper.errors import SchemaError
 from dbkeeper.schema.definition import SchemaDefinition
 from dbkeeper.schema.document import to_document
-from dbkeeper.schema.validation import validate_definition
 from dbkeeper.system.collector import collector_paused
 
 Format = Literal["yaml", "json"]
@@ -48,6 +47,8 @@ def load_definition(path: str | Path) -> SchemaDefinition:
 
 def parse_definition(text: str, format: Format = "yaml", *, source: str = "<text>") -> SchemaDefinition:
     """The definition in *text* (YAML or JSON), validated; *source* names it in a parse error."""
+    from dbkeeper.schema.validation import validate_definition  # not needed to write one (schema inspect)
+
     with collector_paused():
         return validate_definition(_parse(text, format, source))
 
