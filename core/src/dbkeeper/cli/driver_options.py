@@ -1,7 +1,7 @@
-"""The driver options of ``backup`` and ``restore``: flags built from the drivers' declarations.
+"""The driver options of ``backup``, ``restore`` and ``drill``: flags built from the drivers' declarations.
 
-The flags exist only once the plugins are loaded, which happens when ``backup`` or
-``restore`` runs (or shows its help), never for ``dbkeeper --help``. Drivers declaring the
+The flags exist only once the plugins are loaded, which happens when ``backup``,
+``restore`` or ``drill`` runs (or shows its help), never for ``dbkeeper --help``. Drivers declaring the
 same flag with the same type share it; its help names them (``mysql, postgresql: …``). After the command has chosen
 its driver, :func:`driver_values` refuses a flag that driver does not declare (a usage
 error) and adds the driver's ``[drivers.NAME]`` section of dbkeeper.toml.
