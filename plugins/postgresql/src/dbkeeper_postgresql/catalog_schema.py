@@ -53,14 +53,14 @@ con AS (
     GROUP BY t.relname, k.oid, k.conname, k.contype, k.confrelid, k.confdeltype, k.confupdtype, k.confkey
 ),
 col AS (
-    SELECT t.relname, json_agg(json_build_object(
-        'name', a.attname,
-        'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
-        'nullable', NOT a.attnotnull,
-        'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
-        'identity', a.attidentity <> '',
-        'comment', d.description,
-        'enum', CASE WHEN ty.typtype = 'e' THEN json_build_object('name', ty.typname, 'labels', (
+    SELECT t.relname, json_agg(json_build_array(
+        a.attname,
+        pg_catalog.format_type(a.atttypid, a.atttypmod),
+        NOT a.attnotnull,
+        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+        a.attidentity <> '',
+        d.description,
+        CASE WHEN ty.typtype = 'e' THEN json_build_object('name', ty.typname, 'labels', (
             SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e
             WHERE e.enumtypid = ty.oid)) END
     ) ORDER BY a.attnum) AS columns
@@ -155,11 +155,7 @@ def read_schema(url: DatabaseURL) -> LiveSchema:
 def live_schema(found: dict[str, Any]) -> LiveSchema:
     """The :class:`LiveSchema` of *found*, the query's document."""
     reflected = {kind: found[kind] or {} for kind in ("columns", "pk", "unique", "fks", "indexes", "checks", "comment")}
-    for columns in reflected["columns"].values():
-        for column in columns:
-            column["type"] = type_text(column["type"])
-            if column["enum"] is None:
-                del column["enum"]
+    reflected["columns"] = {table: [_column(*row) for row in rows] for table, rows in reflected["columns"].items()}
     for keys in reflected["fks"].values():
         for key in keys:
             options = key["options"]
@@ -167,6 +163,23 @@ def live_schema(found: dict[str, Any]) -> LiveSchema:
     views = {name: (sql, comment) for name, (sql, comment) in (found["views"] or {}).items()}
     enums = [Enum(item["name"], tuple(item["labels"]), item["comment"]) for item in found["enums"] or []]
     return LiveSchema(found["tables"], reflected, views, enums)
+
+
+def _column(
+    name: str, format_type: str, nullable: bool, default: str | None, identity: bool, comment: str | None, enum: Any
+) -> dict[str, Any]:
+    """One column as the ``Inspector`` gives it, from the query's array (5,000 of them: arrays, not objects)."""
+    column = {
+        "name": name,
+        "type": type_text(format_type),
+        "nullable": nullable,
+        "default": default,
+        "identity": identity,
+        "comment": comment,
+    }
+    if enum is not None:
+        column["enum"] = enum
+    return column
 
 
 @functools.cache  # a few types for many columns
