@@ -254,18 +254,17 @@ class BackupManager:
         format: str | None = None,
         options: Mapping[str, Any] | None = None,
         recipients: Sequence[str] = (),
+        prepared: object = None,
     ) -> Manifest:
         """Back up the database at *url*; return the manifest of the complete backup.
 
         With *recipients* (age public keys), every artifact is encrypted after compression.
+        *prepared* is the value of the driver's ``prepare_backup`` for this URL, format and
+        options (see :func:`dbkeeper.cli.backup_commands.backup`), handed to its dump.
         """
         url = url if isinstance(url, DatabaseURL) else DatabaseURL.parse(url)
         driver = self.plugins.driver_for(url)
-        chosen = format or driver.info.formats[0]
-        if chosen not in driver.info.formats:
-            raise ConfigError(
-                f"the {driver.name} driver writes formats {', '.join(driver.info.formats)}, not {chosen!r}"
-            )
+        chosen = driver.backup_format(format)
         typed = driver.options_for("backup", options or {})
         plans = self._plan(compression, compression_options or {}, typed.artifacts_at_once, recipients)
         started = utc_now()
@@ -275,7 +274,7 @@ class BackupManager:
             self.repository.scratch() as scratch,
         ):
             sink = _ArtifactSink(draft, plans, self.reporter)
-            result = driver.dump(DumpRequest(driver.name, url, chosen, sink, scratch, typed))
+            result = driver.dump(DumpRequest(driver.name, url, chosen, sink, scratch, typed, prepared))
             if not sink.records:
                 raise BackupError(f"the {driver.name} driver wrote no artifact (a driver bug)")
             manifest = Manifest(

@@ -61,21 +61,27 @@ def backup(
     label, url = app.config.resolve(connection)
     codec = compress or defaults.compress or "zstd"
     given = {key: value for key, value in (("level", level), ("threads", threads)) if value is not None}
-    manager = app.backups(directory, json_output=json_output)
-    for name, configured in defaults.stage_options.items():  # a typo in dbkeeper.toml is an error, not ignored
-        try:
-            manager.stage_plan(name, configured)
-        except DbkeeperError as exc:
-            raise ConfigError(f"{app.config.path} [backup.{name}]: {exc}") from None
-    driver = app.plugins.driver_for(DatabaseURL.parse(url))
-    manifest = manager.backup(
-        url,
-        compression=codec,
-        compression_options={**defaults.stage_options.get(codec, {}), **given},
-        format=format_ or defaults.format,
-        options=driver_values(app, driver, "backup", flags),
-        recipients=recipients or defaults.recipients,
-    )
+    source = DatabaseURL.parse(url)
+    driver = app.plugins.driver_for(source)
+    options = driver_values(app, driver, "backup", flags)
+    chosen = driver.backup_format(format_ or defaults.format)
+    # the driver's first server work starts now, while the storage and the stages are set up
+    with driver.prepare_backup(source, chosen, driver.options_for("backup", options)) as prepared:
+        manager = app.backups(directory, json_output=json_output)
+        for name, configured in defaults.stage_options.items():  # a typo in dbkeeper.toml is an error, not ignored
+            try:
+                manager.stage_plan(name, configured)
+            except DbkeeperError as exc:
+                raise ConfigError(f"{app.config.path} [backup.{name}]: {exc}") from None
+        manifest = manager.backup(
+            source,
+            compression=codec,
+            compression_options={**defaults.stage_options.get(codec, {}), **given},
+            format=chosen,
+            options=options,
+            recipients=recipients or defaults.recipients,
+            prepared=prepared,
+        )
     if json_output:
         emit_json(manifest.to_dict())
         return

@@ -18,6 +18,7 @@ Re-exported from the modules of the plugin contract, which live beside this one:
 - ``tools``: running native client tools as ends of the pipeline, secrets held in memory;
 - ``sql``: SQL text helpers several engines share (:func:`end_of_quoted`);
 - ``workers``: tasks on several threads that all stop at the first failure (:class:`WorkerPool`);
+- ``head_start``: a backup's first server work begun while the core sets up (:class:`HeadStart`);
 - a watchdog that stops a child server when dbkeeper dies (:func:`start_watchdog`),
 - the commit points of a restore (:class:`CommitPoint`), notes to the user (:func:`note`), a
   local file system's refusals (:func:`writing` and friends), database URLs, and the errors
@@ -62,9 +63,11 @@ from dbkeeper.plugin.contract import (
     InspectRequest,
     MigrateRequest,
     MigrationDialect,
+    PrepareRequest,
     RestoreRequest,
     RestoreResult,
 )
+from dbkeeper.plugin.head_start import HeadStart
 from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.sql import end_of_quoted
@@ -262,6 +265,7 @@ __all__ = [
     "Expression",
     "FingerprintDialect",
     "ForeignKey",
+    "HeadStart",
     "HealthCheck",
     "HealthRequest",
     "HealthThresholds",
@@ -288,6 +292,7 @@ __all__ = [
     "Operation",
     "Option",
     "PendingUpload",
+    "PrepareRequest",
     "PrimaryKey",
     "Readable",
     "Reflected",

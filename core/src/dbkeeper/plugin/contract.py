@@ -32,6 +32,15 @@ class DriverInfo:
     operations). The CLI makes them flags, ``dbkeeper.toml`` sets them in
     ``[drivers.NAME]``, and the driver receives an instance of the class, every value
     converted and checked, as ``DumpRequest.options`` and ``RestoreRequest.options``.
+
+    ``prepare_backup``, optional, starts a backup's first server work (a connection, a
+    query, a client's start-up) as soon as the core knows the URL, the format and the
+    options, before the core's own set-up (the backup's storage, its stages): called with a
+    :class:`PrepareRequest`, it returns a context manager whose value the core hands to the
+    dump as ``DumpRequest.prepared``. The core enters it, then sets up, then dumps, and
+    exits it afterwards however the backup ended (failed, interrupted, or stopped before
+    the dump). :class:`~dbkeeper.plugin.HeadStart` is the usual value: work on a thread of
+    its own, stopped and waited for when the dump never takes it.
     """
 
     name: str
@@ -39,6 +48,9 @@ class DriverInfo:
     formats: tuple[str, ...]
     description: str = ""
     options: type[DriverOptions] = DriverOptions
+    prepare_backup: Callable[[PrepareRequest[Any]], AbstractContextManager[object]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 OptionsT = TypeVar("OptionsT", bound=DriverOptions)
@@ -104,12 +116,30 @@ class ConnectRequest:
 
 
 @dataclass(frozen=True)
+class PrepareRequest(Generic[OptionsT]):
+    """Asks a driver to start the server work of a backup of ``url`` (see ``DriverInfo.prepare_backup``).
+
+    ``format`` is the dump format chosen and checked; ``options`` the driver's options
+    object, as the dump will get it. The work must not make the command wait: start it
+    (on a thread, in a child process) and let the dump take its result, errors included,
+    so that they are raised where the dump would have raised them.
+    """
+
+    driver: str
+    url: DatabaseURL
+    format: str
+    options: OptionsT
+
+
+@dataclass(frozen=True)
 class DumpRequest(Generic[OptionsT]):
     """Asks a driver to write a consistent snapshot of ``url`` into ``artifacts``.
 
     ``scratch_dir`` is a private directory (mode 0700, on the backup's file system) for
     any temporary file the driver needs; the core removes it afterwards. ``options`` is
-    an instance of the driver's options class (``DriverInfo.options``).
+    an instance of the driver's options class (``DriverInfo.options``). ``prepared`` is the
+    value of the driver's ``DriverInfo.prepare_backup`` for this backup, or None (the
+    driver has none, or the backup was started without it: a library call).
     """
 
     driver: str
@@ -118,6 +148,7 @@ class DumpRequest(Generic[OptionsT]):
     artifacts: ArtifactSink
     scratch_dir: Path
     options: OptionsT
+    prepared: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

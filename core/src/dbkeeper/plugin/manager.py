@@ -12,8 +12,10 @@ touches ``pm.hook``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,7 @@ from dbkeeper.plugin.contract import (
     InspectRequest,
     MigrateRequest,
     MigrationDialect,
+    PrepareRequest,
     RestoreRequest,
     RestoreResult,
 )
@@ -198,6 +201,20 @@ class Driver:
         """Return a SQLAlchemy engine for *url* (no connection is opened yet)."""
         engine: Engine = self._call("connect", ConnectRequest(driver=self.name, url=url, create=create))
         return engine
+
+    def backup_format(self, chosen: str | None) -> str:
+        """The dump format *chosen* (the driver's first when None); a ConfigError for one it does not write."""
+        formats = self.info.formats
+        chosen = chosen or formats[0]
+        if chosen not in formats:
+            raise ConfigError(f"the {self.name} driver writes formats {', '.join(formats)}, not {chosen!r}")
+        return chosen
+
+    def prepare_backup(self, url: DatabaseURL, format: str, options: DriverOptions) -> AbstractContextManager[object]:
+        """The driver's head start on a backup (``DriverInfo.prepare_backup``); a context yielding None without one."""
+        if self.info.prepare_backup is None:
+            return contextlib.nullcontext()
+        return self.info.prepare_backup(PrepareRequest(self.name, url, format, options))
 
     def dump(self, request: DumpRequest[DriverOptions]) -> DumpResult:
         """Write a snapshot into the request's artifacts."""

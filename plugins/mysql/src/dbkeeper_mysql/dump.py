@@ -16,14 +16,20 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.plugin import (
     DatabaseError,
     DatabaseNotFoundError,
+    DatabaseURL,
     DumpRequest,
     DumpResult,
+    HeadStart,
+    PrepareRequest,
+    WorkerPool,
     child_environment,
     find_tool,
     running,
@@ -133,11 +139,19 @@ def _rows_through_pymysql(target: ServerTarget, database: str) -> list[tuple[str
         return [(_decoded(tag), _decoded(first), _decoded(second)) for tag, first, second in cursor.fetchall()]
 
 
-def _rows_through_client(client: str, target: ServerTarget, database: str) -> list[tuple[str, str, str]]:
-    """The rows of :func:`facts_query` read by the ``mariadb`` client (its ``--batch`` output, unescaped)."""
+def _rows_through_client(
+    client: str, target: ServerTarget, database: str, stops: WorkerPool | None
+) -> list[tuple[str, str, str]]:
+    """The rows of :func:`facts_query` read by the ``mariadb`` client (its ``--batch`` output, unescaped).
+
+    *stops*, when given, can kill the client from another thread (see :func:`prepare`).
+    """
     with target.option_file() as options, tool_errors(target):
         argv = [client, f"--defaults-file={options}", "--batch", "--skip-column-names", "-e", facts_query(database)]
-        with running(argv, stdout=True, stall_timeout=target.timeouts.read) as tool:
+        with (
+            running(argv, stdout=True, stall_timeout=target.timeouts.read) as tool,
+            stops.stoppable(tool.kill) if stops else contextlib.nullcontext(),
+        ):
             output = tool.stdout.read().decode()
     rows = [[_unescape(field) for field in line.split("\t")] for line in output.split("\n") if line]
     return [(tag, first, second) for tag, first, second in rows]
@@ -155,36 +169,60 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\[\\nt0]", lambda match: _BATCH_ESCAPES[match.group()], field)
 
 
-def _table_facts(target: ServerTarget, database: str, choice: str) -> Facts:
+def _table_facts(target: ServerTarget, database: str, choice: str, stops: WorkerPool | None = None) -> Facts:
     """:data:`Facts`, read outside any snapshot by the ``mariadb`` client, else PyMySQL.
 
     The client takes a few milliseconds where importing PyMySQL takes 25. PyMySQL reads them
     when it is the chosen path or the only one, and when the client fails for another reason
     than a timeout: then it reports the failure as every other command does (the client
-    words a refused connection differently); a timeout is not waited for twice.
+    words a refused connection differently); a timeout is not waited for twice, nor a
+    client that *stops* killed.
     """
     client = None if choice == "python" else next(filter(None, map(shutil.which, CLIENTS)), None)
     if client is None:
         return _facts(target, database, _rows_through_pymysql(target, database))
     try:
-        rows = _rows_through_client(client, target, database)
+        rows = _rows_through_client(client, target, database, stops)
     except DatabaseError as exc:
-        if TIMED_OUT in str(exc):
+        if TIMED_OUT in str(exc) or (stops is not None and stops.stopped.is_set()):
             raise
         rows = _rows_through_pymysql(target, database)
     return _facts(target, database, rows)
 
 
-def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
-    """Back up the database the URL names into the layout's artifacts."""
-    choice = request.options.tools
-    target = ServerTarget.from_url(request.url)
+@dataclass(frozen=True)
+class Ready:
+    """What a dump waits for first: the server and database, their facts, the dump tool probed meanwhile."""
+
+    target: ServerTarget
+    database: str
+    facts: Facts
+    probed: tuple[str, str] | None
+
+
+def ready(url: DatabaseURL, choice: str, stops: WorkerPool | None = None) -> Ready:
+    """The facts of the database *url* names, and the likely dump tool's version (*choice*: the ``tools`` option)."""
+    target = ServerTarget.from_url(url)
     database = target.require_database()
     with ThreadPoolExecutor(max_workers=1) as side:
         probing = side.submit(_probe_likely_dump_tool, choice)  # while the facts are read
-        info, (charset, collation), sequences, non_transactional = _table_facts(target, database, choice)
-        tool = _tool(info.dump_tools, choice)
-        probed = probing.result()
+        facts = _table_facts(target, database, choice, stops)
+        return Ready(target, database, facts, probing.result())
+
+
+def prepare(request: PrepareRequest[MysqlOptions]) -> AbstractContextManager[HeadStart[Ready]]:
+    """The facts read and the dump tool probed on a thread, while the core sets the backup up."""
+    return HeadStart.started(lambda stops: contextlib.nullcontext(ready(request.url, request.options.tools, stops)))
+
+
+def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
+    """Back up the database the URL names into the layout's artifacts."""
+    choice = request.options.tools
+    head = request.prepared if isinstance(request.prepared, HeadStart) else None
+    with head.taken() if head else contextlib.nullcontext(ready(request.url, choice)) as prepared:
+        target, database, probed = prepared.target, prepared.database, prepared.probed
+        info, (charset, collation), sequences, non_transactional = prepared.facts
+    tool = _tool(info.dump_tools, choice)
     if tool:
         dumper = probed[1] if probed and probed[0] == tool else _tool_version(tool)
         with tool_errors(target):

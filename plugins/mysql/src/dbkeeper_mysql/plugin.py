@@ -13,6 +13,7 @@ modules it needs when it is called, so that loading the plugin stays cheap.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
@@ -24,6 +25,7 @@ from dbkeeper.plugin import (
     InspectRequest,
     MigrateRequest,
     MigrationDialect,
+    PrepareRequest,
     RestoreRequest,
     RestoreResult,
     hookimpl,
@@ -48,12 +50,21 @@ if TYPE_CHECKING:
     )
     from dbkeeper_mysql.drill import MysqlDrill
 
+
+def prepare_backup(request: PrepareRequest[MysqlOptions]) -> AbstractContextManager[object]:
+    """The server's facts are read (and the dump tool's version) while the core sets the backup up."""
+    from dbkeeper_mysql.dump import prepare
+
+    return prepare(request)
+
+
 DRIVER = DriverInfo(
     name="mysql",
     schemes=("mysql", "mariadb"),
     formats=("sql",),
     description="MySQL and MariaDB: mariadb-dump or pure-Python dumps, parallel checked restores",
     options=MysqlOptions,
+    prepare_backup=prepare_backup,
 )
 
 

@@ -20,7 +20,7 @@ import signal
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.plugin import DatabaseError, Tool, error_line
+from dbkeeper.plugin import DatabaseError, Tool, WorkerPool, error_line
 from dbkeeper_postgresql.clients import tool_path
 from dbkeeper_postgresql.connections import Endpoint
 from dbkeeper_postgresql.pg_wrapper import wrapped_client
@@ -75,11 +75,15 @@ class PsqlSession:
 
     @classmethod
     @contextlib.contextmanager
-    def opened(cls, psql: str, endpoint: Endpoint, env: Mapping[str, str]) -> Iterator[PsqlSession]:
+    def opened(
+        cls, psql: str, endpoint: Endpoint, env: Mapping[str, str], stops: WorkerPool | None = None
+    ) -> Iterator[PsqlSession]:
         """A session to *endpoint* for the block; ``psql`` is ended (killed if still busy) afterwards.
 
         A connection failure is raised as psycopg's would be; a ``psql`` that ends without
         answering for another reason (exit status other than 2) raises :class:`PsqlUnusable`.
+        *stops*, when given, can kill ``psql`` from another thread (a backup abandoned while
+        its head start connects: see :class:`~dbkeeper.plugin.HeadStart`).
         """
         conninfo = endpoint.with_params(client_encoding="UTF8").conninfo()
         argv = [psql, "--no-psqlrc", "--quiet", "--no-align", "--tuples-only", "--no-password",
@@ -90,8 +94,9 @@ class PsqlSession:
             raise PsqlUnusable(str(exc)) from None
         session = cls(tool, endpoint)
         try:
-            session._sync(connecting=True)
-            yield session
+            with stops.stoppable(tool.kill) if stops else contextlib.nullcontext():
+                session._sync(connecting=True)
+                yield session
         finally:
             tool.kill()
 
@@ -186,10 +191,14 @@ ControlSession = PsqlSession | PsycopgSession
 
 
 @contextlib.contextmanager
-def control_session(endpoint: Endpoint, env: Mapping[str, str]) -> Iterator[ControlSession]:
+def control_session(
+    endpoint: Endpoint, env: Mapping[str, str], stops: WorkerPool | None = None
+) -> Iterator[ControlSession]:
     """A session to *endpoint* for the block: ``psql`` (see the module docstring), else psycopg.
 
-    psycopg holds it when ``psql`` is not installed or cannot hold it (:class:`PsqlUnusable`).
+    psycopg holds it when ``psql`` is not installed or cannot hold it (:class:`PsqlUnusable`),
+    unless *stops* was stopped meanwhile (its connection could not be stopped: the
+    ``psql`` it would replace was killed on purpose).
     Where ``psql`` is Debian's ``pg_wrapper``, the binary it would run is run directly when
     that is provably the same (:func:`~dbkeeper_postgresql.pg_wrapper.wrapped_client`).
     """
@@ -202,5 +211,7 @@ def control_session(endpoint: Endpoint, env: Mapping[str, str]) -> Iterator[Cont
         if psql is not None:
             program, extra = wrapped_client(psql, endpoint.params) or (psql, {})
             with contextlib.suppress(PsqlUnusable):
-                session = stack.enter_context(PsqlSession.opened(program, endpoint, {**env, **extra}))
+                session = stack.enter_context(PsqlSession.opened(program, endpoint, {**env, **extra}, stops))
+        if session is None and stops is not None and stops.stopped.is_set():
+            raise DatabaseError("stopped before the control session was open")
         yield session or stack.enter_context(PsycopgSession.opened(endpoint))

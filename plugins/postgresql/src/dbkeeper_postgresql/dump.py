@@ -11,12 +11,23 @@ psycopg, whose import would cost every backup about 70 ms.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
-from dbkeeper.plugin import DatabaseError, DumpRequest, DumpResult, WorkerPool
+from dbkeeper.plugin import (
+    DatabaseError,
+    DatabaseURL,
+    DumpRequest,
+    DumpResult,
+    HeadStart,
+    PrepareRequest,
+    WorkerPool,
+)
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint
@@ -36,41 +47,71 @@ Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int], list[s
 """What the control connection reads in the snapshot: relations, schemas, row counts, roles."""
 
 
-def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
-    """Dump ``request.url`` in ``request.format``, on ``request.options.jobs`` streams at once."""
-    endpoint = Endpoint.from_url(request.url)
-    jobs = request.options.jobs
+@dataclass(frozen=True)
+class Opened:
+    """What a dump waits for first: the session holding the snapshot, what it read, the pg_dump being located."""
+
+    endpoint: Endpoint
+    env: Mapping[str, str]
+    session: ControlSession
+    facts: dict[str, Any]
+    snapshot: str
+    tables: list[catalog.Table]
+    extension_tables: list[str]
+    pg_dump: Future[Client]
+
+
+@contextlib.contextmanager
+def opened(url: DatabaseURL, stops: WorkerPool | None = None) -> Iterator[Opened]:
+    """The control session of *url* with its snapshot exported, for the block; *stops* can kill its ``psql``."""
+    endpoint = Endpoint.from_url(url)
     with (
         ThreadPoolExecutor(max_workers=1) as probe,
         endpoint.client_env() as env,
     ):
         found = probe.submit(locate, "pg_dump", endpoint.params)  # while the session connects, reads the catalog
-        with control_session(endpoint, env) as session:
+        with control_session(endpoint, env, stops) as session:
             facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint)
-            pg_dump = check_dump_client(found.result(), facts["server_version_num"], facts["server_version"])
-            parts = layout.plan(facts["database"], request.format, tables, jobs)
-            source = endpoint.with_database(facts["database"])
-            pool = WorkerPool(jobs + 1)
+            yield Opened(endpoint, env, session, facts, snapshot, tables, extension_tables, found)
 
-            def describe() -> Described:
-                """The rest of the catalog, the row counts and the roles, in the snapshot, while pg_dump runs."""
-                with pool.stoppable(session.cancel):
-                    try:
-                        relations, schemas = catalog.relations(session), catalog.schemas(session)
-                        counts = catalog.count_rows(session, ((t.schema, t.name) for t in tables))
-                    except DatabaseError as exc:
-                        raise DatabaseError(f"cannot count rows in the snapshot: {exc}") from None
-                    return relations, schemas, counts, catalog.roles(session)  # not after the dumps: one wait less
 
-            writers = [
-                functools.partial(_dump_part, request, pg_dump, source, snapshot, part, parts, tables, env, pool)
-                for part in parts
-            ]
-            tasks: list[Callable[[], Described | int]] = [describe, *writers]
-            described = pool.run(tasks)[0]
-            assert not isinstance(described, int), "the first task is describe()"
-            relations, schemas, counts, roles = described
-            session.statement("ROLLBACK")
+def prepare(request: PrepareRequest[PostgresqlOptions]) -> AbstractContextManager[HeadStart[Opened]]:
+    """The control session opened and the snapshot exported on a thread, while the core sets up."""
+    return HeadStart.started(functools.partial(opened, request.url))
+
+
+def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
+    """Dump ``request.url`` in ``request.format``, on ``request.options.jobs`` streams at once."""
+    head = request.prepared if isinstance(request.prepared, HeadStart) else None
+    jobs = request.options.jobs
+    with head.taken() if head else opened(request.url) as ready:
+        session, facts, tables = ready.session, ready.facts, ready.tables
+        pg_dump = check_dump_client(ready.pg_dump.result(), facts["server_version_num"], facts["server_version"])
+        parts = layout.plan(facts["database"], request.format, tables, jobs)
+        source = ready.endpoint.with_database(facts["database"])
+        pool = WorkerPool(jobs + 1)
+
+        def describe() -> Described:
+            """The rest of the catalog, the row counts and the roles, in the snapshot, while pg_dump runs."""
+            with pool.stoppable(session.cancel):
+                try:
+                    relations, schemas = catalog.relations(session), catalog.schemas(session)
+                    counts = catalog.count_rows(session, ((t.schema, t.name) for t in tables))
+                except DatabaseError as exc:
+                    raise DatabaseError(f"cannot count rows in the snapshot: {exc}") from None
+                return relations, schemas, counts, catalog.roles(session)  # not after the dumps: one wait less
+
+        writers = [
+            functools.partial(
+                _dump_part, request, pg_dump, source, ready.snapshot, part, parts, tables, ready.env, pool
+            )
+            for part in parts
+        ]
+        tasks: list[Callable[[], Described | int]] = [describe, *writers]
+        described = pool.run(tasks)[0]
+        assert not isinstance(described, int), "the first task is describe()"
+        relations, schemas, counts, roles = described
+        session.statement("ROLLBACK")
     details: dict[str, Any] = {
         "server_version": facts["server_version"],
         "server_version_num": facts["server_version_num"],
@@ -81,7 +122,7 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
         **{key: facts[key] for key in ("encoding", "lc_collate", "lc_ctype", "icu_locale") if key in facts},
         "schemas": schemas,
         "relations": {r.key: r.to_json() for r in relations},
-        "extension_tables": extension_tables,
+        "extension_tables": ready.extension_tables,
         "roles": roles,
     }
     return DumpResult(

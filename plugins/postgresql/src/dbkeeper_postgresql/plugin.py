@@ -11,6 +11,7 @@ connection each.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import (
@@ -22,6 +23,7 @@ from dbkeeper.plugin import (
     InspectRequest,
     MigrateRequest,
     MigrationDialect,
+    PrepareRequest,
     RestoreRequest,
     RestoreResult,
     hookimpl,
@@ -48,12 +50,21 @@ if TYPE_CHECKING:
     )
     from dbkeeper_postgresql.drill import PostgresDrill
 
+
+def prepare_backup(request: PrepareRequest[PostgresqlOptions]) -> AbstractContextManager[object]:
+    """The control session connects and exports its snapshot while the core sets the backup up."""
+    from dbkeeper_postgresql.dump import prepare
+
+    return prepare(request)
+
+
 DRIVER = DriverInfo(
     name="postgresql",
     schemes=SCHEMES,
     formats=tuple(FORMATS),
     description="PostgreSQL: pg_dump archives or SQL scripts under one snapshot, restored with pg_restore or psql",
     options=PostgresqlOptions,
+    prepare_backup=prepare_backup,
 )
 
 
