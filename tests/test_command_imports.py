@@ -1,4 +1,7 @@
-"""What a backup imports: not the other commands, the monitoring or drill types, secrets, tempfile, decimal."""
+"""What a backup imports: not the other commands, the monitoring or drill types, secrets, tempfile, decimal.
+
+Nor the age plugin's key parsing and encryption modules: plugins load in every command.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,13 @@ NOT_NEEDED = {
     "dbkeeper.cli.copy_command",
     "dbkeeper.cli.schema_diff_command",
     *OTHER_COMMANDS,
+    # loaded plugins' modules a backup without encryption, to a local directory, never uses
+    "dbkeeper_age.bridge",
+    "dbkeeper_age.decrypting",
+    "dbkeeper_age.fingerprints",
+    "dbkeeper_age.identities",
+    "dbkeeper_age.recipients",
+    "dbkeeper_age.sshkeys",
 }
 
 

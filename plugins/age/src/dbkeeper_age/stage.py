@@ -1,4 +1,9 @@
-"""The ``age`` stage: encrypts artifacts to public-key recipients; the file is what ``age -e`` writes."""
+"""The ``age`` stage: encrypts artifacts to public-key recipients; the file is what ``age -e`` writes.
+
+Every command loads this module (plugins register their stages at load); the modules that
+parse keys and run the encryption are imported by the methods that use them, when a
+backup is encrypted or decrypted.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.plugin import BackupError, Encoder, Readable, StageKind, Writable, check_options
-from dbkeeper_age.bridge import PushBridge
-from dbkeeper_age.decrypting import identity_needed, open_decrypter
-from dbkeeper_age.recipients import parse_recipients
 
 
 def _encryption_failed(error: BaseException) -> BaseException:
@@ -32,6 +34,9 @@ class AgeStage:
         """Encrypt to every recipient; the record is ``{"recipients": [fingerprint, …]}``."""
         import pyrage  # type: ignore[import-untyped]  # pyrage ships no type hints
 
+        from dbkeeper_age.bridge import PushBridge
+        from dbkeeper_age.recipients import parse_recipients
+
         others = {key: value for key, value in options.items() if key != "recipients"}
         check_options(self.name, others, {"recipients": list})  # unknown options; never echoes the recipients
         recipients = parse_recipients(options.get("recipients"))
@@ -45,8 +50,12 @@ class AgeStage:
 
     def decoder(self, source: Readable, record: Mapping[str, Any]) -> Readable:
         """Refuse: decrypting needs an identity (KeyRequiredError naming the recipients)."""
+        from dbkeeper_age.decrypting import identity_needed
+
         raise identity_needed(record)
 
     def decrypter(self, source: Readable, record: Mapping[str, Any], identities: Sequence[Path]) -> Readable:
         """Decrypt *source* with the identity files *identities* (age-keygen files, OpenSSH keys)."""
+        from dbkeeper_age.decrypting import open_decrypter
+
         return open_decrypter(source, record, identities)
