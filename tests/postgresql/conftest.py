@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from pg_server import APP_USER, Server
 from throwaway_servers import postgresql_server
 
-from helpers import DATASETS
+from helpers import DATASETS, private_copy
 
 CHINOOK_POSTGRES = DATASETS / "chinook" / "Chinook_PostgreSql.sql"
 FIDELITY = Path(__file__).with_name("fidelity.sql")
@@ -82,3 +84,18 @@ def fidelity(pg: Server, fidelity_template: str) -> str:
 def new_name() -> str:
     """A database name not used yet (restore targets)."""
     return f"restored_{next(_names)}"
+
+
+@pytest.fixture
+def backup(made: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of the test module's ``made`` backup (its drill records are this test's)."""
+    return private_copy(made, tmp_path)
+
+
+@pytest.fixture
+def drill_tmp() -> Iterator[Path]:
+    """The drills' TMPDIR: a fresh directory the server user may pass through."""
+    path = Path(tempfile.mkdtemp(prefix="pgdrill-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

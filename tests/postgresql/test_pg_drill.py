@@ -15,7 +15,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from pg_server import Server
 
 from dbkeeper.plugin import DatabaseError
 from dbkeeper_postgresql.cluster import server_bindir
-from helpers import BIN, Run, artifact_of, assert_one_line_error, dbkeeper, private_copy
+from helpers import BIN, Run, artifact_of, assert_one_line_error, dbkeeper
 
 ROWS = {"public.customers": 120, "public.orders": 3000, "shop.notes": 7}
 BIG_ROWS = 400_000
@@ -59,21 +58,6 @@ def made(pg: Server, source: str, tmp_path_factory: pytest.TempPathFactory) -> t
     directory = tmp_path_factory.mktemp("made")
     ident = dbkeeper("--quiet", "backup", pg.socket_url(source), "--dir", str(directory)).out.strip()
     return directory, ident
-
-
-@pytest.fixture
-def backup(made: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
-    """A private copy of the module's backup (its drill records are this test's)."""
-    return private_copy(made, tmp_path)
-
-
-@pytest.fixture
-def drill_tmp() -> Iterator[Path]:
-    """The drills' TMPDIR: a fresh directory the server user may pass through."""
-    path = Path(tempfile.mkdtemp(prefix="pgdrill-test-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def drill(directory: Path, tmp: Path, *args: str) -> Run:

@@ -6,16 +6,13 @@ A real throwaway cluster per drill, a real backup of Chinook (11 tables) made on
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pg_server import Server
 
-from helpers import dbkeeper, private_copy
+from helpers import dbkeeper
 
 CHINOOK_ROWS = 15607
 
@@ -26,21 +23,6 @@ def made(pg: Server, chinook_template: str, tmp_path_factory: pytest.TempPathFac
     directory = tmp_path_factory.mktemp("made")
     ident = dbkeeper("--quiet", "backup", pg.socket_url(chinook_template), "--dir", str(directory)).out.strip()
     return directory, ident
-
-
-@pytest.fixture
-def backup(made: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
-    """A private copy of the module's backup (its drill records are this test's)."""
-    return private_copy(made, tmp_path)
-
-
-@pytest.fixture
-def drill_tmp() -> Iterator[Path]:
-    """The drills' TMPDIR: a fresh directory the server user may pass through."""
-    path = Path(tempfile.mkdtemp(prefix="pgdrill-options-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def passed(directory: Path, tmp: Path, *args: str, cwd: Path | None = None) -> dict[str, Any]:
