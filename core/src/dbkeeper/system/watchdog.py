@@ -15,6 +15,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from dbkeeper.system.processes import wait_ended
+
+_RELEASE_SECONDS = 60.0
 _SCRIPT = 'cat >/dev/null; [ -n "$2" ] && [ -e "$2" ] && "${@:3}" >/dev/null 2>&1; rm -rf "$1"'
 
 
@@ -41,8 +44,7 @@ def release_watchdog(watchdog: subprocess.Popen[bytes], *, remove: bool = True) 
     """
     if not remove:
         os.killpg(watchdog.pid, signal.SIGKILL)  # the shell and its `cat`: the pipe then closes on nobody
-        watchdog.wait(timeout=60)
-        return
-    if watchdog.stdin is not None:
+    elif watchdog.stdin is not None:
         watchdog.stdin.close()
-    watchdog.wait(timeout=60)
+    if not wait_ended(watchdog, _RELEASE_SECONDS):
+        raise subprocess.TimeoutExpired(watchdog.args, _RELEASE_SECONDS)
