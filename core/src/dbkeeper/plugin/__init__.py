@@ -116,6 +116,7 @@ from dbkeeper.system.filesystem import (
 )
 from dbkeeper.system.interrupts import CommitPoint
 from dbkeeper.system.notes import note
+from dbkeeper.system.processes import wait_ended
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
@@ -347,6 +348,7 @@ __all__ = [
     "start_watchdog",
     "stream_in",
     "stream_out",
+    "wait_ended",
     "writing",
 ]
 

@@ -35,7 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from dbkeeper.plugin import DatabaseError, DatabaseURL, child_environment, release_watchdog, start_watchdog
+from dbkeeper.plugin import (
+    DatabaseError,
+    DatabaseURL,
+    child_environment,
+    release_watchdog,
+    start_watchdog,
+    wait_ended,
+)
 from dbkeeper_mysql.server import ServerTarget
 
 START_TIMEOUT = 60.0
@@ -232,7 +239,8 @@ def _guarded(
         if not kept:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT)
+            if not wait_ended(process, STOP_TIMEOUT):
+                raise subprocess.TimeoutExpired(process.args, STOP_TIMEOUT)
         release_watchdog(watchdog, remove=False)
 
 

@@ -21,7 +21,6 @@ import contextlib
 import os
 import pwd
 import re
-import select
 import shlex
 import shutil
 import signal
@@ -33,7 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from dbkeeper.plugin import DatabaseError, DatabaseURL, child_environment, release_watchdog, start_watchdog
+from dbkeeper.plugin import (
+    DatabaseError,
+    DatabaseURL,
+    child_environment,
+    release_watchdog,
+    start_watchdog,
+    wait_ended,
+)
 from dbkeeper_postgresql.catalog import quote_identifier
 from dbkeeper_postgresql.clients import BINDIR_ENV
 
@@ -240,11 +246,11 @@ class Cluster:
         process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGQUIT)  # immediate shutdown: the postmaster ends its children first
-            if not _ended(process, STOP_SECONDS):
+            if not wait_ended(process, STOP_SECONDS):
                 process.kill()
                 process.wait(timeout=STOP_SECONDS)
         if self.watchdog is not None:
-            shutil.rmtree(self.root, ignore_errors=True)  # here: the watchdog's own removal is waited for by polling
+            shutil.rmtree(self.root, ignore_errors=True)  # here, not by the watchdog: one process fewer to wait for
             release_watchdog(self.watchdog)  # the server is gone: it only removes what is left of the directory
 
     def hand_over(self) -> None:
@@ -269,28 +275,6 @@ class Cluster:
             return _last_line(self.log.read_text(errors="replace"))
         except OSError as exc:
             return f"no server log ({exc.strerror})"
-
-
-def _ended(process: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Wait up to *timeout* seconds for *process* to end; whether it did.
-
-    Woken by the kernel the moment it ends (a pidfd), where :meth:`subprocess.Popen.wait`
-    with a timeout polls, sleeping up to 50 ms between looks.
-    """
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except OSError:  # no pidfd on this kernel
-        pidfd = None
-    if pidfd is not None:
-        try:
-            select.select([pidfd], [], [], timeout)
-        finally:
-            os.close(pidfd)
-    try:
-        process.wait(timeout=0 if pidfd is not None else timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
 
 
 def _last_line(text: str) -> str:
