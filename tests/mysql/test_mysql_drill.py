@@ -119,6 +119,8 @@ def test_a_drill_restores_with_the_restores_options_and_records_them(
     recorded = last_drill(backups)
     assert recorded["options"] == {"jobs": 2, "tools": "python"}
     assert recorded["restore_seconds"] == report["restore_seconds"]
+    shown = dbkeeper("backups", "show", "latest", "--dir", str(backups)).out
+    assert " with jobs 2, tools python (into a throwaway " in shown, shown
     assert_nothing_left(drill_tmp)
     refused = drill(backups, drill_tmp, "--table", "Track")  # a drill restores the whole backup
     assert refused.code == 2 and "No such option '--table'" in refused.err, refused.err

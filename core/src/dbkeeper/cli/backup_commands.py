@@ -10,7 +10,7 @@ import click
 from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
 from dbkeeper.cli.driver_options import DriverOptionsCommand, driver_values
 from dbkeeper.cli.lazy_commands import LazyCommands
-from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table, seconds
+from dbkeeper.cli.output import emit_json, human_bytes, note, plural, print_table, seconds, with_options
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
@@ -223,14 +223,14 @@ def _verify_summary(record: VerifyRecord | None) -> str:
 
 
 def _drill_summary(record: DrillRecord | None) -> str:
-    """``ok at 2026-…Z, restore 41.2s (a throwaway …)``, ``failed at …: <problem>``, or ``never``."""
+    """``ok at 2026-…Z, restore 41.2s with jobs 2 (into a throwaway …)``, ``failed at …: <problem>``, or ``never``."""
     if record is None:
         return "never"
     when = f"{record.at:%Y-%m-%d %H:%M:%S}Z"
     if not record.ok:
         return f"failed at {when}: {record.problem or 'no detail recorded'}"
     took = f", restore {seconds(record.restore_seconds)}" if record.restore_seconds is not None else ""
-    return f"ok at {when}{took} (into {record.target})"
+    return f"ok at {when}{took}{with_options(record.options)} (into {record.target})"
 
 
 @backups.command("delete")

@@ -9,7 +9,7 @@ import click
 
 from dbkeeper.cli.app import App, dir_option, global_flags, identity_option, json_option, pass_app
 from dbkeeper.cli.driver_options import DriverOptionsCommand, driver_values
-from dbkeeper.cli.output import emit_json, human_bytes, plural, print_table, seconds
+from dbkeeper.cli.output import emit_json, human_bytes, plural, print_table, seconds, with_options
 
 if TYPE_CHECKING:
     from dbkeeper.backups.drill import DrillReport
@@ -88,8 +88,8 @@ def _print(report: DrillReport, options: dict[str, object], *, quiet: bool) -> N
         click.echo(f"drill {report.id} FAILED: the restore into {report.target} failed {size}")
     else:
         verdict = "ok" if report.ok else "FAILED"
-        took = seconds(report.restore_seconds)
-        click.echo(f"drill {report.id} {verdict}: restored into {report.target} in {took}{_with(options)} {size}")
+        took = f"{seconds(report.restore_seconds)}{with_options(options)}"
+        click.echo(f"drill {report.id} {verdict}: restored into {report.target} in {took} {size}")
     if not quiet:
         rows = [["skipped" if c.skipped else "ok" if c.ok else "FAILED", c.name, c.detail] for c in report.checks]
         print_table(["CHECK", "NAME", "DETAIL"], rows)
@@ -97,9 +97,3 @@ def _print(report: DrillReport, options: dict[str, object], *, quiet: bool) -> N
         click.echo(f"kept: {report.kept.kind}")
         click.echo(f"  connect: {report.kept.connect}")
         click.echo(f"  stop:    {report.kept.stop}")
-
-
-def _with(options: dict[str, object]) -> str:
-    """`` with jobs 2``: the options given for the restore (flags, dbkeeper.toml), which its time holds for."""
-    given = [f"{name} {' '.join(v) if isinstance(v, tuple | list) else v}" for name, v in options.items()]
-    return f" with {', '.join(given)}" if given else ""

@@ -66,6 +66,12 @@ def seconds(value: float) -> str:
     return f"{value:.1f}s" if value < 10 else f"{value:.0f}s"
 
 
+def with_options(options: Mapping[str, Any]) -> str:
+    """`` with jobs 2, tools auto``: the driver options a restore ran with, which its time holds for ("" for none)."""
+    given = [f"{name} {' '.join(map(str, v)) if isinstance(v, tuple | list) else v}" for name, v in options.items()]
+    return f" with {', '.join(given)}" if given else ""
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
