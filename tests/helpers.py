@@ -149,8 +149,8 @@ WAIT = 60.0
 T = TypeVar("T")
 
 
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """*probe*'s first truthy result, tried until *timeout* s have passed; fails saying *what* never happened."""
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT, every: float = 0.2) -> T:
+    """*probe*'s first truthy result, tried every *every* s for *timeout* s; fails saying *what* never happened."""
     deadline = time.monotonic() + timeout
     while True:
         result = probe()
@@ -158,7 +158,7 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) 
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def finishes(function: Callable[[], T], what: str, timeout: float = WAIT) -> T:

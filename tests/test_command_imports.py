@@ -23,6 +23,7 @@ NOT_NEEDED = {
     "dbkeeper.plugin.monitoring",
     "dbkeeper.plugin.drills",
     "dbkeeper.backups.retention",
+    "dbkeeper.backups.objects",  # object storage's repository: a backup to a local directory never opens one
     "secrets",
     "tempfile",
     "random",

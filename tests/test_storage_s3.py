@@ -72,8 +72,12 @@ class Remote:
         return self.start("backup", f"sqlite:///{db}", *extra, cwd=cwd)
 
     def wait_for_upload(self) -> list[str]:
-        """The keys of the pending multipart uploads, once there is one."""
-        return eventually(lambda: self.s3.pending_keys(self.bucket), "a multipart upload")
+        """The keys of the pending multipart uploads, once there is one.
+
+        Looked for every 20 ms: a test that stops the writer mid-upload must see the upload
+        begin, not end (60 MB take moto about half a second on a quiet machine).
+        """
+        return eventually(lambda: self.s3.pending_keys(self.bucket), "a multipart upload", every=0.02)
 
     def short_timeout(self, folder: Path) -> Path:
         """A dbkeeper.toml in *folder* that makes the store give up after 3 s without an answer; *folder*."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dbkeeper.backups.objects import ObjectRepository
 from dbkeeper.backups.repository import Repository
 from dbkeeper.backups.storage import BackupStorage
 from dbkeeper.connections.config import storage_scheme
@@ -37,4 +36,6 @@ def open_storage(location: Path | str, plugins: Plugins, settings: Mapping[str, 
         raise ConfigError(
             f"the {backend.name} storage has no setting {unknown[0]!r} (its settings: {', '.join(backend.settings)})"
         )
+    from dbkeeper.backups.objects import ObjectRepository  # object storage only: not imported by local backups
+
     return ObjectRepository(backend.open(StorageRequest(text, dict(settings or {}))))
