@@ -28,6 +28,17 @@ def start(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def interrupted(owner: subprocess.Popen[str], within: float) -> tuple[int, str]:
+    """SIGTERM *owner*, then its exit status and stderr once it ends (killed, and the test failed, after *within* s)."""
+    owner.send_signal(signal.SIGTERM)
+    try:
+        _, err = owner.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        owner.kill()
+        raise
+    return owner.returncode, err
+
+
 def process_tree(root: int) -> dict[int, str]:
     """*root* and every process below it, with their arguments as ``ps`` shows them."""
     listing = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout

@@ -8,12 +8,11 @@ after the client it killed.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from pathlib import Path
 
 from mariadb_server import MariaDBServer
-from processes import start, wait_for
+from processes import interrupted, start, wait_for
 from test_mysql_timeouts import silent_port  # noqa: F401 (a fixture)
 
 from dbkeeper.system.interrupts import DEFAULT_MESSAGE
@@ -53,12 +52,7 @@ def test_an_interrupted_backup_kills_the_connecting_client(silent_port: int, tmp
     url = f"mysql://app:pw@127.0.0.1:{silent_port}/silentshop?connect_timeout={SLOW_CONNECT}"
     owner = start("backup", url, "--dir", str(tmp_path / "b"), cwd=tmp_path, env={})
     clients = wait_for("mariadb", owner)
-    owner.send_signal(signal.SIGTERM)
-    try:
-        _, err = owner.communicate(timeout=WITHIN)
-    except subprocess.TimeoutExpired:
-        owner.kill()
-        raise
-    assert owner.returncode == 130 and err.strip() == DEFAULT_MESSAGE, err
+    status, err = interrupted(owner, WITHIN)
+    assert status == 130 and err.strip() == DEFAULT_MESSAGE, err
     assert [pid for pid in clients if Path(f"/proc/{pid}").exists()] == []
     assert clients_reading("silentshop") == []

@@ -9,13 +9,12 @@ the connection's timeout.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from pg_server import Server
-from processes import start, wait_for
+from processes import interrupted, start, wait_for
 from test_pg_timeouts import silent_port  # noqa: F401 (a fixture)
 
 from dbkeeper.system.interrupts import DEFAULT_MESSAGE
@@ -62,13 +61,8 @@ def test_an_interrupted_backup_kills_the_connecting_psql(silent_port: int, tmp_p
     url = f"postgresql://app:pw@127.0.0.1:{silent_port}/app?connect_timeout={SLOW_CONNECT}&application_name={marker}"
     owner = start("backup", url, "--dir", str(tmp_path / "b"), cwd=tmp_path, env={})
     psql = wait_for("psql", owner)
-    owner.send_signal(signal.SIGTERM)
-    try:
-        _, err = owner.communicate(timeout=WITHIN)
-    except subprocess.TimeoutExpired:
-        owner.kill()
-        raise
-    assert owner.returncode == 130, err
+    status, err = interrupted(owner, WITHIN)
+    assert status == 130, err
     assert err.strip() == DEFAULT_MESSAGE, err
     assert [pid for pid in psql if Path(f"/proc/{pid}").exists()] == []
     assert processes_mentioning(marker) == []
