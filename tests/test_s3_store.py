@@ -26,7 +26,7 @@ from dbkeeper.plugin.testing import check_object_store
 from dbkeeper_s3.location import S3Location, parse_location
 from dbkeeper_s3.plugin import open_store
 from dbkeeper_s3.upload import PART_SIZE
-from helpers import BIN, ROOT
+from helpers import BIN, ROOT, eventually
 
 MIB = 1 << 20
 
@@ -113,7 +113,9 @@ def test_a_killed_test_process_leaves_no_s3_server_behind() -> None:
     assert owner.stdout is not None
     directory, pid = owner.stdout.readline().split()
     server = psutil.Process(int(pid))
-    assert server.status() == psutil.STATUS_STOPPED and os.path.isdir(directory)
+    # SIGSTOP takes effect when the server next runs: not always before the line is read
+    eventually(lambda: server.status() == psutil.STATUS_STOPPED, "the paused server stopped", every=0.01)
+    assert os.path.isdir(directory)
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     with contextlib.suppress(psutil.NoSuchProcess):
