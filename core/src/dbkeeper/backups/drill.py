@@ -18,6 +18,7 @@ and stop it.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -109,10 +110,11 @@ def drill_directory(*, keep: bool) -> Iterator[Path]:
     """A private directory (0700) for the drill's throwaway server, removed afterwards — also on ``kill -9``.
 
     Under the system's temporary directory, not dbkeeper's runtime directory: a server
-    that runs as another user must be able to reach it (a driver may make it 0711). With
-    *keep*, a drill that succeeded leaves it for the kept server.
+    that runs as another user must be able to reach it (a driver may make it 0711). Its
+    name carries this process's id (``dbkeeper-drill-<pid>-…``). With *keep*, a drill that
+    succeeded leaves it for the kept server.
     """
-    path = Path(tempfile.mkdtemp(prefix="dbkeeper-drill-"))
+    path = Path(tempfile.mkdtemp(prefix=f"dbkeeper-drill-{os.getpid()}-"))  # whose it is, at a glance
     watchdog = start_watchdog(path)
     kept = False
     try:

@@ -302,9 +302,11 @@ class DriverConformance:
         """
         skip_unless(driver.implements("drill"), f"the {driver.name} driver has no restore drills")
         import glob
+        import os
         import tempfile
 
-        before = set(glob.glob(f"{tempfile.gettempdir()}/dbkeeper-drill-*"))
+        mine = f"{tempfile.gettempdir()}/dbkeeper-drill-{os.getpid()}-*"  # not another drill's on this machine
+        before = set(glob.glob(mine))
         manifest = backups.backup(sample_url)
         report = backups.drill(manifest.id)
         assert report.ok, report.problem
@@ -317,7 +319,7 @@ class DriverConformance:
         assert not failed.ok and failed.problem and "SELECT 1 = 0" in failed.problem, failed
         last = backups.repository.last_drill(manifest.id)
         assert last is not None and not last.ok, "a failed drill is recorded too"
-        assert set(glob.glob(f"{tempfile.gettempdir()}/dbkeeper-drill-*")) <= before, "the drill left its directory"
+        assert set(glob.glob(mine)) <= before, "the drill left its directory"
 
     def test_migrations_go_up_and_down(self, driver: Driver, plugins: Plugins, source_url: str, tmp_path: Path) -> None:
         """A migration is applied once, recorded, and rolled back."""
