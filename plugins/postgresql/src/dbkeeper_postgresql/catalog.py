@@ -290,20 +290,26 @@ def user_objects(conn: psycopg.Connection[Any], limit: int = 3) -> list[str]:
     return [row[0] for row in rows]
 
 
-def existing_relations(conn: psycopg.Connection[Any], wanted: Iterable[tuple[str, str]]) -> list[str]:
-    """The keys of the ``(schema, name)`` relations that already exist."""
+def relation_sizes(conn: psycopg.Connection[Any], wanted: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """The keys of the ``(schema, name)`` relations that exist, in schema and name order, with their sizes in bytes."""
     pairs = list(wanted)
     if not pairs:
-        return []
+        return {}
     rows = conn.execute(
         """
-        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        SELECT n.nspname, c.relname, pg_relation_size(c.oid)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN unnest(%s::text[], %s::text[]) AS w(schema, name) ON w.schema = n.nspname AND w.name = c.relname
         ORDER BY 1, 2
         """,
         ([s for s, _ in pairs], [n for _, n in pairs]),
     ).fetchall()
-    return [qualified(schema, name) for schema, name in rows]
+    return {qualified(schema, name): int(size) for schema, name, size in rows}
+
+
+def existing_relations(conn: psycopg.Connection[Any], wanted: Iterable[tuple[str, str]]) -> list[str]:
+    """The keys of the ``(schema, name)`` relations that already exist."""
+    return list(relation_sizes(conn, wanted))
 
 
 _PROBES = {

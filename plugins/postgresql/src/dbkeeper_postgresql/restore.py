@@ -30,7 +30,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from dbkeeper.plugin import (
     ArtifactSource,
@@ -341,14 +341,6 @@ def _write_list(plan: Plan, part: layout.Part, toc: str) -> Path:
     return path
 
 
-PRESENT = """
-SELECT n.nspname, c.relname, pg_relation_size(c.oid)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN unnest(%s::text[], %s::text[]) AS w(schema, name) ON w.schema = n.nspname AND w.name = c.relname
-"""
-"""Each of the wanted ``(schema, name)`` relations that exists, and its size in bytes."""
-
-
 def _count(target: Endpoint, keys: Sequence[str]) -> dict[str, int]:
     """Rows of each restored table, counted in the target on up to one connection per CPU, biggest first."""
     import psycopg
@@ -356,8 +348,7 @@ def _count(target: Endpoint, keys: Sequence[str]) -> dict[str, int]:
     pairs = [catalog.split_key(key) for key in keys]
     with target.connect() as conn:
         try:
-            found = conn.execute(PRESENT, ([s for s, _ in pairs], [n for _, n in pairs])).fetchall()
-            sizes = {catalog.qualified(str(schema), str(name)): cast(int, size) for schema, name, size in found}
+            sizes = catalog.relation_sizes(conn, pairs)
             present = [pair for pair, key in zip(pairs, keys, strict=True) if key in sizes]
             counted = on_connections(
                 conn, target.connect, present, _count_one, size=lambda p: sizes[catalog.qualified(*p)]
