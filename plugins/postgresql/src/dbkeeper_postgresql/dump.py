@@ -139,9 +139,7 @@ def _open_snapshot(
 ) -> tuple[dict[str, Any], str, tuple[list[catalog.Table], list[str]]]:
     """Begin the snapshot's transaction; the database's facts, the exported snapshot and the dumped tables."""
     try:
-        session.statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        for statement in SESSION_SETTINGS:
-            session.statement(statement)
+        session.statement(";\n".join(["BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", *SESSION_SETTINGS]))
         facts = catalog.database_facts(session)
         snapshot = str(session.execute("SELECT pg_export_snapshot()").fetchall()[0][0])
         tables = catalog.dumped_tables(session)
