@@ -5,7 +5,11 @@ without a password, reachable only through the socket, which only the server's u
 root can reach); ``mariadbd`` serves it on ``WORKDIR/server/mysqld.sock`` with
 ``--skip-networking`` (no TCP port), as the ``mysql`` user (else ``nobody``) when dbkeeper
 runs as root, and with the settings of a server whose data may be lost (no binary log, no
-doublewrite, no flush at commit). Both run in a session of their own, each under a
+doublewrite, no flush at commit). The first drill of a server build runs ``mariadb-install-db``
+and keeps its result in the drill cache; later drills start on a copy of it
+(:func:`~dbkeeper.plugin.pristine_data_directory`, keyed by both binaries, the version and
+:data:`INSTALL_OPTIONS`; the cached directory holds no password: root has none, and is reached
+only through the socket). Both run in a session of their own, each under a
 :func:`~dbkeeper.plugin.start_watchdog` that kills that session and removes the drill's
 directory when dbkeeper dies, even by ``kill -9``. Waits are bounded.
 
@@ -38,7 +42,9 @@ from urllib.parse import quote, urlencode
 from dbkeeper.plugin import (
     DatabaseError,
     DatabaseURL,
+    PristineKey,
     child_environment,
+    pristine_data_directory,
     release_watchdog,
     start_watchdog,
     wait_ended,
@@ -62,6 +68,8 @@ THROWAWAY_OPTIONS = (
     "--skip-name-resolve",
 )
 """Settings for a server whose data may be lost, given to ``mariadb-install-db`` and ``mariadbd`` alike."""
+INSTALL_OPTIONS = ("--auth-root-authentication-method=normal", "--skip-test-db", *THROWAWAY_OPTIONS)
+"""What ``mariadb-install-db`` makes: ``root@localhost`` without a password (the socket is private), no test db."""
 BUFFER_POOL_LIMIT = 2 << 30
 """The throwaway server's InnoDB buffer pool: a quarter of the memory available, at most this, at least 128 MiB."""
 SERVER_UMASK = {"UMASK": "0600", "UMASK_DIR": "0700"}
@@ -159,13 +167,9 @@ def throwaway_server(binaries: Binaries, workdir: Path, *, keep: bool) -> Iterat
     """Initialise and start a server in *workdir*; stop it afterwards unless *keep* (the core removes *workdir*)."""
     user = server_user()
     home = _home(workdir, user)
-    user_option = [f"--user={user.pw_name}"] if user else []
+    user_option = _user_option(user)
     datadir, socket, log = home / "data", home / "mysqld.sock", home / "error.log"
-    install = [binaries.install_db, "--no-defaults", *user_option, f"--datadir={datadir}",
-               "--auth-root-authentication-method=normal", "--skip-test-db", f"--tmpdir={home}",
-               *THROWAWAY_OPTIONS]  # fmt: skip
-    with _guarded(install, workdir, output=home / "install.log") as installing:
-        _wait_installed(installing, home / "install.log")
+    _make_data(binaries, datadir, workdir, user)
     server = [binaries.server, "--no-defaults", *user_option, f"--datadir={datadir}", f"--socket={socket}",
               "--skip-networking", f"--pid-file={home / 'mysqld.pid'}", f"--log-error={log}", f"--tmpdir={home}",
               *THROWAWAY_OPTIONS, f"--innodb-buffer-pool-size={_buffer_pool_bytes()}"]  # fmt: skip
@@ -175,6 +179,27 @@ def throwaway_server(binaries: Binaries, workdir: Path, *, keep: bool) -> Iterat
     with _guarded(server, workdir, keep=keep) as process:
         _wait_ready(process, socket, log)
         yield Throwaway(socket, binaries.version, client, f"{admin} && rm -rf {shlex.quote(str(workdir))}")
+
+
+def _make_data(binaries: Binaries, datadir: Path, workdir: Path, user: pwd.struct_passwd | None) -> None:
+    """*datadir*: a copy of the cached result of ``mariadb-install-db`` for these binaries, else its own."""
+    home = datadir.parent
+    user_option = _user_option(user)
+
+    def install(target: Path) -> None:
+        argv = [binaries.install_db, "--no-defaults", *user_option, f"--datadir={target}", f"--tmpdir={home}",
+                *INSTALL_OPTIONS]  # fmt: skip
+        with _guarded(argv, workdir, output=home / "install.log") as installing:
+            _wait_installed(installing, home / "install.log")
+
+    key = PristineKey("mariadb", (Path(binaries.server), Path(binaries.install_db)), binaries.version,
+                      (*user_option, *INSTALL_OPTIONS))  # fmt: skip
+    pristine_data_directory(datadir, key, install, owner=user, what="mariadb-install-db's data directory")
+
+
+def _user_option(user: pwd.struct_passwd | None) -> list[str]:
+    """``--user=NAME`` of the server's user, none when the server runs as ourselves."""
+    return [f"--user={user.pw_name}"] if user else []
 
 
 def _buffer_pool_bytes() -> int:

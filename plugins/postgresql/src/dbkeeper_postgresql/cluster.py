@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for ``dbkeeper drill``: initdb, start on a private Unix socket, stop.
+"""A throwaway PostgreSQL cluster for ``dbkeeper drill``: initdb (or a copy of its cached result), start, stop.
 
 The cluster runs from the locally installed server binaries of the backup's major version
 (``$DBKEEPER_PG_BINDIR`` when it holds them, else Debian's ``/usr/lib/postgresql/MAJOR/bin``).
@@ -7,7 +7,9 @@ on no TCP port (``listen_addresses=''``; the port only names the socket file). P
 refuses to run as root, so when dbkeeper runs as root the cluster runs as the system user
 ``postgres`` (``nobody`` when there is none; no user is ever created). Durability is
 traded for speed — ``fsync``, ``full_page_writes`` and ``synchronous_commit`` are off —
-since the cluster is thrown away.
+since the cluster is thrown away. The first drill of a server build runs ``initdb`` and keeps
+its result in the drill cache; later drills start on a copy of it
+(:func:`~dbkeeper.plugin.pristine_data_directory`, keyed by the binaries and :data:`INITDB_OPTIONS`).
 
 A watchdog (:func:`~dbkeeper.plugin.start_watchdog`) stops the postmaster if dbkeeper dies,
 even by ``kill -9``, while the core's own watchdog removes the directory. It stops the
@@ -18,6 +20,7 @@ depend on files the other watchdog may be deleting at that very moment.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import re
@@ -35,7 +38,9 @@ from urllib.parse import quote
 from dbkeeper.plugin import (
     DatabaseError,
     DatabaseURL,
+    PristineKey,
     child_environment,
+    pristine_data_directory,
     release_watchdog,
     start_watchdog,
     wait_ended,
@@ -56,6 +61,8 @@ SETTINGS = {
     "synchronous_commit": "off",
 }
 """No TCP; no durability (the cluster is thrown away, a crash loses nothing worth keeping)."""
+INITDB_OPTIONS = ("-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale")
+"""What ``initdb`` makes: superuser ``postgres`` trusted on the socket (no password exists), UTF8, no locale."""
 INITDB_SECONDS = 120
 START_SECONDS = 60
 STOP_SECONDS = 30
@@ -90,14 +97,19 @@ def server_bindir(major: str) -> Path:
 
 
 def _major_of(bindir: Path) -> str | None:
-    try:
-        output = subprocess.run(
-            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = _SERVER_VERSION.search(output)
+    match = _SERVER_VERSION.search(server_version(bindir))
     return match[1] if match else None
+
+
+@functools.cache
+def server_version(bindir: Path) -> str:
+    """What ``postgres --version`` of *bindir* says (empty when it does not answer); asked once per process."""
+    try:
+        return subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def server_account() -> pwd.struct_passwd | None:
@@ -131,7 +143,7 @@ class Cluster:
         cluster = cls.prepared(major, workdir)
         kept = False
         try:
-            cluster.initdb()
+            cluster.make_data()
             cluster.start()
             yield cluster
             kept = keep
@@ -178,10 +190,19 @@ class Cluster:
         pg_ctl = shlex.join([*self._runuser(), str(self.bindir / "pg_ctl"), "-D", str(self.data), "stop", "-m", "fast"])
         return f"{pg_ctl} && rm -rf {shlex.quote(str(workdir))}"
 
-    def initdb(self) -> None:
-        """Create the cluster: superuser ``postgres`` trusted on the socket, UTF8, no fsync of the new files."""
-        argv = [str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync",
-                "--encoding=UTF8", "--no-locale"]  # fmt: skip
+    def make_data(self) -> None:
+        """The data directory: a copy of the cached result of ``initdb`` with these binaries, else initdb's own."""
+        key = PristineKey(
+            engine=f"postgresql-{self.major}",
+            programs=(self.bindir / "initdb", self.bindir / "postgres"),
+            version=server_version(self.bindir),
+            options=(*INITDB_OPTIONS, f"run as {self.account.pw_name if self.account else 'ourselves'}"),
+        )
+        pristine_data_directory(self.data, key, self.initdb, owner=self.account, what="initdb's data directory")
+
+    def initdb(self, data: Path) -> None:
+        """Create the cluster in *data* (:data:`INITDB_OPTIONS`), no fsync of the new files."""
+        argv = [str(self.bindir / "initdb"), "-D", str(data), *INITDB_OPTIONS, "--no-sync"]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=INITDB_SECONDS, **self._as_server())
         except subprocess.TimeoutExpired:
