@@ -1,10 +1,14 @@
 """What a backup imports: not the other commands, the monitoring or drill types, secrets, tempfile, decimal.
 
-Nor the age plugin's key parsing and encryption modules: plugins load in every command.
+Nor the age plugin's key parsing and encryption modules: plugins load in every command. Nor
+the modules of the classes only other commands create (the restore's, the object store's,
+verify's and prune's reports, the records, ``[monitoring]``): creating a dataclass costs
+0.3-0.7 ms, so their names are imported on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 
 import click
+import pytest
 
 import dbkeeper.plugin
 from dbkeeper.cli import COMMANDS, cli
@@ -19,7 +24,17 @@ from dbkeeper.plugin import drills, monitoring
 from helpers import BIN
 
 OTHER_COMMANDS = {spec.partition(":")[0] for spec in COMMANDS.values()} - {"dbkeeper.cli.backup_commands"}
+CLASSES_OF_OTHER_COMMANDS = {
+    "dbkeeper.plugin.restore",  # RestoreRequest, RestoreResult, InspectRequest, BackupContents
+    "dbkeeper.plugin.engines",  # ConnectRequest, MigrateRequest
+    "dbkeeper.plugin.object_store",  # StoredObject, PendingUpload and the object store's protocols
+    "dbkeeper.backups.reports",  # VerifyReport, PrunePlan
+    "dbkeeper.backups.record_types",  # VerifyRecord, DrillRecord
+    "dbkeeper.connections.monitoring_settings",  # MonitoringSettings
+    "dbkeeper_s3.settings",  # S3Settings: the s3 plugin loads in every command, its store only for s3://
+}
 NOT_NEEDED = {
+    *CLASSES_OF_OTHER_COMMANDS,
     "dbkeeper.plugin.monitoring",
     "dbkeeper.plugin.drills",
     "dbkeeper.backups.retention",
@@ -41,6 +56,15 @@ NOT_NEEDED = {
 }
 
 
+def imported_by(*args: str) -> set[str]:
+    """The modules ``dbkeeper ARGS`` imports (``python -X importtime``); the command must succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(BIN / "dbkeeper"), *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
 def test_every_public_name_imports_in_a_fresh_interpreter() -> None:
     """``from dbkeeper.plugin import X`` works for every name in ``__all__``, the lazy ones included."""
     names = ", ".join(dbkeeper.plugin.__all__)
@@ -52,6 +76,45 @@ def test_every_public_name_imports_in_a_fresh_interpreter() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr
     assert not hasattr(dbkeeper.plugin, "NoSuchName")
+
+
+def test_dir_lists_every_public_name_before_it_is_imported() -> None:
+    code = "import dbkeeper.plugin as p; print(sorted(set(p.__all__) - set(dir(p))), 'RestoreResult' in vars(p))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.split() == ["[]", "False"], proc.stderr
+
+
+@pytest.mark.parametrize(
+    "module", ["dbkeeper.plugin.restore", "dbkeeper.plugin.engines", "dbkeeper.plugin.object_store"]
+)
+def test_the_lazy_contract_names_are_exactly_the_types_of_their_module(module: str) -> None:
+    """Every name of ``__all__`` defined in *module* is imported on first use, from there, and no other."""
+    defined_there = {
+        name
+        for name in dbkeeper.plugin.__all__
+        if getattr(vars(importlib.import_module(module)).get(name), "__module__", "") == module
+    }
+    assert defined_there and {name for name, home in dbkeeper.plugin._LAZY.home.items() if home == module} == (
+        defined_there
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [
+        ("dbkeeper.plugin.contract", ["RestoreRequest", "BackupContents", "ConnectRequest", "MigrateRequest"]),
+        ("dbkeeper.plugin.storage", ["StoredObject", "PendingUpload", "ObjectStore"]),
+        ("dbkeeper.backups.manager", ["VerifyReport", "PrunePlan"]),
+        ("dbkeeper.backups.records", ["VerifyRecord", "DrillRecord"]),
+        ("dbkeeper.connections.config", ["MonitoringSettings"]),
+    ],
+)
+def test_a_module_still_offers_the_classes_it_imports_on_first_use(module: str, names: list[str]) -> None:
+    """``from MODULE import NAME`` works for the classes moved out of it, and ``dir()`` lists them."""
+    code = f"import {module} as m; from {module} import {', '.join(names)}; print(set({names}) <= set(dir(m)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr
+    assert not hasattr(importlib.import_module(module), "NoSuchName")
 
 
 def test_the_lazy_names_are_exactly_the_monitoring_types() -> None:
@@ -95,12 +158,12 @@ def test_a_backup_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:
     database = tmp_path / "empty.db"
     with closing(sqlite3.connect(database)) as conn:
         conn.execute("CREATE TABLE t (x)")
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(BIN / "dbkeeper"), "-q", "backup", f"sqlite:///{database}", "--dir",
-         str(tmp_path / "backups")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_by("-q", "backup", f"sqlite:///{database}", "--dir", str(tmp_path / "backups"))
     assert "dbkeeper_sqlite.files" in imported  # the backup did run here
     assert not imported & NOT_NEEDED
+
+
+def test_help_does_not_create_the_classes_of_other_commands() -> None:
+    imported = imported_by("--help")
+    assert "dbkeeper.connections.config" in imported
+    assert not imported & CLASSES_OF_OTHER_COMMANDS

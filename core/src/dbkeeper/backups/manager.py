@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,64 +18,41 @@ from dbkeeper.backups.manifest import ArtifactRecord, Manifest, Provenance, utc_
 from dbkeeper.backups.opening import open_storage
 from dbkeeper.backups.pipeline import DecodeChain, EncodeChain, StagePlan
 from dbkeeper.backups.progress import Reporter, SilentReporter
-from dbkeeper.backups.records import VerifyRecord
 from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import BackupError, ConfigError, DbkeeperError, IntegrityError, PruneError
-from dbkeeper.plugin.contract import (
-    ArtifactReader,
-    ArtifactWriter,
-    BackupFacts,
-    DumpRequest,
-    InspectRequest,
-    RestoreRequest,
-    RestoreResult,
-)
+from dbkeeper.plugin.contract import ArtifactReader, ArtifactWriter, BackupFacts, DumpRequest
 from dbkeeper.plugin.discovery import distribution_version
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 from dbkeeper.plugin.streams import CHUNK_SIZE, Stage
 from dbkeeper.system import interrupts
 from dbkeeper.system.filesystem import SCRATCH_ELSEWHERE, human_bytes, writing
+from dbkeeper.system.lazy import LazyNames
 
 if TYPE_CHECKING:
     from dbkeeper.backups.copying import CopyOutcome
     from dbkeeper.backups.drill import DrillReport
-    from dbkeeper.backups.retention import Decision, Policy  # only prune uses them
+    from dbkeeper.backups.reports import PrunePlan as PrunePlan
+    from dbkeeper.backups.reports import VerifyReport as VerifyReport
+    from dbkeeper.backups.retention import Policy  # only prune uses them
     from dbkeeper.plugin.drills import TableLoaded
+    from dbkeeper.plugin.restore import RestoreResult
 
 DEFAULT_COMPRESSION = "zstd"
 DEFAULT_ENCRYPTION = "age"
 INTEGRITY_STAGE = "sha256"
 
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The outcome of ``verify``: empty ``problems`` means the backup is good."""
-
-    id: str
-    deep: bool
-    checked_bytes: int
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether nothing was found wrong."""
-        return not self.problems
+_LAZY = LazyNames(__name__, {"dbkeeper.backups.reports": ("PrunePlan", "VerifyReport")})
 
 
-@dataclass(frozen=True)
-class PrunePlan:
-    """What ``prune`` keeps and deletes: decisions on complete backups, plus leftovers."""
+def __getattr__(name: str) -> object:
+    """``VerifyReport`` or ``PrunePlan`` (:mod:`dbkeeper.backups.reports`), imported on first use."""
+    return _LAZY.attribute(name)
 
-    decisions: list[Decision]
-    incomplete: list[Entry]
-    damaged: list[Entry]
-    failed: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def doomed(self) -> list[str]:
-        """Ids of every backup that is (or would be) deleted."""
-        return [d.manifest.id for d in self.decisions if not d.keep] + [e.id for e in self.incomplete]
+def __dir__() -> list[str]:
+    """Every name of the module, those imported on first use included."""
+    return _LAZY.names()
 
 
 class _ArtifactSink:
@@ -332,6 +308,9 @@ class BackupManager:
         (:meth:`~dbkeeper.backups.storage.BackupStorage.keep_record`), for ``dbkeeper metrics``.
         Without *deep*, no key is needed: the stored (encrypted) bytes are checked.
         """
+        from dbkeeper.backups.record_types import VerifyRecord
+        from dbkeeper.backups.reports import VerifyReport
+
         with self.repository.reading(ref) as entry:
             if entry.status is Status.DAMAGED and entry.manifest is not None and entry.problem:
                 report = VerifyReport(entry.id, deep, 0, [entry.problem])
@@ -342,6 +321,9 @@ class BackupManager:
             return report
 
     def _verify(self, entry: Entry, deep: bool) -> VerifyReport:
+        from dbkeeper.backups.reports import VerifyReport
+        from dbkeeper.plugin.restore import InspectRequest
+
         manifest = entry.manifest
         assert manifest is not None
         problems: list[str] = []
@@ -396,6 +378,8 @@ class BackupManager:
                 f"backup {manifest.id} is a {driver.name} backup; restore it into a URL the "
                 f"{driver.name} driver serves ({', '.join(s + '://' for s in driver.info.schemes)})"
             )
+        from dbkeeper.plugin.restore import RestoreRequest
+
         typed = driver.options_for("restore", options)
         source = self._source(entry)
         with _scratch_writing(self.repository, manifest), self.repository.scratch() as scratch:
@@ -433,7 +417,7 @@ class BackupManager:
         report with ``ok`` false, not an exception. See :mod:`dbkeeper.backups.drill`.
         """
         from dbkeeper.backups.drill import damaged_report
-        from dbkeeper.backups.records import DrillRecord
+        from dbkeeper.backups.record_types import DrillRecord
 
         server = DatabaseURL.parse(into) if isinstance(into, str) else into
         with self.repository.reading(ref) as found:
@@ -496,6 +480,7 @@ class BackupManager:
 
     def prune(self, policy: Policy, *, dry_run: bool = False) -> PrunePlan:
         """Delete what *policy* does not keep, and incomplete leftovers; *dry_run* only plans."""
+        from dbkeeper.backups.reports import PrunePlan
         from dbkeeper.backups.retention import decide
 
         entries = self.repository.entries()

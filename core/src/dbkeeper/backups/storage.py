@@ -26,7 +26,7 @@ from dbkeeper.plugin.streams import Readable, Writable
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manifest import ArtifactRecord, Manifest
-    from dbkeeper.backups.records import DrillRecord, VerifyRecord
+    from dbkeeper.backups.record_types import DrillRecord, VerifyRecord
 
 
 RecordT = TypeVar("RecordT")
@@ -217,13 +217,13 @@ class BackupStorage(ABC):
 
     def last_verify(self, backup_id: str) -> VerifyRecord | None:
         """The verify record of the backup, or None when there is none or it cannot be trusted (with a note)."""
-        from dbkeeper.backups.records import VerifyRecord
+        from dbkeeper.backups.record_types import VerifyRecord
 
         return self._record(backup_id, "verify", VerifyRecord.from_data)
 
     def last_drill(self, backup_id: str) -> DrillRecord | None:
         """The drill record of the backup, or None when there is none or it cannot be trusted (with a note)."""
-        from dbkeeper.backups.records import DrillRecord
+        from dbkeeper.backups.record_types import DrillRecord
 
         return self._record(backup_id, "drill", DrillRecord.from_data)
 

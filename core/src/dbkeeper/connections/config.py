@@ -55,8 +55,10 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import ConfigError
+from dbkeeper.system.lazy import LazyNames
 
 if TYPE_CHECKING:
+    from dbkeeper.connections.monitoring_settings import MonitoringSettings as MonitoringSettings
     from dbkeeper.plugin.monitoring import HealthThresholds
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
@@ -71,6 +73,17 @@ DEFAULT_LISTEN_PORT = 9861
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_LISTEN_PORT}"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STORAGE_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_LAZY = LazyNames(__name__, {"dbkeeper.connections.monitoring_settings": ("MonitoringSettings",)})
+
+
+def __getattr__(name: str) -> object:
+    """``MonitoringSettings`` (:mod:`dbkeeper.connections.monitoring_settings`), imported on first use."""
+    return _LAZY.attribute(name)
+
+
+def __dir__() -> list[str]:
+    """Every name of the module, those imported on first use included."""
+    return _LAZY.names()
 
 
 @dataclass(frozen=True)
@@ -81,25 +94,6 @@ class BackupDefaults:
     format: str | None = None
     recipients: tuple[str, ...] = ()
     stage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MonitoringSettings:
-    """The ``[monitoring]`` table: what a scrape collects and how it bounds itself.
-
-    ``deadline``: seconds a whole scrape of one connection may take; ``statement_timeout``
-    and ``lock_timeout``: seconds, set on the scrape's session; ``listen``: ``HOST:PORT``
-    of ``dbkeeper metrics --serve``. The others are :class:`~dbkeeper.plugin.MetricsOptions`.
-    """
-
-    table_limit: int = 1000
-    statements: bool = False
-    statements_limit: int = 20
-    query_text: bool = False
-    deadline: float = 10.0
-    statement_timeout: float = 5.0
-    lock_timeout: float = 1.0
-    listen: str = DEFAULT_LISTEN
 
 
 @dataclass(frozen=True)
@@ -114,11 +108,19 @@ class Config:
     migration_dirs: dict[str, Path] = field(default_factory=dict)
     driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The ``[drivers.NAME]`` tables: driver name → option name → value, as written."""
-    monitoring: MonitoringSettings = MonitoringSettings()
+    monitoring_values: dict[str, Any] = field(default_factory=dict)
+    """The ``[monitoring]`` table as checked: setting → value (the others keep their defaults)."""
     health: dict[str, float] = field(default_factory=dict)
     """The ``[health]`` table as checked: threshold name → value (the others keep their defaults)."""
     storages: dict[str, dict[str, str]] = field(default_factory=dict)
     """The ``[storage.NAME]`` tables: name → setting → value as written (``${VAR}`` not yet substituted)."""
+
+    @property
+    def monitoring(self) -> MonitoringSettings:
+        """The ``[monitoring]`` settings: the defaults, overridden by the file's table."""
+        from dbkeeper.connections.monitoring_settings import MonitoringSettings
+
+        return MonitoringSettings(**self.monitoring_values)
 
     @property
     def health_thresholds(self) -> HealthThresholds:
@@ -244,12 +246,15 @@ def listen_address(value: str, where: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _monitoring(table: Any, where: str) -> MonitoringSettings:
-    """The ``[monitoring]`` table, every setting checked; unknown keys are errors."""
+def _monitoring(table: Any, where: str) -> dict[str, Any]:
+    """The ``[monitoring]`` table's settings, each checked; unknown keys are errors."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [monitoring] must be a table")
-    defaults = MonitoringSettings()
-    _known_keys(table, set(vars(defaults)), where)
+    if not table:
+        return {}
+    from dbkeeper.connections.monitoring_settings import MonitoringSettings
+
+    _known_keys(table, set(vars(MonitoringSettings())), where)
     integers = {key: _number(table, key, where, integer=True) for key in ("table_limit", "statements_limit")}
     seconds = {key: _seconds(table, key, where) for key in ("deadline", "statement_timeout", "lock_timeout")}
     flags = {key: _typed(table, key, bool, where) for key in ("statements", "query_text")}
@@ -257,7 +262,7 @@ def _monitoring(table: Any, where: str) -> MonitoringSettings:
     if listen is not None:
         listen_address(listen, where)
     given: dict[str, Any] = {**integers, **seconds, **flags, "listen": listen}
-    return MonitoringSettings(**{key: value for key, value in given.items() if value is not None})
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _health(table: Any, where: str) -> dict[str, float]:
@@ -327,7 +332,7 @@ def load_config(path: Path | str | None = None) -> Config:
         connections=urls,
         migration_dirs=migration_dirs,
         driver_options=drivers,
-        monitoring=_monitoring(data.get("monitoring", {}), f"{where} [monitoring]"),
+        monitoring_values=_monitoring(data.get("monitoring", {}), f"{where} [monitoring]"),
         health=_health(data.get("health", {}), f"{where} [health]"),
         storages=_storages(data.get("storage", {}), where),
     )

@@ -49,39 +49,27 @@ from dbkeeper.errors import (
     TargetNotEmptyError,
 )
 from dbkeeper.plugin.contract import (
+    ENGINE_TYPES,
+    RESTORE_TYPES,
     ArtifactReader,
     ArtifactSink,
     ArtifactSource,
     ArtifactWriter,
-    BackupContents,
     BackupFacts,
-    ConnectRequest,
     DriverInfo,
     DumpRequest,
     DumpResult,
     FingerprintDialect,
     HistorySchemaDialect,
-    InspectRequest,
-    MigrateRequest,
     MigrationDialect,
     PrepareRequest,
-    RestoreRequest,
-    RestoreResult,
 )
 from dbkeeper.plugin.head_start import HeadStart
 from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
 from dbkeeper.plugin.pristine import PristineKey, pristine_data_directory
 from dbkeeper.plugin.sql import end_of_quoted
-from dbkeeper.plugin.storage import (
-    ObjectReader,
-    ObjectStore,
-    PendingUpload,
-    StorageInfo,
-    StorageRequest,
-    StoredObject,
-    Upload,
-)
+from dbkeeper.plugin.storage import OBJECT_STORE_TYPES, StorageInfo, StorageRequest
 from dbkeeper.plugin.streams import (
     CHUNK_SIZE,
     THREADS_OPTION,
@@ -117,12 +105,14 @@ from dbkeeper.system.filesystem import (
     writing,
 )
 from dbkeeper.system.interrupts import CommitPoint
+from dbkeeper.system.lazy import LazyNames
 from dbkeeper.system.notes import note
 from dbkeeper.system.processes import wait_ended
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.drills import DrillDialect, DrillRequest, DrillTarget, IntegrityCheck
+    from dbkeeper.plugin.engines import ConnectRequest, MigrateRequest
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
         Collectors,
@@ -145,6 +135,8 @@ if TYPE_CHECKING:
         Verdict,
         judge,
     )
+    from dbkeeper.plugin.object_store import ObjectReader, ObjectStore, PendingUpload, StoredObject, Upload
+    from dbkeeper.plugin.restore import BackupContents, InspectRequest, RestoreRequest, RestoreResult
     from dbkeeper.plugin.schema import (
         Change,
         Check,
@@ -357,12 +349,25 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A monitoring, schema or drill type (``from dbkeeper.plugin import Sample``), imported on first use."""
-    if name in _MONITORING or name in _SCHEMA or name in _DRILLS:
-        from dbkeeper.plugin import drills, monitoring, schema
+_LAZY = LazyNames(
+    __name__,
+    {
+        "dbkeeper.plugin.monitoring": _MONITORING,
+        "dbkeeper.plugin.schema": _SCHEMA,
+        "dbkeeper.plugin.drills": _DRILLS,
+        "dbkeeper.plugin.restore": RESTORE_TYPES,
+        "dbkeeper.plugin.engines": ENGINE_TYPES,
+        "dbkeeper.plugin.object_store": OBJECT_STORE_TYPES,
+    },
+)
+"""The names a backup does not use, each imported from its module on first use (``from dbkeeper.plugin import X``)."""
 
-        value = getattr(monitoring if name in _MONITORING else schema if name in _SCHEMA else drills, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    """A name of :data:`_LAZY` (a monitoring, schema, drill, restore, engine or object store type), imported now."""
+    return _LAZY.attribute(name)
+
+
+def __dir__() -> list[str]:
+    """Every name of the module, those imported on first use included."""
+    return _LAZY.names()

@@ -3,6 +3,12 @@
 Hooks take a single request object so that fields can be added without breaking plugins
 written against an older core; results are plain dataclasses the core records in the
 manifest. Nothing here imports a database library.
+
+This module holds what every command needs (the driver's registration) and what a backup
+uses; the types of the other operations live beside it and are imported on first use of
+their names, here as from ``dbkeeper.plugin``: the restore's and ``verify --deep``'s in
+:mod:`dbkeeper.plugin.restore`, the requests for an engine or a migration dialect in
+:mod:`dbkeeper.plugin.engines`.
 """
 
 from __future__ import annotations
@@ -10,15 +16,40 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.plugin.options import DriverOptions
-from dbkeeper.system.interrupts import CommitPoint
+from dbkeeper.system.lazy import LazyNames
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy import Connection
+
+    from dbkeeper.connections.urls import DatabaseURL
+    from dbkeeper.plugin.engines import ConnectRequest as ConnectRequest
+    from dbkeeper.plugin.engines import MigrateRequest as MigrateRequest
+    from dbkeeper.plugin.restore import BackupContents as BackupContents
+    from dbkeeper.plugin.restore import InspectRequest as InspectRequest
+    from dbkeeper.plugin.restore import RestoreRequest as RestoreRequest
+    from dbkeeper.plugin.restore import RestoreResult as RestoreResult
+
+RESTORE_TYPES = ("BackupContents", "InspectRequest", "RestoreRequest", "RestoreResult")
+"""The names of :mod:`dbkeeper.plugin.restore`: only ``restore``, ``drill`` and ``verify --deep`` use them."""
+ENGINE_TYPES = ("ConnectRequest", "MigrateRequest")
+"""The names of :mod:`dbkeeper.plugin.engines`: only the commands that work through SQLAlchemy use them."""
+
+_LAZY = LazyNames(__name__, {"dbkeeper.plugin.restore": RESTORE_TYPES, "dbkeeper.plugin.engines": ENGINE_TYPES})
+
+
+def __getattr__(name: str) -> object:
+    """A restore or engine request type (see the module's docstring), imported on first use."""
+    return _LAZY.attribute(name)
+
+
+def __dir__() -> list[str]:
+    """Every name of the module, those imported on first use included."""
+    return _LAZY.names()
 
 
 @dataclass(frozen=True)
@@ -103,19 +134,6 @@ class ArtifactSource(Protocol):
 
 
 @dataclass(frozen=True)
-class ConnectRequest:
-    """Asks a driver for a SQLAlchemy engine for ``url``.
-
-    ``create`` is true when the caller may create the database (a restore target);
-    otherwise a missing database is an error (:class:`dbkeeper.errors.DatabaseNotFoundError`).
-    """
-
-    driver: str
-    url: DatabaseURL
-    create: bool = False
-
-
-@dataclass(frozen=True)
 class PrepareRequest(Generic[OptionsT]):
     """Asks a driver to start the server work of a backup of ``url`` (see ``DriverInfo.prepare_backup``).
 
@@ -176,88 +194,6 @@ class BackupFacts:
     database: str
     row_counts: Mapping[str, int]
     details: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class RestoreRequest(Generic[OptionsT]):
-    """Asks a driver to restore ``backup`` from ``artifacts`` into ``url``.
-
-    The target must never be left half-written: write beside it and swap, or restore in
-    one transaction. An existing target holding data is refused with
-    :class:`dbkeeper.errors.TargetNotEmptyError` unless ``force`` is true.
-
-    Wrap the step that makes the target the restored database (the ``COMMIT``, the
-    rename) in :meth:`committing`, so that an interruption says what is true.
-    ``options`` is an instance of the driver's options class (``DriverInfo.options``).
-    ``table_loaded``, when given (by a drill whose dialect checks tables while the restore
-    runs, see :class:`~dbkeeper.plugin.drills.CheckingWhileRestoring`), is called with
-    (database, table) as each table is complete; a driver may ignore it (the drill then
-    checks every table afterwards).
-    """
-
-    driver: str
-    url: DatabaseURL
-    backup: BackupFacts
-    artifacts: ArtifactSource
-    scratch_dir: Path
-    options: OptionsT
-    force: bool = False
-    table_loaded: Callable[[str, str], None] | None = field(default=None, compare=False, repr=False)
-    commit_point: CommitPoint = field(default_factory=CommitPoint, compare=False, repr=False)
-
-    def committing(self, *, final: bool = True) -> AbstractContextManager[None]:
-        """The block that makes the target the restored database; see :meth:`CommitPoint.committing`.
-
-        SIGINT/SIGTERM wait for the block to end; after it succeeds, an interruption reports
-        that the target holds the backup (``final=False``: one of several commits, the target
-        is partly restored). A driver that takes its changes back calls ``commit_point.undone()``.
-        """
-        return self.commit_point.committing(final=final)
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """What a driver reports after a restore: the database it wrote and its row counts.
-
-    ``tables`` names the tables a selective restore (``tables``/``schemas`` options)
-    brought back, as the manifest's row counts name them; the core then compares only
-    those. ``None`` means the whole backup was restored and every table is compared.
-    """
-
-    database: str
-    row_counts: dict[str, int]
-    tables: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class InspectRequest:
-    """Asks a driver to read a whole backup and report what is inside (``verify --deep``)."""
-
-    driver: str
-    backup: BackupFacts
-    artifacts: ArtifactSource
-    scratch_dir: Path
-
-
-@dataclass(frozen=True)
-class BackupContents:
-    """What a driver found inside a backup: row counts per table and any problems.
-
-    ``problems`` are one-line descriptions (a failed integrity check, an unreadable
-    object); the core adds any difference from the manifest's row counts. ``row_counts``
-    is None when the contents are too damaged to count.
-    """
-
-    row_counts: dict[str, int] | None
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class MigrateRequest:
-    """Asks a driver for the engine-specific half of migrations for ``url``."""
-
-    driver: str
-    url: DatabaseURL
 
 
 class MigrationDialect(Protocol):

@@ -31,25 +31,14 @@ from dbkeeper.errors import (
     UnsupportedOperationError,
 )
 from dbkeeper.plugin import hookspecs
-from dbkeeper.plugin.contract import (
-    BackupContents,
-    ConnectRequest,
-    DriverInfo,
-    DumpRequest,
-    DumpResult,
-    InspectRequest,
-    MigrateRequest,
-    MigrationDialect,
-    PrepareRequest,
-    RestoreRequest,
-    RestoreResult,
-)
+from dbkeeper.plugin.contract import DriverInfo, PrepareRequest
 from dbkeeper.plugin.discovery import distribution_version, entry_points
 from dbkeeper.plugin.options import DriverOptions, Operation, Option
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from dbkeeper.plugin.contract import DumpRequest, DumpResult, MigrationDialect
     from dbkeeper.plugin.drills import DrillDialect, DrillRequest
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
@@ -61,6 +50,7 @@ if TYPE_CHECKING:
         Session,
         SessionsRequest,
     )
+    from dbkeeper.plugin.restore import BackupContents, InspectRequest, RestoreRequest, RestoreResult
     from dbkeeper.plugin.schema import SchemaDialect
     from dbkeeper.plugin.storage import StorageInfo
     from dbkeeper.plugin.streams import Stage
@@ -199,6 +189,8 @@ class Driver:
 
     def connect(self, url: DatabaseURL, *, create: bool = False) -> Engine:
         """Return a SQLAlchemy engine for *url* (no connection is opened yet)."""
+        from dbkeeper.plugin.engines import ConnectRequest  # a backup never connects through SQLAlchemy
+
         engine: Engine = self._call("connect", ConnectRequest(driver=self.name, url=url, create=create))
         return engine
 
@@ -233,6 +225,8 @@ class Driver:
 
     def migration_dialect(self, url: DatabaseURL) -> MigrationDialect:
         """The engine-specific half of migrations for *url*."""
+        from dbkeeper.plugin.engines import MigrateRequest
+
         dialect: MigrationDialect = self._call("migrate", MigrateRequest(driver=self.name, url=url))
         return dialect
 

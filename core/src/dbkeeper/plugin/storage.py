@@ -21,115 +21,33 @@ bounded number of retries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+from dbkeeper.system.lazy import LazyNames
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.object_store import ObjectReader as ObjectReader
+    from dbkeeper.plugin.object_store import ObjectStore as ObjectStore
+    from dbkeeper.plugin.object_store import PendingUpload as PendingUpload
+    from dbkeeper.plugin.object_store import StoredObject as StoredObject
+    from dbkeeper.plugin.object_store import Upload as Upload
+
+OBJECT_STORE_TYPES = ("ObjectReader", "ObjectStore", "PendingUpload", "StoredObject", "Upload")
+"""The names of :mod:`dbkeeper.plugin.object_store`: only commands that use object storage create them."""
+
+_LAZY = LazyNames(__name__, {"dbkeeper.plugin.object_store": OBJECT_STORE_TYPES})
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """An object as the service reports it: its key (relative to the store's prefix), size, time.
-
-    ``sha256`` is the service's own SHA256 of the whole object, hex, when it has one (S3
-    reports ``x-amz-checksum-sha256`` only for objects uploaded in one part with it); the
-    core compares it with its own digest when present.
-    """
-
-    key: str
-    size: int
-    modified: datetime
-    sha256: str | None = None
+def __getattr__(name: str) -> object:
+    """An object store type (:mod:`dbkeeper.plugin.object_store`), imported on first use."""
+    return _LAZY.attribute(name)
 
 
-@dataclass(frozen=True)
-class PendingUpload:
-    """A multipart upload that was started and neither completed nor aborted (its writer died)."""
-
-    key: str
-    upload_id: str
-    started: datetime | None = None
-
-
-class ObjectReader(Protocol):
-    """An object being read: ``read(size)`` returns at most *size* bytes, ``b""`` at the end."""
-
-    def read(self, size: int = -1, /) -> bytes:
-        """The next bytes of the object (at most *size*; all that is left when *size* is -1)."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection; reading stops."""
-        ...
-
-
-class Upload(Protocol):
-    """An object being written: bytes are pushed in with ``write``, then ``commit`` or ``abort``.
-
-    Nothing is visible under the key until ``commit`` returns. A large object is sent in
-    parts as it is written (multipart), so memory stays bounded whatever its size; a
-    process killed before ``commit`` leaves at most a :class:`PendingUpload` behind, which
-    :meth:`ObjectStore.pending_uploads` lists and ``prune`` aborts.
-    """
-
-    def write(self, data: bytes, /) -> int:
-        """Send *data* (buffered into parts); return ``len(data)``."""
-        ...
-
-    def commit(self) -> StoredObject:
-        """Complete the upload and return the stored object as the service now reports it."""
-        ...
-
-    def abort(self) -> None:
-        """Abandon the upload: nothing is stored under the key and the parts are freed. Never raises."""
-        ...
-
-
-class ObjectStore(Protocol):
-    """The objects under one storage URL (``s3://bucket/prefix``), by key relative to it.
-
-    Keys are ``/``-separated (``20261205T…Z-ab12/manifest.json``). ``location`` is the URL
-    for messages (no credentials, ever).
-    """
-
-    location: str
-
-    def objects(self, prefix: str = "") -> Iterator[StoredObject]:
-        """Every object whose key starts with *prefix*, in any order."""
-        ...
-
-    def head(self, key: str) -> StoredObject | None:
-        """The object at *key*, or None when there is none."""
-        ...
-
-    def open(self, key: str) -> ObjectReader:
-        """Start reading the object at *key*, streaming; raises StorageError when it is missing."""
-        ...
-
-    def upload(self, key: str) -> Upload:
-        """Start writing the object at *key* (streamed, multipart when large)."""
-        ...
-
-    def put(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
-        """Store the small object *data* at *key* in one request; True when stored.
-
-        With *create_only*, an object already at *key* is left as it is and False returned
-        (S3's conditional ``If-None-Match: *``), so two writers never replace each other's
-        manifest.
-        """
-        ...
-
-    def delete(self, key: str) -> None:
-        """Delete the object at *key*; one that is not there counts as deleted."""
-        ...
-
-    def pending_uploads(self, prefix: str = "") -> list[PendingUpload]:
-        """Multipart uploads under *prefix* that were started and never completed or aborted."""
-        ...
-
-    def abort_pending(self, upload: PendingUpload) -> None:
-        """Abort a pending upload and free its parts; one already gone counts as aborted."""
-        ...
+def __dir__() -> list[str]:
+    """Every name of the module, those imported on first use included."""
+    return _LAZY.names()
 
 
 @dataclass(frozen=True)

@@ -16,33 +16,30 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from dbkeeper.plugin import (
-    BackupContents,
-    ConnectRequest,
-    DriverInfo,
-    DumpRequest,
-    DumpResult,
-    InspectRequest,
-    MigrateRequest,
-    MigrationDialect,
-    PrepareRequest,
-    RestoreRequest,
-    RestoreResult,
-    hookimpl,
-)
+from dbkeeper.plugin import DriverInfo, hookimpl
 from dbkeeper_mysql.options import MysqlOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
+    from dbkeeper.plugin import (  # annotations only: these types load when their command needs them
+        BackupContents,
         CollectorResult,
+        ConnectRequest,
         DrillRequest,
+        DumpRequest,
+        DumpResult,
         HealthCheck,
         HealthRequest,
+        InspectRequest,
         Maintenance,
         MaintenanceRequest,
         MetricsRequest,
+        MigrateRequest,
+        MigrationDialect,
+        PrepareRequest,
+        RestoreRequest,
+        RestoreResult,
         SchemaDialect,
         SchemaRequest,
         Session,

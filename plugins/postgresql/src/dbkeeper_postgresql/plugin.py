@@ -14,20 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from dbkeeper.plugin import (
-    BackupContents,
-    ConnectRequest,
-    DriverInfo,
-    DumpRequest,
-    DumpResult,
-    InspectRequest,
-    MigrateRequest,
-    MigrationDialect,
-    PrepareRequest,
-    RestoreRequest,
-    RestoreResult,
-    hookimpl,
-)
+from dbkeeper.plugin import DriverInfo, hookimpl
 from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
 from dbkeeper_postgresql.layout import FORMATS
 from dbkeeper_postgresql.options import PostgresqlOptions
@@ -35,14 +22,24 @@ from dbkeeper_postgresql.options import PostgresqlOptions
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.plugin import (  # annotations only: the monitoring types load when a monitoring command runs
+    from dbkeeper.plugin import (  # annotations only: these types load when their command needs them
+        BackupContents,
         CollectorResult,
+        ConnectRequest,
         DrillRequest,
+        DumpRequest,
+        DumpResult,
         HealthCheck,
         HealthRequest,
+        InspectRequest,
         Maintenance,
         MaintenanceRequest,
         MetricsRequest,
+        MigrateRequest,
+        MigrationDialect,
+        PrepareRequest,
+        RestoreRequest,
+        RestoreResult,
         SchemaDialect,
         SchemaRequest,
         Session,

@@ -3,7 +3,9 @@
 A section's settings win; what they leave out comes from the standard environment
 variables (``AWS_ENDPOINT_URL``, ``AWS_REGION`` or ``AWS_DEFAULT_REGION``,
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, ``AWS_PROFILE``).
-Secrets are kept out of ``repr`` and never reach a message.
+Secrets are kept out of ``repr`` and never reach a message. The keys a section may hold are
+registered with the storage (``dbkeeper_s3.plugin.SETTING_NAMES``); this module is imported
+when a store is opened, not in every command.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from dataclasses import dataclass, field
 
 from dbkeeper.plugin import StorageError
 
-SETTING_NAMES = ("endpoint", "region", "access_key_id", "secret_access_key", "session_token", "profile", "timeout")
-"""The keys a ``[storage.NAME]`` section for an s3:// URL may hold."""
 DEFAULT_TIMEOUT = 30.0
 """Seconds a request may wait for the service's next bytes, and for retries of one request."""
 CONNECT_TIMEOUT = 5.0

@@ -10,21 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dbkeeper.plugin import (
-    TARGET_ELSEWHERE,
-    BackupContents,
-    ConnectRequest,
-    DriverInfo,
-    DumpRequest,
-    DumpResult,
-    InspectRequest,
-    MigrateRequest,
-    MigrationDialect,
-    RestoreRequest,
-    RestoreResult,
-    hookimpl,
-    writing,
-)
+from dbkeeper.plugin import TARGET_ELSEWHERE, DriverInfo, hookimpl, writing
 from dbkeeper_sqlite.files import (
     check_restored,
     database_path,
@@ -40,14 +26,23 @@ from dbkeeper_sqlite.target import beside, refuse_unless_empty
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.plugin import (  # annotations only: these types load when their command runs
+    from dbkeeper.plugin import (  # annotations only: these types load when their command needs them
+        BackupContents,
         CollectorResult,
+        ConnectRequest,
         DrillRequest,
+        DumpRequest,
+        DumpResult,
         HealthCheck,
         HealthRequest,
+        InspectRequest,
         Maintenance,
         MaintenanceRequest,
         MetricsRequest,
+        MigrateRequest,
+        MigrationDialect,
+        RestoreRequest,
+        RestoreResult,
         SchemaDialect,
         SchemaRequest,
         Session,
@@ -94,6 +89,8 @@ def dbkeeper_dump(request: DumpRequest[SqliteOptions]) -> DumpResult:
 @hookimpl
 def dbkeeper_restore(request: RestoreRequest[SqliteOptions]) -> RestoreResult:
     """Materialize the backup beside the target, check it, and swap it into place."""
+    from dbkeeper.plugin import RestoreResult  # restore's types: created when a restore runs
+
     target = database_path(request.url)
     refuse_unless_empty(target, request.force)
     fmt = format_of(request.backup)
@@ -108,6 +105,8 @@ def dbkeeper_restore(request: RestoreRequest[SqliteOptions]) -> RestoreResult:
 @hookimpl
 def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
     """Materialize the backup in scratch space; run ``PRAGMA integrity_check`` and count rows."""
+    from dbkeeper.plugin import BackupContents
+
     fmt = format_of(request.backup)
     (name,) = request.artifacts.names()
     scratch = request.scratch_dir / "inspect.db"
