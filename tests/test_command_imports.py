@@ -37,6 +37,7 @@ NOT_NEEDED = {
     *CLASSES_OF_OTHER_COMMANDS,
     "dbkeeper.plugin.monitoring",
     "dbkeeper.plugin.drills",
+    "dbkeeper.plugin.pristine",
     "dbkeeper.backups.retention",
     "dbkeeper.backups.objects",  # object storage's repository: a backup to a local directory never opens one
     "secrets",

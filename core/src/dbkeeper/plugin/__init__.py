@@ -67,7 +67,6 @@ from dbkeeper.plugin.contract import (
 from dbkeeper.plugin.head_start import HeadStart
 from dbkeeper.plugin.hookspecs import hookimpl
 from dbkeeper.plugin.options import DriverOptions, Operation, Option, option
-from dbkeeper.plugin.pristine import PristineKey, pristine_data_directory
 from dbkeeper.plugin.sql import end_of_quoted
 from dbkeeper.plugin.storage import OBJECT_STORE_TYPES, StorageInfo, StorageRequest
 from dbkeeper.plugin.streams import (
@@ -136,6 +135,7 @@ if TYPE_CHECKING:
         judge,
     )
     from dbkeeper.plugin.object_store import ObjectReader, ObjectStore, PendingUpload, StoredObject, Upload
+    from dbkeeper.plugin.pristine import PristineKey, pristine_data_directory
     from dbkeeper.plugin.restore import BackupContents, InspectRequest, RestoreRequest, RestoreResult
     from dbkeeper.plugin.schema import (
         Change,
@@ -358,13 +358,14 @@ _LAZY = LazyNames(
         "dbkeeper.plugin.restore": RESTORE_TYPES,
         "dbkeeper.plugin.engines": ENGINE_TYPES,
         "dbkeeper.plugin.object_store": OBJECT_STORE_TYPES,
+        "dbkeeper.plugin.pristine": ("PristineKey", "pristine_data_directory"),  # drills only
     },
 )
 """The names a backup does not use, each imported from its module on first use (``from dbkeeper.plugin import X``)."""
 
 
 def __getattr__(name: str) -> Any:
-    """A name of :data:`_LAZY` (a monitoring, schema, drill, restore, engine or object store type), imported now."""
+    """A name of :data:`_LAZY` (a monitoring, schema, drill, restore, engine or object store name), imported now."""
     return _LAZY.attribute(name)
 
 
