@@ -242,7 +242,8 @@ def test_kill_9_while_the_server_is_initialised_leaves_nothing(
 ) -> None:
     dbkeeper("backup", mariadb.url(chinook_db), "--dir", str(backups))
     command = [str(BIN / "dbkeeper"), "drill", "latest", "--dir", str(backups)]
-    process = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(drill_tmp)}, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "TMPDIR": str(drill_tmp), "DBKEEPER_DRILL_CACHE": "0"}  # not a copy of a cached one
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     try:
         eventually(lambda: list(drill_tmp.glob("dbkeeper-drill-*/server/data/mysql")), "mariadb-install-db at work")
         process.send_signal(signal.SIGKILL)
