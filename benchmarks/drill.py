@@ -27,11 +27,15 @@ commands are timed as benchmarks/harness.py does (once untimed, then in turn, --
 times; the median is reported). Each run's process tree is walked every 10 ms
 (:class:`harness.Span`), which gives the phases of dbkeeper's drill from outside: when
 ``initdb``/``mariadb-install-db`` ran and when the restore's ``pg_restore``/``mariadb``
-clients ran. The drill's reported ``restore_seconds`` is compared with that window (the
-client processes' lifetime, first start to last end); on PostgreSQL also with the
-restore's client sessions on the throwaway server (its ``CREATE DATABASE``, pg_restore's and
-the row counts' sessions: the postmaster's children, one process each), and with the
-by-hand restore step and row counts. dbkeeper also runs what the by-hand script does not: amcheck's
+clients ran. The untimed first run fills the drill cache (``~/.cache/dbkeeper/drill-templates``,
+docs/drills.md), so the timed drills start on a copy of its data directory, as every drill
+after a machine's first does: no ``initdb``/``mariadb-install-db`` is seen, that phase reads
+0, and the copy and the server's start count in "start-up". The drill's reported
+``restore_seconds`` is compared with that window (the client processes' lifetime, first
+start to last end); on PostgreSQL also with the restore's client sessions on the
+throwaway server (its ``CREATE DATABASE``, pg_restore's and the row counts' sessions: the
+postmaster's children, one process each), and with the by-hand restore step and row
+counts. dbkeeper also runs what the by-hand script does not: amcheck's
 ``bt_index_check`` on every B-tree index (PostgreSQL), ``CHECK TABLE`` on every table
 (MariaDB), and records the drill beside the backup. A measurement, not a test: it never
 fails on slow numbers.
