@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -172,3 +174,51 @@ def test_kill_9_during_restore_leaves_the_target_alone_and_no_litter(big_db: Pat
     dbkeeper("restore", "latest", f"sqlite:///{target}", "--dir", str(backups))
     assert sqlite_dump(target) == sqlite_dump(big_db)
     assert not list(tmp_path.glob(".target.db.dbkeeper-restore-*")), "the next restore swept it away"
+
+
+def _strace(log: Path, *args: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """``dbkeeper ARGS`` under strace (every thread), its calls written to *log* with file paths."""
+    if not shutil.which("strace"):
+        pytest.fail("strace is needed to watch a backup's system calls (apt-get install strace)", pytrace=False)
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    argv = ["strace", "-f", "-qq", "-y", "-o", str(log), *options, str(BIN / "dbkeeper"), *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_manifest_is_renamed_into_place_after_everything_else_is_durable(tmp_path: Path) -> None:
+    """The fsyncs run on threads beside the dump, but the manifest's rename still comes after every one of them."""
+    db = make_db(tmp_path / "small.db", 200)
+    backups = tmp_path / "backups"
+    log = tmp_path / "strace.log"
+    ran = _strace(log, "backup", f"sqlite:///{db}", "--dir", str(backups), options=("-e", "trace=fsync,rename"))
+    assert ran.returncode == 0, ran.stderr
+    calls: list[tuple[str, Path]] = []  # (call, the path it renamed from or synced), in the order they started
+    for line in log.read_text().splitlines():
+        if match := re.search(r'rename\("([^"]+)"', line):
+            calls.append(("rename", Path(match[1])))
+        elif match := re.search(r"fsync\(\d+<([^>]+)>", line):
+            calls.append(("fsync", Path(match[1])))
+    (manifest,) = [
+        i for i, (call, path) in enumerate(calls) if call == "rename" and path.name == "manifest.json.partial"
+    ]
+    artifacts = [i for i, (call, path) in enumerate(calls) if call == "rename" and path.name.endswith(".zst.partial")]
+    synced = [i for i, (call, path) in enumerate(calls) if call == "fsync" and path.name.endswith(".zst.partial")]
+    root = [i for i, (call, path) in enumerate(calls) if call == "fsync" and path == backups]
+    assert len(artifacts) == len(synced) == 1 and len(root) == 1, calls
+    assert max(artifacts + synced + root) < manifest, calls
+    assert ("fsync", backups / ran.stdout.strip()) in calls[manifest + 1 :], "the manifest's rename is made durable"
+
+
+def test_a_failing_fsync_fails_the_backup_and_leaves_no_backup(tmp_path: Path) -> None:
+    """A disk that fails fsync (EIO, injected by strace): one error line, exit 1, nothing that looks like a backup."""
+    db = make_db(tmp_path / "small.db", 200)
+    backups = tmp_path / "backups"
+    ran = _strace(
+        tmp_path / "strace.log", "backup", f"sqlite:///{db}", "--dir", str(backups),
+        options=("-e", "trace=fsync", "-e", "inject=fsync:error=EIO"),
+    )  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.startswith("error: ") and len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+    assert "input/output error" in ran.stderr and "check that disk" in ran.stderr, ran.stderr
+    assert not list(backups.glob("*/manifest.json")), "no backup looks complete"
+    assert dbkeeper("backups", "list", "--dir", str(backups), "--json").json() == []

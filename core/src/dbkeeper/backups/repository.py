@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import shutil
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,7 +44,7 @@ from dbkeeper.backups.records import read_local_record, write_local_record
 from dbkeeper.backups.storage import BackupStorage, Entry, Status
 from dbkeeper.errors import BackupError, BackupNotFoundError, IntegrityError, ManifestError
 from dbkeeper.plugin.tools import runtime_directory
-from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, GuardedWriter, write_all, writing
+from dbkeeper.system.filesystem import BACKUP_ELSEWHERE, GuardedWriter, naming, write_all, writing
 
 MANIFEST = MANIFEST_FILE
 LOCK_WAIT = 60.0
@@ -83,7 +85,8 @@ def fsync_dir(path: Path) -> None:
     """Make a rename or creation inside *path* durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(fd)
+        with naming(path):
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -231,8 +234,17 @@ class AtomicFile:
 
     def commit(self) -> None:
         """fsync, rename into place, fsync the directory."""
-        os.fsync(self.file.fileno())
+        self.sync()
+        self.place()
+
+    def sync(self) -> None:
+        """Make the partial file durable (fsync), and close it."""
+        with naming(self.path):
+            os.fsync(self.file.fileno())
         self.file.close()
+
+    def place(self) -> None:
+        """Rename the synced partial file into place, and fsync the directory."""
         os.replace(self.partial, self.path)
         fsync_dir(self.path.parent)
 
@@ -244,31 +256,88 @@ class AtomicFile:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write *data* to *path* through an :class:`AtomicFile`."""
+    atomic = _written(path, data)
+    atomic.commit()
+
+
+def _written(path: Path, data: bytes) -> AtomicFile:
+    """An :class:`AtomicFile` holding *data*, not committed yet."""
     atomic = AtomicFile(path)
     try:
         write_all(atomic.file, data)  # a short write on a filling disk must not commit a truncated file
     except BaseException:
         atomic.discard()
         raise
-    atomic.commit()
+    return atomic
+
+
+class Syncing:
+    """The fsyncs of a backup being written, on threads beside the work; all awaited before its manifest.
+
+    An fsync waits for the disk (milliseconds each, even for a small file). The backup's
+    directory and each finished artifact are made durable while the dump goes on and while
+    the manifest is written; the manifest is renamed into place only once every one of
+    them has succeeded, so the order on disk is the one the module docstring gives.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fsync")
+        self._pending: list[Future[None]] = []
+
+    def start(self, work: Callable[[], None]) -> None:
+        """Run *work* (an fsync, a rename) on a thread of its own."""
+        self._pending.append(self._pool.submit(work))
+
+    def wait(self) -> None:
+        """Wait for every started work; raise the first failure."""
+        try:
+            for done in self._pending:
+                done.result()
+        finally:
+            self._pool.shutdown()
+
+    def abandon(self) -> None:
+        """Wait for the started work without raising (the backup failed: its directory is removed next)."""
+        with contextlib.suppress(Exception):
+            self.wait()
+
+
+class _ArtifactFile(AtomicFile):
+    """An artifact of a draft: committed on a :class:`Syncing` thread, while the backup goes on."""
+
+    def __init__(self, path: Path, syncing: Syncing) -> None:
+        super().__init__(path)
+        self._syncing = syncing
+
+    def commit(self) -> None:
+        """fsync, rename and fsync the directory on a thread; the manifest waits for it."""
+        self._syncing.start(super().commit)
 
 
 class BackupDraft:
     """A backup being written: create artifact files, then commit the manifest."""
 
-    def __init__(self, backup_id: str, path: Path) -> None:
+    def __init__(self, backup_id: str, path: Path, syncing: Syncing) -> None:
         self.id = backup_id
         self.path = path
+        self._syncing = syncing
 
     def create(self, file_name: str) -> AtomicFile:
         """Start writing artifact *file_name*."""
         if problem := artifact_file_problem(file_name):
             raise BackupError(f"invalid artifact name {file_name!r}: it {problem} (a driver bug)")
-        return AtomicFile(self.path / file_name)
+        return _ArtifactFile(self.path / file_name, self._syncing)
 
     def commit(self, manifest: Manifest) -> None:
-        """Write the manifest, which makes the backup complete."""
-        write_atomically(self.path / MANIFEST, manifest.to_json().encode())
+        """Write the manifest, which makes the backup complete: synced beside the artifacts, renamed after them."""
+        atomic = _written(self.path / MANIFEST, manifest.to_json().encode())
+        try:
+            atomic.sync()
+            self._syncing.wait()
+        except BaseException:
+            atomic.discard()
+            raise
+        atomic.place()
 
 
 class Repository(BackupStorage):
@@ -370,10 +439,12 @@ class Repository(BackupStorage):
                     break
                 if backup_id:
                     raise BackupError(f"backup {backup_id} already exists in {self.location}")
-            fsync_dir(self.root)
+            syncing = Syncing()
+            syncing.start(functools.partial(fsync_dir, self.root))
             try:
-                yield BackupDraft(chosen, path)
+                yield BackupDraft(chosen, path, syncing)
             except BaseException:
+                syncing.abandon()
                 shutil.rmtree(path, ignore_errors=True)
                 raise
 

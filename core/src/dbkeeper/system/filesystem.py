@@ -11,7 +11,8 @@ system it lives on and what to do, instead of a bare ``OSError``:
 - a read-only file system (``EROFS``);
 - a file where a directory belongs (``ENOTDIR``: ``--dir somefile/sub``; ``EEXIST`` from
   creating a directory that exists as a file);
-- permission denied (``EACCES``, ``EPERM``).
+- permission denied (``EACCES``, ``EPERM``);
+- a device that fails (``EIO``, for instance from ``fsync``).
 
 The messages say that nothing was left behind: every caller removes what it wrote on
 the way out (a partial artifact, a backup directory, a restore's temporary file, a
@@ -149,6 +150,11 @@ def storage_error(exc: OSError, path: Path, *, elsewhere: str, needed: str | Non
         )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return StorageError(f"permission denied on {path} — give this user access to {_existing(path)}, or {elsewhere}")
+    if exc.errno == errno.EIO:
+        return StorageError(
+            f"cannot write {path}: the device under {mount_point(path)} reported an input/output error; nothing "
+            f"was left behind — check that disk (the kernel log, dmesg), or {elsewhere}"
+        )
     return None
 
 
