@@ -31,9 +31,9 @@ from dbkeeper.plugin import (
     PrepareRequest,
     WorkerPool,
     child_environment,
+    copy_output,
     find_tool,
     running,
-    stream_out,
 )
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.options import MysqlOptions
@@ -285,10 +285,14 @@ def _run_client_dump(
     if "mariadb" not in tool_version.lower():
         argv.append("--set-gtid-purged=OFF")  # MySQL's mysqldump: GTID state belongs to replication setups
     spool_path = request.scratch_dir / "objects.sql"
-    with os.fdopen(os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as spool:
+    with (
+        running([*argv, database], stdout=True, stall_timeout=stall_timeout) as dumper,  # first: its start is awaited
+        os.fdopen(os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as spool,
+    ):
         splitter = DumpSplitter(request.artifacts, spool)
         try:
-            stream_out([*argv, database], splitter, stall_timeout=stall_timeout)
+            copy_output(dumper, splitter)
+            dumper.wait()  # its failure, not what the splitter makes of a cut-off dump
             splitter.finish()
         except BaseException as exc:
             splitter.abandon(exc)

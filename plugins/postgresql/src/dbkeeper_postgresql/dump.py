@@ -27,6 +27,7 @@ from dbkeeper.plugin import (
     HeadStart,
     PrepareRequest,
     WorkerPool,
+    running,
 )
 from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
@@ -173,8 +174,11 @@ def _dump_part(
         hint: int | None = sum(by_key[key].size for key in held)
     else:
         hint = None
-    with request.artifacts.open(part.artifact, size_hint=hint) as out:
-        written = dump_into(argv, out, {**env, **pg_dump.env}, pool)
+    with (
+        running(argv, env={**env, **pg_dump.env}, stdout=True) as tool,  # first: pg_dump's start is what we wait for
+        request.artifacts.open(part.artifact, size_hint=hint) as out,
+    ):
+        written = dump_into(tool, out, pool)
     if written == 0:
         raise DatabaseError(f"pg_dump wrote nothing for {part.artifact} (a pg_dump failure without a message)")
     return written

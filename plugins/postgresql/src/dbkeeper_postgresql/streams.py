@@ -43,12 +43,12 @@ def _kill(tool: Tool) -> Callable[[], None]:
     return kill
 
 
-def dump_into(argv: Sequence[str], out: ArtifactWriter, env: Mapping[str, str], pool: WorkerPool) -> int:
-    """Run a tool and stream its stdout into *out* (:func:`dbkeeper.plugin.copy_output`); return the bytes copied.
+def dump_into(tool: Tool, out: ArtifactWriter, pool: WorkerPool) -> int:
+    """Stream a running tool's stdout into *out* (:func:`dbkeeper.plugin.copy_output`); return the bytes copied.
 
     The tool is also killed when the pool stops — even while it waits for a lock and writes nothing.
     """
-    with running(argv, env=env, stdout=True) as tool, pool.stoppable(_kill(tool)):
+    with pool.stoppable(_kill(tool)):
         return copy_output(tool, out, read_ahead=READ_AHEAD)
 
 
