@@ -146,17 +146,18 @@ def _copied(entry: Path, target: Path, owner: pwd.struct_passwd | None) -> bool:
 def _copy(source: Path, target: Path) -> None:
     """Copy the directory *source* to *target* (modes and times kept, symbolic links as links).
 
-    In this process, not ``cp -a`` (as fast here): a ``cp`` outlives a drill killed with
-    ``kill -9`` and writes on into the directory its watchdog is removing.
+    In this process, not with ``cp -a``, although that was measured 0.03-0.06 s faster for
+    PostgreSQL's thousand files: a ``cp`` outlives a drill killed with ``kill -9`` and writes
+    on into the directory its watchdog is removing, which then stays.
     """
     shutil.copytree(source, target, symlinks=True)
 
 
 def _give(directory: Path, owner: pwd.struct_passwd) -> None:
     """Make *owner* the owner of *directory* and everything in it (symbolic links themselves, not their targets)."""
-    for parent, dirs, files in os.walk(directory):
+    for parent, _dirs, files in os.walk(directory):  # each directory is a parent once
         os.chown(parent, owner.pw_uid, owner.pw_gid)
-        for name in (*dirs, *files):
+        for name in files:
             os.chown(os.path.join(parent, name), owner.pw_uid, owner.pw_gid, follow_symlinks=False)
 
 
