@@ -29,6 +29,7 @@ CLASSES_OF_OTHER_COMMANDS = {
     "dbkeeper.plugin.engines",  # ConnectRequest, MigrateRequest
     "dbkeeper.plugin.object_store",  # StoredObject, PendingUpload and the object store's protocols
     "dbkeeper.backups.reports",  # VerifyReport, PrunePlan
+    "dbkeeper.plugin.failures",  # PluginFailure: no plugin failed here
     "dbkeeper.backups.record_types",  # VerifyRecord, DrillRecord
     "dbkeeper.connections.monitoring_settings",  # MonitoringSettings
     "dbkeeper_s3.settings",  # S3Settings: the s3 plugin loads in every command, its store only for s3://
@@ -106,6 +107,7 @@ def test_the_lazy_contract_names_are_exactly_the_types_of_their_module(module: s
         ("dbkeeper.plugin.contract", ["RestoreRequest", "BackupContents", "ConnectRequest", "MigrateRequest"]),
         ("dbkeeper.plugin.storage", ["StoredObject", "PendingUpload", "ObjectStore"]),
         ("dbkeeper.backups.manager", ["VerifyReport", "PrunePlan"]),
+        ("dbkeeper.plugin.manager", ["PluginFailure"]),
         ("dbkeeper.backups.records", ["VerifyRecord", "DrillRecord"]),
         ("dbkeeper.connections.config", ["MonitoringSettings"]),
     ],

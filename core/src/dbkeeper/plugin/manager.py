@@ -34,12 +34,14 @@ from dbkeeper.plugin import hookspecs
 from dbkeeper.plugin.contract import DriverInfo, PrepareRequest
 from dbkeeper.plugin.discovery import distribution_version, entry_points
 from dbkeeper.plugin.options import DriverOptions, Operation, Option
+from dbkeeper.system.lazy import LazyNames
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from dbkeeper.plugin.contract import DumpRequest, DumpResult, MigrationDialect
     from dbkeeper.plugin.drills import DrillDialect, DrillRequest
+    from dbkeeper.plugin.failures import PluginFailure as PluginFailure
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
         HealthCheck,
@@ -74,6 +76,18 @@ INSTALL_HINTS = {
 LOCAL_STORAGE_SCHEMES = ("file",)
 """Schemes of the built-in local directory storage (a plain path needs none)."""
 
+_LAZY = LazyNames(__name__, {"dbkeeper.plugin.failures": ("PluginFailure",)})
+
+
+def __getattr__(name: str) -> object:
+    """``PluginFailure`` (:mod:`dbkeeper.plugin.failures`), imported on first use: most commands have none."""
+    return _LAZY.attribute(name)
+
+
+def __dir__() -> list[str]:
+    """Every name of the module, those imported on first use included."""
+    return _LAZY.names()
+
 
 @dataclass(frozen=True)
 class PluginRecord:
@@ -83,15 +97,6 @@ class PluginRecord:
     distribution: str
     version: str
     plugin: object = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class PluginFailure:
-    """A plugin that could not be loaded, and why."""
-
-    name: str
-    distribution: str
-    error: str
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,9 @@ class Plugins:
         """Unload a plugin that failed while registering, and record why."""
         self._pm.unregister(record.plugin)
         self.records.remove(record)
-        self.failures.append(PluginFailure(record.name, record.distribution, f"{type(exc).__name__}: {exc}".strip()))
+        from dbkeeper.plugin.failures import PluginFailure
+
+        self.failures.append(PluginFailure.of(record.name, record.distribution, exc))
 
     def _collect(self, record: PluginRecord, hook: str) -> list[Any]:
         """Call a registration hook on one plugin and return what it registered."""
@@ -481,7 +488,9 @@ def load_plugins(
         except Exception as exc:  # a broken plugin must not take the others down
             if plugin is not None and pm.is_registered(plugin):
                 pm.unregister(plugin)
-            failures.append(PluginFailure(name, dist, f"{type(exc).__name__}: {exc}".strip()))
+            from dbkeeper.plugin.failures import PluginFailure
+
+            failures.append(PluginFailure.of(name, dist, exc))
             continue
         records.append(PluginRecord(name, dist, ver, plugin))
     return Plugins(pm, records, failures)
