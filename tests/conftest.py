@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from pg_server import Server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def drill_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The drills' cache of pristine data directories: the session's own, not the user's ``~/.cache``."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
+
+
 @pytest.fixture(scope="session")
 def chinook_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Chinook database, built once per session with the native ``sqlite3``."""
