@@ -170,3 +170,27 @@ def test_help_does_not_create_the_classes_of_other_commands() -> None:
     imported = imported_by("--help")
     assert "dbkeeper.connections.config" in imported
     assert not imported & CLASSES_OF_OTHER_COMMANDS
+
+
+def test_loading_the_plugins_imports_only_their_declarations() -> None:
+    """Every command loads every plugin: a plugin's own module declares its driver; the engine's code waits."""
+    imported = imported_by("plugins", "--json")
+    assert {"dbkeeper_sqlite.plugin", "dbkeeper_postgresql.plugin", "dbkeeper_mysql.plugin"} <= imported
+    engine_code = {name for name in imported if name.split(".")[0].startswith("dbkeeper_")} - {
+        f"{package}.{module}"
+        for package in ("dbkeeper_sqlite", "dbkeeper_postgresql", "dbkeeper_mysql", "dbkeeper_s3", "dbkeeper_age")
+        for module in ("plugin", "options", "stage")
+    }
+    assert not {name for name in engine_code if "." in name}, sorted(engine_code)
+    assert "sqlite3" not in imported
+
+
+def test_the_drivers_declare_the_formats_their_code_writes() -> None:
+    """The declarations in each plugin.py (kept light) name the formats of the modules that write them."""
+    from dbkeeper_postgresql import layout
+    from dbkeeper_postgresql.plugin import DRIVER as POSTGRESQL
+    from dbkeeper_sqlite import formats
+    from dbkeeper_sqlite.plugin import DRIVER as SQLITE
+
+    assert POSTGRESQL.formats == tuple(layout.FORMATS)
+    assert SQLITE.formats == tuple(formats.FORMATS)

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import URL
 
-SCHEMES = ("postgresql", "postgres")
-"""The URL backends this driver serves (``postgresql+psycopg`` is ``postgresql`` with its DBAPI named)."""
 DBAPI = "psycopg"
 APPLICATION_NAME = "dbkeeper"
 CONNECTION_DEFAULTS = {

@@ -15,8 +15,6 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import DriverInfo, hookimpl
-from dbkeeper_postgresql.connections import SCHEMES, sqlalchemy_url
-from dbkeeper_postgresql.layout import FORMATS
 from dbkeeper_postgresql.options import PostgresqlOptions
 
 if TYPE_CHECKING:
@@ -57,8 +55,8 @@ def prepare_backup(request: PrepareRequest[PostgresqlOptions]) -> AbstractContex
 
 DRIVER = DriverInfo(
     name="postgresql",
-    schemes=SCHEMES,
-    formats=tuple(FORMATS),
+    schemes=("postgresql", "postgres"),  # postgresql+psycopg is postgresql with its DBAPI named
+    formats=("custom", "sql"),  # layout.FORMATS, whose modules load when a command uses them
     description="PostgreSQL: pg_dump archives or SQL scripts under one snapshot, restored with pg_restore or psql",
     options=PostgresqlOptions,
     prepare_backup=prepare_backup,
@@ -74,6 +72,7 @@ def dbkeeper_register_drivers(register: Callable[[DriverInfo], None]) -> None:
 @hookimpl
 def dbkeeper_connect(request: ConnectRequest) -> Engine:
     """A SQLAlchemy engine on psycopg 3; no connection is opened until first use."""
+    from dbkeeper_postgresql.connections import sqlalchemy_url
     from dbkeeper_postgresql.engine import create
 
     return create(sqlalchemy_url(request.url), request.url.safe())

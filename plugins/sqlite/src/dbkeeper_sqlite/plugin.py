@@ -11,17 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dbkeeper.plugin import TARGET_ELSEWHERE, DriverInfo, hookimpl, writing
-from dbkeeper_sqlite.files import (
-    check_restored,
-    database_path,
-    integrity_problems,
-    opened,
-    require_file,
-    row_counts,
-)
-from dbkeeper_sqlite.formats import FORMATS, format_of
 from dbkeeper_sqlite.options import SqliteOptions
-from dbkeeper_sqlite.target import beside, refuse_unless_empty
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -53,7 +43,7 @@ if TYPE_CHECKING:
 DRIVER = DriverInfo(
     name="sqlite",
     schemes=("sqlite",),
-    formats=tuple(FORMATS),
+    formats=("sqlite", "sql"),  # formats.FORMATS, whose modules (and sqlite3) load when a command uses them
     description="SQLite files: online-backup snapshots and SQL dumps",
     options=SqliteOptions,
 )
@@ -72,6 +62,8 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
     """A SQLAlchemy engine for the file; a missing file is an error unless creating."""
     from sqlalchemy import create_engine
 
+    from dbkeeper_sqlite.files import database_path, require_file
+
     path = database_path(request.url, why_not=IN_MEMORY_CONNECT)
     if not request.create:
         require_file(path)
@@ -81,6 +73,9 @@ def dbkeeper_connect(request: ConnectRequest) -> Engine:
 @hookimpl
 def dbkeeper_dump(request: DumpRequest[SqliteOptions]) -> DumpResult:
     """Snapshot the database in the requested format; with the ``check`` option, quick_check it too."""
+    from dbkeeper_sqlite.files import database_path, require_file
+    from dbkeeper_sqlite.formats import FORMATS
+
     source = database_path(request.url)
     require_file(source)
     return FORMATS[request.format].dump(source, request.artifacts, request.scratch_dir, check=request.options.check)
@@ -90,6 +85,9 @@ def dbkeeper_dump(request: DumpRequest[SqliteOptions]) -> DumpResult:
 def dbkeeper_restore(request: RestoreRequest[SqliteOptions]) -> RestoreResult:
     """Materialize the backup beside the target, check it, and swap it into place."""
     from dbkeeper.plugin import RestoreResult  # restore's types: created when a restore runs
+    from dbkeeper_sqlite.files import check_restored, database_path
+    from dbkeeper_sqlite.formats import format_of
+    from dbkeeper_sqlite.target import beside, refuse_unless_empty
 
     target = database_path(request.url)
     refuse_unless_empty(target, request.force)
@@ -106,6 +104,8 @@ def dbkeeper_restore(request: RestoreRequest[SqliteOptions]) -> RestoreResult:
 def dbkeeper_inspect_backup(request: InspectRequest) -> BackupContents:
     """Materialize the backup in scratch space; run ``PRAGMA integrity_check`` and count rows."""
     from dbkeeper.plugin import BackupContents
+    from dbkeeper_sqlite.files import integrity_problems, opened, row_counts
+    from dbkeeper_sqlite.formats import format_of
 
     fmt = format_of(request.backup)
     (name,) = request.artifacts.names()
