@@ -34,7 +34,6 @@ from dbkeeper.plugin import (
     ArtifactSource,
     ConfigError,
     DatabaseError,
-    IntegrityError,
     RestoreRequest,
     RestoreResult,
     TargetNotEmptyError,
@@ -46,6 +45,7 @@ from dbkeeper_mysql.layout import Layout, TablePart
 from dbkeeper_mysql.load import Loader
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.pydump import trigger_script
+from dbkeeper_mysql.row_counts import RowCounter
 from dbkeeper_mysql.server import ServerTarget, admin_connection, tool_errors
 from dbkeeper_mysql.sqltext import shown
 from dbkeeper_mysql.streams import Cancellable, Concat, PartFilter, unchanged
@@ -162,15 +162,21 @@ class Restore:
     # -- loading ---------------------------------------------------------------------
 
     def _load_tables(self, staging: str, header: bytes) -> dict[str, int]:
-        """Load the chosen tables into *staging*, ``jobs`` at a time, biggest first; return their rows."""
-        parts = sorted(self.parts, key=lambda part: part.raw_bytes, reverse=True)
-        pool = WorkerPool(self.jobs)
-        rows = pool.run([functools.partial(self._load_table, part, staging, header, pool) for part in parts])
-        counts = {part.name: count for part, count in zip(parts, rows, strict=True) if count is not None}
-        return {part.name: counts[part.name] for part in self.parts if part.name in counts}
+        """Load the chosen tables into *staging*, ``jobs`` at a time, biggest first; return their rows.
 
-    def _load_table(self, part: TablePart, staging: str, header: bytes, pool: WorkerPool) -> int | None:
-        """Load one table and count its rows (on this worker, while others still load)."""
+        Their rows are counted beside the loads (:mod:`dbkeeper_mysql.row_counts`).
+        """
+        parts = sorted(self.parts, key=lambda part: part.raw_bytes, reverse=True)
+        tables = [part.name for part in parts if not part.sequence]
+        counter = RowCounter(self.target, staging, tables, self.request.backup.row_counts, self.request.table_loaded)
+        pool = WorkerPool(self.jobs + 1)
+        counting = functools.partial(counter.drain, pool)
+        loads = [functools.partial(self._load_table, part, staging, header, pool, counter) for part in parts]
+        pool.run([counting, *loads, *[counting] * (self.jobs - 1)])
+        return {part.name: counter.counts[part.name] for part in self.parts if part.name in counter.counts}
+
+    def _load_table(self, part: TablePart, staging: str, header: bytes, pool: WorkerPool, counter: RowCounter) -> None:
+        """Load one table, then hand it to *counter* and go on to the next one."""
         with self.request.artifacts.open(part.data) as reader:
             edit = self._retarget_foreign_key if self.selective else unchanged
             source = PartFilter(Cancellable(reader, pool.stopped), edit)
@@ -180,19 +186,8 @@ class Restore:
                 if pool.stopped.is_set():
                     raise
                 raise DatabaseError(f"restoring table {shown(part.name)} failed: {exc}") from None
-        if part.sequence:
-            return None
-        with admin_connection(self.target) as conn:
-            ((rows,),) = _query(conn, f"SELECT COUNT(*) FROM {q(staging)}.{q(part.name)}")
-        expected = self.request.backup.row_counts.get(part.name)
-        if expected is not None and rows != expected:
-            raise IntegrityError(
-                f"table {shown(part.name)} loaded {rows} rows, the backup records {expected}; "
-                "the target was not touched"
-            )
-        if self.request.table_loaded is not None:  # a drill checks it while the next table loads
-            self.request.table_loaded(staging, part.name)
-        return int(rows)
+        if not part.sequence:
+            counter.loaded(part.name)
 
     def _retarget_foreign_key(self, line: bytes) -> bytes:
         """Point a foreign key at the target's table when the table it names is not restored."""
