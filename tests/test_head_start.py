@@ -97,3 +97,28 @@ def test_a_driver_without_prepare_backup_backs_up_as_before(tmp_path: Path) -> N
         assert prepared is None
     backup_id = dbkeeper("backup", f"sqlite:///{database}", "--dir", str(tmp_path / "b")).out.strip()
     assert dbkeeper("verify", backup_id, "--dir", str(tmp_path / "b")).code == 0
+
+
+def test_underway_goes_on_once_the_first_client_runs() -> None:
+    """``underway=True``: the block starts after the opening's first child runs, without waiting for the rest."""
+    sleeper = Sleeper()
+    with HeadStart.started(sleeper, underway=True):
+        assert sleeper.tool is not None and sleeper.tool.process.poll() is None, "the client runs before the block"
+        assert not sleeper.closed  # not taken: the end of the block stops the sleeping client
+    assert sleeper.tool.process.poll() is not None and not head_start_threads()
+
+
+def test_underway_is_bounded_for_an_opening_that_starts_no_child() -> None:
+    """An opening that never starts a client (here: one waiting on an event) does not hold the command."""
+    release = threading.Event()
+
+    @contextlib.contextmanager
+    def waiting(stops: WorkerPool) -> Iterator[str]:
+        release.wait(60)
+        yield "opened"
+
+    with HeadStart.started(waiting, underway=True) as head:
+        assert not release.is_set()
+        release.set()
+        with head.taken() as value:
+            assert value == "opened"

@@ -78,7 +78,7 @@ def opened(url: DatabaseURL, stops: WorkerPool | None = None) -> Iterator[Opened
 
 def prepare(request: PrepareRequest[PostgresqlOptions]) -> AbstractContextManager[HeadStart[Opened]]:
     """The control session opened and the snapshot exported on a thread, while the core sets up."""
-    return HeadStart.started(functools.partial(opened, request.url))
+    return HeadStart.started(functools.partial(opened, request.url), underway=True)  # the snapshot is awaited
 
 
 def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
