@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,22 +192,28 @@ def _table_facts(target: ServerTarget, database: str, choice: str, stops: Worker
 
 @dataclass(frozen=True)
 class Ready:
-    """What a dump waits for first: the server and database, their facts, the dump tool probed meanwhile."""
+    """What a dump waits for first: the server and database, their facts; the dump tool's probe, still running."""
 
     target: ServerTarget
     database: str
     facts: Facts
-    probed: tuple[str, str] | None
+    probing: Future[tuple[str, str] | None]
+    """The likely dump tool and its version: waited for only where its answer is needed."""
+
+    def dump_tool_version(self, tool: str) -> str:
+        """*tool*'s version line: the probe's, when it probed that tool."""
+        probed = self.probing.result()
+        return probed[1] if probed and probed[0] == tool else _tool_version(tool)
 
 
 def ready(url: DatabaseURL, choice: str, stops: WorkerPool | None = None) -> Ready:
-    """The facts of the database *url* names, and the likely dump tool's version (*choice*: the ``tools`` option)."""
+    """The facts of the database *url* names; the dump tool's version is probed beside (*choice*: ``tools``)."""
     target = ServerTarget.from_url(url)
     database = target.require_database()
-    with ThreadPoolExecutor(max_workers=1) as side:
-        probing = side.submit(_probe_likely_dump_tool, choice)  # while the facts are read
-        facts = _table_facts(target, database, choice, stops)
-        return Ready(target, database, facts, probing.result())
+    side = ThreadPoolExecutor(max_workers=1)
+    probing = side.submit(_probe_likely_dump_tool, choice)
+    side.shutdown(wait=False)  # the probe goes on beside the facts and the dump: nothing waits for it first
+    return Ready(target, database, _table_facts(target, database, choice, stops), probing)
 
 
 def prepare(request: PrepareRequest[MysqlOptions]) -> AbstractContextManager[HeadStart[Ready]]:
@@ -220,13 +226,13 @@ def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     choice = request.options.tools
     head = request.prepared if isinstance(request.prepared, HeadStart) else None
     with head.taken() if head else contextlib.nullcontext(ready(request.url, choice)) as prepared:
-        target, database, probed = prepared.target, prepared.database, prepared.probed
+        target, database = prepared.target, prepared.database
         info, (charset, collation), sequences, non_transactional = prepared.facts
     tool = _tool(info.dump_tools, choice)
     if tool:
-        dumper = probed[1] if probed and probed[0] == tool else _tool_version(tool)
         with tool_errors(target):
-            layout, counts = _client_dump(tool, dumper, target, database, request)
+            layout, counts = _client_dump(tool, prepared, request)
+        dumper = prepared.dump_tool_version(tool)
     else:
         from dbkeeper_mysql.pydump import PythonDumper  # only on this path: it imports importlib.metadata
 
@@ -254,16 +260,16 @@ def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     )
 
 
-def _client_dump(
-    tool: str, tool_version: str, target: ServerTarget, database: str, request: DumpRequest[MysqlOptions]
-) -> tuple[Layout, dict[str, int]]:
-    """Stream ``mariadb-dump`` through the splitter."""
+def _client_dump(tool: str, prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int]]:
+    """Stream the dump tool through the splitter (MariaDB's ``mariadb-dump`` starts without waiting for its probe)."""
+    target = prepared.target
     with target.option_file() as options:
-        return _run_client_dump(tool, tool_version, options, database, request, target.timeouts.read)
+        mysql_tool = Path(tool).name != "mariadb-dump" and "mariadb" not in prepared.dump_tool_version(tool).lower()
+        return _run_client_dump(tool, mysql_tool, options, prepared.database, request, target.timeouts.read)
 
 
 def _run_client_dump(
-    tool: str, tool_version: str, options: str, database: str, request: DumpRequest[MysqlOptions], stall_timeout: float
+    tool: str, mysql_tool: bool, options: str, database: str, request: DumpRequest[MysqlOptions], stall_timeout: float
 ) -> tuple[Layout, dict[str, int]]:
     """Stream ``mariadb-dump``, connected through the option file *options*, through the splitter.
 
@@ -282,7 +288,7 @@ def _run_client_dump(
         "--no-tablespaces",
         "--max-allowed-packet=1G",
     ]
-    if "mariadb" not in tool_version.lower():
+    if mysql_tool:
         argv.append("--set-gtid-purged=OFF")  # MySQL's mysqldump: GTID state belongs to replication setups
     spool_path = request.scratch_dir / "objects.sql"
     with (
