@@ -241,11 +241,16 @@ def test_kill_9_while_the_server_is_initialised_leaves_nothing(
     mariadb: MariaDBServer, chinook_db: str, backups: Path, drill_tmp: Path
 ) -> None:
     dbkeeper("backup", mariadb.url(chinook_db), "--dir", str(backups))
+    env = {"DBKEEPER_DRILL_CACHE": "0"}  # not a copy of a cached one
+    kill_9_drill_once(backups, drill_tmp, env, "dbkeeper-drill-*/server/data/mysql", "mariadb-install-db at work")
+
+
+def kill_9_drill_once(backups: Path, drill_tmp: Path, env: dict[str, str], pattern: str, what: str) -> None:
+    """``dbkeeper drill latest`` killed with SIGKILL as soon as *pattern* exists in *drill_tmp*: nothing is left."""
     command = [str(BIN / "dbkeeper"), "drill", "latest", "--dir", str(backups)]
-    env = {**os.environ, "TMPDIR": str(drill_tmp), "DBKEEPER_DRILL_CACHE": "0"}  # not a copy of a cached one
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(drill_tmp), **env}, stdout=subprocess.DEVNULL)
     try:
-        eventually(lambda: list(drill_tmp.glob("dbkeeper-drill-*/server/data/mysql")), "mariadb-install-db at work")
+        eventually(lambda: list(drill_tmp.glob(pattern)), what)
         process.send_signal(signal.SIGKILL)
     finally:
         process.kill()

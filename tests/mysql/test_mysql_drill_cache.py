@@ -6,17 +6,14 @@ directory instead of running mariadb-install-db is read from its note.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 from mariadb_server import MariaDBServer
-from test_mysql_drill import assert_nothing_left, drill_tmp  # noqa: F401 (drill_tmp: a fixture)
+from test_mysql_drill import assert_nothing_left, drill_tmp, kill_9_drill_once  # noqa: F401 (drill_tmp: a fixture)
 
-from helpers import BIN, Run, dbkeeper, eventually
+from helpers import Run, dbkeeper
 
 COPIED = "starts on a copy of mariadb-install-db's data directory cached in "
 CHINOOK_ROWS = 15607
@@ -61,15 +58,6 @@ def test_kill_9_while_the_copy_is_made_leaves_nothing(
     backups: Path,
     drill_tmp: Path,  # noqa: F811
 ) -> None:
-    command = [str(BIN / "dbkeeper"), "drill", "latest", "--dir", str(backups)]
-    env = {**os.environ, "TMPDIR": str(drill_tmp), "XDG_CACHE_HOME": str(filled)}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    try:
-        eventually(lambda: list(drill_tmp.glob("dbkeeper-drill-*/server/data")), "the copy at work")
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        status = process.wait()
-    assert status == -signal.SIGKILL
-    assert_nothing_left(drill_tmp)
+    env = {"XDG_CACHE_HOME": str(filled)}
+    kill_9_drill_once(backups, drill_tmp, env, "dbkeeper-drill-*/server/data", "the copy at work")
     assert COPIED in drill(backups, drill_tmp, filled).err  # the cache is still whole
