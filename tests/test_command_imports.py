@@ -104,12 +104,9 @@ def test_the_lazy_contract_names_are_exactly_the_types_of_their_module(module: s
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        ("dbkeeper.plugin.contract", ["RestoreRequest", "BackupContents", "ConnectRequest", "MigrateRequest"]),
         ("dbkeeper.plugin.storage", ["StoredObject", "PendingUpload", "ObjectStore"]),
         ("dbkeeper.backups.manager", ["VerifyReport", "PrunePlan"]),
         ("dbkeeper.plugin.manager", ["PluginFailure"]),
-        ("dbkeeper.backups.records", ["VerifyRecord", "DrillRecord"]),
-        ("dbkeeper.connections.config", ["MonitoringSettings"]),
     ],
 )
 def test_a_module_still_offers_the_classes_it_imports_on_first_use(module: str, names: list[str]) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.connections.config import DEFAULT_LISTEN, MonitoringSettings, load_config
+from dbkeeper.connections.config import load_config
+from dbkeeper.connections.monitoring_settings import DEFAULT_LISTEN, MonitoringSettings
 from dbkeeper.errors import ConfigError
 from dbkeeper.plugin import HealthThresholds
 

@@ -214,7 +214,7 @@ def test_a_driverless_plugin_may_observe_but_never_answer(site: Path, chinook: P
         "yesman",
         """
         from dbkeeper import hookimpl
-        from dbkeeper.plugin.contract import BackupContents
+        from dbkeeper.plugin.restore import BackupContents
 
         @hookimpl
         def dbkeeper_inspect_backup(request):

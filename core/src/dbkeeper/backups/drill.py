@@ -37,10 +37,11 @@ from dbkeeper.system.notes import plural
 from dbkeeper.system.watchdog import release_watchdog, start_watchdog
 
 if TYPE_CHECKING:
-    from dbkeeper.plugin.contract import BackupFacts, RestoreResult
+    from dbkeeper.plugin.contract import BackupFacts
     from dbkeeper.plugin.drills import DrillDialect, TableLoaded
     from dbkeeper.plugin.manager import Driver
     from dbkeeper.plugin.options import OptionValue
+    from dbkeeper.plugin.restore import RestoreResult
 
 
 @dataclass(frozen=True)

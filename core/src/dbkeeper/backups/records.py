@@ -13,8 +13,8 @@ ignored with a note, never trusted, and never makes its backup damaged.
 
 The records' contents, :class:`~dbkeeper.backups.record_types.VerifyRecord` and
 :class:`~dbkeeper.backups.record_types.DrillRecord`, are defined in
-:mod:`dbkeeper.backups.record_types` and imported here on first use: a backup writes no
-record, so it does not create them.
+:mod:`dbkeeper.backups.record_types`, which the commands that read or write records import:
+a backup writes no record, so it does not create them.
 """
 
 from __future__ import annotations
@@ -25,31 +25,14 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbkeeper.backups.localfs import DIR_FLAGS, DIR_MODE, FILE_FLAGS, FILE_MODE, PARTIAL
 from dbkeeper.system.filesystem import write_all
-from dbkeeper.system.lazy import LazyNames
-
-if TYPE_CHECKING:
-    from dbkeeper.backups.record_types import DrillRecord as DrillRecord
-    from dbkeeper.backups.record_types import VerifyRecord as VerifyRecord
 
 RECORDS = ".records"
 RECORD_LIMIT = 64 * 1024
 """Larger records are not read (ignored with a note): real ones are a few hundred bytes."""
-
-_LAZY = LazyNames(__name__, {"dbkeeper.backups.record_types": ("DrillRecord", "VerifyRecord")})
-
-
-def __getattr__(name: str) -> object:
-    """``VerifyRecord`` or ``DrillRecord`` (:mod:`dbkeeper.backups.record_types`), imported on first use."""
-    return _LAZY.attribute(name)
-
-
-def __dir__() -> list[str]:
-    """Every name of the module, those imported on first use included."""
-    return _LAZY.names()
 
 
 class DamagedRecordError(Exception):

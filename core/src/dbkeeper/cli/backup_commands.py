@@ -16,7 +16,7 @@ from dbkeeper.errors import ConfigError, DbkeeperError, PruneError
 
 if TYPE_CHECKING:
     from dbkeeper.backups.manager import PrunePlan
-    from dbkeeper.backups.records import DrillRecord, VerifyRecord
+    from dbkeeper.backups.record_types import DrillRecord, VerifyRecord
     from dbkeeper.backups.storage import BackupStorage, Entry
 
 

@@ -55,10 +55,9 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connections.urls import DatabaseURL, redact
 from dbkeeper.errors import ConfigError
-from dbkeeper.system.lazy import LazyNames
 
 if TYPE_CHECKING:
-    from dbkeeper.connections.monitoring_settings import MonitoringSettings as MonitoringSettings
+    from dbkeeper.connections.monitoring_settings import MonitoringSettings
     from dbkeeper.plugin.monitoring import HealthThresholds
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
@@ -69,21 +68,8 @@ DEFAULT_MIGRATIONS_DIR = "migrations"
 DEFAULT_CONNECTION = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
-DEFAULT_LISTEN_PORT = 9861
-DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_LISTEN_PORT}"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STORAGE_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_LAZY = LazyNames(__name__, {"dbkeeper.connections.monitoring_settings": ("MonitoringSettings",)})
-
-
-def __getattr__(name: str) -> object:
-    """``MonitoringSettings`` (:mod:`dbkeeper.connections.monitoring_settings`), imported on first use."""
-    return _LAZY.attribute(name)
-
-
-def __dir__() -> list[str]:
-    """Every name of the module, those imported on first use included."""
-    return _LAZY.names()
 
 
 @dataclass(frozen=True)
@@ -239,6 +225,8 @@ def _seconds(table: dict[str, Any], key: str, where: str) -> float | None:
 
 def listen_address(value: str, where: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``; ConfigError naming *where* otherwise."""
+    from dbkeeper.connections.monitoring_settings import DEFAULT_LISTEN
+
     host, _, port = value.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:

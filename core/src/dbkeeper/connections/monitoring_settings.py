@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbkeeper.connections.config import DEFAULT_LISTEN
+DEFAULT_LISTEN_PORT = 9861
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_LISTEN_PORT}"
+"""Where ``dbkeeper metrics --serve`` listens unless ``[monitoring] listen`` says otherwise."""
 
 
 @dataclass(frozen=True)

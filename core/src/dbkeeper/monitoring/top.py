@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-    from dbkeeper.connections.config import MonitoringSettings
+    from dbkeeper.connections.monitoring_settings import MonitoringSettings
     from dbkeeper.plugin.manager import Driver
 
 DEFAULT_INTERVAL = 2.0

@@ -49,8 +49,6 @@ from dbkeeper.errors import (
     TargetNotEmptyError,
 )
 from dbkeeper.plugin.contract import (
-    ENGINE_TYPES,
-    RESTORE_TYPES,
     ArtifactReader,
     ArtifactSink,
     ArtifactSource,
@@ -215,6 +213,10 @@ _SCHEMA = frozenset(
 """Names of ``dbkeeper.plugin.schema``, imported on first use: only the schema commands need them."""
 
 _DRILLS = frozenset({"DrillDialect", "DrillRequest", "DrillTarget", "IntegrityCheck"})
+_RESTORE = ("BackupContents", "InspectRequest", "RestoreRequest", "RestoreResult")
+"""The names of :mod:`dbkeeper.plugin.restore`: only ``restore``, ``drill`` and ``verify --deep`` use them."""
+_ENGINES = ("ConnectRequest", "MigrateRequest")
+"""The names of :mod:`dbkeeper.plugin.engines`: only the commands that work through SQLAlchemy use them."""
 """Names of ``dbkeeper.plugin.drills``, imported on first use: only ``dbkeeper drill`` needs them (about 1.5 ms)."""
 
 __all__ = [
@@ -355,8 +357,8 @@ _LAZY = LazyNames(
         "dbkeeper.plugin.monitoring": _MONITORING,
         "dbkeeper.plugin.schema": _SCHEMA,
         "dbkeeper.plugin.drills": _DRILLS,
-        "dbkeeper.plugin.restore": RESTORE_TYPES,
-        "dbkeeper.plugin.engines": ENGINE_TYPES,
+        "dbkeeper.plugin.restore": _RESTORE,
+        "dbkeeper.plugin.engines": _ENGINES,
         "dbkeeper.plugin.object_store": OBJECT_STORE_TYPES,
         "dbkeeper.plugin.pristine": ("PristineKey", "pristine_data_directory"),  # drills only
     },

@@ -5,8 +5,8 @@ written against an older core; results are plain dataclasses the core records in
 manifest. Nothing here imports a database library.
 
 This module holds what every command needs (the driver's registration) and what a backup
-uses; the types of the other operations live beside it and are imported on first use of
-their names, here as from ``dbkeeper.plugin``: the restore's and ``verify --deep``'s in
+uses; the types of the other operations live beside it, and ``dbkeeper.plugin`` imports
+them on first use of their names: the restore's and ``verify --deep``'s in
 :mod:`dbkeeper.plugin.restore`, the requests for an engine or a migration dialect in
 :mod:`dbkeeper.plugin.engines`.
 """
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from dbkeeper.plugin.options import DriverOptions
-from dbkeeper.system.lazy import LazyNames
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,29 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from dbkeeper.connections.urls import DatabaseURL
-    from dbkeeper.plugin.engines import ConnectRequest as ConnectRequest
-    from dbkeeper.plugin.engines import MigrateRequest as MigrateRequest
-    from dbkeeper.plugin.restore import BackupContents as BackupContents
-    from dbkeeper.plugin.restore import InspectRequest as InspectRequest
-    from dbkeeper.plugin.restore import RestoreRequest as RestoreRequest
-    from dbkeeper.plugin.restore import RestoreResult as RestoreResult
-
-RESTORE_TYPES = ("BackupContents", "InspectRequest", "RestoreRequest", "RestoreResult")
-"""The names of :mod:`dbkeeper.plugin.restore`: only ``restore``, ``drill`` and ``verify --deep`` use them."""
-ENGINE_TYPES = ("ConnectRequest", "MigrateRequest")
-"""The names of :mod:`dbkeeper.plugin.engines`: only the commands that work through SQLAlchemy use them."""
-
-_LAZY = LazyNames(__name__, {"dbkeeper.plugin.restore": RESTORE_TYPES, "dbkeeper.plugin.engines": ENGINE_TYPES})
-
-
-def __getattr__(name: str) -> object:
-    """A restore or engine request type (see the module's docstring), imported on first use."""
-    return _LAZY.attribute(name)
-
-
-def __dir__() -> list[str]:
-    """Every name of the module, those imported on first use included."""
-    return _LAZY.names()
 
 
 @dataclass(frozen=True)

@@ -30,19 +30,9 @@ import pluggy
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.plugin.contract import (
-        BackupContents,
-        ConnectRequest,
-        DriverInfo,
-        DumpRequest,
-        DumpResult,
-        InspectRequest,
-        MigrateRequest,
-        MigrationDialect,
-        RestoreRequest,
-        RestoreResult,
-    )
+    from dbkeeper.plugin.contract import DriverInfo, DumpRequest, DumpResult, MigrationDialect
     from dbkeeper.plugin.drills import DrillDialect, DrillRequest
+    from dbkeeper.plugin.engines import ConnectRequest, MigrateRequest
     from dbkeeper.plugin.monitoring import (
         CollectorResult,
         HealthCheck,
@@ -54,6 +44,7 @@ if TYPE_CHECKING:
         SessionsRequest,
     )
     from dbkeeper.plugin.options import DriverOptions
+    from dbkeeper.plugin.restore import BackupContents, InspectRequest, RestoreRequest, RestoreResult
     from dbkeeper.plugin.schema import SchemaDialect, SchemaRequest
     from dbkeeper.plugin.storage import StorageInfo
     from dbkeeper.plugin.streams import Stage
@@ -126,7 +117,7 @@ def dbkeeper_restore(request: RestoreRequest[DriverOptions]) -> RestoreResult | 
     Read every artifact to its end (``b""``) before making anything visible: the end is
     where the checksum is proven. Never leave the target half-written, and refuse a
     target holding data unless ``request.force``. Return a
-    :class:`~dbkeeper.plugin.contract.RestoreResult`. ``firstresult``: the selected driver answers.
+    :class:`~dbkeeper.plugin.restore.RestoreResult`. ``firstresult``: the selected driver answers.
     """
 
 

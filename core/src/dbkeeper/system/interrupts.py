@@ -2,7 +2,7 @@
 
 A restore changes its target in one step — a ``COMMIT``, a rename, a ``RENAME TABLE``.
 A driver wraps that step in :meth:`CommitPoint.committing` (reached through
-:meth:`dbkeeper.plugin.contract.RestoreRequest.committing`):
+:meth:`dbkeeper.plugin.restore.RestoreRequest.committing`):
 
 - while the step runs, SIGINT and SIGTERM are *held* (when the CLI installed its handlers
   with :func:`install`) and delivered the moment it ends, so the process never stops
