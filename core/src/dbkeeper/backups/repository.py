@@ -285,7 +285,7 @@ class Syncing:
         self._pending: list[Future[None]] = []
 
     def start(self, work: Callable[[], None]) -> None:
-        """Run *work* (an fsync, a rename) on a thread of its own."""
+        """Run *work* (fsyncs and a rename) on one of the syncing threads."""
         self._pending.append(self._pool.submit(work))
 
     def wait(self) -> None:
@@ -444,8 +444,10 @@ class Repository(BackupStorage):
             try:
                 yield BackupDraft(chosen, path, syncing)
             except BaseException:
-                syncing.abandon()
-                shutil.rmtree(path, ignore_errors=True)
+                try:
+                    syncing.abandon()
+                finally:  # also when interrupted while waiting: nothing half-written stays
+                    shutil.rmtree(path, ignore_errors=True)
                 raise
 
     @contextlib.contextmanager

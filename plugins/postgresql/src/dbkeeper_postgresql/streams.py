@@ -46,10 +46,14 @@ def _kill(tool: Tool) -> Callable[[], None]:
 def dump_into(tool: Tool, out: ArtifactWriter, pool: WorkerPool) -> int:
     """Stream a running tool's stdout into *out* (:func:`dbkeeper.plugin.copy_output`); return the bytes copied.
 
-    The tool is also killed when the pool stops — even while it waits for a lock and writes nothing.
+    The tool's exit status is checked before this returns, so that a failed tool's artifact
+    is discarded, not committed. The tool is also killed when the pool stops — even while
+    it waits for a lock and writes nothing.
     """
     with pool.stoppable(_kill(tool)):
-        return copy_output(tool, out, read_ahead=READ_AHEAD)
+        copied = copy_output(tool, out, read_ahead=READ_AHEAD)
+        tool.wait()
+        return copied
 
 
 def run_alone(argv: Sequence[str], env: Mapping[str, str], pool: WorkerPool) -> None:
