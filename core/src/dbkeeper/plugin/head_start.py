@@ -60,9 +60,9 @@ class HeadStart(Generic[T]):
         """
         head = cls(opening)
         head._thread.start()
-        if underway:
-            head._stops.underway.wait(UNDERWAY_SECONDS)
         try:
+            if underway:  # an interrupt while waiting still stops the opening (finally, below)
+                head._stops.underway.wait(UNDERWAY_SECONDS)
             yield head
         finally:
             head._close()
