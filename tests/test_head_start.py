@@ -7,8 +7,10 @@ server; a driver without ``prepare_backup`` (SQLite) backs up as before.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +124,23 @@ def test_underway_is_bounded_for_an_opening_that_starts_no_child() -> None:
         release.set()
         with head.taken() as value:
             assert value == "opened"
+
+
+def test_an_interrupt_while_waiting_for_underway_still_stops_the_opening() -> None:
+    """Ctrl-C arriving while ``started(underway=True)`` waits: the opening is stopped and its thread ends."""
+    release = threading.Event()
+
+    @contextlib.contextmanager
+    def slow_to_start(stops: WorkerPool) -> Iterator[str]:
+        time.sleep(0.2)  # its first client is not running yet when the interrupt comes
+        with stops.stoppable(release.set):
+            release.wait(60)
+            yield "opened"
+
+    interrupt = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    interrupt.start()
+    with pytest.raises(KeyboardInterrupt), HeadStart.started(slow_to_start, underway=True):
+        time.sleep(5)  # not reached: the interrupt comes at 0.01 s, during the wait (bounded at 0.05 s)
+    interrupt.join()
+    assert release.is_set(), "the opening's stop ran"
+    assert not head_start_threads()
