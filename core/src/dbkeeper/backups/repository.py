@@ -294,7 +294,11 @@ class Syncing:
             for done in self._pending:
                 done.result()
         finally:
-            self._pool.shutdown()
+            self.close()
+
+    def close(self) -> None:
+        """End the threads (once their work is done): an idle one would keep the command from exiting."""
+        self._pool.shutdown()
 
     def abandon(self) -> None:
         """Wait for the started work without raising (the backup failed: its directory is removed next)."""
@@ -440,8 +444,8 @@ class Repository(BackupStorage):
                 if backup_id:
                     raise BackupError(f"backup {backup_id} already exists in {self.location}")
             syncing = Syncing()
-            syncing.start(functools.partial(fsync_dir, self.root))
             try:
+                syncing.start(functools.partial(fsync_dir, self.root))
                 yield BackupDraft(chosen, path, syncing)
             except BaseException:
                 try:
@@ -449,6 +453,8 @@ class Repository(BackupStorage):
                 finally:  # also when interrupted while waiting: nothing half-written stays
                     shutil.rmtree(path, ignore_errors=True)
                 raise
+            finally:
+                syncing.close()
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
