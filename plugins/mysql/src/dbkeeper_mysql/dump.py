@@ -211,8 +211,10 @@ def ready(url: DatabaseURL, choice: str, stops: WorkerPool | None = None) -> Rea
     target = ServerTarget.from_url(url)
     database = target.require_database()
     side = ThreadPoolExecutor(max_workers=1)
-    probing = side.submit(_probe_likely_dump_tool, choice)
-    side.shutdown(wait=False)  # the probe goes on beside the facts and the dump: nothing waits for it first
+    try:
+        probing = side.submit(_probe_likely_dump_tool, choice)
+    finally:
+        side.shutdown(wait=False)  # the probe goes on beside the facts and the dump; its thread ends after it
     return Ready(target, database, _table_facts(target, database, choice, stops), probing)
 
 
