@@ -397,16 +397,18 @@ class Repository(BackupStorage):
             self._created = []
 
     @contextlib.contextmanager
-    def _private_dir(self) -> Iterator[Path]:
+    def _private_dir(self, name: str | None = None) -> Iterator[Path]:
         """A new hidden directory (0700) under the root, locked by this process for the block.
 
         Creating and locking are two steps; a ``prune`` that locks the directory in
         between deletes it while holding the lock, so here a directory that cannot be
-        locked, or is gone once locked, is given up and another one made.
+        locked, or is gone once locked, is given up and another one made. Its name is
+        random, or carries *name*: then FileExistsError says that another process holds
+        a directory of that name.
         """
         self._ensure_root()
         while True:
-            path = self.root / f"{SCRATCH_PREFIX}{os.urandom(4).hex()}"
+            path = self.root / f"{SCRATCH_PREFIX}{name or os.urandom(4).hex()}"
             try:
                 path.mkdir(mode=DIR_MODE)
             except FileNotFoundError:  # a concurrent first backup failed and removed the root it had made
@@ -434,15 +436,8 @@ class Repository(BackupStorage):
         can ever see it unlocked, so a concurrent ``prune`` never takes it for abandoned.
         A given *backup_id* (a copy keeps its backup's id) must not exist yet.
         """
-        with self._private_dir() as hidden:
-            while True:
-                chosen = backup_id or new_backup_id()
-                path = self.root / chosen
-                if not path.exists():  # ids carry milliseconds and 16 random bits: a clash is a rarity
-                    os.rename(hidden, path)
-                    break
-                if backup_id:
-                    raise BackupError(f"backup {backup_id} already exists in {self.location}")
+        with contextlib.ExitStack() as claimed:
+            chosen, path = self._claim(claimed, backup_id)
             syncing = Syncing()
             try:
                 syncing.start(functools.partial(fsync_dir, self.root))
@@ -455,6 +450,64 @@ class Repository(BackupStorage):
                 raise
             finally:
                 syncing.close()
+
+    def _claim(self, claimed: contextlib.ExitStack, backup_id: str | None) -> tuple[str, Path]:
+        """A new backup directory: its id and path, renamed into place from a locked hidden directory named after it.
+
+        From the hidden directory's creation to the rename, and after it, the id's name is
+        taken, so two processes can never both rename onto it (a rename would silently
+        replace the other's still empty directory): a clash — ids carry milliseconds and 16
+        random bits, so it is a rarity — is retried with another id, or refused for a given
+        *backup_id*. The lock is held until *claimed* closes.
+        """
+        while True:
+            chosen = backup_id or new_backup_id()
+            path = self.root / chosen
+            with contextlib.ExitStack() as attempt:
+                try:
+                    hidden = attempt.enter_context(self._private_dir(chosen))
+                except FileExistsError:  # another process is making a backup of this id, or was killed doing so
+                    if self._remove_abandoned(self.root / f"{SCRATCH_PREFIX}{chosen}"):
+                        continue
+                    if backup_id:
+                        raise BackupError(
+                            f"backup {backup_id} is being written to {self.location} by another process; "
+                            "run the command again once that one has finished"
+                        ) from None
+                    continue
+                if not path.exists():
+                    os.rename(hidden, path)
+                    claimed.enter_context(attempt.pop_all())
+                    return chosen, path
+                shutil.rmtree(hidden, ignore_errors=True)
+            if backup_id:
+                raise BackupError(f"backup {backup_id} already exists in {self.location}")
+
+    @staticmethod
+    def _remove_abandoned(path: Path) -> bool:
+        """Remove the hidden directory *path* unless a process holds its lock; whether it is gone.
+
+        Each is removed while this process holds its lock, so a process that has just
+        created it (and not yet locked it) notices and makes another. A link or a file of
+        that name, or a directory in use, is left alone; OSError when it cannot be removed.
+        """
+        try:
+            fd = lock_dir(path, exclusive=True)
+        except FileNotFoundError:
+            return True  # removed meanwhile by its owner
+        except OSError:
+            return False  # a link or a file: not ours
+        if fd is None:
+            return False  # in use
+        try:
+            if not _same_dir(path, fd):
+                return False  # replaced by a new one since we opened it
+            shutil.rmtree(path)
+            return True
+        except FileNotFoundError:
+            return True
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
@@ -548,11 +601,7 @@ class Repository(BackupStorage):
         return read_local_record(self.root / backup_id, kind)
 
     def remove_leftovers(self) -> dict[str, str]:
-        """Delete scratch directories left by killed processes; return the failures by directory name.
-
-        Each is deleted while this process holds its lock, so a process that has just
-        created it (and not yet locked it) notices and makes another.
-        """
+        """Delete scratch directories left by killed processes (:meth:`_remove_abandoned`); return the failures by name."""
         failures: dict[str, str] = {}
         try:
             names = [name for name in os.listdir(self.root) if name.startswith(SCRATCH_PREFIX)]
@@ -560,20 +609,9 @@ class Repository(BackupStorage):
             return failures
         for path in (self.root / name for name in names):
             try:
-                fd = lock_dir(path, exclusive=True)
-            except OSError:
-                continue  # removed meanwhile by its owner, or a link or a file: not ours, left alone
-            if fd is None:
-                continue  # in use
-            try:
-                if _same_dir(path, fd):
-                    shutil.rmtree(path)
-            except FileNotFoundError:
-                pass
+                self._remove_abandoned(path)
             except OSError as exc:
                 failures[path.name] = f"could not remove stale scratch directory {path}: {exc.strerror}"
-            finally:
-                os.close(fd)
         return failures
 
     @contextlib.contextmanager
