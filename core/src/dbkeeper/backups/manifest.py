@@ -13,7 +13,6 @@ before it is used, an artifact's ``file`` must be a plain name inside its backup
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -324,4 +323,6 @@ def seal(data: dict[str, Any]) -> str:
     """SHA256 of the canonical JSON of *data* without its seal."""
     body = {key: value for key, value in data.items() if key != SEAL}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    import hashlib  # here: OpenSSL's start-up is paid after the dump tool started, not before
+
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.backups.stages.passthrough import PassThroughEncoder
 from dbkeeper.errors import IntegrityError
 from dbkeeper.plugin.streams import Encoder, Readable, StageKind, Writable, check_options
 
+if TYPE_CHECKING:
+    import hashlib
+
+
+def _sha256() -> hashlib._Hash:
+    """A new SHA-256 hash; hashlib (OpenSSL's start-up) is imported when the first is made, not with the stage."""
+    import hashlib
+
+    return hashlib.sha256()
+
 
 class _HashingEncoder(PassThroughEncoder):
     def __init__(self, sink: Writable) -> None:
         super().__init__(sink)
-        self._hash = hashlib.sha256()
+        self._hash = _sha256()
 
     def _see(self, data: bytes) -> None:
         self._hash.update(data)
@@ -29,7 +38,7 @@ class _VerifyingReader:
     def __init__(self, source: Readable, expected: str) -> None:
         self._source = source
         self._expected = expected
-        self._hash = hashlib.sha256()
+        self._hash = _sha256()
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._source.read(size)
