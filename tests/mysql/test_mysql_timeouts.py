@@ -7,6 +7,7 @@ never writes a byte, as a hung server or a wrong port behind a proxy does.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import socket
 import threading
@@ -123,36 +124,76 @@ def test_bad_timeouts_are_one_line_errors(value: str) -> None:
     assert_one_line_error(run, f"read_timeout={value!r}", "whole seconds from 1 to 31536000")
 
 
-class Proxy:
-    """A proxy on 127.0.0.1 that forwards the first connection to the server, then refuses or ignores the rest."""
+DUMP_TOOLS = frozenset({"mariadb-dump", "mysqldump"})
+"""The programs whose connections a :class:`Proxy` singles out (``/proc/PID/comm``)."""
 
-    def __init__(self, server_port: int, *, then_silent: bool) -> None:
+
+def _socket_inode(local_port: int, remote_port: int) -> str | None:
+    """The inode of the IPv4 TCP socket from 127.0.0.1:*local_port* to *remote_port* (``/proc/net/tcp``)."""
+    wanted = (f"0100007F:{local_port:04X}", f"0100007F:{remote_port:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == wanted:
+            return fields[9]
+    return None
+
+
+def connecting_program(peer_port: int, proxy_port: int) -> str:
+    """The name of the local program whose socket from *peer_port* reached *proxy_port* ("" when it is gone)."""
+    link = f"socket:[{_socket_inode(peer_port, proxy_port)}]"
+    for fds in Path("/proc").glob("[0-9]*/fd"):
+        with suppress(OSError):  # a process that ended, or another user's
+            if any(os.readlink(fd) == link for fd in fds.iterdir()):
+                return (fds.parent / "comm").read_text().strip()
+    return ""
+
+
+class Proxy:
+    """A proxy on 127.0.0.1 to the server that treats each connection by the program that made it.
+
+    Connections of the dump tools (:data:`DUMP_TOOLS`) get *dump*, the others (the ``mariadb``
+    client, PyMySQL in dbkeeper) get *others*: ``"forward"`` to the server, ``"close"``
+    (accepted and closed at once: a server dropping the connection before its greeting) or
+    ``"silent"`` (accepted and never answered).
+    """
+
+    def __init__(self, server_port: int, *, dump: str, others: str = "forward") -> None:
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4)
+        self.listener.listen(16)
         self.port: int = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = [self.listener]
+        self.programs: list[str] = []
+        """The programs that connected, in order."""
         self._server_port = server_port
-        self._then_silent = then_silent
+        self._dump, self._others = dump, others
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         with suppress(OSError):  # closed at the end of the test
-            client, _ = self.listener.accept()
-            server = socket.create_connection(("127.0.0.1", self._server_port))
-            self.sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-            if not self._then_silent:
-                self.listener.close()
             while True:
-                self.sockets.append(self.listener.accept()[0])  # accepted, never answered
+                client, (_, peer_port) = self.listener.accept()
+                self.sockets.append(client)
+                self.programs.append(connecting_program(peer_port, self.port))
+                action = self._dump if self.programs[-1] in DUMP_TOOLS else self._others
+                if action == "forward":
+                    self._forward(client)
+                elif action == "close":
+                    client.close()
+
+    def _forward(self, client: socket.socket) -> None:
+        server = socket.create_connection(("127.0.0.1", self._server_port))
+        self.sockets.append(server)
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
         with suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)  # the end of one side reaches the other
 
     def close(self) -> None:
         """Close every socket (the threads then end)."""
@@ -161,12 +202,12 @@ class Proxy:
 
 
 @pytest.fixture
-def proxy(mariadb: MariaDBServer) -> Iterator[Callable[[str, bool], str]]:
-    """``proxy(database, then_silent)``: a URL of *database* through a :class:`Proxy`."""
+def proxy(mariadb: MariaDBServer) -> Iterator[Callable[..., str]]:
+    """``proxy(database, dump=…, others=…)``: a URL of *database* through a :class:`Proxy`."""
     made: list[Proxy] = []
 
-    def url(database: str, then_silent: bool) -> str:
-        made.append(Proxy(mariadb.port, then_silent=then_silent))
+    def url(database: str, **treatment: str) -> str:
+        made.append(Proxy(mariadb.port, **treatment))
         return mariadb.url(database).replace(f":{mariadb.port}/", f":{made[-1].port}/")
 
     yield url
@@ -174,18 +215,18 @@ def proxy(mariadb: MariaDBServer) -> Iterator[Callable[[str, bool], str]]:
         each.close()
 
 
-def test_mariadb_dump_failing_to_connect_is_reported_like_pymysql(
-    chinook_db: str, tmp_path: Path, proxy: Callable[[str, bool], str]
+def test_mariadb_dump_cut_off_at_its_handshake_is_a_one_line_connection_error(
+    chinook_db: str, tmp_path: Path, proxy: Callable[..., str]
 ) -> None:
-    """The backup's PyMySQL connection gets through, mariadb-dump's is refused.
+    """The backup's facts get through, mariadb-dump's connection is closed before the server's greeting.
 
-    Before: ``mariadb-dump failed (exit 2): mariadb-dump: Got error: 2003: …``.
+    Before: ``mariadb-dump failed (exit 2): mariadb-dump: Got error: 2013: …``.
     """
-    url = proxy(chinook_db, False)
-    proxy = DatabaseURL.parse(url).port
+    url = proxy(chinook_db, dump="close")
+    port = DatabaseURL.parse(url).port
     run = dbkeeper("backup", url, "--dir", str(tmp_path / "bk"), env={"DBKEEPER_MYSQL_TOOLS": "client"}, check=False)
-    assert_one_line_error(run, f"cannot connect to mysql://keeper:***@127.0.0.1:{proxy}/{chinook_db}: (200",
-                          ") Can't connect to server on '127.0.0.1'")  # fmt: skip
+    assert_one_line_error(run, f"cannot connect to mysql://keeper:***@127.0.0.1:{port}/{chinook_db}: (2013) "
+                          "Lost connection to server at 'handshake: reading initial communication packet'")  # fmt: skip
     assert "mariadb-dump" not in run.err
 
 
@@ -199,9 +240,9 @@ def test_the_mariadb_client_gives_up_on_a_silent_server_after_connect_timeout(si
 
 
 def test_mariadb_dump_is_stopped_when_the_server_stops_answering(
-    chinook_db: str, tmp_path: Path, proxy: Callable[[str, bool], str]
+    chinook_db: str, tmp_path: Path, proxy: Callable[..., str]
 ) -> None:
     """mariadb-dump has no timeout option: without the stall watch it waited for ever."""
-    url = proxy(chinook_db, True) + "?read_timeout=2"
+    url = proxy(chinook_db, dump="silent") + "?read_timeout=2"
     run = dbkeeper("backup", url, "--dir", str(tmp_path / "bk"), env={"DBKEEPER_MYSQL_TOOLS": "client"}, check=False)
     assert_one_line_error(run, "mariadb-dump got nothing through for 2 s and was stopped: the server does not answer")

@@ -10,7 +10,7 @@ follow the same choice.
 from __future__ import annotations
 
 import contextlib
-import os
+import functools
 import re
 import shutil
 import subprocess
@@ -31,10 +31,10 @@ from dbkeeper.plugin import (
     PrepareRequest,
     WorkerPool,
     child_environment,
-    copy_output,
     find_tool,
     running,
 )
+from dbkeeper_mysql.client_dump import StartedDump, dump_command, split, started
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.server import (
@@ -44,7 +44,6 @@ from dbkeeper_mysql.server import (
     admin_connection,
     tool_errors,
 )
-from dbkeeper_mysql.split import DumpSplitter
 
 if TYPE_CHECKING:
     from dbkeeper_mysql.load import Loader
@@ -199,6 +198,8 @@ class Ready:
     facts: Facts
     probing: Future[tuple[str, str] | None]
     """The likely dump tool and its version: waited for only where its answer is needed."""
+    early: StartedDump | None
+    """``mariadb-dump``, started beside the facts query in case they choose it (they do on MariaDB)."""
 
     def dump_tool_version(self, tool: str) -> str:
         """*tool*'s version line: the probe's, when it probed that tool."""
@@ -206,8 +207,17 @@ class Ready:
         return probed[1] if probed and probed[0] == tool else _tool_version(tool)
 
 
-def ready(url: DatabaseURL, choice: str, stops: WorkerPool | None = None) -> Ready:
-    """The facts of the database *url* names; the dump tool's version is probed beside (*choice*: ``tools``)."""
+@contextlib.contextmanager
+def opened(url: DatabaseURL, choice: str, stops: WorkerPool | None = None) -> Iterator[Ready]:
+    """The facts of the database *url* names, for the block (*choice*: the ``tools`` option).
+
+    Beside them, the dump tool's version is probed and ``mariadb-dump``, when installed and
+    the tools may be used, is started at once: on a MariaDB server it is the tool the facts
+    choose, and its start and first queries are what a small backup waits for. An early
+    dump the facts do not choose, or whose output is never read, is killed at the end of
+    the block; when the facts fail, their error is the one raised. *stops*, when given,
+    can kill the early dump and the facts' client from another thread.
+    """
     target = ServerTarget.from_url(url)
     database = target.require_database()
     side = ThreadPoolExecutor(max_workers=1)
@@ -215,32 +225,35 @@ def ready(url: DatabaseURL, choice: str, stops: WorkerPool | None = None) -> Rea
         probing = side.submit(_probe_likely_dump_tool, choice)
     finally:
         side.shutdown(wait=False)  # the probe goes on beside the facts and the dump; its thread ends after it
-    return Ready(target, database, _table_facts(target, database, choice, stops), probing)
+    with contextlib.ExitStack() as stack:
+        early = _early_dump(stack, target, database, choice, stops)
+        yield Ready(target, database, _table_facts(target, database, choice, stops), probing, early)
+
+
+def _early_dump(
+    stack: contextlib.ExitStack, target: ServerTarget, database: str, choice: str, stops: WorkerPool | None
+) -> StartedDump | None:
+    """``mariadb-dump`` started now, with its option file, until *stack* closes; None if it is not installed or used."""
+    path = None if choice == "python" else shutil.which("mariadb-dump")
+    if path is None:
+        return None
+    options = stack.enter_context(target.option_file())
+    argv = dump_command(path, options, database, mysql_tool=False)
+    return StartedDump(path, stack.enter_context(started(argv, target.timeouts.read, stops)))
 
 
 def prepare(request: PrepareRequest[MysqlOptions]) -> AbstractContextManager[HeadStart[Ready]]:
-    """The facts read and the dump tool probed on a thread, while the core sets the backup up."""
-    return HeadStart.started(lambda stops: contextlib.nullcontext(ready(request.url, request.options.tools, stops)))
+    """The facts read, ``mariadb-dump`` started and the tool probed on a thread, while the core sets the backup up."""
+    return HeadStart.started(functools.partial(opened, request.url, request.options.tools))
 
 
 def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     """Back up the database the URL names into the layout's artifacts."""
     choice = request.options.tools
     head = request.prepared if isinstance(request.prepared, HeadStart) else None
-    with head.taken() if head else contextlib.nullcontext(ready(request.url, choice)) as prepared:
-        target, database = prepared.target, prepared.database
+    with head.taken() if head else opened(request.url, choice) as prepared:  # its end kills an early dump left over
         info, (charset, collation), sequences, non_transactional = prepared.facts
-    tool = _tool(info.dump_tools, choice)
-    if tool:
-        with tool_errors(target):
-            layout, counts = _client_dump(tool, prepared, request)
-        dumper = prepared.dump_tool_version(tool)
-    else:
-        from dbkeeper_mysql.pydump import PythonDumper  # only on this path: it imports importlib.metadata
-
-        python = PythonDumper(target, database, info.version)
-        python.dump(request.artifacts)
-        layout, counts, dumper = python.layout, python.row_counts, PYTHON_DUMPER
+        layout, counts, dumper = _dumped(prepared, request)
     for part in layout.tables:
         part.sequence = part.name in sequences
     details: dict[str, Any] = {
@@ -256,53 +269,40 @@ def dump(request: DumpRequest[MysqlOptions]) -> DumpResult:
     return DumpResult(
         engine=info.flavor,
         engine_version=info.version,
-        database=database,
+        database=prepared.database,
         row_counts={part.name: counts.get(part.name, 0) for part in layout.tables if not part.sequence},
         details=details,
     )
 
 
+def _dumped(prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int], str]:
+    """The layout, the row counts and the dumper's name, of a dump by the tool the facts choose or in Python."""
+    info = prepared.facts[0]
+    tool = _tool(info.dump_tools, request.options.tools)
+    if tool:
+        with tool_errors(prepared.target):
+            layout, counts = _client_dump(tool, prepared, request)
+        return layout, counts, prepared.dump_tool_version(tool)
+    from dbkeeper_mysql.pydump import PythonDumper  # only on this path: it imports importlib.metadata
+
+    python = PythonDumper(prepared.target, prepared.database, info.version)
+    python.dump(request.artifacts)
+    return python.layout, python.row_counts, PYTHON_DUMPER
+
+
 def _client_dump(tool: str, prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int]]:
-    """Stream the dump tool through the splitter (MariaDB's ``mariadb-dump`` starts without waiting for its probe)."""
-    target = prepared.target
+    """Stream the dump tool through the splitter: the early ``mariadb-dump`` when the facts chose it.
+
+    Another tool (a MySQL server's ``mysqldump``) starts once the early one is killed;
+    ``mysqldump`` waits for its probe, as its options depend on its version.
+    """
+    early, target = prepared.early, prepared.target
+    if early is not None and early.path == tool:
+        return split(early.tool, request)
+    if early is not None:
+        early.tool.kill()  # not the tool chosen: it would hold a snapshot on the server for nothing
     with target.option_file() as options:
         mysql_tool = Path(tool).name != "mariadb-dump" and "mariadb" not in prepared.dump_tool_version(tool).lower()
-        return _run_client_dump(tool, mysql_tool, options, prepared.database, request, target.timeouts.read)
-
-
-def _run_client_dump(
-    tool: str, mysql_tool: bool, options: str, database: str, request: DumpRequest[MysqlOptions], stall_timeout: float
-) -> tuple[Layout, dict[str, int]]:
-    """Stream ``mariadb-dump``, connected through the option file *options*, through the splitter.
-
-    ``mariadb-dump`` has no timeout of its own: it is stopped when its output stalls for
-    *stall_timeout* seconds (the URL's ``read_timeout``).
-    """
-    argv = [
-        tool,
-        f"--defaults-file={options}",
-        "--single-transaction",
-        "--routines",
-        "--triggers",
-        "--events",
-        "--hex-blob",
-        "--default-character-set=utf8mb4",
-        "--no-tablespaces",
-        "--max-allowed-packet=1G",
-    ]
-    if mysql_tool:
-        argv.append("--set-gtid-purged=OFF")  # MySQL's mysqldump: GTID state belongs to replication setups
-    spool_path = request.scratch_dir / "objects.sql"
-    with (
-        running([*argv, database], stdout=True, stall_timeout=stall_timeout) as dumper,  # first: its start is awaited
-        os.fdopen(os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as spool,
-    ):
-        splitter = DumpSplitter(request.artifacts, spool)
-        try:
-            copy_output(dumper, splitter)
-            dumper.wait()  # its failure, not what the splitter makes of a cut-off dump
-            splitter.finish()
-        except BaseException as exc:
-            splitter.abandon(exc)
-            raise
-    return splitter.layout, splitter.row_counts
+        argv = dump_command(tool, options, prepared.database, mysql_tool=mysql_tool)
+        with started(argv, target.timeouts.read) as dumping:
+            return split(dumping, request)

@@ -1,0 +1,77 @@
+"""Running ``mariadb-dump``/``mysqldump``: started (as early as the backup allows), then read through the splitter.
+
+A started dump tool writes into its pipe until the pipe is full and waits there: its
+output is read only when :func:`split` attaches the splitter, which may come later (a
+backup starts ``mariadb-dump`` beside its facts query, see :func:`dbkeeper_mysql.dump.opened`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dbkeeper.plugin import DumpRequest, Tool, WorkerPool, copy_output
+from dbkeeper_mysql.layout import Layout
+from dbkeeper_mysql.options import MysqlOptions
+from dbkeeper_mysql.split import DumpSplitter
+
+
+@dataclass(frozen=True)
+class StartedDump:
+    """A dump tool started before the backup's facts chose their tool: its path and the running tool."""
+
+    path: str
+    tool: Tool
+
+
+def dump_command(tool: str, options: str, database: str, *, mysql_tool: bool) -> list[str]:
+    """The dump tool's command line for *database*, connected through the option file *options*."""
+    argv = [
+        tool,
+        f"--defaults-file={options}",
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--no-tablespaces",
+        "--max-allowed-packet=1G",
+    ]
+    if mysql_tool:
+        argv.append("--set-gtid-purged=OFF")  # MySQL's mysqldump: GTID state belongs to replication setups
+    return [*argv, database]
+
+
+@contextlib.contextmanager
+def started(argv: list[str], stall_timeout: float, stops: WorkerPool | None = None) -> Iterator[Tool]:
+    """The dump tool, started now, for the block: read by :func:`split` in it, or never; killed at its end.
+
+    It has no timeout of its own: it is stopped when its output stalls for *stall_timeout*
+    seconds (the URL's ``read_timeout``). *stops*, when given, can kill it from another thread.
+    """
+    tool = Tool(argv, env=None, stdin=False, stdout=True)
+    try:
+        tool.watch(stall_timeout)
+        with stops.stoppable(tool.kill) if stops else contextlib.nullcontext():
+            yield tool
+    finally:
+        tool.kill()  # nothing to do once it has exited
+        tool.stdout.close()
+
+
+def split(tool: Tool, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int]]:
+    """Stream the running dump tool's output through the splitter into the layout's artifacts."""
+    spool_path = request.scratch_dir / "objects.sql"
+    with os.fdopen(os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as spool:
+        splitter = DumpSplitter(request.artifacts, spool)
+        try:
+            copy_output(tool, splitter)
+            tool.wait()  # its failure, not what the splitter makes of a cut-off dump
+            splitter.finish()
+        except BaseException as exc:
+            splitter.abandon(exc)
+            raise
+    return splitter.layout, splitter.row_counts
