@@ -1,4 +1,4 @@
-"""``mariadb-dump`` starts beside the backup's facts query: when the facts end the backup, it ends too.
+"""``mariadb-dump`` starts before the backup's facts are read: when the facts end the backup, it ends too.
 
 The early dump here is held by a :class:`Proxy` that never answers it, as a slow server
 would: a dump that nothing killed would still be running when the command has ended.

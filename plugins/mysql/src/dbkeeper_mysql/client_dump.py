@@ -2,7 +2,7 @@
 
 A started dump tool writes into its pipe until the pipe is full and waits there: its
 output is read only when :func:`split` attaches the splitter, which may come later (a
-backup starts ``mariadb-dump`` beside its facts query, see :func:`dbkeeper_mysql.dump.opened`).
+backup starts ``mariadb-dump`` before its facts query, see :func:`dbkeeper_mysql.dump.prepare`).
 """
 
 from __future__ import annotations
@@ -46,15 +46,13 @@ def dump_command(tool: str, options: str, database: str, *, mysql_tool: bool) ->
 
 
 @contextlib.contextmanager
-def started(argv: list[str], stall_timeout: float, stops: WorkerPool | None = None) -> Iterator[Tool]:
+def started(argv: list[str], stops: WorkerPool | None = None) -> Iterator[Tool]:
     """The dump tool, started now, for the block: read by :func:`split` in it, or never; killed at its end.
 
-    It has no timeout of its own: it is stopped when its output stalls for *stall_timeout*
-    seconds (the URL's ``read_timeout``). *stops*, when given, can kill it from another thread.
+    *stops*, when given, can kill it from another thread.
     """
     tool = Tool(argv, env=None, stdin=False, stdout=True)
     try:
-        tool.watch(stall_timeout)
         with stops.stoppable(tool.kill) if stops else contextlib.nullcontext():
             yield tool
     finally:
@@ -62,8 +60,14 @@ def started(argv: list[str], stall_timeout: float, stops: WorkerPool | None = No
         tool.stdout.close()
 
 
-def split(tool: Tool, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int]]:
-    """Stream the running dump tool's output through the splitter into the layout's artifacts."""
+def split(tool: Tool, request: DumpRequest[MysqlOptions], stall_timeout: float) -> tuple[Layout, dict[str, int]]:
+    """Stream the running dump tool's output through the splitter into the layout's artifacts.
+
+    The tool has no timeout of its own: from now on, it is stopped when its output stalls
+    for *stall_timeout* seconds (the URL's ``read_timeout``). Watched from here, not from
+    its start: a dump started early waits on its full pipe until now without stalling.
+    """
+    tool.watch(stall_timeout)
     spool_path = request.scratch_dir / "objects.sql"
     with os.fdopen(os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as spool:
         splitter = DumpSplitter(request.artifacts, spool)
