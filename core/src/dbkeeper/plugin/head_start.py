@@ -56,7 +56,7 @@ class HeadStart(Generic[T]):
         has registered its first stop, that is until its first client runs, or has ended:
         for a head start that takes longer than the core's set-up, whose first steps would
         otherwise wait for the interpreter while the core imports (measured: PostgreSQL's
-        snapshot, 6-9 ms sooner; MariaDB's facts, which are ready before the core is, gain nothing).
+        snapshot, 6-9 ms sooner; MariaDB's ``mariadb-dump``, started before its facts query, 4-6 ms).
         """
         head = cls(opening)
         head._thread.start()
