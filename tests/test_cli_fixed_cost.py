@@ -14,7 +14,7 @@ CHECK_COLLECTOR = """
 import gc, json, sys
 if sys.argv[1] == "off":
     gc.disable()
-import dbkeeper.cli
+import dbkeeper.cli.root
 from dbkeeper.system.collector import collector_paused
 after_import = gc.isenabled()
 with collector_paused():

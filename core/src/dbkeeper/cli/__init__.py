@@ -2,134 +2,64 @@
 
 Data goes to stdout, notes and progress to stderr. Exit status: 0 success, 1 error,
 2 usage error, 130 interrupted. Errors are one line; ``--debug`` adds the traceback.
-"""
 
-# The collector is paused before the imports below (E402), and resumed at the end of this module.
-# ruff: noqa: E402
+:func:`main` is the ``dbkeeper`` command. It lets :mod:`dbkeeper.cli.early` begin a backup's
+head start from the arguments first, then runs the commands of :mod:`dbkeeper.cli.root`, which
+are imported only then: this module itself imports nothing (the root command ``cli`` and the
+table of commands ``COMMANDS`` are imported from :mod:`dbkeeper.cli.root` on first use).
+"""
 
 from __future__ import annotations
 
-import gc
-
-_COLLECTING = gc.isenabled()
-gc.disable()  # importing the commands' modules makes only long-lived objects: see dbkeeper.system.collector
-
-import atexit
-import os
 import sys
-import threading
-import traceback
-from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import click
+from dbkeeper.system.lazy import LazyNames
 
-from dbkeeper.cli.app import App
-from dbkeeper.cli.lazy_commands import LazyCommands
-from dbkeeper.cli.output import show_notes
-from dbkeeper.connections.urls import redact
-from dbkeeper.errors import DbkeeperError
-from dbkeeper.system import interrupts
+if TYPE_CHECKING:
+    from dbkeeper.cli.early import EarlyBackup
+    from dbkeeper.cli.root import COMMANDS, cli
 
-COMMANDS = {
-    "backup": "dbkeeper.cli.backup_commands:backup",
-    "backups": "dbkeeper.cli.backup_commands:backups",
-    "verify": "dbkeeper.cli.backup_commands:verify",
-    "restore": "dbkeeper.cli.backup_commands:restore",
-    "drill": "dbkeeper.cli.drill_command:drill",
-    "prune": "dbkeeper.cli.backup_commands:prune",
-    "migrate": "dbkeeper.cli.migrate_commands:migrate",
-    "schema": "dbkeeper.cli.schema_commands:schema",
-    "connections": "dbkeeper.cli.connection_commands:connections",
-    "query": "dbkeeper.cli.connection_commands:query",
-    "plugins": "dbkeeper.cli.plugin_commands:plugins",
-    "metrics": "dbkeeper.cli.metrics_commands:metrics",
-    "top": "dbkeeper.cli.top_command:top",
-    "health": "dbkeeper.cli.health_commands:health",
-    "optimize": "dbkeeper.cli.health_commands:optimize",
-}
-"""Every command, imported when it runs or --help lists it: a command imports only its own module (LazyCommands)."""
+_LAZY = LazyNames(__name__, {"dbkeeper.cli.root": ("COMMANDS", "cli")})
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, commands=LazyCommands(COMMANDS))
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="DBKEEPER_CONFIG",
-    help="Configuration file (default: ./dbkeeper.toml).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes, only results.")
-@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-@click.version_option(package_name="dbkeeper", prog_name="dbkeeper")  # the version is read only for --version
-@click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, quiet: bool, debug: bool) -> None:
-    """Keep databases healthy: verified, streaming backups and restores, queries, plugins."""
-    ctx.obj = App(config_path=config_path, quiet=quiet, debug=debug)
+def __getattr__(name: str) -> object:
+    return _LAZY.attribute(name)
+
+
+def __dir__() -> list[str]:
+    return _LAZY.names()
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Run the CLI and end the process with its status; errors are one line unless --debug."""
-    gc.freeze()  # the modules imported live as long as the process: no collection need scan them again
-    try:
-        _run(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:
-        _exit(exc.code)
-    _exit(0)
+    """Run the ``dbkeeper`` command with *argv* (default: the process's arguments) and end the process."""
+    args = sys.argv[1:] if argv is None else argv
+    from dbkeeper.system import interrupts
 
-
-def _run(args: list[str]) -> None:
-    """Run the command in *args*; every outcome raises SystemExit with the exit status."""
-    debug = "--debug" in args
-    show_notes()  # drivers' notes (dbkeeper.plugin.note) as 'note: …' lines on stderr
     interrupts.install()  # SIGTERM unwinds like Ctrl-C (partial files are cleaned up), held while a restore commits
+    early = None
     try:
-        status = cli.main(args=args, prog_name="dbkeeper", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
-        click.echo(redact(interrupts.message(exc)), err=True)
-        sys.exit(130)
-    except DbkeeperError as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {redact(str(exc))}", err=True)
-        sys.exit(1)
-    except Exception as exc:
-        if debug:
-            raise
-        click.echo(
-            f"error: unexpected {type(exc).__name__}: {redact(str(exc))} "
-            "(this is a bug: rerun with --debug and report the traceback)",
-            err=True,
-        )
-        sys.exit(1)
-    sys.exit(status if isinstance(status, int) else 0)
+        from dbkeeper.cli.early import begin
+
+        early = begin(args)
+        from dbkeeper.cli.root import run
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, early)
+    run(args, early)
 
 
-def _exit(code: object) -> NoReturn:
-    """End the process with *code* as :func:`sys.exit` would, without tearing the interpreter down.
+def _interrupted(exc: KeyboardInterrupt, early: EarlyBackup | None) -> NoReturn:
+    """Interrupted before the commands could run: stop what was begun, say so, exit 130 (as the commands do)."""
+    import contextlib
+    import os
 
-    Everything a command writes is on disk (fsynced) before it returns; what is left is
-    Python's finalisation of every imported module, which costs a backup 10 to 30 ms (psycopg
-    most). So: wait for any thread still running, run the ``atexit`` handlers (logging's
-    flush, temporary directories' cleanup), flush stdout and stderr, then ``os._exit``.
-    """
-    status = code if isinstance(code, int) else 0 if code is None else 1
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: Python itself exits 120 when stdout cannot be flushed
-            status = status or 120
-    os._exit(status)
+    from dbkeeper.system import interrupts
+
+    if early is not None:
+        with contextlib.suppress(KeyboardInterrupt):  # a second interrupt: its processes are being stopped anyway
+            early.close()
+    print(interrupts.message(exc), file=sys.stderr, flush=True)
+    os._exit(130)
 
 
-if _COLLECTING:
-    gc.enable()
+__all__ = ["COMMANDS", "cli", "main"]

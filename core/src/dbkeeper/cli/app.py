@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,8 +20,13 @@ IDENTITY_ENV = "DBKEEPER_IDENTITY_FILE"
 """The environment variable naming the identity file(s) that decrypt backups, when no --identity is given."""
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from dbkeeper.backups.manager import BackupManager
-    from dbkeeper.plugin.manager import Plugins
+    from dbkeeper.cli.early import EarlyBackup
+    from dbkeeper.connections.urls import DatabaseURL
+    from dbkeeper.plugin.manager import Driver, Plugins
+    from dbkeeper.plugin.options import DriverOptions
 
 
 @dataclass
@@ -30,6 +36,8 @@ class App:
     config_path: Path | None
     quiet: bool
     debug: bool
+    early: EarlyBackup | None = None
+    """What the arguments began before the commands were imported: the plugins, a backup's head start."""
 
     @cached_property
     def config(self) -> Config:
@@ -38,11 +46,21 @@ class App:
 
     @cached_property
     def plugins(self) -> Plugins:
-        """Every installed plugin, loaded on first use."""
+        """Every installed plugin, loaded on first use (or already, by :mod:`dbkeeper.cli.early`)."""
+        if self.early is not None:
+            return self.early.plugins
         with collector_paused(keep=True):
             from dbkeeper.plugin.manager import load_plugins
 
             return load_plugins()
+
+    def head_start(
+        self, driver: Driver, url: str, source: DatabaseURL, format: str, options: DriverOptions
+    ) -> AbstractContextManager[object]:
+        """The driver's head start on a backup of *url*: the one the arguments began when it is the same, else new."""
+        if self.early is not None and (begun := self.early.claim(url, format, options)) is not None:
+            return contextlib.nullcontext(begun)  # closed by the command line's end, when the backup is done
+        return driver.prepare_backup(source, format, options)
 
     def reporter(self, *, json_output: bool = False) -> Reporter:
         """Progress on stderr, unless quiet, JSON output, or stderr is not a terminal."""

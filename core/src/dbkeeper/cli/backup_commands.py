@@ -66,7 +66,7 @@ def backup(
     options = driver_values(app, driver, "backup", flags)
     chosen = driver.backup_format(format_ or defaults.format)
     # the driver's first server work starts now, while the storage and the stages are set up
-    with driver.prepare_backup(source, chosen, driver.options_for("backup", options)) as prepared:
+    with app.head_start(driver, url, source, chosen, driver.options_for("backup", options)) as prepared:
         manager = app.backups(directory, json_output=json_output)
         for name, configured in defaults.stage_options.items():  # a typo in dbkeeper.toml is an error, not ignored
             try:
