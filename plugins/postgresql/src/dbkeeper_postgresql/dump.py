@@ -6,12 +6,14 @@ and the control session counts each table's rows in that same transaction while 
 dumps run: the archive and the manifest's row counts describe the same instant, however
 busy the writers are. The transaction stays open until every pg_dump has finished. The
 control session is ``psql`` driven over pipes (:mod:`dbkeeper_postgresql.control_session`), not
-psycopg, whose import would cost every backup about 70 ms.
+psycopg, whose import would cost every backup about 70 ms. A backup of one part starts its
+pg_dump as soon as the snapshot is exported (:mod:`dbkeeper_postgresql.early_dump`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +24,7 @@ from typing import Any
 from dbkeeper.plugin import (
     DatabaseError,
     DatabaseURL,
+    DbkeeperError,
     DumpRequest,
     DumpResult,
     HeadStart,
@@ -33,6 +36,7 @@ from dbkeeper_postgresql import catalog, layout
 from dbkeeper_postgresql.clients import Client, check_dump_client, locate
 from dbkeeper_postgresql.connections import Endpoint
 from dbkeeper_postgresql.control_session import ControlSession, control_session
+from dbkeeper_postgresql.early_dump import StartedDump, adopted, dump_command, started
 from dbkeeper_postgresql.options import PostgresqlOptions
 from dbkeeper_postgresql.streams import dump_into
 
@@ -50,7 +54,10 @@ Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int], list[s
 
 @dataclass(frozen=True)
 class Opened:
-    """What a dump waits for first: the session holding the snapshot, what it read, the pg_dump being located."""
+    """What a dump waits for first: the session holding the snapshot, what it read, the pg_dump being located.
+
+    ``early`` is the pg_dump started as soon as the snapshot was exported, if any (see :func:`opened`).
+    """
 
     endpoint: Endpoint
     env: Mapping[str, str]
@@ -60,36 +67,49 @@ class Opened:
     tables: list[catalog.Table]
     extension_tables: list[str]
     pg_dump: Future[Client]
+    early: StartedDump | None = None
 
 
 @contextlib.contextmanager
-def opened(url: DatabaseURL, stops: WorkerPool | None = None) -> Iterator[Opened]:
-    """The control session of *url* with its snapshot exported, for the block; *stops* can kill its ``psql``."""
+def opened(url: DatabaseURL, fmt: str, jobs: int, stops: WorkerPool | None = None) -> Iterator[Opened]:
+    """The control session of *url* with its snapshot exported, for the block; *stops* can kill its clients.
+
+    When a backup in *fmt* on *jobs* streams is one part, its pg_dump starts right after the
+    snapshot is exported; killed at the end of the block unless it has exited.
+    """
     endpoint = Endpoint.from_url(url)
     with (
         ThreadPoolExecutor(max_workers=1) as probe,
         endpoint.client_env() as env,
+        contextlib.ExitStack() as stack,
     ):
         found = probe.submit(locate, "pg_dump", endpoint.params)  # while the session connects, reads the catalog
-        with control_session(endpoint, env, stops) as session:
-            facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint)
-            yield Opened(endpoint, env, session, facts, snapshot, tables, extension_tables, found)
+        session = stack.enter_context(control_session(endpoint, env, stops))
+        facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint)
+        ready = Opened(endpoint, env, session, facts, snapshot, tables, extension_tables, found)
+        yield dataclasses.replace(ready, early=_early_dump(stack, ready, fmt, jobs, stops))
 
 
 def prepare(request: PrepareRequest[PostgresqlOptions]) -> AbstractContextManager[HeadStart[Opened]]:
-    """The control session opened and the snapshot exported on a thread, while the core sets up."""
-    return HeadStart.started(functools.partial(opened, request.url), underway=True)  # the snapshot is awaited
+    """The control session opened, the snapshot exported and a one-part backup's pg_dump started, on a thread.
+
+    All of it while the core sets up; the command waits for ``psql``'s start (``underway``).
+    """
+    opening = functools.partial(opened, request.url, request.format, request.options.jobs)
+    return HeadStart.started(opening, underway=True)  # the snapshot is awaited
 
 
 def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
     """Dump ``request.url`` in ``request.format``, on ``request.options.jobs`` streams at once."""
     head = request.prepared if isinstance(request.prepared, HeadStart) else None
     jobs = request.options.jobs
-    with head.taken() if head else opened(request.url) as ready:
+    with head.taken() if head else opened(request.url, request.format, jobs) as ready:
         session, facts, tables = ready.session, ready.facts, ready.tables
-        pg_dump = check_dump_client(ready.pg_dump.result(), facts["server_version_num"], facts["server_version"])
+        pg_dump = _checked_pg_dump(ready)
         parts = layout.plan(facts["database"], request.format, tables, jobs)
-        source = ready.endpoint.with_database(facts["database"])
+        commands = _commands(ready, pg_dump, request.format, parts)
+        early = adopted(ready.early, commands)
+        env = {**ready.env, **pg_dump.env}
         pool = WorkerPool(jobs + 1)
 
         def describe() -> Described:
@@ -103,10 +123,8 @@ def dump(request: DumpRequest[PostgresqlOptions]) -> DumpResult:
                 return relations, schemas, counts, catalog.roles(session)  # not after the dumps: one wait less
 
         writers = [
-            functools.partial(
-                _dump_part, request, pg_dump, source, ready.snapshot, part, parts, tables, ready.env, pool
-            )
-            for part in parts
+            functools.partial(_dump_part, request, argv, part, tables, env, pool, early)
+            for part, argv in zip(parts, commands, strict=True)
         ]
         tasks: list[Callable[[], Described | int]] = [describe, *writers]
         described = pool.run(tasks)[0]
@@ -149,33 +167,59 @@ def _open_snapshot(
     return facts, snapshot, tables
 
 
+def _checked_pg_dump(ready: Opened) -> Client:
+    """The located pg_dump, checked to be at least as new as the server."""
+    facts = ready.facts
+    return check_dump_client(ready.pg_dump.result(), facts["server_version_num"], facts["server_version"])
+
+
+def _commands(ready: Opened, pg_dump: Client, fmt: str, parts: list[layout.Part]) -> list[list[str]]:
+    """The pg_dump command line of each of *parts*, in the snapshot of *ready*."""
+    by_key = {t.key: t for t in ready.tables}
+    source = ready.endpoint.with_database(ready.facts["database"])
+    return [
+        dump_command(pg_dump, source, ready.snapshot, layout.pg_dump_options(part, fmt, parts, by_key))
+        for part in parts
+    ]
+
+
+def _early_dump(
+    stack: contextlib.ExitStack, ready: Opened, fmt: str, jobs: int, stops: WorkerPool | None
+) -> StartedDump | None:
+    """The pg_dump of a one-part backup, started now until *stack* closes; else None.
+
+    None also when it cannot start (no pg_dump, or one older than the server): the dump meets
+    the same error and reports it where it would have.
+    """
+    parts = layout.plan(ready.facts["database"], fmt, ready.tables, jobs)
+    if len(parts) != 1:
+        return None
+    try:
+        pg_dump = _checked_pg_dump(ready)
+        (argv,) = _commands(ready, pg_dump, fmt, parts)
+        return stack.enter_context(started(argv, {**ready.env, **pg_dump.env}, stops))
+    except DbkeeperError:
+        return None
+
+
 def _dump_part(
     request: DumpRequest[PostgresqlOptions],
-    pg_dump: Client,
-    source: Endpoint,
-    snapshot: str,
+    argv: list[str],
     part: layout.Part,
-    parts: list[layout.Part],
     tables: list[catalog.Table],
     env: Mapping[str, str],
     pool: WorkerPool,
+    early: StartedDump | None,
 ) -> int:
-    """Stream one part from its own pg_dump into its artifact."""
+    """Stream one part from its own pg_dump into its artifact: *early*, when given, is that pg_dump running."""
     by_key = {t.key: t for t in tables}
-    argv = [
-        pg_dump.path,
-        f"--dbname={source.conninfo()}",
-        f"--snapshot={snapshot}",
-        "--no-password",
-        *layout.pg_dump_options(part, request.format, parts, by_key),
-    ]
     if part.role in (layout.WHOLE, layout.DATA):
         held = part.tables if part.role == layout.DATA else by_key
         hint: int | None = sum(by_key[key].size for key in held)
     else:
         hint = None
     with (
-        running(argv, env={**env, **pg_dump.env}, stdout=True) as tool,  # first: pg_dump's start is what we wait for
+        contextlib.nullcontext(early.tool) if early else running(argv, env=env, stdout=True) as tool,  # first
         request.artifacts.open(part.artifact, size_hint=hint) as out,
     ):
         written = dump_into(tool, out, pool)
