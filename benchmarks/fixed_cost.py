@@ -39,7 +39,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness import CORES, REPO, Side, compare, dbkeeper, print_end, print_start, remove, require
+from harness import CORES, REPO, Side, compare, compile_bytecode, dbkeeper, print_end, print_start, remove, require
 
 sys.path[:0] = [str(REPO / d) for d in ("tests", "tests/postgresql", "tests/mysql")]
 
@@ -146,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = args.workdir / "fixed-cost"
     shutil.rmtree(work, ignore_errors=True)
     print_start(work)
+    if args.before is not None and (other := args.before.absolute().parents[2] / "core" / "src").is_dir():
+        compile_bytecode(other.parents[1])  # as this checkout's: without bytecode, each of its runs compiles
     medians: dict[str, tuple[float, float, float | None]] = {}
     try:
         for engine in engines:
