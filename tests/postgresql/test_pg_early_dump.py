@@ -8,7 +8,6 @@ is no failure; and an interrupted backup leaves it behind no more than its ``psq
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,21 +15,13 @@ import psycopg
 import pytest
 from pg_server import SUPERUSER, Server
 from processes import interrupted, start, wait_for
+from test_pg_prepare import WITHIN, processes_mentioning
 
 from dbkeeper.backups.manager import BackupManager
 from dbkeeper.backups.manifest import Manifest
 from dbkeeper.plugin import DatabaseURL
 from dbkeeper.system.interrupts import DEFAULT_MESSAGE
 from helpers import dbkeeper
-
-WITHIN = 60
-"""Seconds the interrupted command gets; it ends in well under one."""
-
-
-def processes_mentioning(marker: str) -> list[str]:
-    """The command lines of every running process that hold *marker* (this test's own ``ps`` left out)."""
-    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
-    return [line for line in listing.splitlines() if marker in line and " ps -eo" not in line]
 
 
 @pytest.fixture(scope="module")
