@@ -601,7 +601,7 @@ class Repository(BackupStorage):
         return read_local_record(self.root / backup_id, kind)
 
     def remove_leftovers(self) -> dict[str, str]:
-        """Delete scratch directories left by killed processes (:meth:`_remove_abandoned`); return the failures by name."""
+        """Delete scratch directories killed processes left (:meth:`_remove_abandoned`); return failures by name."""
         failures: dict[str, str] = {}
         try:
             names = [name for name in os.listdir(self.root) if name.startswith(SCRATCH_PREFIX)]
