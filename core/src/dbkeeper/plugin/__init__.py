@@ -88,6 +88,7 @@ from dbkeeper.plugin.tools import (
     find_tool,
     running,
     secret_file,
+    started_tool,
     stream_in,
     stream_out,
 )
@@ -344,6 +345,7 @@ __all__ = [
     "running",
     "secret_file",
     "start_watchdog",
+    "started_tool",
     "stream_in",
     "stream_out",
     "wait_ended",

@@ -22,13 +22,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DatabaseError
 from dbkeeper.plugin.contract import ArtifactReader, ArtifactWriter
 from dbkeeper.plugin.streams import CHUNK_SIZE
+
+if TYPE_CHECKING:
+    from dbkeeper.plugin.workers import WorkerPool
 
 READ_AHEAD = 8
 """Chunks of a tool's output read ahead of the pipeline (bounds the memory it takes)."""
@@ -406,6 +409,26 @@ def running(
                 with contextlib.suppress(OSError):
                     pipe.close()
     tool.wait()
+
+
+@contextlib.contextmanager
+def started_tool(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, stops: WorkerPool | None = None
+) -> Iterator[Tool]:
+    """A tool writing to stdout, started now, for the block: read in it by whoever adopts it, or never.
+
+    For a dump tool started by a head start before anything reads its output (which waits
+    in its pipe meanwhile). At the end of the block it is killed — nothing to do once it
+    has exited; whoever read it checks its exit status — and its pipe closed. *stops*, when
+    given, can kill it from another thread.
+    """
+    tool = Tool(argv, env=env, stdin=False, stdout=True)
+    try:
+        with stops.stoppable(tool.kill) if stops else contextlib.nullcontext():
+            yield tool
+    finally:
+        tool.kill()
+        tool.stdout.close()
 
 
 def stream_out(

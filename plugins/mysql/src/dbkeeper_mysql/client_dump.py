@@ -7,12 +7,10 @@ backup starts ``mariadb-dump`` before its facts query, see :func:`dbkeeper_mysql
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dbkeeper.plugin import DumpRequest, Tool, WorkerPool, copy_output
+from dbkeeper.plugin import DumpRequest, Tool, copy_output
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.split import DumpSplitter
@@ -43,21 +41,6 @@ def dump_command(tool: str, options: str, database: str, *, mysql_tool: bool) ->
     if mysql_tool:
         argv.append("--set-gtid-purged=OFF")  # MySQL's mysqldump: GTID state belongs to replication setups
     return [*argv, database]
-
-
-@contextlib.contextmanager
-def started(argv: list[str], stops: WorkerPool | None = None) -> Iterator[Tool]:
-    """The dump tool, started now, for the block: read by :func:`split` in it, or never; killed at its end.
-
-    *stops*, when given, can kill it from another thread.
-    """
-    tool = Tool(argv, env=None, stdin=False, stdout=True)
-    try:
-        with stops.stoppable(tool.kill) if stops else contextlib.nullcontext():
-            yield tool
-    finally:
-        tool.kill()  # nothing to do once it has exited
-        tool.stdout.close()
 
 
 def split(tool: Tool, request: DumpRequest[MysqlOptions], stall_timeout: float) -> tuple[Layout, dict[str, int]]:

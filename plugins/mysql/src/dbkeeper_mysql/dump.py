@@ -34,8 +34,9 @@ from dbkeeper.plugin import (
     child_environment,
     find_tool,
     running,
+    started_tool,
 )
-from dbkeeper_mysql.client_dump import StartedDump, dump_command, split, started
+from dbkeeper_mysql.client_dump import StartedDump, dump_command, split
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.server import (
@@ -235,7 +236,7 @@ def _early_dump(
         target = ServerTarget.from_url(url)
         options = stack.enter_context(target.option_file())
         argv = dump_command(path, options, target.require_database(), mysql_tool=False)
-        return StartedDump(path, stack.enter_context(started(argv, stops)))
+        return StartedDump(path, stack.enter_context(started_tool(argv, stops=stops)))
     except DbkeeperError:
         return None
 
@@ -327,5 +328,5 @@ def _client_dump(tool: str, prepared: Ready, request: DumpRequest[MysqlOptions])
     with target.option_file() as options:
         mysql_tool = Path(tool).name != "mariadb-dump" and "mariadb" not in prepared.dump_tool_version(tool).lower()
         argv = dump_command(tool, options, prepared.database, mysql_tool=mysql_tool)
-        with started(argv) as dumping:
+        with started_tool(argv) as dumping:
             return split(dumping, request, target.timeouts.read)

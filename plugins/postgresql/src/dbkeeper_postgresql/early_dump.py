@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from dbkeeper.plugin import Tool, WorkerPool
+from dbkeeper.plugin import Tool, WorkerPool, started_tool
 from dbkeeper_postgresql.clients import Client
 from dbkeeper_postgresql.connections import Endpoint
 
@@ -34,17 +34,9 @@ def dump_command(pg_dump: Client, source: Endpoint, snapshot: str, options: Sequ
 
 @contextlib.contextmanager
 def started(argv: list[str], env: Mapping[str, str], stops: WorkerPool | None = None) -> Iterator[StartedDump]:
-    """pg_dump, started now, for the block: read by the dump in it, or never; killed at its end.
-
-    *stops*, when given, can kill it from another thread.
-    """
-    tool = Tool(argv, env=env, stdin=False, stdout=True)
-    try:
-        with stops.stoppable(tool.kill) if stops else contextlib.nullcontext():
-            yield StartedDump(argv, tool)
-    finally:
-        tool.kill()  # nothing to do once it has exited
-        tool.stdout.close()
+    """pg_dump, started now, for the block: read by the dump in it, or never; killed at its end."""
+    with started_tool(argv, env=env, stops=stops) as tool:
+        yield StartedDump(argv, tool)
 
 
 def adopted(early: StartedDump | None, commands: Sequence[Sequence[str]]) -> StartedDump | None:
