@@ -3,33 +3,44 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from helpers import BIN
 
 CHECK_COLLECTOR = """
-import gc, json, sys
+import atexit, gc, json, sys
 if sys.argv[1] == "off":
     gc.disable()
-import dbkeeper.cli.root
-from dbkeeper.system.collector import collector_paused
-after_import = gc.isenabled()
-with collector_paused():
-    inside = gc.isenabled()
-print(json.dumps([after_import, inside, gc.isenabled()]))
+from dbkeeper.cli import main
+
+start_up = []  # the collections that ran before the command's module was imported
+gc.callbacks.append(
+    lambda phase, info: phase == "start" and "dbkeeper.cli.backup_commands" not in sys.modules and start_up.append(info)
+)
+atexit.register(lambda: print(json.dumps([len(start_up), gc.isenabled(), gc.get_freeze_count() > 1000])))
+main(["-q", "backup", "sqlite:///" + sys.argv[2], "--dir", sys.argv[3]])
 """
 
 
 @pytest.mark.parametrize("state", ["on", "off"])
-def test_importing_the_cli_leaves_the_collector_as_it_was(state: str) -> None:
+def test_the_start_up_runs_no_collection_and_the_command_finds_the_collector_as_it_was(
+    state: str, tmp_path: Path
+) -> None:
+    """main() pauses the collector while it starts up, freezes what start-up made, and resumes it for the command."""
+    sqlite3.connect(tmp_path / "x.db").close()
     proc = subprocess.run(
-        [sys.executable, "-c", CHECK_COLLECTOR, state], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", CHECK_COLLECTOR, state, str(tmp_path / "x.db"), str(tmp_path / "backups")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
-    enabled = state == "on"
-    assert json.loads(proc.stdout) == [enabled, False, enabled]
+    assert json.loads(proc.stdout.splitlines()[-1]) == [0, state == "on", True]
 
 
 def test_the_fast_exit_keeps_statuses_and_flushes_everything_written() -> None:

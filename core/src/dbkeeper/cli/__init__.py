@@ -5,8 +5,9 @@ Data goes to stdout, notes and progress to stderr. Exit status: 0 success, 1 err
 
 :func:`main` is the ``dbkeeper`` command. It lets :mod:`dbkeeper.cli.early` begin a backup's
 head start from the arguments first, then runs the commands of :mod:`dbkeeper.cli.root`, which
-are imported only then: this module itself imports nothing (the root command ``cli`` and the
-table of commands ``COMMANDS`` are imported from :mod:`dbkeeper.cli.root` on first use).
+are imported only then: this module itself imports nothing else (the root command ``cli`` and the
+table of commands ``COMMANDS`` are imported from :mod:`dbkeeper.cli.root` on first use). Python's
+cyclic garbage collector is paused until the commands run.
 """
 
 from __future__ import annotations
@@ -34,17 +35,22 @@ def __dir__() -> list[str]:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the ``dbkeeper`` command with *argv* (default: the process's arguments) and end the process."""
     args = sys.argv[1:] if argv is None else argv
-    from dbkeeper.system import interrupts
+    from dbkeeper.system.collector import collector_paused
 
-    interrupts.install()  # SIGTERM unwinds like Ctrl-C (partial files are cleaned up), held while a restore commits
     early = None
-    try:
-        from dbkeeper.cli.early import begin
+    # The start-up only makes objects that live as long as the process (modules, plugins, the
+    # head start): no collection need scan them, then or later (see dbkeeper.system.collector).
+    with collector_paused(keep=True):
+        from dbkeeper.system import interrupts
 
-        early = begin(args)
-        from dbkeeper.cli.root import run
-    except KeyboardInterrupt as exc:
-        _interrupted(exc, early)
+        interrupts.install()  # SIGTERM unwinds like Ctrl-C (partial files are cleaned up), held while a restore commits
+        try:
+            from dbkeeper.cli.early import begin
+
+            early = begin(args)
+            from dbkeeper.cli.root import run
+        except KeyboardInterrupt as exc:
+            _interrupted(exc, early)
     run(args, early)
 
 

@@ -84,11 +84,9 @@ def begin(args: Sequence[str]) -> EarlyBackup | None:
         return None
     from dbkeeper.errors import DbkeeperError
     from dbkeeper.plugin.manager import load_plugins
-    from dbkeeper.system.collector import collector_paused
 
     try:
-        with collector_paused(keep=True):
-            early = EarlyBackup(load_plugins())
+        early = EarlyBackup(load_plugins())
     except DbkeeperError:
         return None
     try:

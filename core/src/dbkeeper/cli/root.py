@@ -6,15 +6,7 @@ Imported by :func:`dbkeeper.cli.main` once a backup's head start has begun
 (:mod:`dbkeeper.cli.early`).
 """
 
-# The collector is paused before the imports below (E402), and resumed at the end of this module.
-# ruff: noqa: E402
-
 from __future__ import annotations
-
-import gc
-
-_COLLECTING = gc.isenabled()
-gc.disable()  # importing the commands' modules makes only long-lived objects: see dbkeeper.system.collector
 
 import atexit
 import os
@@ -84,7 +76,6 @@ def run(args: list[str], early: EarlyBackup | None = None) -> NoReturn:
     """
     global _early
     _early = early
-    gc.freeze()  # the modules imported live as long as the process: no collection need scan them again
     try:
         _run(args)
     except SystemExit as exc:
@@ -146,7 +137,3 @@ def _exit(code: object) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: Python itself exits 120 when stdout cannot be flushed
             status = status or 120
     os._exit(status)
-
-
-if _COLLECTING:
-    gc.enable()
