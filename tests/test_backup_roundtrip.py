@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import json
 import stat
 import subprocess
@@ -62,6 +63,8 @@ def test_manifest_content_and_schema(chinook: Path, backups: Path) -> None:
     assert on_disk == manifest
     assert manifest["engine"] == "sqlite"
     assert manifest["driver"]["distribution"] == "dbkeeper-sqlite"
+    assert manifest["dbkeeper_version"] == importlib.metadata.version("dbkeeper")
+    assert manifest["driver"]["version"] == importlib.metadata.version("dbkeeper-sqlite")
     assert manifest["database"] == "chinook"
     assert manifest["format"] == "sqlite"
     assert [s["name"] for s in manifest["artifacts"][0]["stages"]] == ["zstd", "sha256"]

@@ -22,7 +22,6 @@ from dbkeeper.backups.storage import BackupStorage, Draft, Entry, Status
 from dbkeeper.connections.urls import DatabaseURL
 from dbkeeper.errors import BackupError, ConfigError, DbkeeperError, IntegrityError, PruneError
 from dbkeeper.plugin.contract import ArtifactReader, ArtifactWriter, BackupFacts, DumpRequest
-from dbkeeper.plugin.discovery import distribution_version
 from dbkeeper.plugin.manager import Driver, Plugins, load_plugins
 from dbkeeper.plugin.streams import CHUNK_SIZE, Stage
 from dbkeeper.system import interrupts
@@ -255,7 +254,7 @@ class BackupManager:
                 raise BackupError(f"the {driver.name} driver wrote no artifact (a driver bug)")
             manifest = Manifest(
                 id=draft.id,
-                dbkeeper_version=distribution_version("dbkeeper"),
+                dbkeeper_version=self.plugins.core_version,
                 driver=Provenance(driver.name, driver.provider.distribution, driver.provider.version),
                 engine=result.engine,
                 engine_version=result.engine_version,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbkeeper.errors import DbkeeperError, IntegrityError
 from dbkeeper.plugin.streams import (
@@ -27,8 +26,7 @@ from dbkeeper.plugin.streams import (
 )
 
 
-@dataclass(frozen=True)
-class StagePlan:
+class StagePlan(NamedTuple):
     """One stage of a chain, with the distribution that provides it and its options."""
 
     stage: Stage
@@ -48,7 +46,7 @@ class StagePlan:
         if writers <= 1 or not threaded or THREADS_OPTION in self.options:
             return self
         share = (os.cpu_count() or 1) // writers
-        return replace(self, options={**self.options, THREADS_OPTION: share if share > 1 else 0})
+        return self._replace(options={**self.options, THREADS_OPTION: share if share > 1 else 0})
 
     def record_of_nothing(self) -> dict[str, Any]:
         """Run the encoder over no bytes: StageOptionError now for bad options, else the record it writes."""

@@ -28,7 +28,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SUFFIXES = (".dist-info", ".egg-info")
 _UNREADABLE = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, UnicodeDecodeError)
@@ -38,8 +38,7 @@ class _Unusual(Exception):
     """An environment that only ``importlib.metadata`` reads right."""
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     """One entry point of a group: ``name = value`` in the distribution ``distribution`` ``version``."""
 
     name: str
@@ -57,11 +56,11 @@ class EntryPoint:
         return loaded
 
 
-@dataclass
 class _Distribution:
     """An installed distribution's metadata folder."""
 
-    path: str
+    def __init__(self, path: str) -> None:
+        self.path = path
 
     def read(self, name: str) -> str | None:
         """The text of the folder's file *name*, or None when it cannot be read."""

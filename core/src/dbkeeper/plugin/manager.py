@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pluggy
 
@@ -99,16 +99,14 @@ class PluginRecord:
     plugin: object = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class RegisteredStage:
+class RegisteredStage(NamedTuple):
     """A pipeline stage and the plugin that registered it."""
 
     stage: Stage
     provider: PluginRecord
 
 
-@dataclass(frozen=True)
-class RegisteredStorage:
+class RegisteredStorage(NamedTuple):
     """A storage backend and the plugin that registered it."""
 
     info: StorageInfo
@@ -304,6 +302,11 @@ class Plugins:
                 self._add_stage(RegisteredStage(stage, record))
             for storage in storages:
                 self._add_storage(RegisteredStorage(storage, record))
+
+    @property
+    def core_version(self) -> str:
+        """The installed dbkeeper's version, as read when the plugins were loaded."""
+        return next((record.version for record in self.records if record.name == BUILTIN), "unknown")
 
     def _require_observer(self, record: PluginRecord) -> None:
         """A plugin without a driver may only wrap driver hooks, never answer them."""

@@ -24,7 +24,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
-from typing import Any, Literal, Self, TypeAlias
+from typing import Any, Literal, NamedTuple, Self, TypeAlias
 
 from dbkeeper.errors import ConfigError
 
@@ -46,8 +46,7 @@ _KIND_NAMES: dict[OptionKind, str] = {
 _METADATA_KEY = "dbkeeper.option"
 
 
-@dataclass(frozen=True)
-class _Declared:
+class _Declared(NamedTuple):
     """What :func:`option` records on a field, besides its default."""
 
     help: str
@@ -58,8 +57,7 @@ class _Declared:
     env: str | None
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One declared driver option, as the core reads it from the driver's options class.
 
     ``name`` is the field (and the ``dbkeeper.toml`` key), ``flag`` the command-line flag

@@ -14,7 +14,6 @@ behind another session's lock fails instead of waiting.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -106,10 +105,10 @@ def bounded_target(target: ServerTarget, within: float) -> ServerTarget:
         raise DatabaseError(f"cannot connect to {target}: no time left before the deadline")
     limits = target.timeouts
     wait = max(MIN_WAIT, round(within, 1))
-    timeouts = dataclasses.replace(
-        limits, connect=min(limits.connect, wait), read=min(limits.read, wait), write=min(limits.write, wait)
+    timeouts = limits._replace(
+        connect=min(limits.connect, wait), read=min(limits.read, wait), write=min(limits.write, wait)
     )
-    return dataclasses.replace(target, timeouts=timeouts)
+    return target._replace(timeouts=timeouts)
 
 
 @contextlib.contextmanager

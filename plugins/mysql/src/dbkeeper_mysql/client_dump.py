@@ -8,7 +8,7 @@ backup starts ``mariadb-dump`` before its facts query, see :func:`dbkeeper_mysql
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dbkeeper.plugin import DumpRequest, Tool, copy_output
 from dbkeeper_mysql.layout import Layout
@@ -16,8 +16,7 @@ from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.split import DumpSplitter
 
 
-@dataclass(frozen=True)
-class StartedDump:
+class StartedDump(NamedTuple):
     """A dump tool started before the backup's facts chose their tool: its path and the running tool."""
 
     path: str

@@ -17,9 +17,8 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dbkeeper.plugin import (
     DatabaseError,
@@ -191,8 +190,7 @@ def _table_facts(target: ServerTarget, database: str, choice: str, stops: Worker
     return _facts(target, database, rows)
 
 
-@dataclass(frozen=True)
-class Ready:
+class Ready(NamedTuple):
     """What a dump waits for first: the server and database, their facts; the dump tool's probe, still running."""
 
     target: ServerTarget

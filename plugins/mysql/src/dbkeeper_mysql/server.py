@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dbkeeper.plugin import (
     DatabaseError,
@@ -49,8 +49,7 @@ TIMED_OUT = "no answer within"
 """How a connection that timed out is worded (:func:`connect_failure`), whichever client timed out."""
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """How long a connection waits for the server, in seconds; from the URL or the defaults.
 
     ``connect``: for the TCP connection *and* the server's greeting and authentication, so a
@@ -172,8 +171,7 @@ class Tls:
         return lines
 
 
-@dataclass(frozen=True)
-class ServerTarget:
+class ServerTarget(NamedTuple):
     """Where and as whom to connect, taken from a URL; ``str()`` never shows the password."""
 
     url: DatabaseURL
@@ -351,8 +349,7 @@ def _option_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass(frozen=True)
-class ServerInfo:
+class ServerInfo(NamedTuple):
     """The server's flavour (``mariadb`` or ``mysql``) and version string."""
 
     flavor: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import psycopg
@@ -96,8 +96,7 @@ def split_key(text: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     """A table whose rows a dump holds."""
 
     schema: str

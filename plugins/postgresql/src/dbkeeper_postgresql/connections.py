@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from dbkeeper.plugin import (
@@ -96,8 +95,7 @@ def database_error(exc: BaseException, what: str) -> DatabaseError:
     return DatabaseError(f"{what}: {error_line(exc)}")
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One database on one server, as libpq parameters plus a password kept apart."""
 
     url: DatabaseURL
@@ -135,11 +133,11 @@ class Endpoint:
 
     def with_database(self, name: str) -> Endpoint:
         """The same server and credentials, another database."""
-        return replace(self, params={**self.params, "dbname": name})
+        return self._replace(params={**self.params, "dbname": name})
 
     def with_params(self, **params: str) -> Endpoint:
         """The same endpoint with more libpq parameters (``client_encoding=UTF8``)."""
-        return replace(self, params={**self.params, **params})
+        return self._replace(params={**self.params, **params})
 
     def conninfo(self) -> str:
         """A libpq connection string without the password (safe for a command line).

@@ -13,13 +13,11 @@ pg_dump as soon as the snapshot is exported (:mod:`dbkeeper_postgresql.early_dum
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbkeeper.plugin import (
     DatabaseError,
@@ -52,8 +50,7 @@ Described = tuple[list[catalog.Relation], dict[str, int], dict[str, int], list[s
 """What the control connection reads in the snapshot: relations, schemas, row counts, roles."""
 
 
-@dataclass(frozen=True)
-class Opened:
+class Opened(NamedTuple):
     """What a dump waits for first: the session holding the snapshot, what it read, the pg_dump being located.
 
     ``early`` is the pg_dump started as soon as the snapshot was exported, if any (see :func:`opened`).
@@ -87,7 +84,7 @@ def opened(url: DatabaseURL, fmt: str, jobs: int, stops: WorkerPool | None = Non
         session = stack.enter_context(control_session(endpoint, env, stops))
         facts, snapshot, (tables, extension_tables) = _open_snapshot(session, endpoint)
         ready = Opened(endpoint, env, session, facts, snapshot, tables, extension_tables, found)
-        yield dataclasses.replace(ready, early=_early_dump(stack, ready, fmt, jobs, stops))
+        yield ready._replace(early=_early_dump(stack, ready, fmt, jobs, stops))
 
 
 def prepare(request: PrepareRequest[PostgresqlOptions]) -> AbstractContextManager[HeadStart[Opened]]:

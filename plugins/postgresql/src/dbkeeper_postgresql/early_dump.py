@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dbkeeper.plugin import Tool, WorkerPool, started_tool
 from dbkeeper_postgresql.clients import Client
 from dbkeeper_postgresql.connections import Endpoint
 
 
-@dataclass(frozen=True)
-class StartedDump:
+class StartedDump(NamedTuple):
     """A pg_dump started by the head start: its command line and the running tool."""
 
     argv: list[str]

@@ -18,8 +18,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dbkeeper.plugin import DatabaseError
 
@@ -32,13 +31,12 @@ FORMATS: dict[str, str] = {"custom": ".dump", "sql": ".sql"}
 WHOLE, PRE_DATA, DATA, POST_DATA = "database", "pre-data", "data", "post-data"
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(NamedTuple):
     """One artifact of a backup: its name, its role, and for data parts the tables it holds."""
 
     artifact: str
     role: str
-    tables: tuple[str, ...] = field(default=())
+    tables: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The manifest's form."""

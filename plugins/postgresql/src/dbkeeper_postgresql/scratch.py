@@ -13,7 +13,6 @@ import contextlib
 import os
 import shlex
 from collections.abc import Iterator
-from dataclasses import replace
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from dbkeeper.plugin import DatabaseError, DatabaseURL, DrillRequest, DrillTarget, error_line, note
@@ -58,7 +57,7 @@ def _shown(endpoint: Endpoint) -> Endpoint:
     """*endpoint* with only the parameters a person types (no defaults of ours, no password)."""
     defaults = {"application_name": APPLICATION_NAME, **CONNECTION_DEFAULTS}
     params = {key: value for key, value in endpoint.params.items() if defaults.get(key) != value}
-    return replace(endpoint, params=params, password=None)
+    return endpoint._replace(params=params, password=None)
 
 
 def _drop(target: Endpoint) -> None:
