@@ -17,6 +17,7 @@ from test_mysql_timeouts import proxy, silent_port  # noqa: F401 (fixtures)
 
 from dbkeeper.plugin import DatabaseURL
 from dbkeeper.system.interrupts import DEFAULT_MESSAGE
+from dbkeeper_mysql.client_dump import version_in_header
 from helpers import assert_one_line_error, dbkeeper
 
 
@@ -65,3 +66,14 @@ def test_an_interrupted_backup_kills_the_early_dump(silent_port: int, tmp_path: 
     status, err = interrupted(owner, 60)
     assert status == 130 and err.strip() == DEFAULT_MESSAGE, err
     assert [pid for pid in dumps if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_the_version_is_read_from_a_mariadb_dump_header_only() -> None:
+    """MariaDB's first line gives the --version line; MySQL's or anything else leaves it to a --version run."""
+    header = b"-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)\n"
+    assert version_in_header("/usr/bin/mariadb-dump", header) == (
+        "mariadb-dump Ver 10.19 Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)"
+    )
+    assert version_in_header("/usr/bin/mysqldump", b"-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n") is None
+    assert version_in_header("/usr/bin/mariadb-dump", b"/*!40101 SET NAMES utf8mb4 */;\n") is None
+    assert version_in_header("/usr/bin/mariadb-dump", None) is None

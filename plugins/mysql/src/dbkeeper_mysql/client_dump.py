@@ -8,10 +8,10 @@ backup starts ``mariadb-dump`` before its facts query, see :func:`dbkeeper_mysql
 from __future__ import annotations
 
 import os
+import re
 from typing import NamedTuple
 
 from dbkeeper.plugin import DumpRequest, Tool, copy_output
-from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.split import DumpSplitter
 
@@ -42,7 +42,7 @@ def dump_command(tool: str, options: str, database: str, *, mysql_tool: bool) ->
     return [*argv, database]
 
 
-def split(tool: Tool, request: DumpRequest[MysqlOptions], stall_timeout: float) -> tuple[Layout, dict[str, int]]:
+def split(tool: Tool, request: DumpRequest[MysqlOptions], stall_timeout: float) -> DumpSplitter:
     """Stream the running dump tool's output through the splitter into the layout's artifacts.
 
     The tool has no timeout of its own: from now on, it is stopped when its output stalls
@@ -60,4 +60,18 @@ def split(tool: Tool, request: DumpRequest[MysqlOptions], stall_timeout: float) 
         except BaseException as exc:
             splitter.abandon(exc)
             raise
-    return splitter.layout, splitter.row_counts
+    return splitter
+
+
+_VERSION_IN_HEADER = re.compile(r"-- MariaDB dump (\S+) +Distrib (.+)")
+
+
+def version_in_header(tool: str, first_line: bytes | None) -> str | None:
+    """What ``TOOL --version`` prints, read from the first line of its dump; None unless it is MariaDB's.
+
+    MariaDB's ``mariadb-dump`` writes both from the same values (``-- MariaDB dump 10.19  Distrib
+    10.11.6-MariaDB, for debian-linux-gnu (x86_64)``, ``mariadb-dump  Ver 10.19 Distrib …``): the
+    dump started early needs no ``--version`` run beside it.
+    """
+    match = _VERSION_IN_HEADER.fullmatch((first_line or b"").decode(errors="replace").strip())
+    return f"{os.path.basename(tool)} Ver {match[1]} Distrib {match[2]}" if match else None

@@ -35,7 +35,7 @@ from dbkeeper.plugin import (
     running,
     started_tool,
 )
-from dbkeeper_mysql.client_dump import StartedDump, dump_command, split
+from dbkeeper_mysql.client_dump import StartedDump, dump_command, split, version_in_header
 from dbkeeper_mysql.layout import Layout
 from dbkeeper_mysql.options import MysqlOptions
 from dbkeeper_mysql.server import (
@@ -196,26 +196,32 @@ class Ready(NamedTuple):
     target: ServerTarget
     database: str
     facts: Facts
-    probing: Future[tuple[str, str] | None]
-    """The likely dump tool and its version: waited for only where its answer is needed."""
+    probing: Future[tuple[str, str] | None] | None
+    """The likely dump tool and its version: waited for only where its answer is needed. None beside an
+    early ``mariadb-dump``, whose dump says its version (:func:`~dbkeeper_mysql.client_dump.version_in_header`)."""
     early: StartedDump | None
     """``mariadb-dump``, started before the facts in case they choose it (they do on MariaDB)."""
 
     def dump_tool_version(self, tool: str) -> str:
         """*tool*'s version line: the probe's, when it probed that tool."""
-        probed = self.probing.result()
+        probed = self.probing.result() if self.probing else None
         return probed[1] if probed and probed[0] == tool else _tool_version(tool)
 
 
 def _ready(url: DatabaseURL, choice: str, early: StartedDump | None, stops: WorkerPool | None = None) -> Ready:
-    """The facts of the database *url* names; the dump tool's version is probed beside (*choice*: ``tools``)."""
+    """The facts of the database *url* names; without an *early* dump, the dump tool's version is probed beside.
+
+    *choice*: the ``tools`` option.
+    """
     target = ServerTarget.from_url(url)
     database = target.require_database()
-    side = ThreadPoolExecutor(max_workers=1)
-    try:
-        probing = side.submit(_probe_likely_dump_tool, choice)
-    finally:
-        side.shutdown(wait=False)  # the probe goes on beside the facts and the dump; its thread ends after it
+    probing = None
+    if early is None:
+        side = ThreadPoolExecutor(max_workers=1)
+        try:
+            probing = side.submit(_probe_likely_dump_tool, choice)
+        finally:
+            side.shutdown(wait=False)  # the probe goes on beside the facts and the dump; its thread ends after it
     return Ready(target, database, _table_facts(target, database, choice, stops), probing, early)
 
 
@@ -302,8 +308,7 @@ def _dumped(prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout
     tool = _tool(info.dump_tools, request.options.tools)
     if tool:
         with tool_errors(prepared.target):
-            layout, counts = _client_dump(tool, prepared, request)
-        return layout, counts, prepared.dump_tool_version(tool)
+            return _client_dump(tool, prepared, request)
     from dbkeeper_mysql.pydump import PythonDumper  # only on this path: it imports importlib.metadata
 
     python = PythonDumper(prepared.target, prepared.database, info.version)
@@ -311,19 +316,22 @@ def _dumped(prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout
     return python.layout, python.row_counts, PYTHON_DUMPER
 
 
-def _client_dump(tool: str, prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int]]:
-    """Stream the dump tool through the splitter: the early ``mariadb-dump`` when the facts chose it.
+def _client_dump(tool: str, prepared: Ready, request: DumpRequest[MysqlOptions]) -> tuple[Layout, dict[str, int], str]:
+    """The layout, row counts and version line of a dump by *tool*: the early ``mariadb-dump`` when the facts chose it.
 
     Another tool (a MySQL server's ``mysqldump``) starts once the early one is killed;
     ``mysqldump`` waits for its probe, as its options depend on its version.
     """
     early, target = prepared.early, prepared.target
     if early is not None and early.path == tool:
-        return split(early.tool, request, target.timeouts.read)
+        dumped = split(early.tool, request, target.timeouts.read)
+        version = version_in_header(tool, dumped.first_line) or prepared.dump_tool_version(tool)
+        return dumped.layout, dumped.row_counts, version
     if early is not None:
         early.tool.kill()  # not the tool chosen: it would hold a snapshot on the server for nothing
     with target.option_file() as options:
         mysql_tool = Path(tool).name != "mariadb-dump" and "mariadb" not in prepared.dump_tool_version(tool).lower()
         argv = dump_command(tool, options, prepared.database, mysql_tool=mysql_tool)
         with started_tool(argv) as dumping:
-            return split(dumping, request, target.timeouts.read)
+            dumped = split(dumping, request, target.timeouts.read)
+    return dumped.layout, dumped.row_counts, prepared.dump_tool_version(tool)

@@ -72,6 +72,8 @@ class DumpSplitter:
         self._title: list[bytes] = []
         self._delimiter = b";"
         self._completed = False
+        self.first_line: bytes | None = None
+        """The dump's first line (``-- MariaDB dump 10.19  Distrib …``), once written."""
 
     # -- the writer side -------------------------------------------------------------
 
@@ -102,6 +104,8 @@ class DumpSplitter:
     # -- lines and INSERTs -----------------------------------------------------------
 
     def _event(self, event: Event) -> None:
+        if self.first_line is None and event.kind == "line":
+            self.first_line = event.data
         if event.kind == "line":
             self._whole_line(event.data)
         elif event.kind == "head":
