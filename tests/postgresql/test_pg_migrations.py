@@ -128,4 +128,6 @@ def test_lock_wait_times_out_with_a_clear_message(pg: Server, chain: Path) -> No
     finally:
         holder.kill()
         holder.wait()
+        # its session would go on sleeping, holding the lock, until pg_sleep ends
+        pg.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'", database="mig_locked")
     dbkeeper("migrate", "up", url, "--dir", str(chain))
