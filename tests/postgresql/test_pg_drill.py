@@ -176,6 +176,11 @@ def test_keep_leaves_the_cluster_running_and_its_stop_command_stops_it(
         shell=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert count.stdout.strip() == "7", count
+    settings = subprocess.run(
+        f"{kept['connect']} -X -A -t -F ' ' -c \"SELECT current_setting('fsync'), current_setting('wal_level')\"",
+        shell=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert settings.stdout.split() == ["off", "minimal"], settings  # set for speed: it is thrown away
     assert leftovers(drill_tmp), "--keep left nothing running"
     stop = subprocess.run(kept["stop"], shell=True, capture_output=True, text=True, timeout=120)
     assert stop.returncode == 0, stop

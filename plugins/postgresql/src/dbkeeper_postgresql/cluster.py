@@ -59,8 +59,13 @@ SETTINGS = {
     "fsync": "off",
     "full_page_writes": "off",
     "synchronous_commit": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
 }
-"""No TCP; no durability (the cluster is thrown away, a crash loses nothing worth keeping)."""
+"""No TCP; no durability (the cluster is thrown away, a crash loses nothing worth keeping); the least WAL.
+
+With ``wal_level=minimal`` a table created in the restore's transaction is loaded and
+indexed without writing WAL for its rows (``max_wal_senders=0`` is what that level requires)."""
 INITDB_OPTIONS = ("-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale")
 """What ``initdb`` makes: superuser ``postgres`` trusted on the socket (no password exists), UTF8, no locale."""
 INITDB_SECONDS = 120
