@@ -191,7 +191,7 @@ def _table_facts(target: ServerTarget, database: str, choice: str, stops: Worker
 
 
 class Ready(NamedTuple):
-    """What a dump waits for first: the server and database, their facts; the dump tool's probe, still running."""
+    """What a dump waits for first: the server and database, their facts; the dump tool, started or probed."""
 
     target: ServerTarget
     database: str
@@ -263,7 +263,7 @@ def opened(url: DatabaseURL, choice: str, dump_tool: str | None, stops: WorkerPo
 
 
 def prepare(request: PrepareRequest[MysqlOptions]) -> AbstractContextManager[HeadStart[Ready]]:
-    """``mariadb-dump`` started, the facts read and the tool probed on a thread, while the core sets the backup up.
+    """``mariadb-dump`` started and the facts read on a thread (else the tool probed) while the core sets up.
 
     On a MariaDB server ``mariadb-dump`` is the tool the facts choose: it starts first. The
     command does not wait for its start (``underway`` in :meth:`HeadStart.started`): begun
