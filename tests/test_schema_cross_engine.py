@@ -41,21 +41,23 @@ _SQLITE_VARCHAR = "{path}.type: varchar({n}) is VARCHAR({n}) on SQLite: the leng
 _SQLITE_DECIMAL = (
     "{path}.type: decimal(10, 2) is NUMERIC(10, 2) on SQLite: stored as an integer or an 8-byte float, not exactly"
 )
-#: Chinook's columns with a lossy SQLite type, in the order generate visits them: column, and
+#: Chinook's columns with a lossy SQLite type, in the order generate visits them (inspect
+#: orders tables by name, columns as the table has them): column, and
 #: varchar's length or ``decimal`` for decimal(10, 2).
 _CHINOOK_SQLITE_LOSSY = """
-artist.name 120  album.title 160
-employee.last_name 20  employee.first_name 20  employee.title 30  employee.address 70  employee.city 40
-employee.state 40  employee.country 40  employee.postal_code 10  employee.phone 24  employee.fax 24
-employee.email 60
+album.title 160  artist.name 120
 customer.first_name 40  customer.last_name 20  customer.company 80  customer.address 70  customer.city 40
 customer.state 40  customer.country 40  customer.postal_code 10  customer.phone 24  customer.fax 24
 customer.email 60
+employee.last_name 20  employee.first_name 20  employee.title 30  employee.address 70  employee.city 40
+employee.state 40  employee.country 40  employee.postal_code 10  employee.phone 24  employee.fax 24
+employee.email 60
+genre.name 120
 invoice.billing_address 70  invoice.billing_city 40  invoice.billing_state 40  invoice.billing_country 40
 invoice.billing_postal_code 10  invoice.total decimal
 invoice_line.unit_price decimal
+media_type.name 120  playlist.name 120
 track.name 200  track.composer 220  track.unit_price decimal
-playlist.name 120  genre.name 120  media_type.name 120
 """
 
 

@@ -128,6 +128,17 @@ def test_every_kind_of_object_reads_the_same(pg: Server) -> None:
     assert len(things.checks) == 3
 
 
+def test_tables_are_written_by_name_whatever_order_they_were_created_in(pg: Server) -> None:
+    """Two databases with the same tables, created in another order (as a restore may), inspect to the same text."""
+    tables = {"zebra": "CREATE TABLE zebra (id int PRIMARY KEY);", "apple": "CREATE TABLE apple (id int, x text);"}
+    created = [pg.app_database(name, "".join(tables[table] for table in order))
+               for name, order in (("by_name_1", ("zebra", "apple")), ("by_name_2", ("apple", "zebra")))]  # fmt: skip
+    first, second = (dbkeeper("schema", "inspect", pg.url(database)).out for database in created)
+    assert first == second
+    assert first.index("\n  apple:") < first.index("\n  zebra:")
+    assert_same(pg.url(created[0]))
+
+
 def test_chinook_and_the_fidelity_schema_read_the_same(
     pg: Server, chinook_template: str, fidelity_template: str
 ) -> None:

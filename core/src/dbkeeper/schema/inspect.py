@@ -186,7 +186,7 @@ class _Builder:
     def definition(self) -> SchemaDefinition:
         """Every table, view and enum of the schema."""
         live = self.live
-        names = [name for name in live.tables if not _OWN_TABLES.fullmatch(name)]
+        names = sorted(name for name in live.tables if not _OWN_TABLES.fullmatch(name))  # not in creation order
         tables = {name: self._table(name, live.reflected) for name in names}
         views = {name: self._view(name, sql, comment) for name, (sql, comment) in live.views.items()}
         if self.problems:

@@ -15,8 +15,8 @@ compare the two. Each SQL expression is the one SQLAlchemy's PostgreSQL dialect 
 :func:`type_text` writes ``format_type``'s text as SQLAlchemy compiles the type it makes
 of it (``numeric(12,2)`` → ``NUMERIC(12, 2)``, ``character varying(100)`` →
 ``VARCHAR(100)``). Tables and views come in the order of ``pg_class`` (``ctid``), the
-order of the ``Inspector``'s scan, so that the written definition is the same text;
-constraints and indexes by name, as it orders them. Comments are joined from
+order of the ``Inspector``'s scan (the definition then orders tables by name; views keep
+it, a view after those it reads); constraints and indexes by name, as it orders them. Comments are joined from
 ``pg_description`` rather than read with ``col_description`` for each column (a SQL
 function call each: 70 ms of the query's 150 ms on 5,000 columns). No aggregate is joined
 with another: on a database whose catalog statistics autovacuum has not gathered yet (a
