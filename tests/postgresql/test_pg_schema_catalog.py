@@ -139,6 +139,20 @@ def test_tables_are_written_by_name_whatever_order_they_were_created_in(pg: Serv
     assert_same(pg.url(created[0]))
 
 
+def test_a_replaced_view_is_still_created_before_the_views_that_read_it(pg: Server) -> None:
+    """CREATE OR REPLACE VIEW moves a view after its readers in pg_class; the inspected DDL still applies."""
+    source = pg.app_database(
+        "replaced_view",
+        "CREATE TABLE t (id int PRIMARY KEY, x text);"
+        "CREATE VIEW base_v AS SELECT id, x FROM t; CREATE VIEW top_v AS SELECT id FROM base_v;"
+        "CREATE OR REPLACE VIEW base_v AS SELECT id, x FROM t WHERE id > 0;",
+    )
+    ddl = dbkeeper("schema", "inspect", pg.url(source), "--format", "sql").out
+    assert ddl.index("CREATE VIEW base_v") < ddl.index("CREATE VIEW top_v")
+    target = pg.app_database("replaced_view_copy", ddl)  # psql stops at the first error
+    assert pg.psql("SELECT count(*) FROM top_v", database=target).strip() == "0"
+
+
 def test_chinook_and_the_fidelity_schema_read_the_same(
     pg: Server, chinook_template: str, fidelity_template: str
 ) -> None:

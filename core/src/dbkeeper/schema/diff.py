@@ -36,6 +36,7 @@ from dbkeeper.schema.definition import (
 )
 from dbkeeper.schema.naming import Constraint
 from dbkeeper.schema.normalise import normalise, read_back
+from dbkeeper.schema.ordering import tables_in_order, views_in_order
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.schema import SchemaDialect
@@ -149,8 +150,8 @@ class _Differ:
         self._enums()
         self._views()
         self._tables()
-        created = _dependency_order(self.new, [c.name for c in self.found if c.kind == "create_table"])
-        dropped = _dependency_order(self.old, [c.name for c in self.found if c.kind == "drop_table"])[::-1]
+        created = tables_in_order(self.new, [c.name for c in self.found if c.kind == "create_table"])
+        dropped = tables_in_order(self.old, [c.name for c in self.found if c.kind == "drop_table"])[::-1]
         position = {("create_table", name): n for n, name in enumerate(created)}
         position.update({("drop_table", name): n for n, name in enumerate(dropped)})
         indexed = list(enumerate(self.found))
@@ -195,14 +196,17 @@ class _Differ:
         self.add("remove_enum_values", None, after.name, before=before, after=after, destructive=reason)
 
     def _views(self) -> None:
-        """create_view, drop_view; a changed view is dropped and created again."""
+        """create_view, drop_view; a changed view is dropped and created again.
+
+        Created after the views they read, dropped before them (:func:`views_in_order`).
+        """
         old, new = self.old.views, self.new.views
-        for name, view in old.items():
-            if name not in new or not _same_view(view, new[name]):
-                self.add("drop_view", None, name, before=view)
-        for name, view in new.items():
-            if name not in old or not _same_view(view, old[name]):
-                self.add("create_view", None, name, after=view)
+        for name in reversed(views_in_order(old, _view_sql)):
+            if name not in new or not _same_view(old[name], new[name]):
+                self.add("drop_view", None, name, before=old[name])
+        for name in views_in_order(new, _view_sql):
+            if name not in old or not _same_view(new[name], old[name]):
+                self.add("create_view", None, name, after=new[name])
 
     # tables
 
@@ -331,6 +335,11 @@ class _Translation:
         return tuple(mapping.get(name, name) for name in names)
 
 
+def _view_sql(view: View) -> list[str]:
+    """Every SQL text of *view*: the portable one and each dialect's."""
+    return [text for text in (view.sql, *view.dialects.values()) if text]
+
+
 def _same_view(old: View, new: View) -> bool:
     """Whether two views are the same: SQL, dialects' SQL and comment."""
     return old.sql == new.sql and dict(old.dialects) == dict(new.dialects) and old.comment == new.comment
@@ -340,32 +349,6 @@ def _is_subsequence(values: tuple[str, ...], within: tuple[str, ...]) -> bool:
     """Whether *values* appear in *within* in the same order (others inserted among them)."""
     remaining = iter(within)
     return all(value in remaining for value in values)
-
-
-def _dependency_order(definition: SchemaDefinition, names: list[str]) -> list[str]:
-    """*names* (tables of *definition*) with each after the tables its foreign keys reference.
-
-    Stable: tables that depend on nothing among *names* keep their order. A cycle (which
-    validation refuses) is broken where it is met.
-    """
-    wanted = set(names)
-    ordered: list[str] = []
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            continue
-        seen.add(name)
-        stack = [(name, iter(definition.tables[name].foreign_keys))]  # not recursive: chains may be long
-        while stack:
-            table, keys = stack[-1]
-            referenced = next((key.referenced_table for key in keys if key.referenced_table in wanted), None)
-            if referenced is None:
-                stack.pop()
-                ordered.append(table)
-            elif referenced not in seen:
-                seen.add(referenced)
-                stack.append((referenced, iter(definition.tables[referenced].foreign_keys)))
-    return ordered
 
 
 # --- destructive type changes ----------------------------------------------------------

@@ -5,10 +5,10 @@
 order: the enum types of a dialect that names them (PostgreSQL's ``CREATE TYPE … AS
 ENUM``), the tables in dependency order (a table after those its foreign keys reference;
 validation refuses cycles), each table's indexes, the ``COMMENT ON`` statements of a
-dialect that sets comments apart from ``CREATE TABLE``, then the views in the order the
-definition gives. Every statement ends with ``;``. The same definition always gives the
-same text. What depends on the engine is asked of the driver's
-:class:`~dbkeeper.plugin.SchemaDialect`.
+dialect that sets comments apart from ``CREATE TABLE``, then the views, each after the views
+it reads (:mod:`dbkeeper.schema.ordering`), else in the order the definition gives. Every
+statement ends with ``;``. The same definition always gives the same text. What depends on
+the engine is asked of the driver's :class:`~dbkeeper.plugin.SchemaDialect`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.schema.definition import SchemaDefinition
 from dbkeeper.schema.metadata import Dialect, Note, SchemaMetaData, build_metadata, schema_dialect
 from dbkeeper.schema.naming import constraint_name
+from dbkeeper.schema.ordering import views_in_order
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.schema import SchemaDialect
@@ -138,7 +139,9 @@ class SchemaGenerator:
     def _views(self, built: SchemaMetaData) -> list[str]:
         """``CREATE VIEW`` with the dialect's SQL (else the portable SQL), and the views' comments."""
         statements = []
-        for view in built.definition.views.values():
+        views = built.definition.views
+        for name in views_in_order(views, lambda view: filter(None, [view.sql_for(self.dialect)])):
+            view = views[name]
             sql = view.sql_for(self.dialect)
             if sql is None:
                 built.notes.append(
