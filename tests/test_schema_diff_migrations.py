@@ -546,3 +546,49 @@ def test_an_enum_stored_as_a_check_is_altered_in_place(tmp_path: Path, pg: Serve
     dbkeeper("migrate", "down", url, "--dir", str(directory))
     refused = dbkeeper("query", url, "INSERT INTO tickets (state) VALUES ('waiting')", check=False)
     assert refused.code == 1 and "ck_tickets_state_enum" in refused.err
+
+
+VIEWS_V1 = """\
+tables:
+  t:
+    columns:
+      id: {type: int, nullable: false}
+      x: {type: text}
+    primary_key: [id]
+views:
+  top_v: {sql: SELECT id FROM base_v}
+  base_v: {sql: 'SELECT id, x FROM t'}
+"""
+
+
+def test_a_changed_view_is_dropped_and_created_again_with_the_views_that_read_it(tmp_path: Path, pg: Server) -> None:
+    """PostgreSQL refuses to drop a view another view reads: the reader goes first and comes back after it."""
+    name = f"app{next(_numbers)}"
+    pg.app_database(name, ddl(tmp_path, VIEWS_V1, "postgresql") + "INSERT INTO t VALUES (1, 'a'), (2, 'b');")
+    v1 = write(tmp_path, "views1.yaml", VIEWS_V1)
+    v2 = write(tmp_path, "views2.yaml", VIEWS_V1.replace("'SELECT id, x FROM t'", "'SELECT id, x FROM t WHERE id > 1'"))
+    migrations = tmp_path / "view_migrations"
+    printed = dbkeeper("schema", "diff", str(v1), str(v2), "--dialect", "postgresql").out
+    assert [line.split()[:3] for line in printed.splitlines()[:4]] == [
+        ["-", "drop", "view"],
+        ["-", "drop", "view"],
+        ["+", "create", "view"],
+        ["+", "create", "view"],
+    ]
+    assert printed.index("drop view top_v") < printed.index("drop view base_v") < printed.index("create view top_v")
+    dbkeeper(
+        "schema",
+        "diff",
+        str(v1),
+        str(v2),
+        "--dialect",
+        "postgresql",
+        "--write-migration",
+        str(migrations),
+        "--name",
+        "v2",
+    )
+    dbkeeper("migrate", "up", pg.url(name), "--dir", str(migrations))
+    assert pg.psql("SELECT string_agg(id::text, ',') FROM top_v", database=name).strip() == "2"
+    dbkeeper("migrate", "down", pg.url(name), "--dir", str(migrations))
+    assert pg.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM top_v", database=name).strip() == "1,2"

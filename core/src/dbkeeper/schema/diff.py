@@ -36,7 +36,7 @@ from dbkeeper.schema.definition import (
 )
 from dbkeeper.schema.naming import Constraint
 from dbkeeper.schema.normalise import normalise, read_back
-from dbkeeper.schema.ordering import tables_in_order, views_in_order
+from dbkeeper.schema.ordering import readers_of, tables_in_order, views_in_order
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.schema import SchemaDialect
@@ -196,16 +196,19 @@ class _Differ:
         self.add("remove_enum_values", None, after.name, before=before, after=after, destructive=reason)
 
     def _views(self) -> None:
-        """create_view, drop_view; a changed view is dropped and created again.
+        """create_view, drop_view; a changed view is dropped and created again, and so is every view reading it.
 
-        Created after the views they read, dropped before them (:func:`views_in_order`).
+        PostgreSQL refuses to drop a view another view reads. Views are created after the
+        views they read and dropped before them (:mod:`dbkeeper.schema.ordering`).
         """
         old, new = self.old.views, self.new.views
+        gone = {name for name, view in old.items() if name not in new or not _same_view(view, new[name])}
+        gone |= readers_of(old, gone, _view_sql)
         for name in reversed(views_in_order(old, _view_sql)):
-            if name not in new or not _same_view(old[name], new[name]):
+            if name in gone:
                 self.add("drop_view", None, name, before=old[name])
         for name in views_in_order(new, _view_sql):
-            if name not in old or not _same_view(new[name], old[name]):
+            if name not in old or name in gone:
                 self.add("create_view", None, name, after=new[name])
 
     # tables

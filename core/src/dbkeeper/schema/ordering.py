@@ -59,17 +59,32 @@ def tables_in_order(definition: SchemaDefinition, names: Sequence[str]) -> list[
     )
 
 
-def views_in_order(views: Mapping[str, View], sql_of: Callable[[View], Iterable[str]]) -> list[str]:
-    """The names of *views*, each after the views its SQL reads (*sql_of*: the texts to look in)."""
+def view_reads(views: Mapping[str, View], sql_of: Callable[[View], Iterable[str]]) -> dict[str, set[str]]:
+    """For each of *views*, the others its SQL reads (*sql_of*: the texts to look in)."""
     by_folded = {name.casefold(): name for name in views}
+    reads: dict[str, set[str]] = {}
+    for name, view in views.items():
+        found = set()
+        for match in (match for sql in sql_of(view) for match in _TOKENS.finditer(sql)):
+            if (quoted := match[1] or match[2]) is not None:
+                found.add(quoted.replace('""', '"').replace("``", "`"))
+            elif match[3] is not None and (folded := match[3].casefold()) in by_folded:
+                found.add(by_folded[folded])
+        reads[name] = (found & views.keys()) - {name}
+    return reads
 
-    def reads(name: str) -> Iterable[str]:
-        for sql in sql_of(views[name]):
-            for match in _TOKENS.finditer(sql):
-                quoted = match[1] or match[2]
-                if quoted is not None:
-                    yield quoted.replace('""', '"').replace("``", "`")
-                elif match[3] is not None and (found := by_folded.get(match[3].casefold())) not in (None, name):
-                    yield found
 
-    return dependency_order(list(views), reads)
+def views_in_order(views: Mapping[str, View], sql_of: Callable[[View], Iterable[str]]) -> list[str]:
+    """The names of *views*, each after the views its SQL reads."""
+    reads = view_reads(views, sql_of)
+    position = {name: index for index, name in enumerate(views)}
+    return dependency_order(list(views), lambda name: sorted(reads[name], key=position.__getitem__))
+
+
+def readers_of(views: Mapping[str, View], names: set[str], sql_of: Callable[[View], Iterable[str]]) -> set[str]:
+    """The views that read one of *names*, directly or through other views."""
+    reads = view_reads(views, sql_of)
+    found: set[str] = set()
+    while more := {name for name, read in reads.items() if name not in found and read & (names | found)}:
+        found |= more
+    return found - names
