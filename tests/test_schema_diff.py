@@ -454,11 +454,13 @@ def test_the_down_migration_is_the_inverse() -> None:
         ("shipped, cancelled]", "shipped]"),
         ('      total: {type: "decimal(12, 2)", nullable: false, default: 0}\n', ""),
         ("    checks:\n      total_not_negative: total >= 0\n", ""),
+        ("WHERE total > 100", "WHERE id > 100"),  # the view read the dropped column
     )
     up = diff_schemas(old, new).changes
     back = down(old, new)
     assert [(c.kind, c.target) for c in back] == [
         ("add_enum_values", "order_status"),
+        ("drop_view", "big_orders"),
         ("drop_foreign_key", "orders.fk_orders_customer_id_clients"),
         ("drop_unique", "clients.uq_clients_email"),
         ("drop_primary_key", "clients.pk_clients"),
@@ -471,6 +473,7 @@ def test_the_down_migration_is_the_inverse() -> None:
         ("add_unique", "customers.uq_customers_email"),
         ("add_check", "orders.ck_orders_total_not_negative"),
         ("add_foreign_key", "orders.fk_orders_customer_id_customers"),
+        ("create_view", "big_orders"),
     ]
     # the same objects, each change reversed: renames the other way, drops for creates
     mirrored = [(c.kind, c.after, c.before) for c in up]

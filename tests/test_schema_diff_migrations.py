@@ -592,3 +592,20 @@ def test_a_changed_view_is_dropped_and_created_again_with_the_views_that_read_it
     assert pg.psql("SELECT string_agg(id::text, ',') FROM top_v", database=name).strip() == "2"
     dbkeeper("migrate", "down", pg.url(name), "--dir", str(migrations))
     assert pg.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM top_v", database=name).strip() == "1,2"
+
+
+def test_a_column_a_view_reads_changes_type_with_the_view_out_of_the_way(tmp_path: Path, pg: Server) -> None:
+    """Inspect, widen a column, diff, migrate: PostgreSQL refuses ALTER COLUMN TYPE under a view, so it goes first."""
+    name = f"app{next(_numbers)}"
+    pg.app_database(name, ddl(tmp_path, VIEWS_V1, "postgresql") + "INSERT INTO t VALUES (1, 'a');")
+    inspected_text = dbkeeper("schema", "inspect", pg.url(name)).out
+    edited = write(tmp_path, "edited.yaml", inspected_text.replace("id: {type: int,", "id: {type: bigint,"))
+    assert edited.read_text() != inspected_text
+    migrations = tmp_path / "retyped"
+    dbkeeper("schema", "diff", pg.url(name), str(edited), "--write-migration", str(migrations), "--name", "x")
+    dbkeeper("migrate", "up", pg.url(name), "--dir", str(migrations))
+    again = dbkeeper("schema", "diff", pg.url(name), str(edited), "--exit-code", check=False)
+    assert (again.code, again.out) == (0, "no differences\n"), again.out
+    assert pg.psql("SELECT id FROM top_v", database=name).strip() == "1"
+    dbkeeper("migrate", "down", pg.url(name), "--dir", str(migrations))
+    assert dbkeeper("schema", "inspect", pg.url(name)).out == inspected_text

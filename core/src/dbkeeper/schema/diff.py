@@ -24,6 +24,7 @@ from dbkeeper.schema.changes import ORDER, Change, ChangeKind, SchemaDiff, Subje
 from dbkeeper.schema.definition import (
     INTEGER_TYPES,
     Check,
+    Column,
     ColumnType,
     Enum,
     ForeignKey,
@@ -36,7 +37,7 @@ from dbkeeper.schema.definition import (
 )
 from dbkeeper.schema.naming import Constraint
 from dbkeeper.schema.normalise import normalise, read_back
-from dbkeeper.schema.ordering import readers_of, tables_in_order, views_in_order
+from dbkeeper.schema.ordering import names_read, readers_of, tables_in_order, views_in_order
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.schema import SchemaDialect
@@ -148,8 +149,8 @@ class _Differ:
     def changes(self) -> list[Change]:
         """Every change, sorted by kind (ORDER), stable within a kind; tables in dependency order."""
         self._enums()
-        self._views()
         self._tables()
+        self._views()  # after the tables: which of them change shape
         created = tables_in_order(self.new, [c.name for c in self.found if c.kind == "create_table"])
         dropped = tables_in_order(self.old, [c.name for c in self.found if c.kind == "drop_table"])[::-1]
         position = {("create_table", name): n for n, name in enumerate(created)}
@@ -196,13 +197,16 @@ class _Differ:
         self.add("remove_enum_values", None, after.name, before=before, after=after, destructive=reason)
 
     def _views(self) -> None:
-        """create_view, drop_view; a changed view is dropped and created again, and so is every view reading it.
+        """create_view, drop_view; a changed view is dropped and created again, and so is every view in the way.
 
-        PostgreSQL refuses to drop a view another view reads. Views are created after the
-        views they read and dropped before them (:mod:`dbkeeper.schema.ordering`).
+        In the way: a view that reads a changed view, or a table whose columns change type or
+        go (PostgreSQL refuses to drop a view another view reads, or to change or drop a
+        column a view reads). Views are created after the views they read and dropped
+        before them (:mod:`dbkeeper.schema.ordering`).
         """
         old, new = self.old.views, self.new.views
         gone = {name for name, view in old.items() if name not in new or not _same_view(view, new[name])}
+        gone |= self._in_the_way(old)
         gone |= readers_of(old, gone, _view_sql)
         for name in reversed(views_in_order(old, _view_sql)):
             if name in gone:
@@ -210,6 +214,32 @@ class _Differ:
         for name in views_in_order(new, _view_sql):
             if name not in old or name in gone:
                 self.add("create_view", None, name, after=new[name])
+
+    def _in_the_way(self, views: Mapping[str, View]) -> set[str]:
+        """The *views* that read a column whose type changes or that goes (by name, or with ``*``)."""
+        reshaped = self._reshaped_columns()
+        tables = names_read(views, reshaped.keys(), _view_sql)
+        columns = names_read(views, {column for names in reshaped.values() for column in names}, _view_sql)
+        return {
+            name
+            for name, view in views.items()
+            if tables[name]
+            and (columns[name] & {c for table in tables[name] for c in reshaped[table]} or _selects_all(view))
+        }
+
+    def _reshaped_columns(self) -> dict[str, set[str]]:
+        """Old table name → its columns (old names) whose type changes or that are dropped (enum values removed too)."""
+        reshaped: dict[str, set[str]] = {}
+        for change in self.found:
+            if isinstance(change.before, Column) and (change.kind == "drop_column" or _retyped(change)):
+                old_name = self.table_of.get(str(change.table), str(change.table))
+                reshaped.setdefault(old_name, set()).add(change.before.name)
+        removed = {change.name for change in self.found if change.kind == "remove_enum_values"}
+        for table in self.old.tables.values():
+            for column in table.columns.values():
+                if column.type.enum in removed:
+                    reshaped.setdefault(table.name, set()).add(column.name)
+        return reshaped
 
     # tables
 
@@ -336,6 +366,17 @@ class _Translation:
     def _names(names: tuple[str, ...], mapping: Mapping[str, str]) -> tuple[str, ...]:
         """*names* through *mapping* (a name it lacks stays)."""
         return tuple(mapping.get(name, name) for name in names)
+
+
+def _retyped(change: Change) -> bool:
+    """Whether *change* gives a column another type."""
+    before, after = change.before, change.after
+    return isinstance(before, Column) and isinstance(after, Column) and before.type != after.type
+
+
+def _selects_all(view: View) -> bool:
+    """Whether *view*'s SQL may select every column (``*``): PostgreSQL then depends on each."""
+    return any("*" in sql for sql in _view_sql(view))
 
 
 def _view_sql(view: View) -> list[str]:

@@ -14,7 +14,7 @@ like one) can only move a view later than it had to be.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from dbkeeper.schema.definition import SchemaDefinition, View
 
@@ -59,19 +59,26 @@ def tables_in_order(definition: SchemaDefinition, names: Sequence[str]) -> list[
     )
 
 
-def view_reads(views: Mapping[str, View], sql_of: Callable[[View], Iterable[str]]) -> dict[str, set[str]]:
-    """For each of *views*, the others its SQL reads (*sql_of*: the texts to look in)."""
-    by_folded = {name.casefold(): name for name in views}
+def names_read(
+    views: Mapping[str, View], names: Collection[str], sql_of: Callable[[View], Iterable[str]]
+) -> dict[str, set[str]]:
+    """For each of *views*, which of *names* (tables or views) its SQL reads (*sql_of*: the texts to look in)."""
+    by_folded = {name.casefold(): name for name in names}
     reads: dict[str, set[str]] = {}
     for name, view in views.items():
-        found = set()
+        found: set[str] = set()
         for match in (match for sql in sql_of(view) for match in _TOKENS.finditer(sql)):
             if (quoted := match[1] or match[2]) is not None:
                 found.add(quoted.replace('""', '"').replace("``", "`"))
             elif match[3] is not None and (folded := match[3].casefold()) in by_folded:
                 found.add(by_folded[folded])
-        reads[name] = (found & views.keys()) - {name}
+        reads[name] = found & set(names)
     return reads
+
+
+def view_reads(views: Mapping[str, View], sql_of: Callable[[View], Iterable[str]]) -> dict[str, set[str]]:
+    """For each of *views*, the other views its SQL reads."""
+    return {name: read - {name} for name, read in names_read(views, views.keys(), sql_of).items()}
 
 
 def views_in_order(views: Mapping[str, View], sql_of: Callable[[View], Iterable[str]]) -> list[str]:
