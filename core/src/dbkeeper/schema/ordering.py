@@ -5,10 +5,11 @@ catalog's order, which is not the order they can be created in (PostgreSQL lists
 ``CREATE OR REPLACE VIEW`` replaced after the views that read it). PostgreSQL and MySQL refuse
 a foreign key to a table, or a view reading a view, that does not exist yet.
 
-A view reads the views whose names its SQL holds as identifiers: words and quoted names
-outside string literals and comments. A quoted name matches exactly, a word whatever its
-case (as an unquoted name does in SQL). A name that only looks like a view's (a column called
-like one) can only move a view later than it had to be.
+A view reads the views, tables and columns whose names its SQL holds as identifiers: words
+and quoted names outside string literals and comments. A quoted name matches exactly, a word
+whatever its case (as an unquoted name does in SQL). A name that only looks like one (a column
+called like a view) can only move a view later than it had to be, or have ``schema diff``
+drop and create again a view it could have left alone.
 """
 
 from __future__ import annotations
