@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 from pg_artifacts import artifact_path, flip_byte
-from pg_server import Server
+from pg_server import APP_USER, Server
 
 from helpers import Run, assert_one_line_error, dbkeeper
 
@@ -183,3 +186,46 @@ def test_selection_errors(pg: Server, fidelity: str, backups: Path, new_name: st
     run = restore(pg, plain, new_name, backups, "--table", "inventory.product", check=False)
     assert_one_line_error(run, "plain SQL script", "custom-format")
     assert new_name not in pg.databases()
+
+
+def test_a_large_archive_is_decoded_by_zstd_and_damage_still_changes_nothing(
+    pg: Server, new_name: str, backups: Path, tmp_path: Path
+) -> None:
+    """Past 16 MiB the archive goes through ``zstd -d`` into pg_restore (spliced, tests/test_piped_decoding.py).
+
+    The restore gives the same rows, and a damaged archive still never commits: the new
+    database is removed again, an existing one is left as it was.
+    """
+    source = f"{new_name}_big"
+    pg.psql(f"CREATE DATABASE {source} OWNER {APP_USER}")
+    pg.psql(
+        f"SET ROLE {APP_USER}; CREATE TABLE events AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS ref, "
+        "g * 1.5 AS amount FROM generate_series(1, 300000) g; ALTER TABLE events ADD PRIMARY KEY (id)",
+        database=source,
+    )
+    digest = "SELECT count(*), md5(string_agg(ref || amount, ',' ORDER BY id)) FROM events"
+    ident = backup_id(pg, source, backups)
+    assert json.loads((backups / ident / "manifest.json").read_text())["artifacts"][0]["raw_bytes"] > 16 * 2**20
+    bindir, runs = tmp_path / "bin", tmp_path / "zstd-runs"
+    bindir.mkdir()
+    (bindir / "zstd").write_text(f'#!/bin/sh\necho "$@" >> {runs}\nexec {shutil.which("zstd")} "$@"\n')
+    (bindir / "zstd").chmod(0o755)
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+
+    dbkeeper("-q", "restore", ident, pg.url(new_name), "--dir", str(backups), env=env)
+    assert runs.read_text().split() == ["--decompress", "--stdout", "--quiet"]
+    assert pg.psql(digest, database=new_name) == pg.psql(digest, database=source)
+
+    (stored,) = (backups / ident).glob("*.zst")
+    for position in (-1, stored.stat().st_size // 2):
+        flip_byte(stored, position)
+        run = dbkeeper("restore", ident, pg.url(f"{new_name}_2"), "--dir", str(backups), env=env, check=False)
+        assert_one_line_error(run, "damaged", f"the new database '{new_name}_2' was removed again")
+        assert f"{new_name}_2" not in pg.databases()
+        pg.psql("DELETE FROM events WHERE id % 2 = 0", database=new_name)
+        before = pg.psql(digest, database=new_name)
+        run = dbkeeper("restore", ident, pg.url(new_name), "--dir", str(backups), "--force", env=env, check=False)
+        assert_one_line_error(run, "damaged", f"nothing was restored: '{new_name}' is unchanged")
+        assert pg.psql(digest, database=new_name) == before
+        flip_byte(stored, position)
+    assert len(runs.read_text().splitlines()) == 5

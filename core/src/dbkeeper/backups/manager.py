@@ -113,7 +113,10 @@ class _ArtifactSource:
         size = artifact.stored_bytes
         stored = contextlib.closing(self._storage.open_artifact(self._entry, artifact))
         with stored as file, self._reporter.task(f"read {name}", size) as advance:
-            chain = DecodeChain(self._stages[name], file, label, on_stored=advance, identities=self._identities)
+            chain = DecodeChain(
+                self._stages[name], file, label, on_stored=advance, identities=self._identities,
+                raw_bytes=artifact.raw_bytes,
+            )  # fmt: skip
             try:
                 yield chain
                 while chain.read(CHUNK_SIZE):  # whatever the reader left: the checks need the end

@@ -139,6 +139,9 @@ class DecodeChain:
     The end (``b""``) is returned only after the whole stored file went through the
     integrity stages: a codec that stops at the end of its frame does not hide trailing or
     missing bytes. A codec error is reported as damage, naming the artifact.
+
+    *raw_bytes*, the decoded size the manifest records, lets :meth:`feed_pipe` decode in a
+    program instead (see :mod:`dbkeeper.backups.piped_decoding`).
     """
 
     def __init__(
@@ -148,9 +151,12 @@ class DecodeChain:
         label: str,
         on_stored: Callable[[int], None] | None = None,
         identities: Sequence[Path] = (),
+        raw_bytes: int | None = None,
     ) -> None:
         self.stored = Counter(on_stored)
         self._label = label
+        self._stages = stages
+        self._raw_bytes = raw_bytes
         reader: Readable = CountingReader(source, self.stored)
         # The integrity stages come last when encoding, so they wrap the file first here;
         # ``_checks`` is the outermost of them: draining it pulls the file through them all.
@@ -185,6 +191,31 @@ class DecodeChain:
             self._drain_after(exc)
             raise
 
+    def feed_pipe(self, fd: int, before_last: Callable[[], Any] | None) -> int | None:
+        """Decode the whole artifact into *fd* by the codec's program, or return None when it has none here.
+
+        What *fd* receives, and when, is what :func:`dbkeeper.plugin.feed_verified` would
+        give it (the last chunk only after the end is proven). Afterwards, whatever
+        happened, ``read()`` only proves the rest of the stored bytes and returns ``b""``
+        (after a ``BrokenPipeError``: the tool stopped reading).
+        """
+        from dbkeeper.backups.piped_decoding import ProgramError, decode_program, feed_through
+
+        program = decode_program(self._stages, self._raw_bytes)
+        if program is None or self._checks is None or self._ended or self.stored.total:
+            return None
+        assert self._raw_bytes is not None  # a program is only chosen for a known size
+        self._head = _Drained(self._checks)
+        try:
+            fed = feed_through(program, self._checks, fd, self._raw_bytes, before_last)
+        except IntegrityError as exc:
+            raise self._named(exc) from exc
+        except ProgramError as exc:
+            self._drain_after(exc)
+            raise  # not reached: _drain_after raises
+        self._ended = True
+        return fed
+
     def _drain(self) -> None:
         """Read the integrity layers to the end of the file so their checks run."""
         if self._checks is not None:
@@ -206,3 +237,15 @@ class DecodeChain:
         raise IntegrityError(
             f"artifact {self._label} is damaged ({exc}); it cannot be restored — use another backup"
         ) from exc
+
+
+class _Drained:
+    """What a chain reads after :meth:`DecodeChain.feed_pipe`: the rest of the stored bytes, proven, then the end."""
+
+    def __init__(self, checks: Readable) -> None:
+        self._checks = checks
+
+    def read(self, size: int = -1, /) -> bytes:
+        while self._checks.read(CHUNK_SIZE):
+            pass
+        return b""

@@ -95,6 +95,25 @@ class ThreadedStage(Stage, Protocol):
 
 
 @runtime_checkable
+class ProgramDecodedStage(Stage, Protocol):
+    """A codec whose stored form a program on this machine also decodes (``zstd -d``).
+
+    Where a restore feeds a tool's pipe (:func:`dbkeeper.plugin.feed_pipe`), the core may run
+    that program instead of the stage's Python decoder: the stored bytes, checked as
+    always, go into the program, and its output is spliced into the tool's input without
+    passing through Python — the decompression leaves the interpreter and its copies.
+    """
+
+    def decode_program(self, record: Mapping[str, Any]) -> list[str] | None:
+        """The command decoding this stage's output from stdin to stdout for *record*, or None.
+
+        None when the program is not installed (the Python decoder is used). The program
+        must exit non-zero on damaged input and write nothing but the decoded bytes.
+        """
+        ...
+
+
+@runtime_checkable
 class EncryptionStage(Stage, Protocol):
     """A cipher (``kind = "encryption"``): encrypting needs only public recipients, decrypting an identity.
 

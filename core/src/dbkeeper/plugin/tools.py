@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote
 
 from dbkeeper.connections.urls import redact
@@ -231,6 +231,28 @@ def feed_verified(
         total += len(pending)
         pending = following
     return total
+
+
+@runtime_checkable
+class _FeedsPipes(Protocol):
+    """A reader that can decode straight into a pipe (the core's :class:`~dbkeeper.backups.pipeline.DecodeChain`)."""
+
+    def feed_pipe(self, fd: int, before_last: Callable[[], Any] | None) -> int | None: ...
+
+
+def feed_pipe(reader: ArtifactReader, pipe: IO[bytes], *, before_last: Callable[[], Any] | None = None) -> int:
+    """:func:`feed_verified` into *pipe* (a tool's stdin); return the bytes written.
+
+    When the artifact's codec has a program on this machine (``zstd -d``, see
+    :class:`~dbkeeper.plugin.streams.ProgramDecodedStage`), it decodes in that program and
+    its output is spliced into *pipe* without passing through Python; the tool gets the
+    same bytes at the same moments (the last chunk after the end is proven). A
+    ``BrokenPipeError`` means the tool stopped reading, as with :func:`feed_verified`.
+    """
+    pipe.flush()
+    if isinstance(reader, _FeedsPipes) and (fed := reader.feed_pipe(pipe.fileno(), before_last)) is not None:
+        return fed
+    return feed_verified(reader, pipe.write, before_last=before_last)
 
 
 def copy_into(reader: ArtifactReader, file: IO[bytes], *, behind: int = READ_AHEAD) -> int:

@@ -25,6 +25,7 @@ from dbkeeper.plugin import (
     Tool,
     WorkerPool,
     copy_output,
+    feed_pipe,
     feed_verified,
     running,
 )
@@ -119,7 +120,7 @@ def feed_into(
     pool: WorkerPool | None = None,
     commit: Commit = contextlib.nullcontext,
 ) -> int:
-    """Run a tool fed from a verified artifact; return the bytes fed.
+    """Run a tool fed from a verified artifact (:func:`dbkeeper.plugin.feed_pipe`); return the bytes fed.
 
     Damage found at the end kills the tool before it sees its last chunk. When the tool
     fails first, the rest of the artifact is still checked, so damage is reported as
@@ -134,7 +135,7 @@ def feed_into(
     ):
         stdin = tool.stdin
         try:
-            fed = feed_verified(reader, stdin.write, before_last=lambda: window.enter_context(commit()))
+            fed = feed_pipe(reader, stdin, before_last=lambda: window.enter_context(commit()))
             _end_input_and_wait(tool)
             return fed
         except BrokenPipeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,11 @@ class ZstdStage:
         compressor = zstandard.ZstdCompressor(compression_params=params)
         writer = compressor.stream_writer(sink, closefd=False, write_size=CHUNK_SIZE)  # type: ignore[arg-type]  # zstandard's stubs ask for IO[bytes]; it calls only write()
         return _ZstdEncoder(writer, level)
+
+    def decode_program(self, record: Mapping[str, Any]) -> list[str] | None:
+        """``zstd -d`` (every frame of stdin to stdout), when it is installed."""
+        program = shutil.which("zstd")
+        return None if program is None else [program, "--decompress", "--stdout", "--quiet"]
 
     def decoder(self, source: Readable, record: Mapping[str, Any]) -> Readable:
         """Decompress every frame of *source*."""
