@@ -1,4 +1,4 @@
-"""psql and pg_dump without Debian's pg_wrapper, where the wrapper's choice is provably the same."""
+"""psql, pg_dump and pg_restore without Debian's pg_wrapper, where the wrapper's choice is provably the same."""
 
 from __future__ import annotations
 
@@ -42,53 +42,73 @@ def test_the_wrapper_runs_the_same_psql_in_the_same_environment(pg: Server) -> N
     assert program.startswith("/usr/lib/postgresql/")
 
 
-def test_a_backup_runs_psql_and_pg_dump_directly(pg: Server, tmp_path: Path) -> None:
-    """Neither the control session's psql nor pg_dump (its version probe and the dump) goes through the wrapper."""
+def traced(tmp_path: Path, *args: str) -> list[tuple[str, str]]:
+    """Run ``dbkeeper -q ARGS`` under strace: the programs it started, with each one's first argument."""
     if not shutil.which("strace"):
-        pytest.fail("strace is needed to see which programs a backup runs (apt-get install strace)", pytrace=False)
+        pytest.fail("strace is needed to see which programs dbkeeper runs (apt-get install strace)", pytrace=False)
     trace = tmp_path / "execve.txt"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-s", "512", "-e", "trace=execve", "-o", str(trace),
-         str(BIN / "dbkeeper"), "-q", "backup", pg.url("postgres"), "--dir", str(tmp_path / "backups")],
+        ["strace", "-f", "-qq", "-s", "512", "-e", "trace=execve", "-o", str(trace), str(BIN / "dbkeeper"), "-q",
+         *args],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     started = re.findall(r'execve\("([^"]+)", \["[^"]*", "([^"]*)"', trace.read_text())
+    assert not [path for path, _ in started if os.path.realpath(path) == WRAPPER], started
+    return started
+
+
+def test_a_backup_runs_psql_and_pg_dump_directly(pg: Server, tmp_path: Path) -> None:
+    """Neither the control session's psql nor pg_dump (its version probe and the dump) goes through the wrapper."""
+    started = traced(tmp_path, "backup", pg.url("postgres"), "--dir", str(tmp_path / "backups"))
     psql_runs = [path for path, first in started if Path(path).name == "psql" and first == "--no-psqlrc"]
     assert psql_runs and all(path.startswith("/usr/lib/postgresql/") for path in psql_runs), started
     dumps = [(path, first) for path, first in started if Path(path).name == "pg_dump"]
     assert {first.split("=")[0] for _, first in dumps} == {"--version", "--dbname"}, dumps
     assert all(path.startswith("/usr/lib/postgresql/") for path, _ in dumps), dumps
-    assert not [path for path, _ in started if os.path.realpath(path) == WRAPPER], started
 
 
-def test_the_wrapper_runs_the_same_pg_dump_in_the_same_environment(tmp_path: Path) -> None:
-    """The wrapper's pg_dump (seen by the PGSYSCONFDIR it sets and the binary's own version line)."""
-    pg_dump = shutil.which("pg_dump")
-    assert pg_dump and os.path.realpath(pg_dump) == WRAPPER
-    found = wrapped_client(pg_dump, TARGET)
+def test_a_restore_and_a_drill_run_pg_restore_directly(pg: Server, tmp_path: Path) -> None:
+    """pg_restore's version probe and the restore itself, into a database and into a drill's throwaway server."""
+    backups = str(tmp_path / "backups")
+    ident = traced(tmp_path, "backup", pg.url("postgres"), "--dir", backups) and "latest"
+    for args in (["restore", ident, pg.url("restored_directly"), "--dir", backups], ["drill", ident, "--dir", backups]):
+        restores = [(path, first) for path, first in traced(tmp_path, *args) if Path(path).name == "pg_restore"]
+        assert {first.split("=")[0] for _, first in restores} == {"--version", "--exit-on-error"}, restores
+        assert all(path.startswith("/usr/lib/postgresql/") for path, _ in restores), restores
+    pg.psql("DROP DATABASE restored_directly")
+
+
+@pytest.mark.parametrize("tool", ["pg_dump", "pg_restore"])
+def test_the_wrapper_runs_the_same_tool_in_the_same_environment(tool: str) -> None:
+    """The wrapper's pg_dump or pg_restore (seen by the PGSYSCONFDIR it sets and the binary's own version line)."""
+    wrapped = shutil.which(tool)
+    assert wrapped and os.path.realpath(wrapped) == WRAPPER
+    found = wrapped_client(wrapped, TARGET)
     assert found is not None
     program, extra = found
+    assert Path(program).name == tool
     env = {k: v for k, v in os.environ.items() if k != "PGSYSCONFDIR"}
-    through_wrapper = subprocess.run([pg_dump, "--version"], env=env, capture_output=True, text=True, check=True)
+    through_wrapper = subprocess.run([wrapped, "--version"], env=env, capture_output=True, text=True, check=True)
     direct = subprocess.run([program, "--version"], env=env, capture_output=True, text=True, check=True)
     assert through_wrapper.stdout == direct.stdout and program.startswith("/usr/lib/postgresql/")
     assert extra == {} if "PGSYSCONFDIR" in os.environ else extra == {"PGSYSCONFDIR": "/etc/postgresql-common"}
 
 
-def test_a_local_cluster_of_another_version_leaves_pg_dump_to_the_wrapper(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("tool", ["pg_dump", "pg_restore"])
+def test_a_local_cluster_of_another_version_leaves_the_tool_to_the_wrapper(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tool: str
 ) -> None:
-    """The wrapper runs the pg_dump of the cluster on the default port: dbkeeper cannot know which that is."""
-    pg_dump = shutil.which("pg_dump")
-    assert pg_dump
+    """The wrapper runs the pg_dump or pg_restore of the cluster on the default port: dbkeeper cannot know which."""
+    wrapped = shutil.which(tool)
+    assert wrapped
     newest = max(os.listdir(pg_wrapper.BINROOT), key=float)
     (tmp_path / newest).mkdir()
     monkeypatch.setattr(pg_wrapper, "CLUSTER_CONFIG", tmp_path)
-    assert wrapped_client(pg_dump, TARGET) is not None
+    assert wrapped_client(wrapped, TARGET) is not None
     (tmp_path / "9.6").mkdir()
-    assert wrapped_client(pg_dump, TARGET) is None
+    assert wrapped_client(wrapped, TARGET) is None
     assert wrapped_client(wrapper_psql(), TARGET) is not None  # psql: the newest whatever the clusters (9.2 and up)
 
 

@@ -103,6 +103,8 @@ def feed_through(
         tool.kill()
         pump.join()
         raise
+    finally:
+        tool.stdout.close()
     if pump.failure is not None:
         raise pump.failure
     if decoded > raw_bytes:

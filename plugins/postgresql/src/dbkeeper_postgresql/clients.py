@@ -101,9 +101,9 @@ def check_dump_client(pg_dump: Client, server_version_num: int, server_version: 
     return pg_dump
 
 
-def restore_client(name: str, written_by: str) -> Client:
-    """``pg_restore`` or ``psql``, checked to be at least as new as the pg_dump that wrote the backup."""
-    client = locate(name)
+def restore_client(name: str, written_by: str, params: Mapping[str, str] | None = None) -> Client:
+    """``pg_restore`` or ``psql`` for the target of *params*, at least as new as the pg_dump that wrote the backup."""
+    client = locate(name, params)
     major = int(written_by.split(".")[0])
     if client.major < major:
         raise DatabaseError(

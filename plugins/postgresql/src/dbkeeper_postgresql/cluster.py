@@ -141,22 +141,20 @@ class Cluster:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    @classmethod
     @contextlib.contextmanager
-    def running(cls, major: str, workdir: Path, *, keep: bool) -> Iterator[Cluster]:
-        """A started cluster in *workdir*, stopped on exit — unless *keep* and the block succeeded."""
-        cluster = cls.prepared(major, workdir)
+    def running(self, *, keep: bool) -> Iterator[None]:
+        """The cluster made and started for the block, stopped on exit — unless *keep* and the block succeeded."""
         kept = False
         try:
-            cluster.make_data()
-            cluster.start()
-            yield cluster
+            self.make_data()
+            self.start()
+            yield
             kept = keep
         finally:
             if kept:
-                cluster.hand_over()
+                self.hand_over()
             else:
-                cluster.stop()
+                self.stop()
 
     @classmethod
     def prepared(cls, major: str, workdir: Path) -> Cluster:

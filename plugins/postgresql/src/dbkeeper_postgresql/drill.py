@@ -33,12 +33,14 @@ class PostgresDrill:
             return
         major = server_major(request.backup.engine_version)
         database = request.backup.database or "drill"
+        cluster = Cluster.prepared(major, request.workdir)
+        url = cluster.url(database)
         with contextlib.ExitStack() as stack:
-            with restore_prepared(request.backup):  # while initdb and the server's start run
-                cluster = stack.enter_context(Cluster.running(major, request.workdir, keep=request.keep))
+            with restore_prepared(request.backup, url):  # while initdb and the server's start run
+                stack.enter_context(cluster.running(keep=request.keep))
             cluster.create_roles(_roles(request.backup.details))
             yield DrillTarget(
-                url=cluster.url(database),
+                url=url,
                 kind=f"a throwaway PostgreSQL {major} server",
                 connect=cluster.connect_command(database),
                 stop=cluster.stop_command(request.workdir),

@@ -1,6 +1,6 @@
-"""The ``psql`` and ``pg_dump`` that Debian's ``pg_wrapper`` would run, found without running the wrapper.
+"""The ``psql``, ``pg_dump`` and ``pg_restore`` that Debian's ``pg_wrapper`` would run, found without running it.
 
-On Debian and Ubuntu, ``/usr/bin/psql`` and ``/usr/bin/pg_dump`` are links to
+On Debian and Ubuntu, ``/usr/bin/psql``, ``/usr/bin/pg_dump`` and ``/usr/bin/pg_restore`` are links to
 postgresql-common's ``pg_wrapper``, a Perl script that takes 15-35 ms to pick a binary under
 ``/usr/lib/postgresql/<version>/bin``. It runs the newest installed one unless a cluster
 chooses the version: ``PGCLUSTER``, ``~/.postgresqlrc``, ``/etc/postgresql-common/user_clusters``,
@@ -9,7 +9,7 @@ or (for programs other than ``psql``) the local cluster on the given or default 
 libreadline into a ``psql`` older than 13. It also sets ``PGSYSCONFDIR`` when unset, and may
 set ``PGHOST``, ``PGPORT`` and ``PGDATABASE`` from a cluster. :func:`wrapped_client` gives
 the same binary and environment only where every one of those rules provably makes no
-difference (for ``pg_dump``: every local cluster is of the newest version), and otherwise
+difference (for ``pg_dump`` and ``pg_restore``: every local cluster is of the newest version), and otherwise
 says to run the wrapper.
 """
 
@@ -36,13 +36,13 @@ NEWEST_PRELOADED = 13
 """The wrapper preloads libreadline into a psql older than this."""
 _VERSION_DIR = re.compile(r"\d+\.?\d+")  # the wrapper's own pattern: "15", "9.6" (not "9")
 _TARGET = ("host", "port", "dbname")
-_UNWRAPPED = ("psql", "pg_dump")
+_UNWRAPPED = ("psql", "pg_dump", "pg_restore")
 
 
 def wrapped_client(path: str, params: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
     """The binary and extra environment the wrapper at *path* would run; None to run the wrapper.
 
-    *path* is ``psql`` or ``pg_dump`` as found on ``PATH``. *params* are the connection
+    *path* is ``psql``, ``pg_dump`` or ``pg_restore`` as found on ``PATH``. *params* are the connection
     string's: when it names the host, port and database, nothing the wrapper puts in
     ``PGHOST``/``PGPORT``/``PGDATABASE`` reaches libpq.
     """

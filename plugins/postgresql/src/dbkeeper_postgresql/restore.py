@@ -124,8 +124,8 @@ def _plan(request: RestoreRequest[PostgresqlOptions]) -> Plan:
     if not target.database:
         raise ConfigError(f"the restore target {request.url} names no database; add /DATABASE to the URL")
     written_by = str(details.get("pg_dump_version", "0"))
-    pg_restore = restore_client("pg_restore", written_by) if fmt == "custom" else None
-    psql = restore_client("psql", written_by) if fmt == "sql" or selection is not None else None
+    pg_restore = restore_client("pg_restore", written_by, target.params) if fmt == "custom" else None
+    psql = restore_client("psql", written_by, target.params) if fmt == "sql" or selection is not None else None
     plan = Plan(request, target, fmt, parts, jobs, selection, pg_restore, psql)
     if request.force and not plan.atomic:
         raise ConfigError(

@@ -14,14 +14,15 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from dbkeeper.plugin import BackupFacts
+from dbkeeper.plugin import BackupFacts, DatabaseURL
 
 
 @contextlib.contextmanager
-def restore_prepared(backup: BackupFacts) -> Iterator[None]:
-    """Within the block, a thread prepares the restore of *backup*; the block ends when the thread has."""
+def restore_prepared(backup: BackupFacts, url: DatabaseURL) -> Iterator[None]:
+    """Within the block, a thread prepares the restore of *backup* into *url*; the block ends when the thread has."""
     fmt = str(backup.details.get("format", backup.format))
-    thread = threading.Thread(target=_prepare, args=("psql" if fmt == "sql" else "pg_restore",), name="warm-up")
+    client = "psql" if fmt == "sql" else "pg_restore"
+    thread = threading.Thread(target=_prepare, args=(client, url), name="warm-up")
     thread.start()
     try:
         yield
@@ -29,11 +30,12 @@ def restore_prepared(backup: BackupFacts) -> Iterator[None]:
         thread.join()
 
 
-def _prepare(client: str) -> None:
-    """Import psycopg and locate *client*; a failure is the restore's to meet and report."""
+def _prepare(client: str, url: DatabaseURL) -> None:
+    """Import psycopg and locate *client* as the restore into *url* will; a failure is the restore's to meet."""
     with contextlib.suppress(Exception):
         import psycopg  # noqa: F401  (imported for the restore: the module stays loaded)
 
         from dbkeeper_postgresql.clients import locate
+        from dbkeeper_postgresql.connections import Endpoint
 
-        locate(client)
+        locate(client, Endpoint.from_url(url).params)
