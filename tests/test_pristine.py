@@ -8,8 +8,10 @@ the build writes a small directory, so that pruning can be seen quickly.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,70 @@ def test_a_failed_build_leaves_no_entry(cache: Path, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="initdb failed"):
         pristine_data_directory(tmp_path / "a", key_of(program), build)
     assert not cache.exists()
+
+
+def tree(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every path under *root*: its mode and modification time, and a link's target or a file's bytes."""
+    found: dict[str, tuple[object, ...]] = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        status = path.lstat()
+        what = os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else None
+        found[str(path.relative_to(root))] = (status.st_mode, status.st_mtime_ns, what)
+    return found
+
+
+@pytest.mark.parametrize("with_cp", [True, False], ids=["cp", "copytree"])
+def test_a_copy_keeps_modes_times_and_links(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_cp: bool
+) -> None:
+    """``cp`` under ``setpriv`` where both are on PATH, else ``shutil.copytree``: the same copy."""
+    program = tmp_path / "server"
+    program.write_text("v1")
+    runs = tmp_path / "cp-runs"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("setpriv", "cp"):  # found first on PATH, noting that they ran
+        real = shutil.which(tool)
+        (bindir / tool).write_text(f'#!/bin/sh\necho {tool} >> {runs}\nexec {real} "$@"\n')
+        (bindir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir) if with_cp else str(tmp_path / "nothing"))
+
+    def build(path: Path) -> None:
+        (path / "base" / "1").mkdir(parents=True, mode=0o700)
+        (path / "base" / "1" / "112").write_bytes(os.urandom(100_000))
+        (path / "PG_VERSION").write_text("15\n")
+        (path / "PG_VERSION").chmod(0o640)
+        (path / "pg_wal").symlink_to("/elsewhere/pg_wal")
+        for n, entry in enumerate([path / "base" / "1" / "112", path / "PG_VERSION", path / "base"]):
+            os.utime(entry, ns=(1_600_000_000_123_456_789 + n, 1_600_000_000_123_456_789 + n))
+
+    assert pristine_data_directory(tmp_path / "a", key_of(program), build) is False
+    assert pristine_data_directory(tmp_path / "b", key_of(program), build) is True
+    assert tree(tmp_path / "b") == tree(tmp_path / "a")
+    assert (runs.read_text().split() == ["setpriv", "cp", "setpriv", "cp"]) if with_cp else not runs.exists()
+
+
+def test_a_copy_dies_with_the_process_that_asked_for_it(tmp_path: Path) -> None:
+    """kill -9 of the copying process takes its cp along: nothing writes on into the directory being removed."""
+    source = tmp_path / "source"
+    for n in range(40):
+        (source / str(n)).mkdir(parents=True)
+        for m in range(50):
+            (source / str(n) / str(m)).write_bytes(b"x" * 65536)
+    target = tmp_path / "target"
+    code = (
+        "from pathlib import Path\nfrom dbkeeper.plugin.pristine import _copy\n"
+        f"_copy(Path({str(source)!r}), Path({str(target)!r}))"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not (target / "0").exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    child.kill()
+    child.wait()
+    time.sleep(0.2)
+    copying = subprocess.run(["pgrep", "-f", str(target)], capture_output=True, text=True).stdout.split()
+    assert copying == [], "a cp outlived the process that started it"
+    before = sum(1 for _ in target.rglob("*"))
+    time.sleep(0.3)
+    assert sum(1 for _ in target.rglob("*")) == before < 40 * 51 + 1, "the copy was stopped part way"
