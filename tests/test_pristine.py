@@ -8,6 +8,7 @@ the build writes a small directory, so that pruning can be seen quickly.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -124,21 +125,24 @@ def tree(root: Path) -> dict[str, tuple[object, ...]]:
     return found
 
 
-@pytest.mark.parametrize("with_cp", [True, False], ids=["cp", "copytree"])
-def test_a_copy_keeps_modes_times_and_links(
-    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_cp: bool
+@pytest.mark.parametrize("with_tools", [True, False], ids=["cp and chown", "python"])
+def test_a_copy_keeps_modes_times_and_links_and_is_given_to_its_owner(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_tools: bool
 ) -> None:
-    """``cp`` under ``setpriv`` where both are on PATH, else ``shutil.copytree``: the same copy."""
+    """``cp`` and ``chown`` under ``setpriv`` where they are on PATH, else Python: the same copy, the same owner."""
+    if os.geteuid() != 0:
+        pytest.skip("giving files to another user needs root (as a drill run by root does)")
+    owner = pwd.getpwnam("nobody")
     program = tmp_path / "server"
     program.write_text("v1")
-    runs = tmp_path / "cp-runs"
+    runs = tmp_path / "tool-runs"
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for tool in ("setpriv", "cp"):  # found first on PATH, noting that they ran
+    for tool in ("setpriv", "cp", "chown"):  # found first on PATH, noting that they ran
         real = shutil.which(tool)
         (bindir / tool).write_text(f'#!/bin/sh\necho {tool} >> {runs}\nexec {real} "$@"\n')
         (bindir / tool).chmod(0o755)
-    monkeypatch.setenv("PATH", str(bindir) if with_cp else str(tmp_path / "nothing"))
+    monkeypatch.setenv("PATH", str(bindir) if with_tools else str(tmp_path / "nothing"))
 
     def build(path: Path) -> None:
         (path / "base" / "1").mkdir(parents=True, mode=0o700)
@@ -150,9 +154,13 @@ def test_a_copy_keeps_modes_times_and_links(
             os.utime(entry, ns=(1_600_000_000_123_456_789 + n, 1_600_000_000_123_456_789 + n))
 
     assert pristine_data_directory(tmp_path / "a", key_of(program), build) is False
-    assert pristine_data_directory(tmp_path / "b", key_of(program), build) is True
+    assert pristine_data_directory(tmp_path / "b", key_of(program), build, owner=owner) is True
     assert tree(tmp_path / "b") == tree(tmp_path / "a")
-    assert (runs.read_text().split() == ["setpriv", "cp", "setpriv", "cp"]) if with_cp else not runs.exists()
+    owners = {(path.lstat().st_uid, path.lstat().st_gid) for path in [tmp_path / "b", *(tmp_path / "b").rglob("*")]}
+    assert owners == {(owner.pw_uid, owner.pw_gid)}
+    assert os.readlink(tmp_path / "b" / "pg_wal") == "/elsewhere/pg_wal"  # the link itself, not a target
+    ran = ["setpriv", "cp", "setpriv", "cp", "setpriv", "chown"]
+    assert runs.read_text().split() == ran if with_tools else not runs.exists()
 
 
 def test_a_copy_dies_with_the_process_that_asked_for_it(tmp_path: Path) -> None:

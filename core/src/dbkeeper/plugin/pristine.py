@@ -7,11 +7,12 @@ of the cached one of its :class:`PristineKey`, or — the first time, or when th
 or unusable — the driver's own *build*, whose result it then stores for the next drills.
 
 The cache is ``$XDG_CACHE_HOME/dbkeeper/drill-templates`` (``~/.cache/…`` by default), its
-directories 0700, one entry per key: ``ENTRY/data`` (the data directory, copied with
-``cp``, or :func:`shutil.copytree` where it cannot be used: modes and times kept) and ``ENTRY/complete.json`` (the key, written
-last). An entry is built in a hidden sibling and renamed into place, so a drill killed
-half way leaves no entry that looks whole; one without its marker is rebuilt. Two drills
-that build the same entry at once both succeed: the loser of the rename uses its own copy.
+directories 0700, one entry per key: ``ENTRY/data`` (the data directory, copied with ``cp``,
+or :func:`shutil.copytree` where it cannot be used: modes and times kept) and
+``ENTRY/complete.json`` (the key, written last). An entry is built in a hidden sibling and
+renamed into place, so a drill killed half way leaves no entry that looks whole; one
+without its marker is rebuilt. Two drills that build the same entry at once both succeed:
+the loser of the rename uses its own copy.
 Entries of server binaries that changed or are gone are removed, and at most
 :data:`MAX_ENTRIES` are kept (the least recently used go first). ``DBKEEPER_DRILL_CACHE=0``
 turns the cache off. A cache that cannot be written costs one note, never the drill.
@@ -147,29 +148,39 @@ def _copied(entry: Path, target: Path, owner: pwd.struct_passwd | None) -> bool:
 def _copy(source: Path, target: Path) -> None:
     """Copy the directory *source* to *target* (modes and times kept, symbolic links as links).
 
-    With ``cp`` where ``setpriv --pdeathsig`` can tie it to this thread (util-linux 2.33 and
-    later): no Python between the thousand files, so the copy does not wait for the
-    interpreter while the drill's other thread works (a ``shutil.copytree`` took twice as long
-    beside PostgreSQL's warm-up), and a drill killed with ``kill -9`` takes its ``cp`` with it,
-    which otherwise would write on into the directory the watchdog is removing. Where that
-    fails for any reason, what it left is removed and ``shutil.copytree`` copies instead.
+    With ``cp`` (see :func:`_tied`), else ``shutil.copytree``: a copytree took twice as long
+    beside the drill's other thread (PostgreSQL's warm-up), waiting for the interpreter between
+    the thousand files.
     """
-    setpriv, cp = shutil.which("setpriv"), shutil.which("cp")
-    if setpriv and cp:
-        argv = [setpriv, "--pdeathsig", "KILL", cp, "--recursive", "--no-dereference", "--preserve=mode,timestamps",
-                "--", str(source), str(target)]  # fmt: skip
-        if subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False).returncode == 0:
-            return
-        shutil.rmtree(target, ignore_errors=True)
+    if _tied("cp", "--recursive", "--no-dereference", "--preserve=mode,timestamps", "--", str(source), str(target)):
+        return
+    shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, symlinks=True)
 
 
 def _give(directory: Path, owner: pwd.struct_passwd) -> None:
     """Make *owner* the owner of *directory* and everything in it (symbolic links themselves, not their targets)."""
+    owners = f"{owner.pw_uid}:{owner.pw_gid}"
+    if _tied("chown", "--recursive", "--no-dereference", owners, "--", str(directory)):
+        return
     for parent, _dirs, files in os.walk(directory):  # each directory is a parent once
         os.chown(parent, owner.pw_uid, owner.pw_gid)
         for name in files:
             os.chown(os.path.join(parent, name), owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+
+
+def _tied(program: str, *args: str) -> bool:
+    """Run *program* killed with this thread (``setpriv --pdeathsig KILL``); False when that cannot be done or fails.
+
+    A file tool running on after a drill was killed with ``kill -9`` would write on into the
+    directory the drill's watchdog is removing, which then stays. Without ``setpriv`` (or
+    one older than util-linux 2.33) the caller does the work in Python instead.
+    """
+    setpriv, path = shutil.which("setpriv"), shutil.which(program)
+    if setpriv is None or path is None:
+        return False
+    argv = [setpriv, "--pdeathsig", "KILL", path, *args]
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False).returncode == 0
 
 
 def _store(data: Path, entry: Path, key: PristineKey) -> None:
