@@ -164,3 +164,30 @@ def test_a_tool_that_stops_reading(tmp_path: Path, artifact, data: bytes) -> Non
                 with pytest.raises(IntegrityError, match="SHA256 mismatch"):
                     reader.read(CHUNK_SIZE)
             assert reader.stored.total == path.stat().st_size
+
+
+class FailingFile:
+    """A stored file whose reads fail part way (an I/O error of the disk)."""
+
+    def __init__(self, path: Path, after: int) -> None:
+        self._file = path.open("rb")
+        self._left = after
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._left <= 0:
+            raise OSError(5, "Input/output error")
+        data = self._file.read(min(size, self._left))
+        self._left -= len(data)
+        return data
+
+
+def test_a_read_error_of_the_stored_file_is_damage_as_with_the_python_decoder(
+    tmp_path: Path, artifact, data: bytes
+) -> None:
+    path, records = artifact
+    reader = DecodeChain([(PLUGINS.stage(r["name"]).stage, r) for r in records],
+                         FailingFile(path, path.stat().st_size // 2), "b1/a.zst", raw_bytes=len(data))  # fmt: skip
+    with pytest.raises(IntegrityError, match=r"artifact b1/a.zst is damaged \(.*Input/output error\)"):
+        feed(reader, tmp_path / "out", [])
+    assert len((tmp_path / "out").read_bytes()) < len(data)
+    assert zstd_children() == []

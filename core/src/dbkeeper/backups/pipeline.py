@@ -199,7 +199,7 @@ class DecodeChain:
         happened, ``read()`` only proves the rest of the stored bytes and returns ``b""``
         (after a ``BrokenPipeError``: the tool stopped reading).
         """
-        from dbkeeper.backups.piped_decoding import ProgramError, decode_program, feed_through
+        from dbkeeper.backups.piped_decoding import decode_program, feed_through
 
         program = decode_program(self._stages, self._raw_bytes)
         if program is None or self._checks is None or self._ended or self.stored.total:
@@ -210,9 +210,11 @@ class DecodeChain:
             fed = feed_through(program, self._checks, fd, self._raw_bytes, before_last)
         except IntegrityError as exc:
             raise self._named(exc) from exc
-        except ProgramError as exc:
+        except (DbkeeperError, BrokenPipeError):  # a missing key, a storage that stopped answering; the tool quit
+            raise
+        except Exception as exc:  # the program failed (ProgramError), or reading the stored file did: as in read()
             self._drain_after(exc)
-            raise  # not reached: _drain_after raises
+            raise
         self._ended = True
         return fed
 
