@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from test_pipeline import PLUGINS, encode, sample
@@ -169,8 +170,8 @@ def test_a_tool_that_stops_reading(tmp_path: Path, artifact, data: bytes) -> Non
 class FailingFile:
     """A stored file whose reads fail part way (an I/O error of the disk)."""
 
-    def __init__(self, path: Path, after: int) -> None:
-        self._file = path.open("rb")
+    def __init__(self, file: BinaryIO, after: int) -> None:
+        self._file = file
         self._left = after
 
     def read(self, size: int = -1, /) -> bytes:
@@ -185,9 +186,9 @@ def test_a_read_error_of_the_stored_file_is_damage_as_with_the_python_decoder(
     tmp_path: Path, artifact, data: bytes
 ) -> None:
     path, records = artifact
-    reader = DecodeChain([(PLUGINS.stage(r["name"]).stage, r) for r in records],
-                         FailingFile(path, path.stat().st_size // 2), "b1/a.zst", raw_bytes=len(data))  # fmt: skip
-    with pytest.raises(IntegrityError, match=r"artifact b1/a.zst is damaged \(.*Input/output error\)"):
-        feed(reader, tmp_path / "out", [])
+    stages = [(PLUGINS.stage(r["name"]).stage, r) for r in records]
+    with path.open("rb") as file, pytest.raises(IntegrityError, match=r"b1/a.zst is damaged \(.*Input/output error"):
+        feed(DecodeChain(stages, FailingFile(file, path.stat().st_size // 2), "b1/a.zst", raw_bytes=len(data)),
+             tmp_path / "out", [])  # fmt: skip
     assert len((tmp_path / "out").read_bytes()) < len(data)
     assert zstd_children() == []
