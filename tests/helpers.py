@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -121,6 +122,18 @@ def artifact_of(backups: Path, backup_id: str) -> Path:
     """The single artifact file of a backup (not its manifest, nor its ``.records`` directory)."""
     (artifact,) = [p for p in (backups / backup_id).iterdir() if p.name != "manifest.json" and p.name[0] != "."]
     return artifact
+
+
+def noting_tool(bindir: Path, tool: str, log: Path, note: str = '"$@"') -> None:
+    """A *tool* in *bindir* that appends *note* (shell words; by default its arguments) to *log*, and runs the real one.
+
+    With *bindir* first on ``PATH``, *log* shows which programs dbkeeper ran, and with what.
+    """
+    real = shutil.which(tool)
+    assert real, f"{tool} is not installed"
+    bindir.mkdir(exist_ok=True)
+    (bindir / tool).write_text(f'#!/bin/sh\necho {note} >> {log}\nexec {real} "$@"\n')
+    (bindir / tool).chmod(0o755)
 
 
 def make_db(path: Path, rows: int, *, blob_size: int = 0) -> Path:

@@ -23,6 +23,7 @@ from dbkeeper.backups.pipeline import DecodeChain
 from dbkeeper.errors import IntegrityError
 from dbkeeper.plugin.streams import CHUNK_SIZE
 from dbkeeper.plugin.tools import feed_pipe, running
+from helpers import noting_tool
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "splice") or shutil.which("zstd") is None, reason="Linux and zstd")
 
@@ -43,13 +44,8 @@ def artifact(tmp_path: Path, data: bytes) -> tuple[Path, list[dict]]:
 @pytest.fixture
 def zstd_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A ``zstd`` first on PATH that notes each run in a file, then runs the real one."""
-    real = shutil.which("zstd")
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    log = tmp_path / "zstd-runs"
-    wrapper = bindir / "zstd"
-    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n')
-    wrapper.chmod(0o755)
+    bindir, log = tmp_path / "bin", tmp_path / "zstd-runs"
+    noting_tool(bindir, "zstd", log)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     return log
 

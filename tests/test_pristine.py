@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from dbkeeper.plugin import PristineKey, pristine_data_directory
 from dbkeeper.plugin.pristine import MAX_ENTRIES
+from helpers import noting_tool
 
 Built = list[Path]
 
@@ -137,11 +137,8 @@ def test_a_copy_keeps_modes_times_and_links_and_is_given_to_its_owner(
     program.write_text("v1")
     runs = tmp_path / "tool-runs"
     bindir = tmp_path / "bin"
-    bindir.mkdir()
     for tool in ("setpriv", "cp", "chown"):  # found first on PATH, noting that they ran
-        real = shutil.which(tool)
-        (bindir / tool).write_text(f'#!/bin/sh\necho {tool} >> {runs}\nexec {real} "$@"\n')
-        (bindir / tool).chmod(0o755)
+        noting_tool(bindir, tool, runs, note=tool)
     monkeypatch.setenv("PATH", str(bindir) if with_tools else str(tmp_path / "nothing"))
 
     def build(path: Path) -> None:

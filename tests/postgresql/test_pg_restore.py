@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from pg_artifacts import artifact_path, flip_byte
 from pg_server import APP_USER, Server
 
-from helpers import Run, assert_one_line_error, dbkeeper
+from helpers import Run, assert_one_line_error, dbkeeper, noting_tool
 
 
 def backup_id(pg: Server, database: str, backups: Path, *args: str) -> str:
@@ -207,9 +206,7 @@ def test_a_large_archive_is_decoded_by_zstd_and_damage_still_changes_nothing(
     ident = backup_id(pg, source, backups)
     assert json.loads((backups / ident / "manifest.json").read_text())["artifacts"][0]["raw_bytes"] > 16 * 2**20
     bindir, runs = tmp_path / "bin", tmp_path / "zstd-runs"
-    bindir.mkdir()
-    (bindir / "zstd").write_text(f'#!/bin/sh\necho "$@" >> {runs}\nexec {shutil.which("zstd")} "$@"\n')
-    (bindir / "zstd").chmod(0o755)
+    noting_tool(bindir, "zstd", runs)
     env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
 
     dbkeeper("-q", "restore", ident, pg.url(new_name), "--dir", str(backups), env=env)

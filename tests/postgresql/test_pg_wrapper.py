@@ -72,8 +72,9 @@ def test_a_backup_runs_psql_and_pg_dump_directly(pg: Server, tmp_path: Path) -> 
 def test_a_restore_and_a_drill_run_pg_restore_directly(pg: Server, tmp_path: Path) -> None:
     """pg_restore's version probe and the restore itself, into a database and into a drill's throwaway server."""
     backups = str(tmp_path / "backups")
-    ident = traced(tmp_path, "backup", pg.url("postgres"), "--dir", backups) and "latest"
-    for args in (["restore", ident, pg.url("restored_directly"), "--dir", backups], ["drill", ident, "--dir", backups]):
+    traced(tmp_path, "backup", pg.url("postgres"), "--dir", backups)
+    for args in (["restore", "latest", pg.url("restored_directly"), "--dir", backups],
+                 ["drill", "latest", "--dir", backups]):  # fmt: skip
         restores = [(path, first) for path, first in traced(tmp_path, *args) if Path(path).name == "pg_restore"]
         assert {first.split("=")[0] for _, first in restores} == {"--version", "--exit-on-error"}, restores
         assert all(path.startswith("/usr/lib/postgresql/") for path, _ in restores), restores
