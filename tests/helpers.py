@@ -124,13 +124,6 @@ def artifact_of(backups: Path, backup_id: str) -> Path:
     return artifact
 
 
-def flip_byte(path: Path, position: int) -> None:
-    """Invert one byte of *path* (negative positions count from the end)."""
-    data = bytearray(path.read_bytes())
-    data[position] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
 def noting_tool(bindir: Path, tool: str, log: Path, note: str = '"$@"') -> None:
     """A *tool* in *bindir* that appends *note* (shell words; by default its arguments) to *log*, and runs the real one.
 

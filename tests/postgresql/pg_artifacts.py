@@ -16,6 +16,13 @@ def artifact_path(backups: Path, backup_id: str, name: str) -> Path:
     return backups / backup_id / f"{name}.zst"
 
 
+def flip_byte(path: Path, position: int) -> None:
+    """Invert one byte of *path* (negative positions count from the end)."""
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def rewrite_raw(backups: Path, backup_id: str, name: str, change: Callable[[bytes], bytes]) -> None:
     """Replace an artifact's raw content and record it in a freshly sealed manifest.
 

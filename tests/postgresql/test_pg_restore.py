@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from pg_artifacts import artifact_path
+from pg_artifacts import artifact_path, flip_byte
 from pg_server import APP_USER, Server
 
-from helpers import Run, assert_one_line_error, dbkeeper, flip_byte, noting_tool
+from helpers import Run, assert_one_line_error, dbkeeper, noting_tool
 
 
 def backup_id(pg: Server, database: str, backups: Path, *args: str) -> str:

@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pg_artifacts import artifact_path, rewrite_manifest, rewrite_raw
+from pg_artifacts import artifact_path, flip_byte, rewrite_manifest, rewrite_raw
 from pg_server import Server
 
-from helpers import assert_one_line_error, dbkeeper, flip_byte
+from helpers import assert_one_line_error, dbkeeper
 
 
 def make_backup(pg: Server, database: str, backups: Path, *args: str) -> dict:

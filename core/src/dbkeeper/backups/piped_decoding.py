@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from dbkeeper.plugin.streams import CHUNK_SIZE, Fed, HeadFilter, ProgramDecodedStage, Readable, Stage
+from dbkeeper.plugin.streams import CHUNK_SIZE, ProgramDecodedStage, Readable, Stage
 from dbkeeper.plugin.tools import Tool
 
 PROGRAM_FROM = 16 * CHUNK_SIZE
@@ -76,35 +76,25 @@ class ProgramError(Exception):
 
 
 def feed_through(
-    argv: Sequence[str],
-    source: Readable,
-    fd: int,
-    raw_bytes: int,
-    before_last: Callable[[], Any] | None,
-    head: HeadFilter | None = None,
-    fed: Fed | None = None,
+    argv: Sequence[str], source: Readable, fd: int, raw_bytes: int, before_last: Callable[[], Any] | None
 ) -> int:
-    """Decode *source* (the stored bytes, checked) with *argv* into *fd*; return the bytes written.
+    """Decode *source* (the stored bytes, checked) with *argv* into *fd*; return the decoded bytes fed.
 
     *raw_bytes* is the decoded size the manifest records: everything but the last chunk
     of it is spliced as it comes; the rest waits in memory for the program's clean exit
-    and the checks. *before_last* runs just before it goes out. *head* edits the beginning
-    (read into Python until it is done); *fed* is told of every write. Raises what
-    *source* raised (IntegrityError: a stage did not match), else :class:`ProgramError`;
-    either way the program has ended and *source* is left where it was, for the caller
-    to drain. A ``BrokenPipeError`` means the tool stopped reading (its own error is the
-    one to report).
+    and the checks. *before_last* runs just before it goes out. Raises what *source*
+    raised (IntegrityError: a stage did not match), else :class:`ProgramError`; either way
+    the program has ended and *source* is left where it was, for the caller to drain. A
+    ``BrokenPipeError`` means the tool stopped reading (its own error is the one to report).
     """
     tool = Tool(argv, env=None, stdin=True, stdout=True)
     pump = _Pump(source, tool)
-    into = _Into(fd, fed)
     try:
         src = tool.stdout.fileno()
-        spliced_to = raw_bytes - min(raw_bytes, CHUNK_SIZE)
-        decoded = _through_head(src, into, head, spliced_to)
-        decoded += into.splice(src, spliced_to - decoded)
-        tail = _read_up_to(src, raw_bytes - decoded + 1)  # one byte more than expected tells "too many"
-        decoded += len(tail)
+        held = min(raw_bytes, CHUNK_SIZE)
+        moved = _splice(src, fd, raw_bytes - held)
+        tail = _read_up_to(src, raw_bytes - moved + 1)  # one byte more than expected tells "too many"
+        decoded = moved + len(tail)
         if decoded > raw_bytes:
             tool.kill()
         pump.join()
@@ -123,56 +113,21 @@ def feed_through(
         raise ProgramError(f"{tool.name}: {tool.error_line()}")
     if decoded < raw_bytes:
         raise ProgramError(f"it decodes to {decoded} bytes, the manifest records {raw_bytes}")
-    last = bytes(tail) if head is None or head.done else head.feed(bytes(tail)) + head.end()
     if tail and before_last is not None:
         before_last()
-    into.write(last)
-    return into.total
+    _write_all(fd, tail)
+    return raw_bytes
 
 
-class _Into:
-    """Writes into the tool's pipe, counting them and telling *fed*."""
-
-    def __init__(self, fd: int, fed: Fed | None) -> None:
-        self._fd = fd
-        self._fed = fed
-        self.total = 0
-
-    def _moved(self, count: int) -> None:
-        self.total += count
-        if self._fed is not None:
-            self._fed(count)
-
-    def write(self, data: bytes) -> None:
-        """Write all of *data*."""
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            self._moved(written)
-            view = view[written:]
-
-    def splice(self, src: int, count: int) -> int:
-        """Move up to *count* bytes from the pipe *src*; fewer only when *src* ends first."""
-        moved = 0
-        while moved < count:
-            n = os.splice(src, self._fd, count - moved)
-            if n == 0:
-                break
-            moved += n
-            self._moved(n)
-        return moved
-
-
-def _through_head(src: int, into: _Into, head: HeadFilter | None, limit: int) -> int:
-    """Pass the program's output through *head* until it is done (at most *limit* bytes); return the bytes read."""
-    read = 0
-    while head is not None and not head.done and read < limit:
-        chunk = os.read(src, min(CHUNK_SIZE, limit - read))
-        if not chunk:
+def _splice(src: int, dst: int, count: int) -> int:
+    """Move up to *count* bytes from the pipe *src* into *dst*; fewer only when *src* ends first."""
+    moved = 0
+    while moved < count:
+        n = os.splice(src, dst, count - moved)
+        if n == 0:
             break
-        read += len(chunk)
-        into.write(head.feed(chunk))
-    return read
+        moved += n
+    return moved
 
 
 def _read_up_to(src: int, limit: int) -> bytearray:
@@ -181,3 +136,10 @@ def _read_up_to(src: int, limit: int) -> bytearray:
     while len(data) < limit and (chunk := os.read(src, min(CHUNK_SIZE, limit - len(data)))):
         data += chunk
     return data
+
+
+def _write_all(fd: int, data: bytearray) -> None:
+    """Write all of *data* to *fd*."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

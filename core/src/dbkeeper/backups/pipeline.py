@@ -19,8 +19,6 @@ from dbkeeper.plugin.streams import (
     THREADS_OPTION,
     Encoder,
     EncryptionStage,
-    Fed,
-    HeadFilter,
     Readable,
     Stage,
     ThreadedStage,
@@ -193,16 +191,13 @@ class DecodeChain:
             self._drain_after(exc)
             raise
 
-    def feed_pipe(
-        self, fd: int, before_last: Callable[[], Any] | None, head: HeadFilter | None = None, fed: Fed | None = None
-    ) -> int | None:
+    def feed_pipe(self, fd: int, before_last: Callable[[], Any] | None) -> int | None:
         """Decode the whole artifact into *fd* by the codec's program, or return None when it has none here.
 
-        What *fd* receives, and when, is what :func:`dbkeeper.plugin.feed_pipe` describes
-        (the last chunk only after the end is proven; *head* edits the beginning; *fed* is
-        told of every write). Afterwards, whatever happened, ``read()`` only proves the
-        rest of the stored bytes and returns ``b""`` (after a ``BrokenPipeError``: the tool
-        stopped reading).
+        What *fd* receives, and when, is what :func:`dbkeeper.plugin.feed_verified` would
+        give it (the last chunk only after the end is proven). Afterwards, whatever
+        happened, ``read()`` only proves the rest of the stored bytes and returns ``b""``
+        (after a ``BrokenPipeError``: the tool stopped reading).
         """
         from dbkeeper.backups.piped_decoding import decode_program, feed_through
 
@@ -212,7 +207,7 @@ class DecodeChain:
         assert self._raw_bytes is not None  # a program is only chosen for a known size
         self._head = _Drained(self._checks)
         try:
-            written = feed_through(program, self._checks, fd, self._raw_bytes, before_last, head, fed)
+            fed = feed_through(program, self._checks, fd, self._raw_bytes, before_last)
         except IntegrityError as exc:
             raise self._named(exc) from exc
         except (DbkeeperError, BrokenPipeError):  # a missing key, a storage that stopped answering; the tool quit
@@ -221,7 +216,7 @@ class DecodeChain:
             self._drain_after(exc)
             raise
         self._ended = True
-        return written
+        return fed
 
     def _drain(self) -> None:
         """Read the integrity layers to the end of the file so their checks run."""

@@ -14,7 +14,7 @@ the same record back to the stage's decoder.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -111,52 +111,6 @@ class ProgramDecodedStage(Stage, Protocol):
         must exit non-zero on damaged input and write nothing but the decoded bytes.
         """
         ...
-
-
-Fed = Callable[[int], Any]
-"""Told the number of bytes each time some have gone into a tool's pipe (a stall watch's progress)."""
-
-
-class HeadFilter(Protocol):
-    """Edits the beginning of a stream fed to a tool; once :attr:`done`, the rest passes untouched.
-
-    For a script whose first lines need changing (a definition, a lock statement) before
-    bulk data that does not: given to :func:`dbkeeper.plugin.feed_pipe`, the bytes after
-    the head may then go from the decoding program to the tool without passing through
-    Python. Chunks are fed in order; a filter may hold back part of one (an unfinished line).
-    """
-
-    @property
-    def done(self) -> bool:
-        """True once everything still to come passes unchanged (and nothing is held back)."""
-        ...
-
-    def feed(self, chunk: bytes) -> bytes:
-        """The edited bytes *chunk* completes; the call that sets :attr:`done` returns the rest of *chunk* too."""
-        ...
-
-    def end(self) -> bytes:
-        """What is still held back at the end of the stream."""
-        ...
-
-
-class HeadFiltered:
-    """*reader* with its head edited by *head* (see :class:`HeadFilter`); ``b""`` only where *reader* ended."""
-
-    def __init__(self, reader: Readable, head: HeadFilter) -> None:
-        self._reader = reader
-        self._head: HeadFilter | None = head
-
-    def read(self, size: int = -1, /) -> bytes:
-        """The next edited bytes."""
-        while (head := self._head) is not None and not head.done:
-            chunk = self._reader.read(size)
-            edited = head.feed(chunk) if chunk else head.end()
-            if not chunk:
-                self._head = None
-            if edited:
-                return edited
-        return self._reader.read(size)
 
 
 @runtime_checkable

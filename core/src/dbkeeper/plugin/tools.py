@@ -28,7 +28,7 @@ from urllib.parse import unquote
 from dbkeeper.connections.urls import redact
 from dbkeeper.errors import DatabaseError
 from dbkeeper.plugin.contract import ArtifactReader, ArtifactWriter
-from dbkeeper.plugin.streams import CHUNK_SIZE, Fed, HeadFilter, HeadFiltered
+from dbkeeper.plugin.streams import CHUNK_SIZE
 
 if TYPE_CHECKING:
     from dbkeeper.plugin.workers import WorkerPool
@@ -237,44 +237,22 @@ def feed_verified(
 class _FeedsPipes(Protocol):
     """A reader that can decode straight into a pipe (the core's :class:`~dbkeeper.backups.pipeline.DecodeChain`)."""
 
-    def feed_pipe(
-        self, fd: int, before_last: Callable[[], Any] | None, head: HeadFilter | None, fed: Fed | None
-    ) -> int | None: ...
+    def feed_pipe(self, fd: int, before_last: Callable[[], Any] | None) -> int | None: ...
 
 
-def feed_pipe(
-    reader: ArtifactReader,
-    pipe: IO[bytes],
-    *,
-    before_last: Callable[[], Any] | None = None,
-    head: HeadFilter | None = None,
-    fed: Fed | None = None,
-) -> int:
+def feed_pipe(reader: ArtifactReader, pipe: IO[bytes], *, before_last: Callable[[], Any] | None = None) -> int:
     """:func:`feed_verified` into *pipe* (a tool's stdin); return the bytes written.
 
     When the artifact's codec has a program on this machine (``zstd -d``, see
     :class:`~dbkeeper.plugin.streams.ProgramDecodedStage`), it decodes in that program and
     its output is spliced into *pipe* without passing through Python; the tool gets the
-    same bytes at the same moments (the last chunk after the end is proven). *head* edits
-    the beginning of the stream (what it reads passes through Python; once it is done,
-    the rest is spliced). *fed* is told of every write. A ``BrokenPipeError`` means the
-    tool stopped reading, as with :func:`feed_verified`.
+    same bytes at the same moments (the last chunk after the end is proven). A
+    ``BrokenPipeError`` means the tool stopped reading, as with :func:`feed_verified`.
     """
     pipe.flush()
-    if (
-        isinstance(reader, _FeedsPipes)
-        and (spliced := reader.feed_pipe(pipe.fileno(), before_last, head, fed)) is not None
-    ):
-        return spliced
-    source: ArtifactReader = reader if head is None else HeadFiltered(reader, head)
-    if fed is None:
-        return feed_verified(source, pipe.write, before_last=before_last)
-
-    def write(data: bytes) -> None:
-        pipe.write(data)
-        fed(len(data))
-
-    return feed_verified(source, write, before_last=before_last)
+    if isinstance(reader, _FeedsPipes) and (fed := reader.feed_pipe(pipe.fileno(), before_last)) is not None:
+        return fed
+    return feed_verified(reader, pipe.write, before_last=before_last)
 
 
 def copy_into(reader: ArtifactReader, file: IO[bytes], *, behind: int = READ_AHEAD) -> int:
@@ -525,35 +503,24 @@ def copy_output(tool: Tool, out: ArtifactWriter, *, read_ahead: int = READ_AHEAD
 
 
 def stream_in(
-    argv: Sequence[str],
-    reader: ArtifactReader,
-    *,
-    env: Mapping[str, str] | None = None,
+    argv: Sequence[str], reader: ArtifactReader, *, env: Mapping[str, str] | None = None,
     stall_timeout: float | None = None,
-    prefix: bytes = b"",
-    head: HeadFilter | None = None,
-    stops: WorkerPool | None = None,
-) -> int:
-    """Run a tool fed from a verified artifact (see :func:`feed_pipe`); return the bytes fed.
+) -> int:  # fmt: skip
+    """Run a tool fed from a verified artifact (see :func:`feed_verified`); return the bytes fed.
 
     If the artifact turns out damaged, the tool is killed before it sees the end of its
-    input. If the tool stops reading early, its own error is raised. *prefix* (verified
-    bytes) goes in first; *head*: see :func:`feed_pipe`; *stall_timeout*: see
-    :func:`running`; *stops*, when given, can kill the tool from another thread.
+    input. If the tool stops reading early, its own error is raised. *stall_timeout*: see
+    :func:`running`.
     """
-    with (
-        running(argv, env=env, stdin=True, stall_timeout=stall_timeout) as tool,
-        stops.stoppable(tool.kill) if stops else contextlib.nullcontext(),
-    ):
+    with running(argv, env=env, stdin=True, stall_timeout=stall_timeout) as tool:
         stdin = tool.stdin
 
-        def fed(count: int) -> None:
-            tool.moved += count
+        def write(data: bytes) -> None:
+            stdin.write(data)
+            tool.moved += len(data)
 
         try:
-            stdin.write(prefix)
-            fed(len(prefix))
-            return len(prefix) + feed_pipe(reader, stdin, head=head, fed=fed)
+            return feed_verified(reader, write)
         except BrokenPipeError:
             code = tool.process.wait()
             if tool.stalled is not None:

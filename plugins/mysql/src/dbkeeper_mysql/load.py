@@ -1,9 +1,7 @@
 """Running SQL scripts against the server: the ``mariadb`` client, or PyMySQL without it.
 
-Both take a reader (a verified artifact, or a script already verified) and a database to
-run it in, optionally with verified text to run first and a filter for the script's
-beginning (:class:`dbkeeper_mysql.streams.PartFilter`), and stop at the first failing
-statement with a one-line error.
+Both take a reader (verified artifacts, see :mod:`dbkeeper_mysql.streams`) and a database
+to run it in, and stop at the first failing statement with a one-line error.
 """
 
 from __future__ import annotations
@@ -14,16 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Protocol
 
-from dbkeeper.plugin import (
-    CHUNK_SIZE,
-    DatabaseError,
-    HeadFilter,
-    HeadFiltered,
-    Readable,
-    WorkerPool,
-    error_line,
-    stream_in,
-)
+from dbkeeper.plugin import CHUNK_SIZE, DatabaseError, Readable, error_line, stream_in
 from dbkeeper_mysql.server import ServerTarget
 from dbkeeper_mysql.sqltext import (
     SANDBOX,
@@ -32,25 +21,13 @@ from dbkeeper_mysql.sqltext import (
     is_comment_or_blank,
     statement_complete,
 )
-from dbkeeper_mysql.streams import Cancellable, Concat
 
 
 class Loader(Protocol):
     """Something that runs an SQL script in a database."""
 
-    def load(
-        self,
-        database: str,
-        script: Readable,
-        *,
-        prefix: bytes = b"",
-        head: HeadFilter | None = None,
-        stops: WorkerPool | None = None,
-    ) -> None:
-        """Run *prefix* and then *script*, its beginning edited by *head*, in *database*.
-
-        Raise DatabaseError at the first failure; when *stops* stops, the work is abandoned.
-        """
+    def load(self, database: str, script: Readable) -> None:
+        """Run *script* in *database*; raise DatabaseError at the first failure."""
         ...
 
 
@@ -67,18 +44,10 @@ class ClientLoader:
     stall_timeout: float | None = None
     """Stop the client when nothing passes through it for this long (the URL's ``read_timeout``)."""
 
-    def load(
-        self,
-        database: str,
-        script: Readable,
-        *,
-        prefix: bytes = b"",
-        head: HeadFilter | None = None,
-        stops: WorkerPool | None = None,
-    ) -> None:
-        """Stream *script* into the client connected to *database* (killed when *stops* stops)."""
+    def load(self, database: str, script: Readable) -> None:
+        """Stream *script* into the client connected to *database*."""
         argv = [self.tool, f"--defaults-file={self.option_file}", "--max-allowed-packet=1G", f"--database={database}"]
-        stream_in(argv, script, stall_timeout=self.stall_timeout, prefix=prefix, head=head, stops=stops)
+        stream_in(argv, script, stall_timeout=self.stall_timeout)
 
 
 @dataclass(frozen=True)
@@ -87,24 +56,13 @@ class PythonLoader:
 
     target: ServerTarget
 
-    def load(
-        self,
-        database: str,
-        script: Readable,
-        *,
-        prefix: bytes = b"",
-        head: HeadFilter | None = None,
-        stops: WorkerPool | None = None,
-    ) -> None:
-        """Run each statement of *script* in *database* (stopping between reads when *stops* stops)."""
+    def load(self, database: str, script: Readable) -> None:
+        """Run each statement of *script* in *database*."""
         import pymysql
 
-        source: Readable = script if head is None else HeadFiltered(script, head)
-        if stops is not None:
-            source = Cancellable(source, stops.stopped)
         with closing(self.target.connect(database)) as conn:
             conn.query(f"SET SESSION lock_wait_timeout = {self.target.timeouts.lock_wait}")
-            for statement in statements(Concat(prefix, source).read):
+            for statement in statements(script.read):
                 try:
                     conn.query(statement)
                 except pymysql.MySQLError as exc:

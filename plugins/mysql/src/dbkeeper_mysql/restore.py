@@ -48,7 +48,7 @@ from dbkeeper_mysql.pydump import trigger_script
 from dbkeeper_mysql.row_counts import RowCounter
 from dbkeeper_mysql.server import ServerTarget, admin_connection, tool_errors
 from dbkeeper_mysql.sqltext import shown
-from dbkeeper_mysql.streams import PartFilter, unchanged
+from dbkeeper_mysql.streams import Cancellable, Concat, PartFilter, unchanged
 from dbkeeper_mysql.swap import Journal, Plan, report, settle_leftovers
 
 if TYPE_CHECKING:
@@ -178,9 +178,10 @@ class Restore:
     def _load_table(self, part: TablePart, staging: str, header: bytes, pool: WorkerPool, counter: RowCounter) -> None:
         """Load one table, then hand it to *counter* and go on to the next one."""
         with self.request.artifacts.open(part.data) as reader:
-            head = PartFilter(self._retarget_foreign_key if self.selective else unchanged)
+            edit = self._retarget_foreign_key if self.selective else unchanged
+            source = PartFilter(Cancellable(reader, pool.stopped), edit)
             try:
-                self.loader.load(staging, reader, prefix=header, head=head, stops=pool)
+                self.loader.load(staging, Concat(header, source))
             except DatabaseError as exc:
                 if pool.stopped.is_set():
                     raise
@@ -201,7 +202,7 @@ class Restore:
 
     def _run_programs(self, database: str, header: bytes, programs: Path) -> None:
         with programs.open("rb") as script:
-            self.loader.load(database, script, prefix=header)
+            self.loader.load(database, Concat(header, script))
 
 
 def _present(contents: Inventory | None) -> Inventory:

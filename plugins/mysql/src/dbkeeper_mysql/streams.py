@@ -1,8 +1,8 @@
-"""Readers composed for restores: a verified header before each part, cancellation, the part's head.
+"""Readers composed for restores: a verified header before each part, cancellation, filters.
 
 Each reader returns ``b""`` only when the artifacts it wraps have returned ``b""``, i.e.
-after their checksums were proven, so the final chunk of a damaged artifact is still
-withheld from the client (:func:`dbkeeper.plugin.stream_in`) or from PyMySQL.
+after their checksums were proven, so :func:`dbkeeper.plugin.stream_in` still withholds the
+final chunk of a damaged artifact from the client.
 """
 
 from __future__ import annotations
@@ -61,48 +61,50 @@ def unchanged(line: bytes) -> bytes:
 
 
 class PartFilter:
-    """The head of a table's part made ready for loading beside others (a :class:`~dbkeeper.plugin.HeadFilter`).
+    """A table's part ready for loading beside others: no ``LOCK TABLES``, definition edited.
 
     mariadb-dump wraps each table's rows in ``LOCK TABLES `t` WRITE``. With tables loaded
     at once, MariaDB refuses such a table's rows when another worker has meanwhile created
     a table with a foreign key to it (error 1100, "was not locked with LOCK TABLES"); the
     lock only ever helped MyISAM, so the line is dropped (the ``UNLOCK TABLES`` after the
     rows is then a no-op). The lines before it (the definition) go whole through *edit*;
-    from the rows on, the filter is :attr:`done` and everything passes untouched — on the
-    ``mariadb`` client's way, straight from ``zstd -d`` (:func:`dbkeeper.plugin.feed_pipe`).
+    from the rows on, everything passes untouched, at full speed.
     """
 
-    def __init__(self, edit: Callable[[bytes], bytes] = unchanged) -> None:
+    def __init__(self, reader: Readable, edit: Callable[[bytes], bytes] = unchanged) -> None:
+        self._reader = reader
         self._edit = edit
-        self._feeder = LineFeeder()
+        self._feeder: LineFeeder | None = LineFeeder()
         self._held: list[bytes] = []
         self._at_line_start = True
         self._locking = False
-        self.done = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        """The filtered bytes *chunk* completes (all the rest of it once :attr:`done`)."""
-        out = b"".join(self._filter(piece, ends) for piece, ends in self._feeder.feed(chunk))
-        if self.done:  # filtering stopped in this chunk: its last partial line too
-            out += b"".join(piece for piece, _ in self._feeder.end())
-        return out
-
-    def end(self) -> bytes:
-        """The last line, if the part does not end with a newline."""
-        return b"".join(self._filter(piece, ends) for piece, ends in self._feeder.end())
+    def read(self, size: int = -1, /) -> bytes:
+        """The next filtered bytes; ``b""`` when the wrapped reader has ended."""
+        while (feeder := self._feeder) is not None:
+            chunk = self._reader.read(size)
+            pieces = feeder.feed(chunk) if chunk else feeder.end()
+            out = b"".join(self._filter(piece, ends) for piece, ends in pieces)
+            if not chunk:
+                self._feeder = None
+            elif self._feeder is None:  # filtering stopped in this chunk: its last partial line too
+                out += b"".join(piece for piece, _ in feeder.end())
+            if out:
+                return out
+        return self._reader.read(size)
 
     def _filter(self, piece: bytes, ends_line: bool) -> bytes:
-        if self.done:  # past the definition: the rest of this chunk passes as it is
+        if self._feeder is None:  # past the definition: the rest of this chunk passes as it is
             return piece
         if self._at_line_start and piece.startswith(INSERT) and not self._locking:
-            self.done = True
+            self._feeder = None
             return piece
         if self._at_line_start and piece.startswith(ROWS_LOCK):
             self._locking = True  # dropped up to its ";" (a table name may hold a line break)
         self._at_line_start = ends_line
         if self._locking:
             if ends_line and piece.rstrip().endswith(b";"):
-                self.done = True
+                self._feeder = None
             return b""
         self._held.append(piece)
         if not ends_line:
