@@ -11,8 +11,8 @@ run of this script:
     backup   dbkeeper -q backup mysql://…/shop --dir backups
              vs  mariadb-dump --single-transaction --routines --triggers --events --hex-blob shop
                  | zstd -q -3 -T<cores> | tee >(sha256sum > dump.sha256) > dump.sql.zst
-    restore  dbkeeper -q restore ID mysql://…/r_single            (one stream)
-             dbkeeper -q restore ID mysql://…/r_jobs --jobs 2     (two tables at a time)
+    restore  dbkeeper -q restore ID mysql://…/r_single --jobs 1   (one stream)
+             dbkeeper -q restore ID mysql://…/r_jobs --jobs 2     (two tables at a time, the default)
              vs  zstd -q -dc dump.sql.zst | mariadb r_native
     python   DBKEEPER_MYSQL_TOOLS=python dbkeeper -q backup …     (the pure-Python dumper)
 
@@ -188,8 +188,8 @@ def bench(server: MariaDBServer, workdir: Path, runs: int, native_fsync: bool, p
             ),
         ),
         Side(
-            "dbkeeper restore",
-            dbkeeper("restore", backup_id, server.url("r_single"), "--dir", str(backups)),
+            "dbkeeper restore --jobs 1",
+            dbkeeper("restore", backup_id, server.url("r_single"), "--dir", str(backups), "--jobs", "1"),
             drop("r_single"),
         ),
         Side(

@@ -98,7 +98,8 @@ def test_flags_come_from_the_declarations() -> None:
     backup_help = dbkeeper("backup", "--help").out
     assert "--check" in backup_help and "sqlite: Check the source's integrity too" in backup_help
     restore_help = " ".join(dbkeeper("restore", "--help").out.split())
-    assert "--jobs INTEGER RANGE mysql, postgresql: Work on this many tables at once." in restore_help
+    assert "--table TEXT mysql, postgresql: Restore only this table (repeatable)." in restore_help
+    assert "--jobs INTEGER RANGE mysql: Load this many tables at once (default 2;" in restore_help
     assert "--schema TEXT postgresql: Restore only this schema (repeatable)." in restore_help
 
 

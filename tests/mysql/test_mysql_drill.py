@@ -94,6 +94,7 @@ def test_good_backup_drills_into_a_throwaway_server(
     assert report["id"] == manifest["id"]
     assert report["target"].startswith("a throwaway MariaDB 10.11")
     assert report["rows"] == sum(manifest["row_counts"].values()) == 15607
+    assert report["options"] == {"jobs": 2, "tools": "auto"}  # the restore's defaults: two tables at once
     checks = {check["name"]: check for check in report["checks"]}
     assert checks["row counts"]["detail"] == "11 tables, 15607 rows, as the manifest records"
     assert checks["CHECK TABLE"] == {"name": "CHECK TABLE", "ok": True, "skipped": False, "detail": "11 tables OK"}
@@ -111,16 +112,16 @@ def test_a_drill_restores_with_the_restores_options_and_records_them(
     mariadb: MariaDBServer, chinook_db: str, backups: Path, drill_tmp: Path
 ) -> None:
     dbkeeper("backup", mariadb.url(chinook_db), "--dir", str(backups))
-    report = passed(drill(backups, drill_tmp, "--jobs", "2", "--tools", "python"))
-    assert report["options"] == {"jobs": 2, "tools": "python"}
+    report = passed(drill(backups, drill_tmp, "--jobs", "3", "--tools", "python"))
+    assert report["options"] == {"jobs": 3, "tools": "python"}
     checks = {check["name"]: check for check in report["checks"]}
     assert checks["row counts"]["detail"] == "11 tables, 15607 rows, as the manifest records"
     assert checks["CHECK TABLE"] == {"name": "CHECK TABLE", "ok": True, "skipped": False, "detail": "11 tables OK"}
     recorded = last_drill(backups)
-    assert recorded["options"] == {"jobs": 2, "tools": "python"}
+    assert recorded["options"] == {"jobs": 3, "tools": "python"}
     assert recorded["restore_seconds"] == report["restore_seconds"]
     shown = dbkeeper("backups", "show", "latest", "--dir", str(backups)).out
-    assert " with jobs 2, tools python (into a throwaway " in shown, shown
+    assert " with jobs 3, tools python (into a throwaway " in shown, shown
     assert_nothing_left(drill_tmp)
     refused = drill(backups, drill_tmp, "--table", "Track")  # a drill restores the whole backup
     assert refused.code == 2 and "No such option '--table'" in refused.err, refused.err
