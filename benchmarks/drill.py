@@ -1,6 +1,7 @@
 """Time ``dbkeeper drill latest`` against the same steps by hand in one shell pipeline, per engine.
 
     .venv/bin/python benchmarks/drill.py [--size 1GB] [--runs 3] [--engines postgresql,mysql]
+                                         [--drill-options '--jobs 1']
 
 Per engine it loads about --size of the sample shop data into a throwaway server, as the
 backup benchmarks do (PostgreSQL: tests/postgresql/pg_server.py and postgresql_sample.py,
@@ -8,7 +9,8 @@ as the superuser;
 MariaDB: tests/mysql/mariadb_server.py and mysql_backup.py's loader), takes one
 ``dbkeeper backup`` into a local directory, stops that server, and then times in turn:
 
-    dbkeeper   dbkeeper -q drill latest --dir BACKUPS --json
+    dbkeeper   dbkeeper -q drill latest --dir BACKUPS --json [--drill-options]  (MariaDB's
+               restore, and so its drill, loads two tables at once unless given --jobs 1)
     by hand    one bash script (written to the work directory, printed):
                PostgreSQL: initdb -U postgres --auth=trust --no-sync; postgres on a socket in a
                  temp dir, no TCP (the drill's settings: fsync, full_page_writes and
@@ -321,14 +323,15 @@ def save(path: Path, ours: Side, by_hand: Side) -> None:
     print(f"samples saved in {path}")
 
 
-def measure_engine(engine: Engine, work: Path, runs: int) -> None:
+def measure_engine(engine: Engine, work: Path, runs: int, drill_options: Sequence[str] = ()) -> None:
     """Time the drill both ways, *runs* times in turn, and report."""
     script = work / f"drill-by-hand-{engine.name.lower()}.sh"
     script.write_text(engine.script + "\n")
     print(f"\n{engine.name} by hand ({script}):\n{engine.script}\n", flush=True)
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("DATABASE_URL", None)
-    ours = Side("dbkeeper drill latest", dbkeeper("drill", "latest", "--dir", str(engine.backups), "--json"),
+    label = " ".join(["dbkeeper drill latest", *map(shlex.quote, drill_options)])
+    ours = Side(label, dbkeeper("drill", "latest", "--dir", str(engine.backups), "--json", *drill_options),
                 watch_tree=True)  # fmt: skip
     by_hand = Side("by hand", ["bash", str(script)], watch_tree=True)
     compare([ours, by_hand], runs, work, env)
@@ -350,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"sample data seed (default {DEFAULT_SEED})")
     parser.add_argument("--engines", default="postgresql,mysql", help="comma-separated: postgresql, mysql")
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench" / "drill", help="where backups go")
+    parser.add_argument("--drill-options", default="", help="more arguments for the drill, e.g. '--jobs 1'")
     args = parser.parse_args(argv)
     chosen = [e.strip() for e in args.engines.split(",") if e.strip()]
     if unknown := sorted(set(chosen) - set(ENGINES)):
@@ -363,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         try:
-            measure_engine(ENGINES[name][0](work, args.size, args.seed), work, args.runs)
+            engine = ENGINES[name][0](work, args.size, args.seed)
+            measure_engine(engine, work, args.runs, shlex.split(args.drill_options))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print_end()
